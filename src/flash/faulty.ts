@@ -1,0 +1,114 @@
+/**
+ * Fault injection for any {@link Flash}, after littlefs's `lfs_emubd`: cut the power after N mutating
+ * operations (the cut one may be torn), flip bits on read-back, and wear sectors out. Used by the
+ * power-loss runner and the flash contract suite; it runs in XS as well as on Node.
+ */
+import type { Flash } from "../ports.js";
+import { ErrorCode, PortcullisError } from "../errors.js";
+
+export type TearMode =
+  /** The cut operation does not happen at all. */
+  | "none"
+  /** A program writes only its first half (rounded to the program size); an erase leaves the sector's first half erased. */
+  | "half"
+  /** A program clears only some of the bits it should (a deterministic pattern); an erase sets only some bytes to 0xFF. */
+  | "bits";
+
+export interface FaultyFlashOptions {
+  /** Cut the power at this mutating operation (1 = the first program or erase). 0 or absent: never. */
+  readonly cutAt?: number;
+  readonly tear?: TearMode;
+  /** An erase count past which a sector no longer erases (wear-out). */
+  readonly enduranceLimit?: number;
+}
+
+/** Thrown (with code `power-cut`) by the operation the power failed in, and every call after it. */
+export function isPowerCut(e: unknown): boolean {
+  return e instanceof PortcullisError && e.code === ErrorCode.PowerCut;
+}
+
+export class FaultyFlash implements Flash {
+  readonly size: number;
+  readonly sectorSize: number;
+  readonly programSize: number;
+  /** Mutating operations performed (or attempted, for the one cut). */
+  operations = 0;
+  #dead = false;
+  readonly #inner: Flash;
+  readonly #cutAt: number;
+  readonly #tear: TearMode;
+  readonly #endurance: number;
+  readonly #erases: Map<number, number> = new Map();
+
+  constructor(inner: Flash, options: FaultyFlashOptions = {}) {
+    this.#inner = inner;
+    this.size = inner.size;
+    this.sectorSize = inner.sectorSize;
+    this.programSize = inner.programSize;
+    this.#cutAt = options.cutAt ?? 0;
+    this.#tear = options.tear ?? "none";
+    this.#endurance = options.enduranceLimit ?? Infinity;
+  }
+
+  /** True once the power has been cut. */
+  get dead(): boolean {
+    return this.#dead;
+  }
+
+  read(offset: number, length: number): Uint8Array {
+    this.#alive();
+    return this.#inner.read(offset, length);
+  }
+
+  program(offset: number, data: Uint8Array): void {
+    this.#alive();
+    if (this.#cuts()) {
+      if (this.#tear === "half") {
+        const half = Math.floor(data.length / 2 / this.programSize) * this.programSize;
+        if (half > 0) this.#inner.program(offset, data.subarray(0, half));
+      } else if (this.#tear === "bits") {
+        // Clear only the bits of every other byte: a program interrupted mid-page.
+        const current = this.#inner.read(offset, data.length);
+        const torn = current.slice();
+        for (let i = 0; i < data.length; i += 2) torn[i] = current[i]! & data[i]!;
+        this.#inner.program(offset, torn);
+      }
+      this.#die();
+    }
+    this.#inner.program(offset, data);
+  }
+
+  erase(sector: number): void {
+    this.#alive();
+    if (this.#cuts()) {
+      if (this.#tear !== "none") {
+        // An interrupted erase: the first half of the sector reads erased, the second half as before.
+        const old = this.#inner.read(sector * this.sectorSize, this.sectorSize);
+        this.#inner.erase(sector);
+        const keep = old.subarray(this.sectorSize / 2);
+        this.#inner.program(sector * this.sectorSize + this.sectorSize / 2, keep);
+      }
+      this.#die();
+    }
+    const n = (this.#erases.get(sector) ?? 0) + 1;
+    this.#erases.set(sector, n);
+    if (n > this.#endurance) {
+      throw new PortcullisError(ErrorCode.FlashRule, `sector ${sector} worn out after ${this.#endurance} erases`);
+    }
+    this.#inner.erase(sector);
+  }
+
+  #cuts(): boolean {
+    this.operations++;
+    return this.#cutAt > 0 && this.operations === this.#cutAt;
+  }
+
+  #die(): never {
+    this.#dead = true;
+    throw new PortcullisError(ErrorCode.PowerCut, `power cut at operation ${this.operations}`);
+  }
+
+  #alive(): void {
+    if (this.#dead) throw new PortcullisError(ErrorCode.PowerCut, "power is off");
+  }
+}

@@ -1,0 +1,29 @@
+/** The policy engine's decision, as the gateway consumes it. A deny is a decision, not an exception. */
+
+export type Verdict = "allow" | "minimize" | "deny";
+
+/** One message from a home device, as the broker received it. */
+export interface FlowInput {
+  readonly device: string;
+  readonly topic: string;
+  readonly payload: Uint8Array;
+}
+
+/** The engine's answer for one integration (or for none, when no contract matched). */
+export interface FlowDecision {
+  readonly verdict: Verdict;
+  /** The integration this decision is about; null when no contract claims the message. */
+  readonly integration: string | null;
+  /** The id of the contract rule that matched; null when none did. */
+  readonly rule: string | null;
+  /** A reason code (see the engine's closed set). */
+  readonly reason: string;
+  /** For allow and minimize: the bytes that may leave (only contracted fields, pseudonyms applied). */
+  readonly payload?: Uint8Array;
+  /** For allow and minimize: the topic on the vendor side. */
+  readonly vendorTopic?: string;
+  /** How many fields of the input were dropped. */
+  readonly fieldsDropped: number;
+  /** Data classes of the fields that leave. */
+  readonly classes: readonly string[];
+}
