@@ -18,7 +18,9 @@ class CountingFlash implements Flash {
   readonly sectorSize: number;
   readonly programSize: number;
   bytesRead = 0;
-  constructor(readonly inner: Flash) {
+  readonly inner: Flash;
+  constructor(inner: Flash) {
+    this.inner = inner;
     this.size = inner.size;
     this.sectorSize = inner.sectorSize;
     this.programSize = inner.programSize;
