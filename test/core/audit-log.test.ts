@@ -63,7 +63,7 @@ describe("FlashAuditLog", () => {
     assert.deepEqual(got[3]!.detail, { n: 3 });
     assert.equal(log.query({ device: "dev-1", kind: "connect" }).length, 8);
     assert.equal(log.query({ integration: "tado", kind: "connect" }).length, 20);
-    assert.deepEqual(log.query({ since: seqs[5], until: seqs[7] }).map((r) => r.seq), seqs.slice(5, 8));
+    assert.deepEqual(log.query({ since: seqs[5]!, until: seqs[7]! }).map((r) => r.seq), seqs.slice(5, 8));
     assert.deepEqual(log.query({ fromTime: t0 + 10_000, toTime: t0 + 12_000, kind: "connect" }).map((r) => r.detail!.n), [10, 11, 12]);
     assert.equal(log.query({ limit: 3 }).length, 3);
     const next = await log.append(ev(99));

@@ -28,7 +28,7 @@ export class MemoryKeyStore implements KeyStore {
 export interface TestDevice {
   readonly keys: MemoryKeyStore;
   readonly clock: FakeClock;
-  verificationKey?: Uint8Array;
+  verificationKey?: Uint8Array | undefined;
   alarms: string[];
 }
 
