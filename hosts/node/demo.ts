@@ -108,11 +108,18 @@ export async function startDemo(options: { dataDir: string; configDir: string; s
       const file = path.join(configDir, "demo-devices.json");
       if (!existsSync(file)) return;
       const devices: DemoDevice[] = JSON.parse(readFileSync(file, "utf8")).devices;
+      // One connection per device id; a device may publish on several topics.
+      const byId = new Map<string, mqtt.MqttClient>();
       for (const d of devices) {
-        const client = mqtt.connect({ host: "127.0.0.1", port: mqttPort, clientId: d.id, username: d.id, password: d.password, protocolVersion: 4, reconnectPeriod: 2000 });
-        client.on("error", () => undefined);
-        clients.push(client);
-        timers.push(setInterval(() => client.connected && client.publish(d.topic, JSON.stringify(render(d.payload)), { qos: 1 }), d.everyMs));
+        let client = byId.get(d.id);
+        if (!client) {
+          client = mqtt.connect({ host: "127.0.0.1", port: mqttPort, clientId: d.id, username: d.id, password: d.password, protocolVersion: 4, reconnectPeriod: 2000 });
+          client.on("error", () => undefined);
+          byId.set(d.id, client);
+          clients.push(client);
+        }
+        const c = client;
+        timers.push(setInterval(() => c.connected && c.publish(d.topic, JSON.stringify(render(d.payload)), { qos: 1 }), d.everyMs));
       }
       // An intruder with no credentials, to show a refused connection in the log.
       const intruder = mqtt.connect({ host: "127.0.0.1", port: mqttPort, clientId: "unknown-camera", username: "admin", password: "admin", protocolVersion: 4, reconnectPeriod: 0 });
@@ -130,7 +137,7 @@ export async function startDemo(options: { dataDir: string; configDir: string; s
           });
         }, 20_000));
       }
-      say(`demo: ${devices.length} simulated devices publishing`);
+      say(`demo: ${byId.size} simulated devices publishing on ${devices.length} topics`);
     },
     async stop() {
       for (const t of timers) clearTimeout(t);
