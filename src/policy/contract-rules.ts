@@ -192,7 +192,7 @@ function checkFlows(c: Checker, o: Obj, limits: ContractLimits, destIds: Set<str
     if (ps && raw) c.err(`${p}/pseudonymize`, "not allowed in a raw flow");
     else ps?.forEach((x, k) => {
       if (typeof x !== "string") return c.err(`${p}/pseudonymize/${k}`, "must be a string");
-      if (paths.indexOf(x) < 0) c.err(`${p}/pseudonymize/${k}`, `"${x}" is not one of this flow's fields`);
+      if (paths && paths.indexOf(x) < 0) c.err(`${p}/pseudonymize/${k}`, `"${x}" is not one of this flow's fields`);
     });
     const rate = f.rate === undefined ? undefined : c.obj(f.rate, `${p}/rate`, ["perMinute", "minIntervalMs"], []);
     if (rate) {
@@ -203,7 +203,8 @@ function checkFlows(c: Checker, o: Obj, limits: ContractLimits, destIds: Set<str
   return classes;
 }
 
-function checkFields(c: Checker, f: Obj, p: string, limits: ContractLimits, raw: boolean, classes: Map<string, string>): string[] {
+/** Checks a flow's fields; returns their paths, or undefined when the list itself is unusable. */
+function checkFields(c: Checker, f: Obj, p: string, limits: ContractLimits, raw: boolean, classes: Map<string, string>): string[] | undefined {
   const paths: string[] = [];
   const tokens: string[][] = [];
   const list = c.arr(f, "fields", p, 1, limits.fieldsPerRule, "fields per rule");
@@ -228,7 +229,7 @@ function checkFields(c: Checker, f: Obj, p: string, limits: ContractLimits, raw:
     tokens.push(t);
   });
   if (raw && list && list.length !== 1) c.err(`${p}/fields`, "a raw flow has exactly one field, the whole payload \"\"");
-  return paths;
+  return list ? paths : undefined;
 }
 
 function checkTerms(c: Checker, v: unknown, classes: Map<string, string>): void {
