@@ -50,7 +50,12 @@ interface Real {
 const lastEvent = (r: Real): AuditEvent | undefined => r.r.events.at(-1);
 
 class Load implements fc.Command<Model, Real> {
-  constructor(readonly id: string, readonly v: number) {}
+  readonly id: string;
+  readonly v: number;
+  constructor(id: string, v: number) {
+    this.id = id;
+    this.v = v;
+  }
   check = (): boolean => true;
   run(m: Model, r: Real): void {
     const res = r.r.engine.load(contractText(this.id, this.v), this.id);
@@ -76,7 +81,12 @@ class Load implements fc.Command<Model, Real> {
 }
 
 class Review implements fc.Command<Model, Real> {
-  constructor(readonly id: string, readonly approve: boolean) {}
+  readonly id: string;
+  readonly approve: boolean;
+  constructor(id: string, approve: boolean) {
+    this.id = id;
+    this.approve = approve;
+  }
   check = (): boolean => true;
   run(m: Model, r: Real): void {
     const had = m.pending[this.id] !== undefined;
@@ -93,7 +103,14 @@ class Review implements fc.Command<Model, Real> {
 }
 
 class Consent implements fc.Command<Model, Real> {
-  constructor(readonly id: string, readonly cls: Cls, readonly state: State) {}
+  readonly id: string;
+  readonly cls: Cls;
+  readonly state: State;
+  constructor(id: string, cls: Cls, state: State) {
+    this.id = id;
+    this.cls = cls;
+    this.state = state;
+  }
   check = (): boolean => true;
   run(m: Model, r: Real): void {
     r.r.engine.setConsent(this.id, this.cls, this.state, "owner");
