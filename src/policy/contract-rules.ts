@@ -207,6 +207,7 @@ function checkFlows(c: Checker, o: Obj, limits: ContractLimits, destIds: Set<str
 function checkFields(c: Checker, f: Obj, p: string, limits: ContractLimits, raw: boolean, classes: Map<string, string>): string[] | undefined {
   const paths: string[] = [];
   const tokens: string[][] = [];
+  const declared: string[] = [];
   const list = c.arr(f, "fields", p, 1, limits.fieldsPerRule, "fields per rule");
   list?.forEach((item, k) => {
     const fp = `${p}/fields/${k}`;
@@ -218,6 +219,7 @@ function checkFields(c: Checker, f: Obj, p: string, limits: ContractLimits, raw:
     else if (typeof fd.class === "string" && !classes.has(fd.class)) classes.set(fd.class, `${fp}/class`);
     if (fd.path === undefined) return;
     if (typeof fd.path !== "string") return c.err(`${fp}/path`, "must be a string");
+    declared.push(fd.path);
     if (fd.path.length > 256) return c.err(`${fp}/path`, "must be 0–256 characters long");
     const t = parsePointer(fd.path);
     if (!t) return c.err(`${fp}/path`, `not a JSON Pointer (RFC 6901): "${fd.path}"`);
@@ -229,7 +231,7 @@ function checkFields(c: Checker, f: Obj, p: string, limits: ContractLimits, raw:
     tokens.push(t);
   });
   if (raw && list && list.length !== 1) c.err(`${p}/fields`, "a raw flow has exactly one field, the whole payload \"\"");
-  return list ? paths : undefined;
+  return list ? declared : undefined;
 }
 
 function checkTerms(c: Checker, v: unknown, classes: Map<string, string>): void {

@@ -32,7 +32,7 @@ export interface ContractLimits {
 }
 
 export const DEFAULT_CONTRACT_LIMITS: ContractLimits = Object.freeze({
-  contractBytes: 16384,
+  contractBytes: 32768,
   destinations: 4,
   rulesPerContract: 32,
   fieldsPerRule: 32,
