@@ -11,7 +11,8 @@ export interface NodeNetworkOptions {
 }
 
 function remoteOf(sock: net.Socket): string {
-  const addr = sock.remoteAddress ?? "unknown";
+  // A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d; the audit log names them as IPv4.
+  const addr = (sock.remoteAddress ?? "unknown").replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, "");
   return `${addr.includes(":") ? `[${addr}]` : addr}:${sock.remotePort ?? 0}`;
 }
 
