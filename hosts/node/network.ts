@@ -11,7 +11,8 @@ export interface NodeNetworkOptions {
 }
 
 function remoteOf(sock: net.Socket): string {
-  const addr = sock.remoteAddress ?? "unknown";
+  // A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d; the audit log names them as IPv4.
+  const addr = (sock.remoteAddress ?? "unknown").replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, "");
   return `${addr.includes(":") ? `[${addr}]` : addr}:${sock.remotePort ?? 0}`;
 }
 
@@ -59,36 +60,62 @@ function attach(sock: net.Socket, onConnection: (socket: DeviceSocket) => Socket
   sock.on("close", finish);
 }
 
+/** A {@link Listener} that also tells when the bind finished (node binds asynchronously when given a host). */
+export interface NodeListener extends Listener {
+  /** Resolves with the bound port once listening; rejects when the bind failed. */
+  readonly ready: Promise<number>;
+}
+
+/** {@link Network} whose listeners are {@link NodeListener}s. */
+export interface NodeNetwork extends Network {
+  listen(options: Parameters<Network["listen"]>[0]): NodeListener;
+}
+
 /**
  * The Node implementation of {@link Network}.
- * @throws TypeError (from `listen`) when `host` is not an IP literal; Error when the port cannot be bound.
+ *
+ * Without `host`, node binds inside `listen()`, so a port that cannot be bound throws at once and
+ * `port` is the real port (also for port 0) when `listen()` returns. With `host`, node resolves the
+ * address first and binds on a later tick: `port` reads the bound port once `ready` has resolved, and a
+ * bind failure rejects `ready` instead of throwing.
+ * @throws TypeError when `host` is not an IP literal.
  */
-export function nodeNetwork(options: NodeNetworkOptions = {}): Network {
+export function nodeNetwork(options: NodeNetworkOptions = {}): NodeNetwork {
   const host = options.host;
   if (host !== undefined && net.isIP(host) === 0) throw new TypeError(`host must be an IP address, got "${host}"`);
   return {
-    listen({ port, onConnection }): Listener {
+    listen({ port, onConnection }): NodeListener {
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`bad port ${port}`);
       if (typeof onConnection !== "function") throw new TypeError("onConnection required");
       const server = net.createServer((sock) => attach(sock, onConnection));
-      // With an IP literal (or none), node binds inside listen() and reports failure on the next tick;
-      // the address is therefore known, or missing, right here.
-      server.on("error", () => {});
+      const ready = new Promise<number>((resolve, reject) => {
+        server.once("listening", () => resolve(boundPort(server) ?? port));
+        server.once("error", (e) => reject(new Error(`cannot listen on ${host ?? "*"}:${port}: ${e.message}`)));
+      });
+      ready.catch(() => {}); // callers that do not await `ready` must not see an unhandled rejection
       server.listen({ port, ...(host !== undefined ? { host } : {}) });
-      const address = server.address();
-      if (address === null || typeof address === "string") {
+      if (host === undefined && boundPort(server) === undefined) {
         server.close();
-        throw new Error(`cannot listen on ${host ?? "*"}:${port}`);
+        throw new Error(`cannot listen on *:${port}`);
       }
       let closed = false;
       return {
-        port: address.port,
+        get port(): number {
+          return boundPort(server) ?? port;
+        },
+        ready,
         close(): void {
           if (closed) return;
           closed = true;
-          server.close();
+          if (server.listening) server.close();
+          else server.once("listening", () => server.close());
         },
       };
     },
   };
+}
+
+function boundPort(server: net.Server): number | undefined {
+  const address = server.address();
+  return address !== null && typeof address === "object" ? address.port : undefined;
 }

@@ -30,6 +30,16 @@ const FIXED_LENGTH: readonly number[] = [-1, -1, 2, -1, 2, 2, 2, 2, -1, -1, -1, 
 /** Fixed-header flags required by §2.2.2 (PUBLISH, 3, is checked separately). */
 const REQUIRED_FLAGS: readonly number[] = [0, 0, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, 0];
 
+/**
+ * A plain Uint8Array copy of `buf[start, end)`. Not `buf.slice`: a host may pass a subclass whose
+ * `slice` returns a view (node's Buffer does), and the input is only valid during `push`.
+ */
+function copy(buf: Uint8Array, start: number, end: number): Uint8Array {
+  const out = new Uint8Array(end - start);
+  out.set(buf.subarray(start, end));
+  return out;
+}
+
 /** A cursor over one packet body. Failures set `err` once and park the cursor at the end. */
 class Reader {
   buf: Uint8Array = EMPTY;
@@ -86,10 +96,10 @@ class Reader {
     const n = this.#span();
     if (n < 0) return EMPTY;
     this.pos += n;
-    return this.buf.slice(this.pos - n, this.pos);
+    return copy(this.buf, this.pos - n, this.pos);
   }
   rest(): Uint8Array {
-    const out = this.buf.slice(this.pos, this.end);
+    const out = copy(this.buf, this.pos, this.end);
     this.pos = this.end;
     return out;
   }

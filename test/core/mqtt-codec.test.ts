@@ -89,6 +89,18 @@ describe("mqtt codec: malformed fixtures", () => {
     });
   }
 
+  it("copies payloads out of the input even when the input's slice() returns a view (like node's Buffer)", () => {
+    const input = hex("30 07 0003 612f62 6869");
+    Object.defineProperty(input, "slice", { value: (start?: number, end?: number) => input.subarray(start, end) });
+    const packets: Packet[] = [];
+    new Decoder({ onPacket: (p) => packets.push(p) }).push(input);
+    input.fill(0);
+    const p = packets[0]!;
+    assert.ok(p.cmd === "publish");
+    assert.deepEqual(p.payload, hex("6869"));
+    assert.equal(Object.getPrototypeOf(p.payload), Uint8Array.prototype);
+  });
+
   it("emits the packets before a malformed one, then stays failed", () => {
     const packets: Packet[] = [];
     const d = new Decoder({ onPacket: (p) => packets.push(p) });
