@@ -88,8 +88,30 @@ function esc(k: string): string {
   return k.replace(/~/g, "~0").replace(/\//g, "~1");
 }
 
-/** Appends every rule violation of `v` (a parsed JSON value) to `errors`. */
+/** Strings starting with this mark parts a draft (tools/mud2contract.ts) leaves for the owner to fill. */
+export const PLACEHOLDER = "TODO:";
+
+/** Pointers of every placeholder string in `v`. */
+function placeholders(v: unknown, at: string, out: string[]): string[] {
+  if (typeof v === "string" && v.startsWith(PLACEHOLDER)) out.push(at);
+  else if (Array.isArray(v)) v.forEach((x, i) => placeholders(x, `${at}/${i}`, out));
+  else if (typeof v === "object" && v !== null) for (const k of Object.keys(v)) placeholders((v as Obj)[k], `${at}/${esc(k)}`, out);
+  return out;
+}
+
+/**
+ * Appends every rule violation of `v` (a parsed JSON value) to `errors`. An unfilled placeholder is
+ * reported once, as such, instead of the type or pattern errors it would also cause.
+ */
 export function checkContract(v: unknown, limits: ContractLimits, errors: ContractError[]): void {
+  const todo = placeholders(v, "", []);
+  const found: ContractError[] = [];
+  checkRules(v, limits, found);
+  for (const p of todo) errors.push({ path: p, message: "unfilled placeholder (the owner must complete this draft)" });
+  for (const e of found) if (!todo.some((p) => e.path === p || e.path.startsWith(p + "/"))) errors.push(e);
+}
+
+function checkRules(v: unknown, limits: ContractLimits, errors: ContractError[]): void {
   const c = new Checker(errors);
   const o = c.obj(v, "", ["format", "id", "version", "vendor", "contact", "purpose", "effective", "destinations", "flows", "terms"], ["$schema"]);
   if (!o) return;
