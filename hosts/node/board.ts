@@ -30,6 +30,8 @@ export interface NodeBoardOptions {
   readonly mqttPort: number;
   readonly httpsPort: number;
   readonly demo: boolean;
+  /** With the demo: also start its simulated devices (default true; tests bring their own). */
+  readonly demoDevices?: boolean;
   /** The emulated flash chip: the audit partition plus the queue slots (src/gateway/outbound.ts). */
   readonly flashBytes?: number;
   /** Extra trust anchors (PEM) for vendor TLS, besides the system roots. */
@@ -129,7 +131,7 @@ export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningB
   say(`portcullis: MQTT on port ${listener.port}, admin HTTPS on port ${httpsPort}`);
   say(`portcullis: HTTPS certificate SHA-256 fingerprint ${identity.fingerprint}`);
   gateway.shell.start();
-  if (demo) await demo.startDevices(listener.port);
+  if (demo && options.demoDevices !== false) await demo.startDevices(listener.port);
 
   return {
     gateway,
