@@ -159,31 +159,32 @@ export class FlashRing {
   }
 
   /**
-   * True when a record of `length` payload bytes can be appended now without going past the reserve
-   * (or, with `useReserve`, without the ring being full).
+   * True when a record of `length` payload bytes can be appended now and leave at least `keep` free
+   * sectors (default: the configured reserve; 0 lets a record take the last free sector).
    */
-  canAppend(length: number, useReserve = false): boolean {
+  canAppend(length: number, keep = this.#reserve): boolean {
     if (this.#failed !== undefined || this.#closed || length > this.maxPayload) return false;
     if (!this.#headClosed && this.#writeOffset + (this.#pending?.bytes ?? 0) + frameSize(length) <= this.sectorSize) return true;
-    return this.freeSectors - 1 >= (useReserve ? 0 : this.#reserve);
+    return this.freeSectors - 1 >= keep;
   }
 
   /**
    * Appends one record and returns its sequence number (assigned synchronously: `nextSeq` before the
    * call). The promise resolves once the record is durable: at once, or when the group-commit window
-   * closes. With `useReserve` the append may take the reserved sectors.
+   * closes. A new sector is opened only if `keep` free sectors remain after it (default: the reserve;
+   * the layer above passes less for records that must get through, such as seals and purge records).
    * @throws PortcullisError `limit` when the ring is full or the payload too large (synchronously,
    * nothing written); rejects with the flash error if programming fails (the ring then refuses
    * further appends until it is mounted again).
    */
-  append(data: Uint8Array, useReserve = false): Promise<number> {
+  append(data: Uint8Array, keep = this.#reserve): Promise<number> {
     this.#usable();
     if (data.length > this.maxPayload) {
       throw new PortcullisError(ErrorCode.Limit, `record of ${data.length} bytes exceeds ${this.maxPayload}`);
     }
     const size = frameSize(data.length);
     if (this.#headClosed || this.#writeOffset + (this.#pending?.bytes ?? 0) + size > this.sectorSize) {
-      if (this.freeSectors - 1 < (useReserve ? 0 : this.#reserve)) throw ringFull(`${this.freeSectors} free sectors`);
+      if (this.freeSectors - 1 < keep) throw ringFull(`${this.freeSectors} free sectors`);
       this.flush();
       this.#openNext();
     }

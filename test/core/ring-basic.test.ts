@@ -145,7 +145,7 @@ describe("FlashRing", () => {
     }
     assert.throws(() => ring.append(rec(0, 1000)), /ring full/);
     assert.equal(ring.freeSectors, 1, "one reserve sector kept");
-    await ring.append(rec(0, 1000), true);
+    await ring.append(rec(0, 1000), 0);
     assert.equal(ring.nextSeq, n + 2);
   });
 
