@@ -17,7 +17,7 @@ import {
   type Will,
 } from "./packets.js";
 import { decodeUtf8 } from "./utf8.js";
-import { isValidTopicFilter, isValidTopicName } from "./topic.js";
+import { isValidTopicFilterBytes, isValidTopicNameBytes } from "./topic.js";
 
 const EMPTY = new Uint8Array(0);
 
@@ -103,15 +103,21 @@ class Reader {
     this.pos = this.end;
     return out;
   }
+  /** A string checked on its bytes first (a topic name or filter, §4.7.1), so a bad one costs no string. */
+  #topic(filter: boolean): string {
+    const at = this.pos + 2;
+    const n = this.pos + 2 <= this.end ? (this.buf[this.pos]! << 8) | this.buf[this.pos + 1]! : 0;
+    if (at + n <= this.end && !(filter ? isValidTopicFilterBytes : isValidTopicNameBytes)(this.buf, at, at + n)) {
+      this.fail(MqttError.BadTopic, filter ? "malformed topic filter (§4.7.1)" : "topic name empty or with a wildcard (§4.7)");
+      return "";
+    }
+    return this.str();
+  }
   topicName(): string {
-    const t = this.str();
-    if (this.err === undefined && !isValidTopicName(t)) this.fail(MqttError.BadTopic, "topic name empty or with a wildcard (§4.7)");
-    return t;
+    return this.#topic(false);
   }
   topicFilter(): string {
-    const f = this.str();
-    if (this.err === undefined && !isValidTopicFilter(f)) this.fail(MqttError.BadTopic, "malformed topic filter (§4.7.1)");
-    return f;
+    return this.#topic(true);
   }
 }
 
@@ -159,8 +165,10 @@ function parsePublish(r: Reader, flags: number): Packet | undefined {
   const packetId = qos > 0 ? r.packetId() : 0;
   const payload = r.rest();
   if (r.err) return undefined;
-  const base = { cmd: "publish", topic, payload, qos, retain: (flags & 1) !== 0, dup: (flags & 8) !== 0 } as const;
-  return qos > 0 ? { ...base, packetId } : base;
+  const retain = (flags & 1) !== 0;
+  // Two literals rather than a spread: this is the per-message path.
+  if (qos === 0) return { cmd: "publish", topic, payload, qos, retain, dup: false };
+  return { cmd: "publish", topic, payload, qos, retain, dup: (flags & 8) !== 0, packetId };
 }
 
 function parseSubscribe(r: Reader): Packet | undefined {
