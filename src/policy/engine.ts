@@ -2,16 +2,21 @@
 import type { AuditEvent } from "../audit/types.js";
 import type { Clock, Crypto, KeyStore, Random } from "../ports.js";
 import { PortcullisError, ErrorCode } from "../errors.js";
-import { DataClasses, parseContract, type Contract, type ContractError, type DataClass } from "./contract.js";
-import { compile, FlowIndex, type Compiled, type CompiledFlow } from "./compile.js";
-import { diffContracts, summarize, type Change } from "./diff.js";
+import { DataClasses, type Contract, type ContractError, type DataClass } from "./contract.js";
+import type { Compiled, CompiledFlow } from "./compile.js";
+import type { Change } from "./diff.js";
 import { FlowCounters, renderDataMap, type DataMap } from "./datamap.js";
 import { decide } from "./decide.js";
 import { ConsentStates, KeyPrefix, Ledger, type ConsentRecord, type ConsentState } from "./ledger.js";
 import { RateLimiter } from "./rate.js";
 import { DEFAULT_POLICY_LIMITS, Reason, type PolicyLimits } from "./reasons.js";
-import { toHex, utf8Decode, utf8Encode } from "./codec.js";
+import { Registry, type Entry, type LoadResult } from "./registry.js";
+import { utf8Encode } from "./codec.js";
 import type { FlowDecision, FlowInput } from "./types.js";
+
+export type { LoadResult } from "./registry.js";
+export type { Change } from "./diff.js";
+export type { ConsentRecord, ConsentState } from "./ledger.js";
 
 export interface PolicyEngineOptions {
   readonly crypto: Crypto;
@@ -24,11 +29,6 @@ export interface PolicyEngineOptions {
   readonly groups?: Readonly<Record<string, readonly string[]>>;
   readonly limits?: Partial<PolicyLimits>;
 }
-
-export type LoadResult =
-  | { readonly status: "accepted"; readonly integration: string; readonly changes: readonly Change[] }
-  | { readonly status: "pending-review"; readonly integration: string; readonly changes: readonly Change[] }
-  | { readonly status: "rejected"; readonly integration: string | null; readonly errors: readonly ContractError[] };
 
 export type IntegrationState = "active" | "pending-review" | "invalid" | "quarantined";
 
@@ -43,18 +43,6 @@ export interface IntegrationStatus {
   readonly quarantine: string | undefined;
 }
 
-interface Entry {
-  id: string;
-  source: string;
-  rank: number;
-  current: Compiled | undefined;
-  pending: { compiled: Compiled; changes: Change[] } | undefined;
-  /** Unreviewed: the approved text is unknown (after a reboot), so nothing is enforced but deny. */
-  unreviewed: boolean;
-  errors: ContractError[];
-  quarantine: string | undefined;
-}
-
 const WHO = /^[\x20-\x7e]{1,64}$/;
 
 /** Enforces integration contracts on each device message (see docs/design-policy.md). */
@@ -64,9 +52,7 @@ export class PolicyEngine {
   readonly #ledger: Ledger;
   readonly #rates = new RateLimiter();
   readonly #counters: FlowCounters;
-  readonly #entries = new Map<string, Entry>();
-  #index = new FlowIndex([]);
-  #nextRank = 0;
+  readonly #reg: Registry;
 
   /** @throws PortcullisError(bad-option) when a port or `onEvent` is missing or a limit is not a positive integer. */
   constructor(options: PolicyEngineOptions) {
@@ -80,6 +66,10 @@ export class PolicyEngine {
     }
     this.#ledger = new Ledger(options.crypto, options.keys, options.random);
     this.#counters = new FlowCounters(this.#limits.mapDevices);
+    this.#reg = new Registry(options.crypto, this.#ledger, this.#limits, options.groups, (e) => this.#emit(e), (id, removed) => {
+      this.#rates.forget(`${id}\u0000`);
+      if (removed) this.#counters.forget(id);
+    });
   }
 
   get limits(): PolicyLimits {
@@ -96,58 +86,7 @@ export class PolicyEngine {
    * Never throws for bad contract text.
    */
   load(text: string, source: string, baseline?: string): LoadResult {
-    const parsed = parseContract(text, this.#limits);
-    if (!parsed.ok) return this.#reject(text, source, parsed.errors);
-    const c = parsed.contract;
-    let entry = this.#entries.get(c.id);
-    if (!entry && this.#entries.size >= this.#limits.integrations) {
-      return this.#reject(text, source, [{ path: "", message: `more than the limit of ${this.#limits.integrations} integrations` }]);
-    }
-    const rank = entry ? entry.rank : this.#nextRank;
-    const built = compile(c, this.#digest(text), this.#o.groups, rank);
-    if ("errors" in built) return this.#reject(text, source, built.errors);
-    const next = built.compiled;
-    if (!entry) {
-      this.#nextRank++;
-      entry = { id: c.id, source, rank, current: undefined, pending: undefined, unreviewed: false, errors: [], quarantine: undefined };
-      const q = this.#ledger.get(KeyPrefix.quarantine, c.id);
-      if (q) entry.quarantine = utf8Decode(q) ?? "quarantined";
-      this.#entries.set(c.id, entry);
-      const approved = this.#ledger.get(KeyPrefix.approved, c.id);
-      if (approved && toHex(approved) !== next.digest) {
-        const base = baseline === undefined ? undefined : parseContract(baseline, this.#limits);
-        const baseDigest = baseline === undefined ? "" : this.#digest(baseline);
-        if (base?.ok && baseDigest === toHex(approved)) {
-          const bc = compile(base.contract, baseDigest, this.#o.groups, rank);
-          if ("compiled" in bc) entry.current = bc.compiled;
-        }
-        if (!entry.current) {
-          entry.unreviewed = true;
-          const changes = [{ path: "", what: "differs from the approved version, which is not available", relevant: true }];
-          entry.pending = { compiled: next, changes };
-          return this.#pendingResult(entry, source, changes);
-        }
-      } else {
-        entry.source = source;
-        return this.#accept(entry, next, [], approved ? "accepted" : "new");
-      }
-    }
-    entry.source = source;
-    entry.errors = [];
-    const base = entry.current;
-    if (!base) return this.#accept(entry, next, [], "accepted");
-    const changes = diffContracts(base.contract, next.contract);
-    if (base.digest === next.digest) {
-      entry.pending = undefined;
-      this.#reindex();
-      return { status: "accepted", integration: entry.id, changes: [] };
-    }
-    if (changes.some((ch) => ch.relevant)) {
-      entry.pending = { compiled: next, changes };
-      this.#reindex();
-      return this.#pendingResult(entry, source, changes);
-    }
-    return this.#accept(entry, next, changes, "updated");
+    return this.#reg.load(text, source, baseline);
   }
 
   /**
@@ -157,43 +96,27 @@ export class PolicyEngine {
    */
   approve(integrationId: string, who: string): boolean {
     checkWho(who);
-    const e = this.#entries.get(integrationId);
-    if (!e?.pending) return false;
-    const { compiled, changes } = e.pending;
-    e.unreviewed = false;
-    this.#accept(e, compiled, changes, "approved", who);
-    return true;
+    return this.#reg.approve(integrationId, who);
   }
 
   /**
-   * Rejects the pending version; the enforced one stays (or, when none is known, the integration stays denied).
+   * Rejects the pending version; the enforced one stays (an unreviewed integration stays denied).
    * @returns false when nothing is pending.
+   * @throws PortcullisError(bad-option) on a bad `who`.
    */
   reject(integrationId: string, who: string): boolean {
     checkWho(who);
-    const e = this.#entries.get(integrationId);
-    if (!e?.pending) return false;
-    const version = e.pending.compiled.contract.version;
-    e.pending = e.unreviewed ? e.pending : undefined;
-    this.#emit({ kind: "contract", decision: "deny", integration: integrationId, reason: "review-rejected", detail: { who, version } });
-    this.#reindex();
-    return true;
+    return this.#reg.reject(integrationId, who);
   }
 
-  /** Removes an integration: its flows, consent ledger, approval and pseudonym key are destroyed. */
+  /**
+   * Removes an integration: its flows, consent ledger, approval and pseudonym key are destroyed.
+   * @returns false when it was not loaded.
+   * @throws PortcullisError(bad-option) on a bad `who`.
+   */
   remove(integrationId: string, who: string): boolean {
     checkWho(who);
-    const e = this.#entries.get(integrationId);
-    if (!e) return false;
-    this.#entries.delete(integrationId);
-    this.#ledger.destroyKey(integrationId);
-    this.#ledger.clearConsent(integrationId);
-    this.#ledger.delete(KeyPrefix.approved, integrationId);
-    this.#rates.forget(`${integrationId}\u0000`);
-    this.#counters.forget(integrationId);
-    this.#reindex();
-    this.#emit({ kind: "contract", decision: "info", integration: integrationId, reason: "removed", detail: { who } });
-    return true;
+    return this.#reg.remove(integrationId, who);
   }
 
   /**
@@ -238,7 +161,7 @@ export class PolicyEngine {
     checkWho(who);
     const r = reason.slice(0, 120);
     this.#ledger.set(KeyPrefix.quarantine, integrationId, utf8Encode(r || "quarantined"));
-    const e = this.#entries.get(integrationId);
+    const e = this.#reg.entries.get(integrationId);
     if (e) e.quarantine = r || "quarantined";
     this.#emit({ kind: "incident", decision: "deny", integration: integrationId, reason: "quarantined", detail: { why: r, who } });
   }
@@ -246,7 +169,7 @@ export class PolicyEngine {
   release(integrationId: string, who: string): void {
     checkWho(who);
     this.#ledger.delete(KeyPrefix.quarantine, integrationId);
-    const e = this.#entries.get(integrationId);
+    const e = this.#reg.entries.get(integrationId);
     if (e) e.quarantine = undefined;
     this.#emit({ kind: "incident", decision: "info", integration: integrationId, reason: "released", detail: { who } });
   }
@@ -256,7 +179,7 @@ export class PolicyEngine {
    * exactly one deny (integration null, `no-contract`) when none does. Never throws.
    */
   evaluate(input: FlowInput): FlowDecision[] {
-    const matches = this.#index.lookup(input.device, input.topic);
+    const matches = this.#reg.index.lookup(input.device, input.topic);
     if (matches.length === 0) {
       this.#counters.record(input.device, null, "deny", input.payload.length, 0, []);
       return [{ verdict: "deny", integration: null, rule: null, reason: Reason.NoContract, fieldsDropped: 0, classes: [] }];
@@ -271,7 +194,7 @@ export class PolicyEngine {
   }
 
   #decideOne(flow: CompiledFlow, input: FlowInput): FlowDecision {
-    const e = this.#entries.get(flow.integration) as Entry;
+    const e = this.#reg.entries.get(flow.integration) as Entry;
     const deny = (reason: string): FlowDecision => ({ verdict: "deny", integration: e.id, rule: flow.flow.id, reason, fieldsDropped: 0, classes: [] });
     if (e.quarantine !== undefined) return deny(Reason.Quarantined);
     if (e.errors.length) return deny(Reason.ContractInvalid);
@@ -292,7 +215,7 @@ export class PolicyEngine {
 
   /** Status of every loaded integration, in load order. */
   integrations(): IntegrationStatus[] {
-    return Array.from(this.#entries.values()).map((e) => ({
+    return Array.from(this.#reg.entries.values()).map((e) => ({
       id: e.id,
       state: e.quarantine !== undefined ? "quarantined" : e.errors.length ? "invalid" : e.unreviewed || e.pending ? "pending-review" : "active",
       source: e.source,
@@ -305,78 +228,15 @@ export class PolicyEngine {
 
   /** The contract in force for an integration (destinations, keys, queue terms for the outbound side). */
   contract(integrationId: string): Contract | undefined {
-    return this.#entries.get(integrationId)?.current?.contract;
+    return this.#reg.entries.get(integrationId)?.current?.contract;
   }
 
   dataMap(): DataMap {
-    return this.#counters.build(this.#enforced());
+    return this.#counters.build(this.#reg.flows());
   }
 
   renderDataMap(): string {
     return renderDataMap(this.dataMap());
-  }
-
-  #enforced(): CompiledFlow[] {
-    const flows: CompiledFlow[] = [];
-    for (const e of this.#entries.values()) {
-      const c = e.current ?? e.pending?.compiled;
-      if (c) flows.push(...c.flows);
-    }
-    return flows;
-  }
-
-  #reindex(): void {
-    this.#index = new FlowIndex(this.#enforced());
-  }
-
-  #digest(text: string): string {
-    return toHex(this.#o.crypto.sha256(utf8Encode(text)));
-  }
-
-  #accept(e: Entry, next: Compiled, changes: Change[], reason: string, who?: string): LoadResult {
-    e.current = next;
-    e.pending = undefined;
-    e.errors = [];
-    this.#ledger.set(KeyPrefix.approved, e.id, hexBytes(next.digest));
-    this.#rates.forget(`${e.id}\u0000`);
-    this.#reindex();
-    const detail: Record<string, string | number> = { source: e.source, version: next.contract.version, digest: next.digest.slice(0, 16) };
-    if (who !== undefined) detail.who = who;
-    if (changes.length) detail.changes = summarize(changes);
-    this.#emit({ kind: "contract", decision: "info", integration: e.id, reason, detail });
-    return { status: "accepted", integration: e.id, changes };
-  }
-
-  #pendingResult(e: Entry, source: string, changes: Change[]): LoadResult {
-    this.#reindex();
-    const relevant = changes.filter((c) => c.relevant).length;
-    this.#emit({
-      kind: "contract",
-      decision: "info",
-      integration: e.id,
-      reason: "pending-review",
-      detail: { source, relevant, other: changes.length - relevant, changes: summarize(changes) },
-    });
-    return { status: "pending-review", integration: e.id, changes };
-  }
-
-  #reject(text: string, source: string, errors: readonly ContractError[]): LoadResult {
-    const id = guessId(text);
-    const e = id === null ? undefined : this.#entries.get(id);
-    if (e) {
-      e.errors = errors.slice();
-      e.pending = undefined;
-      this.#reindex();
-    }
-    const first = errors[0];
-    this.#emit({
-      kind: "contract",
-      decision: "deny",
-      reason: "contract-invalid",
-      ...(id === null ? {} : { integration: id }),
-      detail: { source, errors: errors.length, first: first ? `${first.path}: ${first.message}`.slice(0, 200) : "", blocked: e !== undefined },
-    });
-    return { status: "rejected", integration: id, errors };
   }
 
   #emit(ev: AuditEvent): void {
@@ -388,22 +248,6 @@ export class PolicyEngine {
   }
 }
 
-/** The id a broken contract claims, when its text still parses far enough to say. */
-function guessId(text: string): string | null {
-  try {
-    const v = JSON.parse(text) as { id?: unknown };
-    return typeof v === "object" && v !== null && typeof v.id === "string" && /^[a-z0-9][a-z0-9-]{0,31}$/.test(v.id) ? v.id : null;
-  } catch {
-    return null;
-  }
-}
-
 function checkWho(who: string): void {
   if (typeof who !== "string" || !WHO.test(who)) throw new PortcullisError(ErrorCode.BadOption, "who must be 1–64 printable ASCII characters");
-}
-
-function hexBytes(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
 }

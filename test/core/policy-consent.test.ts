@@ -168,6 +168,19 @@ describe("policy engine: change review", () => {
     assert.equal(blind.evaluate(msg({ power: 1 }))[0]?.verdict, "allow");
     assert.equal(rig({}, keys).engine.load(v2, "a").status, "accepted");
   });
+
+  it("an unreviewed integration stays denied whatever other text is loaded, until the approved text returns", () => {
+    const keys = new MemoryKeys();
+    rig({}, keys).engine.load(text(contract()), "a");
+    const { engine } = rig({}, keys);
+    assert.equal(engine.load(text(contract("acme", (c) => (c.vendor = "B"))), "a").status, "pending-review");
+    assert.equal(engine.load(text(contract("acme", (c) => (c.vendor = "C"))), "a").status, "pending-review");
+    assert.equal(engine.evaluate(msg({ power: 1 }))[0]?.reason, "pending-review");
+    assert.equal(engine.reject("acme", "owner"), true);
+    assert.equal(engine.evaluate(msg({ power: 1 }))[0]?.reason, "pending-review");
+    assert.equal(engine.load(text(contract()), "a").status, "accepted");
+    assert.equal(engine.evaluate(msg({ power: 1 }))[0]?.verdict, "allow");
+  });
 });
 
 function recompute(key: Uint8Array, jsonText: string): string {
