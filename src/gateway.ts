@@ -128,6 +128,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     tokenHash,
     onEvent: record,
     exportJsonl: (from, to) => audit.exportJsonl(from, to),
+    beforeRead: () => audit.log.flushSummaries(),
     status,
   });
 

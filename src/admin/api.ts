@@ -44,11 +44,13 @@ export interface AdminApiOptions {
   readonly onEvent: (event: AuditEvent) => void;
   /** Builds the self-verifying export (seals first). Absent when the log cannot export. */
   readonly exportJsonl?: (from: number | undefined, to: number | undefined) => Promise<string[]>;
+  /** Called before serving records, so pending aggregates are on flash (and in the answer). */
+  readonly beforeRead?: () => Promise<void>;
   /** The status document for `/api/v1/status`. */
   readonly status: () => Record<string, unknown>;
 }
 
-/** The JSON form of a record, as served and exported: ISO time, detail flattened in. */
+/** The JSON form of a record, as served: ISO time, every standard field present (null when absent). */
 export function recordToJson(r: AuditRecord): Record<string, unknown> {
   const out: Record<string, unknown> = {
     seq: r.seq,
@@ -63,6 +65,38 @@ export function recordToJson(r: AuditRecord): Record<string, unknown> {
     reason: r.reason ?? null,
   };
   if (r.detail) out.detail = r.detail;
+  return out;
+}
+
+/**
+ * The lines a record is served as. A `flow-summary` record holds per-minute aggregates of allowed
+ * flows; each row becomes its own line (same `seq`, a `row` index, `time` = the minute, `decision`
+ * and `rule` of the row, `count`/`bytes`/`fieldsDropped`) so a reader sees every decision. The
+ * self-verifying export keeps records whole.
+ */
+export function recordLines(r: AuditRecord, filter: { device?: string; integration?: string } = {}): Record<string, unknown>[] {
+  if (!r.summary) return [recordToJson(r)];
+  const out: Record<string, unknown>[] = [];
+  r.summary.forEach((row, i) => {
+    if (filter.device !== undefined && row.device !== filter.device) return;
+    if (filter.integration !== undefined && row.integration !== filter.integration) return;
+    out.push({
+      seq: r.seq,
+      row: i,
+      time: new Date(row.minute).toISOString(),
+      timeSet: r.timeSet,
+      kind: r.kind,
+      decision: row.decision,
+      device: row.device,
+      integration: row.integration,
+      topic: null,
+      rule: row.rule,
+      reason: row.decision === "minimize" ? "minimized" : "ok",
+      count: row.count,
+      bytes: row.bytes,
+      fieldsDropped: row.fieldsDropped,
+    });
+  });
   return out;
 }
 
@@ -126,7 +160,10 @@ export class AdminApi {
       return reply(401, "missing or wrong bearer token");
     }
     if (req.method !== "GET") return reply(405, "only GET is supported");
-    if (path === "/api/v1/audit") return this.#audit(params);
+    if (path === "/api/v1/audit") {
+      await this.#o.beforeRead?.();
+      return this.#audit(params);
+    }
     if (path === "/api/v1/audit/export") return this.#export(params, req.remote);
     if (path === "/api/v1/status") {
       return { status: 200, contentType: "application/json", body: [JSON.stringify(this.#o.status()) + "\n"] };
@@ -164,7 +201,10 @@ export class AdminApi {
     const device = params.get("device");
     if (device) q.device = device;
     const records = this.#o.audit.query(q);
-    return { status: 200, contentType: "application/x-ndjson", body: records.map((r) => JSON.stringify(recordToJson(r)) + "\n") };
+    const rowFilter = { ...(q.device ? { device: q.device } : {}), ...(q.integration ? { integration: q.integration } : {}) };
+    const body: string[] = [];
+    for (const r of records) for (const line of recordLines(r, rowFilter)) body.push(JSON.stringify(line) + "\n");
+    return { status: 200, contentType: "application/x-ndjson", body };
   }
 
   async #export(params: Map<string, string>, remote: string): Promise<AdminResponse> {

@@ -87,6 +87,7 @@ export async function openAudit(
         .catch(refuse);
     },
     async exportJsonl(from, to) {
+      await log.flushSummaries();
       return log.exportJsonl(from, to);
     },
     onAlarm(listener) {

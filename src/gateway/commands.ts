@@ -5,7 +5,7 @@
  */
 import type { Board } from "../ports.js";
 import type { Gateway } from "../gateway.js";
-import { recordToJson } from "../admin/api.js";
+import { recordLines } from "../admin/api.js";
 import { AuditKinds, type AuditKind } from "../audit/types.js";
 import { DataClasses } from "../policy/contract.js";
 
@@ -97,7 +97,7 @@ export function registerCommands(g: Gateway, board: Board): void {
       const next = g.audit.log.nextSeq;
       const since = kind === undefined ? Math.max(1, next - n) : 1;
       const recs = g.audit.log.query({ since, limit: 1000, ...(kind ? { kind: kind as AuditKind } : {}) }).slice(-n);
-      return recs.map((r) => JSON.stringify(recordToJson(r))).join("\n") || "no records";
+      return recs.flatMap((r) => recordLines(r).map((l) => JSON.stringify(l))).join("\n") || "no records";
     },
   });
 

@@ -114,8 +114,8 @@ describe("end to end on the Node board", function () {
       assert.equal(res.status, 200);
       assert.match(res.type, /application\/x-ndjson/);
       const recs = res.body.trim().split("\n").map((l) => JSON.parse(l));
-      const decisions = new Set(recs.map((x) => x.decision));
-      return decisions.has("allow") || decisions.has("minimize") ? (decisions.has("deny") ? recs : undefined) : undefined;
+      const flowDecisions = new Set(recs.filter((x) => x.kind === "flow" || x.kind === "flow-summary").map((x) => x.decision));
+      return flowDecisions.has("minimize") && flowDecisions.has("deny") ? recs : undefined;
     }, 20000);
     for (const r of records) {
       for (const k of ["seq", "time", "kind", "decision", "device", "integration", "topic", "rule", "reason"]) assert.ok(k in r, `record ${r.seq} lacks ${k}`);
@@ -124,6 +124,11 @@ describe("end to end on the Node board", function () {
     const denied = records.find((r) => r.decision === "deny" && r.topic === "home/thermostat-hall/camera-snapshot");
     assert.ok(denied, "the camera snapshot is denied");
     assert.equal(denied.reason, "no-contract");
+    const minimized = records.find((r) => r.kind === "flow-summary" && r.decision === "minimize" && r.device === "thermostat-hall");
+    assert.ok(minimized, "the over-collecting thermostat's flow is minimized");
+    assert.equal(minimized.integration, "thermo-cloud");
+    assert.equal(minimized.rule, "thermostat-state");
+    assert.ok(minimized.count >= 1 && minimized.fieldsDropped >= 3, JSON.stringify(minimized));
   });
 
   it("answers status and unknown commands on the console", async () => {
