@@ -33,6 +33,8 @@ export const SUMMARY_ROWS_PER_RECORD = 256;
 const KEEP_NORMAL = 2;
 const KEEP_PRIORITY = 1;
 const KEEP_PURGE = 0;
+/** Upper bound of a seal record's payload (prefix, body with two hex digests, GCM tag). */
+const SEAL_PAYLOAD_MAX = 320;
 
 export interface AuditLogOptions {
   /** Partition byte offset and size inside `flash` (default: all of it). */
@@ -131,6 +133,10 @@ export class FlashAuditLog implements AuditLog {
       }
       this.#seal = state;
       this.#chain = p.chain;
+      // The power failed between a purge record and its trim: finish the trim it announced.
+      const r = this.#decode(last.seq, last.data);
+      const through = r?.kind === "purge" ? r.detail?.through : undefined;
+      if (typeof through === "number" && through >= this.#ring.firstSeq && this.#held === undefined) this.#ring.trimThrough(through);
     }
     this.#aggregator = new FlowAggregator({
       clock: init.clock, timers: init.timers, rowsPerRecord: SUMMARY_ROWS_PER_RECORD,
@@ -255,7 +261,7 @@ export class FlashAuditLog implements AuditLog {
 
   /** {@link exportJsonl} as a generator, for streaming a large export without holding it all. */
   *exportLines(from?: number, to?: number): Generator<string> {
-    const sealSeq = this.seal();
+    const sealSeq = this.#sealForExport();
     const first = Math.max(from ?? 1, this.#ring.firstSeq);
     let last = sealSeq;
     if (to !== undefined && to < sealSeq) {
@@ -302,10 +308,10 @@ export class FlashAuditLog implements AuditLog {
         if (STRUCTURAL.includes(r.kind)) continue;
         if (r.time + (ret[r.kind] ?? Infinity) > now) break outer;
       }
+      // One sector per purge record: a power cut can then never leave a half-done multi-sector trim.
+      this.#purge(span.lastSeq, "retention");
       through = span.lastSeq;
     }
-    if (through === undefined) return undefined;
-    this.#purge(through, "retention");
     return through;
   }
 
@@ -330,6 +336,9 @@ export class FlashAuditLog implements AuditLog {
         this.#aggregator.close();
         this.#doSeal();
       }
+    } catch (e) {
+      // Full under legal hold: the alarm is already raised and the records stay as they are.
+      if (!(e instanceof PortcullisError && e.code === ErrorCode.Limit)) throw e;
     } finally {
       this.#closed = true;
       this.#aggregator.close();
@@ -387,13 +396,7 @@ export class FlashAuditLog implements AuditLog {
     const body = encodeBody(partial);
     const length = PREFIX_SIZE + body.length + TAG_SIZE;
     if (length > this.#ring.maxPayload) throw fail(ErrorCode.Limit, `audit record of ${length} bytes exceeds ${this.#ring.maxPayload}`);
-    if (!this.#ring.canAppend(length, keep) && keep === KEEP_NORMAL && this.#held === undefined) this.#purgeOldest();
-    if (!this.#ring.canAppend(length, keep)) {
-      const why = this.#held !== undefined ? `partition full under legal hold (${this.#held})` : "partition full";
-      if (!this.#alarmedFull) this.#o.onAlarm?.(`audit: ${why}; records are refused and the gateway fails closed`);
-      this.#alarmedFull = true;
-      throw fail(ErrorCode.Limit, `audit log ${why}`);
-    }
+    this.#ensureSpace(length, keep);
     const seq = this.#ring.nextSeq;
     const record: AuditRecord = { ...partial, seq };
     const chain = chainNext(this.#i.crypto, this.#chain, canonicalBytes(record));
@@ -423,6 +426,8 @@ export class FlashAuditLog implements AuditLog {
 
   /** Seals the current epoch (durably), then evolves and stores the key, wiping the old one. */
   #doSeal(keep = KEEP_PRIORITY): number {
+    // Make room first: a purge appends records, which would change what this seal covers.
+    this.#ensureSpace(SEAL_PAYLOAD_MAX, keep);
     const s = this.#seal;
     const last = this.#ring.nextSeq - 1;
     const mac = sealMac(this.#i.crypto, s.key, s.epoch, s.first, last, this.#chain);
@@ -437,11 +442,29 @@ export class FlashAuditLog implements AuditLog {
     return seq;
   }
 
+  /**
+   * The seal an export ends at: a new one, or the last one when the epoch is empty. Full under legal
+   * hold with the reserve spent, the export ends at the last seal (later records cannot be sealed).
+   */
+  #sealForExport(): number {
+    this.#usable();
+    if (this.#seal.first === this.#ring.nextSeq) return this.#seal.first - 1;
+    try {
+      return this.#doSeal();
+    } catch (e) {
+      if (!(e instanceof PortcullisError && e.code === ErrorCode.Limit)) throw e;
+      this.#o.onAlarm?.(`audit: export ends at the last seal (seq ${this.#seal.first - 1}); later records cannot be sealed while full`);
+      return this.#seal.first - 1;
+    }
+  }
+
   #armSealTimer(): void {
     if (this.#sealTimer !== undefined) this.#i.timers.cancel(this.#sealTimer);
     this.#sealTimer = this.#i.timers.after(this.#o.sealEveryMs ?? DEFAULT_SEAL_EVERY_MS, () => {
       this.#sealTimer = undefined;
-      this.#safely(() => this.#doSeal());
+      // An empty epoch is sealed too (truncation shows), except while full: seals would eat the reserve.
+      if (this.#seal.first === this.#ring.nextSeq && !this.#ring.canAppend(SEAL_PAYLOAD_MAX, KEEP_NORMAL)) this.#armSealTimer();
+      else this.#safely(() => this.#doSeal());
     });
   }
 
@@ -454,10 +477,22 @@ export class FlashAuditLog implements AuditLog {
     this.#ring.trimThrough(through);
   }
 
-  #purgeOldest(): void {
-    const spans = this.#ring.spans();
-    if (spans.length < 2) return;
-    this.#purge(spans[0]!.lastSeq, "full");
+  /**
+   * Makes room for a record of `length` payload bytes: without a hold, purges oldest sectors until it
+   * fits; under hold (or with nothing left to purge) raises the alarm once and refuses.
+   * @throws PortcullisError `limit` when the record cannot be written.
+   */
+  #ensureSpace(length: number, keep: number): void {
+    while (!this.#ring.canAppend(length, keep) && keep > KEEP_PURGE && this.#held === undefined) {
+      const spans = this.#ring.spans();
+      if (spans.length < 2) break;
+      this.#purge(spans[0]!.lastSeq, "full");
+    }
+    if (this.#ring.canAppend(length, keep)) return;
+    const why = this.#held !== undefined ? `partition full under legal hold (${this.#held})` : "partition full";
+    if (!this.#alarmedFull) this.#o.onAlarm?.(`audit: ${why}; records are refused and the gateway fails closed`);
+    this.#alarmedFull = true;
+    throw fail(ErrorCode.Limit, `audit log ${why}`);
   }
 
   /** chain[seq − 1]: from the record before, or from the purge record that gave it up. */

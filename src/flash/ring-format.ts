@@ -132,8 +132,10 @@ export interface SectorScan {
   readonly frames: ParsedFrame[];
   /** Offset after the last valid frame (where an append would go). */
   readonly end: number;
-  /** True when bytes after `end` are not all erased: a torn tail, so no further appends fit here. */
+  /** True when bytes after `end` are not all erased: a torn tail. */
   readonly dirtyTail: boolean;
+  /** The first 4-byte-aligned offset from which the rest of the sector is erased (appends resume there). */
+  readonly erasedFrom: number;
 }
 
 /**
@@ -155,7 +157,10 @@ export function scanSector(sector: Uint8Array): SectorScan {
     if (allErased(sector, at, sector.length)) break;
     at += 4;
   }
-  return { frames, end, dirtyTail: !allErased(sector, end, sector.length) };
+  let erasedFrom = sector.length;
+  while (erasedFrom > end && sector[erasedFrom - 1] === 0xff) erasedFrom--;
+  erasedFrom = (erasedFrom + 3) & ~3;
+  return { frames, end, dirtyTail: erasedFrom > end, erasedFrom };
 }
 
 export { u32 as readU32, putU32 as writeU32 };

@@ -4,8 +4,8 @@
  *
  * Sectors are used in ring order, so wear spreads over the whole region; each carries its erase count.
  * Mount reads only the sector headers and scans the head sector (littlefs DESIGN.md: bounded work
- * after a power cut). A torn tail is abandoned, never patched: the next append opens a fresh sector,
- * so a (sector, offset) position is programmed at most once between erases.
+ * after a power cut). A torn tail is skipped, never patched: appends resume after it, so a
+ * (sector, offset) position is programmed at most once between erases.
  */
 import type { Flash, TimerId, Timers } from "../ports.js";
 import { ErrorCode, PortcullisError } from "../errors.js";
@@ -185,8 +185,12 @@ export class FlashRing {
     const size = frameSize(data.length);
     if (this.#headClosed || this.#writeOffset + (this.#pending?.bytes ?? 0) + size > this.sectorSize) {
       if (this.freeSectors - 1 < keep) throw ringFull(`${this.freeSectors} free sectors`);
-      this.flush();
-      this.#openNext();
+      try {
+        this.flush();
+        this.#openNext();
+      } catch (e) {
+        return Promise.reject(e);
+      }
     }
     const seq = this.#nextSeq++;
     const frame = encodeFrame(seq, data);
@@ -209,10 +213,13 @@ export class FlashRing {
   }
 
   /**
-   * Programs the records waiting for the group-commit window now (one program operation).
-   * @throws the flash error when programming fails (waiting appends are rejected with it too).
+   * Programs the records waiting for the group-commit window now (one program operation). When it
+   * returns, every append made so far is durable.
+   * @throws the flash error when programming fails (waiting appends are rejected with it too), or
+   * PortcullisError `corrupt` when an earlier write failed (so nothing may be assumed durable).
    */
   flush(): void {
+    if (this.#failed !== undefined) throw new PortcullisError(ErrorCode.Corrupt, `ring failed earlier: ${String(this.#failed)}`);
     const p = this.#pending;
     if (!p) return;
     this.#pending = undefined;
@@ -352,8 +359,11 @@ export class FlashRing {
     const scan = scanSector(this.#flash.read(this.#addr(head.index), this.sectorSize));
     const lastFrame = scan.frames[scan.frames.length - 1];
     this.#nextSeq = lastFrame ? Math.max(lastFrame.seq + 1, head.firstSeq) : head.firstSeq;
-    this.#writeOffset = scan.end;
-    this.#headClosed = scan.dirtyTail;
+    // A torn tail is skipped, not patched: appends resume at the first erased word after it, so no
+    // byte is programmed twice and a torn record never costs a whole sector (a full ring could
+    // otherwise be left with no room for the purge that frees it). Its seq is reused, so no gap shows.
+    this.#writeOffset = scan.erasedFrom;
+    this.#headClosed = scan.erasedFrom + FRAME_HEADER > this.sectorSize;
   }
 
   #addr(index: number): number {

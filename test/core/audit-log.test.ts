@@ -114,8 +114,9 @@ describe("FlashAuditLog", () => {
     const through = log.applyRetention();
     assert.ok(through !== undefined && through > 100, `purged through ${through}`);
     const purge = log.query({ kind: "purge" });
-    assert.equal(purge.length, 1);
-    assert.equal(purge[0]!.detail!.through, through);
+    assert.ok(purge.length >= 1, "one purge record per sector given up");
+    assert.equal(purge.at(-1)!.detail!.through, through);
+    assert.ok(purge.every((p) => p.detail!.reason === "retention"));
     assert.equal(log.stats().firstSeq, through + 1);
     assert.equal(log.query({ kind: "admin" }).length, 5, "kinds without retention are kept");
     assert.ok(verify(log, dev).ok, "an export from the oldest retained record verifies");
