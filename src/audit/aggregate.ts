@@ -63,7 +63,7 @@ export class FlowAggregator {
   constructor(o: AggregatorOptions) {
     if (o.rowsPerRecord < 1) throw new RangeError("rowsPerRecord must be positive");
     this.#o = o;
-    this.#timer = o.timers.every(o.summaryEveryMs ?? DEFAULT_SUMMARY_EVERY_MS, () => this.flush(false));
+    this.#timer = o.timers.every(o.summaryEveryMs ?? DEFAULT_SUMMARY_EVERY_MS, () => void this.flush(false));
   }
 
   /** Rows and denials waiting in RAM. */
@@ -82,7 +82,7 @@ export class FlowAggregator {
       throw new PortcullisError(ErrorCode.BadOption, "bytes and fieldsDropped must be non-negative integers");
     }
     const minute = Math.floor(this.#o.clock.now() / 60000) * 60000;
-    if (this.pending >= (this.#o.maxGroups ?? MAX_GROUPS)) this.flush(true);
+    if (this.pending >= (this.#o.maxGroups ?? MAX_GROUPS)) void this.flush(true);
     if (s.decision === "deny") {
       const key = [minute, s.device, s.integration, s.rule, s.reason, s.topic].join(SEP);
       const seen = this.#denials.get(key);
@@ -116,7 +116,8 @@ export class FlowAggregator {
    * Writes the summaries of finished minutes (all minutes when `all`): allowed-flow rows in
    * `flow-summary` records, and one follow-up record per repeated denial.
    */
-  flush(all: boolean): void {
+  flush(all: boolean): Promise<void> {
+    const written: Promise<unknown>[] = [];
     const now = Math.floor(this.#o.clock.now() / 60000) * 60000;
     const rows: FlowSummaryRow[] = [];
     for (const [k, r] of this.#rows) {
@@ -126,7 +127,7 @@ export class FlowAggregator {
     }
     rows.sort(compareRows);
     for (let i = 0; i < rows.length; i += this.#o.rowsPerRecord) {
-      this.#send({ kind: "flow-summary", decision: "info", summary: rows.slice(i, i + this.#o.rowsPerRecord) });
+      written.push(this.#send({ kind: "flow-summary", decision: "info", summary: rows.slice(i, i + this.#o.rowsPerRecord) }));
     }
     for (const [k, d] of this.#denials) {
       if (!all && d.minute >= now) continue;
@@ -138,23 +139,26 @@ export class FlowAggregator {
       };
       if (d.sample.integration !== null) ev.integration = d.sample.integration;
       if (d.sample.rule !== null) ev.rule = d.sample.rule;
-      this.#send(ev);
+      written.push(this.#send(ev));
     }
+    return Promise.all(written).then(() => undefined);
   }
 
   /** Flushes everything and stops the timer. Harmless twice. */
   close(): void {
     if (this.#closed) return;
-    this.flush(true);
+    void this.flush(true);
     this.#o.timers.cancel(this.#timer);
     this.#closed = true;
   }
 
-  #send(ev: AuditEvent): void {
+  /** Emits one record; the promise settles (never rejects) once it is durable or has failed. */
+  #send(ev: AuditEvent): Promise<unknown> {
     try {
-      this.#o.emit(ev).done.catch(this.#o.onError);
+      return this.#o.emit(ev).done.catch(this.#o.onError);
     } catch (e) {
       this.#o.onError(e);
+      return Promise.resolve();
     }
   }
 }

@@ -186,6 +186,16 @@ export class FlashAuditLog implements AuditLog {
   }
 
   /**
+   * Writes the aggregator's pending rows now, the current minute's too (a minute may then span two
+   * summary records), so a reader pulling the log sees every decision made so far. Resolves once
+   * they are durable.
+   */
+  flushSummaries(): Promise<void> {
+    if (this.#closed || this.#failed !== undefined) return Promise.resolve();
+    return this.#aggregator.flush(true);
+  }
+
+  /**
    * Seals the current epoch now (also when empty) and evolves the key. Returns the seal's seq.
    * @throws PortcullisError when the log cannot write.
    */
