@@ -8,6 +8,7 @@ import type { AuditEvent, AuditKind } from "../audit/types.js";
 import type { FlowDecision } from "../policy/types.js";
 import type { GatewayConfig } from "../config.js";
 import { FlashAuditLog } from "../audit/log.js";
+import { AUDIT_PARTITION_BYTES } from "./outbound.js";
 
 const DAY_MS = 24 * 3600_000;
 /** How often allowed-flow summaries are written (rows stay per minute). */
@@ -48,6 +49,8 @@ export async function openAudit(
     clock: board.clock,
     timers: board.timers,
     options: {
+      // The audit partition only: the outbound queue slots follow it on the same flash.
+      size: Math.min(AUDIT_PARTITION_BYTES, board.flash.size),
       groupCommitMs: config.audit.groupCommitMs,
       summaryEveryMs: config.audit.summaryEveryMs ?? DEFAULT_SUMMARY_EVERY_MS,
       retention,
