@@ -1,25 +1,13 @@
 /** Offline verification of exports: intact, and the journald-style tamper cases (each must fail, naming a seq). */
 import assert from "node:assert/strict";
-import { ramFlash } from "../../src/flash/nor.js";
 import { verifyExport } from "../../src/audit/verify.js";
 import { chainNext, sealMac } from "../../src/audit/chain.js";
 import { canonicalJson, fromHex, toHex, utf8, type Json } from "../../src/audit/text.js";
 import { nobleCrypto, seededRandom } from "../lib/noble-crypto.js";
-import { newDevice, openLog, type TestDevice } from "../powerloss/support.js";
+import { sampleExport, type TestDevice } from "../powerloss/support.js";
 
 const crypto = nobleCrypto(seededRandom("verify"));
 type Line = { [k: string]: Json };
-
-/** A log of 3+ epochs and its export. */
-export async function sampleExport(records = 40): Promise<{ lines: string[]; dev: TestDevice }> {
-  const dev = newDevice();
-  const log = await openLog(ramFlash(32 * 4096), dev, { sealEveryRecords: 12 });
-  for (let i = 0; i < records; i++) {
-    await log.append({ kind: i % 3 ? "flow" : "admin", decision: i % 2 ? "deny" : "info", device: `d${i % 4}`, topic: `t/${i}`, detail: { i, ok: i % 2 === 0, x: i / 7 } });
-    dev.clock.tick(1000);
-  }
-  return { lines: log.exportJsonl(), dev };
-}
 
 const parse = (l: string) => JSON.parse(l) as Line;
 function seqAt(lines: string[], i: number): number {
