@@ -107,49 +107,61 @@ export class FlashAuditLog implements AuditLog {
       flash: init.flash, tag: AUDIT_RING_TAG, timers: init.timers, groupCommitMs: o.groupCommitMs ?? 0, reserveSectors: KEEP_NORMAL,
       ...(o.offset === undefined ? {} : { offset: o.offset }), ...(o.size === undefined ? {} : { size: o.size }),
     });
-    this.#boot = nextBoot(init.keys);
-    this.#storeKey = storageKey(init.keys, init.random);
-    const hold = init.keys.get(KEY_HOLD);
-    this.#held = hold ? fromUtf8(hold) : undefined;
-    const last = this.#ring.last();
-    const state = loadSealState(init.keys);
-    if (!last) {
-      this.#chain = GENESIS_CHAIN;
-      const resume = state && state.epoch === 0;
-      this.#seal = resume ? { ...state, first: this.#ring.nextSeq } : this.#newVerificationKey(state !== undefined);
-    } else {
-      const p = readPrefix(last.data);
-      if (!p) throw fail(ErrorCode.Corrupt, `audit record ${last.seq} is not a version-1 audit payload`);
-      if (!state) throw this.#alarm(fail(ErrorCode.Corrupt, "audit log holds records but the key store has no sealing state"));
-      const isSeal = (p.flags & FLAG_SEAL) !== 0;
-      if (isSeal && state.epoch === p.epoch) {
-        // The power failed between writing a seal and evolving the key: finish the evolution now.
-        const key = evolveKey(init.crypto, state.key);
-        state.key.fill(0);
-        Object.assign(state, { epoch: p.epoch + 1, first: last.seq + 1, key });
-        storeSealState(init.keys, state);
-      } else if (state.epoch !== (isSeal ? p.epoch + 1 : p.epoch)) {
-        throw this.#alarm(fail(ErrorCode.Corrupt, `audit sealing key is at epoch ${state.epoch} but the log is at epoch ${p.epoch}`));
+    let aggregator: FlowAggregator | undefined;
+    let retention: TimerId | undefined;
+    try {
+      this.#boot = nextBoot(init.keys);
+      this.#storeKey = storageKey(init.keys, init.random);
+      const hold = init.keys.get(KEY_HOLD);
+      this.#held = hold ? fromUtf8(hold) : undefined;
+      const last = this.#ring.last();
+      const state = loadSealState(init.keys);
+      if (!last) {
+        this.#chain = GENESIS_CHAIN;
+        const resume = state && state.epoch === 0;
+        this.#seal = resume ? { ...state, first: this.#ring.nextSeq } : this.#newVerificationKey(state !== undefined);
+      } else {
+        const p = readPrefix(last.data);
+        if (!p) throw fail(ErrorCode.Corrupt, `audit record ${last.seq} is not a version-1 audit payload`);
+        if (!state) throw this.#alarm(fail(ErrorCode.Corrupt, "audit log holds records but the key store has no sealing state"));
+        const isSeal = (p.flags & FLAG_SEAL) !== 0;
+        if (isSeal && state.epoch === p.epoch) {
+          // The power failed between writing a seal and evolving the key: finish the evolution now.
+          const key = evolveKey(init.crypto, state.key);
+          state.key.fill(0);
+          Object.assign(state, { epoch: p.epoch + 1, first: last.seq + 1, key });
+          storeSealState(init.keys, state);
+        } else if (state.epoch !== (isSeal ? p.epoch + 1 : p.epoch)) {
+          throw this.#alarm(fail(ErrorCode.Corrupt, `audit sealing key is at epoch ${state.epoch} but the log is at epoch ${p.epoch}`));
+        }
+        this.#seal = state;
+        this.#chain = p.chain;
+        // The power failed between a purge record and its trim: finish the trim it announced.
+        const r = this.#decode(last.seq, last.data);
+        const through = r?.kind === "purge" ? r.detail?.through : undefined;
+        if (typeof through === "number" && through >= this.#ring.firstSeq && this.#held === undefined) this.#ring.trimThrough(through);
       }
-      this.#seal = state;
-      this.#chain = p.chain;
-      // The power failed between a purge record and its trim: finish the trim it announced.
-      const r = this.#decode(last.seq, last.data);
-      const through = r?.kind === "purge" ? r.detail?.through : undefined;
-      if (typeof through === "number" && through >= this.#ring.firstSeq && this.#held === undefined) this.#ring.trimThrough(through);
+      this.#aggregator = aggregator = new FlowAggregator({
+        clock: init.clock, timers: init.timers, rowsPerRecord: SUMMARY_ROWS_PER_RECORD,
+        ...(o.summaryEveryMs === undefined ? {} : { summaryEveryMs: o.summaryEveryMs }),
+        emit: (ev) => this.#emitSplit(ev),
+        onError: (e) => this.#markFailed(e),
+      });
+      this.#retentionTimer = retention = init.timers.every(o.retentionCheckMs ?? DEFAULT_RETENTION_CHECK_MS, () => this.#safely(() => this.applyRetention()));
+      const spans = this.#ring.spans();
+      const head = spans[spans.length - 1];
+      if (head) this.#reportGaps(this.#ring.entries(head.firstSeq));
+      if (!last) this.#doSeal();
+      else this.#armSealTimer();
+    } catch (e) {
+      // A failed open leaves no timer behind (the board may retry or halt).
+      this.#closed = true;
+      aggregator?.close();
+      if (retention !== undefined) init.timers.cancel(retention);
+      if (this.#sealTimer !== undefined) init.timers.cancel(this.#sealTimer);
+      this.#ring.close();
+      throw e;
     }
-    this.#aggregator = new FlowAggregator({
-      clock: init.clock, timers: init.timers, rowsPerRecord: SUMMARY_ROWS_PER_RECORD,
-      ...(o.summaryEveryMs === undefined ? {} : { summaryEveryMs: o.summaryEveryMs }),
-      emit: (ev) => this.#emitSplit(ev),
-      onError: (e) => this.#markFailed(e),
-    });
-    this.#retentionTimer = init.timers.every(o.retentionCheckMs ?? DEFAULT_RETENTION_CHECK_MS, () => this.#safely(() => this.applyRetention()));
-    const spans = this.#ring.spans();
-    const head = spans[spans.length - 1];
-    if (head) this.#reportGaps(this.#ring.entries(head.firstSeq));
-    if (!last) this.#doSeal();
-    else this.#armSealTimer();
   }
 
   get nextSeq(): number {

@@ -335,7 +335,8 @@ export class FlashRing {
     if (this.#closed) return;
     if (this.#failed === undefined) this.flush();
     if (this.#eraseTimer !== undefined) this.#timers!.cancel(this.#eraseTimer);
-    this.#eraseTimer = undefined;
+    if (this.#flushTimer !== undefined) this.#timers!.cancel(this.#flushTimer);
+    this.#eraseTimer = this.#flushTimer = undefined;
     this.#closed = true;
   }
 

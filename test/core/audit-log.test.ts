@@ -167,7 +167,10 @@ describe("FlashAuditLog", () => {
     await log.append(ev(1));
     await log.close();
     dev.keys.delete("audit.seal");
+    const timers = dev.clock.pendingCount;
     await assert.rejects(openLog(flash, dev), /no sealing state/);
+    assert.equal(dev.clock.pendingCount, timers, "a failed open leaves no timer behind");
+    assert.ok(dev.alarms.some((a) => /no sealing state/.test(a)));
   });
 
   it("group commit makes appends durable together when the window closes", async () => {

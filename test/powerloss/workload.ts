@@ -23,6 +23,8 @@ export interface PowerlossOptions {
   readonly tears?: readonly TearMode[];
   readonly sectors?: number;
   readonly seed?: number;
+  /** Group-commit window of the log under test (default 5 ms; 0: every append programmed at once). */
+  readonly groupCommitMs?: number;
   /** Progress output. */
   readonly progress?: (line: string) => void;
 }
@@ -73,23 +75,25 @@ class BootTimers implements Timers {
 }
 
 interface Device {
+  readonly groupCommitMs: number;
   readonly keys: MemoryKeyStore;
   readonly clock: FakeClock;
   k0?: Uint8Array;
   timers?: BootTimers;
 }
 
-const OPTIONS: AuditLogOptions = { groupCommitMs: 5, sealEveryRecords: 24, retention: { connect: 20 * 60_000 }, retentionCheckMs: 40 * 60_000 };
+const OPTIONS: AuditLogOptions = { sealEveryRecords: 24, retention: { connect: 20 * 60_000 }, retentionCheckMs: 40 * 60_000 };
 const crypto = nobleCrypto(seededRandom("powerloss-verify"));
 
 async function boot(flash: FaultyFlash | NorFlash, dev: Device): Promise<FlashAuditLog> {
+  const groupCommitMs = dev.groupCommitMs;
   dev.timers?.kill();
   const timers = new BootTimers(dev.clock);
   dev.timers = timers;
   const random = seededRandom("powerloss");
   return Log.open({
     flash, crypto: nobleCrypto(random), random, keys: dev.keys, clock: dev.clock, timers,
-    options: { ...OPTIONS, onVerificationKey: (k) => (dev.k0 = k) },
+    options: { ...OPTIONS, groupCommitMs, onVerificationKey: (k) => (dev.k0 = k) },
   });
 }
 
@@ -227,8 +231,8 @@ async function check(inner: NorFlash, dev: Device, ledger: Ledger): Promise<[num
   return [lost, corrupt, notes];
 }
 
-function freshDevice(): Device {
-  return { keys: new MemoryKeyStore(), clock: new FakeClock() };
+function freshDevice(groupCommitMs: number): Device {
+  return { groupCommitMs, keys: new MemoryKeyStore(), clock: new FakeClock() };
 }
 
 /** The whole power-loss run. */
@@ -240,7 +244,7 @@ export async function runPowerloss(o: PowerlossOptions): Promise<PowerlossResult
   // The uncut run: counts the flash operations, and must itself pass the invariant.
   const base = ramFlash(sectors * 4096);
   const counting = new FaultyFlash(base);
-  const dev0 = freshDevice();
+  const dev0 = freshDevice(o.groupCommitMs ?? 5);
   const ledger0: Ledger = { acked: new Map(), inflight: new Set() };
   const mix: Record<string, number> = {};
   await workload(counting, dev0, o.ops, seed, ledger0, mix);
@@ -259,7 +263,7 @@ export async function runPowerloss(o: PowerlossOptions): Promise<PowerlossResult
   for (const tear of tears) {
     for (let cutAt = 1; cutAt <= operations; cutAt += step) {
       const inner = ramFlash(sectors * 4096);
-      const dev = freshDevice();
+      const dev = freshDevice(o.groupCommitMs ?? 5);
       const ledger: Ledger = { acked: new Map(), inflight: new Set() };
       let l = 0, c = 0, n: string[] = [];
       try {
