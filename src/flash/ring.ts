@@ -218,10 +218,11 @@ export class FlashRing {
    * Programs the records waiting for the group-commit window now (one program operation). When it
    * returns, every append made so far is durable.
    * @throws the flash error when programming fails (waiting appends are rejected with it too), or
-   * PortcullisError `corrupt` when an earlier write failed (so nothing may be assumed durable).
+   * the earlier write failure again (so nothing may be assumed durable).
    */
   flush(): void {
-    if (this.#failed !== undefined) throw new PortcullisError(ErrorCode.Corrupt, `ring failed earlier: ${String(this.#failed)}`);
+    // The first failure (a power cut, a flash fault) is the cause every later call reports.
+    if (this.#failed !== undefined) throw this.#failed;
     const p = this.#pending;
     if (!p) return;
     this.#pending = undefined;
@@ -379,7 +380,8 @@ export class FlashRing {
 
   #usable(): void {
     if (this.#closed) throw new PortcullisError(ErrorCode.BadOption, "ring is closed");
-    if (this.#failed !== undefined) throw new PortcullisError(ErrorCode.Corrupt, `ring failed earlier: ${String(this.#failed)}`);
+    // The first failure (a power cut, a flash fault) is the cause every later call reports.
+    if (this.#failed !== undefined) throw this.#failed;
   }
 
   /** Runs a flash mutation; on failure the ring refuses further writes (a remount re-reads the truth). */

@@ -178,7 +178,7 @@ async function workload(flash: FaultyFlash, dev: Device, ops: number, seed: numb
   }
   if (!flash.dead) {
     await log.close().catch((e: unknown) => {
-      if (!isPowerCut(e)) throw e;
+      if (!isPowerCut(e) && !flash.dead) throw e;
     });
   }
   dev.timers?.kill();
