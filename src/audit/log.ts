@@ -22,6 +22,8 @@ export const AUDIT_RING_TAG = 0xa1;
 export const DEFAULT_SEAL_EVERY_RECORDS = 256;
 export const DEFAULT_SEAL_EVERY_MS = 15 * 60_000;
 export const DEFAULT_RETENTION_CHECK_MS = 60 * 60_000;
+/** How often the whole log is re-read for holes (mount checks only the head sector). */
+export const DEFAULT_SCRUB_EVERY_MS = 24 * 60 * 60_000;
 /** Records one query returns at most. */
 export const MAX_QUERY_RECORDS = 1000;
 export const SUMMARY_ROWS_PER_RECORD = 256;
@@ -47,6 +49,8 @@ export interface AuditLogOptions {
   /** Milliseconds to keep each kind; kinds not listed are kept until space is needed. */
   readonly retention?: Partial<Record<AuditKind, number>>;
   readonly retentionCheckMs?: number;
+  /** How often `scrub()` runs on its own (default daily). */
+  readonly scrubEveryMs?: number;
   /** How often aggregated flow summaries are written (default 5 min). */
   readonly summaryEveryMs?: number;
   /** Receives k[0] once, at first boot; the device keeps no copy once epoch 0 is sealed. */
@@ -81,6 +85,7 @@ export class FlashAuditLog implements AuditLog {
   readonly #aggregator: FlowAggregator;
   readonly #reported = new Set<string>();
   readonly #retentionTimer: TimerId;
+  readonly #scrubTimer: TimerId;
   #seal: SealState;
   #chain: Uint8Array;
   #held: string | undefined;
@@ -109,6 +114,7 @@ export class FlashAuditLog implements AuditLog {
     });
     let aggregator: FlowAggregator | undefined;
     let retention: TimerId | undefined;
+    let scrub: TimerId | undefined;
     try {
       this.#boot = nextBoot(init.keys);
       this.#storeKey = storageKey(init.keys, init.random);
@@ -148,6 +154,7 @@ export class FlashAuditLog implements AuditLog {
         onError: (e) => this.#markFailed(e),
       });
       this.#retentionTimer = retention = init.timers.every(o.retentionCheckMs ?? DEFAULT_RETENTION_CHECK_MS, () => this.#safely(() => this.applyRetention()));
+      this.#scrubTimer = scrub = init.timers.every(o.scrubEveryMs ?? DEFAULT_SCRUB_EVERY_MS, () => this.#safely(() => void this.scrub()));
       const spans = this.#ring.spans();
       const head = spans[spans.length - 1];
       if (head) this.#reportGaps(this.#ring.entries(head.firstSeq));
@@ -158,6 +165,7 @@ export class FlashAuditLog implements AuditLog {
       this.#closed = true;
       aggregator?.close();
       if (retention !== undefined) init.timers.cancel(retention);
+      if (scrub !== undefined) init.timers.cancel(scrub);
       if (this.#sealTimer !== undefined) init.timers.cancel(this.#sealTimer);
       this.#ring.close();
       throw e;
@@ -330,7 +338,7 @@ export class FlashAuditLog implements AuditLog {
   /**
    * Reads every stored record and checks it (CRC, authentication, decoding); each newly found hole
    * gets a `corruption` record and an alarm. Returns the number of holes. Mount checks only the head
-   * sector, so a board runs this when idle.
+   * sector; this runs every `scrubEveryMs` (daily by default) and on demand.
    */
   scrub(): number {
     this.#usable();
@@ -370,6 +378,7 @@ export class FlashAuditLog implements AuditLog {
       this.#closed = true;
       this.#aggregator.close();
       this.#i.timers.cancel(this.#retentionTimer);
+      this.#i.timers.cancel(this.#scrubTimer);
       if (this.#sealTimer !== undefined) this.#i.timers.cancel(this.#sealTimer);
       if (this.#failed === undefined) this.#ring.close();
       this.#seal.key.fill(0);

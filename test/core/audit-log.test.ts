@@ -225,6 +225,8 @@ describe("FlashAuditLog", () => {
     w[0] = w[0]! & 0xef;
     flash.program(at, w);
     const again = await openLog(flash, dev);
+    dev.clock.tick(24 * 3600_000);
+    assert.equal(again.query({ kind: "corruption" }).length, 1, "the daily scrub found it");
     assert.equal(again.scrub(), 1);
     const c = again.query({ kind: "corruption" });
     assert.equal(c.length, 1);
