@@ -252,7 +252,13 @@ export class FlashAuditLog implements AuditLog {
     }
   }
 
+  /**
+   * Records matching `q`, in sequence order (at most {@link MAX_QUERY_RECORDS}). Works after a flash
+   * failure (reading what is there); holes found on the way get `corruption` records.
+   * @throws PortcullisError `bad-option` after `close()`.
+   */
   query(q: AuditQuery): AuditRecord[] {
+    if (this.#closed) throw fail(ErrorCode.BadOption, "audit log is closed");
     const out: AuditRecord[] = [];
     const limit = Math.min(q.limit ?? MAX_QUERY_RECORDS, MAX_QUERY_RECORDS);
     const gaps: RingEntry[] = [];
@@ -382,6 +388,7 @@ export class FlashAuditLog implements AuditLog {
       if (this.#sealTimer !== undefined) this.#i.timers.cancel(this.#sealTimer);
       if (this.#failed === undefined) this.#ring.close();
       this.#seal.key.fill(0);
+      this.#storeKey.fill(0);
     }
   }
 

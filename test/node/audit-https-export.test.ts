@@ -31,7 +31,7 @@ describe("audit export over HTTPS, verified offline", function () {
   let data: string;
   const boot = () =>
     bootNodeBoard({
-      configDir: path.resolve("examples/home"), dataDir: data, mqttPort: 0, httpsPort: 0, demo: true, demoDevices: false, host: "127.0.0.1",
+      configDir: path.resolve("examples/home"), dataDir: data, mqttPort: 0, httpsPort: 0, demo: false, host: "127.0.0.1",
       consoleInput: new PassThrough(), consoleOutput: new PassThrough(),
     });
   before(() => (data = mkdtempSync(path.join(tmpdir(), "portcullis-audit-https-"))));
