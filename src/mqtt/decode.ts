@@ -80,6 +80,7 @@ export class Decoder {
   /**
    * Consumes `bytes` (any chunking). Returns the error when the stream is malformed; the decoder then
    * stays failed and returns the same error for every later push. Never throws for bad input.
+   * @throws whatever `onPacket` throws (the packet was consumed; the rest of the chunk is not).
    */
   push(bytes: Uint8Array): DecodeError | undefined {
     const n = bytes.length;
