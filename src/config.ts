@@ -26,6 +26,8 @@ export interface GatewayConfig {
   /** Audit log options. */
   readonly audit: {
     readonly groupCommitMs: number;
+    /** How often per-minute flow summaries are written (default 60 s). */
+    readonly summaryEveryMs?: number;
     /** Retention in days per record kind; absent kinds are kept until space runs out. */
     readonly retentionDays: Readonly<Record<string, number>>;
   };
@@ -99,6 +101,8 @@ export function parseGatewayConfig(
   }
   const audit = isObject(raw.audit) ? raw.audit : {};
   const groupCommitMs = typeof audit.groupCommitMs === "number" && audit.groupCommitMs >= 0 ? audit.groupCommitMs : 0;
+  const summaryEveryMs = typeof audit.summaryEveryMs === "number" && audit.summaryEveryMs >= 1000 ? audit.summaryEveryMs : undefined;
+  if (audit.summaryEveryMs !== undefined && summaryEveryMs === undefined) errors.push({ path: "/audit/summaryEveryMs", message: "must be a number of milliseconds, at least 1000" });
   const retentionDays: Record<string, number> = {};
   if (isObject(audit.retentionDays)) {
     for (const [k, v] of Object.entries(audit.retentionDays)) {
@@ -107,7 +111,7 @@ export function parseGatewayConfig(
     }
   }
   if (errors.length) return { ok: false, errors };
-  return { ok: true, config: { name, devices, contracts, audit: { groupCommitMs, retentionDays } } };
+  return { ok: true, config: { name, devices, contracts, audit: { groupCommitMs, retentionDays, ...(summaryEveryMs === undefined ? {} : { summaryEveryMs }) } } };
 }
 
 /** Makes the stored form of a device password. */
