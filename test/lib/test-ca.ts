@@ -191,16 +191,26 @@ function waitForPort(port: number, ms: number): Promise<void> {
  * mosquitto with one TLS listener on 127.0.0.1:`port`, and a subscriber (over TLS, trusting `ca`)
  * that records what arrives. Files live in a fresh temp directory.
  */
-export async function startMosquittoTls(ca: string, tlsCert: TestServerCert, port: number, received: BrokerMessage[] = [], subscribe = true): Promise<TestBroker> {
-  const dir = mkdtempSync(join(tmpdir(), "portcullis-mosquitto-"));
-  chmodSync(dir, 0o755);
+export async function startMosquittoTls(
+  ca: string,
+  tlsCert: TestServerCert,
+  port: number,
+  received: BrokerMessage[] = [],
+  subscribe = true,
+  stateDir?: string,
+): Promise<TestBroker> {
+  // With a state directory the broker persists sessions across restarts, and the recording subscriber
+  // keeps a persistent session (clean = false): what arrives while it is away is kept for it.
+  const dir = stateDir ?? mkdtempSync(join(tmpdir(), "portcullis-mosquitto-"));
+  chmodSync(dir, 0o777);
   writeFileSync(join(dir, "ca.pem"), ca);
   writeFileSync(join(dir, "server.pem"), tlsCert.cert);
   writeFileSync(join(dir, "server.key"), tlsCert.key, { mode: 0o644 });
   const conf = join(dir, "mosquitto.conf");
   writeFileSync(conf, [
     "per_listener_settings true",
-    "persistence false",
+    stateDir ? "persistence true" : "persistence false",
+    ...(stateDir ? [`persistence_location ${dir}/`, "max_queued_messages 100000"] : []),
     "log_dest stderr",
     "log_type error",
     `listener ${port} 127.0.0.1`,
@@ -222,7 +232,16 @@ export async function startMosquittoTls(ca: string, tlsCert: TestServerCert, por
   // The recording subscriber verifies the broker like any client: it cannot join a broker whose
   // certificate is expired, so tests of that case pass subscribe = false.
   const sub = subscribe
-    ? await mqtt.connectAsync({ protocol: "mqtts", host: "127.0.0.1", port, ca, rejectUnauthorized: true, clientId: `sub-${port}-${Date.now()}`, reconnectPeriod: 0 })
+    ? await mqtt.connectAsync({
+        protocol: "mqtts",
+        host: "127.0.0.1",
+        port,
+        ca,
+        rejectUnauthorized: true,
+        clientId: stateDir ? `vendor-sub-${port}` : `sub-${port}-${Date.now()}`,
+        clean: !stateDir,
+        reconnectPeriod: 0,
+      })
     : undefined;
   sub?.on("message", (topic, payload) => received.push({ topic, payload: Buffer.from(payload) }));
   await sub?.subscribeAsync("#", { qos: 1 });
