@@ -6,7 +6,7 @@ import { DataClasses, type Contract, type ContractError, type DataClass } from "
 import type { Compiled, CompiledFlow } from "./compile.js";
 import type { Change } from "./diff.js";
 import { FlowCounters, renderDataMap, type DataMap } from "./datamap.js";
-import { decide } from "./decide.js";
+import { decide, parsePayload, type ParsedPayload } from "./decide.js";
 import { ConsentStates, KeyPrefix, Ledger, type ConsentRecord, type ConsentState } from "./ledger.js";
 import { RateLimiter } from "./rate.js";
 import { DEFAULT_POLICY_LIMITS, Reason, type PolicyLimits } from "./reasons.js";
@@ -185,15 +185,17 @@ export class PolicyEngine {
       return [{ verdict: "deny", integration: null, rule: null, reason: Reason.NoContract, fieldsDropped: 0, classes: [] }];
     }
     const out: FlowDecision[] = [];
+    let parsed: ParsedPayload | undefined;
+    const payloadDoc = (): ParsedPayload => (parsed ??= parsePayload(input.payload));
     for (const flow of matches) {
-      const d = this.#decideOne(flow, input);
+      const d = this.#decideOne(flow, input, payloadDoc);
       this.#counters.record(input.device, flow.integration, d.verdict, input.payload.length, d.payload?.length ?? 0, d.classes);
       out.push(d);
     }
     return out;
   }
 
-  #decideOne(flow: CompiledFlow, input: FlowInput): FlowDecision {
+  #decideOne(flow: CompiledFlow, input: FlowInput, payloadDoc: () => ParsedPayload): FlowDecision {
     const e = this.#reg.entries.get(flow.integration) as Entry;
     const deny = (reason: string): FlowDecision => ({ verdict: "deny", integration: e.id, rule: flow.flow.id, reason, fieldsDropped: 0, classes: [] });
     if (e.quarantine !== undefined) return deny(Reason.Quarantined);
@@ -207,6 +209,7 @@ export class PolicyEngine {
         rates: this.#rates,
         now: this.#o.clock.monotonic(),
         consentRequired: (e.current as Compiled).contract.terms.consent,
+        payloadDoc,
       });
     } catch {
       return deny(Reason.KeyUnavailable);
