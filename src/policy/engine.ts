@@ -114,7 +114,7 @@ export class PolicyEngine {
    * @returns false when it was not loaded.
    * @throws PortcullisError(bad-option) on a bad `who`.
    */
-  remove(integrationId: string, who: string): boolean {
+  remove(integrationId: string, who = "owner"): boolean {
     checkWho(who);
     return this.#reg.remove(integrationId, who);
   }
@@ -201,18 +201,28 @@ export class PolicyEngine {
     if (e.quarantine !== undefined) return deny(Reason.Quarantined);
     if (e.errors.length) return deny(Reason.ContractInvalid);
     if (e.unreviewed) return deny(Reason.PendingReview);
+    let keyFailed = false;
+    const pseudonym = (t: string): string => {
+      try {
+        return this.#ledger.pseudonym(e.id, t);
+      } catch (err) {
+        keyFailed = true;
+        throw err;
+      }
+    };
     try {
       return decide(flow, input, {
         maxPayload: this.#limits.payloadBytes,
         consent: this.#ledger.consent(e.id),
-        pseudonym: (t) => this.#ledger.pseudonym(e.id, t),
+        pseudonym,
         rates: this.#rates,
         now: this.#o.clock.monotonic(),
         consentRequired: (e.current as Compiled).contract.terms.consent,
         payloadDoc,
       });
     } catch {
-      return deny(Reason.KeyUnavailable);
+      // Fail closed: a KeyStore or random-source failure, or an engine fault, denies this message.
+      return deny(keyFailed ? Reason.KeyUnavailable : Reason.EngineFault);
     }
   }
 
