@@ -128,7 +128,7 @@ export class PolicyEngine {
     checkWho(who);
     if ((DataClasses as readonly string[]).indexOf(dataClass) < 0) throw new PortcullisError(ErrorCode.BadOption, `unknown data class "${dataClass}"`);
     if (ConsentStates.indexOf(state) < 0) throw new PortcullisError(ErrorCode.BadOption, `unknown consent state "${String(state)}"`);
-    if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(integrationId)) throw new PortcullisError(ErrorCode.BadOption, "bad integration id");
+    checkId(integrationId);
     const previous = this.#ledger.consent(integrationId)[dataClass]?.state ?? null;
     this.#ledger.setConsent(integrationId, dataClass as DataClass, { state, time: this.#o.clock.now(), who });
     this.#emit({ kind: "consent", decision: "info", integration: integrationId, reason: state, detail: { class: dataClass, who, previous } });
@@ -142,23 +142,35 @@ export class PolicyEngine {
     return { ...this.#ledger.consent(integrationId) };
   }
 
-  /** Replaces the pseudonym key: new pseudonyms from the next message on. */
+  /**
+   * Replaces the pseudonym key: new pseudonyms from the next message on.
+   * @throws PortcullisError(bad-option) on a bad id or `who`; RangeError when the KeyStore refuses.
+   */
   rotate(integrationId: string, who: string): void {
     checkWho(who);
+    checkId(integrationId);
     const fingerprint = this.#ledger.rotate(integrationId);
     this.#emit({ kind: "admin", decision: "info", integration: integrationId, reason: "key-rotated", detail: { who, key: fingerprint } });
   }
 
-  /** Destroys the pseudonym key (a new one is made if pseudonyms are needed again). */
+  /**
+   * Destroys the pseudonym key (a new one is made if pseudonyms are needed again).
+   * @throws PortcullisError(bad-option) on a bad id or `who`.
+   */
   destroyKey(integrationId: string, who: string): void {
     checkWho(who);
+    checkId(integrationId);
     this.#ledger.destroyKey(integrationId);
     this.#emit({ kind: "admin", decision: "info", integration: integrationId, reason: "key-destroyed", detail: { cause: "owner", who } });
   }
 
-  /** Incident containment: every message for the integration is denied until {@link release}. Persisted. */
+  /**
+   * Incident containment: every message for the integration is denied until {@link release}. Persisted.
+   * @throws PortcullisError(bad-option) on a bad id or `who`; RangeError when the KeyStore refuses.
+   */
   quarantine(integrationId: string, reason: string, who = "system"): void {
     checkWho(who);
+    checkId(integrationId);
     const r = reason.slice(0, 120);
     this.#ledger.set(KeyPrefix.quarantine, integrationId, utf8Encode(r || "quarantined"));
     const e = this.#reg.entries.get(integrationId);
@@ -166,8 +178,10 @@ export class PolicyEngine {
     this.#emit({ kind: "incident", decision: "deny", integration: integrationId, reason: "quarantined", detail: { why: r, who } });
   }
 
+  /** Ends a quarantine. @throws PortcullisError(bad-option) on a bad id or `who`. */
   release(integrationId: string, who: string): void {
     checkWho(who);
+    checkId(integrationId);
     this.#ledger.delete(KeyPrefix.quarantine, integrationId);
     const e = this.#reg.entries.get(integrationId);
     if (e) e.quarantine = undefined;
@@ -259,6 +273,10 @@ export class PolicyEngine {
       // onEvent must not throw; a throwing sink must not turn a decision into an exception.
     }
   }
+}
+
+function checkId(id: string): void {
+  if (typeof id !== "string" || !/^[a-z0-9][a-z0-9-]{0,31}$/.test(id)) throw new PortcullisError(ErrorCode.BadOption, "bad integration id");
 }
 
 function checkWho(who: string): void {
