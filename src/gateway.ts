@@ -14,9 +14,9 @@ import { type GatewayConfig, checkDeviceSecret } from "./config.js";
 import { Broker } from "./mqtt/broker.js";
 import { Shell } from "./console/shell.js";
 import { AdminApi } from "./admin/api.js";
-import { fromUtf8, toBase64, toHex, utf8 } from "./util/bytes.js";
+import { toBase64, toHex, utf8 } from "./util/bytes.js";
 import { openAudit, type AuditHandle } from "./gateway/audit.js";
-import { openPolicy, type PolicyHandle } from "./gateway/policy.js";
+import { openPolicy, type ContractStore, type PolicyHandle } from "./gateway/policy.js";
 import { openOutbound, type OutboundHandle } from "./gateway/outbound.js";
 import { registerCommands } from "./gateway/commands.js";
 
@@ -25,6 +25,8 @@ export interface GatewayHooks {
   onVerificationKey(key: Uint8Array): void;
   /** First boot only: the owner's bearer token for the admin API (the device keeps only its hash). */
   onOwnerToken(token: string): void;
+  /** Keeps approved contract texts across reboots, so change review can diff against them. */
+  readonly contractStore?: ContractStore;
   /** The HTTPS certificate fingerprint, shown by `status`. */
   readonly certificateFingerprint?: string;
 }
@@ -63,21 +65,22 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   const started = board.clock.monotonic();
   const audit = await openAudit(board, config, hooks);
   const record = (event: AuditEvent): void => audit.record(event);
-  const policy = openPolicy(board, config, record);
+  const policy = openPolicy(board, config, record, hooks.contractStore);
   const outbound = openOutbound(board, policy, record, () => audit.failClosed);
   const devices = new Map(config.devices.map((d) => [d.id, d]));
 
   const handleDecision = (device: string, topic: string, d: FlowDecision, bytesIn: number): void => {
-    if (d.verdict === "deny" || d.integration === null || !d.payload || d.vendorTopic === undefined) {
+    if (d.verdict === "deny" || d.integration === null || !d.payload || d.vendorTopic === undefined || d.destination === undefined) {
       audit.flow(device, topic, d, bytesIn);
       return;
     }
     if (audit.failClosed) {
-      record({ kind: "flow", decision: "deny", device, integration: d.integration, topic, rule: d.rule ?? undefined, reason: "audit-unavailable" } as AuditEvent);
+      // Fail closed: nothing leaves that the log could not record.
+      audit.flow(device, topic, { ...d, verdict: "deny", reason: "audit-unavailable" }, bytesIn);
       return;
     }
     audit.flow(device, topic, d, bytesIn);
-    outbound.send(d.integration, d.vendorTopic, d.payload, device, topic);
+    outbound.send(d.integration, d.destination, d.vendorTopic, d.payload);
   };
 
   const broker = new Broker({
@@ -148,15 +151,4 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   record({ kind: "boot", decision: "info", detail: { devices: config.devices.length, contracts: config.contracts.length, tokenHashPrefix: toHex(tokenHash.subarray(0, 4)) } });
   outbound.start();
   return gateway;
-}
-
-/** For console and logs: a payload preview that never prints more than `max` characters. */
-export function preview(payload: Uint8Array, max = 80): string {
-  let text: string;
-  try {
-    text = fromUtf8(payload);
-  } catch {
-    return `<${payload.length} bytes binary>`;
-  }
-  return text.length > max ? text.slice(0, max) + "…" : text;
 }

@@ -66,6 +66,21 @@ export class VendorReceiver {
     this.#key = suite.kem.importKey("raw", ab(options.privateKey), false);
   }
 
+  /** A receiver from a key file written by tools/vendor-keygen.ts (PKCS#8 PEM). */
+  static fromKeyFile(path: string, options: Omit<VendorReceiverOptions, "privateKey">): VendorReceiver {
+    return new VendorReceiver({ ...options, privateKey: readVendorKey(path) });
+  }
+
+  /** Opens one envelope and describes the outcome as one line of text (for demos and logs). */
+  async openToText(envelope: Uint8Array, topic: string): Promise<string> {
+    const r = await this.open(envelope, topic);
+    if (r.kind === "message") {
+      const body = Buffer.from(r.payload).toString("utf8");
+      return `#${r.seq}${r.plaintext ? " (plaintext)" : ""}${r.missing > 0 ? ` (${r.missing} missing before it)` : ""} ${body}`;
+    }
+    return r.kind === "duplicate" ? `#${r.seq} duplicate` : `rejected (${r.reason}): ${r.detail}`;
+  }
+
   /** Opens one envelope received on `topic`. Calls are serialized, so arrival order is kept. */
   open(envelope: Uint8Array, topic: string): Promise<Received> {
     const next = this.#chain.then(() => this.#open(envelope, topic));

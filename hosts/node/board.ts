@@ -11,6 +11,7 @@ import type { Board, Listener } from "../../src/ports.js";
 import { NorFlash } from "../../src/flash/nor.js";
 import { parseGatewayConfig } from "../../src/config.js";
 import { startGateway, type Gateway } from "../../src/gateway.js";
+import { FLASH_BYTES_NEEDED } from "../../src/gateway/outbound.js";
 import { nodeClock, nodeTimers } from "./clock.js";
 import { nodeConsole } from "./console.js";
 import { nodeCrypto } from "./crypto.js";
@@ -22,8 +23,6 @@ import { nodeUplink } from "./uplink.js";
 import { loadOrCreateIdentity, startAdminServer } from "./https.js";
 import { startDemo, type Demo } from "./demo.js";
 
-/** The audit partition: 1 MiB by default, as on the ESP32. */
-export const DEFAULT_FLASH_BYTES = 1024 * 1024;
 
 export interface NodeBoardOptions {
   readonly configDir: string;
@@ -31,6 +30,9 @@ export interface NodeBoardOptions {
   readonly mqttPort: number;
   readonly httpsPort: number;
   readonly demo: boolean;
+  /** With the demo: also start its simulated devices (default true; tests bring their own). */
+  readonly demoDevices?: boolean;
+  /** The emulated flash chip: the audit partition plus the queue slots (src/gateway/outbound.ts). */
   readonly flashBytes?: number;
   /** Extra trust anchors (PEM) for vendor TLS, besides the system roots. */
   readonly vendorCaPem?: string;
@@ -66,16 +68,17 @@ export function loadConfigDir(dir: string) {
 
 /** Boots the board; resolves once MQTT and HTTPS listen. */
 export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningBoard> {
-  const config = loadConfigDir(options.configDir);
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const out = options.consoleOutput ?? process.stdout;
   const say = (line: string): void => void out.write(line + "\n");
+  loadConfigDir(options.configDir); // fail early, before the demo starts anything, on a bad config
 
   const demo: Demo | undefined = options.demo ? await startDemo({ dataDir: options.dataDir, configDir: options.configDir, say }) : undefined;
+  const config = loadConfigDir(demo?.configDir ?? options.configDir);
   const vendorCa = options.vendorCaPem ?? demo?.caPem;
 
   const random = nodeRandom();
-  const flashBytes = options.flashBytes ?? DEFAULT_FLASH_BYTES;
+  const flashBytes = options.flashBytes ?? FLASH_BYTES_NEEDED;
   const timers = nodeTimers();
   const konsole = nodeConsole(options.consoleInput ?? process.stdin, out);
   const board: Board = {
@@ -91,8 +94,15 @@ export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningB
   };
 
   const identity = await loadOrCreateIdentity(options.dataDir);
+  const approvedDir = path.join(options.dataDir, "approved-contracts");
+  mkdirSync(approvedDir, { recursive: true, mode: 0o700 });
+  const approvedFile = (id: string): string => path.join(approvedDir, `${id.replace(/[^A-Za-z0-9._-]/g, "_")}.json`);
   const gateway = await startGateway(board, config, {
     certificateFingerprint: identity.fingerprint,
+    contractStore: {
+      get: (id) => (existsSync(approvedFile(id)) ? readFileSync(approvedFile(id), "utf8") : undefined),
+      set: (id, text) => writeFileSync(approvedFile(id), text, { mode: 0o600 }),
+    },
     onVerificationKey(key) {
       const file = path.join(options.dataDir, "audit-verification.key");
       writeFileSync(file, Buffer.from(key).toString("hex") + "\n", { mode: 0o600 });
@@ -121,7 +131,7 @@ export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningB
   say(`portcullis: MQTT on port ${listener.port}, admin HTTPS on port ${httpsPort}`);
   say(`portcullis: HTTPS certificate SHA-256 fingerprint ${identity.fingerprint}`);
   gateway.shell.start();
-  if (demo) await demo.startDevices(listener.port);
+  if (demo && options.demoDevices !== false) await demo.startDevices(listener.port);
 
   return {
     gateway,

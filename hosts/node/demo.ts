@@ -4,17 +4,21 @@
  * telemetry — one thermostat over-collects, so minimized and denied flows show within seconds. One
  * vendor goes down for a while to show the outbound queue riding out an outage.
  */
-import { readFileSync, readdirSync, existsSync } from "node:fs";
+import { createPublicKey } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { createServer as createTlsServer, type Server as TlsServer } from "node:tls";
 import { Aedes } from "aedes";
 import mqtt from "mqtt";
 import { makeCa, issueServer } from "./pki.js";
-import { VendorReceiver } from "../../tools/open-envelope.js";
+import { VendorReceiver, readVendorKey } from "../../tools/open-envelope.js";
+import { vendorKeygen } from "../../tools/vendor-keygen.js";
 
 export interface Demo {
   /** PEM of the CA the demo vendors' certificates chain to. */
   readonly caPem: string;
+  /** The config the gateway runs with: the example's, with the demo vendors' public keys in its contracts. */
+  readonly configDir: string;
   startDevices(mqttPort: number): Promise<void>;
   stop(): Promise<void>;
 }
@@ -50,20 +54,44 @@ function render(template: unknown): unknown {
   return template;
 }
 
+/** The uncompressed P-256 point (base64) of a vendor key file. */
+function publicKeyOf(keyFile: string): string {
+  const jwk = createPublicKey(readFileSync(keyFile)).export({ format: "jwk" });
+  return Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x ?? "", "base64url"), Buffer.from(jwk.y ?? "", "base64url")]).toString("base64");
+}
+
+/**
+ * Prepares the demo: vendor key pairs in `<data>/demo/vendors/` (made once, kept across restarts so the
+ * contracts stay the approved ones), and `<data>/demo/config/`: the example config with those public
+ * keys in its contracts (docs/spec-contract.md, "Vendor keys").
+ */
 export async function startDemo(options: { dataDir: string; configDir: string; say: (line: string) => void }): Promise<Demo> {
-  const { say, configDir } = options;
+  const { say } = options;
+  const demoDir = path.join(options.dataDir, "demo");
+  const keysDir = path.join(demoDir, "vendors");
+  const configDir = path.join(demoDir, "config");
+  const contractsOut = path.join(configDir, "contracts");
+  mkdirSync(keysDir, { recursive: true, mode: 0o700 });
+  mkdirSync(contractsOut, { recursive: true });
+  for (const f of ["gateway.json", "demo-devices.json"]) {
+    if (existsSync(path.join(options.configDir, f))) copyFileSync(path.join(options.configDir, f), path.join(configDir, f));
+  }
   const ca = await makeCa("Portcullis demo vendor CA");
   const leaf = await issueServer(ca, "localhost", ["localhost", "127.0.0.1"], 30);
-  const contractsDir = path.join(configDir, "contracts");
+  const contractsDir = path.join(options.configDir, "contracts");
   const vendors: Vendor[] = [];
   const receivers = new Map<string, VendorReceiver>();
   for (const name of existsSync(contractsDir) ? readdirSync(contractsDir).filter((n) => n.endsWith(".json")).sort() : []) {
     const c = JSON.parse(readFileSync(path.join(contractsDir, name), "utf8"));
-    const dest = c.destinations?.[0] ?? c.destination;
-    if (!dest || dest.host !== "localhost") continue;
-    const keyFile = path.join(configDir, "vendors", `${c.id}.key`);
-    if (existsSync(keyFile)) receivers.set(c.id, await VendorReceiver.fromKeyFile(keyFile));
-    vendors.push({ integration: c.id, name: c.vendor?.name ?? c.vendor ?? c.id, port: dest.port, received: 0 });
+    for (const dest of c.destinations ?? []) {
+      if (dest.host !== "localhost" || dest.encryption !== "hpke") continue;
+      const keyFile = path.join(keysDir, `${c.id}.${dest.id}.key`);
+      if (!existsSync(keyFile)) vendorKeygen(keyFile);
+      dest.publicKey = publicKeyOf(keyFile);
+      receivers.set(`${c.id}/${dest.port}`, new VendorReceiver({ privateKey: readVendorKey(keyFile), integration: c.id, contractVersion: c.version }));
+      vendors.push({ integration: c.id, name: c.vendor ?? c.id, port: dest.port, received: 0 });
+    }
+    writeFileSync(path.join(contractsOut, name), JSON.stringify(c, null, 2) + "\n");
   }
 
   const startVendor = async (v: Vendor): Promise<void> => {
@@ -71,14 +99,17 @@ export async function startDemo(options: { dataDir: string; configDir: string; s
     broker.on("publish", (packet, client) => {
       if (!client) return;
       v.received++;
-      const receiver = receivers.get(v.integration);
-      let shown: string;
-      try {
-        shown = receiver ? receiver.openToText(packet.topic, packet.payload as Buffer) : (packet.payload as Buffer).toString("utf8");
-      } catch (e) {
-        shown = `could not open: ${e instanceof Error ? e.message : String(e)}`;
-      }
-      say(`[vendor ${v.name}] ${packet.topic} ${shown}`);
+      const receiver = receivers.get(`${v.integration}/${v.port}`);
+      const payload = new Uint8Array(packet.payload as Buffer);
+      if (!receiver) return say(`[vendor ${v.name}] ${packet.topic}: ${payload.length} bytes (no key to open them)`);
+      receiver.open(payload, packet.topic).then(
+        (r) => {
+          if (r.kind === "message") say(`[vendor ${v.name}] seq ${r.seq}${r.missing ? ` (${r.missing} missing before)` : ""} ${packet.topic} ${Buffer.from(r.payload).toString("utf8")}`);
+          else if (r.kind === "duplicate") say(`[vendor ${v.name}] duplicate of seq ${r.seq}`);
+          else say(`[vendor ${v.name}] REJECTED (${r.reason}): ${r.detail}`);
+        },
+        (e: unknown) => say(`[vendor ${v.name}] could not open: ${e instanceof Error ? e.message : String(e)}`),
+      );
     });
     const server = createTlsServer({ key: leaf.keyPem, cert: leaf.certPem }, broker.handle as never);
     await new Promise<void>((resolve, reject) => {
@@ -104,8 +135,9 @@ export async function startDemo(options: { dataDir: string; configDir: string; s
   const timers: NodeJS.Timeout[] = [];
   return {
     caPem: ca.certPem,
+    configDir,
     async startDevices(mqttPort) {
-      const file = path.join(configDir, "demo-devices.json");
+      const file = path.join(options.configDir, "demo-devices.json");
       if (!existsSync(file)) return;
       const devices: DemoDevice[] = JSON.parse(readFileSync(file, "utf8")).devices;
       // One connection per device id; a device may publish on several topics.

@@ -19,8 +19,8 @@ export class Shell {
   readonly #console: Console;
   readonly #commands = new Map<string, Command>();
 
-  constructor(console: Console) {
-    this.#console = console;
+  constructor(port: Console) {
+    this.#console = port;
     this.register({ name: "help", summary: "list the commands", run: () => this.#help() });
   }
 

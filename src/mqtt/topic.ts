@@ -7,10 +7,32 @@ const DOLLAR = 0x24;
 
 /** A topic name a PUBLISH may carry: at least one character, no wildcard (§4.7.1, §4.7.3). */
 export function isValidTopicName(topic: string): boolean {
-  if (topic.length === 0) return false;
-  for (let i = 0; i < topic.length; i++) {
-    const c = topic.charCodeAt(i);
-    if (c === PLUS || c === HASH || c === 0) return false;
+  // indexOf rather than a charCodeAt loop: XS boxes the string for every method call.
+  return topic.length > 0 && topic.indexOf("+") < 0 && topic.indexOf("#") < 0 && topic.indexOf("\u0000") < 0;
+}
+
+/**
+ * {@link isValidTopicName} on the UTF-8 bytes `buf[start, end)`, for the decoder (no string work).
+ * Exact, because bytes of a multi-byte UTF-8 sequence are never ASCII.
+ */
+export function isValidTopicNameBytes(buf: Uint8Array, start: number, end: number): boolean {
+  if (end <= start) return false;
+  for (let i = start; i < end; i++) {
+    const c = buf[i]!;
+    if (c === PLUS || c === HASH) return false;
+  }
+  return true;
+}
+
+/** {@link isValidTopicFilter} on the UTF-8 bytes `buf[start, end)`. */
+export function isValidTopicFilterBytes(buf: Uint8Array, start: number, end: number): boolean {
+  if (end <= start) return false;
+  for (let i = start; i < end; i++) {
+    const c = buf[i]!;
+    if (c === PLUS || c === HASH) {
+      const alone = (i === start || buf[i - 1] === SLASH) && (i + 1 === end || buf[i + 1] === SLASH);
+      if (!alone || (c === HASH && i + 1 !== end)) return false;
+    }
   }
   return true;
 }
@@ -44,6 +66,7 @@ export function topicMatches(filter: string, topic: string): boolean {
   const tl = topic.length;
   const first = filter.charCodeAt(0);
   if (topic.charCodeAt(0) === DOLLAR && (first === PLUS || first === HASH)) return false;
+  if (filter.indexOf("+") < 0 && filter.indexOf("#") < 0) return filter === topic;
   let f = 0;
   let t = 0; // t > tl: the topic has no levels left
   for (;;) {
@@ -56,8 +79,7 @@ export function topicMatches(filter: string, topic: string): boolean {
     let tEnd = topic.indexOf("/", t);
     if (tEnd < 0) tEnd = tl;
     if (!(fLen === 1 && fc === PLUS)) {
-      if (tEnd - t !== fLen) return false;
-      for (let k = 0; k < fLen; k++) if (filter.charCodeAt(f + k) !== topic.charCodeAt(t + k)) return false;
+      if (tEnd - t !== fLen || filter.substring(f, fEnd) !== topic.substring(t, tEnd)) return false;
     }
     f = fEnd + 1;
     t = tEnd + 1;

@@ -99,6 +99,7 @@ export class FlashQueue extends QueueBase {
     const spans = this.ring.spans();
     let freed = 0;
     for (let i = 0; i < spans.length - 1; i++) if ((spans[i]?.lastSeq ?? Infinity) < keepFrom) freed++;
+    // The ring keeps its reserve (default 1 sector) free for consumption records like ours.
     return this.ring.freeSectors + freed - 1 >= 1;
   }
 
@@ -120,7 +121,7 @@ export class FlashQueue extends QueueBase {
     const code = CAUSES.indexOf(cause);
     if (code < 0) throw new PortcullisError(ErrorCode.BadOption, `unknown cause ${cause}`);
     // The reserve sectors exist for this: a consumption record must always get through.
-    await this.ring.append(concat(new Uint8Array([CONSUMED]), i2osp(through, 8), new Uint8Array([code])), true);
+    await this.ring.append(concat(new Uint8Array([CONSUMED]), i2osp(through, 8), new Uint8Array([code])), 0);
     this.ring.trimThrough((next?.ref ?? this.ring.nextSeq) - 1);
   }
 }

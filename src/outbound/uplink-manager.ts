@@ -244,9 +244,9 @@ export class UplinkManager {
         this.#sent++;
         this.#sentBytes += envelope.length;
         this.#payloadBytes += item.payload.length;
-        // After a purge or TTL sweep the message may already be gone: then there is nothing to ack.
-        const head = this.#o.queue.peek();
-        if (head && head.seq === item.seq) await this.#o.queue.ack(item.seq).catch(() => undefined);
+        // Acked even when frozen meanwhile (it was delivered). After a purge or TTL sweep it may
+        // already be gone: the queue then refuses the ack, and there is nothing to do.
+        await this.#o.queue.ack(item.seq).catch(() => undefined);
         this.#inFlight = false;
         this.#pump();
       },
