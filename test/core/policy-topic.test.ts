@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { filterProblem, topicMatches } from "../../src/policy/topic.js";
-import { base64Decode, base64Encode, utf8Decode, utf8Encode } from "../../src/policy/codec.js";
+import { base64Decode, base64Encode, utf8Decode, utf8Encode, utf8Length } from "../../src/policy/codec.js";
 import { parsePointer } from "../../src/policy/pointer.js";
 
 /** The obvious split-based matcher, as the reference. */
@@ -73,7 +73,7 @@ describe("policy codecs", () => {
     assert.equal(base64Decode("Zh=="), undefined, "non-canonical padding bits");
   });
   it("UTF-8 round-trips and rejects invalid sequences", () => {
-    fc.assert(fc.property(fc.string({ unit: "grapheme" }), (s) => utf8Decode(utf8Encode(s)) === s));
+    fc.assert(fc.property(fc.string({ unit: "grapheme" }), (s) => utf8Decode(utf8Encode(s)) === s && utf8Length(s) === utf8Encode(s).length));
     for (const bad of [[0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82], [0x80]]) {
       assert.equal(utf8Decode(Uint8Array.from(bad)), undefined, String(bad));
     }
