@@ -104,6 +104,7 @@ static void serve_one(int fd, tls_pump_config_t *config)
 	static char request[2048];
 	size_t rx_len = 0, req_len = 0, resp_len = 0, resp_pos = 0;
 	int responded = 0;
+	request[0] = 0;
 	tls_pump_t *p = tls_pump_create(config);
 	if (!p) {
 		printf("RESULT nomem 0\n");
