@@ -6,13 +6,21 @@
 import { createBoard, type ModdableBoard } from "portcullis/moddable/board";
 import { readConfig, type FirmwareConfig } from "portcullis/moddable/config";
 import { syncTime } from "portcullis/moddable/clock";
-import { loadServerIdentity } from "portcullis/moddable/https";
+import { TlsNetwork, loadServerIdentity } from "portcullis/moddable/https";
+import { serveText } from "portcullis/moddable/status-http";
+import { memory } from "portcullis/memory";
 import { selfTest } from "portcullis/moddable/selftest";
 
 function status(board: ModdableBoard, config: FirmwareConfig, bootedAt: number): string {
   const time = board.clock.isSet() ? new Date(board.clock.now()).toISOString() : "time not yet set";
   const up = Math.round((board.clock.monotonic() - bootedAt) / 1000);
   return `status: ${config.name} up ${up} s, ${time}, devices ${board.network.open}`;
+}
+
+/** Heap figures in bytes: used / peak / maximum of the chunk and slot heaps. */
+function memoryLine(): string {
+  const m = memory();
+  return `memory: chunk ${m.chunkUsed}/${m.chunkPeak}/${m.chunkMaximum} slots ${m.slotUsed}/${m.slotPeak}/${m.slotMaximum} (slot ${m.slotSize} B)`;
 }
 
 function boot(): void {
@@ -36,9 +44,14 @@ function boot(): void {
   say(`https identity ready in ${board.clock.monotonic() - start} ms; certificate SHA-256 ${server.fingerprint}`);
 
   if (config.sntp !== "") syncTime(board.clock, config.sntp, say);
+  const https = new TlsNetwork(board.network, server.identity);
+  serveText(https, config.httpsPort, () => status(board, config, bootedAt));
+  say(`https on port ${config.httpsPort}`);
   board.console.start((line) => {
-    if (line.trim() === "status") say(status(board, config, bootedAt));
-    else say(`unknown command: ${line.trim()}`);
+    const command = line.trim();
+    if (command === "status") say(status(board, config, bootedAt));
+    else if (command === "memory") say(memoryLine());
+    else say(`unknown command: ${command}`);
   });
   say("ready");
 }

@@ -102,9 +102,9 @@ void xs_tls_pump_take(xsMachine *the)
 		return;
 	if (pending > kTakeChunk)
 		pending = kTakeChunk;
+	/* take() copies min(pending, cap) bytes, so the buffer is filled exactly: no resize needed. */
 	void *out = xsmcSetArrayBuffer(xsResult, NULL, pending);
-	size_t n = tls_pump_take_ciphertext(pump, out, pending);
-	xsmcSetArrayBufferLength(xsResult, n);
+	tls_pump_take_ciphertext(pump, out, pending);
 }
 
 /* read() -> ArrayBuffer of plaintext, or undefined */

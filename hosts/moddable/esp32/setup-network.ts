@@ -1,7 +1,8 @@
 /**
- * ESP32 network setup, run by the SDK before main (it imports every `setup/*` module): joins the Wi-Fi
- * network whose SSID and password were provisioned into NVS (tools/provision.ts), replacing the SDK's
- * setup/network, which reads them from build-time config. Without credentials it reports and continues
+ * ESP32 network setup (module setup/portcullis), run by the SDK before main (it runs every `setup/*`
+ * module; the SDK's own setup/network finds no build-time SSID and returns at once): joins the Wi-Fi
+ * network whose SSID and password were provisioned into NVS (tools/provision.ts) rather than compiled
+ * into the build as the SDK's setup/network expects. Without credentials it reports and continues
  * offline so the console still works for diagnosis. SNTP is main's job (hosts/moddable/clock.ts).
  */
 import Preference from "preference";
