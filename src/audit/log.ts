@@ -315,6 +315,21 @@ export class FlashAuditLog implements AuditLog {
     return through;
   }
 
+  /**
+   * Reads every stored record and checks it (CRC, authentication, decoding); each newly found hole
+   * gets a `corruption` record and an alarm. Returns the number of holes. Mount checks only the head
+   * sector, so a board runs this when idle.
+   */
+  scrub(): number {
+    this.#usable();
+    const holes: RingEntry[] = [];
+    for (const e of this.#ring.entries(this.#ring.firstSeq)) {
+      if (e.type === "gap" || !this.#decode(e.seq, e.data)) holes.push(e);
+    }
+    this.#reportGaps(holes);
+    return holes.length;
+  }
+
   stats(): { records: number; bytesUsed: number; bytesTotal: number; firstSeq: number; nextSeq: number; epoch: number; held: boolean; freeSectors: number } {
     return {
       records: this.#ring.nextSeq - this.#ring.firstSeq,

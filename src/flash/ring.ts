@@ -98,7 +98,9 @@ export class FlashRing {
 
   /**
    * Mounts the ring: reads every sector header, scans the head sector, and continues the sequence.
-   * @throws RangeError on bad options; FlashError when the flash cannot be read.
+   * @throws RangeError on bad options; PortcullisError `bad-option` when the region holds another
+   * ring's sectors (overlapping regions: refuse rather than erase them); FlashError when the flash
+   * cannot be read.
    */
   static mount(options: RingOptions): FlashRing {
     return new FlashRing(options);
@@ -343,6 +345,10 @@ export class FlashRing {
     const live: Live[] = [];
     for (let i = 0; i < this.sectors; i++) {
       const h = parseHeader(this.#flash.read(this.#addr(i), HEADER_SIZE), this.#tag);
+      if (h.foreignTag >= 0) {
+        // Never erase another ring's records: the partition layout is wrong, so refuse to mount.
+        throw new PortcullisError(ErrorCode.BadOption, `ring ${this.#tag}: sector ${this.#base + i} belongs to ring ${h.foreignTag}; the regions overlap (check offset/size)`);
+      }
       this.#state.push(h.state);
       this.eraseCounts.push(h.eraseCount);
       maxErase = Math.max(maxErase, h.eraseCount);

@@ -1,7 +1,7 @@
 /**
  * `npm run test:powerloss`: the full power-loss run (every erase and program cut, three tear modes).
  * Prints `powerloss: <cuts> cuts, <lost> lost, <corrupt> corrupt` and exits non-zero on any loss or
- * corruption. Options: --ops N (default 320), --step N (default 1), --sectors N (default 8).
+ * corruption. Options: --ops N (default 320), --step N (default 1), --sectors N (default 6).
  */
 import { runPowerloss } from "./workload.js";
 
@@ -20,7 +20,7 @@ const started = Date.now();
 const r = await runPowerloss({
   ops: arg("ops", 320),
   step: arg("step", 1),
-  sectors: arg("sectors", 8),
+  sectors: arg("sectors", 6),
   progress: (line) => console.log(line),
 });
 for (const f of r.failures.slice(0, 20)) console.log(`  ${f}`);

@@ -30,6 +30,8 @@ export interface PowerlossOptions {
 export interface PowerlossResult {
   /** Flash operations in the uncut run (the cut points available). */
   readonly operations: number;
+  /** What the uncut run did: op kinds performed, and the log's record kinds at the end. */
+  readonly mix: Record<string, number>;
   readonly cuts: number;
   readonly lost: number;
   readonly corrupt: number;
@@ -110,7 +112,7 @@ interface Ledger {
 }
 
 /** Runs the workload until it ends or the power fails (then the FaultyFlash is dead). */
-async function workload(flash: FaultyFlash, dev: Device, ops: number, seed: number, ledger: Ledger): Promise<void> {
+async function workload(flash: FaultyFlash, dev: Device, ops: number, seed: number, ledger: Ledger, mix: Record<string, number> = {}): Promise<void> {
   const rand = prng(seed);
   const KINDS = ["admin", "connect", "consent", "auth"] as const;
   let log: FlashAuditLog;
@@ -131,12 +133,15 @@ async function workload(flash: FaultyFlash, dev: Device, ops: number, seed: numb
       (e: unknown) => {
         if (isPowerCut(e) || flash.dead) return;
         if (!/full under legal hold/.test(String(e))) throw e;
+        mix.refused = (mix.refused ?? 0) + 1;
         ledger.inflight.delete(op);
       },
     );
   };
   for (let op = 1; op <= ops && !flash.dead; op++) {
     const r = rand();
+    const kind = r < 0.55 ? "append" : r < 0.67 ? "batch" : r < 0.72 ? "seal" : r < 0.77 ? "aggregate" : r < 0.84 ? "wait" : r < 0.89 ? "retention" : r < 0.94 ? "remount" : r < 0.97 ? "restart" : r < 0.985 ? "export" : "hold";
+    mix[kind] = (mix[kind] ?? 0) + 1;
     try {
       if (r < 0.55) {
         const p = append(op);
@@ -228,7 +233,7 @@ function freshDevice(): Device {
 
 /** The whole power-loss run. */
 export async function runPowerloss(o: PowerlossOptions): Promise<PowerlossResult> {
-  const sectors = o.sectors ?? 8;
+  const sectors = o.sectors ?? 6;
   const seed = o.seed ?? 0x5eed;
   const tears = o.tears ?? ["none", "half", "bits"];
   const step = o.step ?? 1;
@@ -237,8 +242,16 @@ export async function runPowerloss(o: PowerlossOptions): Promise<PowerlossResult
   const counting = new FaultyFlash(base);
   const dev0 = freshDevice();
   const ledger0: Ledger = { acked: new Map(), inflight: new Set() };
-  await workload(counting, dev0, o.ops, seed, ledger0);
+  const mix: Record<string, number> = {};
+  await workload(counting, dev0, o.ops, seed, ledger0, mix);
   const operations = counting.operations;
+  const after = await boot(base, dev0);
+  for (const r of after.query({})) mix[`record:${r.kind}`] = (mix[`record:${r.kind}`] ?? 0) + 1;
+  mix.erases = base.erases;
+  mix.firstSeq = after.stats().firstSeq;
+  mix.nextSeq = after.nextSeq;
+  await after.close();
+  dev0.timers?.kill();
   const failures: string[] = [];
   let [lost, corrupt, notes] = await check(base, dev0, ledger0);
   failures.push(...notes.map((n) => `uncut: ${n}`));
@@ -262,5 +275,5 @@ export async function runPowerloss(o: PowerlossOptions): Promise<PowerlossResult
       if (cuts % 200 === 0) o.progress?.(`  ${cuts} cuts, ${lost} lost, ${corrupt} corrupt`);
     }
   }
-  return { operations, cuts, lost, corrupt, failures };
+  return { operations, mix, cuts, lost, corrupt, failures };
 }
