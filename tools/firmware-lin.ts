@@ -16,6 +16,7 @@ import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import tls from "node:tls";
+import { provisionEntries, writeLinKeys } from "./provision.js";
 
 const root = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const DATA_DIR = "/tmp/portcullis"; // manifest.json config.portcullis.dataDir on lin
@@ -163,6 +164,8 @@ async function scenario(host: string, library: string): Promise<Record<string, s
     const selftest = await relay.waitFor(/^selftest: /, 20000);
     if (!/^selftest: \d+ passed, 0 failed/.test(selftest)) fail(`self-test failed: ${selftest}`);
     const identity = await relay.waitFor(/^https identity ready/, 10000);
+    const provisioned = await relay.waitFor(/^provisioning: /, 5000);
+    if (provisioned !== "provisioning: 1 integrations, owner token set") fail(`provisioning not read back: ${provisioned}`);
     await relay.waitFor(/^ready$/, 10000);
     relay.send("status");
     const status = await relay.waitFor(/^status: /, 5000);
@@ -184,6 +187,9 @@ async function main(): Promise<void> {
   const { moddable, env } = preflight();
   if (!process.argv.includes("--keep-data")) rmSync(DATA_DIR, { recursive: true, force: true });
   mkdirSync(DATA_DIR, { recursive: true });
+  // Provision the lin board as tools/provision.ts would (--lin-dir), with one sample integration.
+  const sample = JSON.stringify({ id: "example.thermostat", note: "firmware:lin sample" });
+  writeLinKeys(provisionEntries({ ssid: "lin", password: "", ownerToken: "firmware-lin-test-owner-token", integrations: [sample] }), join(DATA_DIR, "keys"));
   const { library, warnings, seconds } = build(moddable, env);
   console.log(`firmware:lin: built ${library} in ${seconds.toFixed(0)} s`);
   for (const w of warnings) console.log(`  ${/portcullis\//.test(w) ? "OURS" : "SDK "} ${w.trim()}`);

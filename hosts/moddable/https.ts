@@ -5,7 +5,7 @@
  * owners pin its SHA-256 fingerprint, which the console prints.
  */
 import { State, TLSIdentity, TLSPump } from "portcullis/tls-server";
-import type { Crypto, DeviceSocket, KeyStore, Listener, Network, SocketHandler } from "portcullis/ports";
+import type { Crypto, DeviceSocket, KeyStore, Listener, Network, SocketHandler } from "../../src/ports.js";
 
 /** Concurrent TLS connections at most: each holds mbedTLS buffers (about 40 KB on the ESP32). */
 export const MAX_TLS_CONNECTIONS = 2;

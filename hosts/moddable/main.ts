@@ -1,7 +1,8 @@
 /**
  * Firmware entry point: reads the build configuration, opens the board's ports, runs the self-test,
- * sets the clock by SNTP, and starts the console. The gateway core (src/gateway.ts) plugs in at
- * `startCore` below once it exists on main.
+ * reads the provisioning, sets the clock by SNTP, serves a status line over HTTPS and starts the
+ * console. The gateway core (src/gateway.ts, `startGateway(board, config)`) replaces the status server
+ * and the console handler at the point marked "gateway" once it exists on main.
  */
 import { createBoard, type ModdableBoard } from "portcullis/moddable/board";
 import { readConfig, type FirmwareConfig } from "portcullis/moddable/config";
@@ -9,6 +10,7 @@ import { syncTime } from "portcullis/moddable/clock";
 import { TlsNetwork, loadServerIdentity } from "portcullis/moddable/https";
 import { serveText } from "portcullis/moddable/status-http";
 import { memory } from "portcullis/memory";
+import { readProvisioning } from "portcullis/moddable/provisioning";
 import { selfTest } from "portcullis/moddable/selftest";
 
 function status(board: ModdableBoard, config: FirmwareConfig, bootedAt: number): string {
@@ -43,7 +45,12 @@ function boot(): void {
   const server = loadServerIdentity(board.keys, board.crypto, config.name);
   say(`https identity ready in ${board.clock.monotonic() - start} ms; certificate SHA-256 ${server.fingerprint}`);
 
+  const provisioning = readProvisioning(board.keys);
+  say(`provisioning: ${provisioning.integrations.length} integrations, owner token ${provisioning.ownerTokenHash ? "set" : "NOT set"}`);
+
   if (config.sntp !== "") syncTime(board.clock, config.sntp, say);
+  // gateway: here main will call startGateway(board, { ...provisioning, https, ports }) and hand the
+  // console's lines to it; until then a status line over HTTPS proves the TLS server end to end.
   const https = new TlsNetwork(board.network, server.identity);
   serveText(https, config.httpsPort, () => status(board, config, bootedAt));
   say(`https on port ${config.httpsPort}`);

@@ -3,7 +3,7 @@
  * closes. main serves the status line with it over HTTPS until the core's audit-pull server
  * (src/gateway.ts) takes the port; it proves the TLS pump end to end in XS.
  */
-import type { DeviceSocket, Listener, Network, SocketHandler } from "portcullis/ports";
+import type { DeviceSocket, Listener, Network, SocketHandler } from "../../src/ports.js";
 
 /** Request heads longer than this are refused (the connection is closed unanswered). */
 const MAX_REQUEST_HEAD = 2048;
