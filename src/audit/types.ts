@@ -41,6 +41,24 @@ export interface AuditEvent {
   /** A reason code from the closed set of the subsystem that decided. */
   readonly reason?: string;
   readonly detail?: Readonly<Record<string, DetailValue>>;
+  /** Only in `flow-summary` records: the per-minute aggregates of allowed flows. */
+  readonly summary?: readonly FlowSummaryRow[];
+}
+
+/**
+ * One aggregate of allowed (or minimized) flows: one minute × device × integration × decision × rule.
+ * See `src/audit/aggregate.ts`.
+ */
+export interface FlowSummaryRow {
+  /** Start of the minute, ms since the epoch (a multiple of 60 000). */
+  readonly minute: number;
+  readonly device: string;
+  readonly integration: string | null;
+  readonly decision: "allow" | "minimize";
+  readonly rule: string | null;
+  readonly count: number;
+  readonly bytes: number;
+  readonly fieldsDropped: number;
 }
 
 /** A stored record. */

@@ -22,6 +22,8 @@ export interface FlowDecision {
   readonly payload?: Uint8Array;
   /** For allow and minimize: the topic on the vendor side. */
   readonly vendorTopic?: string;
+  /** For allow and minimize: the id of the contract destination the payload goes to. */
+  readonly destination?: string;
   /** How many fields of the input were dropped. */
   readonly fieldsDropped: number;
   /** Data classes of the fields that leave. */

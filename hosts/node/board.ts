@@ -1,0 +1,151 @@
+/**
+ * The Node board: builds the Board from Node implementations of the ports, reads the config folder,
+ * keeps first-boot secrets in the data folder, and serves the device side (MQTT), the admin side
+ * (HTTPS) and the serial console (stdin/stdout).
+ */
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import type { Readable, Writable } from "node:stream";
+import type { Server } from "node:https";
+import type { Board, Listener } from "../../src/ports.js";
+import { NorFlash } from "../../src/flash/nor.js";
+import { parseGatewayConfig } from "../../src/config.js";
+import { startGateway, type Gateway } from "../../src/gateway.js";
+import { FLASH_BYTES_NEEDED } from "../../src/gateway/outbound.js";
+import { nodeClock, nodeTimers } from "./clock.js";
+import { nodeConsole } from "./console.js";
+import { nodeCrypto } from "./crypto.js";
+import { nodeRandom } from "./random.js";
+import { FileStore } from "./flash-file.js";
+import { FileKeyStore } from "./keys.js";
+import { nodeNetwork } from "./network.js";
+import { nodeUplink } from "./uplink.js";
+import { loadOrCreateIdentity, startAdminServer } from "./https.js";
+import { startDemo, type Demo } from "./demo.js";
+
+
+export interface NodeBoardOptions {
+  readonly configDir: string;
+  readonly dataDir: string;
+  readonly mqttPort: number;
+  readonly httpsPort: number;
+  readonly demo: boolean;
+  /** With the demo: also start its simulated devices (default true; tests bring their own). */
+  readonly demoDevices?: boolean;
+  /** The emulated flash chip: the audit partition plus the queue slots (src/gateway/outbound.ts). */
+  readonly flashBytes?: number;
+  /** Extra trust anchors (PEM) for vendor TLS, besides the system roots. */
+  readonly vendorCaPem?: string;
+  readonly consoleInput?: Readable;
+  readonly consoleOutput?: Writable;
+  /** Bind address for MQTT and HTTPS (default all interfaces). */
+  readonly host?: string;
+}
+
+export interface RunningBoard {
+  readonly gateway: Gateway;
+  readonly mqttPort: number;
+  readonly httpsPort: number;
+  readonly fingerprint: string;
+  stop(): Promise<void>;
+}
+
+/** Reads gateway.json and contracts/*.json from the config folder. @throws Error naming every problem. */
+export function loadConfigDir(dir: string) {
+  const file = path.join(dir, "gateway.json");
+  if (!existsSync(file)) throw new Error(`no gateway.json in ${dir} (pass --config <dir>; see examples/home)`);
+  const contractsDir = path.join(dir, "contracts");
+  const contracts = existsSync(contractsDir)
+    ? readdirSync(contractsDir)
+        .filter((n) => n.endsWith(".json"))
+        .sort()
+        .map((n) => ({ source: path.join(contractsDir, n), text: readFileSync(path.join(contractsDir, n), "utf8") }))
+    : [];
+  const parsed = parseGatewayConfig(readFileSync(file, "utf8"), contracts);
+  if (!parsed.ok) throw new Error(`${file}:\n` + parsed.errors.map((e) => `  ${e.path || "/"}: ${e.message}`).join("\n"));
+  return parsed.config;
+}
+
+/** Boots the board; resolves once MQTT and HTTPS listen. */
+export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningBoard> {
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  const out = options.consoleOutput ?? process.stdout;
+  const say = (line: string): void => void out.write(line + "\n");
+  loadConfigDir(options.configDir); // fail early, before the demo starts anything, on a bad config
+
+  const demo: Demo | undefined = options.demo ? await startDemo({ dataDir: options.dataDir, configDir: options.configDir, say }) : undefined;
+  const config = loadConfigDir(demo?.configDir ?? options.configDir);
+  const vendorCa = options.vendorCaPem ?? demo?.caPem;
+
+  const random = nodeRandom();
+  const flashBytes = options.flashBytes ?? FLASH_BYTES_NEEDED;
+  const timers = nodeTimers();
+  const konsole = nodeConsole(options.consoleInput ?? process.stdin, out);
+  const board: Board = {
+    clock: nodeClock(),
+    timers,
+    random,
+    crypto: nodeCrypto(),
+    flash: new NorFlash({ size: flashBytes, store: new FileStore(path.join(options.dataDir, "flash.img"), flashBytes) }),
+    keys: new FileKeyStore(path.join(options.dataDir, "keys")),
+    console: konsole,
+    network: nodeNetwork(options.host !== undefined ? { host: options.host } : {}),
+    uplink: nodeUplink(vendorCa !== undefined ? { ca: vendorCa } : {}),
+  };
+
+  const identity = await loadOrCreateIdentity(options.dataDir);
+  const approvedDir = path.join(options.dataDir, "approved-contracts");
+  mkdirSync(approvedDir, { recursive: true, mode: 0o700 });
+  const approvedFile = (id: string): string => path.join(approvedDir, `${id.replace(/[^A-Za-z0-9._-]/g, "_")}.json`);
+  const gateway = await startGateway(board, config, {
+    certificateFingerprint: identity.fingerprint,
+    contractStore: {
+      get: (id) => (existsSync(approvedFile(id)) ? readFileSync(approvedFile(id), "utf8") : undefined),
+      set: (id, text) => writeFileSync(approvedFile(id), text, { mode: 0o600 }),
+    },
+    onVerificationKey(key) {
+      const file = path.join(options.dataDir, "audit-verification.key");
+      writeFileSync(file, Buffer.from(key).toString("hex") + "\n", { mode: 0o600 });
+      say(`first boot: audit verification key written to ${file} — keep it offline; the device does not keep it`);
+    },
+    onOwnerToken(token) {
+      const file = path.join(options.dataDir, "owner.token");
+      writeFileSync(file, token + "\n", { mode: 0o600 });
+      chmodSync(file, 0o600);
+      say(`first boot: owner token written to ${file} (${token.slice(0, 8)}…)`);
+    },
+  });
+
+  let listener: Listener | undefined;
+  let https: Server | undefined;
+  try {
+    listener = board.network.listen({ port: options.mqttPort, onConnection: (socket) => gateway.broker.accept(socket) });
+    https = await startAdminServer(gateway.admin, identity, options.httpsPort, options.host ?? "0.0.0.0");
+  } catch (e) {
+    listener?.close();
+    await gateway.stop();
+    timers.cancelAll();
+    throw e;
+  }
+  const httpsPort = (https.address() as { port: number }).port;
+  say(`portcullis: MQTT on port ${listener.port}, admin HTTPS on port ${httpsPort}`);
+  say(`portcullis: HTTPS certificate SHA-256 fingerprint ${identity.fingerprint}`);
+  gateway.shell.start();
+  if (demo && options.demoDevices !== false) await demo.startDevices(listener.port);
+
+  return {
+    gateway,
+    mqttPort: listener.port,
+    httpsPort,
+    fingerprint: identity.fingerprint,
+    async stop() {
+      await demo?.stop();
+      listener?.close();
+      await new Promise<void>((resolve) => https!.close(() => resolve()));
+      https!.closeAllConnections?.();
+      await gateway.stop();
+      konsole.close();
+      timers.cancelAll();
+    },
+  };
+}

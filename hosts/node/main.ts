@@ -1,0 +1,77 @@
+/**
+ * `npm start`: boots the Node board (the simulator) with a config folder and a data folder, and by
+ * default the demo home: simulated devices and two local vendor brokers over TLS.
+ *
+ *   npm start -- [--config <dir>] [--data <dir>] [--mqtt-port <n>] [--https-port <n>] [--no-demo]
+ */
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { bootNodeBoard } from "./board.js";
+
+const USAGE = `usage: npm start -- [--config <dir>] [--data <dir>] [--mqtt-port <n>] [--https-port <n>] [--no-demo]
+  --config <dir>      folder with gateway.json and contracts/ (default: examples/home)
+  --data <dir>        flash image, keys, owner token, verification key (default: ./.portcullis-data)
+  --mqtt-port <n>     device-side MQTT port (default 1883)
+  --https-port <n>    admin HTTPS port (default 8443)
+  --no-demo           do not start the simulated devices and vendor brokers`;
+
+function fail(message: string): never {
+  process.stderr.write(`error: ${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+function port(value: string | undefined, name: string, dflt: number): number {
+  if (value === undefined) return dflt;
+  if (!/^\d+$/.test(value) || Number(value) > 65535) fail(`${name} must be a port number 0-65535, got "${value}"`);
+  return Number(value);
+}
+
+let args;
+try {
+  args = parseArgs({
+    options: {
+      config: { type: "string" },
+      data: { type: "string" },
+      "mqtt-port": { type: "string" },
+      "https-port": { type: "string" },
+      "no-demo": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  }).values;
+} catch (e) {
+  fail(e instanceof Error ? e.message : String(e));
+}
+if (args.help) {
+  process.stdout.write(USAGE + "\n");
+  process.exit(0);
+}
+
+const board = await bootNodeBoard({
+  configDir: path.resolve(args.config ?? "examples/home"),
+  dataDir: path.resolve(args.data ?? ".portcullis-data"),
+  mqttPort: port(args["mqtt-port"], "--mqtt-port", 1883),
+  httpsPort: port(args["https-port"], "--https-port", 8443),
+  demo: !args["no-demo"],
+  consoleInput: process.stdin,
+  consoleOutput: process.stdout,
+}).catch((e: unknown) => {
+  process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});
+
+let stopping = false;
+const stop = (): void => {
+  if (stopping) return;
+  stopping = true;
+  process.stdout.write("\nstopping: sealing the audit log…\n");
+  board.stop().then(
+    () => process.exit(0),
+    (e: unknown) => {
+      process.stderr.write(`error while stopping: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exit(1);
+    },
+  );
+};
+process.on("SIGINT", stop);
+process.on("SIGTERM", stop);

@@ -1,0 +1,219 @@
+/**
+ * The local admin API, transport-free: the host's HTTPS server (node:https on the Node board, our
+ * mbedTLS byte pump on the firmware) parses the request line and headers and calls `handle`.
+ *
+ *   GET /api/v1/audit?since=&until=&from=&to=&kind=&integration=&device=&limit=   → NDJSON records
+ *   GET /api/v1/audit/export?from=&to=                                            → self-verifying JSONL
+ *   GET /api/v1/status                                                            → JSON
+ *
+ * Every route needs `Authorization: Bearer <owner token>`; the device keeps only the token's SHA-256
+ * and compares in constant time. Failed attempts are audit records (never the presented token).
+ */
+import type { Crypto } from "../ports.js";
+import type { AuditEvent, AuditKind, AuditLog, AuditQuery, AuditRecord } from "../audit/types.js";
+import { AuditKinds } from "../audit/types.js";
+import { constantTimeEqual, utf8 } from "../util/bytes.js";
+
+export interface AdminRequest {
+  readonly method: string;
+  /** Path and query, as in the request line: `/api/v1/audit?since=3`. */
+  readonly target: string;
+  /** The Authorization header, if any. */
+  readonly authorization?: string | undefined;
+  /** Peer address, for the audit record. */
+  readonly remote: string;
+}
+
+export interface AdminResponse {
+  readonly status: number;
+  readonly contentType: string;
+  /** Body as chunks (one per record for NDJSON), so the host can stream without joining. */
+  readonly body: readonly string[];
+}
+
+/** Default and maximum page size for `/api/v1/audit`. */
+export const AUDIT_PAGE_DEFAULT = 100;
+export const AUDIT_PAGE_MAX = 1000;
+
+export interface AdminApiOptions {
+  readonly crypto: Crypto;
+  readonly audit: AuditLog;
+  /** SHA-256 of the owner token. */
+  readonly tokenHash: Uint8Array;
+  /** Records admin actions and refusals. */
+  readonly onEvent: (event: AuditEvent) => void;
+  /** Builds the self-verifying export (seals first). Absent when the log cannot export. */
+  readonly exportJsonl?: (from: number | undefined, to: number | undefined) => Promise<string[]>;
+  /** Called before serving records, so pending aggregates are on flash (and in the answer). */
+  readonly beforeRead?: () => Promise<void>;
+  /** The status document for `/api/v1/status`. */
+  readonly status: () => Record<string, unknown>;
+}
+
+/** The JSON form of a record, as served: ISO time, every standard field present (null when absent). */
+export function recordToJson(r: AuditRecord): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    seq: r.seq,
+    time: new Date(r.time).toISOString(),
+    timeSet: r.timeSet,
+    kind: r.kind,
+    decision: r.decision,
+    device: r.device ?? null,
+    integration: r.integration ?? null,
+    topic: r.topic ?? null,
+    rule: r.rule ?? null,
+    reason: r.reason ?? null,
+  };
+  if (r.detail) out.detail = r.detail;
+  return out;
+}
+
+/**
+ * The lines a record is served as. A `flow-summary` record holds per-minute aggregates of allowed
+ * flows; each row becomes its own line (same `seq`, a `row` index, `time` = the minute, `decision`
+ * and `rule` of the row, `count`/`bytes`/`fieldsDropped`) so a reader sees every decision. The
+ * self-verifying export keeps records whole.
+ */
+export function recordLines(r: AuditRecord, filter: { device?: string; integration?: string } = {}): Record<string, unknown>[] {
+  if (!r.summary) return [recordToJson(r)];
+  const out: Record<string, unknown>[] = [];
+  r.summary.forEach((row, i) => {
+    if (filter.device !== undefined && row.device !== filter.device) return;
+    if (filter.integration !== undefined && row.integration !== filter.integration) return;
+    out.push({
+      seq: r.seq,
+      row: i,
+      time: new Date(row.minute).toISOString(),
+      timeSet: r.timeSet,
+      kind: r.kind,
+      decision: row.decision,
+      device: row.device,
+      integration: row.integration,
+      topic: null,
+      rule: row.rule,
+      reason: row.decision === "minimize" ? "minimized" : "ok",
+      count: row.count,
+      bytes: row.bytes,
+      fieldsDropped: row.fieldsDropped,
+    });
+  });
+  return out;
+}
+
+function reply(status: number, message: string): AdminResponse {
+  return { status, contentType: "application/json", body: [JSON.stringify({ error: message }) + "\n"] };
+}
+
+function parseQuery(target: string): { path: string; params: Map<string, string> } {
+  const q = target.indexOf("?");
+  const path = q < 0 ? target : target.slice(0, q);
+  const params = new Map<string, string>();
+  if (q >= 0) {
+    for (const part of target.slice(q + 1).split("&")) {
+      if (!part) continue;
+      const eq = part.indexOf("=");
+      const k = decodeURIComponent(eq < 0 ? part : part.slice(0, eq));
+      const v = decodeURIComponent(eq < 0 ? "" : part.slice(eq + 1).replace(/\+/g, " "));
+      params.set(k, v);
+    }
+  }
+  return { path, params };
+}
+
+/** A non-negative integer parameter, or a reason why not. */
+function intParam(params: Map<string, string>, name: string): number | undefined | string {
+  const v = params.get(name);
+  if (v === undefined || v === "") return undefined;
+  if (!/^\d{1,15}$/.test(v)) return `${name} must be a non-negative integer`;
+  return Number(v);
+}
+
+/** A time parameter: ms since the epoch or an ISO 8601 date-time. */
+function timeParam(params: Map<string, string>, name: string): number | undefined | string {
+  const v = params.get(name);
+  if (v === undefined || v === "") return undefined;
+  if (/^\d{1,15}$/.test(v)) return Number(v);
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? `${name} must be ms since the epoch or an ISO 8601 time` : t;
+}
+
+export class AdminApi {
+  readonly #o: AdminApiOptions;
+
+  constructor(options: AdminApiOptions) {
+    if (options.tokenHash.length !== 32) throw new Error("tokenHash must be a SHA-256 digest");
+    this.#o = options;
+  }
+
+  /** Handles one request. Never throws for bad input: it answers 4xx. */
+  async handle(req: AdminRequest): Promise<AdminResponse> {
+    let parsed: { path: string; params: Map<string, string> };
+    try {
+      parsed = parseQuery(req.target);
+    } catch {
+      return reply(400, "malformed query string");
+    }
+    const { path, params } = parsed;
+    if (!path.startsWith("/api/v1/")) return reply(404, "not found");
+    if (!this.#authorized(req.authorization)) {
+      this.#o.onEvent({ kind: "admin", decision: "deny", reason: req.authorization ? "bad-token" : "no-token", detail: { remote: req.remote, path } });
+      return reply(401, "missing or wrong bearer token");
+    }
+    if (req.method !== "GET") return reply(405, "only GET is supported");
+    if (path === "/api/v1/audit") {
+      await this.#o.beforeRead?.();
+      return this.#audit(params);
+    }
+    if (path === "/api/v1/audit/export") return this.#export(params, req.remote);
+    if (path === "/api/v1/status") {
+      return { status: 200, contentType: "application/json", body: [JSON.stringify(this.#o.status()) + "\n"] };
+    }
+    return reply(404, "not found");
+  }
+
+  #authorized(header: string | undefined): boolean {
+    const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+    if (!m) return false;
+    return constantTimeEqual(this.#o.crypto.sha256(utf8(m[1]!)), this.#o.tokenHash);
+  }
+
+  #audit(params: Map<string, string>): AdminResponse {
+    const since = intParam(params, "since");
+    const until = intParam(params, "until");
+    const limit = intParam(params, "limit");
+    const fromTime = timeParam(params, "from");
+    const toTime = timeParam(params, "to");
+    for (const v of [since, until, limit, fromTime, toTime]) if (typeof v === "string") return reply(400, v);
+    const kind = params.get("kind");
+    if (kind !== undefined && !(AuditKinds as readonly string[]).includes(kind)) {
+      return reply(400, `unknown kind "${kind}"; one of ${AuditKinds.join(", ")}`);
+    }
+    const q: { -readonly [K in keyof AuditQuery]: AuditQuery[K] } = {
+      limit: Math.min((limit as number | undefined) ?? AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX),
+    };
+    if (since !== undefined) q.since = since as number;
+    if (until !== undefined) q.until = until as number;
+    if (fromTime !== undefined) q.fromTime = fromTime as number;
+    if (toTime !== undefined) q.toTime = toTime as number;
+    if (kind !== undefined) q.kind = kind as AuditKind;
+    const integration = params.get("integration");
+    if (integration) q.integration = integration;
+    const device = params.get("device");
+    if (device) q.device = device;
+    const records = this.#o.audit.query(q);
+    const rowFilter = { ...(q.device ? { device: q.device } : {}), ...(q.integration ? { integration: q.integration } : {}) };
+    const body: string[] = [];
+    for (const r of records) for (const line of recordLines(r, rowFilter)) body.push(JSON.stringify(line) + "\n");
+    return { status: 200, contentType: "application/x-ndjson", body };
+  }
+
+  async #export(params: Map<string, string>, remote: string): Promise<AdminResponse> {
+    if (!this.#o.exportJsonl) return reply(501, "this log cannot export");
+    const from = intParam(params, "from");
+    const to = intParam(params, "to");
+    for (const v of [from, to]) if (typeof v === "string") return reply(400, v);
+    this.#o.onEvent({ kind: "admin", decision: "allow", reason: "export", detail: { remote, from: (from as number | undefined) ?? null, to: (to as number | undefined) ?? null } });
+    const lines = await this.#o.exportJsonl(from as number | undefined, to as number | undefined);
+    return { status: 200, contentType: "application/x-ndjson", body: lines.map((l) => l + "\n") };
+  }
+}

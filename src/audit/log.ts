@@ -1,0 +1,547 @@
+/**
+ * The tamper-evident audit log on NOR flash: a hash-chained, forward-securely sealed, encrypted record
+ * stream on a {@link FlashRing}, with retention, legal hold, flow aggregation, query and export.
+ * Formats: docs/spec-audit.md; trade-offs: docs/design-audit.md.
+ */
+import type { Clock, Crypto, Flash, KeyStore, Random, TimerId, Timers } from "../ports.js";
+import type { AuditEvent, AuditKind, AuditLog, AuditQuery, AuditRecord } from "./types.js";
+import { ErrorCode, PortcullisError } from "../errors.js";
+import { FlashRing, type RingEntry } from "../flash/ring.js";
+import { canonicalBytes, decodeBody, encodeBody, normalizeEvent, recordJson } from "./record.js";
+import { chainNext, evolveKey, GENESIS_CHAIN, sealMac } from "./chain.js";
+import { canonicalJson, fromHex, fromUtf8, toHex, utf8 } from "./text.js";
+import {
+  FLAG_SEAL, KEY_HOLD, loadSealState, nextBoot, openPayload, PREFIX_SIZE, readPrefix, sealPayload,
+  storageKey, storeSealState, TAG_SIZE, type SealState,
+} from "./store.js";
+import { FlowAggregator, type FlowSample } from "./aggregate.js";
+import { EXPORT_FORMAT, EXPORT_VERSION } from "./verify.js";
+
+/** The ring tag of the audit region ("A1"); the outbound queue uses another. */
+export const AUDIT_RING_TAG = 0xa1;
+export const DEFAULT_SEAL_EVERY_RECORDS = 256;
+export const DEFAULT_SEAL_EVERY_MS = 15 * 60_000;
+export const DEFAULT_RETENTION_CHECK_MS = 60 * 60_000;
+/** Records one query returns at most. */
+export const MAX_QUERY_RECORDS = 1000;
+export const SUMMARY_ROWS_PER_RECORD = 256;
+/**
+ * Free sectors each class of record must leave: ordinary records stop at 2 (then the oldest sector is
+ * purged, or under legal hold they are refused); seals and incident records may use one more; the
+ * seal-and-purge-record pair that frees space may take the last, so a purge always gets through.
+ */
+const KEEP_NORMAL = 2;
+const KEEP_PRIORITY = 1;
+const KEEP_PURGE = 0;
+/** Upper bound of a seal record's payload (prefix, body with two hex digests, GCM tag). */
+const SEAL_PAYLOAD_MAX = 320;
+
+export interface AuditLogOptions {
+  /** Partition byte offset and size inside `flash` (default: all of it). */
+  readonly offset?: number;
+  readonly size?: number;
+  /** Group-commit window (0: every append is programmed at once). */
+  readonly groupCommitMs?: number;
+  readonly sealEveryRecords?: number;
+  readonly sealEveryMs?: number;
+  /** Milliseconds to keep each kind; kinds not listed are kept until space is needed. */
+  readonly retention?: Partial<Record<AuditKind, number>>;
+  readonly retentionCheckMs?: number;
+  /** How often aggregated flow summaries are written (default 5 min). */
+  readonly summaryEveryMs?: number;
+  /** Receives k[0] once, at first boot; the device keeps no copy once epoch 0 is sealed. */
+  readonly onVerificationKey?: (key: Uint8Array) => void;
+  /** Console alarms (full under legal hold, flash failure, key state lost). */
+  readonly onAlarm?: (text: string) => void;
+}
+
+export interface FlashAuditLogInit {
+  readonly flash: Flash;
+  readonly crypto: Crypto;
+  readonly random: Random;
+  readonly keys: KeyStore;
+  readonly clock: Clock;
+  readonly timers: Timers;
+  readonly options?: AuditLogOptions;
+}
+
+/** Kinds that never hold a sector back from retention: they expire with their neighbours. */
+const STRUCTURAL: readonly AuditKind[] = ["seal", "purge", "corruption"];
+
+function fail(code: ErrorCode, message: string): PortcullisError {
+  return new PortcullisError(code, message);
+}
+
+export class FlashAuditLog implements AuditLog {
+  readonly #ring: FlashRing;
+  readonly #i: FlashAuditLogInit;
+  readonly #o: AuditLogOptions;
+  readonly #boot: number;
+  readonly #storeKey: Uint8Array;
+  readonly #aggregator: FlowAggregator;
+  readonly #reported = new Set<string>();
+  readonly #retentionTimer: TimerId;
+  #seal: SealState;
+  #chain: Uint8Array;
+  #held: string | undefined;
+  #sealTimer: TimerId | undefined;
+  #failed: unknown;
+  #alarmedFull = false;
+  #closed = false;
+
+  /**
+   * Mounts the log (first boot: creates the keys, hands out the verification key, seals epoch 0).
+   * @throws PortcullisError `corrupt` when the key store's sealing state does not match the log (fail
+   * closed: the gateway must not run without its audit log), or a flash error.
+   */
+  static async open(init: FlashAuditLogInit): Promise<FlashAuditLog> {
+    return new FlashAuditLog(init);
+  }
+
+  private constructor(init: FlashAuditLogInit) {
+    const o = init.options ?? {};
+    this.#i = init;
+    this.#o = o;
+    if ((o.sealEveryRecords ?? 1) < 1 || (o.sealEveryMs ?? 1) <= 0) throw new RangeError("seal intervals must be positive");
+    this.#ring = FlashRing.mount({
+      flash: init.flash, tag: AUDIT_RING_TAG, timers: init.timers, groupCommitMs: o.groupCommitMs ?? 0, reserveSectors: KEEP_NORMAL,
+      ...(o.offset === undefined ? {} : { offset: o.offset }), ...(o.size === undefined ? {} : { size: o.size }),
+    });
+    this.#boot = nextBoot(init.keys);
+    this.#storeKey = storageKey(init.keys, init.random);
+    const hold = init.keys.get(KEY_HOLD);
+    this.#held = hold ? fromUtf8(hold) : undefined;
+    const last = this.#ring.last();
+    const state = loadSealState(init.keys);
+    if (!last) {
+      this.#chain = GENESIS_CHAIN;
+      const resume = state && state.epoch === 0;
+      this.#seal = resume ? { ...state, first: this.#ring.nextSeq } : this.#newVerificationKey(state !== undefined);
+    } else {
+      const p = readPrefix(last.data);
+      if (!p) throw fail(ErrorCode.Corrupt, `audit record ${last.seq} is not a version-1 audit payload`);
+      if (!state) throw this.#alarm(fail(ErrorCode.Corrupt, "audit log holds records but the key store has no sealing state"));
+      const isSeal = (p.flags & FLAG_SEAL) !== 0;
+      if (isSeal && state.epoch === p.epoch) {
+        // The power failed between writing a seal and evolving the key: finish the evolution now.
+        const key = evolveKey(init.crypto, state.key);
+        state.key.fill(0);
+        Object.assign(state, { epoch: p.epoch + 1, first: last.seq + 1, key });
+        storeSealState(init.keys, state);
+      } else if (state.epoch !== (isSeal ? p.epoch + 1 : p.epoch)) {
+        throw this.#alarm(fail(ErrorCode.Corrupt, `audit sealing key is at epoch ${state.epoch} but the log is at epoch ${p.epoch}`));
+      }
+      this.#seal = state;
+      this.#chain = p.chain;
+      // The power failed between a purge record and its trim: finish the trim it announced.
+      const r = this.#decode(last.seq, last.data);
+      const through = r?.kind === "purge" ? r.detail?.through : undefined;
+      if (typeof through === "number" && through >= this.#ring.firstSeq && this.#held === undefined) this.#ring.trimThrough(through);
+    }
+    this.#aggregator = new FlowAggregator({
+      clock: init.clock, timers: init.timers, rowsPerRecord: SUMMARY_ROWS_PER_RECORD,
+      ...(o.summaryEveryMs === undefined ? {} : { summaryEveryMs: o.summaryEveryMs }),
+      emit: (ev) => this.#emitSplit(ev),
+      onError: (e) => this.#markFailed(e),
+    });
+    this.#retentionTimer = init.timers.every(o.retentionCheckMs ?? DEFAULT_RETENTION_CHECK_MS, () => this.#safely(() => this.applyRetention()));
+    const spans = this.#ring.spans();
+    const head = spans[spans.length - 1];
+    if (head) this.#reportGaps(this.#ring.entries(head.firstSeq));
+    if (!last) this.#doSeal();
+    else this.#armSealTimer();
+  }
+
+  get nextSeq(): number {
+    return this.#ring.nextSeq;
+  }
+  /** The legal-hold reason, when the log is held. */
+  get held(): string | undefined {
+    return this.#held;
+  }
+  /** The current sealing epoch. */
+  get epoch(): number {
+    return this.#seal.epoch;
+  }
+
+  append(event: AuditEvent): Promise<number> {
+    try {
+      return this.#write(normalizeEvent(event), KEEP_NORMAL).done;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Records one flow decision through the aggregator (see `aggregate.ts`): denials individually,
+   * allowed flows as per-minute summaries. Rejects when the log cannot accept records.
+   */
+  aggregate(sample: FlowSample): Promise<number | undefined> {
+    try {
+      this.#usable();
+      return this.#aggregator.add(sample);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Writes the aggregator's pending rows now, the current minute's too (a minute may then span two
+   * summary records), so a reader pulling the log sees every decision made so far. Resolves once
+   * they are durable.
+   */
+  flushSummaries(): Promise<void> {
+    if (this.#closed || this.#failed !== undefined) return Promise.resolve();
+    return this.#aggregator.flush(true);
+  }
+
+  /**
+   * Seals the current epoch now (also when empty) and evolves the key. Returns the seal's seq.
+   * @throws PortcullisError when the log cannot write.
+   */
+  seal(): number {
+    this.#usable();
+    return this.#doSeal();
+  }
+
+  /**
+   * Places a legal hold: from now on nothing is purged, and a full partition makes appends reject.
+   * The hold survives reboots. Resolves with the seq of the incident record.
+   */
+  hold(reason: string): Promise<number> {
+    try {
+      this.#usable();
+      this.#i.keys.set(KEY_HOLD, utf8(reason));
+      this.#held = reason;
+      return this.#write(normalizeEvent({ kind: "incident", decision: "info", reason: "legal-hold", detail: { hold: reason } }), KEEP_PRIORITY).done;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Lifts the legal hold. Resolves with the seq of the incident record. */
+  release(): Promise<number> {
+    try {
+      this.#usable();
+      this.#i.keys.delete(KEY_HOLD);
+      this.#held = undefined;
+      this.#alarmedFull = false;
+      return this.#write(normalizeEvent({ kind: "incident", decision: "info", reason: "legal-hold-released" }), KEEP_PRIORITY).done;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  query(q: AuditQuery): AuditRecord[] {
+    const out: AuditRecord[] = [];
+    const limit = Math.min(q.limit ?? MAX_QUERY_RECORDS, MAX_QUERY_RECORDS);
+    const gaps: RingEntry[] = [];
+    for (const e of this.#ring.entries(Math.max(q.since ?? 1, this.#ring.firstSeq), q.until ?? Infinity)) {
+      if (out.length >= limit) break;
+      const r = e.type === "record" ? this.#decode(e.seq, e.data) : undefined;
+      if (!r) {
+        gaps.push(e);
+        continue;
+      }
+      if (matches(r, q)) out.push(r);
+    }
+    this.#reportGaps(gaps);
+    return out;
+  }
+
+  /**
+   * Seals, then returns a self-verifying export of `from..to` (default: everything retained) as JSON
+   * Lines: a header, then each record with its chain value and epoch; it ends at a seal at or after
+   * `to`. See docs/spec-audit.md §7.
+   * @throws PortcullisError `bad-option` on an empty range, or when the log cannot seal.
+   */
+  exportJsonl(from?: number, to?: number): string[] {
+    return [...this.exportLines(from, to)];
+  }
+
+  /** {@link exportJsonl} as a generator, for streaming a large export without holding it all. */
+  *exportLines(from?: number, to?: number): Generator<string> {
+    const sealSeq = this.#sealForExport();
+    const first = Math.max(from ?? 1, this.#ring.firstSeq);
+    let last = sealSeq;
+    if (to !== undefined && to < sealSeq) {
+      for (const e of this.#ring.entries(to, sealSeq)) {
+        const p = e.type === "record" ? readPrefix(e.data) : undefined;
+        if (p && (p.flags & FLAG_SEAL) !== 0) {
+          last = (e as { seq: number }).seq;
+          break;
+        }
+      }
+    }
+    if (first > last) throw fail(ErrorCode.BadOption, `empty export range ${first}..${last}`);
+    const firstPrefix = readPrefix(this.#ring.read(first) ?? new Uint8Array(0));
+    const header = { format: EXPORT_FORMAT, version: EXPORT_VERSION, from: first, to: last, epoch: firstPrefix?.epoch ?? 0, prevChain: toHex(this.#chainBefore(first)) };
+    yield canonicalJson(header);
+    const gaps: RingEntry[] = [];
+    for (const e of this.#ring.entries(first, last)) {
+      const r = e.type === "record" ? this.#decode(e.seq, e.data) : undefined;
+      const p = e.type === "record" ? readPrefix(e.data) : undefined;
+      if (!r || !p) {
+        gaps.push(e);
+        continue;
+      }
+      yield canonicalJson({ ...recordJson(r), chain: toHex(p.chain), epoch: p.epoch });
+    }
+    this.#reportGaps(gaps);
+  }
+
+  /**
+   * Purges whole sectors, oldest first, whose records have all outlived their kind's retention.
+   * Does nothing under legal hold. Returns the seq purged through, or undefined.
+   */
+  applyRetention(): number | undefined {
+    this.#usable();
+    if (this.#held !== undefined) return undefined;
+    const ret = this.#o.retention ?? {};
+    const now = this.#i.clock.now();
+    let through: number | undefined;
+    const spans = this.#ring.spans();
+    outer: for (const span of spans.slice(0, -1)) {
+      for (const e of this.#ring.entries(span.firstSeq, span.lastSeq)) {
+        const r = e.type === "record" ? this.#decode(e.seq, e.data) : undefined;
+        if (!r) continue;
+        if (STRUCTURAL.includes(r.kind)) continue;
+        if (r.time + (ret[r.kind] ?? Infinity) > now) break outer;
+      }
+      // One sector per purge record: a power cut can then never leave a half-done multi-sector trim.
+      this.#purge(span.lastSeq, "retention");
+      through = span.lastSeq;
+    }
+    return through;
+  }
+
+  stats(): { records: number; bytesUsed: number; bytesTotal: number; firstSeq: number; nextSeq: number; epoch: number; held: boolean; freeSectors: number } {
+    return {
+      records: this.#ring.nextSeq - this.#ring.firstSeq,
+      bytesUsed: this.#ring.bytesUsed,
+      bytesTotal: this.#ring.sectors * this.#ring.sectorSize,
+      firstSeq: this.#ring.firstSeq,
+      nextSeq: this.#ring.nextSeq,
+      epoch: this.#seal.epoch,
+      held: this.#held !== undefined,
+      freeSectors: this.#ring.freeSectors,
+    };
+  }
+
+  /** Writes pending summaries, seals, and closes. Harmless twice; nothing may be appended after it. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      if (this.#failed === undefined) {
+        this.#aggregator.close();
+        this.#doSeal();
+      }
+    } catch (e) {
+      // Full under legal hold: the alarm is already raised and the records stay as they are.
+      if (!(e instanceof PortcullisError && e.code === ErrorCode.Limit)) throw e;
+    } finally {
+      this.#closed = true;
+      this.#aggregator.close();
+      this.#i.timers.cancel(this.#retentionTimer);
+      if (this.#sealTimer !== undefined) this.#i.timers.cancel(this.#sealTimer);
+      if (this.#failed === undefined) this.#ring.close();
+      this.#seal.key.fill(0);
+    }
+  }
+
+  // ---- internals ----
+
+  #newVerificationKey(wiped: boolean): SealState {
+    const k0 = new Uint8Array(32);
+    this.#i.random.fill(k0);
+    this.#o.onVerificationKey?.(k0.slice());
+    const s = { epoch: 0, first: this.#ring.nextSeq, key: k0 };
+    storeSealState(this.#i.keys, s);
+    if (wiped) this.#o.onAlarm?.("audit: the log was empty but a sealing key existed; a new verification key was issued");
+    return s;
+  }
+
+  #usable(): void {
+    if (this.#closed) throw fail(ErrorCode.BadOption, "audit log is closed");
+    if (this.#failed !== undefined) throw fail(ErrorCode.Corrupt, `audit log failed: ${String(this.#failed)}`);
+  }
+
+  #alarm(e: PortcullisError): PortcullisError {
+    this.#o.onAlarm?.(`audit: ${e.message}`);
+    return e;
+  }
+
+  #markFailed(e: unknown): void {
+    if (this.#failed !== undefined) return;
+    this.#failed = e;
+    this.#o.onAlarm?.(`audit: flash failure, the log refuses records until restart: ${String(e)}`);
+  }
+
+  #safely(op: () => void): void {
+    try {
+      if (this.#failed === undefined && !this.#closed) op();
+    } catch (e) {
+      if (!(e instanceof PortcullisError && e.code === ErrorCode.Limit)) this.#markFailed(e);
+    }
+  }
+
+  /**
+   * Appends a normalised event: encrypts its body, extends the chain, and seals when the epoch is
+   * full. `keep`: free sectors this record must leave (KEEP_*).
+   */
+  #write(ev: AuditEvent, keep: number, flags = 0): { seq: number; done: Promise<number> } {
+    this.#usable();
+    const clock = this.#i.clock;
+    const partial = { ...ev, seq: 0, time: Math.floor(clock.now()), timeSet: clock.isSet() };
+    const body = encodeBody(partial);
+    const length = PREFIX_SIZE + body.length + TAG_SIZE;
+    if (length > this.#ring.maxPayload) throw fail(ErrorCode.Limit, `audit record of ${length} bytes exceeds ${this.#ring.maxPayload}`);
+    this.#ensureSpace(length, keep);
+    const seq = this.#ring.nextSeq;
+    const record: AuditRecord = { ...partial, seq };
+    const chain = chainNext(this.#i.crypto, this.#chain, canonicalBytes(record));
+    const payload = sealPayload(this.#i.crypto, this.#storeKey, seq, { flags, epoch: this.#seal.epoch, boot: this.#boot, chain }, body);
+    const done = this.#ring.append(payload, keep);
+    this.#chain = chain;
+    done.catch((e: unknown) => this.#markFailed(e));
+    if (flags === 0 && this.#ring.nextSeq - this.#seal.first >= (this.#o.sealEveryRecords ?? DEFAULT_SEAL_EVERY_RECORDS)) {
+      this.#safely(() => this.#doSeal());
+    }
+    return { seq, done };
+  }
+
+  /** Aggregator output: a summary too large for one record is split in halves. */
+  #emitSplit(ev: AuditEvent): { seq: number; done: Promise<number> } {
+    const rows = ev.summary;
+    try {
+      return this.#write(normalizeEvent(ev), KEEP_NORMAL);
+    } catch (e) {
+      if (!(e instanceof PortcullisError && e.code === ErrorCode.Limit && rows && rows.length > 1 && /exceeds/.test(e.message))) throw e;
+      const half = Math.ceil(rows.length / 2);
+      const a = this.#emitSplit({ ...ev, summary: rows.slice(0, half) });
+      const b = this.#emitSplit({ ...ev, summary: rows.slice(half) });
+      return { seq: a.seq, done: Promise.all([a.done, b.done]).then(() => a.seq) };
+    }
+  }
+
+  /** Seals the current epoch (durably), then evolves and stores the key, wiping the old one. */
+  #doSeal(keep = KEEP_PRIORITY): number {
+    // Make room first: a purge appends records, which would change what this seal covers.
+    this.#ensureSpace(SEAL_PAYLOAD_MAX, keep);
+    const s = this.#seal;
+    const last = this.#ring.nextSeq - 1;
+    const mac = sealMac(this.#i.crypto, s.key, s.epoch, s.first, last, this.#chain);
+    const detail = { epoch: s.epoch, first: s.first, last, chain: toHex(this.#chain), mac: toHex(mac) };
+    const { seq } = this.#write({ kind: "seal", decision: "info", detail }, keep, FLAG_SEAL);
+    this.#ring.flush();
+    const key = evolveKey(this.#i.crypto, s.key);
+    s.key.fill(0);
+    this.#seal = { epoch: s.epoch + 1, first: seq + 1, key };
+    storeSealState(this.#i.keys, this.#seal);
+    this.#armSealTimer();
+    return seq;
+  }
+
+  /**
+   * The seal an export ends at: a new one, or the last one when the epoch is empty. Full under legal
+   * hold with the reserve spent, the export ends at the last seal (later records cannot be sealed).
+   */
+  #sealForExport(): number {
+    this.#usable();
+    if (this.#seal.first === this.#ring.nextSeq) return this.#seal.first - 1;
+    try {
+      return this.#doSeal();
+    } catch (e) {
+      if (!(e instanceof PortcullisError && e.code === ErrorCode.Limit)) throw e;
+      this.#o.onAlarm?.(`audit: export ends at the last seal (seq ${this.#seal.first - 1}); later records cannot be sealed while full`);
+      return this.#seal.first - 1;
+    }
+  }
+
+  #armSealTimer(): void {
+    if (this.#sealTimer !== undefined) this.#i.timers.cancel(this.#sealTimer);
+    this.#sealTimer = this.#i.timers.after(this.#o.sealEveryMs ?? DEFAULT_SEAL_EVERY_MS, () => {
+      this.#sealTimer = undefined;
+      // An empty epoch is sealed too (truncation shows), except while full: seals would eat the reserve.
+      if (this.#seal.first === this.#ring.nextSeq && !this.#ring.canAppend(SEAL_PAYLOAD_MAX, KEEP_NORMAL)) this.#armSealTimer();
+      else this.#safely(() => this.#doSeal());
+    });
+  }
+
+  /** Seal, record "purged through N" durably, then give the sectors up (so a gap is always explained). */
+  #purge(through: number, reason: "retention" | "full"): void {
+    this.#doSeal(KEEP_PURGE);
+    const detail = { through, reason, chain: toHex(this.#chainBefore(through + 1)) };
+    this.#write({ kind: "purge", decision: "info", detail }, KEEP_PURGE);
+    this.#ring.flush();
+    this.#ring.trimThrough(through);
+  }
+
+  /**
+   * Makes room for a record of `length` payload bytes: without a hold, purges oldest sectors until it
+   * fits; under hold (or with nothing left to purge) raises the alarm once and refuses.
+   * @throws PortcullisError `limit` when the record cannot be written.
+   */
+  #ensureSpace(length: number, keep: number): void {
+    while (!this.#ring.canAppend(length, keep) && keep > KEEP_PURGE && this.#held === undefined) {
+      const spans = this.#ring.spans();
+      if (spans.length < 2) break;
+      this.#purge(spans[0]!.lastSeq, "full");
+    }
+    if (this.#ring.canAppend(length, keep)) return;
+    const why = this.#held !== undefined ? `partition full under legal hold (${this.#held})` : "partition full";
+    if (!this.#alarmedFull) this.#o.onAlarm?.(`audit: ${why}; records are refused and the gateway fails closed`);
+    this.#alarmedFull = true;
+    throw fail(ErrorCode.Limit, `audit log ${why}`);
+  }
+
+  /** chain[seq − 1]: from the record before, or from the purge record that gave it up. */
+  #chainBefore(seq: number): Uint8Array {
+    if (seq <= 1) return GENESIS_CHAIN;
+    const prev = this.#ring.read(seq - 1);
+    const p = prev ? readPrefix(prev) : undefined;
+    if (p) return p.chain;
+    for (const e of this.#ring.entries(seq)) {
+      const r = e.type === "record" ? this.#decode(e.seq, e.data) : undefined;
+      if (r?.kind === "purge" && r.detail?.through === seq - 1 && typeof r.detail.chain === "string") {
+        return fromHex(r.detail.chain);
+      }
+    }
+    return GENESIS_CHAIN;
+  }
+
+  #decode(seq: number, data: Uint8Array): AuditRecord | undefined {
+    const body = openPayload(this.#i.crypto, this.#storeKey, seq, data);
+    if (!body) return undefined;
+    try {
+      return decodeBody(seq, body);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Writes one `corruption` record per newly seen hole (CRC or authentication failure). */
+  #reportGaps(entries: Iterable<RingEntry>): void {
+    const found: [number, number][] = [];
+    for (const e of entries) {
+      if (e.type === "gap") found.push([e.from, e.to]);
+      else if (!this.#decode(e.seq, e.data)) found.push([e.seq, e.seq]);
+    }
+    for (const [from, to] of found) {
+      const key = `${from}-${to}`;
+      if (this.#reported.has(key)) continue;
+      this.#reported.add(key);
+      this.#o.onAlarm?.(`audit: records ${from}..${to} failed their integrity check`);
+      this.#safely(() => void this.#write(normalizeEvent({ kind: "corruption", decision: "info", detail: { from, to } }), KEEP_PRIORITY));
+    }
+  }
+}
+
+function matches(r: AuditRecord, q: AuditQuery): boolean {
+  if (q.fromTime !== undefined && r.time < q.fromTime) return false;
+  if (q.toTime !== undefined && r.time > q.toTime) return false;
+  if (q.kind !== undefined && r.kind !== q.kind) return false;
+  if (q.device !== undefined && r.device !== q.device && !r.summary?.some((x) => x.device === q.device)) return false;
+  if (q.integration !== undefined && r.integration !== q.integration && !r.summary?.some((x) => x.integration === q.integration)) return false;
+  return true;
+}

@@ -1,0 +1,131 @@
+/**
+ * The gateway's configuration (`gateway.json`), validated in the core so the firmware and the Node
+ * board read it the same way. Device secrets are stored as salted HMAC-SHA256 digests, never in clear.
+ */
+import type { Crypto } from "./ports.js";
+import { constantTimeEqual, fromBase64, toBase64, utf8 } from "./util/bytes.js";
+
+export interface DeviceEntry {
+  /** The MQTT client id the device connects with. */
+  readonly id: string;
+  /** MQTT username; defaults to the id. */
+  readonly username: string;
+  /** `hmac-sha256:<salt base64>:<digest base64>` of the device password. */
+  readonly secret: string;
+  /** Groups the device belongs to (contracts may name groups instead of ids). */
+  readonly groups: readonly string[];
+  /** Topic filters the device may subscribe to, besides `cmd/<id>/#`. */
+  readonly subscribe: readonly string[];
+}
+
+export interface GatewayConfig {
+  readonly name: string;
+  readonly devices: readonly DeviceEntry[];
+  /** Contract files as text, each with where it came from (for error messages). */
+  readonly contracts: readonly { readonly source: string; readonly text: string }[];
+  /** Audit log options. */
+  readonly audit: {
+    readonly groupCommitMs: number;
+    /** How often per-minute flow summaries are written (default 60 s). */
+    readonly summaryEveryMs?: number;
+    /** Retention in days per record kind; absent kinds are kept until space runs out. */
+    readonly retentionDays: Readonly<Record<string, number>>;
+  };
+}
+
+export interface ConfigError {
+  readonly path: string;
+  readonly message: string;
+}
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const SECRET = /^hmac-sha256:([A-Za-z0-9+/=]+):([A-Za-z0-9+/=]+)$/;
+
+/** Limits on what a config may declare (the core rejects rather than grows). */
+export const CONFIG_LIMITS = Object.freeze({ devices: 128, groupsPerDevice: 8, subscribePerDevice: 8 });
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Parses `gateway.json` text (contracts are supplied separately by the host). Returns every error,
+ * each with its JSON path, or the config.
+ */
+export function parseGatewayConfig(
+  text: string,
+  contracts: readonly { source: string; text: string }[],
+): { ok: true; config: GatewayConfig } | { ok: false; errors: ConfigError[] } {
+  const errors: ConfigError[] = [];
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    return { ok: false, errors: [{ path: "", message: `not JSON: ${e instanceof Error ? e.message : String(e)}` }] };
+  }
+  if (!isObject(raw)) return { ok: false, errors: [{ path: "", message: "must be a JSON object" }] };
+  const name = typeof raw.name === "string" && raw.name.length > 0 ? raw.name : "portcullis";
+  const devices: DeviceEntry[] = [];
+  if (!Array.isArray(raw.devices)) errors.push({ path: "/devices", message: "must be an array of devices" });
+  else {
+    if (raw.devices.length > CONFIG_LIMITS.devices) errors.push({ path: "/devices", message: `at most ${CONFIG_LIMITS.devices} devices` });
+    const seen = new Set<string>();
+    raw.devices.forEach((d: unknown, i: number) => {
+      const at = `/devices/${i}`;
+      if (!isObject(d)) return errors.push({ path: at, message: "must be an object" });
+      const id = d.id;
+      if (typeof id !== "string" || !ID.test(id)) return errors.push({ path: `${at}/id`, message: "must be 1-64 of [A-Za-z0-9._-], starting with a letter or digit" });
+      if (seen.has(id)) errors.push({ path: `${at}/id`, message: `duplicate device id "${id}"` });
+      seen.add(id);
+      if (typeof d.secret !== "string" || !SECRET.test(d.secret)) {
+        errors.push({ path: `${at}/secret`, message: 'must be "hmac-sha256:<salt>:<digest>" (make one with `npm run device:secret -- <id>`)' });
+      }
+      const strings = (v: unknown, p: string, max: number): string[] => {
+        if (v === undefined) return [];
+        if (!Array.isArray(v) || !v.every((s) => typeof s === "string" && s.length > 0)) {
+          errors.push({ path: p, message: "must be an array of non-empty strings" });
+          return [];
+        }
+        if (v.length > max) errors.push({ path: p, message: `at most ${max} entries` });
+        return v as string[];
+      };
+      devices.push({
+        id,
+        username: typeof d.username === "string" ? d.username : id,
+        secret: typeof d.secret === "string" ? d.secret : "",
+        groups: strings(d.groups, `${at}/groups`, CONFIG_LIMITS.groupsPerDevice),
+        subscribe: strings(d.subscribe, `${at}/subscribe`, CONFIG_LIMITS.subscribePerDevice),
+      });
+      return undefined;
+    });
+  }
+  const audit = isObject(raw.audit) ? raw.audit : {};
+  const groupCommitMs = typeof audit.groupCommitMs === "number" && audit.groupCommitMs >= 0 ? audit.groupCommitMs : 0;
+  const summaryEveryMs = typeof audit.summaryEveryMs === "number" && audit.summaryEveryMs >= 1000 ? audit.summaryEveryMs : undefined;
+  if (audit.summaryEveryMs !== undefined && summaryEveryMs === undefined) errors.push({ path: "/audit/summaryEveryMs", message: "must be a number of milliseconds, at least 1000" });
+  const retentionDays: Record<string, number> = {};
+  if (isObject(audit.retentionDays)) {
+    for (const [k, v] of Object.entries(audit.retentionDays)) {
+      if (typeof v !== "number" || !(v > 0)) errors.push({ path: `/audit/retentionDays/${k}`, message: "must be a positive number of days" });
+      else retentionDays[k] = v;
+    }
+  }
+  if (errors.length) return { ok: false, errors };
+  return { ok: true, config: { name, devices, contracts, audit: { groupCommitMs, retentionDays, ...(summaryEveryMs === undefined ? {} : { summaryEveryMs }) } } };
+}
+
+/** Makes the stored form of a device password. */
+export function makeDeviceSecret(crypto: Crypto, salt: Uint8Array, password: string): string {
+  return `hmac-sha256:${toBase64(salt)}:${toBase64(crypto.hmacSha256(salt, utf8(password)))}`;
+}
+
+/** Checks a password against a stored secret in constant time. */
+export function checkDeviceSecret(crypto: Crypto, secret: string, password: Uint8Array): boolean {
+  const m = SECRET.exec(secret);
+  if (!m) return false;
+  try {
+    return constantTimeEqual(crypto.hmacSha256(fromBase64(m[1]!), password), fromBase64(m[2]!));
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,442 @@
+/**
+ * A log-structured ring of flash sectors holding sequence-numbered records: the flash machinery the
+ * audit log and the outbound store-and-forward queue share (each on its own part of the partition).
+ *
+ * Sectors are used in ring order, so wear spreads over the whole region; each carries its erase count.
+ * Mount reads only the sector headers and scans the head sector (littlefs DESIGN.md: bounded work
+ * after a power cut). A torn tail is skipped, never patched: appends resume after it, so a
+ * (sector, offset) position is programmed at most once between erases.
+ */
+import type { Flash, TimerId, Timers } from "../ports.js";
+import { ErrorCode, PortcullisError } from "../errors.js";
+import {
+  encodeFrame, encodePartA, encodePartB, frameSize, FRAME_HEADER, HEADER_SIZE, parseHeader,
+  PART_B_OFFSET, RETIRE_OFFSET, scanSector, type SectorHeader,
+} from "./ring-format.js";
+
+/** Sectors kept free beyond the head for records that must get through (seal, purge, alarm). */
+export const DEFAULT_RESERVE_SECTORS = 1;
+/** Prepared (erased, headed) sectors kept ahead of the head by the idle eraser. */
+export const DEFAULT_PREPARE_AHEAD = 2;
+export const DEFAULT_ERASE_IDLE_MS = 500;
+
+export interface RingOptions {
+  readonly flash: Flash;
+  /** Byte offset of the ring's region; a multiple of the sector size. Default 0. */
+  readonly offset?: number;
+  /** Bytes; a multiple of the sector size, at least 3 sectors. Default: the rest of the flash. */
+  readonly size?: number;
+  /** Identifies the ring's owner (1–254), so two rings never adopt each other's sectors. */
+  readonly tag: number;
+  /** Group-commit window in ms; 0 (default) programs every append at once. Needs `timers`. */
+  readonly groupCommitMs?: number;
+  readonly timers?: Timers;
+  readonly reserveSectors?: number;
+  readonly prepareAhead?: number;
+  readonly eraseIdleMs?: number;
+}
+
+/** One item of iteration: a record, or a hole where stored records failed their checksum. */
+export type RingEntry =
+  | { readonly type: "record"; readonly seq: number; readonly data: Uint8Array }
+  | { readonly type: "gap"; readonly from: number; readonly to: number };
+
+/** A live sector and the sequence numbers it holds. */
+export interface RingSpan {
+  readonly sector: number;
+  readonly firstSeq: number;
+  readonly lastSeq: number;
+}
+
+interface Live {
+  index: number;
+  sectorSeq: number;
+  firstSeq: number;
+}
+
+interface Pending {
+  frames: Uint8Array[];
+  bytes: number;
+  resolve: (() => void)[];
+  reject: ((e: unknown) => void)[];
+}
+
+/** Raised when an append needs a sector and none is free (the layer above purges or fails closed). */
+export function ringFull(message: string): PortcullisError {
+  return new PortcullisError(ErrorCode.Limit, `ring full: ${message}`);
+}
+
+export class FlashRing {
+  readonly sectors: number;
+  readonly sectorSize: number;
+  /** Largest payload one record can carry. */
+  readonly maxPayload: number;
+  /** Erase counts per sector, from the headers (-1 when unknown). */
+  readonly eraseCounts: number[];
+  /** Erases that had to happen on the append path because no prepared sector was ready. */
+  syncErases = 0;
+  readonly #flash: Flash;
+  readonly #base: number;
+  readonly #tag: number;
+  readonly #timers: Timers | undefined;
+  readonly #groupMs: number;
+  readonly #reserve: number;
+  readonly #ahead: number;
+  readonly #idleMs: number;
+  readonly #state: SectorHeader["state"][];
+  /** Live sectors, oldest first. */
+  #live: Live[] = [];
+  #nextSeq = 1;
+  #nextSectorSeq = 1;
+  #writeOffset = 0;
+  #headClosed = true;
+  #pending: Pending | undefined;
+  #flushTimer: TimerId | undefined;
+  #eraseTimer: TimerId | undefined;
+  #failed: unknown;
+  #closed = false;
+
+  /**
+   * Mounts the ring: reads every sector header, scans the head sector, and continues the sequence.
+   * @throws RangeError on bad options; FlashError when the flash cannot be read.
+   */
+  static mount(options: RingOptions): FlashRing {
+    return new FlashRing(options);
+  }
+
+  private constructor(o: RingOptions) {
+    const f = o.flash;
+    const offset = o.offset ?? 0;
+    const size = o.size ?? f.size - offset;
+    if (offset % f.sectorSize !== 0 || size % f.sectorSize !== 0 || offset < 0 || offset + size > f.size) {
+      throw new RangeError(`ring region ${offset}+${size} must be whole sectors inside the flash`);
+    }
+    if (size / f.sectorSize < 3) throw new RangeError("a ring needs at least 3 sectors");
+    if (!Number.isInteger(o.tag) || o.tag < 1 || o.tag > 254) throw new RangeError("ring tag must be 1..254");
+    if ((o.groupCommitMs ?? 0) > 0 && !o.timers) throw new RangeError("group commit needs timers");
+    this.#flash = f;
+    this.#base = offset / f.sectorSize;
+    this.#tag = o.tag;
+    this.#timers = o.timers;
+    this.#groupMs = o.groupCommitMs ?? 0;
+    this.#reserve = o.reserveSectors ?? DEFAULT_RESERVE_SECTORS;
+    this.#ahead = o.prepareAhead ?? DEFAULT_PREPARE_AHEAD;
+    this.#idleMs = o.eraseIdleMs ?? DEFAULT_ERASE_IDLE_MS;
+    this.sectors = size / f.sectorSize;
+    this.sectorSize = f.sectorSize;
+    this.maxPayload = Math.min(0xffff, f.sectorSize - HEADER_SIZE - FRAME_HEADER);
+    if (this.#reserve < 0 || this.#reserve > this.sectors - 2) throw new RangeError("reserveSectors out of range");
+    this.#state = [];
+    this.eraseCounts = [];
+    this.#mount();
+  }
+
+  /** The sequence number the next append gets. */
+  get nextSeq(): number {
+    return this.#nextSeq;
+  }
+  /** The oldest live sequence number (equals `nextSeq` when the ring holds nothing). */
+  get firstSeq(): number {
+    return this.#live[0]?.firstSeq ?? this.#nextSeq;
+  }
+  /** Sectors not holding live records. */
+  get freeSectors(): number {
+    return this.sectors - this.#live.length;
+  }
+  /** Bytes of live sectors in use (headers and padding included). */
+  get bytesUsed(): number {
+    const n = this.#live.length;
+    return n === 0 ? 0 : (n - 1) * this.sectorSize + this.#writeOffset + (this.#pending?.bytes ?? 0);
+  }
+
+  /** Live sectors, oldest first, with the sequence range each holds. */
+  spans(): RingSpan[] {
+    return this.#live.map((l, i) => ({
+      sector: l.index,
+      firstSeq: l.firstSeq,
+      lastSeq: (this.#live[i + 1]?.firstSeq ?? this.#nextSeq) - 1,
+    }));
+  }
+
+  /**
+   * True when a record of `length` payload bytes can be appended now and leave at least `keep` free
+   * sectors (default: the configured reserve; 0 lets a record take the last free sector).
+   */
+  canAppend(length: number, keep = this.#reserve): boolean {
+    if (this.#failed !== undefined || this.#closed || length > this.maxPayload) return false;
+    if (!this.#headClosed && this.#writeOffset + (this.#pending?.bytes ?? 0) + frameSize(length) <= this.sectorSize) return true;
+    return this.freeSectors - 1 >= keep;
+  }
+
+  /**
+   * Appends one record and returns its sequence number (assigned synchronously: `nextSeq` before the
+   * call). The promise resolves once the record is durable: at once, or when the group-commit window
+   * closes. A new sector is opened only if `keep` free sectors remain after it (default: the reserve;
+   * the layer above passes less for records that must get through, such as seals and purge records).
+   * @throws PortcullisError `limit` when the ring is full or the payload too large (synchronously,
+   * nothing written); rejects with the flash error if programming fails (the ring then refuses
+   * further appends until it is mounted again).
+   */
+  append(data: Uint8Array, keep = this.#reserve): Promise<number> {
+    this.#usable();
+    if (data.length > this.maxPayload) {
+      throw new PortcullisError(ErrorCode.Limit, `record of ${data.length} bytes exceeds ${this.maxPayload}`);
+    }
+    const size = frameSize(data.length);
+    if (this.#headClosed || this.#writeOffset + (this.#pending?.bytes ?? 0) + size > this.sectorSize) {
+      if (this.freeSectors - 1 < keep) throw ringFull(`${this.freeSectors} free sectors`);
+      try {
+        this.flush();
+        this.#openNext();
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    const seq = this.#nextSeq++;
+    const frame = encodeFrame(seq, data);
+    if (this.#groupMs === 0) {
+      try {
+        this.#program(frame);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      return Promise.resolve(seq);
+    }
+    const p = (this.#pending ??= { frames: [], bytes: 0, resolve: [], reject: [] });
+    p.frames.push(frame);
+    p.bytes += frame.length;
+    if (this.#flushTimer === undefined) this.#flushTimer = this.#timers!.after(this.#groupMs, () => this.#timedFlush());
+    return new Promise<number>((resolve, reject) => {
+      p.resolve.push(() => resolve(seq));
+      p.reject.push(reject);
+    });
+  }
+
+  /**
+   * Programs the records waiting for the group-commit window now (one program operation). When it
+   * returns, every append made so far is durable.
+   * @throws the flash error when programming fails (waiting appends are rejected with it too), or
+   * PortcullisError `corrupt` when an earlier write failed (so nothing may be assumed durable).
+   */
+  flush(): void {
+    if (this.#failed !== undefined) throw new PortcullisError(ErrorCode.Corrupt, `ring failed earlier: ${String(this.#failed)}`);
+    const p = this.#pending;
+    if (!p) return;
+    this.#pending = undefined;
+    if (this.#flushTimer !== undefined) this.#timers!.cancel(this.#flushTimer);
+    this.#flushTimer = undefined;
+    const all = new Uint8Array(p.bytes);
+    let at = 0;
+    for (const f of p.frames) {
+      all.set(f, at);
+      at += f.length;
+    }
+    try {
+      this.#program(all);
+    } catch (e) {
+      for (const r of p.reject) r(e);
+      throw e;
+    }
+    for (const r of p.resolve) r();
+  }
+
+  /**
+   * Records and gaps from `from` to `to` (inclusive), in sequence order. Waiting appends are flushed
+   * first so a reader sees what was acknowledged.
+   */
+  *entries(from = 1, to = Infinity): Generator<RingEntry> {
+    if (this.#failed === undefined && !this.#closed) this.flush();
+    const spans = this.spans();
+    let expected = spans[0]?.firstSeq ?? this.#nextSeq;
+    let i = 0;
+    while (i + 1 < spans.length && spans[i + 1]!.firstSeq <= from) i++;
+    if (i > 0) expected = spans[i]!.firstSeq;
+    for (; i < spans.length; i++) {
+      const span = spans[i]!;
+      if (span.firstSeq > to) return;
+      if (span.firstSeq > expected) {
+        if (span.firstSeq - 1 >= from) yield { type: "gap", from: Math.max(expected, from), to: Math.min(span.firstSeq - 1, to) };
+        expected = span.firstSeq;
+      }
+      const scan = scanSector(this.#flash.read((this.#base + span.sector) * this.sectorSize, this.sectorSize));
+      for (const f of scan.frames) {
+        if (f.seq < expected || f.seq > span.lastSeq) continue;
+        if (f.seq > expected && f.seq - 1 >= from && expected <= to) yield { type: "gap", from: Math.max(expected, from), to: Math.min(f.seq - 1, to) };
+        expected = f.seq + 1;
+        if (f.seq > to) return;
+        if (f.seq >= from) yield { type: "record", seq: f.seq, data: f.payload };
+      }
+      const end = span.lastSeq + 1;
+      if (end > expected && i + 1 === spans.length) {
+        if (end - 1 >= from && expected <= to) yield { type: "gap", from: Math.max(expected, from), to: Math.min(end - 1, to) };
+        expected = end;
+      }
+    }
+  }
+
+  /** The record with sequence number `seq`, or undefined when it is not (or no longer) stored intact. */
+  read(seq: number): Uint8Array | undefined {
+    for (const e of this.entries(seq, seq)) if (e.type === "record") return e.data;
+    return undefined;
+  }
+
+  /** The newest intact record, looking back sector by sector from the head. */
+  last(): { seq: number; data: Uint8Array } | undefined {
+    this.flush();
+    const spans = this.spans();
+    for (let i = spans.length - 1; i >= 0; i--) {
+      const scan = scanSector(this.#flash.read((this.#base + spans[i]!.sector) * this.sectorSize, this.sectorSize));
+      const f = scan.frames[scan.frames.length - 1];
+      if (f) return { seq: f.seq, data: f.payload };
+    }
+    return undefined;
+  }
+
+  /**
+   * Gives up whole sectors, oldest first, whose records are all at or below `seq`; never the head.
+   * Each is retired with one 4-byte program (durable, ordered oldest first) and erased later by the
+   * idle eraser. Returns the highest sequence number given up (firstSeq − 1 when none was).
+   */
+  trimThrough(seq: number): number {
+    this.#usable();
+    this.flush();
+    let through = this.firstSeq - 1;
+    while (this.#live.length > 1) {
+      const lastSeq = this.#live[1]!.firstSeq - 1;
+      if (lastSeq > seq) break;
+      const l = this.#live[0]!;
+      this.#guard(() => this.#flash.program(this.#addr(l.index) + RETIRE_OFFSET, new Uint8Array(4)));
+      this.#state[l.index] = "retired";
+      this.#live.shift();
+      through = lastSeq;
+    }
+    this.#scheduleErase();
+    return through;
+  }
+
+  /**
+   * The idle eraser's work: erases every retired sector (purged records do not linger on flash) and
+   * prepares free sectors ahead of the head until `prepareAhead` are ready.
+   */
+  maintain(): void {
+    if (this.#failed !== undefined || this.#closed) return;
+    for (let i = 0; i < this.sectors; i++) if (this.#state[i] === "retired") this.#prepare(i);
+    const headIndex = this.#live[this.#live.length - 1]?.index ?? this.sectors - 1;
+    for (let k = 1; k <= Math.min(this.#ahead, this.freeSectors); k++) {
+      const idx = (headIndex + k) % this.sectors;
+      if (this.#state[idx] !== "prepared") this.#prepare(idx);
+    }
+  }
+
+  /** Flushes waiting appends and stops the timers. Harmless twice; nothing is appended after it. */
+  close(): void {
+    if (this.#closed) return;
+    if (this.#failed === undefined) this.flush();
+    if (this.#eraseTimer !== undefined) this.#timers!.cancel(this.#eraseTimer);
+    this.#eraseTimer = undefined;
+    this.#closed = true;
+  }
+
+  #mount(): void {
+    let maxErase = 0;
+    let maxSectorSeq = 0;
+    const live: Live[] = [];
+    for (let i = 0; i < this.sectors; i++) {
+      const h = parseHeader(this.#flash.read(this.#addr(i), HEADER_SIZE), this.#tag);
+      this.#state.push(h.state);
+      this.eraseCounts.push(h.eraseCount);
+      maxErase = Math.max(maxErase, h.eraseCount);
+      if (h.state === "live" || h.state === "retired") maxSectorSeq = Math.max(maxSectorSeq, h.sectorSeq);
+      if (h.state === "live") live.push({ index: i, sectorSeq: h.sectorSeq, firstSeq: h.firstSeq });
+    }
+    for (let i = 0; i < this.sectors; i++) if (this.eraseCounts[i]! < 0) this.eraseCounts[i] = maxErase;
+    live.sort((a, b) => a.sectorSeq - b.sectorSeq);
+    this.#live = live;
+    this.#nextSectorSeq = maxSectorSeq + 1;
+    this.#scheduleErase();
+    const head = live[live.length - 1];
+    if (!head) return;
+    const scan = scanSector(this.#flash.read(this.#addr(head.index), this.sectorSize));
+    const lastFrame = scan.frames[scan.frames.length - 1];
+    this.#nextSeq = lastFrame ? Math.max(lastFrame.seq + 1, head.firstSeq) : head.firstSeq;
+    // A torn tail is skipped, not patched: appends resume at the first erased word after it, so no
+    // byte is programmed twice and a torn record never costs a whole sector (a full ring could
+    // otherwise be left with no room for the purge that frees it). Its seq is reused, so no gap shows.
+    this.#writeOffset = scan.erasedFrom;
+    this.#headClosed = scan.erasedFrom + FRAME_HEADER > this.sectorSize;
+  }
+
+  #addr(index: number): number {
+    return (this.#base + index) * this.sectorSize;
+  }
+
+  #usable(): void {
+    if (this.#closed) throw new PortcullisError(ErrorCode.BadOption, "ring is closed");
+    if (this.#failed !== undefined) throw new PortcullisError(ErrorCode.Corrupt, `ring failed earlier: ${String(this.#failed)}`);
+  }
+
+  /** Runs a flash mutation; on failure the ring refuses further writes (a remount re-reads the truth). */
+  #guard(op: () => void): void {
+    try {
+      op();
+    } catch (e) {
+      this.#failed = e;
+      throw e;
+    }
+  }
+
+  #program(bytes: Uint8Array): void {
+    const head = this.#live[this.#live.length - 1]!;
+    this.#guard(() => this.#flash.program(this.#addr(head.index) + this.#writeOffset, bytes));
+    this.#writeOffset += bytes.length;
+  }
+
+  #prepare(idx: number): void {
+    const count = this.eraseCounts[idx]! + 1;
+    this.#guard(() => {
+      this.#flash.erase(this.#base + idx);
+      this.#flash.program(this.#addr(idx), encodePartA(this.#tag, count));
+    });
+    this.eraseCounts[idx] = count;
+    this.#state[idx] = "prepared";
+  }
+
+  /** Activates the sector after the head (erasing it first only if the idle eraser has not). */
+  #openNext(): void {
+    const head = this.#live[this.#live.length - 1];
+    const idx = head ? (head.index + 1) % this.sectors : 0;
+    if (this.#state[idx] !== "prepared") {
+      this.syncErases++;
+      this.#prepare(idx);
+    }
+    const sectorSeq = this.#nextSectorSeq++;
+    this.#guard(() => this.#flash.program(this.#addr(idx) + PART_B_OFFSET, encodePartB(sectorSeq, this.#nextSeq)));
+    this.#state[idx] = "live";
+    this.#live.push({ index: idx, sectorSeq, firstSeq: this.#nextSeq });
+    this.#writeOffset = HEADER_SIZE;
+    this.#headClosed = false;
+    if (this.#timers) this.#scheduleErase();
+    else this.maintain();
+  }
+
+  #scheduleErase(): void {
+    if (!this.#timers || this.#eraseTimer !== undefined || this.#closed) return;
+    this.#eraseTimer = this.#timers.after(this.#idleMs, () => {
+      this.#eraseTimer = undefined;
+      try {
+        this.maintain();
+      } catch {
+        // The failure is kept in #failed and surfaces on the next append.
+      }
+    });
+  }
+
+  #timedFlush(): void {
+    this.#flushTimer = undefined;
+    try {
+      this.flush();
+    } catch {
+      // Already delivered to every waiting append as a rejection.
+    }
+  }
+}

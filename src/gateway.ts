@@ -1,0 +1,155 @@
+/**
+ * The gateway: wires the broker, the policy engine, the audit log, the outbound uplinks, the console
+ * and the admin API over one Board. Everything here is portable; the hosts only build the Board.
+ *
+ *   device ──MQTT──▶ Broker ──onPublish──▶ PolicyEngine ──decisions──▶ AuditLog (every decision)
+ *                                              │ allow / minimize
+ *                                              ▼
+ *                                         Outbound (HPKE envelope, queue) ──Uplink──▶ vendor
+ */
+import type { Board } from "./ports.js";
+import type { AuditEvent } from "./audit/types.js";
+import type { FlowDecision } from "./policy/types.js";
+import { type GatewayConfig, checkDeviceSecret } from "./config.js";
+import { Broker } from "./mqtt/broker.js";
+import { Shell } from "./console/shell.js";
+import { AdminApi } from "./admin/api.js";
+import { toBase64, toHex, utf8 } from "./util/bytes.js";
+import { openAudit, type AuditHandle } from "./gateway/audit.js";
+import { openPolicy, type ContractStore, type PolicyHandle } from "./gateway/policy.js";
+import { openOutbound, type OutboundHandle } from "./gateway/outbound.js";
+import { registerCommands } from "./gateway/commands.js";
+
+export interface GatewayHooks {
+  /** First boot only: the audit log's initial sealing key, to be kept offline by the owner. */
+  onVerificationKey(key: Uint8Array): void;
+  /** First boot only: the owner's bearer token for the admin API (the device keeps only its hash). */
+  onOwnerToken(token: string): void;
+  /** Keeps approved contract texts across reboots, so change review can diff against them. */
+  readonly contractStore?: ContractStore;
+  /** The HTTPS certificate fingerprint, shown by `status`. */
+  readonly certificateFingerprint?: string;
+}
+
+export interface Gateway {
+  readonly broker: Broker;
+  readonly shell: Shell;
+  readonly admin: AdminApi;
+  readonly audit: AuditHandle;
+  readonly policy: PolicyHandle;
+  readonly outbound: OutboundHandle;
+  /** Appends an audit record; failures make the gateway fail closed. */
+  record(event: AuditEvent): void;
+  status(): Record<string, unknown>;
+  /** Seals the log, closes uplinks and sessions. */
+  stop(): Promise<void>;
+}
+
+const TOKEN_KEY = "owner-token";
+
+/** Loads the owner token's hash, creating the token at first boot. */
+function ownerTokenHash(board: Board, hooks: GatewayHooks): Uint8Array {
+  const existing = board.keys.get(TOKEN_KEY);
+  if (existing) return existing;
+  const raw = new Uint8Array(32);
+  board.random.fill(raw);
+  const token = "pct_" + toBase64(raw, true);
+  const hash = board.crypto.sha256(utf8(token));
+  board.keys.set(TOKEN_KEY, hash);
+  hooks.onOwnerToken(token);
+  return hash;
+}
+
+/** Boots the gateway on a board. @throws Error when the audit log cannot be opened (nothing may run unaudited). */
+export async function startGateway(board: Board, config: GatewayConfig, hooks: GatewayHooks): Promise<Gateway> {
+  const started = board.clock.monotonic();
+  const audit = await openAudit(board, config, hooks);
+  const record = (event: AuditEvent): void => audit.record(event);
+  const policy = openPolicy(board, config, record, hooks.contractStore);
+  const outbound = openOutbound(board, policy, record, () => audit.failClosed);
+  const devices = new Map(config.devices.map((d) => [d.id, d]));
+
+  const handleDecision = (device: string, topic: string, d: FlowDecision, bytesIn: number): void => {
+    if (d.verdict === "deny" || d.integration === null || !d.payload || d.vendorTopic === undefined || d.destination === undefined) {
+      audit.flow(device, topic, d, bytesIn);
+      return;
+    }
+    if (audit.failClosed) {
+      // Fail closed: nothing leaves that the log could not record.
+      audit.flow(device, topic, { ...d, verdict: "deny", reason: "audit-unavailable" }, bytesIn);
+      return;
+    }
+    audit.flow(device, topic, d, bytesIn);
+    outbound.send(d.integration, d.destination, d.vendorTopic, d.payload);
+  };
+
+  const broker = new Broker({
+    clock: board.clock,
+    timers: board.timers,
+    authenticate(clientId, username, password) {
+      const dev = devices.get(clientId);
+      if (!dev || !password) return false;
+      if (username !== undefined && username !== dev.username) return false;
+      return checkDeviceSecret(board.crypto, dev.secret, password);
+    },
+    authorizeSubscribe(clientId, filter) {
+      const dev = devices.get(clientId);
+      if (!dev) return false;
+      return filter === `cmd/${clientId}` || filter.startsWith(`cmd/${clientId}/`) || dev.subscribe.includes(filter);
+    },
+    onPublish(clientId, topic, payload) {
+      for (const d of policy.engine.evaluate({ device: clientId, topic, payload })) handleDecision(clientId, topic, d, payload.length);
+    },
+    onEvent: record,
+  });
+
+  const shell = new Shell(board.console);
+  const tokenHash = ownerTokenHash(board, hooks);
+  const fingerprint = hooks.certificateFingerprint ?? "none";
+
+  const status = (): Record<string, unknown> => {
+    const s = audit.log.stats();
+    return {
+      name: config.name,
+      uptimeSeconds: Math.floor((board.clock.monotonic() - started) / 1000),
+      timeSet: board.clock.isSet(),
+      devicesConnected: broker.clients().length,
+      devicesConfigured: config.devices.length,
+      integrations: policy.summary(),
+      audit: { records: s.records, nextSeq: audit.log.nextSeq, flashUsedBytes: s.bytesUsed, flashTotalBytes: s.bytesTotal, failClosed: audit.failClosed, hold: audit.held },
+      outbound: outbound.summary(),
+      certificateFingerprint: fingerprint,
+    };
+  };
+
+  const admin = new AdminApi({
+    crypto: board.crypto,
+    audit: audit.log,
+    tokenHash,
+    onEvent: record,
+    exportJsonl: (from, to) => audit.exportJsonl(from, to),
+    beforeRead: () => audit.log.flushSummaries(),
+    status,
+  });
+
+  const gateway: Gateway = {
+    broker,
+    shell,
+    admin,
+    audit,
+    policy,
+    outbound,
+    record,
+    status,
+    async stop() {
+      outbound.close();
+      broker.close();
+      await audit.close();
+    },
+  };
+  registerCommands(gateway, board);
+  audit.onAlarm((text) => shell.say(`ALARM: ${text}`));
+  record({ kind: "boot", decision: "info", detail: { devices: config.devices.length, contracts: config.contracts.length, tokenHashPrefix: toHex(tokenHash.subarray(0, 4)) } });
+  outbound.start();
+  return gateway;
+}

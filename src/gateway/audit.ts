@@ -1,0 +1,99 @@
+/**
+ * The gateway's side of the audit log: opens it with the config's options, records events, feeds flow
+ * decisions through the aggregator, and turns any refusal into fail-closed (outbound flows stop, and
+ * an alarm is raised) — nothing may leave the home that the log could not record.
+ */
+import type { Board } from "../ports.js";
+import type { AuditEvent, AuditKind } from "../audit/types.js";
+import type { FlowDecision } from "../policy/types.js";
+import type { GatewayConfig } from "../config.js";
+import { FlashAuditLog } from "../audit/log.js";
+
+const DAY_MS = 24 * 3600_000;
+/** How often allowed-flow summaries are written (rows stay per minute). */
+export const DEFAULT_SUMMARY_EVERY_MS = 60_000;
+
+export interface AuditHandle {
+  readonly log: FlashAuditLog;
+  /** True once the log refused a record: outbound flows stop until the board restarts. */
+  readonly failClosed: boolean;
+  /** The legal-hold reason, when held. */
+  readonly held: string | undefined;
+  record(event: AuditEvent): void;
+  /** One flow decision (allowed ones are aggregated per minute; denials kept individually). */
+  flow(device: string, topic: string, d: FlowDecision, bytesIn: number): void;
+  exportJsonl(from: number | undefined, to: number | undefined): Promise<string[]>;
+  onAlarm(listener: (text: string) => void): void;
+  close(): Promise<void>;
+}
+
+export async function openAudit(
+  board: Board,
+  config: GatewayConfig,
+  hooks: { onVerificationKey(key: Uint8Array): void },
+): Promise<AuditHandle> {
+  const listeners: ((text: string) => void)[] = [];
+  const pendingAlarms: string[] = [];
+  const alarm = (text: string): void => {
+    if (listeners.length === 0) pendingAlarms.push(text);
+    for (const l of listeners) l(text);
+  };
+  const retention: Partial<Record<AuditKind, number>> = {};
+  for (const [kind, days] of Object.entries(config.audit.retentionDays)) retention[kind as AuditKind] = days * DAY_MS;
+  const log = await FlashAuditLog.open({
+    flash: board.flash,
+    crypto: board.crypto,
+    random: board.random,
+    keys: board.keys,
+    clock: board.clock,
+    timers: board.timers,
+    options: {
+      groupCommitMs: config.audit.groupCommitMs,
+      summaryEveryMs: config.audit.summaryEveryMs ?? DEFAULT_SUMMARY_EVERY_MS,
+      retention,
+      onVerificationKey: (key) => hooks.onVerificationKey(key),
+      onAlarm: alarm,
+    },
+  });
+  let failClosed = false;
+  const refuse = (e: unknown): void => {
+    if (failClosed) return;
+    failClosed = true;
+    alarm(`audit log refused a record (${e instanceof Error ? e.message : String(e)}): outbound flows stopped, devices still served locally`);
+  };
+  return {
+    log,
+    get failClosed() {
+      return failClosed;
+    },
+    get held() {
+      return log.held;
+    },
+    record(event) {
+      log.append(event).catch(refuse);
+    },
+    flow(device, topic, d, bytesIn) {
+      log
+        .aggregate({
+          device,
+          integration: d.integration,
+          decision: d.verdict,
+          rule: d.rule,
+          reason: d.reason,
+          topic,
+          bytes: d.payload ? d.payload.length : bytesIn,
+          fieldsDropped: d.fieldsDropped,
+        })
+        .catch(refuse);
+    },
+    async exportJsonl(from, to) {
+      await log.flushSummaries();
+      return log.exportJsonl(from, to);
+    },
+    onAlarm(listener) {
+      listeners.push(listener);
+      for (const t of pendingAlarms.splice(0)) listener(t);
+    },
+    close: () => log.close(),
+  };
+}

@@ -1,0 +1,176 @@
+/**
+ * The console commands of the gateway: diagnostics (`status`, `devices`, `integrations`, `datamap`,
+ * `audit`) and the owner's actions (`consent`, `approve`, `reject`, `quarantine`, `release`, `hold`,
+ * `unhold`, `seal`, `rotate`). Every action is an audit record; who acted is "console".
+ */
+import type { Board } from "../ports.js";
+import type { Gateway } from "../gateway.js";
+import { recordLines } from "../admin/api.js";
+import { AuditKinds, type AuditKind } from "../audit/types.js";
+import { DataClasses } from "../policy/contract.js";
+
+const WHO = "console";
+
+function table(rows: readonly (readonly string[])[]): string {
+  if (rows.length === 0) return "";
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")).join("\n");
+}
+
+function bytes(n: number): string {
+  return n >= 1024 * 1024 ? `${(n / 1048576).toFixed(2)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`;
+}
+
+export function registerCommands(g: Gateway, board: Board): void {
+  const shell = g.shell;
+  const engine = g.policy.engine;
+  const known = (id: string | undefined): string | undefined =>
+    id === undefined ? "give an integration id (see `integrations`)" : engine.integrations().some((i) => i.id === id) ? undefined : `unknown integration "${id}" (see \`integrations\`)`;
+
+  shell.register({
+    name: "status",
+    summary: "uptime, devices, integrations, audit records, flash use, certificate fingerprint",
+    run: () => {
+      const s = g.status() as {
+        name: string; uptimeSeconds: number; timeSet: boolean; devicesConnected: number; devicesConfigured: number;
+        integrations: { id: string; state: string; version: string | null }[];
+        audit: { records: number; nextSeq: number; flashUsedBytes: number; flashTotalBytes: number; failClosed: boolean; hold: string | undefined };
+        certificateFingerprint: string;
+      };
+      const a = s.audit;
+      return [
+        `name          ${s.name}`,
+        `uptime        ${s.uptimeSeconds} s${s.timeSet ? "" : " (clock not set: record times are not evidence)"}`,
+        `devices       ${s.devicesConnected} connected of ${s.devicesConfigured} configured`,
+        `integrations  ${s.integrations.map((i) => `${i.id} (${i.state}${i.version ? ` v${i.version}` : ""})`).join(", ") || "none"}`,
+        `audit         ${a.records} records, next seq ${a.nextSeq}${a.hold ? `, LEGAL HOLD: ${a.hold}` : ""}${a.failClosed ? ", FAIL-CLOSED: outbound stopped" : ""}`,
+        `flash         ${bytes(a.flashUsedBytes)} of ${bytes(a.flashTotalBytes)} used (${((100 * a.flashUsedBytes) / Math.max(1, a.flashTotalBytes)).toFixed(1)}%)`,
+        `certificate   SHA-256 ${s.certificateFingerprint}`,
+      ].join("\n");
+    },
+  });
+
+  shell.register({
+    name: "devices",
+    summary: "connected devices",
+    run: () => {
+      const now = board.clock.monotonic();
+      const c = g.broker.clients();
+      return c.length === 0 ? "no devices connected" : table([["client id", "remote", "connected for"], ...c.map((d) => [d.clientId, d.remote, `${Math.floor((now - d.since) / 1000)} s`])]);
+    },
+  });
+
+  shell.register({
+    name: "integrations",
+    summary: "each integration: state, version, queue and uplink",
+    run: () => {
+      const out = g.outbound.summary();
+      return table([
+        ["integration", "state", "version", "uplink", "queued", "sent", "dropped"],
+        ...engine.integrations().map((i) => {
+          const routes = Object.entries(out).filter(([k]) => k.startsWith(i.id + "/")).map(([, v]) => v);
+          const sum = (f: (s: (typeof routes)[number]) => number): string => String(routes.reduce((n, s) => n + f(s), 0));
+          return [
+            i.id,
+            i.state + (i.quarantine ? ` (${i.quarantine})` : "") + (i.pending ? ` → v${i.pending.version} pending` : ""),
+            i.version ?? "-",
+            routes.map((r) => r.state).join(",") || "-",
+            sum((s) => s.queued),
+            sum((s) => s.sent),
+            sum((s) => Object.values(s.dropped).reduce((a, b) => a + b, 0)),
+          ];
+        }),
+      ]);
+    },
+  });
+
+  shell.register({ name: "datamap", summary: "device → data classes → integrations → destinations, with counts", run: () => engine.renderDataMap() });
+
+  shell.register({
+    name: "audit",
+    summary: "audit [n] [kind]: the last n records (default 10)",
+    run: (args) => {
+      const n = args[0] === undefined ? 10 : Number(args[0]);
+      if (!Number.isInteger(n) || n < 1 || n > 100) return "usage: audit [n 1-100] [kind]";
+      const kind = args[1];
+      if (kind !== undefined && !(AuditKinds as readonly string[]).includes(kind)) return `unknown kind "${kind}"; one of ${AuditKinds.join(", ")}`;
+      const next = g.audit.log.nextSeq;
+      const since = kind === undefined ? Math.max(1, next - n) : 1;
+      const recs = g.audit.log.query({ since, limit: 1000, ...(kind ? { kind: kind as AuditKind } : {}) }).slice(-n);
+      return recs.flatMap((r) => recordLines(r).map((l) => JSON.stringify(l))).join("\n") || "no records";
+    },
+  });
+
+  shell.register({
+    name: "consent",
+    summary: `consent <integration> <class> <opt-in|opt-out|withdrawn>: record the household's choice`,
+    run: async (args) => {
+      const [id, cls, state] = args;
+      const bad = known(id);
+      if (bad) return `usage: consent <integration> <class> <opt-in|opt-out|withdrawn>: ${bad}`;
+      if (!cls || !(DataClasses as readonly string[]).includes(cls)) return `unknown data class "${cls ?? ""}"; one of ${DataClasses.join(", ")}`;
+      if (state !== "opt-in" && state !== "opt-out" && state !== "withdrawn") return "state must be opt-in, opt-out or withdrawn";
+      engine.setConsent(id!, cls, state, WHO);
+      if (state === "withdrawn") await g.outbound.purge(id!, "consent-withdrawn");
+      return `consent for ${id} / ${cls}: ${state}${state === "withdrawn" ? " (queue purged, pseudonym key destroyed)" : ""}`;
+    },
+  });
+
+  shell.register({
+    name: "approve",
+    summary: "approve <integration>: enforce its pending contract version",
+    run: (args) => known(args[0]) ?? (g.policy.approve(args[0]!, WHO) ? `approved: ${args[0]} now enforces its new version` : `nothing pending for ${args[0]}`),
+  });
+  shell.register({
+    name: "reject",
+    summary: "reject <integration>: refuse its pending contract version",
+    run: (args) => known(args[0]) ?? (engine.reject(args[0]!, WHO) ? `rejected the pending version of ${args[0]}` : `nothing pending for ${args[0]}`),
+  });
+  shell.register({
+    name: "quarantine",
+    summary: "quarantine <integration> [reason]: contain: deny all its flows, freeze its queue",
+    run: (args) => {
+      const bad = known(args[0]);
+      if (bad) return bad;
+      engine.quarantine(args[0]!, args.slice(1).join(" ") || "owner", WHO);
+      g.outbound.freeze(args[0]!, "quarantine");
+      return `${args[0]} quarantined: every flow denied, queue frozen`;
+    },
+  });
+  shell.register({
+    name: "release",
+    summary: "release <integration>: lift a quarantine",
+    run: (args) => {
+      const bad = known(args[0]);
+      if (bad) return bad;
+      engine.release(args[0]!, WHO);
+      g.outbound.thaw(args[0]!, "released");
+      return `${args[0]} released`;
+    },
+  });
+  shell.register({
+    name: "rotate",
+    summary: "rotate <integration>: new pseudonym key (new pseudonyms from now on)",
+    run: (args) => {
+      const bad = known(args[0]);
+      if (bad) return bad;
+      engine.rotate(args[0]!, WHO);
+      return `pseudonym key of ${args[0]} rotated`;
+    },
+  });
+  shell.register({
+    name: "hold",
+    summary: "hold <reason>: legal hold on the audit log (nothing is purged)",
+    run: async (args) => {
+      if (args.length === 0) return "usage: hold <reason>";
+      const seq = await g.audit.log.hold(args.join(" ").slice(0, 120));
+      return `legal hold placed (record ${seq})`;
+    },
+  });
+  shell.register({
+    name: "unhold",
+    summary: "lift the legal hold",
+    run: async () => (g.audit.held === undefined ? "no legal hold" : `legal hold lifted (record ${await g.audit.log.release()})`),
+  });
+  shell.register({ name: "seal", summary: "seal the current audit epoch now", run: () => `sealed (record ${g.audit.log.seal()})` });
+}

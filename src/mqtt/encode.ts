@@ -1,0 +1,211 @@
+/** The MQTT 3.1.1 generator: one packet to one exactly-sized byte array, refusing what the decoder would refuse. */
+import { MAX_REMAINING_LENGTH, PROTOCOL_LEVEL, SUBACK_FAILURE, type Packet, type QoS } from "./packets.js";
+import { isValidTopicFilter, isValidTopicName } from "./topic.js";
+import { utf8Length, writeUtf8 } from "./utf8.js";
+
+const TYPE_NUMBER = Object.freeze({
+  connect: 1,
+  connack: 2,
+  publish: 3,
+  puback: 4,
+  pubrec: 5,
+  pubrel: 6,
+  pubcomp: 7,
+  subscribe: 8,
+  suback: 9,
+  unsubscribe: 10,
+  unsuback: 11,
+  pingreq: 12,
+  pingresp: 13,
+  disconnect: 14,
+} as const);
+
+/** Bytes the variable-length encoding of `n` takes (§2.2.3). */
+export function remainingLengthBytes(n: number): number {
+  return n < 128 ? 1 : n < 16384 ? 2 : n < 2097152 ? 3 : 4;
+}
+
+/** Writes the Remaining Length `n` at `pos` (§2.2.3); returns the position after it. */
+export function writeRemainingLength(buf: Uint8Array, pos: number, n: number): number {
+  do {
+    let b = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) b |= 0x80;
+    buf[pos++] = b;
+  } while (n > 0);
+  return pos;
+}
+
+function strLen(s: string, what: string): number {
+  const n = utf8Length(s);
+  if (n < 0) throw new RangeError(`${what} is not an MQTT string (lone surrogate or U+0000, §1.5.3)`);
+  if (n > 0xffff) throw new RangeError(`${what} longer than 65535 bytes`);
+  return n + 2;
+}
+
+function binLen(b: Uint8Array, what: string): number {
+  if (b.length > 0xffff) throw new RangeError(`${what} longer than 65535 bytes`);
+  return b.length + 2;
+}
+
+function checkId(id: number | undefined): number {
+  if (id === undefined || !Number.isInteger(id) || id < 1 || id > 0xffff) throw new RangeError(`bad packet id ${id}`);
+  return id;
+}
+
+function checkQos(q: number, what: string): QoS {
+  if (q !== 0 && q !== 1 && q !== 2) throw new RangeError(`bad ${what} QoS ${q}`);
+  return q;
+}
+
+function topicLen(t: string, filter: boolean): number {
+  if (!(filter ? isValidTopicFilter(t) : isValidTopicName(t))) throw new RangeError(`bad topic ${filter ? "filter" : "name"} "${t}"`);
+  return strLen(t, "topic");
+}
+
+/** Remaining Length of `p`, validating it on the way. */
+function bodyLength(p: Packet): number {
+  switch (p.cmd) {
+    case "connect": {
+      if (p.keepalive < 0 || p.keepalive > 0xffff || !Number.isInteger(p.keepalive)) throw new RangeError("bad keepalive");
+      if (p.password !== undefined && p.username === undefined) throw new RangeError("password without username (§3.1.2.9)");
+      let n = 6 + 1 + 1 + 2 + strLen(p.clientId, "client id");
+      if (p.will) {
+        checkQos(p.will.qos, "will");
+        n += topicLen(p.will.topic, false) + binLen(p.will.payload, "will payload");
+      }
+      if (p.username !== undefined) n += strLen(p.username, "username");
+      if (p.password !== undefined) n += binLen(p.password, "password");
+      return n;
+    }
+    case "connack":
+      if (!Number.isInteger(p.returnCode) || p.returnCode < 0 || p.returnCode > 5) throw new RangeError("bad CONNACK code");
+      return 2;
+    case "publish": {
+      checkQos(p.qos, "PUBLISH");
+      if (p.qos === 0 && p.dup) throw new RangeError("DUP on QoS 0 (§3.3.1.1)");
+      if (p.qos === 0 && p.packetId !== undefined) throw new RangeError("packet id on QoS 0 (§2.3.1)");
+      if (p.qos > 0) checkId(p.packetId);
+      return topicLen(p.topic, false) + (p.qos > 0 ? 2 : 0) + p.payload.length;
+    }
+    case "puback":
+    case "pubrec":
+    case "pubrel":
+    case "pubcomp":
+    case "unsuback":
+      checkId(p.packetId);
+      return 2;
+    case "subscribe": {
+      checkId(p.packetId);
+      if (p.subscriptions.length === 0) throw new RangeError("SUBSCRIBE without a filter (§3.8.3)");
+      let n = 2;
+      for (const s of p.subscriptions) {
+        checkQos(s.qos, "requested");
+        n += topicLen(s.filter, true) + 1;
+      }
+      return n;
+    }
+    case "suback":
+      checkId(p.packetId);
+      if (p.granted.length === 0) throw new RangeError("SUBACK without a code (§3.9.3)");
+      for (const g of p.granted) if (g !== SUBACK_FAILURE) checkQos(g, "granted");
+      return 2 + p.granted.length;
+    case "unsubscribe": {
+      checkId(p.packetId);
+      if (p.filters.length === 0) throw new RangeError("UNSUBSCRIBE without a filter (§3.10.3)");
+      let n = 2;
+      for (const f of p.filters) n += topicLen(f, true);
+      return n;
+    }
+    default:
+      return 0;
+  }
+}
+
+function writeStr(buf: Uint8Array, pos: number, s: string): number {
+  const end = writeUtf8(buf, pos + 2, s);
+  const n = end - pos - 2;
+  buf[pos] = n >> 8;
+  buf[pos + 1] = n & 0xff;
+  return end;
+}
+
+function writeBin(buf: Uint8Array, pos: number, b: Uint8Array): number {
+  buf[pos] = b.length >> 8;
+  buf[pos + 1] = b.length & 0xff;
+  buf.set(b, pos + 2);
+  return pos + 2 + b.length;
+}
+
+function write16(buf: Uint8Array, pos: number, v: number): number {
+  buf[pos] = v >> 8;
+  buf[pos + 1] = v & 0xff;
+  return pos + 2;
+}
+
+/**
+ * Encodes one packet.
+ * @throws RangeError when the packet is not valid MQTT 3.1.1 (bad packet id, QoS, topic, string, or a
+ * packet larger than the Remaining Length allows): the encoder never emits what a decoder must refuse.
+ */
+export function encode(p: Packet): Uint8Array {
+  const length = bodyLength(p);
+  if (length > MAX_REMAINING_LENGTH) throw new RangeError(`packet body of ${length} bytes exceeds ${MAX_REMAINING_LENGTH}`);
+  const buf = new Uint8Array(1 + remainingLengthBytes(length) + length);
+  let flags = 0;
+  if (p.cmd === "publish") flags = (p.dup ? 8 : 0) | (p.qos << 1) | (p.retain ? 1 : 0);
+  else if (p.cmd === "pubrel" || p.cmd === "subscribe" || p.cmd === "unsubscribe") flags = 2;
+  buf[0] = (TYPE_NUMBER[p.cmd] << 4) | flags;
+  let pos = writeRemainingLength(buf, 1, length);
+  switch (p.cmd) {
+    case "connect": {
+      pos = writeStr(buf, pos, "MQTT");
+      buf[pos++] = PROTOCOL_LEVEL;
+      let cf = p.cleanSession ? 0x02 : 0;
+      if (p.will) cf |= 0x04 | (p.will.qos << 3) | (p.will.retain ? 0x20 : 0);
+      if (p.password !== undefined) cf |= 0x40;
+      if (p.username !== undefined) cf |= 0x80;
+      buf[pos++] = cf;
+      pos = write16(buf, pos, p.keepalive);
+      pos = writeStr(buf, pos, p.clientId);
+      if (p.will) pos = writeBin(buf, writeStr(buf, pos, p.will.topic), p.will.payload);
+      if (p.username !== undefined) pos = writeStr(buf, pos, p.username);
+      if (p.password !== undefined) pos = writeBin(buf, pos, p.password);
+      break;
+    }
+    case "connack":
+      buf[pos++] = p.sessionPresent ? 1 : 0;
+      buf[pos++] = p.returnCode;
+      break;
+    case "publish":
+      pos = writeStr(buf, pos, p.topic);
+      if (p.qos > 0) pos = write16(buf, pos, p.packetId!);
+      buf.set(p.payload, pos);
+      break;
+    case "puback":
+    case "pubrec":
+    case "pubrel":
+    case "pubcomp":
+    case "unsuback":
+      write16(buf, pos, p.packetId);
+      break;
+    case "subscribe":
+      pos = write16(buf, pos, p.packetId);
+      for (const s of p.subscriptions) {
+        pos = writeStr(buf, pos, s.filter);
+        buf[pos++] = s.qos;
+      }
+      break;
+    case "suback":
+      pos = write16(buf, pos, p.packetId);
+      for (const g of p.granted) buf[pos++] = g;
+      break;
+    case "unsubscribe":
+      pos = write16(buf, pos, p.packetId);
+      for (const f of p.filters) pos = writeStr(buf, pos, f);
+      break;
+    default:
+      break;
+  }
+  return buf;
+}

@@ -1,0 +1,136 @@
+/** The broker's packet handlers, one per packet type a device may send (after MQTT.js `lib/handlers/`). */
+import { utf8Length } from "./utf8.js";
+import {
+  ConnackCode,
+  SUBACK_FAILURE,
+  type ConnectPacket,
+  type Packet,
+  type PublishPacket,
+  type QoS,
+  type SubscribePacket,
+  type UnsubscribePacket,
+} from "./packets.js";
+import type { Session } from "./session.js";
+
+/** Session-level protocol violations (the decoder's `MqttError` codes cover malformed bytes). */
+export const ProtocolReason = Object.freeze({
+  ExpectedConnect: "expected-connect",
+  SecondConnect: "second-connect",
+  Qos2Unsupported: "qos2-unsupported",
+  UnexpectedPacket: "unexpected-packet",
+  ConnectTimeout: "connect-timeout",
+} as const);
+export type ProtocolReason = (typeof ProtocolReason)[keyof typeof ProtocolReason];
+
+/** Characters a client id may not contain: controls, topic separator, wildcards. */
+const UNSAFE_ID = /[\u0000-\u001f\u007f/+#]/;
+
+/** §3.1.4: authenticate, then admit (taking over an older session with the same id), then CONNACK 0. */
+function onConnect(s: Session, p: ConnectPacket): void {
+  if (s.state === "connected") {
+    // §3.1.0: a second CONNECT is a protocol violation.
+    s.protocolError(ProtocolReason.SecondConnect, "second CONNECT on one connection");
+    return;
+  }
+  s.clientId = p.clientId;
+  const idBytes = utf8Length(p.clientId);
+  if (idBytes <= 0 || idBytes > s.host.limits.maxClientIdBytes || UNSAFE_ID.test(p.clientId)) {
+    // §3.1.3.1: the gateway identifies devices by client id, so it never assigns one; and it builds
+    // topics from ids (cmd/<id>/#), so an id with a topic separator or wildcard is refused.
+    s.refuse(ConnackCode.IdentifierRejected, "auth", "bad-client-id");
+    return;
+  }
+  if (!p.cleanSession) {
+    // We keep no session state across connections (SPEC: clean sessions only).
+    s.refuse(ConnackCode.IdentifierRejected, "connect", "persistent-session");
+    return;
+  }
+  if (!s.host.authenticate(p.clientId, p.username, p.password)) {
+    s.refuse(ConnackCode.NotAuthorized, "auth", "not-authorized");
+    return;
+  }
+  // Only an authenticated device may take over a session (else anyone could kick a device off).
+  const admission = s.host.admit(s);
+  if (admission === "full") {
+    s.refuse(ConnackCode.ServerUnavailable, "connect", "limit");
+    return;
+  }
+  s.accept(p, admission === "takeover");
+}
+
+/** Device → gateway. QoS 1 is acknowledged only after the gateway accepted the message (§4.3.2). */
+function onPublish(s: Session, p: PublishPacket): void {
+  if (p.qos === 2) {
+    // We grant at most QoS 1 and never agreed to QoS 2 (§3.8.4 lets a server close here).
+    s.protocolError(ProtocolReason.Qos2Unsupported, "PUBLISH with QoS 2");
+    return;
+  }
+  try {
+    s.host.publish(s.clientId!, p.topic, p.payload, p.qos);
+  } catch (e) {
+    // Not accepted: no PUBACK, so the device keeps the message; fail closed on this connection.
+    s.close("internal-error", String(e));
+    return;
+  }
+  if (p.qos === 1) s.send({ cmd: "puback", packetId: p.packetId! });
+}
+
+/** §3.8.4: grant min(requested, 1); 0x80 for filters the gateway refuses or beyond the per-client limit. */
+function onSubscribe(s: Session, p: SubscribePacket): void {
+  const granted: (QoS | typeof SUBACK_FAILURE)[] = [];
+  const id = s.clientId!;
+  for (const { filter, qos } of p.subscriptions) {
+    if (!s.host.authorizeSubscribe(id, filter)) {
+      s.event("auth", "deny", "not-authorized", { op: "subscribe" }, filter);
+      granted.push(SUBACK_FAILURE);
+    } else if (!s.subscriptions.has(filter) && s.subscriptions.size >= s.host.limits.maxSubscriptionsPerClient) {
+      s.event("auth", "deny", "limit", { op: "subscribe" }, filter);
+      granted.push(SUBACK_FAILURE);
+    } else {
+      const g = qos === 0 ? 0 : 1;
+      s.subscriptions.set(filter, g);
+      granted.push(g);
+    }
+  }
+  s.send({ cmd: "suback", packetId: p.packetId, granted });
+}
+
+function onUnsubscribe(s: Session, p: UnsubscribePacket): void {
+  for (const f of p.filters) s.subscriptions.delete(f);
+  s.send({ cmd: "unsuback", packetId: p.packetId });
+}
+
+/** Routes one decoded packet by state and type. */
+export function handlePacket(s: Session, p: Packet): void {
+  if (s.state === "awaiting-connect" && p.cmd !== "connect") {
+    s.protocolError(ProtocolReason.ExpectedConnect, `${p.cmd} before CONNECT (§3.1)`);
+    return;
+  }
+  switch (p.cmd) {
+    case "connect":
+      return onConnect(s, p);
+    case "publish":
+      return onPublish(s, p);
+    case "puback":
+      s.inflight.delete(p.packetId); // an unknown id is harmless: the message was already settled
+      return;
+    case "subscribe":
+      return onSubscribe(s, p);
+    case "unsubscribe":
+      return onUnsubscribe(s, p);
+    case "pingreq":
+      s.send({ cmd: "pingresp" });
+      return;
+    case "disconnect":
+      s.close("clean"); // §3.14.4: discard the will
+      return;
+    case "pubrec":
+    case "pubrel":
+    case "pubcomp":
+      s.protocolError(ProtocolReason.Qos2Unsupported, `${p.cmd}: QoS 2 is not supported`);
+      return;
+    default:
+      s.protocolError(ProtocolReason.UnexpectedPacket, `${p.cmd} is sent by servers only`);
+      return;
+  }
+}

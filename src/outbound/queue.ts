@@ -1,0 +1,287 @@
+/**
+ * The per-integration store-and-forward queue: FIFO, bounded by the contract's queue terms (max bytes,
+ * overflow policy, time to live), with every drop reported with its cause. `QueueBase` holds the
+ * policy; a store below it keeps the bytes (RAM here, the flash ring in flash-queue.ts).
+ *
+ * Sequence numbers are the messages' own (per integration, strictly increasing, never reused): the
+ * envelope carries them so the vendor can spot gaps and duplicates.
+ */
+import type { Clock } from "../ports.js";
+import { ErrorCode, PortcullisError } from "../errors.js";
+
+/** The contract's queue terms. */
+export interface QueueTerms {
+  /** Bytes of queued topic + payload at most. */
+  readonly maxBytes: number;
+  readonly overflow: "drop-oldest" | "reject-new";
+  /** Messages older than this are dropped (cause "ttl"). */
+  readonly ttlSeconds: number;
+}
+
+/** Why messages left the queue without being delivered. */
+export type DropCause = "overflow" | "ttl" | "purge" | "corrupt";
+
+/** A report of dropped messages, for the audit log (kind "queue"). */
+export interface QueueDrop {
+  readonly cause: DropCause;
+  readonly count: number;
+  readonly bytes: number;
+  readonly fromSeq: number;
+  readonly toSeq: number;
+}
+
+export type PushResult =
+  | { readonly ok: true; readonly seq: number; readonly dropped: readonly QueueDrop[] }
+  | { readonly ok: false; readonly reason: "overflow" | "too-large" | "frozen" | "failed"; readonly detail: string };
+
+/** One queued message. */
+export interface QueueItem {
+  readonly seq: number;
+  readonly topic: string;
+  readonly payload: Uint8Array;
+  /** Wall-clock ms when queued. */
+  readonly enqueuedAt: number;
+}
+
+/** The queue as the UplinkManager sees it. */
+export interface OutboundQueue {
+  /**
+   * Queues a message, applying the overflow policy. Resolves once the message is durable (for a
+   * durable store). Never throws for a full queue or a bad size: that is a result.
+   */
+  push(topic: string, payload: Uint8Array): Promise<PushResult>;
+  /** The oldest message, or undefined when empty or frozen. */
+  peek(): QueueItem | undefined;
+  /** The oldest message was delivered. @throws PortcullisError(BadOption) when seq is not the oldest. */
+  ack(seq: number): Promise<void>;
+  /** Drops messages past their time to live (oldest first). */
+  expire(): Promise<QueueDrop | undefined>;
+  /** Drops everything at once (consent withdrawn, quarantine with purge terms). */
+  purge(): Promise<QueueDrop | undefined>;
+  /** Nothing is handed out (peek gives undefined) and nothing accepted until `thaw`. */
+  freeze(): void;
+  thaw(): void;
+  readonly frozen: boolean;
+  /** Queued topic + payload bytes. */
+  readonly bytes: number;
+  readonly count: number;
+  /** The seq the next pushed message gets. */
+  readonly nextSeq: number;
+  /** What was lost before this boot (torn or corrupt records found at mount), if anything. */
+  readonly recovered: QueueDrop | undefined;
+}
+
+/** What the store keeps about each queued message in RAM (the bytes may live on flash). */
+export interface IndexEntry {
+  readonly seq: number;
+  readonly size: number;
+  readonly enqueuedAt: number;
+  /** Store-specific handle (the ring sequence number for the flash store). */
+  readonly ref: number;
+}
+
+function utf8Length(s: string): number {
+  let n = 0;
+  for (const ch of s) {
+    const cp = ch.codePointAt(0) ?? 0;
+    n += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+  }
+  return n;
+}
+
+/** Queue policy over a store. Subclasses provide the four store hooks. */
+export abstract class QueueBase implements OutboundQueue {
+  readonly terms: QueueTerms;
+  readonly #clock: Clock;
+  readonly #index: IndexEntry[] = [];
+  #bytes = 0;
+  #frozen = false;
+  #nextSeq: number;
+  #failed: string | undefined;
+  #chain: Promise<void> = Promise.resolve();
+  recovered: QueueDrop | undefined;
+
+  /** @throws PortcullisError(BadOption) on bad terms. */
+  constructor(terms: QueueTerms, clock: Clock, recovered: { items: IndexEntry[]; nextSeq: number; lost?: QueueDrop }) {
+    if (!(terms.maxBytes > 0) || !(terms.ttlSeconds > 0)) throw new PortcullisError(ErrorCode.BadOption, "queue maxBytes and ttlSeconds must be positive");
+    if (terms.overflow !== "drop-oldest" && terms.overflow !== "reject-new") throw new PortcullisError(ErrorCode.BadOption, "overflow must be drop-oldest or reject-new");
+    this.terms = terms;
+    this.#clock = clock;
+    for (const e of recovered.items) {
+      this.#index.push(e);
+      this.#bytes += e.size;
+    }
+    this.#nextSeq = recovered.nextSeq;
+    this.recovered = recovered.lost;
+  }
+
+  /** Largest message (topic + payload bytes) the store can hold. */
+  protected abstract maxItem(): number;
+  /** True when the store has room for one more message of `size` bytes now. */
+  protected abstract fits(size: number): boolean;
+  /** Stores a message durably; returns its ref. May throw or reject on a store failure. */
+  protected abstract store(item: QueueItem): Promise<number>;
+  /** Reads a message back. Undefined when the store lost it. */
+  protected abstract load(entry: IndexEntry): { topic: string; payload: Uint8Array } | undefined;
+  /** Durably records that every message up to `through` is gone; `next` is the oldest one kept. */
+  protected abstract consume(through: number, cause: DropCause | "ack", next: IndexEntry | undefined): Promise<void>;
+
+  get frozen(): boolean {
+    return this.#frozen;
+  }
+  get bytes(): number {
+    return this.#bytes;
+  }
+  get count(): number {
+    return this.#index.length;
+  }
+  get nextSeq(): number {
+    return this.#nextSeq;
+  }
+
+  push(topic: string, payload: Uint8Array): Promise<PushResult> {
+    return this.#serial(() => this.#push(topic, payload));
+  }
+  ack(seq: number): Promise<void> {
+    return this.#serial(() => this.#ack(seq));
+  }
+  expire(): Promise<QueueDrop | undefined> {
+    return this.#serial(() => this.#expire());
+  }
+  purge(): Promise<QueueDrop | undefined> {
+    return this.#serial(async () => (this.#index.length > 0 ? this.#drop(this.#index.length, "purge") : undefined));
+  }
+
+  /** Mutations run one at a time, in call order, so concurrent callers never interleave inside one. */
+  #serial<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.#chain.then(op);
+    this.#chain = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  async #push(topic: string, payload: Uint8Array): Promise<PushResult> {
+    if (this.#failed) return { ok: false, reason: "failed", detail: this.#failed };
+    if (this.#frozen) return { ok: false, reason: "frozen", detail: "queue frozen" };
+    const size = utf8Length(topic) + payload.length;
+    if (size > this.terms.maxBytes || size > this.maxItem()) {
+      return { ok: false, reason: "too-large", detail: `${size} bytes exceeds ${Math.min(this.terms.maxBytes, this.maxItem())}` };
+    }
+    const dropped: QueueDrop[] = [];
+    const expired = await this.#expire();
+    if (expired) dropped.push(expired);
+    const full = (): boolean => this.#bytes + size > this.terms.maxBytes || !this.fits(size);
+    if (full()) {
+      if (this.terms.overflow === "reject-new" || this.#index.length === 0) {
+        return { ok: false, reason: "overflow", detail: `queue holds ${this.#bytes} of ${this.terms.maxBytes} bytes` };
+      }
+      // How many of the oldest must go for the new one to fit (the byte bound and the store's room).
+      const n = this.#dropCount(size);
+      if (n < 0) return { ok: false, reason: "overflow", detail: "the store has no room even when emptied" };
+      const d = await this.#drop(n, "overflow");
+      if (d) dropped.push(d);
+    }
+    const seq = this.#nextSeq++;
+    const enqueuedAt = this.#clock.now();
+    try {
+      const ref = await this.store({ seq, topic, payload, enqueuedAt });
+      this.#index.push({ seq, size, enqueuedAt, ref });
+      this.#bytes += size;
+    } catch (e) {
+      this.#nextSeq--;
+      // A full store is an overflow (reported, nothing written); anything else fails the queue closed.
+      if (e instanceof PortcullisError && e.code === ErrorCode.Limit) return { ok: false, reason: "overflow", detail: e.message };
+      this.#failed = `store failed: ${(e as Error).message}`;
+      return { ok: false, reason: "failed", detail: this.#failed };
+    }
+    return { ok: true, seq, dropped };
+  }
+
+  peek(): QueueItem | undefined {
+    if (this.#frozen || this.#failed) return undefined;
+    const e = this.#index[0];
+    if (!e) return undefined;
+    const data = this.load(e);
+    if (!data) return undefined;
+    return { seq: e.seq, topic: data.topic, payload: data.payload, enqueuedAt: e.enqueuedAt };
+  }
+
+  async #ack(seq: number): Promise<void> {
+    const e = this.#index[0];
+    if (!e || e.seq !== seq) throw new PortcullisError(ErrorCode.BadOption, `ack of ${seq} but the oldest is ${e?.seq ?? "none"}`);
+    this.#index.shift();
+    this.#bytes -= e.size;
+    await this.consume(seq, "ack", this.#index[0]);
+  }
+
+  async #expire(): Promise<QueueDrop | undefined> {
+    const limit = this.#clock.now() - this.terms.ttlSeconds * 1000;
+    let n = 0;
+    while (n < this.#index.length && (this.#index[n]?.enqueuedAt ?? Infinity) <= limit) n++;
+    return n > 0 ? this.#drop(n, "ttl") : undefined;
+  }
+
+  freeze(): void {
+    this.#frozen = true;
+  }
+  thaw(): void {
+    this.#frozen = false;
+  }
+
+  /** How many of the oldest messages must go so that `size` more bytes fit; −1 when never. */
+  #dropCount(size: number): number {
+    let bytes = this.#bytes;
+    for (let n = 1; n <= this.#index.length; n++) {
+      bytes -= this.#index[n - 1]?.size ?? 0;
+      if (bytes + size <= this.terms.maxBytes && this.fitsAfterDropping(this.#index[n], size)) return n;
+    }
+    return -1;
+  }
+
+  /**
+   * Whether `size` bytes fit once every message before `nextKept` is consumed. The RAM store has no
+   * room limit of its own; the flash store frees whole sectors only (see flash-queue.ts).
+   */
+  protected fitsAfterDropping(_nextKept: IndexEntry | undefined, _size: number): boolean {
+    return true;
+  }
+
+  async #drop(n: number, cause: DropCause): Promise<QueueDrop | undefined> {
+    const gone = this.#index.splice(0, n);
+    const first = gone[0];
+    const last = gone[gone.length - 1];
+    if (!first || !last) return undefined;
+    let bytes = 0;
+    for (const g of gone) bytes += g.size;
+    this.#bytes -= bytes;
+    await this.consume(last.seq, cause, this.#index[0]);
+    return { cause, count: gone.length, bytes, fromSeq: first.seq, toSeq: last.seq };
+  }
+}
+
+/** The queue in RAM: bounded the same way, lost on reboot. For tests and boards without a queue partition. */
+export class MemoryQueue extends QueueBase {
+  readonly #items = new Map<number, { topic: string; payload: Uint8Array }>();
+
+  /** @throws PortcullisError(BadOption) on bad terms. */
+  constructor(terms: QueueTerms, clock: Clock, firstSeq = 1) {
+    super(terms, clock, { items: [], nextSeq: firstSeq });
+  }
+  protected maxItem(): number {
+    return Number.MAX_SAFE_INTEGER;
+  }
+  protected fits(): boolean {
+    return true;
+  }
+  protected store(item: QueueItem): Promise<number> {
+    this.#items.set(item.seq, { topic: item.topic, payload: item.payload.slice() });
+    return Promise.resolve(item.seq);
+  }
+  protected load(e: IndexEntry): { topic: string; payload: Uint8Array } | undefined {
+    const it = this.#items.get(e.ref);
+    return it && { topic: it.topic, payload: it.payload.slice() };
+  }
+  protected consume(through: number): Promise<void> {
+    for (const k of [...this.#items.keys()]) if (k <= through) this.#items.delete(k);
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,273 @@
+/**
+ * One integration's way out: owns the uplink session to the vendor, reconnects with exponential
+ * backoff and full jitter (capped at 5 minutes), drains the queue in order with QoS 1 and one message
+ * in flight (never reordered), seals each message at send time in the session's HPKE context, and
+ * reports `uplink` and `queue` audit events.
+ *
+ *   idle ──start──▶ connecting ──onConnect──▶ connected ──onClose──▶ waiting ──timer──▶ connecting
+ *                       └──────────onClose──────────────────────────────▲
+ *   any ──stop──▶ stopped (no callback after)
+ */
+import type { AuditEvent } from "../audit/types.js";
+import type { Clock, Random, TimerId, Timers, Uplink, UplinkFailure, UplinkOptions, UplinkSession } from "../ports.js";
+import { ErrorCode, PortcullisError } from "../errors.js";
+import type { EnvelopeSealer } from "./envelope.js";
+import type { OutboundQueue, PushResult, QueueDrop } from "./queue.js";
+
+export const DEFAULT_BACKOFF_BASE_MS = 1000;
+/** The issue's cap: never wait longer than 5 minutes between attempts. */
+export const MAX_BACKOFF_MS = 5 * 60 * 1000;
+export const DEFAULT_EXPIRE_EVERY_MS = 60 * 1000;
+
+export type UplinkState = "idle" | "connecting" | "connected" | "waiting" | "stopped";
+
+export interface UplinkManagerOptions {
+  readonly integration: string;
+  readonly uplink: Uplink;
+  readonly clock: Clock;
+  readonly timers: Timers;
+  readonly random: Random;
+  readonly queue: OutboundQueue;
+  readonly sealer: EnvelopeSealer;
+  /** Where and how to connect (host, port, clientId, credentials, pins, keepalive). */
+  readonly connection: Omit<UplinkOptions, "onConnect" | "onClose">;
+  /** Audit events (kinds "uplink" and "queue"); the caller appends them to the log. Must not throw. */
+  readonly onEvent: (event: AuditEvent) => void;
+  readonly backoffBaseMs?: number;
+  /** At most MAX_BACKOFF_MS. */
+  readonly backoffCapMs?: number;
+  readonly expireEveryMs?: number;
+}
+
+/** Counters for the console and the data map. */
+export interface UplinkStats {
+  readonly state: UplinkState;
+  readonly queued: number;
+  readonly queuedBytes: number;
+  /** Messages acknowledged by the vendor (PUBACK), their envelope and payload bytes. */
+  readonly sent: number;
+  readonly sentBytes: number;
+  readonly payloadBytes: number;
+  readonly dropped: Readonly<Record<string, number>>;
+  readonly failures: Readonly<Record<string, number>>;
+  readonly connects: number;
+  readonly contexts: number;
+}
+
+/** Drives one integration's uplink. */
+export class UplinkManager {
+  readonly #o: UplinkManagerOptions;
+  readonly #base: number;
+  readonly #cap: number;
+  #state: UplinkState = "idle";
+  #session: UplinkSession | undefined;
+  #attempt = 0;
+  #retry: TimerId | undefined;
+  #expiry: TimerId | undefined;
+  #inFlight = false;
+  #sent = 0;
+  #sentBytes = 0;
+  #payloadBytes = 0;
+  #connects = 0;
+  readonly #dropped: Record<string, number> = {};
+  readonly #failures: Record<string, number> = {};
+  /** The last backoff delay chosen (for tests and the console). */
+  lastDelayMs = 0;
+
+  /** @throws PortcullisError(BadOption) on bad options. */
+  constructor(options: UplinkManagerOptions) {
+    if (!options.integration) throw new PortcullisError(ErrorCode.BadOption, "integration required");
+    this.#base = options.backoffBaseMs ?? DEFAULT_BACKOFF_BASE_MS;
+    this.#cap = Math.min(options.backoffCapMs ?? MAX_BACKOFF_MS, MAX_BACKOFF_MS);
+    if (!(this.#base > 0) || !(this.#cap >= this.#base)) throw new PortcullisError(ErrorCode.BadOption, "backoff base must be positive and not above the cap");
+    this.#o = options;
+  }
+
+  get state(): UplinkState {
+    return this.#state;
+  }
+
+  /** Starts connecting, and the periodic TTL sweep. Reports what was lost before this boot. */
+  start(): void {
+    if (this.#state !== "idle") return;
+    const lost = this.#o.queue.recovered;
+    if (lost) this.#reportDrop(lost);
+    this.#expiry = this.#o.timers.every(this.#o.expireEveryMs ?? DEFAULT_EXPIRE_EVERY_MS, () => {
+      void this.#o.queue.expire().then((d) => d && this.#reportDrop(d), () => undefined);
+    });
+    this.#connect();
+  }
+
+  /**
+   * Queues an allowed message for the vendor (sealed at send time) and sends it as soon as the uplink
+   * allows. Drops made room for it are reported; a refusal is reported and returned.
+   */
+  async enqueue(topic: string, payload: Uint8Array): Promise<PushResult> {
+    const r = await this.#o.queue.push(topic, payload);
+    if (r.ok) {
+      for (const d of r.dropped) this.#reportDrop(d);
+      this.#pump();
+    } else {
+      this.#count(this.#dropped, r.reason);
+      this.#event({ kind: "queue", decision: "deny", topic, reason: r.reason, detail: { bytes: payload.length, detail: r.detail } });
+    }
+    return r;
+  }
+
+  /** Stops sending at once and keeps the queue (quarantine that freezes). */
+  freeze(reason: string): void {
+    this.#o.queue.freeze();
+    this.#event({ kind: "queue", decision: "info", reason: "freeze", detail: { why: reason, queued: this.#o.queue.count } });
+  }
+
+  /** Resumes sending after a freeze. */
+  thaw(reason: string): void {
+    this.#o.queue.thaw();
+    this.#event({ kind: "queue", decision: "info", reason: "thaw", detail: { why: reason, queued: this.#o.queue.count } });
+    this.#pump();
+  }
+
+  /** Stops sending at once and drops everything queued (consent withdrawn, or quarantine that purges). */
+  async purge(reason: string): Promise<void> {
+    this.#o.queue.freeze();
+    const d = await this.#o.queue.purge();
+    this.#event({ kind: "queue", decision: "info", reason: "purge", detail: { why: reason, count: d?.count ?? 0, bytes: d?.bytes ?? 0 } });
+    if (d) this.#count(this.#dropped, d.cause, d.count);
+    this.#o.queue.thaw();
+  }
+
+  /** Closes the session and stops every timer. Harmless twice; no event follows. */
+  stop(): void {
+    if (this.#state === "stopped") return;
+    this.#state = "stopped";
+    if (this.#retry !== undefined) this.#o.timers.cancel(this.#retry);
+    if (this.#expiry !== undefined) this.#o.timers.cancel(this.#expiry);
+    this.#session?.close();
+    this.#session = undefined;
+  }
+
+  stats(): UplinkStats {
+    return {
+      state: this.#state,
+      queued: this.#o.queue.count,
+      queuedBytes: this.#o.queue.bytes,
+      sent: this.#sent,
+      sentBytes: this.#sentBytes,
+      payloadBytes: this.#payloadBytes,
+      dropped: { ...this.#dropped },
+      failures: { ...this.#failures },
+      connects: this.#connects,
+      contexts: this.#o.sealer.contextsStarted,
+    };
+  }
+
+  /**
+   * Full-jitter exponential backoff (the AWS Architecture Blog's "Exponential Backoff and Jitter"):
+   * uniform in [0, min(cap, base × 2^attempt)].
+   */
+  backoffMs(attempt: number): number {
+    const ceiling = Math.min(this.#cap, this.#base * 2 ** Math.min(attempt, 30));
+    const r = new Uint8Array(4);
+    this.#o.random.fill(r);
+    const u = (((r[0] ?? 0) << 24) >>> 0) + ((r[1] ?? 0) << 16) + ((r[2] ?? 0) << 8) + (r[3] ?? 0);
+    return Math.floor((u / 0x100000000) * (ceiling + 1));
+  }
+
+  #connect(): void {
+    if (this.#state === "stopped") return;
+    this.#retry = undefined;
+    this.#state = "connecting";
+    let session: UplinkSession | undefined;
+    const mine = (): boolean => this.#session === session && this.#state !== "stopped";
+    session = this.#o.uplink.connect({
+      ...this.#o.connection,
+      onConnect: () => {
+        if (!mine()) return;
+        this.#state = "connected";
+        this.#attempt = 0;
+        this.#connects++;
+        this.#o.sealer.reset();
+        this.#event({ kind: "uplink", decision: "info", reason: "connected", detail: { host: this.#o.connection.host, queued: this.#o.queue.count } });
+        this.#pump();
+      },
+      onClose: (reason, detail) => {
+        if (!mine()) return;
+        this.#session = undefined;
+        this.#inFlight = false;
+        this.#closed(reason, detail);
+      },
+    });
+    this.#session = session;
+  }
+
+  #closed(reason: UplinkFailure, detail: string): void {
+    this.#count(this.#failures, reason);
+    const delay = this.backoffMs(this.#attempt++);
+    this.lastDelayMs = delay;
+    this.#state = "waiting";
+    const queued = this.#o.queue.count;
+    // A failed handshake or pin mismatch is a denied flow (reason "tls"); the messages stay queued.
+    this.#event({
+      kind: "uplink",
+      decision: reason === "tls" ? "deny" : "info",
+      reason,
+      detail: { detail, queued, retryInMs: delay },
+    });
+    this.#retry = this.#o.timers.after(delay, () => this.#connect());
+  }
+
+  /** Sends the oldest message if the session is up and nothing is in flight. */
+  #pump(): void {
+    const session = this.#session;
+    if (this.#inFlight || this.#state !== "connected" || !session) return;
+    const item = this.#o.queue.peek();
+    if (!item) return;
+    let envelope: Uint8Array;
+    try {
+      envelope = this.#o.sealer.seal(item.seq, item.topic, item.payload);
+    } catch (e) {
+      // Cannot be sealed (a limit): it can never leave; drop it, audited, rather than block the queue.
+      this.#inFlight = true;
+      void this.#o.queue.ack(item.seq).then(() => {
+        this.#inFlight = false;
+        this.#count(this.#dropped, "seal");
+        this.#event({ kind: "queue", decision: "deny", topic: item.topic, reason: "seal", detail: { seq: item.seq, detail: (e as Error).message } });
+        this.#pump();
+      });
+      return;
+    }
+    this.#inFlight = true;
+    session.publish(item.topic, envelope, 1).then(
+      async () => {
+        if (this.#session !== session) return;
+        this.#o.sealer.acknowledged();
+        this.#sent++;
+        this.#sentBytes += envelope.length;
+        this.#payloadBytes += item.payload.length;
+        // Acked even when frozen meanwhile (it was delivered). After a purge or TTL sweep it may
+        // already be gone: the queue then refuses the ack, and there is nothing to do.
+        await this.#o.queue.ack(item.seq).catch(() => undefined);
+        this.#inFlight = false;
+        this.#pump();
+      },
+      () => {
+        // The session closed first: the message stays queued and goes again in the next session.
+        if (this.#session === session) this.#inFlight = false;
+      },
+    );
+  }
+
+  #reportDrop(d: QueueDrop): void {
+    this.#count(this.#dropped, d.cause, d.count);
+    this.#event({ kind: "queue", decision: "deny", reason: d.cause, detail: { count: d.count, bytes: d.bytes, fromSeq: d.fromSeq, toSeq: d.toSeq } });
+  }
+
+  #count(table: Record<string, number>, key: string, n = 1): void {
+    table[key] = (table[key] ?? 0) + n;
+  }
+
+  #event(e: Omit<AuditEvent, "integration">): void {
+    if (this.#state === "stopped") return;
+    this.#o.onEvent({ ...e, integration: this.#o.integration });
+  }
+}

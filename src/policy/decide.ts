@@ -1,0 +1,114 @@
+/** One integration's decision on one message: consent, minimization, pseudonyms, vendor topic, rate. */
+import type { DataClass } from "./contract.js";
+import type { CompiledFlow } from "./compile.js";
+import type { ConsentRecord } from "./ledger.js";
+import type { RateLimiter } from "./rate.js";
+import type { FlowDecision, FlowInput } from "./types.js";
+import { minimize } from "./minimize.js";
+import { Reason } from "./reasons.js";
+import { isTopicName } from "./topic.js";
+import { utf8Decode, utf8Encode } from "./codec.js";
+
+export interface DecideContext {
+  readonly maxPayload: number;
+  readonly consent: Readonly<Record<string, ConsentRecord>>;
+  readonly consentRequired: Readonly<Partial<Record<DataClass, boolean>>>;
+  /** Pseudonym of a JSON text under this integration's key; may throw (the caller denies). */
+  pseudonym(jsonText: string): string;
+  readonly rates: RateLimiter;
+  /** Monotonic ms. */
+  readonly now: number;
+  /** The payload parsed as UTF-8 JSON, once per message and shared by its decisions (never mutated). */
+  payloadDoc(): ParsedPayload;
+}
+
+export type ParsedPayload = { readonly ok: true; readonly doc: unknown } | { readonly ok: false };
+
+/** Strict UTF-8, then JSON.parse; never throws. */
+export function parsePayload(payload: Uint8Array): ParsedPayload {
+  const text = utf8Decode(payload);
+  if (text === undefined) return { ok: false };
+  try {
+    return { ok: true, doc: JSON.parse(text) };
+  } catch {
+    return { ok: false };
+  }
+}
+
+/** Why a class may not leave, or undefined when it may: owner refusal always wins, then required consent. */
+export function consentBlock(cls: DataClass, ctx: DecideContext): string | undefined {
+  const rec = ctx.consent[cls];
+  if (rec?.state === "withdrawn") return Reason.ConsentWithdrawn;
+  if (rec?.state === "opt-out") return Reason.ConsentRefused;
+  if (ctx.consentRequired[cls] !== false && rec?.state !== "opt-in") return Reason.ConsentMissing;
+  return undefined;
+}
+
+/**
+ * Decides for one integration whose flow matched. Steps: size limit; raw or JSON; fields allowed by
+ * contract and consent; pseudonyms; vendor topic; rate limit (taken only when something leaves).
+ */
+export function decide(flow: CompiledFlow, input: FlowInput, ctx: DecideContext): FlowDecision {
+  const rule = flow.flow.id;
+  const integration = flow.integration;
+  const deny = (reason: string, fieldsDropped = 0): FlowDecision => ({ verdict: "deny", integration, rule, reason, fieldsDropped, classes: [] });
+  if (input.payload.length > ctx.maxPayload) return deny(Reason.PayloadTooLarge);
+  let payload: Uint8Array;
+  let dropped = 0;
+  let changed = false;
+  let classes: DataClass[];
+  if (flow.flow.raw === true) {
+    const cls = (flow.fields[0] as { class: DataClass }).class;
+    const blocked = consentBlock(cls, ctx);
+    if (blocked) return deny(blocked);
+    payload = input.payload.slice();
+    classes = [cls];
+  } else {
+    const parsed = ctx.payloadDoc();
+    if (!parsed.ok) return deny(Reason.NotJson);
+    const m = minimize(parsed.doc, flow.fields, (c) => consentBlock(c, ctx) === undefined, ctx.pseudonym);
+    if (!m.out) {
+      // Something contracted was present but consent withheld it: say so rather than "nothing allowed".
+      return deny(m.refused !== undefined ? (consentBlock(m.refused, ctx) ?? Reason.NothingAllowed) : Reason.NothingAllowed, m.dropped);
+    }
+    payload = utf8Encode(JSON.stringify(m.out));
+    dropped = m.dropped;
+    changed = m.dropped > 0 || m.pseudonymized > 0;
+    classes = m.classes.slice();
+  }
+  const vendorTopic = vendorTopicFor(flow, input, ctx);
+  if (vendorTopic === undefined) return deny(Reason.BadVendorTopic, dropped);
+  if (!ctx.rates.take(flow.rateKey + input.device, flow.flow.rate.perMinute, flow.flow.rate.minIntervalMs, ctx.now)) {
+    return deny(Reason.RateLimited, dropped);
+  }
+  return {
+    verdict: changed ? "minimize" : "allow",
+    integration,
+    rule,
+    reason: changed ? Reason.Minimized : Reason.Ok,
+    payload,
+    vendorTopic,
+    destination: flow.destination.id,
+    fieldsDropped: dropped,
+    classes,
+  };
+}
+
+/** Expands the destination's topic template (docs/spec-contract.md, "Topic templates"). */
+function vendorTopicFor(flow: CompiledFlow, input: FlowInput, ctx: DecideContext): string | undefined {
+  const t = flow.destination.topic.replace(/\{([a-z-]+)\}/g, (_m, name: string) => {
+    switch (name) {
+      case "integration":
+        return flow.integration;
+      case "flow":
+        return flow.flow.id;
+      case "device":
+        return input.device;
+      case "device-pseudonym":
+        return ctx.pseudonym(JSON.stringify(input.device));
+      default:
+        return input.topic;
+    }
+  });
+  return isTopicName(t) && t.length <= 65535 ? t : undefined;
+}

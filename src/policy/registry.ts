@@ -1,0 +1,216 @@
+/** Contract lifecycle: load, change review (approve / reject), removal, blocking on invalid text, the flow index. */
+import type { AuditEvent } from "../audit/types.js";
+import type { Crypto } from "../ports.js";
+import { parseContract, type ContractError } from "./contract.js";
+import { compile, FlowIndex, type Compiled, type CompiledFlow } from "./compile.js";
+import { diffContracts, summarize, type Change } from "./diff.js";
+import { KeyPrefix, type Ledger } from "./ledger.js";
+import type { PolicyLimits } from "./reasons.js";
+import { toHex, utf8Decode, utf8Encode } from "./codec.js";
+
+export type LoadResult =
+  | { readonly status: "accepted"; readonly integration: string; readonly changes: readonly Change[] }
+  | { readonly status: "pending-review"; readonly integration: string; readonly changes: readonly Change[] }
+  | { readonly status: "rejected"; readonly integration: string | null; readonly errors: readonly ContractError[] };
+
+export interface Entry {
+  readonly id: string;
+  source: string;
+  readonly rank: number;
+  /** The version enforced. */
+  current: Compiled | undefined;
+  pending: { compiled: Compiled; changes: Change[] } | undefined;
+  /** The loaded text differs from the approved digest and the approved text is unknown: deny all. */
+  unreviewed: boolean;
+  /** Errors of the last load; non-empty blocks the integration. */
+  errors: ContractError[];
+  quarantine: string | undefined;
+}
+
+const UNKNOWN_BASE: Change = { path: "", what: "differs from the approved version, which is not available", relevant: true };
+
+export class Registry {
+  readonly entries = new Map<string, Entry>();
+  index = new FlowIndex([]);
+  readonly #crypto: Crypto;
+  readonly #ledger: Ledger;
+  readonly #limits: PolicyLimits;
+  readonly #groups: Readonly<Record<string, readonly string[]>> | undefined;
+  readonly #emit: (e: AuditEvent) => void;
+  /** Called when an integration's enforced version changes or it is removed (rate and counter state). */
+  readonly #changed: (id: string, removed: boolean) => void;
+  #nextRank = 0;
+
+  constructor(
+    crypto: Crypto,
+    ledger: Ledger,
+    limits: PolicyLimits,
+    groups: Readonly<Record<string, readonly string[]>> | undefined,
+    emit: (e: AuditEvent) => void,
+    changed: (id: string, removed: boolean) => void,
+  ) {
+    this.#crypto = crypto;
+    this.#ledger = ledger;
+    this.#limits = limits;
+    this.#groups = groups;
+    this.#emit = emit;
+    this.#changed = changed;
+  }
+
+  load(text: string, source: string, baseline: string | undefined): LoadResult {
+    const parsed = parseContract(text, this.#limits);
+    if (!parsed.ok) return this.#reject(text, source, parsed.errors);
+    const id = parsed.contract.id;
+    let e = this.entries.get(id);
+    if (!e && this.entries.size >= this.#limits.integrations) {
+      return this.#reject(text, source, [{ path: "", message: `more than the limit of ${this.#limits.integrations} integrations` }]);
+    }
+    const rank = e ? e.rank : this.#nextRank;
+    const built = compile(parsed.contract, this.#digest(text), this.#groups, rank);
+    if ("errors" in built) return this.#reject(text, source, built.errors);
+    const next = built.compiled;
+    if (!e) {
+      this.#nextRank++;
+      const q = this.#ledger.get(KeyPrefix.quarantine, id);
+      e = { id, source, rank, current: undefined, pending: undefined, unreviewed: false, errors: [], quarantine: q ? (utf8Decode(q) ?? "quarantined") : undefined };
+      this.entries.set(id, e);
+    }
+    e.source = source;
+    e.errors = [];
+    if (!e.current) {
+      const approved = this.#ledger.get(KeyPrefix.approved, id);
+      const approvedHex = approved ? toHex(approved) : undefined;
+      if (approvedHex === undefined || approvedHex === next.digest) return this.#accept(e, next, [], approvedHex ? "accepted" : "new");
+      if (baseline !== undefined && this.#digest(baseline) === approvedHex) {
+        const base = parseContract(baseline, this.#limits);
+        const bc = base.ok ? compile(base.contract, approvedHex, this.#groups, rank) : undefined;
+        if (bc && "compiled" in bc) e.current = bc.compiled;
+      }
+      if (!e.current) {
+        e.unreviewed = true;
+        e.pending = { compiled: next, changes: [UNKNOWN_BASE] };
+        return this.#pendingResult(e, [UNKNOWN_BASE]);
+      }
+    }
+    const base = e.current;
+    if (base.digest === next.digest) {
+      e.pending = undefined;
+      this.#reindex();
+      return { status: "accepted", integration: id, changes: [] };
+    }
+    const changes = diffContracts(base.contract, next.contract);
+    if (changes.some((ch) => ch.relevant)) {
+      e.pending = { compiled: next, changes };
+      return this.#pendingResult(e, changes);
+    }
+    return this.#accept(e, next, changes, "updated");
+  }
+
+  approve(id: string, who: string): boolean {
+    const e = this.entries.get(id);
+    if (!e?.pending) return false;
+    this.#accept(e, e.pending.compiled, e.pending.changes, "approved", who);
+    return true;
+  }
+
+  reject(id: string, who: string): boolean {
+    const e = this.entries.get(id);
+    if (!e?.pending || e.unreviewed) {
+      if (e?.unreviewed) this.#emit({ kind: "contract", decision: "deny", integration: id, reason: "review-rejected", detail: { who, blocked: true } });
+      return e?.unreviewed === true;
+    }
+    const version = e.pending.compiled.contract.version;
+    e.pending = undefined;
+    this.#reindex();
+    this.#emit({ kind: "contract", decision: "deny", integration: id, reason: "review-rejected", detail: { who, version } });
+    return true;
+  }
+
+  remove(id: string, who: string): boolean {
+    if (!this.entries.delete(id)) return false;
+    this.#ledger.destroyKey(id);
+    this.#ledger.clearConsent(id);
+    this.#ledger.delete(KeyPrefix.approved, id);
+    this.#changed(id, true);
+    this.#reindex();
+    this.#emit({ kind: "contract", decision: "info", integration: id, reason: "removed", detail: { who } });
+    return true;
+  }
+
+  /** Flows in the index: the enforced version, or the unreviewed one (so that it is denied by name). */
+  flows(): CompiledFlow[] {
+    const out: CompiledFlow[] = [];
+    for (const e of this.entries.values()) {
+      const c = e.current ?? e.pending?.compiled;
+      if (c) out.push(...c.flows);
+    }
+    return out;
+  }
+
+  #reindex(): void {
+    this.index = new FlowIndex(this.flows());
+  }
+
+  #digest(text: string): string {
+    return toHex(this.#crypto.sha256(utf8Encode(text)));
+  }
+
+  #accept(e: Entry, next: Compiled, changes: readonly Change[], reason: string, who?: string): LoadResult {
+    this.#ledger.set(KeyPrefix.approved, e.id, hexBytes(next.digest));
+    e.current = next;
+    e.pending = undefined;
+    e.unreviewed = false;
+    e.errors = [];
+    this.#changed(e.id, false);
+    this.#reindex();
+    const detail: Record<string, string | number> = { source: e.source, version: next.contract.version, digest: next.digest.slice(0, 16) };
+    if (who !== undefined) detail.who = who;
+    if (changes.length) detail.changes = summarize(changes);
+    this.#emit({ kind: "contract", decision: "info", integration: e.id, reason, detail });
+    return { status: "accepted", integration: e.id, changes };
+  }
+
+  #pendingResult(e: Entry, changes: readonly Change[]): LoadResult {
+    this.#reindex();
+    const relevant = changes.filter((c) => c.relevant).length;
+    const detail = { source: e.source, relevant, other: changes.length - relevant, changes: summarize(changes) };
+    this.#emit({ kind: "contract", decision: "info", integration: e.id, reason: "pending-review", detail });
+    return { status: "pending-review", integration: e.id, changes };
+  }
+
+  /** A broken contract is rejected; when its integration is loaded, that integration is blocked. */
+  #reject(text: string, source: string, errors: readonly ContractError[]): LoadResult {
+    const id = guessId(text);
+    const e = id === null ? undefined : this.entries.get(id);
+    if (e) {
+      e.errors = errors.slice();
+      e.pending = undefined;
+      this.#reindex();
+    }
+    const first = errors[0];
+    this.#emit({
+      kind: "contract",
+      decision: "deny",
+      reason: "contract-invalid",
+      ...(id === null ? {} : { integration: id }),
+      detail: { source, errors: errors.length, first: first ? `${first.path}: ${first.message}`.slice(0, 200) : "", blocked: e !== undefined },
+    });
+    return { status: "rejected", integration: id, errors };
+  }
+}
+
+/** The id a broken contract claims, when its text still parses far enough to say. */
+function guessId(text: string): string | null {
+  try {
+    const v = JSON.parse(text) as { id?: unknown };
+    return typeof v === "object" && v !== null && typeof v.id === "string" && /^[a-z0-9][a-z0-9-]{0,31}$/.test(v.id) ? v.id : null;
+  } catch {
+    return null;
+  }
+}
+
+function hexBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}

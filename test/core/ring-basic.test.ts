@@ -1,0 +1,190 @@
+/** The flash record ring: CRC-32C vector, append/iterate/remount, torn tails, corruption gaps, wrap and wear. */
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { crc32c } from "../../src/flash/crc32c.js";
+import { FlashRing, type RingEntry } from "../../src/flash/ring.js";
+import { ramFlash, type NorFlash } from "../../src/flash/nor.js";
+import { FaultyFlash } from "../../src/flash/faulty.js";
+import { FakeClock } from "../lib/fake-clock.js";
+import type { Flash } from "../../src/ports.js";
+
+const ascii = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+const rec = (n: number, len = 20) => new Uint8Array(len).map((_, i) => (n * 31 + i) & 0xff);
+const records = (es: Iterable<RingEntry>) => [...es].filter((e) => e.type === "record");
+
+/** Counts bytes read, to prove mount reads headers and one sector, not the whole partition. */
+class CountingFlash implements Flash {
+  readonly size: number;
+  readonly sectorSize: number;
+  readonly programSize: number;
+  bytesRead = 0;
+  readonly inner: Flash;
+  constructor(inner: Flash) {
+    this.inner = inner;
+    this.size = inner.size;
+    this.sectorSize = inner.sectorSize;
+    this.programSize = inner.programSize;
+  }
+  read(o: number, n: number) {
+    this.bytesRead += n;
+    return this.inner.read(o, n);
+  }
+  program(o: number, d: Uint8Array) {
+    this.inner.program(o, d);
+  }
+  erase(s: number) {
+    this.inner.erase(s);
+  }
+}
+
+describe("CRC-32C", () => {
+  it("matches the RFC 3720 check value and the §B.4 zero-block vector", () => {
+    assert.equal(crc32c(ascii("123456789")), 0xe3069283);
+    assert.equal(crc32c(new Uint8Array(32)), 0x8a9136aa);
+    assert.equal(crc32c(new Uint8Array(32).fill(0xff)), 0x62a8ab43);
+  });
+  it("is incremental", () => {
+    fc.assert(fc.property(fc.uint8Array(), fc.nat(), (data, cut) => {
+      const k = data.length === 0 ? 0 : cut % data.length;
+      assert.equal(crc32c(data, k, data.length, crc32c(data, 0, k)), crc32c(data));
+    }));
+  });
+});
+
+describe("FlashRing", () => {
+  it("appends, iterates in order and continues the sequence after a remount", async () => {
+    const flash = ramFlash(8 * 4096);
+    let ring = FlashRing.mount({ flash, tag: 1 });
+    for (let i = 0; i < 500; i++) assert.equal(await ring.append(rec(i)), i + 1);
+    ring = FlashRing.mount({ flash, tag: 1 });
+    assert.equal(ring.nextSeq, 501);
+    const got = records(ring.entries());
+    assert.equal(got.length, 500);
+    got.forEach((e, i) => e.type === "record" && assert.deepEqual(e.data, rec(i)));
+    assert.deepEqual(ring.read(321), rec(320));
+    assert.equal(await ring.append(rec(9)), 501);
+  });
+
+  it("round-trips any payloads (property)", async () => {
+    await fc.assert(fc.asyncProperty(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 60 }), async (ps) => {
+      const flash = ramFlash(16 * 4096);
+      const ring = FlashRing.mount({ flash, tag: 7 });
+      for (const p of ps) await ring.append(p);
+      const again = FlashRing.mount({ flash, tag: 7 });
+      assert.deepEqual(records(again.entries()).map((e) => e.type === "record" && [...e.data]), ps.map((p) => [...p]));
+    }), { numRuns: 40 });
+  });
+
+  it("mount reads the headers and the head sector only", async () => {
+    const flash = ramFlash(64 * 4096);
+    const ring = FlashRing.mount({ flash, tag: 1 });
+    while (ring.freeSectors > 3) await ring.append(rec(1, 200));
+    const counting = new CountingFlash(flash);
+    const again = FlashRing.mount({ flash: counting, tag: 1 });
+    assert.equal(again.nextSeq, ring.nextSeq);
+    assert.ok(counting.bytesRead <= 64 * 32 + 4096, `read ${counting.bytesRead} bytes`);
+  });
+
+  it("discards a torn tail, resumes after it and keeps the sequence dense", async () => {
+    for (const tear of ["half", "bits"] as const) {
+      const inner = ramFlash(8 * 4096);
+      const setup = FlashRing.mount({ flash: inner, tag: 1 });
+      for (let i = 0; i < 5; i++) await setup.append(rec(i));
+      const ops = new FaultyFlash(inner).operations;
+      const faulty = new FaultyFlash(inner, { cutAt: ops + 1, tear });
+      const ring = FlashRing.mount({ flash: faulty, tag: 1 });
+      await assert.rejects(ring.append(rec(5, 100)), /power cut/);
+      const after = FlashRing.mount({ flash: inner, tag: 1 });
+      assert.equal(after.nextSeq, 6);
+      assert.equal(await after.append(rec(50)), 6);
+      const es = [...after.entries()];
+      assert.deepEqual(es.map((e) => e.type === "record" ? e.seq : "gap"), [1, 2, 3, 4, 5, 6]);
+      assert.equal(after.spans().length, 1, "appends continue after the torn bytes");
+      assert.deepEqual(after.read(6), rec(50));
+    }
+  });
+
+  it("surfaces a checksum failure in the middle as a gap, not a silent skip", async () => {
+    const flash = ramFlash(8 * 4096);
+    const ring = FlashRing.mount({ flash, tag: 1 });
+    for (let i = 0; i < 10; i++) await ring.append(rec(i));
+    // Clear a bit inside record 4's payload (programming may clear bits).
+    const off = 32 + 3 * 32 + 14;
+    const b = flash.read(off - (off % 4), 4);
+    b[off % 4] = b[off % 4]! & 0xfe;
+    flash.program(off - (off % 4), b);
+    const es = [...FlashRing.mount({ flash, tag: 1 }).entries()];
+    assert.deepEqual(es.filter((e) => e.type === "gap"), [{ type: "gap", from: 4, to: 4 }]);
+    assert.equal(records(es).length, 9);
+  });
+
+  it("wraps in ring order, trims whole sectors and spreads erases evenly", async () => {
+    const flash: NorFlash = ramFlash(8 * 4096);
+    const ring = FlashRing.mount({ flash, tag: 1 });
+    for (let i = 0; i < 4000; i++) {
+      if (!ring.canAppend(100)) ring.trimThrough(ring.spans()[0]!.lastSeq);
+      await ring.append(rec(i, 100));
+    }
+    ring.maintain();
+    const counts = [...flash.eraseCounts];
+    assert.ok(Math.max(...counts) - Math.min(...counts) <= 2, `erase counts ${counts}`);
+    assert.deepEqual([...FlashRing.mount({ flash, tag: 1 }).eraseCounts], counts.map((c) => c), "headers keep erase counts");
+    const again = FlashRing.mount({ flash, tag: 1 });
+    assert.equal(again.nextSeq, 4001);
+    const got = records(again.entries());
+    assert.equal(got.at(-1)!.type === "record" && got.at(-1)!.seq, 4000);
+    assert.equal(got.length, 4001 - again.firstSeq);
+  });
+
+  it("rejects when full (keeping the reserve) and oversized records, writing nothing", async () => {
+    const flash = ramFlash(4 * 4096);
+    const ring = FlashRing.mount({ flash, tag: 1 });
+    assert.throws(() => ring.append(new Uint8Array(ring.maxPayload + 1)), /exceeds/);
+    let n = 0;
+    while (ring.canAppend(1000)) {
+      await ring.append(rec(n++, 1000));
+    }
+    assert.throws(() => ring.append(rec(0, 1000)), /ring full/);
+    assert.equal(ring.freeSectors, 1, "one reserve sector kept");
+    await ring.append(rec(0, 1000), 0);
+    assert.equal(ring.nextSeq, n + 2);
+  });
+
+  it("group commit programs a window of appends in one operation", async () => {
+    const clock = new FakeClock();
+    const flash = ramFlash(8 * 4096);
+    const ring = FlashRing.mount({ flash, tag: 1, groupCommitMs: 10, timers: clock, prepareAhead: 1 });
+    clock.tick(1000);
+    const before = flash.programs;
+    let done = 0;
+    const ps = Array.from({ length: 20 }, (_, i) => ring.append(rec(i)).then((s) => (done++, s)));
+    await Promise.resolve();
+    assert.equal(done, 0, "not durable before the window closes");
+    clock.tick(10);
+    assert.deepEqual(await Promise.all(ps), Array.from({ length: 20 }, (_, i) => i + 1));
+    assert.equal(flash.programs - before, 2, "one part-B activation and one batched program");
+    ring.close();
+    assert.equal(clock.pendingCount, 0);
+  });
+
+  it("erases ahead on the idle timer, not on the append path", async () => {
+    const clock = new FakeClock();
+    const flash = ramFlash(16 * 4096);
+    const ring = FlashRing.mount({ flash, tag: 1, timers: clock });
+    clock.tick(1000);
+    for (let i = 0; i < 400; i++) {
+      await ring.append(rec(i, 100));
+      clock.tick(1000);
+    }
+    assert.equal(ring.syncErases, 0);
+  });
+
+  it("never adopts another ring's sectors", async () => {
+    const flash = ramFlash(8 * 4096);
+    const a = FlashRing.mount({ flash, tag: 1 });
+    await a.append(rec(1));
+    const b = FlashRing.mount({ flash, tag: 2 });
+    assert.equal(b.nextSeq, 1);
+    assert.equal(records(b.entries()).length, 0);
+  });
+});

@@ -1,0 +1,261 @@
+/**
+ * TEST ONLY: a throwaway PKI made at test time (never committed): an ECDSA P-256 CA, a server
+ * certificate for localhost/127.0.0.1, an expired one, and one from an unrelated CA. Built with
+ * @peculiar/x509 on node's WebCrypto so validity dates can be set freely. Also TLS test brokers (aedes,
+ * mosquitto) playing the vendor.
+ */
+import "reflect-metadata"; // @peculiar/x509 (tsyringe) needs the Reflect polyfill loaded first
+import { webcrypto } from "node:crypto";
+import * as x509 from "@peculiar/x509";
+import { spkiPin } from "../../hosts/node/uplink.js";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync, chmodSync } from "node:fs";
+import { createServer as createNetServer, connect as netConnect } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Aedes } from "aedes";
+import mqtt from "mqtt";
+
+x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+
+const ALG = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
+const DAY = 24 * 3600 * 1000;
+
+export interface TestServerCert {
+  readonly cert: string;
+  readonly key: string;
+  /** Base64 SHA-256 of the SPKI: what a contract would pin. */
+  readonly pin: string;
+}
+
+export interface TestCa {
+  /** The CA certificate (PEM): the client's trust anchor. */
+  readonly ca: string;
+  readonly server: TestServerCert;
+  readonly expired: TestServerCert;
+  /** A server certificate from another CA: the client must not trust it. */
+  readonly foreign: TestServerCert;
+  /** The other CA's certificate (PEM). */
+  readonly foreignCa: string;
+}
+
+async function keyPem(keys: CryptoKeyPair): Promise<string> {
+  const der = await webcrypto.subtle.exportKey("pkcs8", keys.privateKey as webcrypto.CryptoKey);
+  return x509.PemConverter.encode(der, "PRIVATE KEY");
+}
+
+async function makeCa(name: string): Promise<{ cert: x509.X509Certificate; keys: CryptoKeyPair }> {
+  const keys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as unknown as CryptoKeyPair;
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: "01",
+    name: `CN=${name}`,
+    notBefore: new Date(Date.now() - DAY),
+    notAfter: new Date(Date.now() + 30 * DAY),
+    keys,
+    signingAlgorithm: ALG,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  return { cert, keys };
+}
+
+async function makeLeaf(ca: { cert: x509.X509Certificate; keys: CryptoKeyPair }, serial: string, notBefore: Date, notAfter: Date): Promise<TestServerCert> {
+  const keys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as unknown as CryptoKeyPair;
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial,
+    subject: "CN=localhost",
+    issuer: ca.cert.subject,
+    notBefore,
+    notAfter,
+    signingAlgorithm: ALG,
+    publicKey: keys.publicKey,
+    signingKey: ca.keys.privateKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.SubjectAlternativeNameExtension([
+        { type: "dns", value: "localhost" },
+        { type: "ip", value: "127.0.0.1" },
+      ]),
+      await x509.AuthorityKeyIdentifierExtension.create(ca.keys.publicKey),
+    ],
+  });
+  return { cert: cert.toString("pem"), key: await keyPem(keys), pin: spkiPin(new Uint8Array(cert.rawData)) };
+}
+
+/** Makes a fresh test PKI. */
+export async function makeTestCa(): Promise<TestCa> {
+  const ca = await makeCa("Portcullis Test CA");
+  const other = await makeCa("Unrelated Test CA");
+  const now = Date.now();
+  return {
+    ca: ca.cert.toString("pem"),
+    server: await makeLeaf(ca, "02", new Date(now - DAY), new Date(now + 7 * DAY)),
+    expired: await makeLeaf(ca, "03", new Date(now - 10 * DAY), new Date(now - DAY)),
+    foreign: await makeLeaf(other, "04", new Date(now - DAY), new Date(now + 7 * DAY)),
+    foreignCa: other.cert.toString("pem"),
+  };
+}
+
+// ---- TLS brokers for the uplink tests: aedes in-process over node:tls, and mosquitto when installed ----
+
+
+/** A message the test vendor broker received. */
+export interface BrokerMessage {
+  readonly topic: string;
+  readonly payload: Buffer;
+}
+
+export interface TestBroker {
+  readonly kind: "aedes" | "mosquitto";
+  readonly port: number;
+  /** Messages published by clients, in arrival order. */
+  readonly received: BrokerMessage[];
+  stop(): Promise<void>;
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === "object" && a ? a.port : 0));
+    });
+  });
+}
+
+/** aedes over node:tls on 127.0.0.1. `refuse` makes it answer CONNACK "not authorized". */
+export async function startAedesTls(tlsCert: TestServerCert, port = 0, refuse = false, received: BrokerMessage[] = []): Promise<TestBroker> {
+  const broker = await Aedes.createBroker(
+    refuse ? { authenticate: (_c, _u, _p, done) => done(Object.assign(new Error("not authorized"), { returnCode: 5 }), false) } : {},
+  );
+  broker.on("publish", (packet, client) => {
+    if (client) received.push({ topic: packet.topic, payload: Buffer.from(packet.payload) });
+  });
+  const server = createTlsServer({ cert: tlsCert.cert, key: tlsCert.key }, (socket) => broker.handle(socket));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => resolve());
+  });
+  const addr = server.address();
+  const bound = typeof addr === "object" && addr ? addr.port : port;
+  const sockets = new Set<import("node:net").Socket>();
+  server.on("secureConnection", (s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  return {
+    kind: "aedes",
+    port: bound,
+    received,
+    stop: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+    },
+  };
+}
+
+/** True when a mosquitto binary is on the PATH. */
+export function hasMosquitto(): boolean {
+  return spawnSync("mosquitto", ["-h"], { stdio: "ignore" }).error === undefined;
+}
+
+function waitForPort(port: number, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  return new Promise((resolve, reject) => {
+    const attempt = (): void => {
+      const s = netConnect(port, "127.0.0.1");
+      s.once("connect", () => {
+        s.destroy();
+        resolve();
+      });
+      s.once("error", () => {
+        s.destroy();
+        if (Date.now() > end) reject(new Error(`port ${port} did not open`));
+        else setTimeout(attempt, 50);
+      });
+    };
+    attempt();
+  });
+}
+
+/**
+ * mosquitto with one TLS listener on 127.0.0.1:`port`, and a subscriber (over TLS, trusting `ca`)
+ * that records what arrives. Files live in a fresh temp directory.
+ */
+export async function startMosquittoTls(
+  ca: string,
+  tlsCert: TestServerCert,
+  port: number,
+  received: BrokerMessage[] = [],
+  subscribe = true,
+  stateDir?: string,
+): Promise<TestBroker> {
+  // With a state directory the broker persists sessions across restarts, and the recording subscriber
+  // keeps a persistent session (clean = false): what arrives while it is away is kept for it.
+  const dir = stateDir ?? mkdtempSync(join(tmpdir(), "portcullis-mosquitto-"));
+  chmodSync(dir, 0o777);
+  writeFileSync(join(dir, "ca.pem"), ca);
+  writeFileSync(join(dir, "server.pem"), tlsCert.cert);
+  writeFileSync(join(dir, "server.key"), tlsCert.key, { mode: 0o644 });
+  const conf = join(dir, "mosquitto.conf");
+  writeFileSync(conf, [
+    "per_listener_settings true",
+    stateDir ? "persistence true" : "persistence false",
+    ...(stateDir ? [`persistence_location ${dir}/`, "max_queued_messages 100000"] : []),
+    "log_dest stderr",
+    "log_type error",
+    `listener ${port} 127.0.0.1`,
+    "allow_anonymous true",
+    `cafile ${join(dir, "ca.pem")}`,
+    `certfile ${join(dir, "server.pem")}`,
+    `keyfile ${join(dir, "server.key")}`,
+    "",
+  ].join("\n"));
+  const proc: ChildProcess = spawn("mosquitto", ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  proc.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  try {
+    await waitForPort(port, 5000);
+  } catch (e) {
+    proc.kill("SIGKILL");
+    throw new Error(`mosquitto did not start: ${stderr}`, { cause: e });
+  }
+  // The recording subscriber verifies the broker like any client: it cannot join a broker whose
+  // certificate is expired, so tests of that case pass subscribe = false.
+  const sub = subscribe
+    ? await mqtt.connectAsync({
+        protocol: "mqtts",
+        host: "127.0.0.1",
+        port,
+        ca,
+        rejectUnauthorized: true,
+        clientId: stateDir ? `vendor-sub-${port}` : `sub-${port}-${Date.now()}`,
+        clean: !stateDir,
+        reconnectPeriod: 0,
+      })
+    : undefined;
+  sub?.on("message", (topic, payload) => received.push({ topic, payload: Buffer.from(payload) }));
+  await sub?.subscribeAsync("#", { qos: 1 });
+  return {
+    kind: "mosquitto",
+    port,
+    received,
+    stop: async () => {
+      await sub?.endAsync(true);
+      await new Promise<void>((resolve) => {
+        if (proc.exitCode !== null) return resolve();
+        proc.once("exit", () => resolve());
+        proc.kill("SIGTERM");
+      });
+    },
+  };
+}
