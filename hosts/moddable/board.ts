@@ -2,7 +2,7 @@
  * Assembles the {@link Board} from the Moddable ports. Platform differences (flash, key store) are
  * resolved by the manifest, which maps `portcullis/moddable/flash` and `.../keystore` per platform.
  */
-import type { Board } from "../../src/ports.js";
+import type { Board, Flash } from "../../src/ports.js";
 import { ModdableClock, ModdableTimers } from "portcullis/moddable/clock";
 import type { FirmwareConfig } from "portcullis/moddable/config";
 import { SerialConsole } from "portcullis/moddable/console";
@@ -14,10 +14,12 @@ import { readProvisioning } from "portcullis/moddable/provisioning";
 import { EntropyRandom } from "portcullis/moddable/random";
 import { ModdableUplink } from "portcullis/moddable/uplink";
 
-/** The board plus the Moddable-specific handles main needs (SNTP, connection counts). */
+/** The board plus the Moddable-specific handles main needs (SNTP, connection counts, the scratch sector). */
 export interface ModdableBoard extends Board {
   readonly clock: ModdableClock;
   readonly network: ModdableNetwork;
+  /** One flash sector outside the core's region, for the boot self-test. */
+  readonly scratch: Flash;
 }
 
 /**
@@ -30,13 +32,15 @@ export function createBoard(config: FirmwareConfig): ModdableBoard {
   const crypto = new ModdableCrypto(random);
   const keys = openKeyStore();
   const trustAnchor = readProvisioning(keys).uplinkCa;
+  const { flash, scratch } = openAuditFlash();
   return {
     console,
     clock: new ModdableClock(),
     timers: new ModdableTimers(),
     random,
     crypto,
-    flash: openAuditFlash(),
+    flash,
+    scratch,
     keys,
     network: new ModdableNetwork(),
     uplink: new ModdableUplink({
