@@ -5,7 +5,7 @@
 import Time from "time";
 import SNTP from "sntp";
 import Timer from "timer";
-import type { Clock, TimerId, Timers } from "portcullis/ports";
+import type { Clock, TimerId, Timers } from "../../src/ports.js";
 
 /** Before SNTP answers, a clock earlier than this (2025-01-01) is certainly unset (the ESP32 boots at 1970). */
 const PLAUSIBLE_EPOCH_MS = 1_735_689_600_000;

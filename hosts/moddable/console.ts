@@ -5,7 +5,7 @@
  */
 import Serial from "embedded:io/serial";
 import Timer from "timer";
-import type { Console } from "portcullis/ports";
+import type { Console } from "../../src/ports.js";
 
 /** Bytes per input line at most; longer lines are dropped with a notice. */
 export const MAX_LINE_BYTES = 256;

@@ -4,7 +4,7 @@
  * The SDK's `Curve.dh` does not validate peer points, so this port checks the curve equation itself.
  */
 import { BlockCipher, Curve, Digest, GCM, HMAC } from "portcullis/sdk/crypt";
-import type { Crypto, P256KeyPair, Random } from "portcullis/ports";
+import type { Crypto, P256KeyPair, Random } from "../../src/ports.js";
 
 /** NIST P-256 domain parameters (SEC 2 §2.4.2 / FIPS 186-4 D.1.2.3). */
 const P = 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffffn;

@@ -5,7 +5,7 @@
  * owners pin its SHA-256 fingerprint, which the console prints.
  */
 import { State, TLSIdentity, TLSPump } from "portcullis/tls-server";
-import type { Crypto, DeviceSocket, KeyStore, Listener, Network, SocketHandler } from "portcullis/ports";
+import type { Crypto, DeviceSocket, KeyStore, Listener, Network, SocketHandler } from "../../src/ports.js";
 
 /** Concurrent TLS connections at most: each holds mbedTLS buffers (about 40 KB on the ESP32). */
 export const MAX_TLS_CONNECTIONS = 2;
@@ -41,7 +41,12 @@ export function loadServerIdentity(keys: KeyStore, crypto: Crypto, commonName: s
   return { identity, fingerprint: hex.join(":") };
 }
 
-/** One TLS connection: plaintext {@link DeviceSocket} above, ciphertext {@link SocketHandler} below. */
+/**
+ * One TLS connection: plaintext {@link DeviceSocket} above, ciphertext {@link SocketHandler} below.
+ * Back-pressure runs both ways: ciphertext stops moving to the TCP socket while it reports a full send
+ * queue, plaintext stops entering the pump while its record buffer is full, and the core is told
+ * `onWritable` once the plaintext queue drains below half.
+ */
 class TlsConnection implements DeviceSocket, SocketHandler {
   readonly remote: string;
   readonly #raw: DeviceSocket;
@@ -50,6 +55,9 @@ class TlsConnection implements DeviceSocket, SocketHandler {
   #handler: SocketHandler | undefined;
   #out: Uint8Array[] = [];
   #outBytes = 0;
+  #rawBlocked = false;
+  #blocked = false;
+  #closing = false;
   #done = false;
 
   constructor(raw: DeviceSocket, identity: TLSIdentity, onGone: () => void) {
@@ -63,45 +71,43 @@ class TlsConnection implements DeviceSocket, SocketHandler {
     this.#handler = handler;
   }
 
-  // --- SocketHandler (ciphertext from the plain socket) ---
+  // --- SocketHandler: ciphertext from the TCP socket ---
   onData(data: Uint8Array): void {
     let offset = 0;
     while (!this.#done && offset < data.length) {
-      const accepted = this.#pump.feed(data.subarray(offset));
-      offset += accepted;
-      this.#pumpAll();
-      if (accepted === 0 && this.#pump.state === State.handshake) break; // cannot happen: the pump drains into mbedTLS
+      offset += this.#pump.feed(data.subarray(offset));
+      this.#pumpAll(); // reading plaintext drains the pump's input, so the next feed is accepted
     }
   }
 
   onClose(): void {
-    this.#finish(false);
+    this.#finish(true);
   }
 
   onWritable(): void {
+    this.#rawBlocked = false;
     this.#pumpAll();
   }
 
-  // --- DeviceSocket (plaintext to the core) ---
+  // --- DeviceSocket: plaintext to and from the core ---
   write(data: Uint8Array): boolean {
-    if (this.#done) return false;
+    if (this.#done || this.#closing) return false;
     if (this.#outBytes + data.length > MAX_TLS_QUEUE) {
-      this.#finish(true);
+      this.#finish(true); // the peer stopped reading: drop it rather than grow
       return false;
     }
     this.#out.push(data.slice());
     this.#outBytes += data.length;
     this.#pumpAll();
-    return this.#outBytes < MAX_TLS_QUEUE / 2;
+    if (this.#outBytes >= MAX_TLS_QUEUE / 2) this.#blocked = true;
+    return !this.#blocked;
   }
 
   close(): void {
-    if (this.#done) return;
-    this.#handler = undefined;
+    if (this.#done || this.#closing) return;
+    this.#closing = true;
+    this.#handler = undefined; // nothing calls back after close()
     this.#pumpAll();
-    this.#pump.close();
-    this.#sendCiphertext();
-    this.#finish(false);
   }
 
   #pumpAll(): void {
@@ -110,11 +116,11 @@ class TlsConnection implements DeviceSocket, SocketHandler {
       this.#handler?.onData(new Uint8Array(plain));
       if (this.#done) return;
     }
-    while (this.#out.length > 0) {
+    while (this.#out.length > 0 && !this.#rawBlocked) {
       const head = this.#out[0]!;
       const n = this.#pump.write(head);
       if (n === 0) {
-        if (!this.#sendCiphertext()) break; // not open yet, or nothing to make room with
+        if (!this.#sendCiphertext()) break; // not open yet, or the socket is full
         continue;
       }
       this.#outBytes -= n;
@@ -122,16 +128,27 @@ class TlsConnection implements DeviceSocket, SocketHandler {
       else this.#out[0] = head.subarray(n);
     }
     this.#sendCiphertext();
+    if (this.#closing && this.#out.length === 0 && !this.#rawBlocked) {
+      this.#pump.close();
+      this.#sendCiphertext();
+      return this.#finish(false);
+    }
     const state = this.#pump.state;
-    if (state === State.failed || state === State.closed) this.#finish(true);
+    if (state === State.failed || state === State.closed) return this.#finish(true);
+    if (this.#blocked && this.#outBytes < MAX_TLS_QUEUE / 2) {
+      this.#blocked = false;
+      this.#handler?.onWritable?.();
+    }
   }
 
-  /** Moves pending ciphertext to the socket; false when there was none. */
+  /** Moves pending ciphertext to the TCP socket until it pushes back; false when nothing moved. */
   #sendCiphertext(): boolean {
     let sent = false;
-    for (let cipher = this.#pump.take(); cipher !== undefined; cipher = this.#pump.take()) {
-      this.#raw.write(new Uint8Array(cipher));
+    while (!this.#rawBlocked) {
+      const cipher = this.#pump.take();
+      if (cipher === undefined) break;
       sent = true;
+      if (!this.#raw.write(new Uint8Array(cipher))) this.#rawBlocked = true;
     }
     return sent;
   }

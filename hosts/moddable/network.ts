@@ -5,7 +5,7 @@
  */
 import Listener from "embedded:io/socket/listener";
 import TCP from "embedded:io/socket/tcp";
-import type { DeviceSocket, Listener as PortListener, Network, SocketHandler } from "portcullis/ports";
+import type { DeviceSocket, Listener as PortListener, Network, SocketHandler } from "../../src/ports.js";
 
 export interface NetworkLimits {
   /** Open device connections at most; more are accepted and closed at once. */

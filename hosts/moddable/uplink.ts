@@ -6,7 +6,7 @@
  */
 import { MQTTClient, Resolver, TCP, UDP } from "portcullis/sdk/mqtt";
 import { PinnedTLSSocket } from "portcullis/moddable/tls-socket";
-import type { Uplink, UplinkFailure, UplinkOptions, UplinkSession } from "portcullis/ports";
+import type { Uplink, UplinkFailure, UplinkOptions, UplinkSession } from "../../src/ports.js";
 
 export interface ModdableUplinkOptions {
   /** DNS servers for the SDK's UDP resolver (it does not read the DHCP-provided ones). */

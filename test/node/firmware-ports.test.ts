@@ -14,6 +14,8 @@ import { nobleCrypto, seededRandom } from "../lib/noble-crypto.js";
 import { base64, matchesPin, spkiOf } from "../../hosts/moddable/spki.js";
 import { MAX_KEY_VALUE, checkEntry, checkName } from "../../hosts/moddable/keystore-rules.js";
 import { selfTest } from "../../hosts/moddable/selftest.js";
+import { utf8Decode, utf8Encode } from "../../hosts/moddable/utf8.js";
+import fc from "fast-check";
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -89,7 +91,7 @@ describe("firmware: boot self-test (hosts/moddable/selftest.ts)", () => {
     const random = seededRandom();
     const clock = new FakeClock();
     const board = { clock, timers: clock, random, crypto: nobleCrypto(random), flash: ramFlash(8192), keys: new MapKeyStore() } as unknown as Board;
-    const result = selfTest(board);
+    const result = selfTest(board, ramFlash(4096));
     assert.deepEqual(result.failures, []);
     assert.equal(result.passed, 9);
   });
@@ -100,8 +102,40 @@ describe("firmware: boot self-test (hosts/moddable/selftest.ts)", () => {
     const crypto = nobleCrypto(random);
     const broken = { ...crypto, sha256: (d: Uint8Array) => crypto.sha256(d).fill(0) };
     const board = { clock, timers: clock, random, crypto: broken, flash: ramFlash(8192), keys: new MapKeyStore() } as unknown as Board;
-    const result = selfTest(board);
+    const result = selfTest(board, ramFlash(4096));
     assert.equal(result.failures.length, 1);
     assert.match(result.failures[0]!, /^sha256: /);
+  });
+});
+
+describe("firmware: UTF-8 for the TextEncoder/TextDecoder globals (hosts/moddable/utf8.ts)", () => {
+  it("encodes every string as TextEncoder does, and decodes it back", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 300 }), (s) => {
+        const bytes = utf8Encode(s);
+        assert.deepEqual(bytes, new TextEncoder().encode(s));
+        assert.equal(utf8Decode(bytes), new TextDecoder().decode(bytes));
+      }),
+    );
+  });
+
+  it("rejects exactly what a fatal TextDecoder rejects", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 12 }), (bytes) => {
+        let expected: string | undefined;
+        try {
+          expected = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+        } catch {
+          expected = undefined;
+        }
+        assert.equal(utf8Decode(bytes), expected);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it("decodes 100 000 characters without deep argument lists (the XS stack holds 512 slots)", () => {
+    const s = "é🔒a".repeat(25000);
+    assert.equal(utf8Decode(utf8Encode(s)), s);
   });
 });

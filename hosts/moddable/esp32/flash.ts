@@ -9,36 +9,46 @@
  */
 import Flash from "flash";
 import { NorFlash, SECTOR_SIZE, type FlashStore } from "portcullis/flash/nor";
+import { FLASH_BYTES_NEEDED } from "portcullis/gateway/outbound";
 
 /** The partition name in hosts/moddable/esp32/partitions.csv. */
 export const AUDIT_PARTITION = "audit";
 
+/** A window of the partition starting at `base`. */
 class PartitionStore implements FlashStore {
   readonly #flash: Flash;
+  readonly #base: number;
 
-  constructor(flash: Flash) {
+  constructor(flash: Flash, base: number) {
     this.#flash = flash;
+    this.#base = base;
   }
 
   read(offset: number, length: number): Uint8Array {
-    return new Uint8Array(this.#flash.read(offset, length) as ArrayBuffer);
+    return new Uint8Array(this.#flash.read(this.#base + offset, length) as ArrayBuffer);
   }
 
   write(offset: number, data: Uint8Array): void {
     if (offset % SECTOR_SIZE === 0 && data.length === SECTOR_SIZE && data.every((b) => b === 0xff)) {
-      this.#flash.erase(offset / SECTOR_SIZE);
+      this.#flash.erase((this.#base + offset) / SECTOR_SIZE);
     } else {
-      this.#flash.write(offset, data.length, data);
+      this.#flash.write(this.#base + offset, data.length, data);
     }
   }
 }
 
 /**
- * Opens the audit partition.
- * @throws Error when the partition is missing (a build without our partitions.csv) or its block size is not 4096.
+ * Opens the audit partition: the core's region (FLASH_BYTES_NEEDED bytes) and the scratch sector after it.
+ * @throws Error when the partition is missing (a build without our partitions.csv), too small, or not 4096-byte sectored.
  */
-export function openAuditFlash(): NorFlash {
+export function openAuditFlash(): { readonly flash: NorFlash; readonly scratch: NorFlash } {
   const flash = new Flash(AUDIT_PARTITION);
   if (flash.blockSize !== SECTOR_SIZE) throw new Error(`audit partition block size ${flash.blockSize}, expected ${SECTOR_SIZE}`);
-  return new NorFlash({ size: flash.byteLength, store: new PartitionStore(flash) });
+  if (flash.byteLength < FLASH_BYTES_NEEDED + SECTOR_SIZE) {
+    throw new Error(`audit partition is ${flash.byteLength} bytes; needs ${FLASH_BYTES_NEEDED + SECTOR_SIZE}`);
+  }
+  return {
+    flash: new NorFlash({ size: FLASH_BYTES_NEEDED, store: new PartitionStore(flash, 0) }),
+    scratch: new NorFlash({ size: SECTOR_SIZE, store: new PartitionStore(flash, FLASH_BYTES_NEEDED) }),
+  };
 }

@@ -4,7 +4,7 @@
  * garbage-collected; `delete` first overwrites the value with zeros so the newest copy is not the secret.
  */
 import Preference from "preference";
-import type { KeyStore } from "portcullis/ports";
+import type { KeyStore } from "../../../src/ports.js";
 import { KEY_DOMAIN, checkEntry, checkName } from "portcullis/moddable/keystore-rules";
 
 export class PreferenceKeyStore implements KeyStore {

@@ -4,7 +4,7 @@
  */
 import { Directory, File } from "file";
 import config from "mc/config";
-import type { KeyStore } from "portcullis/ports";
+import type { KeyStore } from "../../../src/ports.js";
 import { checkEntry, checkName } from "portcullis/moddable/keystore-rules";
 
 export class FileKeyStore implements KeyStore {
