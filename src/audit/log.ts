@@ -9,7 +9,7 @@ import { ErrorCode, PortcullisError } from "../errors.js";
 import { FlashRing, type RingEntry } from "../flash/ring.js";
 import { canonicalBytes, decodeBody, encodeBody, normalizeEvent, recordJson } from "./record.js";
 import { chainNext, evolveKey, GENESIS_CHAIN, sealMac } from "./chain.js";
-import { canonicalJson, fromHex, fromUtf8, toHex, utf8 } from "./text.js";
+import { canonicalJson } from "./text.js";import { fromHex, fromUtf8, toHex, utf8 } from "../util/bytes.js";
 import {
   FLAG_SEAL, KEY_HOLD, loadSealState, nextBoot, openPayload, PREFIX_SIZE, readPrefix, sealPayload,
   storageKey, storeSealState, TAG_SIZE, type SealState,

@@ -4,7 +4,7 @@
  */
 import { AuditKinds, type AuditDecision, type AuditEvent, type AuditKind, type AuditRecord, type DetailValue } from "./types.js";
 import { ErrorCode, PortcullisError } from "../errors.js";
-import { canonicalJson, utf8, wellFormed, type Json } from "./text.js";
+import { canonicalJson, wellFormed, type Json } from "./text.js";import { utf8 } from "../util/bytes.js";
 import { Reader, Writer } from "./varint.js";
 import { compareRows, decodeSummary, encodeSummary } from "./summary.js";
 

@@ -5,7 +5,7 @@
  * costs one run, whatever the number of minutes).
  */
 import type { FlowSummaryRow } from "./types.js";
-import { fromUtf8, utf8 } from "./text.js";
+import { fromUtf8, utf8 } from "../util/bytes.js";
 import type { Reader, Writer } from "./varint.js";
 
 const SEP = "\u0000";

@@ -1,5 +1,5 @@
 /** Byte writer and reader for the audit body encoding: bytes, unsigned LEB128 varints up to 2^53, UTF-8 strings. */
-import { fromUtf8, utf8 } from "./text.js";
+import { fromUtf8, utf8 } from "../util/bytes.js";
 
 export class Writer {
   bytes: number[] = [];
@@ -55,7 +55,7 @@ export class Reader {
   str(): string {
     const n = this.varint();
     if (this.at + n > this.b.length) throw new RangeError("truncated string");
-    const s = fromUtf8(this.b, this.at, this.at + n);
+    const s = fromUtf8(this.b.subarray(this.at, this.at + n));
     this.at += n;
     return s;
   }

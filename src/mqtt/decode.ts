@@ -80,6 +80,7 @@ export class Decoder {
   /**
    * Consumes `bytes` (any chunking). Returns the error when the stream is malformed; the decoder then
    * stays failed and returns the same error for every later push. Never throws for bad input.
+   * @throws whatever `onPacket` throws (the packet was consumed; the rest of the chunk is not).
    */
   push(bytes: Uint8Array): DecodeError | undefined {
     const n = bytes.length;
@@ -109,7 +110,12 @@ export class Decoder {
         } else {
           if (this.#buf.length < this.#length) this.#buf = new Uint8Array(this.#length);
           const take = Math.min(want, n - i);
-          this.#buf.set(bytes.subarray(i, i + take), this.#have);
+          if (take < 16) {
+            // Tiny fragments (slow links, 1-byte test chunking): a loop, not a subarray view per chunk.
+            for (let k = 0; k < take; k++) this.#buf[this.#have + k] = bytes[i + k]!;
+          } else {
+            this.#buf.set(bytes.subarray(i, i + take), this.#have);
+          }
           this.#have += take;
           i += take;
           if (this.#have === this.#length) {

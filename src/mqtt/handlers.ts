@@ -22,6 +22,9 @@ export const ProtocolReason = Object.freeze({
 } as const);
 export type ProtocolReason = (typeof ProtocolReason)[keyof typeof ProtocolReason];
 
+/** Characters a client id may not contain: controls, topic separator, wildcards. */
+const UNSAFE_ID = /[\u0000-\u001f\u007f/+#]/;
+
 /** §3.1.4: authenticate, then admit (taking over an older session with the same id), then CONNACK 0. */
 function onConnect(s: Session, p: ConnectPacket): void {
   if (s.state === "connected") {
@@ -31,8 +34,9 @@ function onConnect(s: Session, p: ConnectPacket): void {
   }
   s.clientId = p.clientId;
   const idBytes = utf8Length(p.clientId);
-  if (idBytes <= 0 || idBytes > s.host.limits.maxClientIdBytes) {
-    // §3.1.3.1: the gateway identifies devices by client id, so it never assigns one.
+  if (idBytes <= 0 || idBytes > s.host.limits.maxClientIdBytes || UNSAFE_ID.test(p.clientId)) {
+    // §3.1.3.1: the gateway identifies devices by client id, so it never assigns one; and it builds
+    // topics from ids (cmd/<id>/#), so an id with a topic separator or wildcard is refused.
     s.refuse(ConnackCode.IdentifierRejected, "auth", "bad-client-id");
     return;
   }

@@ -26,7 +26,15 @@ import { handlePacket, ProtocolReason } from "./handlers.js";
 export type SessionState = "awaiting-connect" | "connected" | "closed";
 
 /** Why a connected session ended: the `reason` of its `disconnect` audit record. */
-export type DisconnectReason = "clean" | "keepalive" | "peer-closed" | "protocol" | "takeover" | "shutdown" | "internal-error";
+export type DisconnectReason =
+  | "clean"
+  | "keepalive"
+  | "peer-closed"
+  | "protocol"
+  | "takeover"
+  | "shutdown"
+  | "backpressure"
+  | "internal-error";
 
 export { ProtocolReason } from "./handlers.js";
 
@@ -77,6 +85,8 @@ export class Session implements SocketHandler {
   /** The socket refused a write and has not signalled onWritable since. */
   #blocked = false;
   #sentWhileBlocked = 0;
+  /** Bytes handed to a blocked socket: a device that stops reading may not grow the host's buffer without bound. */
+  #blockedBytes = 0;
   #lastSeen: number;
   #keepaliveMs = 0;
   #timer: TimerId | undefined;
@@ -115,6 +125,7 @@ export class Session implements SocketHandler {
   onWritable(): void {
     this.#blocked = false;
     this.#sentWhileBlocked = 0;
+    this.#blockedBytes = 0;
   }
 
   #onPacket(packet: Packet): void {
@@ -126,8 +137,14 @@ export class Session implements SocketHandler {
   /** Encodes and writes one packet; false when the socket is above its high-water mark. */
   send(packet: Packet): boolean {
     if (this.state === "closed") return false;
-    const ok = this.socket.write(encode(packet));
-    if (!ok) this.#blocked = true;
+    const bytes = encode(packet);
+    const ok = this.socket.write(bytes);
+    if (!ok || this.#blocked) {
+      this.#blocked = true;
+      this.#blockedBytes += bytes.length;
+      const { maxInflight, maxPacketBytes } = this.host.limits;
+      if (this.#blockedBytes > maxInflight * maxPacketBytes) this.close("backpressure");
+    }
     return ok;
   }
 

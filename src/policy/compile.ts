@@ -2,7 +2,7 @@
 import type { Contract, ContractError, Destination, Flow } from "./contract.js";
 import type { FieldRule } from "./minimize.js";
 import { parsePointer } from "./pointer.js";
-import { topicMatches } from "./topic.js";
+import { topicMatches } from "../mqtt/topic.js";
 
 export interface CompiledFlow {
   readonly integration: string;
@@ -66,6 +66,8 @@ interface IndexEntry {
  */
 export class FlowIndex {
   readonly #byDevice = new Map<string, Map<string, IndexEntry[]>>();
+  /** Index entries the last lookup examined (tests prove non-matching integrations cost nothing). */
+  lastVisited = 0;
 
   constructor(flows: Iterable<CompiledFlow>) {
     for (const flow of flows) {
@@ -87,6 +89,7 @@ export class FlowIndex {
   /** For each integration, its first flow (contract order) matching device and topic; in load order. */
   lookup(device: string, topic: string): CompiledFlow[] {
     const levels = this.#byDevice.get(device);
+    this.lastVisited = 0;
     if (!levels) return [];
     const slash = topic.indexOf("/");
     const first = slash < 0 ? topic : topic.slice(0, slash);
@@ -94,6 +97,7 @@ export class FlowIndex {
     for (const list of [levels.get(first), levels.get("\u0000")]) {
       if (!list) continue;
       for (const e of list) {
+        this.lastVisited++;
         const prev = found.get(e.flow.integration);
         if (prev && prev.rank <= e.flow.rank) continue;
         if (topicMatches(e.filter, topic)) found.set(e.flow.integration, e.flow);

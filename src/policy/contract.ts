@@ -1,5 +1,6 @@
 /** Contract format v1: the types, the limits, and the entry points of the hand-written validator (runs in XS). */
 import { checkContract } from "./contract-rules.js";
+import { utf8Length } from "../util/bytes.js";
 
 /** The closed set of data classes (docs/spec-contract.md defines each). */
 export const DataClasses = [
@@ -120,7 +121,7 @@ export function validateContract(value: unknown, limits: ContractLimits = DEFAUL
 
 /** Parses contract JSON text and validates it. Never throws. */
 export function parseContract(text: string, limits: ContractLimits = DEFAULT_CONTRACT_LIMITS): ContractResult {
-  if (text.length > limits.contractBytes) {
+  if (text.length > limits.contractBytes || utf8Length(text) > limits.contractBytes) {
     return { ok: false, errors: [{ path: "", message: `contract longer than the limit of ${limits.contractBytes} bytes` }] };
   }
   let value: unknown;

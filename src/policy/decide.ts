@@ -6,8 +6,8 @@ import type { RateLimiter } from "./rate.js";
 import type { FlowDecision, FlowInput } from "./types.js";
 import { minimize } from "./minimize.js";
 import { Reason } from "./reasons.js";
-import { isTopicName } from "./topic.js";
-import { utf8Decode, utf8Encode } from "./codec.js";
+import { isValidTopicName as isTopicName } from "../mqtt/topic.js";
+import { tryUtf8 as utf8Decode, utf8 as utf8Encode } from "../util/bytes.js";
 
 export interface DecideContext {
   readonly maxPayload: number;
@@ -18,6 +18,21 @@ export interface DecideContext {
   readonly rates: RateLimiter;
   /** Monotonic ms. */
   readonly now: number;
+  /** The payload parsed as UTF-8 JSON, once per message and shared by its decisions (never mutated). */
+  payloadDoc(): ParsedPayload;
+}
+
+export type ParsedPayload = { readonly ok: true; readonly doc: unknown } | { readonly ok: false };
+
+/** Strict UTF-8, then JSON.parse; never throws. */
+export function parsePayload(payload: Uint8Array): ParsedPayload {
+  const text = utf8Decode(payload);
+  if (text === undefined) return { ok: false };
+  try {
+    return { ok: true, doc: JSON.parse(text) };
+  } catch {
+    return { ok: false };
+  }
 }
 
 /** Why a class may not leave, or undefined when it may: owner refusal always wins, then required consent. */
@@ -49,15 +64,9 @@ export function decide(flow: CompiledFlow, input: FlowInput, ctx: DecideContext)
     payload = input.payload.slice();
     classes = [cls];
   } else {
-    const text = utf8Decode(input.payload);
-    let doc: unknown;
-    try {
-      if (text === undefined) throw new SyntaxError("not UTF-8");
-      doc = JSON.parse(text);
-    } catch {
-      return deny(Reason.NotJson);
-    }
-    const m = minimize(doc, flow.fields, (c) => consentBlock(c, ctx) === undefined, ctx.pseudonym);
+    const parsed = ctx.payloadDoc();
+    if (!parsed.ok) return deny(Reason.NotJson);
+    const m = minimize(parsed.doc, flow.fields, (c) => consentBlock(c, ctx) === undefined, ctx.pseudonym);
     if (!m.out) {
       // Something contracted was present but consent withheld it: say so rather than "nothing allowed".
       return deny(m.refused !== undefined ? (consentBlock(m.refused, ctx) ?? Reason.NothingAllowed) : Reason.NothingAllowed, m.dropped);

@@ -6,12 +6,12 @@ import { DataClasses, type Contract, type ContractError, type DataClass } from "
 import type { Compiled, CompiledFlow } from "./compile.js";
 import type { Change } from "./diff.js";
 import { FlowCounters, renderDataMap, type DataMap } from "./datamap.js";
-import { decide } from "./decide.js";
+import { decide, parsePayload, type ParsedPayload } from "./decide.js";
 import { ConsentStates, KeyPrefix, Ledger, type ConsentRecord, type ConsentState } from "./ledger.js";
 import { RateLimiter } from "./rate.js";
 import { DEFAULT_POLICY_LIMITS, Reason, type PolicyLimits } from "./reasons.js";
 import { Registry, type Entry, type LoadResult } from "./registry.js";
-import { utf8Encode } from "./codec.js";
+import { utf8 as utf8Encode } from "../util/bytes.js";
 import type { FlowDecision, FlowInput } from "./types.js";
 
 export type { LoadResult } from "./registry.js";
@@ -114,7 +114,7 @@ export class PolicyEngine {
    * @returns false when it was not loaded.
    * @throws PortcullisError(bad-option) on a bad `who`.
    */
-  remove(integrationId: string, who: string): boolean {
+  remove(integrationId: string, who = "owner"): boolean {
     checkWho(who);
     return this.#reg.remove(integrationId, who);
   }
@@ -128,7 +128,7 @@ export class PolicyEngine {
     checkWho(who);
     if ((DataClasses as readonly string[]).indexOf(dataClass) < 0) throw new PortcullisError(ErrorCode.BadOption, `unknown data class "${dataClass}"`);
     if (ConsentStates.indexOf(state) < 0) throw new PortcullisError(ErrorCode.BadOption, `unknown consent state "${String(state)}"`);
-    if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(integrationId)) throw new PortcullisError(ErrorCode.BadOption, "bad integration id");
+    checkId(integrationId);
     const previous = this.#ledger.consent(integrationId)[dataClass]?.state ?? null;
     this.#ledger.setConsent(integrationId, dataClass as DataClass, { state, time: this.#o.clock.now(), who });
     this.#emit({ kind: "consent", decision: "info", integration: integrationId, reason: state, detail: { class: dataClass, who, previous } });
@@ -142,23 +142,35 @@ export class PolicyEngine {
     return { ...this.#ledger.consent(integrationId) };
   }
 
-  /** Replaces the pseudonym key: new pseudonyms from the next message on. */
+  /**
+   * Replaces the pseudonym key: new pseudonyms from the next message on.
+   * @throws PortcullisError(bad-option) on a bad id or `who`; RangeError when the KeyStore refuses.
+   */
   rotate(integrationId: string, who: string): void {
     checkWho(who);
+    checkId(integrationId);
     const fingerprint = this.#ledger.rotate(integrationId);
     this.#emit({ kind: "admin", decision: "info", integration: integrationId, reason: "key-rotated", detail: { who, key: fingerprint } });
   }
 
-  /** Destroys the pseudonym key (a new one is made if pseudonyms are needed again). */
+  /**
+   * Destroys the pseudonym key (a new one is made if pseudonyms are needed again).
+   * @throws PortcullisError(bad-option) on a bad id or `who`.
+   */
   destroyKey(integrationId: string, who: string): void {
     checkWho(who);
+    checkId(integrationId);
     this.#ledger.destroyKey(integrationId);
     this.#emit({ kind: "admin", decision: "info", integration: integrationId, reason: "key-destroyed", detail: { cause: "owner", who } });
   }
 
-  /** Incident containment: every message for the integration is denied until {@link release}. Persisted. */
+  /**
+   * Incident containment: every message for the integration is denied until {@link release}. Persisted.
+   * @throws PortcullisError(bad-option) on a bad id or `who`; RangeError when the KeyStore refuses.
+   */
   quarantine(integrationId: string, reason: string, who = "system"): void {
     checkWho(who);
+    checkId(integrationId);
     const r = reason.slice(0, 120);
     this.#ledger.set(KeyPrefix.quarantine, integrationId, utf8Encode(r || "quarantined"));
     const e = this.#reg.entries.get(integrationId);
@@ -166,8 +178,10 @@ export class PolicyEngine {
     this.#emit({ kind: "incident", decision: "deny", integration: integrationId, reason: "quarantined", detail: { why: r, who } });
   }
 
+  /** Ends a quarantine. @throws PortcullisError(bad-option) on a bad id or `who`. */
   release(integrationId: string, who: string): void {
     checkWho(who);
+    checkId(integrationId);
     this.#ledger.delete(KeyPrefix.quarantine, integrationId);
     const e = this.#reg.entries.get(integrationId);
     if (e) e.quarantine = undefined;
@@ -185,31 +199,44 @@ export class PolicyEngine {
       return [{ verdict: "deny", integration: null, rule: null, reason: Reason.NoContract, fieldsDropped: 0, classes: [] }];
     }
     const out: FlowDecision[] = [];
+    let parsed: ParsedPayload | undefined;
+    const payloadDoc = (): ParsedPayload => (parsed ??= parsePayload(input.payload));
     for (const flow of matches) {
-      const d = this.#decideOne(flow, input);
+      const d = this.#decideOne(flow, input, payloadDoc);
       this.#counters.record(input.device, flow.integration, d.verdict, input.payload.length, d.payload?.length ?? 0, d.classes);
       out.push(d);
     }
     return out;
   }
 
-  #decideOne(flow: CompiledFlow, input: FlowInput): FlowDecision {
+  #decideOne(flow: CompiledFlow, input: FlowInput, payloadDoc: () => ParsedPayload): FlowDecision {
     const e = this.#reg.entries.get(flow.integration) as Entry;
     const deny = (reason: string): FlowDecision => ({ verdict: "deny", integration: e.id, rule: flow.flow.id, reason, fieldsDropped: 0, classes: [] });
     if (e.quarantine !== undefined) return deny(Reason.Quarantined);
     if (e.errors.length) return deny(Reason.ContractInvalid);
     if (e.unreviewed) return deny(Reason.PendingReview);
+    let keyFailed = false;
+    const pseudonym = (t: string): string => {
+      try {
+        return this.#ledger.pseudonym(e.id, t);
+      } catch (err) {
+        keyFailed = true;
+        throw err;
+      }
+    };
     try {
       return decide(flow, input, {
         maxPayload: this.#limits.payloadBytes,
         consent: this.#ledger.consent(e.id),
-        pseudonym: (t) => this.#ledger.pseudonym(e.id, t),
+        pseudonym,
         rates: this.#rates,
         now: this.#o.clock.monotonic(),
         consentRequired: (e.current as Compiled).contract.terms.consent,
+        payloadDoc,
       });
     } catch {
-      return deny(Reason.KeyUnavailable);
+      // Fail closed: a KeyStore or random-source failure, or an engine fault, denies this message.
+      return deny(keyFailed ? Reason.KeyUnavailable : Reason.EngineFault);
     }
   }
 
@@ -246,6 +273,10 @@ export class PolicyEngine {
       // onEvent must not throw; a throwing sink must not turn a decision into an exception.
     }
   }
+}
+
+function checkId(id: string): void {
+  if (typeof id !== "string" || !/^[a-z0-9][a-z0-9-]{0,31}$/.test(id)) throw new PortcullisError(ErrorCode.BadOption, "bad integration id");
 }
 
 function checkWho(who: string): void {

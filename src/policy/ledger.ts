@@ -1,7 +1,7 @@
 /** Persistent per-integration state in the KeyStore: pseudonym keys, the consent ledger, approvals, quarantine. */
 import type { Crypto, KeyStore, Random } from "../ports.js";
 import { DataClasses, type DataClass } from "./contract.js";
-import { base64Encode, toHex, utf8Decode, utf8Encode } from "./codec.js";
+import { toBase64 as base64Encode, toHex, tryUtf8 as utf8Decode, utf8 as utf8Encode } from "../util/bytes.js";
 
 export type ConsentState = "opt-in" | "opt-out" | "withdrawn";
 export const ConsentStates: readonly ConsentState[] = ["opt-in", "opt-out", "withdrawn"];
@@ -12,6 +12,9 @@ export interface ConsentRecord {
   readonly time: number;
   readonly who: string;
 }
+
+/** Pseudonyms remembered per integration before the memo starts over (bounded RAM). */
+export const PSEUDONYM_MEMO = 64;
 
 /** What a KeyStore name holds for an integration; names are prefix + 12 hex of SHA-256(id). */
 export const KeyPrefix = Object.freeze({ pseudonym: "ps.", consent: "cs.", approved: "ca.", quarantine: "qr." });
@@ -26,6 +29,8 @@ export class Ledger {
   readonly #keys: KeyStore;
   readonly #random: Random;
   readonly #pseudoKeys = new Map<string, Uint8Array>();
+  /** Recent pseudonyms per integration (device ids, serials repeat on every message); cleared with the key. */
+  readonly #memo = new Map<string, Map<string, string>>();
   readonly #consent = new Map<string, Record<string, ConsentRecord>>();
 
   constructor(crypto: Crypto, keys: KeyStore, random: Random) {
@@ -45,8 +50,14 @@ export class Ledger {
    * @throws Error when the KeyStore or the random source fails (the caller denies).
    */
   pseudonym(id: string, text: string): string {
+    let memo = this.#memo.get(id);
+    const hit = memo?.get(text);
+    if (hit !== undefined) return hit;
     const mac = this.#crypto.hmacSha256(this.#pseudoKey(id), utf8Encode(text));
-    return base64Encode(mac.subarray(0, 16), true);
+    const p = base64Encode(mac.subarray(0, 16), true);
+    if (!memo || memo.size >= PSEUDONYM_MEMO) this.#memo.set(id, (memo = new Map()));
+    memo.set(text, p);
+    return p;
   }
 
   /** Replaces the pseudonym key; returns a fingerprint of the new key (SHA-256, 8 hex) for the audit log. */
@@ -55,6 +66,7 @@ export class Ledger {
     this.#random.fill(key);
     this.#keys.set(this.name(KeyPrefix.pseudonym, id), key);
     this.#pseudoKeys.set(id, key);
+    this.#memo.delete(id);
     return toHex(this.#crypto.sha256(key)).slice(0, 8);
   }
 
@@ -64,6 +76,7 @@ export class Ledger {
     const existed = this.#pseudoKeys.has(id) || this.#keys.get(name) !== undefined;
     this.#pseudoKeys.get(id)?.fill(0);
     this.#pseudoKeys.delete(id);
+    this.#memo.delete(id);
     this.#keys.delete(name);
     return existed;
   }

@@ -24,13 +24,20 @@ export interface Minimized {
 const has = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
-/** Counts leaves: a scalar, an empty object or an empty array is one leaf. */
+/** Counts leaves: a scalar, an empty object or an empty array is one leaf. Iterative: deep input cannot exhaust the stack. */
 export function countLeaves(v: unknown): number {
-  if (typeof v !== "object" || v === null) return 1;
-  const vals = Array.isArray(v) ? v : Object.values(v);
-  if (vals.length === 0) return 1;
   let n = 0;
-  for (const x of vals) n += countLeaves(x);
+  const stack: unknown[] = [v];
+  while (stack.length) {
+    const x = stack.pop();
+    if (typeof x !== "object" || x === null) {
+      n++;
+      continue;
+    }
+    const vals = Array.isArray(x) ? x : Object.values(x);
+    if (vals.length === 0) n++;
+    else for (const y of vals) stack.push(y);
+  }
   return n;
 }
 

@@ -20,7 +20,10 @@ export const Reason = Object.freeze({
   ConsentWithdrawn: "consent-withdrawn",
   RateLimited: "rate-limited",
   BadVendorTopic: "bad-vendor-topic",
+  /** The KeyStore or the random source failed while making a pseudonym. */
   KeyUnavailable: "key-unavailable",
+  /** An unexpected fault inside the engine (a bug): denied, never thrown. */
+  EngineFault: "engine-fault",
 } as const);
 export type Reason = (typeof Reason)[keyof typeof Reason];
 

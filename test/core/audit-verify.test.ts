@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { verifyExport } from "../../src/audit/verify.js";
 import { chainNext, sealMac } from "../../src/audit/chain.js";
-import { canonicalJson, fromHex, fromUtf8, toHex, utf8, type Json } from "../../src/audit/text.js";
+import { canonicalJson, type Json } from "../../src/audit/text.js";import { fromHex, fromUtf8, toHex, utf8 } from "../../src/util/bytes.js";
 import { nobleCrypto, seededRandom } from "../lib/noble-crypto.js";
 import { sampleExport, type TestDevice } from "../powerloss/support.js";
 

@@ -89,6 +89,21 @@ describe("mqtt codec: malformed fixtures", () => {
     });
   }
 
+  it("refuses every malformed fixture with its code under random chunking, after a good packet", () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...bad), fc.array(fc.nat(), { maxLength: 5 }), (f, rawCuts) => {
+        const bytes = new Uint8Array(2 + f.bytes.length);
+        bytes.set([0xc0, 0x00]); // PINGREQ first: the error must not eat what came before it
+        bytes.set(f.bytes, 2);
+        const cuts = [...new Set(rawCuts.map((c) => c % bytes.length))].filter((c) => c > 0).sort((a, b) => a - b);
+        const run = decodeChunks(bytes, cuts);
+        assert.equal(run.error?.code, f.code);
+        assert.deepEqual(run.packets, [{ cmd: "pingreq" }]);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it("copies payloads out of the input even when the input's slice() returns a view (like node's Buffer)", () => {
     const input = hex("30 07 0003 612f62 6869");
     Object.defineProperty(input, "slice", { value: (start?: number, end?: number) => input.subarray(start, end) });

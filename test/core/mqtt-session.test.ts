@@ -49,6 +49,11 @@ describe("mqtt session: CONNECT", () => {
     assert.deepEqual(h.events.map((e) => e.reason), ["bad-client-id", "bad-client-id"]);
   });
 
+  it("refuses client ids with a topic separator, wildcard or control character (CONNACK 2)", () => {
+    const h = harness({ authenticate: () => true });
+    for (const id of ["a/b", "dev+", "dev#", "tab\there"]) assert.deepEqual(h.connect(id).take(), [connack(2)], id);
+  });
+
   it("refuses a persistent session (clean session 0) with CONNACK 2", () => {
     const h = harness();
     const s = h.connect("dev1", { cleanSession: false });
@@ -254,6 +259,20 @@ describe("mqtt session: SUBSCRIBE, UNSUBSCRIBE and deliver", () => {
     s.full = false;
     s.handler!.onWritable!();
     assert.equal(h.broker.deliver("a", ascii("x")), 1);
+  });
+
+  it("closes a device that stops reading once its blocked output exceeds maxInflight × maxPacketBytes", () => {
+    const h = harness({ limits: { maxInflight: 1, maxPacketBytes: 64 } });
+    const s = h.connect("dev1");
+    s.full = true;
+    let sent = 0;
+    while (!s.closed && sent < 1000) {
+      s.send({ cmd: "pingreq" });
+      sent++;
+    }
+    assert.equal(sent, 33); // 33 PINGRESPs × 2 bytes = 66 > 1 × 64; the CONNACK went out before the block
+    assert.equal(h.events.at(-1)?.reason, "backpressure");
+    assert.equal(s.writeAfterClose, false);
   });
 
   it("rejects a bad topic or QoS in deliver (a gateway bug)", () => {

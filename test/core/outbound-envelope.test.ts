@@ -3,8 +3,9 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { nobleCrypto, seededRandom } from "../lib/noble-crypto.js";
 import { FakeClock } from "../lib/fake-clock.js";
-import { concat, fromHex as h, text, toHex } from "../../src/crypto/bytes.js";
-import { deriveKeyPair, setupBaseR } from "../../src/crypto/hpke.js";
+import { concat, fromHex as h, toHex, utf8 as text } from "../../src/util/bytes.js";
+import { deriveKeyPair, setupBaseR, setupBaseS } from "../../src/crypto/hpke.js";
+import { envelopeExample as ex } from "../fixtures/hpke/envelope-example.js";
 import {
   EnvelopeSealer,
   envelopeAad,
@@ -115,6 +116,26 @@ describe("envelope layout", () => {
     s.seal(0, "t", new Uint8Array(8));
     assert.throws(() => s.seal(1, "t", new Uint8Array(9)), (e: unknown) => e instanceof PortcullisError && e.code === "limit");
     assert.throws(() => s.seal(-1, "t", new Uint8Array(1)), PortcullisError);
+  });
+});
+
+describe("the worked example of docs/spec-envelope.md", () => {
+  it("rebuilds byte for byte from its keys, and parses to its fields", () => {
+    const r = deriveKeyPair(c, h(ex.vendorIkm));
+    const e = deriveKeyPair(c, h(ex.ephemeralIkm));
+    assert.equal(toHex(r.privateKey), ex.skR);
+    assert.equal(toHex(r.publicKey), ex.pkR);
+    const info = envelopeInfo(ex.integration, ex.contractVersion);
+    assert.equal(toHex(info), ex.info);
+    const ctx = setupBaseS(c, r.publicKey, info, e);
+    assert.equal(toHex(ctx.enc), ex.enc);
+    const p7 = parseEnvelope(h(ex.envelope7));
+    assert.equal(toHex(p7.keyId), ex.keyId);
+    assert.equal(toHex(p7.contextId), ex.contextId);
+    assert.equal(toHex(envelopeAad(p7.header, ex.topic)), ex.aad7);
+    assert.equal(toHex(concat(p7.header, ctx.sealAt(7, envelopeAad(p7.header, ex.topic), text(ex.plaintext7)))), ex.envelope7);
+    const p8 = parseEnvelope(h(ex.envelope8));
+    assert.equal(toHex(concat(p8.header, ctx.sealAt(8, envelopeAad(p8.header, ex.topic), text(ex.plaintext8)))), ex.envelope8);
   });
 });
 

@@ -197,3 +197,34 @@ describe("policy engine: data map", () => {
     assert.deepEqual(engine.dataMap().devices.map((d) => d.device), ["*other*", "a", "b"]);
   });
 });
+
+describe("policy engine: fails closed", () => {
+  it("denies with key-unavailable when the KeyStore fails, and recovers", () => {
+    const keys = new MemoryKeys();
+    const { engine } = rig({}, keys);
+    engine.load(text(contract()), "a");
+    const set = keys.set.bind(keys);
+    keys.set = () => {
+      throw new RangeError("flash full");
+    };
+    assert.equal(engine.evaluate(msg({ power: 1, serial: "S" }))[0]?.reason, "key-unavailable");
+    keys.set = set;
+    assert.equal(engine.evaluate(msg({ power: 1, serial: "S" }))[0]?.verdict, "minimize");
+  });
+  it("survives deeply nested payloads within the size limit", () => {
+    const { engine } = rig();
+    engine.load(text(contract()), "a");
+    const deep = `{"power":1,"x":${"[".repeat(2000)}${"]".repeat(2000)}}`;
+    const [d] = engine.evaluate({ device: "plug-1", topic: "home/plug-1/telemetry", payload: bytes(deep) });
+    assert.deepEqual(parse(d?.payload), { power: 1 });
+    assert.equal(d?.fieldsDropped, 1);
+  });
+  it("a throwing onEvent sink does not turn a load into an exception", () => {
+    const { engine } = rig({
+      onEvent: () => {
+        throw new Error("sink down");
+      },
+    });
+    assert.equal(engine.load(text(contract()), "a").status, "accepted");
+  });
+});

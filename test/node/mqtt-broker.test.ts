@@ -167,6 +167,20 @@ describe("mqtt broker over TCP with mqtt.js", () => {
     assert.equal(r.published.at(-1)?.topic, "dev2/x");
   });
 
+  it("closes a silent device after 1.5 × keepalive on real timers, while mqtt.js pings and stays", async () => {
+    const pinging = await track(client(r, "dev2", { keepalive: 1 }));
+    const raw = net.connect(r.listener.port, "127.0.0.1");
+    raw.on("error", () => {});
+    raw.resume(); // read the CONNACK, else the socket never sees the end
+    raw.write(encode({ cmd: "connect", clientId: "dev1", cleanSession: true, keepalive: 1, username: "dev1", password: new Uint8Array(Buffer.from(CREDENTIALS.get("dev1")!)) }));
+    const started = Date.now();
+    await new Promise<void>((resolve) => raw.on("close", () => resolve()));
+    const waited = Date.now() - started;
+    assert.ok(waited >= 1400 && waited < 3000, `closed after ${waited} ms`);
+    assert.ok(r.events.some((e) => e.kind === "disconnect" && e.device === "dev1" && e.reason === "keepalive"));
+    assert.equal(pinging.connected, true);
+  });
+
   it("takes over a session when the same device connects again", async () => {
     const first = await client(r, "dev1");
     const firstClosed = new Promise<void>((resolve) => first.once("close", () => resolve()));

@@ -14,10 +14,12 @@ import { nobleCrypto } from "../lib/noble-crypto.js";
 import { FakeClock } from "../lib/fake-clock.js";
 import { EnvelopeSealer } from "../../src/outbound/envelope.js";
 import { setupBaseR } from "../../src/crypto/hpke.js";
-import { text, toHex } from "../../src/crypto/bytes.js";
+import { fromHex, toHex, utf8 as text } from "../../src/util/bytes.js";
 import { VendorReceiver, readVendorKey } from "../../tools/open-envelope.js";
 import { vendorKeygen } from "../../tools/vendor-keygen.js";
 import type { Crypto } from "../../src/ports.js";
+
+import { envelopeExample as ex } from "../fixtures/hpke/envelope-example.js";
 
 const suite = new CipherSuite({ kem: new DhkemP256HkdfSha256(), kdf: new HkdfSha256(), aead: new Aes128Gcm() });
 const dir = mkdtempSync(join(tmpdir(), "portcullis-hpke-"));
@@ -93,6 +95,16 @@ describe("interop: @hpke/core seals → our setupBaseR opens", () => {
       assert.equal(toHex(r.export(text("ctx"), 32)), toHex(theirs));
     });
   }
+});
+
+describe("interop: the spec's worked example", () => {
+  it("opens with @hpke/core through the vendor reference", async () => {
+    const r = new VendorReceiver({ privateKey: fromHex(ex.skR), integration: ex.integration, contractVersion: ex.contractVersion });
+    const a = await r.open(fromHex(ex.envelope7), ex.topic);
+    const b = await r.open(fromHex(ex.envelope8), ex.topic);
+    assert.equal(a.kind === "message" && new TextDecoder().decode(a.payload), ex.plaintext7);
+    assert.equal(b.kind === "message" && new TextDecoder().decode(b.payload), ex.plaintext8);
+  });
 });
 
 describe("vendor tools", () => {

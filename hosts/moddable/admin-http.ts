@@ -1,0 +1,103 @@
+/**
+ * HTTP/1.1 for the core's admin API (src/admin/api.ts) over any {@link Network} — on the firmware the
+ * TLS network (https.ts). One request per connection (`Connection: close`), GET only, a bounded request
+ * head, and a response body written chunk by chunk as the socket drains, so a large audit page never
+ * sits in RAM twice.
+ */
+import type { DeviceSocket, Listener, Network, SocketHandler } from "../../src/ports.js";
+import type { AdminApi } from "portcullis/admin/api";
+
+/** Request heads larger than this get 431 (RFC 6585 §5) and the connection closes. */
+export const MAX_REQUEST_HEAD = 4096;
+
+const REASONS: Readonly<Record<number, string>> = Object.freeze({ 200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed", 413: "Content Too Large", 431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable" });
+
+function encode(text: string): Uint8Array {
+  return new Uint8Array(ArrayBuffer.fromString(text));
+}
+
+function head(status: number, contentType: string): string {
+  return `HTTP/1.1 ${status} ${REASONS[status] ?? "Status"}\r\nContent-Type: ${contentType}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n`;
+}
+
+/** What a request head says, or the status to refuse it with. */
+export function parseHead(text: string): { method: string; target: string; authorization: string | undefined } | number {
+  const lines = text.split("\r\n");
+  const request = /^([A-Z]+) (\/[^ ]*) HTTP\/1\.[01]$/.exec(lines[0] ?? "");
+  if (!request) return 400;
+  let authorization: string | undefined;
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(":");
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    if (name === "authorization") authorization = value;
+    else if (name === "content-length" && value !== "0") return 413;
+    else if (name === "transfer-encoding") return 413;
+  }
+  if (request[1] !== "GET") return 405;
+  return { method: request[1]!, target: request[2]!, authorization };
+}
+
+class Exchange implements SocketHandler {
+  readonly #socket: DeviceSocket;
+  readonly #api: AdminApi;
+  #head = "";
+  #started = false;
+  #pending: string[] = [];
+  #closed = false;
+
+  constructor(socket: DeviceSocket, api: AdminApi) {
+    this.#socket = socket;
+    this.#api = api;
+  }
+
+  onData(data: Uint8Array): void {
+    if (this.#started) return;
+    this.#head += String.fromArrayBuffer(data.slice().buffer as ArrayBuffer);
+    const end = this.#head.indexOf("\r\n\r\n");
+    if (end < 0) {
+      if (this.#head.length > MAX_REQUEST_HEAD) this.#respond(431, "text/plain", ["request head too large\n"]);
+      return;
+    }
+    this.#started = true;
+    const parsed = parseHead(this.#head.slice(0, end));
+    if (typeof parsed === "number") return this.#respond(parsed, "text/plain", [`${REASONS[parsed] ?? "error"}\n`]);
+    this.#api
+      .handle({ ...parsed, remote: this.#socket.remote })
+      .then((r) => this.#respond(r.status, r.contentType, r.body))
+      .catch(() => this.#respond(500, "application/json", ['{"error":"internal error"}\n']));
+  }
+
+  onWritable(): void {
+    this.#drain();
+  }
+
+  onClose(): void {
+    this.#closed = true;
+    this.#pending = [];
+  }
+
+  #respond(status: number, contentType: string, body: readonly string[]): void {
+    this.#started = true;
+    this.#pending = [head(status, contentType), ...body];
+    this.#drain();
+  }
+
+  /** Writes body chunks until the socket pushes back; onWritable resumes. Closes after the last. */
+  #drain(): void {
+    while (!this.#closed && this.#pending.length > 0) {
+      const more = this.#socket.write(encode(this.#pending.shift()!));
+      if (!more) return;
+    }
+    if (!this.#closed && this.#started && this.#pending.length === 0) {
+      this.#closed = true;
+      this.#socket.close();
+    }
+  }
+}
+
+/** Serves `api` on `port` of `network`. @throws Error when the port cannot be bound. */
+export function serveAdmin(network: Network, port: number, api: AdminApi): Listener {
+  return network.listen({ port, onConnection: (socket) => new Exchange(socket, api) });
+}

@@ -1,0 +1,109 @@
+/**
+ * Clock and Timers on the Moddable runtime: `Date.now()` for wall time, `Time.ticks` for monotonic
+ * time, SNTP at boot for trust, and the SDK `Timer` for callbacks.
+ */
+import Time from "time";
+import SNTP from "sntp";
+import Timer from "timer";
+import type { Clock, TimerId, Timers } from "../../src/ports.js";
+
+/** Before SNTP answers, a clock earlier than this (2025-01-01) is certainly unset (the ESP32 boots at 1970). */
+const PLAUSIBLE_EPOCH_MS = 1_735_689_600_000;
+
+/** Wall time that reports {@link Clock.isSet} only once SNTP (or a trusted RTC) has set it. */
+export class ModdableClock implements Clock {
+  #set = false;
+
+  now(): number {
+    return Date.now();
+  }
+
+  monotonic(): number {
+    return Time.ticks;
+  }
+
+  isSet(): boolean {
+    return this.#set;
+  }
+
+  /**
+   * Records a trusted time. `Time.set` takes seconds since the epoch (SDK modules/base/time).
+   * @throws RangeError when `seconds` is before 2025 (an SNTP answer that cannot be true).
+   */
+  setTrusted(seconds: number): void {
+    if (!(seconds * 1000 >= PLAUSIBLE_EPOCH_MS)) throw new RangeError(`implausible time ${seconds}`);
+    Time.set(seconds);
+    this.#set = true;
+  }
+}
+
+type Handle = TimerId & { timer: Timer | undefined };
+
+/** {@link Timers} on the SDK `Timer`; callbacks never run inside the call that scheduled them. */
+export class ModdableTimers implements Timers {
+  after(ms: number, callback: () => void): TimerId {
+    const handle = { timer: undefined } as unknown as Handle;
+    handle.timer = Timer.set(() => {
+      handle.timer = undefined;
+      run(callback);
+    }, Math.max(0, ms));
+    return handle;
+  }
+
+  every(ms: number, callback: () => void): TimerId {
+    const handle = { timer: undefined } as unknown as Handle;
+    handle.timer = Timer.repeat(() => run(callback), Math.max(1, ms));
+    return handle;
+  }
+
+  cancel(id: TimerId): void {
+    const handle = id as Handle;
+    if (handle.timer !== undefined) Timer.clear(handle.timer);
+    handle.timer = undefined;
+  }
+}
+
+/** Callbacks must not throw (ports.ts); if one does, log and keep the event loop alive. */
+function run(callback: () => void): void {
+  try {
+    callback();
+  } catch (e) {
+    trace(`timer callback threw: ${String(e)}\n`);
+  }
+}
+
+/** How long to wait before asking SNTP again after it gave up. */
+const SNTP_RETRY_MS = 60_000;
+
+/**
+ * Asks `host` for the time until it answers, then marks the clock trusted. Until then audit records
+ * carry "time not yet set" (Clock.isSet() is false). Returns a function that stops trying.
+ */
+export function syncTime(clock: ModdableClock, host: string, log: (line: string) => void): () => void {
+  let stopped = false;
+  let retry: Timer | undefined;
+  const ask = (): void => {
+    retry = undefined;
+    if (stopped) return;
+    new SNTP({ host }, (message, value) => {
+      if (stopped) return;
+      if (message === SNTP.time && value !== undefined) {
+        try {
+          clock.setTrusted(value);
+          log(`time set from ${host}`);
+        } catch (e) {
+          log(`SNTP answer rejected: ${String(e)}`);
+          retry = Timer.set(ask, SNTP_RETRY_MS);
+        }
+      } else if (message === SNTP.error) {
+        log(`SNTP ${host} unreachable; retrying in ${SNTP_RETRY_MS / 1000} s`);
+        retry = Timer.set(ask, SNTP_RETRY_MS);
+      }
+    });
+  };
+  ask();
+  return () => {
+    stopped = true;
+    if (retry !== undefined) Timer.clear(retry);
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * Firmware entry point. Boot order, each step failing closed:
+ *   config → ports → self-test (published vectors) → HTTPS identity → provisioning (gateway.json and
+ *   contracts, parsed by the core) → SNTP → startGateway → MQTT listener, admin HTTPS, console shell.
+ * An unprovisioned or misconfigured board keeps only the console, saying why.
+ */
+import "portcullis/moddable/globals";
+import { memory } from "portcullis/memory";
+import { parseGatewayConfig } from "portcullis/config";
+import { startGateway } from "portcullis/gateway";
+import { serveAdmin } from "portcullis/moddable/admin-http";
+import { createBoard, type ModdableBoard } from "portcullis/moddable/board";
+import { syncTime } from "portcullis/moddable/clock";
+import { readConfig, type FirmwareConfig } from "portcullis/moddable/config";
+import { TlsNetwork, loadServerIdentity } from "portcullis/moddable/https";
+import { keyStoreContracts, readProvisioning } from "portcullis/moddable/provisioning";
+import { selfTest } from "portcullis/moddable/selftest";
+
+/** Heap figures in bytes: used / peak / reserved of the chunk and slot heaps. */
+function memoryLine(): string {
+  const m = memory();
+  return `memory: chunk ${m.chunkUsed}/${m.chunkPeak}/${m.chunkMaximum} slots ${m.slotUsed}/${m.slotPeak}/${m.slotMaximum} (slot ${m.slotSize} B)`;
+}
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => (b < 16 ? "0" : "") + b.toString(16)).join("");
+}
+
+/** Console only, for a board that cannot run the gateway: answers `status` with the reason. */
+function consoleOnly(board: ModdableBoard, config: FirmwareConfig, reason: string): void {
+  board.console.write(`gateway not started: ${reason}\n`);
+  board.console.start((line) => {
+    const command = line.trim();
+    if (command === "memory") board.console.write(`${memoryLine()}\n`);
+    else board.console.write(`status: ${config.name} gateway not started: ${reason}\n`);
+  });
+}
+
+async function boot(): Promise<void> {
+  const config = readConfig();
+  const board = createBoard(config);
+  const say = (line: string): void => board.console.write(`${line}\n`);
+  say(`portcullis firmware on ${config.name}`);
+
+  const result = selfTest(board, board.scratch);
+  const timings = Object.entries(result.timings).map(([k, v]) => `${k}=${v}ms`).join(" ");
+  say(`selftest: ${result.passed} passed, ${result.failures.length} failed (${timings})`);
+  for (const failure of result.failures) say(`selftest FAILED ${failure}`);
+  if (result.failures.length > 0) return consoleOnly(board, config, "a port gave a wrong answer in the self-test");
+
+  const start = board.clock.monotonic();
+  const server = loadServerIdentity(board.keys, board.crypto, config.name);
+  say(`https identity ready in ${board.clock.monotonic() - start} ms; certificate SHA-256 ${server.fingerprint}`);
+
+  const provisioning = readProvisioning(board.keys);
+  if (provisioning.configText === undefined) return consoleOnly(board, config, "not provisioned (tools/provision.ts)");
+  const parsed = parseGatewayConfig(provisioning.configText, provisioning.contracts);
+  if (!parsed.ok) {
+    for (const e of parsed.errors) say(`config ${e.path || "/"}: ${e.message}`);
+    return consoleOnly(board, config, "the provisioned config was rejected");
+  }
+  say(`provisioning: ${parsed.config.devices.length} devices, ${provisioning.contracts.length} contracts`);
+
+  if (config.sntp !== "") syncTime(board.clock, config.sntp, say);
+
+  const gateway = await startGateway(board, parsed.config, {
+    certificateFingerprint: server.fingerprint,
+    contractStore: keyStoreContracts(board.keys, board.crypto),
+    onVerificationKey(key) {
+      // The serial console is the only channel on the device: shown once, never stored.
+      say(`first boot: audit verification key ${hex(key)} -- copy it and keep it offline; the board does not keep it`);
+    },
+    onOwnerToken(token) {
+      // Only on a board provisioned without a token (tools/provision.ts always sets one).
+      say(`first boot: owner token ${token} -- shown once on this console; the board keeps only its hash`);
+    },
+  });
+  gateway.shell.register({ name: "memory", summary: "XS heap: used/peak/reserved bytes", run: () => memoryLine() });
+
+  const mqtt = board.network.listen({ port: config.mqttPort, onConnection: (socket) => gateway.broker.accept(socket) });
+  serveAdmin(new TlsNetwork(board.network, server.identity), config.httpsPort, gateway.admin);
+  say(`portcullis: MQTT on port ${mqtt.port}, admin HTTPS on port ${config.httpsPort}`);
+  gateway.shell.start();
+  say("ready");
+}
+
+boot().catch((e: unknown) => {
+  trace(`portcullis boot failed: ${String(e)}\n`);
+});

@@ -1,0 +1,174 @@
+/**
+ * The device-side Network port on ECMA-419 `embedded:io/socket/listener` and `embedded:io/socket/tcp`.
+ * Each accepted socket gets a bounded send queue: `write` returns false above the high-water mark, and a
+ * peer that stops reading altogether is disconnected at the hard limit rather than allowed to grow RAM.
+ */
+import Listener from "embedded:io/socket/listener";
+import TCP from "embedded:io/socket/tcp";
+import type { DeviceSocket, Listener as PortListener, Network, SocketHandler } from "../../src/ports.js";
+
+export interface NetworkLimits {
+  /** Open device connections at most; more are accepted and closed at once. */
+  readonly maxConnections: number;
+  /** Queued bytes per connection above which `write` returns false. */
+  readonly highWater: number;
+  /** Queued bytes per connection below which `onWritable` is called again. */
+  readonly lowWater: number;
+  /** Queued bytes per connection at which the connection is dropped. */
+  readonly hardLimit: number;
+}
+
+/** 50 devices (the promise in docs/spec-firmware.md) plus room for reconnect overlap. */
+export const DEFAULT_NETWORK_LIMITS: NetworkLimits = Object.freeze({
+  maxConnections: 56,
+  highWater: 4096,
+  lowWater: 1024,
+  hardLimit: 16384,
+});
+
+/** One accepted connection, bridging ECMA-419 callbacks to the core's {@link SocketHandler}. */
+class Connection implements DeviceSocket {
+  readonly remote: string;
+  readonly #limits: NetworkLimits;
+  readonly #onGone: () => void;
+  #tcp: TCP | undefined;
+  #handler: SocketHandler | undefined;
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #writable = 0;
+  #blocked = false;
+  #closing = false;
+
+  constructor(from: TCP, limits: NetworkLimits, onGone: () => void) {
+    this.#limits = limits;
+    this.#onGone = onGone;
+    this.#tcp = new TCP({
+      from,
+      onReadable: (count: number) => this.#onReadable(count),
+      onWritable: (count: number) => this.#onWritable(count),
+      onError: () => this.#fail(),
+    });
+    this.remote = `${this.#tcp.remoteAddress ?? "?"}:${this.#tcp.remotePort ?? 0}`;
+  }
+
+  attach(handler: SocketHandler): void {
+    this.#handler = handler;
+  }
+
+  write(data: Uint8Array): boolean {
+    if (this.#closing || this.#tcp === undefined) return false;
+    if (this.#queued + data.length > this.#limits.hardLimit) {
+      this.#fail(); // the peer stopped reading: drop it rather than grow (fail closed)
+      return false;
+    }
+    this.#queue.push(data.slice());
+    this.#queued += data.length;
+    this.#flush();
+    if (this.#queued > this.#limits.highWater) this.#blocked = true;
+    return !this.#blocked;
+  }
+
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#handler = undefined; // nothing calls back after close()
+    if (this.#queued === 0) this.#release();
+  }
+
+  #onReadable(count: number): void {
+    const tcp = this.#tcp;
+    if (tcp === undefined || count <= 0) return;
+    const bytes = tcp.read() as ArrayBuffer | undefined;
+    if (bytes !== undefined && bytes.byteLength > 0) this.#handler?.onData(new Uint8Array(bytes));
+  }
+
+  #onWritable(count: number): void {
+    this.#writable = count;
+    this.#flush();
+    if (this.#closing && this.#queued === 0) return this.#release();
+    if (this.#blocked && this.#queued <= this.#limits.lowWater) {
+      this.#blocked = false;
+      this.#handler?.onWritable?.();
+    }
+  }
+
+  #flush(): void {
+    const tcp = this.#tcp;
+    while (tcp !== undefined && this.#writable > 0 && this.#queue.length > 0) {
+      const head = this.#queue[0]!;
+      const n = Math.min(head.length, this.#writable);
+      tcp.write(n === head.length ? head : head.subarray(0, n));
+      this.#writable -= n;
+      this.#queued -= n;
+      if (n === head.length) this.#queue.shift();
+      else this.#queue[0] = head.subarray(n);
+    }
+  }
+
+  /** The peer closed or the socket failed: tell the core once, unless it closed first. */
+  #fail(): void {
+    const handler = this.#handler;
+    this.#handler = undefined;
+    this.#closing = true;
+    this.#release();
+    handler?.onClose();
+  }
+
+  #release(): void {
+    const tcp = this.#tcp;
+    this.#tcp = undefined;
+    this.#queue = [];
+    this.#queued = 0;
+    if (tcp !== undefined) {
+      tcp.close();
+      this.#onGone();
+    }
+  }
+}
+
+export class ModdableNetwork implements Network {
+  readonly #limits: NetworkLimits;
+  #open = 0;
+
+  constructor(limits: NetworkLimits = DEFAULT_NETWORK_LIMITS) {
+    this.#limits = limits;
+  }
+
+  /** Connections currently open (for the console's status line). */
+  get open(): number {
+    return this.#open;
+  }
+
+  listen(options: { port: number; onConnection(socket: DeviceSocket): SocketHandler }): PortListener {
+    const onGone = (): void => {
+      this.#open--;
+    };
+    const accept = (from: TCP): void => {
+      if (this.#open >= this.#limits.maxConnections) {
+        new TCP({ from }).close(); // over the limit: refuse by closing at once
+        return;
+      }
+      this.#open++;
+      const connection = new Connection(from, this.#limits, onGone);
+      connection.attach(options.onConnection(connection));
+    };
+    let listener: Listener | undefined = new Listener({
+      port: options.port,
+      onReadable(this: Listener, requests: number) {
+        for (let i = 0; i < requests; i++) {
+          const from = this.read();
+          if (from !== undefined) accept(from);
+        }
+      },
+    });
+    const port = listener.port;
+    return {
+      port,
+      close(): void {
+        // ECMA-419 §10.3 Listener.close(); absent from the SDK's typings.
+        (listener as unknown as { close(): void } | undefined)?.close();
+        listener = undefined;
+      },
+    };
+  }
+}

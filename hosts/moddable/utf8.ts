@@ -1,0 +1,67 @@
+/**
+ * Strict UTF-8 (RFC 3629) for the firmware's TextEncoder/TextDecoder globals (globals.ts). Decoding builds
+ * strings 32 code points per String.fromCodePoint call: spreading more arguments than that (the core's
+ * src/policy/codec.ts spreads up to 1024) overflows a 512-slot XS stack. No imports, so Node tests it.
+ */
+
+/** UTF-8 bytes of a string; lone surrogates become U+FFFD, as TextEncoder does (WHATWG Encoding §4.2). */
+export function utf8Encode(s: string): Uint8Array {
+  let length = 0;
+  for (let i = 0; i < s.length; i++) {
+    const cp = s.codePointAt(i)!;
+    if (cp > 0xffff) i++;
+    length += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+  }
+  const out = new Uint8Array(length);
+  let o = 0;
+  for (let i = 0; i < s.length; i++) {
+    let cp = s.codePointAt(i)!;
+    if (cp > 0xffff) i++;
+    else if (cp >= 0xd800 && cp < 0xe000) cp = 0xfffd;
+    if (cp < 0x80) out[o++] = cp;
+    else if (cp < 0x800) {
+      out[o++] = 0xc0 | (cp >> 6);
+      out[o++] = 0x80 | (cp & 63);
+    } else if (cp < 0x10000) {
+      out[o++] = 0xe0 | (cp >> 12);
+      out[o++] = 0x80 | ((cp >> 6) & 63);
+      out[o++] = 0x80 | (cp & 63);
+    } else {
+      out[o++] = 0xf0 | (cp >> 18);
+      out[o++] = 0x80 | ((cp >> 12) & 63);
+      out[o++] = 0x80 | ((cp >> 6) & 63);
+      out[o++] = 0x80 | (cp & 63);
+    }
+  }
+  return out;
+}
+
+/** Code points per String.fromCodePoint call: bounded stack use. */
+const BATCH = 32;
+
+/** Strict UTF-8 decoding (RFC 3629 §4: no overlongs, surrogates, or code points above U+10FFFF); undefined when malformed. */
+export function utf8Decode(bytes: Uint8Array): string | undefined {
+  let out = "";
+  const batch: number[] = [];
+  for (let i = 0; i < bytes.length; ) {
+    const b = bytes[i]!;
+    const n = b < 0x80 ? 1 : b >= 0xc2 && b < 0xe0 ? 2 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xf0 && b < 0xf5 ? 4 : 0;
+    if (n === 0) return undefined;
+    let cp = n === 1 ? b : b & (0xff >> (n + 1));
+    if (i + n > bytes.length) return undefined;
+    for (let k = 1; k < n; k++) {
+      const c = bytes[i + k]!;
+      if ((c & 0xc0) !== 0x80) return undefined;
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    if ((n === 3 && (cp < 0x800 || (cp >= 0xd800 && cp < 0xe000))) || (n === 4 && (cp < 0x10000 || cp > 0x10ffff))) return undefined;
+    batch.push(cp);
+    if (batch.length === BATCH) {
+      out += String.fromCodePoint.apply(null, batch);
+      batch.length = 0;
+    }
+    i += n;
+  }
+  return out + String.fromCodePoint.apply(null, batch);
+}
+

@@ -1,0 +1,15 @@
+/** portcullis/memory: the XS machine's heap figures in bytes (modules/memory/xs_memory.c). */
+declare module "portcullis/memory" {
+  export interface MemoryFigures {
+    readonly chunkUsed: number;
+    readonly chunkPeak: number;
+    readonly chunkMaximum: number;
+    readonly slotUsed: number;
+    readonly slotPeak: number;
+    readonly slotMaximum: number;
+    /** Bytes per slot: 16 on the ESP32, 32 on a 64-bit host. */
+    readonly slotSize: number;
+    readonly stackBytes: number;
+  }
+  export function memory(): MemoryFigures;
+}

@@ -1,0 +1,36 @@
+/** portcullis/tls-server: a TLS 1.2 server over mbedTLS shaped as a byte pump (modules/tls-server/tls_pump.h). */
+declare module "portcullis/tls-server" {
+  /** A server certificate and its ECDSA P-256 key (DER), parsed once and shared by every connection. */
+  export class TLSIdentity {
+    /** @throws Error when the pair is malformed, mismatched, or the key is not P-256. */
+    constructor(certificate: ArrayBuffer | ArrayBufferView, key: ArrayBuffer | ArrayBufferView);
+    /**
+     * Generates a fresh P-256 key and a self-signed certificate (valid 2025-01-01 to 2049-12-31, so it
+     * does not depend on the clock being set).
+     * @throws Error when generation fails (for example no secure random source).
+     */
+    static generate(commonName: string): { key: ArrayBuffer; certificate: ArrayBuffer };
+  }
+  /** One server-side connection. The caller moves ciphertext between it and the TCP socket. */
+  export class TLSPump {
+    /** @throws Error when out of memory. */
+    constructor(identity: TLSIdentity);
+    /** Hands in received ciphertext; returns bytes accepted (feed the rest after reading). */
+    feed(ciphertext: ArrayBuffer | ArrayBufferView): number;
+    /** Ciphertext to send (at most 1024 bytes per call), or undefined when none is pending. */
+    take(): ArrayBuffer | undefined;
+    /** Decrypted application data (at most 1024 bytes per call), or undefined when none. */
+    read(): ArrayBuffer | undefined;
+    /** Encrypts plaintext; returns bytes accepted (0: take ciphertext first, or not open). */
+    write(plaintext: ArrayBuffer | ArrayBufferView): number;
+    /** Queues close_notify. */
+    close(): void;
+    /** Frees the connection now and wipes its keys. Harmless twice. */
+    destroy(): void;
+    /** 0 handshake, 1 open, 2 closed, 3 failed (see State). */
+    readonly state: number;
+    /** The last mbedTLS error code (negative) or 0. */
+    readonly error: number;
+  }
+  export const State: { readonly handshake: 0; readonly open: 1; readonly closed: 2; readonly failed: 3 };
+}

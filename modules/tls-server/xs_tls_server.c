@@ -1,0 +1,157 @@
+/*
+ * XS binding of the TLS byte pump (tls_pump.c): host objects for a server identity (certificate + key,
+ * shared) and for one connection's pump. JavaScript owns the TCP socket (ECMA-419 embedded:io/socket/tcp)
+ * and moves ciphertext through feed()/take(); see hosts/moddable/https.ts.
+ */
+#include "xsmc.h"
+#include "xsHost.h"
+#include "mc.xs.h"
+
+#include "tls_pump.h"
+#include "entropy_source.h"
+
+#define kTakeChunk 1024
+#define kReadChunk 1024
+
+typedef struct {
+	tls_pump_config_t *config;
+} IdentityRecord;
+
+void xs_tls_identity_destructor(void *data)
+{
+	if (data)
+		tls_pump_config_destroy(((IdentityRecord *)data)->config);
+}
+
+/* new TLSIdentity(certificateDER, keyDER) */
+void xs_tls_identity(xsMachine *the)
+{
+	void *cert, *key;
+	xsUnsignedValue cert_len, key_len;
+	int err = 0;
+	IdentityRecord record;
+	xsmcGetBufferReadable(xsArg(0), &cert, &cert_len);
+	xsmcGetBufferReadable(xsArg(1), &key, &key_len);
+	record.config = tls_pump_config_create(cert, cert_len, key, key_len, portcullis_entropy_fill, NULL, &err);
+	if (!record.config)
+		xsUnknownError("TLS identity rejected (mbedTLS %d)", err);
+	xsmcSetHostChunk(xsThis, &record, sizeof(record));
+}
+
+/* TLSIdentity.generate(commonName) -> {key, certificate} as DER ArrayBuffers */
+void xs_tls_identity_generate(xsMachine *the)
+{
+	uint8_t key[160], cert[640];
+	size_t key_len = sizeof(key), cert_len = sizeof(cert);
+	int r = tls_pump_generate_identity(portcullis_entropy_fill, NULL, xsmcToString(xsArg(0)), "20250101000000",
+		"20491231235959", key, &key_len, cert, &cert_len);
+	if (r != 0)
+		xsUnknownError("TLS identity generation failed (mbedTLS %d)", r);
+	xsmcVars(1);
+	xsmcSetNewObject(xsResult);
+	xsmcSetArrayBuffer(xsVar(0), key, key_len);
+	xsmcSet(xsResult, xsID_key, xsVar(0));
+	xsmcSetArrayBuffer(xsVar(0), cert, cert_len);
+	xsmcSet(xsResult, xsID_certificate, xsVar(0));
+	c_memset(key, 0, sizeof(key));
+}
+
+void xs_tls_pump_destructor(void *data)
+{
+	tls_pump_destroy(data);
+}
+
+/* new TLSPump(identity) */
+void xs_tls_pump(xsMachine *the)
+{
+	IdentityRecord *identity = xsmcGetHostChunk(xsArg(0));
+	if (!identity || !identity->config)
+		xsUnknownError("identity required");
+	tls_pump_t *pump = tls_pump_create(identity->config);
+	if (!pump)
+		xsUnknownError("no memory for TLS connection");
+	xsmcSetHostData(xsThis, pump);
+	/* Keep the shared configuration alive as long as this connection. */
+	xsmcDefine(xsThis, xsID_identity, xsArg(0), xsDontEnum | xsDontSet | xsDontDelete);
+}
+
+static tls_pump_t *get_pump(xsMachine *the)
+{
+	tls_pump_t *pump = xsmcGetHostData(xsThis);
+	if (!pump)
+		xsUnknownError("closed");
+	return pump;
+}
+
+/* feed(ciphertext) -> bytes accepted */
+void xs_tls_pump_feed(xsMachine *the)
+{
+	tls_pump_t *pump = get_pump(the);
+	void *data;
+	xsUnsignedValue length;
+	xsmcGetBufferReadable(xsArg(0), &data, &length);
+	xsmcSetInteger(xsResult, (xsIntegerValue)tls_pump_feed_ciphertext(pump, data, length));
+}
+
+/* take() -> ArrayBuffer of ciphertext to send, or undefined */
+void xs_tls_pump_take(xsMachine *the)
+{
+	tls_pump_t *pump = get_pump(the);
+	size_t pending = tls_pump_pending_ciphertext(pump);
+	if (!pending)
+		return;
+	if (pending > kTakeChunk)
+		pending = kTakeChunk;
+	/* take() copies min(pending, cap) bytes, so the buffer is filled exactly: no resize needed. */
+	void *out = xsmcSetArrayBuffer(xsResult, NULL, pending);
+	tls_pump_take_ciphertext(pump, out, pending);
+}
+
+/* read() -> ArrayBuffer of plaintext, or undefined */
+void xs_tls_pump_read(xsMachine *the)
+{
+	tls_pump_t *pump = get_pump(the);
+	uint8_t buffer[kReadChunk];
+	size_t n = tls_pump_read_plaintext(pump, buffer, sizeof(buffer));
+	if (n)
+		xsmcSetArrayBuffer(xsResult, buffer, n);
+}
+
+/* write(plaintext) -> bytes accepted */
+void xs_tls_pump_write(xsMachine *the)
+{
+	tls_pump_t *pump = get_pump(the);
+	void *data;
+	xsUnsignedValue length;
+	xsmcGetBufferReadable(xsArg(0), &data, &length);
+	xsmcSetInteger(xsResult, (xsIntegerValue)tls_pump_write_plaintext(pump, data, length));
+}
+
+void xs_tls_pump_close(xsMachine *the)
+{
+	tls_pump_t *pump = xsmcGetHostData(xsThis);
+	if (pump)
+		tls_pump_close(pump);
+}
+
+/* Frees the connection at once (not waiting for GC): session keys are wiped. Harmless twice. */
+void xs_tls_pump_destroy(xsMachine *the)
+{
+	tls_pump_t *pump = xsmcGetHostData(xsThis);
+	if (pump) {
+		tls_pump_destroy(pump);
+		xsmcSetHostData(xsThis, NULL);
+	}
+}
+
+void xs_tls_pump_get_state(xsMachine *the)
+{
+	tls_pump_t *pump = xsmcGetHostData(xsThis);
+	xsmcSetInteger(xsResult, pump ? tls_pump_state(pump) : TLS_PUMP_CLOSED);
+}
+
+void xs_tls_pump_get_error(xsMachine *the)
+{
+	tls_pump_t *pump = xsmcGetHostData(xsThis);
+	xsmcSetInteger(xsResult, pump ? tls_pump_last_error(pump) : 0);
+}

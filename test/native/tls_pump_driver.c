@@ -1,0 +1,224 @@
+/*
+ * Test driver for modules/tls-server/tls_pump.c on Linux (no XS): owns a TCP socket and pumps bytes
+ * between it and the pump, the way xs_tls_server.c does on the firmware. Driven by
+ * test/node/firmware-tls-pump.test.ts, with Node's TLS client on the other end.
+ *
+ *   driver gen <common-name> <key.der> <cert.der>   generate an identity (tls_identity.c)
+ *   driver check <cert> <key>                        prints "OK" or "ERR <code>" for tls_pump_config_create
+ *   driver serve <cert> <key> <connections>          listens on 127.0.0.1, prints "PORT <n>", then one
+ *                                                    "RESULT <state> <error>" line per connection
+ *
+ * The served application is HTTP-ish: it answers one request per connection with "HTTP/1.0 200 OK" and
+ * the body "echo:<request line>", or 20000 pattern bytes for "GET /big" (to exercise back-pressure).
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tls_pump.h"
+
+static int os_random(void *ctx, unsigned char *out, size_t len)
+{
+	(void)ctx;
+	while (len > 0) {
+		ssize_t n = getrandom(out, len, 0);
+		if (n < 0)
+			return -1;
+		out += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static uint8_t *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	static uint8_t buf[8192];
+	*len = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	return buf;
+}
+
+static int write_file(const char *path, const uint8_t *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	if (!f)
+		return -1;
+	size_t n = fwrite(data, 1, len, f);
+	fclose(f);
+	return n == len ? 0 : -1;
+}
+
+static tls_pump_config_t *load_config(const char *cert_path, const char *key_path, int *err)
+{
+	size_t cert_len, key_len;
+	static uint8_t cert[8192];
+	uint8_t *c = read_file(cert_path, &cert_len);
+	if (!c)
+		return NULL;
+	memcpy(cert, c, cert_len);
+	uint8_t *k = read_file(key_path, &key_len);
+	if (!k)
+		return NULL;
+	return tls_pump_config_create(cert, cert_len, k, key_len, os_random, NULL, err);
+}
+
+static int send_all(int fd, const uint8_t *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+		if (n <= 0)
+			return -1;
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Builds the response once the request head ("\r\n\r\n") has arrived. */
+static size_t respond(const char *request, uint8_t *out, size_t cap)
+{
+	const char *eol = strstr(request, "\r\n");
+	size_t line = eol ? (size_t)(eol - request) : strlen(request);
+	if (strncmp(request, "GET /big ", 9) == 0) {
+		size_t head = (size_t)snprintf((char *)out, cap, "HTTP/1.0 200 OK\r\nContent-Length: 20000\r\n\r\n");
+		for (size_t i = 0; i < 20000 && head + i < cap; i++)
+			out[head + i] = (uint8_t)('a' + i % 26);
+		return head + 20000;
+	}
+	return (size_t)snprintf((char *)out, cap, "HTTP/1.0 200 OK\r\nContent-Length: %zu\r\n\r\necho:%.*s", line + 5,
+		(int)line, request);
+}
+
+static void serve_one(int fd, tls_pump_config_t *config)
+{
+	static uint8_t rx[4096], tmp[4096], response[24000];
+	static char request[2048];
+	size_t rx_len = 0, req_len = 0, resp_len = 0, resp_pos = 0;
+	int responded = 0;
+	request[0] = 0;
+	tls_pump_t *p = tls_pump_create(config);
+	if (!p) {
+		printf("RESULT nomem 0\n");
+		return;
+	}
+	for (;;) {
+		if (rx_len > 0) {
+			size_t n = tls_pump_feed_ciphertext(p, rx, rx_len);
+			memmove(rx, rx + n, rx_len - n);
+			rx_len -= n;
+		}
+		size_t n;
+		while ((n = tls_pump_read_plaintext(p, tmp, sizeof(tmp))) > 0) {
+			if (req_len + n < sizeof(request)) {
+				memcpy(request + req_len, tmp, n);
+				req_len += n;
+				request[req_len] = 0;
+			}
+		}
+		if (!responded && strstr(request, "\r\n\r\n")) {
+			resp_len = respond(request, response, sizeof(response));
+			responded = 1;
+		}
+		while (resp_pos < resp_len) {
+			size_t w = tls_pump_write_plaintext(p, response + resp_pos, resp_len - resp_pos);
+			if (w == 0) {
+				size_t t = tls_pump_take_ciphertext(p, tmp, sizeof(tmp));
+				if (t == 0 || send_all(fd, tmp, t) != 0)
+					break;
+				continue;
+			}
+			resp_pos += w;
+		}
+		if (responded && resp_pos == resp_len)
+			tls_pump_close(p);
+		while ((n = tls_pump_take_ciphertext(p, tmp, sizeof(tmp))) > 0)
+			if (send_all(fd, tmp, n) != 0)
+				break;
+		tls_pump_state_t st = tls_pump_state(p);
+		if (st == TLS_PUMP_CLOSED || st == TLS_PUMP_FAILED)
+			break;
+		if (rx_len > 0)
+			continue;
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		if (poll(&pfd, 1, 10000) <= 0) {
+			printf("RESULT timeout 0\n");
+			tls_pump_destroy(p);
+			return;
+		}
+		ssize_t r = recv(fd, rx + rx_len, sizeof(rx) - rx_len, 0);
+		if (r <= 0)
+			break;
+		rx_len += (size_t)r;
+	}
+	static const char *names[] = { "handshake", "open", "closed", "failed" };
+	printf("RESULT %s %d\n", names[tls_pump_state(p)], tls_pump_last_error(p));
+	tls_pump_destroy(p);
+}
+
+static int serve(const char *cert, const char *key, int connections)
+{
+	int err = 0;
+	tls_pump_config_t *config = load_config(cert, key, &err);
+	if (!config) {
+		printf("ERR %d\n", err);
+		return 1;
+	}
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = 0 };
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t alen = sizeof(addr);
+	if (bind(lfd, (struct sockaddr *)&addr, sizeof(addr)) != 0 || listen(lfd, 4) != 0 ||
+		getsockname(lfd, (struct sockaddr *)&addr, &alen) != 0)
+		return 1;
+	printf("PORT %d\n", ntohs(addr.sin_port));
+	fflush(stdout);
+	for (int i = 0; i < connections; i++) {
+		int fd = accept(lfd, NULL, NULL);
+		if (fd < 0)
+			return 1;
+		serve_one(fd, config);
+		fflush(stdout);
+		close(fd);
+	}
+	close(lfd);
+	tls_pump_config_destroy(config);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 5 && strcmp(argv[1], "gen") == 0) {
+		uint8_t key[512], cert[2048];
+		size_t key_len = sizeof(key), cert_len = sizeof(cert);
+		int r = tls_pump_generate_identity(os_random, NULL, argv[2], "20250101000000", "20491231235959", key, &key_len,
+			cert, &cert_len);
+		if (r != 0) {
+			printf("ERR %d\n", r);
+			return 1;
+		}
+		return write_file(argv[3], key, key_len) || write_file(argv[4], cert, cert_len);
+	}
+	if (argc == 4 && strcmp(argv[1], "check") == 0) {
+		int err = 0;
+		tls_pump_config_t *c = load_config(argv[2], argv[3], &err);
+		if (c)
+			printf("OK\n");
+		else
+			printf("ERR %d\n", err);
+		tls_pump_config_destroy(c);
+		return 0;
+	}
+	if (argc == 5 && strcmp(argv[1], "serve") == 0)
+		return serve(argv[2], argv[3], atoi(argv[4]));
+	fprintf(stderr, "usage: see the comment on top of tls_pump_driver.c\n");
+	return 2;
+}

@@ -1,0 +1,172 @@
+/**
+ * The TLS byte pump (modules/tls-server/tls_pump.c) compiled against the system mbedTLS and driven by
+ * test/native/tls_pump_driver.c, with Node's TLS client as the peer: a real handshake, pinning by
+ * fingerprint, an HTTP-ish echo, back-pressure on a large response, and fail-closed on bad clients.
+ * Needs `cc` and libmbedtls-dev (Debian: `apt-get install -y libmbedtls-dev`); skips with a message otherwise.
+ */
+import assert from "node:assert/strict";
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { X509Certificate, createPrivateKey, generateKeyPairSync } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import tls from "node:tls";
+
+const root = new URL("../../", import.meta.url).pathname;
+const sources = ["test/native/tls_pump_driver.c", "modules/tls-server/tls_pump.c", "modules/tls-server/tls_identity.c"];
+
+/** Why the native test cannot run here, or undefined when it can. */
+function missing(): string | undefined {
+  if (!existsSync("/usr/include/mbedtls/ssl.h")) return "mbedTLS headers absent: apt-get install -y libmbedtls-dev";
+  try {
+    execFileSync("cc", ["--version"], { stdio: "ignore" });
+  } catch {
+    return "no C compiler (cc) on PATH";
+  }
+  return undefined;
+}
+
+/** A running `driver serve`, handing out its RESULT lines in order. */
+class Server {
+  readonly port: Promise<number>;
+  readonly #child: ChildProcessWithoutNullStreams;
+  readonly #lines: string[] = [];
+  #waiters: Array<() => void> = [];
+
+  constructor(driver: string, cert: string, key: string, connections: number) {
+    this.#child = spawn(driver, ["serve", cert, key, String(connections)]);
+    let buffered = "";
+    this.#child.stdout.on("data", (chunk: Buffer) => {
+      buffered += chunk.toString();
+      let nl: number;
+      while ((nl = buffered.indexOf("\n")) >= 0) {
+        this.#lines.push(buffered.slice(0, nl));
+        buffered = buffered.slice(nl + 1);
+        for (const w of this.#waiters.splice(0)) w();
+      }
+    });
+    this.port = this.next().then((line) => {
+      const m = /^PORT (\d+)$/.exec(line);
+      if (!m) throw new Error(`driver said ${line}`);
+      return Number(m[1]);
+    });
+  }
+
+  async next(): Promise<string> {
+    while (this.#lines.length === 0) await new Promise<void>((r) => this.#waiters.push(r));
+    return this.#lines.shift()!;
+  }
+
+  stop(): void {
+    this.#child.kill();
+  }
+}
+
+/** Connects with Node's TLS client, sends `request`, collects the whole response. */
+function fetchTls(port: number, request: string, options: tls.ConnectionOptions = {}) {
+  return new Promise<{ body: string; fingerprint: string; protocol: string | null; cipher: string; ms: number }>((resolve, reject) => {
+    const start = performance.now();
+    let ms = 0;
+    const chunks: Buffer[] = [];
+    const socket = tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false, ...options }, () => {
+      ms = performance.now() - start;
+      socket.write(request);
+    });
+    socket.on("data", (c: Buffer) => chunks.push(c));
+    socket.on("error", reject);
+    socket.on("end", () =>
+      resolve({
+        body: Buffer.concat(chunks).toString("latin1"),
+        fingerprint: socket.getPeerX509Certificate()?.fingerprint256 ?? "",
+        protocol: socket.getProtocol(),
+        cipher: socket.getCipher().name,
+        ms,
+      }),
+    );
+  });
+}
+
+describe("firmware: TLS byte pump over mbedTLS (native)", function () {
+  let dir = "";
+  let driver = "";
+  let cert: X509Certificate;
+
+  before(function () {
+    const why = missing();
+    if (why) {
+      console.log(`      skipped: ${why}`);
+      this.skip();
+    }
+    dir = mkdtempSync(join(tmpdir(), "tls-pump-"));
+    driver = join(dir, "driver");
+    execFileSync("cc", ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-Imodules/tls-server", "-o", driver, ...sources,
+      "-lmbedtls", "-lmbedx509", "-lmbedcrypto"], { cwd: root, stdio: "inherit" });
+    execFileSync(driver, ["gen", "portcullis.local", join(dir, "key.der"), join(dir, "cert.der")]);
+    cert = new X509Certificate(readFileSync(join(dir, "cert.der")));
+  });
+
+  it("generates a self-signed P-256 certificate for the given name, valid now", () => {
+    assert.equal(cert.subject, "CN=portcullis.local");
+    assert.equal(cert.issuer, cert.subject);
+    assert.equal(cert.publicKey.asymmetricKeyDetails?.namedCurve, "prime256v1");
+    assert.ok(cert.verify(cert.publicKey), "self-signature verifies");
+    assert.equal(cert.ca, false);
+    assert.ok(new Date(cert.validFrom) < new Date() && new Date() < new Date(cert.validTo));
+    const key = createPrivateKey({ key: readFileSync(join(dir, "key.der")), format: "der", type: "sec1" });
+    assert.equal(key.asymmetricKeyDetails?.namedCurve, "prime256v1");
+  });
+
+  it("accepts its own pair and refuses mismatched, RSA and P-384 keys", () => {
+    const check = (c: string, k: string) => execFileSync(driver, ["check", c, k]).toString().trim();
+    assert.equal(check(join(dir, "cert.der"), join(dir, "key.der")), "OK");
+    execFileSync(driver, ["gen", "other", join(dir, "key2.der"), join(dir, "cert2.der")]);
+    assert.match(check(join(dir, "cert.der"), join(dir, "key2.der")), /^ERR -\d+$/);
+    const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ format: "der", type: "pkcs8" });
+    writeFileSync(join(dir, "rsa.der"), rsa);
+    assert.equal(check(join(dir, "cert.der"), join(dir, "rsa.der")), "ERR -1");
+    const p384 = generateKeyPairSync("ec", { namedCurve: "secp384r1" }).privateKey.export({ format: "der", type: "pkcs8" });
+    writeFileSync(join(dir, "p384.der"), p384);
+    assert.equal(check(join(dir, "cert.der"), join(dir, "p384.der")), "ERR -1");
+  });
+
+  it("serves TLS 1.2 ECDHE-ECDSA-AES-GCM, the pinned fingerprint, an echo and a 20000-byte body", async () => {
+    const server = new Server(driver, join(dir, "cert.der"), join(dir, "key.der"), 2);
+    try {
+      const port = await server.port;
+      const r = await fetchTls(port, "GET /hello HTTP/1.0\r\n\r\n");
+      assert.equal(r.fingerprint, cert.fingerprint256);
+      assert.equal(r.protocol, "TLSv1.2");
+      assert.match(r.cipher, /^ECDHE-ECDSA-AES(128|256)-GCM-SHA(256|384)$/);
+      assert.ok(r.body.startsWith("HTTP/1.0 200 OK\r\n"));
+      assert.ok(r.body.endsWith("\r\n\r\necho:GET /hello HTTP/1.0"));
+      assert.equal(await server.next(), "RESULT closed 0");
+      console.log(`      handshake on this host: ${r.ms.toFixed(1)} ms`);
+
+      const big = await fetchTls(port, "GET /big HTTP/1.0\r\n\r\n");
+      const body = big.body.slice(big.body.indexOf("\r\n\r\n") + 4);
+      assert.equal(body.length, 20000);
+      assert.ok([...body].every((ch, i) => ch.charCodeAt(0) === 97 + (i % 26)), "body intact across records");
+      assert.equal(await server.next(), "RESULT closed 0");
+    } finally {
+      server.stop();
+    }
+  });
+
+  it("fails closed on RSA-only, TLS 1.3-only and non-TLS clients", async () => {
+    const server = new Server(driver, join(dir, "cert.der"), join(dir, "key.der"), 3);
+    try {
+      const port = await server.port;
+      await assert.rejects(fetchTls(port, "GET / HTTP/1.0\r\n\r\n", { ciphers: "AES128-GCM-SHA256", maxVersion: "TLSv1.2" }));
+      assert.match(await server.next(), /^RESULT failed -\d+$/);
+      await assert.rejects(fetchTls(port, "GET / HTTP/1.0\r\n\r\n", { minVersion: "TLSv1.3" }));
+      assert.match(await server.next(), /^RESULT failed -\d+$/);
+      const plain = net.connect(port, "127.0.0.1", () => plain.write("GET / HTTP/1.0\r\n\r\n"));
+      plain.on("error", () => {});
+      assert.match(await server.next(), /^RESULT failed -\d+$/);
+      plain.destroy();
+    } finally {
+      server.stop();
+    }
+  });
+});
