@@ -19,7 +19,7 @@ import { selfTest } from "portcullis/moddable/selftest";
 /** Heap figures in bytes: used / peak / reserved of the chunk and slot heaps. */
 function memoryLine(): string {
   const m = memory();
-  return `memory: chunk ${m.chunkUsed}/${m.chunkPeak}/${m.chunkMaximum} slots ${m.slotUsed}/${m.slotPeak}/${m.slotMaximum} (slot ${m.slotSize} B)`;
+  return `memory: chunk ${m.chunkUsed}/${m.chunkPeak}/${m.chunkMaximum} slots ${m.slotUsed}/${m.slotPeak}/${m.slotMaximum} (slot ${m.slotSize} B) stack ${m.stackPeakSlots}/${m.stackSlots} slots`;
 }
 
 function hex(bytes: Uint8Array): string {

@@ -106,7 +106,12 @@ export class PinnedTLSSocket {
     const socket = this.#socket;
     if (session === undefined || socket === undefined || !this.#ready) throw new Error("not connected");
     const bytes = buffer instanceof DataView ? new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength) : buffer;
-    return session.write(socket, bytes, options);
+    try {
+      return session.write(socket, bytes, options);
+    } catch (e) {
+      this.#fail(`TLS write: ${String(e)}`);
+      throw e; // the MQTT client treats a throwing write as "not now"; onError has already closed it
+    }
   }
 
   get format(): string {
@@ -134,7 +139,12 @@ export class PinnedTLSSocket {
       if (!this.#ready) this.#handshake(false);
       return;
     }
-    const data = this.#session?.read(this.#socket);
+    let data: Uint8Array | undefined | null;
+    try {
+      data = this.#session?.read(this.#socket);
+    } catch (e) {
+      return this.#fail(`TLS record: ${String(e)}`); // a bad record or MAC: the session is over
+    }
     if (data === undefined) return;
     if (data === null) return this.#fail("closed by peer");
     if (data.byteLength === 0) return;
