@@ -15,13 +15,15 @@
  * --instrument (instrumented build: also measures the XS stack peak).
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { X509Certificate } from "node:crypto";
+import { X509Certificate, webcrypto } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { syncBuiltinESMExports } from "node:module";
 import tls from "node:tls";
+import "reflect-metadata"; // @peculiar/x509 (tsyringe) needs the Reflect polyfill first
+import * as x509 from "@peculiar/x509";
 import mqtt from "mqtt";
 import { startDemo, type Demo } from "../hosts/node/demo.js";
 import { newOwnerToken, provisionEntries, readConfigDir, writeLinKeys } from "./provision.js";
@@ -254,6 +256,45 @@ async function scenario(host: string, library: string, demo: Demo, vendorLines: 
   }
 }
 
+/**
+ * A vendor PKI as public CAs issue it (RFC 5280 §4.2.1.1-2): the CA carries subjectKeyIdentifier (and an
+ * authorityKeyIdentifier equal to it), the leaf an authorityKeyIdentifier and localhost/127.0.0.1 names.
+ * The SDK's TLS client finds issuers by these identifiers (modules/crypt/ssl/ssl_cert.js) and checks the
+ * server name only on a certificate followed by its issuer, so the brokers serve leaf + CA.
+ * TEST ONLY: generated per run, never stored.
+ */
+async function vendorPki(): Promise<{ caDer: Uint8Array; keyPem: string; chainPem: string }> {
+  x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+  const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
+  const now = Date.now();
+  const validity = { notBefore: new Date(now - 60_000), notAfter: new Date(now + 30 * 86400_000) };
+  const caKeys = (await webcrypto.subtle.generateKey(alg, true, ["sign", "verify"])) as unknown as CryptoKeyPair;
+  const caSki = await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey);
+  const ca = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: "01", name: "CN=firmware-lin vendor CA", ...validity, signingAlgorithm: alg, keys: caKeys,
+    extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true), caSki, new x509.AuthorityKeyIdentifierExtension(caSki.keyId)],
+  });
+  const keys = (await webcrypto.subtle.generateKey(alg, true, ["sign", "verify"])) as unknown as CryptoKeyPair;
+  const leaf = await x509.X509CertificateGenerator.create({
+    serialNumber: "02", subject: "CN=localhost", issuer: ca.subject, ...validity, signingAlgorithm: alg,
+    publicKey: keys.publicKey, signingKey: caKeys.privateKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.SubjectAlternativeNameExtension([{ type: "dns", value: "localhost" }, { type: "ip", value: "127.0.0.1" }]),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      new x509.AuthorityKeyIdentifierExtension(caSki.keyId),
+    ],
+  });
+  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey as webcrypto.CryptoKey)).toString("base64");
+  return {
+    caDer: new Uint8Array(ca.rawData),
+    keyPem: `-----BEGIN PRIVATE KEY-----\n${pkcs8.match(/.{1,64}/g)!.join("\n")}\n-----END PRIVATE KEY-----\n`,
+    chainPem: `${leaf.toString("pem")}\n${ca.toString("pem")}\n`,
+  };
+}
+
 async function main(): Promise<void> {
   const { moddable, env } = preflight();
   if (!process.argv.includes("--keep-data")) rmSync(DATA_DIR, { recursive: true, force: true });
@@ -263,10 +304,9 @@ async function main(): Promise<void> {
   for (const w of warnings) console.log(`  ${/portcullis\//.test(w) ? "OURS" : "SDK "} ${w.trim()}`);
   const host = buildHost(moddable);
 
-  // The SDK's TLS client checks subjectAltName only on certificates that are followed by an issuer
-  // (modules/crypt/ssl/ssl_cert.js verify()): a vendor that sends its leaf alone always fails the name
-  // check. Real vendors send leaf + intermediate; the demo's brokers send the leaf only, so until
-  // hosts/node/demo.ts serves the chain, add the issuer here (docs/firmware.md, "Vendor brokers").
+  // The demo's brokers get a conformant certificate chain (vendorPki above; docs/firmware.md "Vendor
+  // brokers"): the demo's own PKI has no key identifiers and serves the leaf alone, which the SDK's TLS
+  // client cannot verify. Their TLS servers are captured here and re-keyed after startDemo.
   const vendorServers: { server: tls.Server; options: tls.TlsOptions }[] = [];
   const createServer = tls.createServer;
   tls.createServer = ((options: tls.TlsOptions, listener?: (s: tls.TLSSocket) => void) => {
@@ -287,8 +327,9 @@ async function main(): Promise<void> {
     },
   });
   const token = newOwnerToken();
-  for (const { server, options } of vendorServers) server.setSecureContext({ ...options, cert: `${String(options.cert)}${demo.caPem}` });
-  const uplinkCa = new Uint8Array(new X509Certificate(demo.caPem).raw);
+  const pki = await vendorPki();
+  for (const { server, options } of vendorServers) server.setSecureContext({ ...options, key: pki.keyPem, cert: pki.chainPem });
+  const uplinkCa = pki.caDer;
   writeLinKeys(provisionEntries({ ssid: "lin", password: "", ownerToken: token, ...readConfigDir(demo.configDir), uplinkCa }), join(DATA_DIR, "keys"));
   try {
     const figures = await scenario(host, library, demo, vendorLines, token);

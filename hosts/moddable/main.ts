@@ -84,6 +84,13 @@ async function boot(): Promise<void> {
   say("ready");
 }
 
+// lin builds define xs.abortHook: name the exception that aborts the machine, then let it abort.
+(globalThis as unknown as { abort?: (message: string, exception: unknown) => boolean }).abort = (message, exception) => {
+  const stack = (exception as { stack?: unknown } | undefined)?.stack;
+  trace(`portcullis abort: ${message}: ${String(exception)}${stack ? `\n${String(stack)}` : ""}\n`);
+  return true;
+};
+
 boot().catch((e: unknown) => {
   trace(`portcullis boot failed: ${String(e)}\n`);
 });

@@ -54,8 +54,10 @@ export class PinnedTLSSocket {
     this.#onReadable = options.onReadable;
     this.#onWritable = options.onWritable;
     this.#onError = options.onError;
-    // No session resumption when pinning: a resumed handshake carries no certificate to check.
-    this.#session = new Session({ serverName: options.host, ...secure, ...(pins.length ? { cache: false } : {}), protocolVersion: 0x303 });
+    // No session resumption: a resumed handshake carries no certificate to check against pins, and the
+    // SDK caches sessions by host name only (ssl/cache), so two vendors on one host (different ports)
+    // would offer each other's sessions.
+    this.#session = new Session({ serverName: options.host, ...secure, cache: false, protocolVersion: 0x303 });
     this.#session.initiateHandshake();
     const socket = new options.TCP.io({
       ...options,
@@ -104,13 +106,14 @@ export class PinnedTLSSocket {
   write(buffer: ArrayBuffer | ArrayBufferView, options?: { more?: boolean; byteLength?: number }): number {
     const session = this.#session;
     const socket = this.#socket;
-    if (session === undefined || socket === undefined || !this.#ready) throw new Error("not connected");
+    // Never throws: this runs inside SDK callbacks, where an exception would abort the machine.
+    if (session === undefined || socket === undefined || !this.#ready) return 0;
     const bytes = buffer instanceof DataView ? new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength) : buffer;
     try {
       return session.write(socket, bytes, options);
     } catch (e) {
       this.#fail(`TLS write: ${String(e)}`);
-      throw e; // the MQTT client treats a throwing write as "not now"; onError has already closed it
+      return 0;
     }
   }
 
@@ -127,7 +130,7 @@ export class PinnedTLSSocket {
     if (this.#socket === undefined) return;
     this.#socket.writable = count;
     if (!this.#ready) this.#handshake(false);
-    else if (count > OVERHEAD) this.#onWritable?.(count - OVERHEAD);
+    else if (count > OVERHEAD) this.#deliver(() => this.#onWritable?.(count - OVERHEAD));
   }
 
   #readableChanged(count: number): void {
@@ -150,7 +153,7 @@ export class PinnedTLSSocket {
     if (data.byteLength === 0) return;
     (data as Data).position = 0;
     this.#data = data as Data;
-    this.#onReadable?.(data.byteLength);
+    this.#deliver(() => this.#onReadable?.(data.byteLength));
   }
 
   #handshake(read: boolean): void {
@@ -175,9 +178,22 @@ export class PinnedTLSSocket {
     this.#writableChanged(socket.writable);
   }
 
+  /** Calls up into the MQTT client; an exception there ends this connection instead of aborting XS. */
+  #deliver(callback: () => void): void {
+    try {
+      callback();
+    } catch (e) {
+      this.#fail(`client callback threw: ${String(e)}`);
+    }
+  }
+
   #fail(detail: string): void {
     if (this.#socket === undefined) return;
     this.close();
-    this.#onError?.(detail);
+    try {
+      this.#onError?.(detail);
+    } catch (e) {
+      trace(`TLS socket: onError threw ${String(e)}\n`);
+    }
   }
 }
