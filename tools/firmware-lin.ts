@@ -11,15 +11,19 @@
  *    token and the certificate the console announced, and the console answers `status` and `memory`.
  *    It prints the figures: heap peak, per-message time, HTTPS handshake time.
  *
- * Without $MODDABLE it says what is missing and exits 1. Flags: --keep-data (do not wipe /tmp/portcullis).
+ * Without $MODDABLE it says what is missing and exits 1. Flags: --keep-data (do not wipe /tmp/portcullis),
+ * --instrument (instrumented build: also measures the XS stack peak).
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { X509Certificate } from "node:crypto";
+import { X509Certificate, webcrypto } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
+import { syncBuiltinESMExports } from "node:module";
 import tls from "node:tls";
+import "reflect-metadata"; // @peculiar/x509 (tsyringe) needs the Reflect polyfill first
+import * as x509 from "@peculiar/x509";
 import mqtt from "mqtt";
 import { startDemo, type Demo } from "../hosts/node/demo.js";
 import { newOwnerToken, provisionEntries, readConfigDir, writeLinKeys } from "./provision.js";
@@ -30,9 +34,9 @@ const HTTPS_PORT = 8443; // manifest.json config.portcullis.httpsPort
 const MQTT_PORT = 1883; // manifest.json config.portcullis.mqttPort
 const GUIDE = "https://github.com/Moddable-OpenSource/moddable/blob/public/documentation/Moddable%20SDK%20-%20Getting%20Started.md#linux";
 
+/** Aborts the run; the scenario's `finally` still stops the firmware and the relay. */
 function fail(message: string): never {
-  console.error(`firmware:lin: ${message}`);
-  process.exit(1);
+  throw new Error(message);
 }
 
 /** Everything the build needs, or a message naming what is missing and how to get it. */
@@ -60,13 +64,15 @@ function preflight(): { moddable: string; env: NodeJS.ProcessEnv } {
 
 function build(moddable: string, env: NodeJS.ProcessEnv): { library: string; warnings: string[]; seconds: number } {
   const start = Date.now();
-  const result = spawnSync("mcconfig", ["-m", "-p", "lin", "manifest.json"], { cwd: root, env, encoding: "utf8" });
+  // --instrument: an instrumented build, in which XS also tracks the stack's peak (slower; for sizing).
+  const flags = process.argv.includes("--instrument") ? ["-i"] : [];
+  const result = spawnSync("mcconfig", ["-m", ...flags, "-p", "lin", "manifest.json"], { cwd: root, env, encoding: "utf8" });
   const output = `${result.stdout}${result.stderr}`;
   if (result.status !== 0) {
     console.error(output.split("\n").filter((l) => !/^# (cc|xsc|xsid|tsc) /.test(l)).join("\n"));
     fail("mcconfig failed");
   }
-  const library = join(moddable, "build/bin/lin/mc/release", basename(root), "mc.so");
+  const library = join(moddable, "build/bin/lin/mc", flags.length ? "instrument" : "release", basename(root), "mc.so");
   if (!existsSync(library)) fail(`build finished but ${library} is missing`);
   const warnings = output.split("\n").filter((l) => /warning/i.test(l));
   return { library, warnings, seconds: (Date.now() - start) / 1000 };
@@ -250,6 +256,45 @@ async function scenario(host: string, library: string, demo: Demo, vendorLines: 
   }
 }
 
+/**
+ * A vendor PKI as public CAs issue it (RFC 5280 §4.2.1.1-2): the CA carries subjectKeyIdentifier (and an
+ * authorityKeyIdentifier equal to it), the leaf an authorityKeyIdentifier and localhost/127.0.0.1 names.
+ * The SDK's TLS client finds issuers by these identifiers (modules/crypt/ssl/ssl_cert.js) and checks the
+ * server name only on a certificate followed by its issuer, so the brokers serve leaf + CA.
+ * TEST ONLY: generated per run, never stored.
+ */
+async function vendorPki(): Promise<{ caDer: Uint8Array; keyPem: string; chainPem: string }> {
+  x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+  const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
+  const now = Date.now();
+  const validity = { notBefore: new Date(now - 60_000), notAfter: new Date(now + 30 * 86400_000) };
+  const caKeys = (await webcrypto.subtle.generateKey(alg, true, ["sign", "verify"])) as unknown as CryptoKeyPair;
+  const caSki = await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey);
+  const ca = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: "01", name: "CN=firmware-lin vendor CA", ...validity, signingAlgorithm: alg, keys: caKeys,
+    extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true), caSki, new x509.AuthorityKeyIdentifierExtension(caSki.keyId)],
+  });
+  const keys = (await webcrypto.subtle.generateKey(alg, true, ["sign", "verify"])) as unknown as CryptoKeyPair;
+  const leaf = await x509.X509CertificateGenerator.create({
+    serialNumber: "02", subject: "CN=localhost", issuer: ca.subject, ...validity, signingAlgorithm: alg,
+    publicKey: keys.publicKey, signingKey: caKeys.privateKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.SubjectAlternativeNameExtension([{ type: "dns", value: "localhost" }, { type: "ip", value: "127.0.0.1" }]),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      new x509.AuthorityKeyIdentifierExtension(caSki.keyId),
+    ],
+  });
+  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey as webcrypto.CryptoKey)).toString("base64");
+  return {
+    caDer: new Uint8Array(ca.rawData),
+    keyPem: `-----BEGIN PRIVATE KEY-----\n${pkcs8.match(/.{1,64}/g)!.join("\n")}\n-----END PRIVATE KEY-----\n`,
+    chainPem: `${leaf.toString("pem")}\n${ca.toString("pem")}\n`,
+  };
+}
+
 async function main(): Promise<void> {
   const { moddable, env } = preflight();
   if (!process.argv.includes("--keep-data")) rmSync(DATA_DIR, { recursive: true, force: true });
@@ -258,6 +303,18 @@ async function main(): Promise<void> {
   console.log(`firmware:lin: built ${library} in ${seconds.toFixed(0)} s`);
   for (const w of warnings) console.log(`  ${/portcullis\//.test(w) ? "OURS" : "SDK "} ${w.trim()}`);
   const host = buildHost(moddable);
+
+  // The demo's brokers get a conformant certificate chain (vendorPki above; docs/firmware.md "Vendor
+  // brokers"): the demo's own PKI has no key identifiers and serves the leaf alone, which the SDK's TLS
+  // client cannot verify. Their TLS servers are captured here and re-keyed after startDemo.
+  const vendorServers: { server: tls.Server; options: tls.TlsOptions }[] = [];
+  const createServer = tls.createServer;
+  tls.createServer = ((options: tls.TlsOptions, listener?: (s: tls.TLSSocket) => void) => {
+    const server = createServer(options, listener);
+    vendorServers.push({ server, options });
+    return server;
+  }) as typeof tls.createServer;
+  syncBuiltinESMExports();
 
   // The demo vendors, and the board provisioned with their config as tools/provision.ts --lin-dir would.
   const vendorLines: string[] = [];
@@ -270,7 +327,9 @@ async function main(): Promise<void> {
     },
   });
   const token = newOwnerToken();
-  const uplinkCa = new Uint8Array(new X509Certificate(demo.caPem).raw);
+  const pki = await vendorPki();
+  for (const { server, options } of vendorServers) server.setSecureContext({ ...options, key: pki.keyPem, cert: pki.chainPem });
+  const uplinkCa = pki.caDer;
   writeLinKeys(provisionEntries({ ssid: "lin", password: "", ownerToken: token, ...readConfigDir(demo.configDir), uplinkCa }), join(DATA_DIR, "keys"));
   try {
     const figures = await scenario(host, library, demo, vendorLines, token);
@@ -283,5 +342,8 @@ async function main(): Promise<void> {
 
 main().then(
   () => process.exit(0),
-  (e: unknown) => fail(String(e)),
+  (e: unknown) => {
+    console.error(`firmware:lin: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(1);
+  },
 );

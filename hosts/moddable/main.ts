@@ -19,7 +19,7 @@ import { selfTest } from "portcullis/moddable/selftest";
 /** Heap figures in bytes: used / peak / reserved of the chunk and slot heaps. */
 function memoryLine(): string {
   const m = memory();
-  return `memory: chunk ${m.chunkUsed}/${m.chunkPeak}/${m.chunkMaximum} slots ${m.slotUsed}/${m.slotPeak}/${m.slotMaximum} (slot ${m.slotSize} B)`;
+  return `memory: chunk ${m.chunkUsed}/${m.chunkPeak}/${m.chunkMaximum} slots ${m.slotUsed}/${m.slotPeak}/${m.slotMaximum} (slot ${m.slotSize} B) stack ${m.stackPeakSlots}/${m.stackSlots} slots`;
 }
 
 function hex(bytes: Uint8Array): string {
@@ -83,6 +83,13 @@ async function boot(): Promise<void> {
   gateway.shell.start();
   say("ready");
 }
+
+// lin builds define xs.abortHook: name the exception that aborts the machine, then let it abort.
+(globalThis as unknown as { abort?: (message: string, exception: unknown) => boolean }).abort = (message, exception) => {
+  const stack = (exception as { stack?: unknown } | undefined)?.stack;
+  trace(`portcullis abort: ${message}: ${String(exception)}${stack ? `\n${String(stack)}` : ""}\n`);
+  return true;
+};
 
 boot().catch((e: unknown) => {
   trace(`portcullis boot failed: ${String(e)}\n`);

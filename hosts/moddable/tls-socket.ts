@@ -54,8 +54,10 @@ export class PinnedTLSSocket {
     this.#onReadable = options.onReadable;
     this.#onWritable = options.onWritable;
     this.#onError = options.onError;
-    // No session resumption when pinning: a resumed handshake carries no certificate to check.
-    this.#session = new Session({ serverName: options.host, ...secure, ...(pins.length ? { cache: false } : {}), protocolVersion: 0x303 });
+    // No session resumption: a resumed handshake carries no certificate to check against pins, and the
+    // SDK caches sessions by host name only (ssl/cache), so two vendors on one host (different ports)
+    // would offer each other's sessions.
+    this.#session = new Session({ serverName: options.host, ...secure, cache: false, protocolVersion: 0x303 });
     this.#session.initiateHandshake();
     const socket = new options.TCP.io({
       ...options,
@@ -104,9 +106,15 @@ export class PinnedTLSSocket {
   write(buffer: ArrayBuffer | ArrayBufferView, options?: { more?: boolean; byteLength?: number }): number {
     const session = this.#session;
     const socket = this.#socket;
-    if (session === undefined || socket === undefined || !this.#ready) throw new Error("not connected");
+    // Never throws: this runs inside SDK callbacks, where an exception would abort the machine.
+    if (session === undefined || socket === undefined || !this.#ready) return 0;
     const bytes = buffer instanceof DataView ? new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength) : buffer;
-    return session.write(socket, bytes, options);
+    try {
+      return session.write(socket, bytes, options);
+    } catch (e) {
+      this.#fail(`TLS write: ${String(e)}`);
+      return 0;
+    }
   }
 
   get format(): string {
@@ -122,7 +130,7 @@ export class PinnedTLSSocket {
     if (this.#socket === undefined) return;
     this.#socket.writable = count;
     if (!this.#ready) this.#handshake(false);
-    else if (count > OVERHEAD) this.#onWritable?.(count - OVERHEAD);
+    else if (count > OVERHEAD) this.#deliver(() => this.#onWritable?.(count - OVERHEAD));
   }
 
   #readableChanged(count: number): void {
@@ -134,13 +142,18 @@ export class PinnedTLSSocket {
       if (!this.#ready) this.#handshake(false);
       return;
     }
-    const data = this.#session?.read(this.#socket);
+    let data: Uint8Array | undefined | null;
+    try {
+      data = this.#session?.read(this.#socket);
+    } catch (e) {
+      return this.#fail(`TLS record: ${String(e)}`); // a bad record or MAC: the session is over
+    }
     if (data === undefined) return;
     if (data === null) return this.#fail("closed by peer");
     if (data.byteLength === 0) return;
     (data as Data).position = 0;
     this.#data = data as Data;
-    this.#onReadable?.(data.byteLength);
+    this.#deliver(() => this.#onReadable?.(data.byteLength));
   }
 
   #handshake(read: boolean): void {
@@ -165,9 +178,22 @@ export class PinnedTLSSocket {
     this.#writableChanged(socket.writable);
   }
 
+  /** Calls up into the MQTT client; an exception there ends this connection instead of aborting XS. */
+  #deliver(callback: () => void): void {
+    try {
+      callback();
+    } catch (e) {
+      this.#fail(`client callback threw: ${String(e)}`);
+    }
+  }
+
   #fail(detail: string): void {
     if (this.#socket === undefined) return;
     this.close();
-    this.#onError?.(detail);
+    try {
+      this.#onError?.(detail);
+    } catch (e) {
+      trace(`TLS socket: onError threw ${String(e)}\n`);
+    }
   }
 }

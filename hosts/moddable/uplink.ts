@@ -42,7 +42,9 @@ class MqttSession implements UplinkSession {
   constructor(options: UplinkOptions, host: ModdableUplinkOptions) {
     this.#options = options;
     this.#maxQueued = host.maxQueued ?? DEFAULT_MAX_QUEUED;
-    const secure: Record<string, unknown> = { pins: options.pins ?? [], sha256: host.sha256 };
+    // serverName: the name as configured. The SDK resolver hands the socket "127.0.0.1" for "localhost",
+    // and the certificate must be checked against the name the contract gave, not the address.
+    const secure: Record<string, unknown> = { pins: options.pins ?? [], sha256: host.sha256, serverName: options.host };
     if (host.trustAnchor !== undefined) secure["certificate"] = host.trustAnchor;
     try {
       this.#client = new MQTTClient({

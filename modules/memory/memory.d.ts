@@ -9,7 +9,10 @@ declare module "portcullis/memory" {
     readonly slotMaximum: number;
     /** Bytes per slot: 16 on the ESP32, 32 on a 64-bit host. */
     readonly slotSize: number;
-    readonly stackBytes: number;
+    /** The stack's size in slots (the manifest's creation.stack). */
+    readonly stackSlots: number;
+    /** Deepest stack use in slots; measured only in instrumented builds (`mcconfig -i`), else 0. */
+    readonly stackPeakSlots: number;
   }
   export function memory(): MemoryFigures;
 }

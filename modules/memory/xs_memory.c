@@ -23,5 +23,11 @@ void xs_portcullis_memory(xsMachine *the)
 	set(the, "slotPeak", (txNumber)the->peakHeapCount * sizeof(txSlot));
 	set(the, "slotMaximum", (txNumber)the->maximumHeapCount * sizeof(txSlot));
 	set(the, "slotSize", sizeof(txSlot));
-	set(the, "stackBytes", (txNumber)(the->stackTop - the->stackBottom) * sizeof(txSlot));
+	set(the, "stackSlots", (txNumber)(the->stackTop - the->stackBottom));
+#ifdef mxInstrument
+	/* XS tracks the stack peak only in instrumented builds (xsRun.c); 0 otherwise. */
+	set(the, "stackPeakSlots", (txNumber)(the->stackTop - the->stackPeak));
+#else
+	set(the, "stackPeakSlots", 0);
+#endif
 }
