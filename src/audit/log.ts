@@ -7,15 +7,15 @@ import type { Clock, Crypto, Flash, KeyStore, Random, TimerId, Timers } from "..
 import type { AuditEvent, AuditKind, AuditLog, AuditQuery, AuditRecord } from "./types.js";
 import { ErrorCode, PortcullisError } from "../errors.js";
 import { FlashRing, type RingEntry } from "../flash/ring.js";
-import { canonicalBytes, decodeBody, encodeBody, normalizeEvent, recordJson } from "./record.js";
+import { canonicalBytes, decodeBody, encodeBody, normalizeEvent } from "./record.js";
 import { chainNext, evolveKey, GENESIS_CHAIN, sealMac } from "./chain.js";
-import { canonicalJson } from "./text.js";import { fromHex, fromUtf8, toHex, utf8 } from "../util/bytes.js";
+import { fromUtf8, toHex, utf8 } from "../util/bytes.js";
 import {
   FLAG_SEAL, KEY_HOLD, loadSealState, nextBoot, openPayload, PREFIX_SIZE, readPrefix, sealPayload,
   storageKey, storeSealState, TAG_SIZE, type SealState,
 } from "./store.js";
 import { FlowAggregator, type FlowSample } from "./aggregate.js";
-import { EXPORT_FORMAT, EXPORT_VERSION } from "./verify.js";
+import { chainBefore, expiredSpans, exportEnd, exportRecords, findHoles, queryRing } from "./reader.js";
 
 /** The ring tag of the audit region ("A1"); the outbound queue uses another. */
 export const AUDIT_RING_TAG = 0xa1;
@@ -69,9 +69,6 @@ export interface FlashAuditLogInit {
   readonly options?: AuditLogOptions;
 }
 
-/** Kinds that never hold a sector back from retention: they expire with their neighbours. */
-const STRUCTURAL: readonly AuditKind[] = ["seal", "purge", "corruption"];
-
 function fail(code: ErrorCode, message: string): PortcullisError {
   return new PortcullisError(code, message);
 }
@@ -84,6 +81,7 @@ export class FlashAuditLog implements AuditLog {
   readonly #storeKey: Uint8Array;
   readonly #aggregator: FlowAggregator;
   readonly #reported = new Set<string>();
+  readonly #decoder = (seq: number, data: Uint8Array): AuditRecord | undefined => this.#decode(seq, data);
   readonly #retentionTimer: TimerId;
   readonly #scrubTimer: TimerId;
   #seal: SealState;
@@ -259,19 +257,9 @@ export class FlashAuditLog implements AuditLog {
    */
   query(q: AuditQuery): AuditRecord[] {
     if (this.#closed) throw fail(ErrorCode.BadOption, "audit log is closed");
-    const out: AuditRecord[] = [];
-    const limit = Math.min(q.limit ?? MAX_QUERY_RECORDS, MAX_QUERY_RECORDS);
-    const gaps: RingEntry[] = [];
-    for (const e of this.#ring.entries(Math.max(q.since ?? 1, this.#ring.firstSeq), q.until ?? Infinity)) {
-      if (out.length >= limit) break;
-      const r = e.type === "record" ? this.#decode(e.seq, e.data) : undefined;
-      if (!r) {
-        gaps.push(e);
-        continue;
-      }
-      if (matches(r, q)) out.push(r);
-    }
-    this.#reportGaps(gaps);
+    const holes: RingEntry[] = [];
+    const out = queryRing(this.#ring, this.#decoder, q, Math.min(q.limit ?? MAX_QUERY_RECORDS, MAX_QUERY_RECORDS), holes);
+    this.#reportGaps(holes);
     return out;
   }
 
@@ -287,33 +275,12 @@ export class FlashAuditLog implements AuditLog {
 
   /** {@link exportJsonl} as a generator, for streaming a large export without holding it all. */
   *exportLines(from?: number, to?: number): Generator<string> {
-    const sealSeq = this.#sealForExport();
     const first = Math.max(from ?? 1, this.#ring.firstSeq);
-    let last = sealSeq;
-    if (to !== undefined && to < sealSeq) {
-      for (const e of this.#ring.entries(to, sealSeq)) {
-        const p = e.type === "record" ? readPrefix(e.data) : undefined;
-        if (p && (p.flags & FLAG_SEAL) !== 0) {
-          last = (e as { seq: number }).seq;
-          break;
-        }
-      }
-    }
+    const last = exportEnd(this.#ring, to, this.#sealForExport());
     if (first > last) throw fail(ErrorCode.BadOption, `empty export range ${first}..${last}`);
-    const firstPrefix = readPrefix(this.#ring.read(first) ?? new Uint8Array(0));
-    const header = { format: EXPORT_FORMAT, version: EXPORT_VERSION, from: first, to: last, epoch: firstPrefix?.epoch ?? 0, prevChain: toHex(this.#chainBefore(first)) };
-    yield canonicalJson(header);
-    const gaps: RingEntry[] = [];
-    for (const e of this.#ring.entries(first, last)) {
-      const r = e.type === "record" ? this.#decode(e.seq, e.data) : undefined;
-      const p = e.type === "record" ? readPrefix(e.data) : undefined;
-      if (!r || !p) {
-        gaps.push(e);
-        continue;
-      }
-      yield canonicalJson({ ...recordJson(r), chain: toHex(p.chain), epoch: p.epoch });
-    }
-    this.#reportGaps(gaps);
+    const holes: RingEntry[] = [];
+    yield* exportRecords(this.#ring, this.#decoder, first, last, holes);
+    this.#reportGaps(holes);
   }
 
   /**
@@ -323,20 +290,11 @@ export class FlashAuditLog implements AuditLog {
   applyRetention(): number | undefined {
     this.#usable();
     if (this.#held !== undefined) return undefined;
-    const ret = this.#o.retention ?? {};
-    const now = this.#i.clock.now();
     let through: number | undefined;
-    const spans = this.#ring.spans();
-    outer: for (const span of spans.slice(0, -1)) {
-      for (const e of this.#ring.entries(span.firstSeq, span.lastSeq)) {
-        const r = e.type === "record" ? this.#decode(e.seq, e.data) : undefined;
-        if (!r) continue;
-        if (STRUCTURAL.includes(r.kind)) continue;
-        if (r.time + (ret[r.kind] ?? Infinity) > now) break outer;
-      }
+    for (const lastSeq of expiredSpans(this.#ring, this.#decoder, this.#o.retention ?? {}, this.#i.clock.now())) {
       // One sector per purge record: a power cut can then never leave a half-done multi-sector trim.
-      this.#purge(span.lastSeq, "retention");
-      through = span.lastSeq;
+      this.#purge(lastSeq, "retention");
+      through = lastSeq;
     }
     return through;
   }
@@ -348,10 +306,7 @@ export class FlashAuditLog implements AuditLog {
    */
   scrub(): number {
     this.#usable();
-    const holes: RingEntry[] = [];
-    for (const e of this.#ring.entries(this.#ring.firstSeq)) {
-      if (e.type === "gap" || !this.#decode(e.seq, e.data)) holes.push(e);
-    }
+    const holes = findHoles(this.#ring, this.#decoder);
     this.#reportGaps(holes);
     return holes.length;
   }
@@ -514,7 +469,7 @@ export class FlashAuditLog implements AuditLog {
   /** Seal, record "purged through N" durably, then give the sectors up (so a gap is always explained). */
   #purge(through: number, reason: "retention" | "full"): void {
     this.#doSeal(KEEP_PURGE);
-    const detail = { through, reason, chain: toHex(this.#chainBefore(through + 1)) };
+    const detail = { through, reason, chain: toHex(chainBefore(this.#ring, this.#decoder, through + 1)) };
     this.#write({ kind: "purge", decision: "info", detail }, KEEP_PURGE);
     this.#ring.flush();
     this.#ring.trimThrough(through);
@@ -536,21 +491,6 @@ export class FlashAuditLog implements AuditLog {
     if (!this.#alarmedFull) this.#o.onAlarm?.(`audit: ${why}; records are refused and the gateway fails closed`);
     this.#alarmedFull = true;
     throw fail(ErrorCode.Limit, `audit log ${why}`);
-  }
-
-  /** chain[seq − 1]: from the record before, or from the purge record that gave it up. */
-  #chainBefore(seq: number): Uint8Array {
-    if (seq <= 1) return GENESIS_CHAIN;
-    const prev = this.#ring.read(seq - 1);
-    const p = prev ? readPrefix(prev) : undefined;
-    if (p) return p.chain;
-    for (const e of this.#ring.entries(seq)) {
-      const r = e.type === "record" ? this.#decode(e.seq, e.data) : undefined;
-      if (r?.kind === "purge" && r.detail?.through === seq - 1 && typeof r.detail.chain === "string") {
-        return fromHex(r.detail.chain);
-      }
-    }
-    return GENESIS_CHAIN;
   }
 
   #decode(seq: number, data: Uint8Array): AuditRecord | undefined {
@@ -578,13 +518,4 @@ export class FlashAuditLog implements AuditLog {
       this.#safely(() => void this.#write(normalizeEvent({ kind: "corruption", decision: "info", detail: { from, to } }), KEEP_PRIORITY));
     }
   }
-}
-
-function matches(r: AuditRecord, q: AuditQuery): boolean {
-  if (q.fromTime !== undefined && r.time < q.fromTime) return false;
-  if (q.toTime !== undefined && r.time > q.toTime) return false;
-  if (q.kind !== undefined && r.kind !== q.kind) return false;
-  if (q.device !== undefined && r.device !== q.device && !r.summary?.some((x) => x.device === q.device)) return false;
-  if (q.integration !== undefined && r.integration !== q.integration && !r.summary?.some((x) => x.integration === q.integration)) return false;
-  return true;
 }
