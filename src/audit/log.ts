@@ -275,8 +275,10 @@ export class FlashAuditLog implements AuditLog {
 
   /** {@link exportJsonl} as a generator, for streaming a large export without holding it all. */
   *exportLines(from?: number, to?: number): Generator<string> {
+    // Seal first: making room for the seal may purge, which moves the first retained seq.
+    const sealSeq = this.#sealForExport();
     const first = Math.max(from ?? 1, this.#ring.firstSeq);
-    const last = exportEnd(this.#ring, to, this.#sealForExport());
+    const last = exportEnd(this.#ring, to, sealSeq);
     if (first > last) throw fail(ErrorCode.BadOption, `empty export range ${first}..${last}`);
     const holes: RingEntry[] = [];
     yield* exportRecords(this.#ring, this.#decoder, first, last, holes);
