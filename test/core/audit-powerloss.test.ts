@@ -14,4 +14,10 @@ describe("audit log under power loss (sampled)", () => {
     assert.equal(r.corrupt, 0);
     assert.ok((r.mix["record:seal"] ?? 0) > 0 && r.mix.remount! > 0, "the workload seals and remounts");
   });
+
+  it("regression: cuts where an export's seal had to purge first (found by the full run)", async () => {
+    const r = await runPowerloss({ ops: 320, only: [145, 192, 236], tears: ["none"] });
+    assert.deepEqual(r.failures, []);
+    assert.equal(r.cuts, 3);
+  });
 });

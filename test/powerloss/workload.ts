@@ -23,6 +23,8 @@ export interface PowerlossOptions {
   readonly tears?: readonly TearMode[];
   readonly sectors?: number;
   readonly seed?: number;
+  /** Cut only at these operations (regression cases), instead of every `step`-th. */
+  readonly only?: readonly number[];
   /** Group-commit window of the log under test (default 5 ms; 0: every append programmed at once). */
   readonly groupCommitMs?: number;
   /** Progress output. */
@@ -261,7 +263,8 @@ export async function runPowerloss(o: PowerlossOptions): Promise<PowerlossResult
   failures.push(...notes.map((n) => `uncut: ${n}`));
   let cuts = 0;
   for (const tear of tears) {
-    for (let cutAt = 1; cutAt <= operations; cutAt += step) {
+    const points = o.only ?? Array.from({ length: Math.ceil(operations / step) }, (_, i) => 1 + i * step);
+    for (const cutAt of points) {
       const inner = ramFlash(sectors * 4096);
       const dev = freshDevice(o.groupCommitMs ?? 5);
       const ledger: Ledger = { acked: new Map(), inflight: new Set() };
