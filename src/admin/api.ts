@@ -13,6 +13,7 @@ import type { Crypto } from "../ports.js";
 import type { AuditEvent, AuditKind, AuditLog, AuditQuery, AuditRecord } from "../audit/types.js";
 import { AuditKinds } from "../audit/types.js";
 import { constantTimeEqual, utf8 } from "../util/bytes.js";
+import { ErrorCode, PortcullisError } from "../errors.js";
 
 export interface AdminRequest {
   readonly method: string;
@@ -213,7 +214,13 @@ export class AdminApi {
     const to = intParam(params, "to");
     for (const v of [from, to]) if (typeof v === "string") return reply(400, v);
     this.#o.onEvent({ kind: "admin", decision: "allow", reason: "export", detail: { remote, from: (from as number | undefined) ?? null, to: (to as number | undefined) ?? null } });
-    const lines = await this.#o.exportJsonl(from as number | undefined, to as number | undefined);
+    let lines: string[];
+    try {
+      lines = await this.#o.exportJsonl(from as number | undefined, to as number | undefined);
+    } catch (e) {
+      if (e instanceof PortcullisError && e.code === ErrorCode.BadOption) return reply(400, e.message);
+      throw e;
+    }
     return { status: 200, contentType: "application/x-ndjson", body: lines.map((l) => l + "\n") };
   }
 }
