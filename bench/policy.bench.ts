@@ -5,7 +5,7 @@
  * "one-match": only one does, the others cover other devices (shows the index at work).
  */
 import { PolicyEngine } from "../src/policy/engine.js";
-import { utf8Encode } from "../src/policy/codec.js";
+import { utf8 as utf8Encode } from "../src/util/bytes.js";
 import { nobleCrypto, seededRandom } from "../test/lib/noble-crypto.js";
 import { FakeClock } from "../test/lib/fake-clock.js";
 import { MemoryKeys } from "../test/lib/memory-keys.js";

@@ -150,6 +150,8 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   registerCommands(gateway, board);
   audit.onAlarm((text) => shell.say(`ALARM: ${text}`));
   record({ kind: "boot", decision: "info", detail: { devices: config.devices.length, contracts: config.contracts.length, tokenHashPrefix: toHex(tokenHash.subarray(0, 4)) } });
+  // A quarantine survives reboots in the policy engine; its queues stay frozen with it.
+  for (const i of policy.engine.integrations()) if (i.state === "quarantined") outbound.freeze(i.id, "quarantine (at boot)");
   outbound.start();
   return gateway;
 }

@@ -14,12 +14,12 @@
 /** Wall-clock and monotonic time. */
 export interface Clock {
   /**
-   * Wall-clock milliseconds since the Unix epoch. Before the board has a trusted time (SNTP, RTC)
+   * Wall-clock milliseconds since the Unix epoch, a whole number. Before the board has a trusted time (SNTP, RTC)
    * this is the board's best guess and {@link Clock.isSet} returns false; audit records carry that
    * flag so a reader knows the time is not evidence. Never throws.
    */
   now(): number;
-  /** Milliseconds from an arbitrary origin that never goes backwards. For timeouts and rates. */
+  /** Whole milliseconds from an arbitrary origin that never goes backwards. For timeouts and rates. */
   monotonic(): number;
   /** True once wall-clock time comes from a trusted source. */
   isSet(): boolean;

@@ -11,7 +11,7 @@ import { createHash, createPrivateKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Aes128Gcm, CipherSuite, DhkemP256HkdfSha256, HkdfSha256, type RecipientContext } from "@hpke/core";
 import { envelopeAad, envelopeInfo, keyId, parseEnvelope } from "../src/outbound/envelope.js";
-import { equalBytes, fromHex, toHex } from "../src/crypto/bytes.js";
+import { constantTimeEqual as equalBytes, fromHex, toHex } from "../src/util/bytes.js";
 import { nodeCrypto } from "../hosts/node/crypto.js";
 
 export type Received =

@@ -1,9 +1,11 @@
 /**
  * The KeyStore port on the Node board: one file per key in `<data>/keys/` (mode 0600), written to a
  * temporary file, fsync'ed and renamed into place, so a key is either the old or the new value after
- * a crash. Deleting overwrites the file with zeros before unlinking it.
+ * a crash. The replaced file's content is then overwritten with zeros through a handle kept open
+ * across the rename (an evolved audit sealing key must not linger: forward security), and deleting
+ * overwrites before unlinking. Best effort on journaling or copy-on-write file systems.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import path from "node:path";
 import type { KeyStore } from "../../src/ports.js";
 
@@ -32,7 +34,8 @@ export class FileKeyStore implements KeyStore {
     check(name);
     if (value.length > MAX_VALUE_BYTES) throw new RangeError(`key "${name}": ${value.length} bytes is over the ${MAX_VALUE_BYTES}-byte limit`);
     const file = path.join(this.#dir, name);
-    const tmp = `${file}.tmp`;
+    // "~" is outside the name alphabet: the temporary file can never be another key.
+    const tmp = `${file}~tmp`;
     const fd = openSync(tmp, "w", 0o600);
     try {
       writeSync(fd, value);
@@ -40,12 +43,22 @@ export class FileKeyStore implements KeyStore {
     } finally {
       closeSync(fd);
     }
-    renameSync(tmp, file);
-    const dfd = openSync(this.#dir, "r");
+    const old = existsSync(file) ? openSync(file, "r+") : undefined;
     try {
-      fsyncSync(dfd);
+      renameSync(tmp, file);
+      const dfd = openSync(this.#dir, "r");
+      try {
+        fsyncSync(dfd);
+      } finally {
+        closeSync(dfd);
+      }
+      if (old !== undefined) {
+        const size = fstatSync(old).size;
+        if (size > 0) writeSync(old, new Uint8Array(size), 0, size, 0);
+        fsyncSync(old);
+      }
     } finally {
-      closeSync(dfd);
+      if (old !== undefined) closeSync(old);
     }
   }
 

@@ -15,8 +15,6 @@ const DAY = 24 * 3600_000;
 export interface KeyAndCert {
   readonly keyPem: string;
   readonly certPem: string;
-  /** Base64 SHA-256 of the certificate's SubjectPublicKeyInfo (an RFC 7469 pin). */
-  readonly spkiPin: string;
   /** SHA-256 of the certificate DER, uppercase hex with colons (as openssl prints it). */
   readonly fingerprint: string;
   /** For issuing: the parsed certificate and key pair. */
@@ -44,7 +42,6 @@ async function finish(cert: x509.X509Certificate, keys: CryptoKeyPair): Promise<
   return {
     keyPem: await pemKey(keys),
     certPem,
-    spkiPin: createHash("sha256").update(Buffer.from(cert.publicKey.rawData)).digest("base64"),
     fingerprint: certFingerprint(certPem),
     cert,
     keys,

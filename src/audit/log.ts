@@ -9,7 +9,7 @@ import { ErrorCode, PortcullisError } from "../errors.js";
 import { FlashRing, type RingEntry } from "../flash/ring.js";
 import { canonicalBytes, decodeBody, encodeBody, normalizeEvent, recordJson } from "./record.js";
 import { chainNext, evolveKey, GENESIS_CHAIN, sealMac } from "./chain.js";
-import { canonicalJson, fromHex, fromUtf8, toHex, utf8 } from "./text.js";
+import { canonicalJson } from "./text.js";import { fromHex, fromUtf8, toHex, utf8 } from "../util/bytes.js";
 import {
   FLAG_SEAL, KEY_HOLD, loadSealState, nextBoot, openPayload, PREFIX_SIZE, readPrefix, sealPayload,
   storageKey, storeSealState, TAG_SIZE, type SealState,
@@ -22,6 +22,8 @@ export const AUDIT_RING_TAG = 0xa1;
 export const DEFAULT_SEAL_EVERY_RECORDS = 256;
 export const DEFAULT_SEAL_EVERY_MS = 15 * 60_000;
 export const DEFAULT_RETENTION_CHECK_MS = 60 * 60_000;
+/** How often the whole log is re-read for holes (mount checks only the head sector). */
+export const DEFAULT_SCRUB_EVERY_MS = 24 * 60 * 60_000;
 /** Records one query returns at most. */
 export const MAX_QUERY_RECORDS = 1000;
 export const SUMMARY_ROWS_PER_RECORD = 256;
@@ -47,6 +49,8 @@ export interface AuditLogOptions {
   /** Milliseconds to keep each kind; kinds not listed are kept until space is needed. */
   readonly retention?: Partial<Record<AuditKind, number>>;
   readonly retentionCheckMs?: number;
+  /** How often `scrub()` runs on its own (default daily). */
+  readonly scrubEveryMs?: number;
   /** How often aggregated flow summaries are written (default 5 min). */
   readonly summaryEveryMs?: number;
   /** Receives k[0] once, at first boot; the device keeps no copy once epoch 0 is sealed. */
@@ -81,6 +85,7 @@ export class FlashAuditLog implements AuditLog {
   readonly #aggregator: FlowAggregator;
   readonly #reported = new Set<string>();
   readonly #retentionTimer: TimerId;
+  readonly #scrubTimer: TimerId;
   #seal: SealState;
   #chain: Uint8Array;
   #held: string | undefined;
@@ -107,49 +112,64 @@ export class FlashAuditLog implements AuditLog {
       flash: init.flash, tag: AUDIT_RING_TAG, timers: init.timers, groupCommitMs: o.groupCommitMs ?? 0, reserveSectors: KEEP_NORMAL,
       ...(o.offset === undefined ? {} : { offset: o.offset }), ...(o.size === undefined ? {} : { size: o.size }),
     });
-    this.#boot = nextBoot(init.keys);
-    this.#storeKey = storageKey(init.keys, init.random);
-    const hold = init.keys.get(KEY_HOLD);
-    this.#held = hold ? fromUtf8(hold) : undefined;
-    const last = this.#ring.last();
-    const state = loadSealState(init.keys);
-    if (!last) {
-      this.#chain = GENESIS_CHAIN;
-      const resume = state && state.epoch === 0;
-      this.#seal = resume ? { ...state, first: this.#ring.nextSeq } : this.#newVerificationKey(state !== undefined);
-    } else {
-      const p = readPrefix(last.data);
-      if (!p) throw fail(ErrorCode.Corrupt, `audit record ${last.seq} is not a version-1 audit payload`);
-      if (!state) throw this.#alarm(fail(ErrorCode.Corrupt, "audit log holds records but the key store has no sealing state"));
-      const isSeal = (p.flags & FLAG_SEAL) !== 0;
-      if (isSeal && state.epoch === p.epoch) {
-        // The power failed between writing a seal and evolving the key: finish the evolution now.
-        const key = evolveKey(init.crypto, state.key);
-        state.key.fill(0);
-        Object.assign(state, { epoch: p.epoch + 1, first: last.seq + 1, key });
-        storeSealState(init.keys, state);
-      } else if (state.epoch !== (isSeal ? p.epoch + 1 : p.epoch)) {
-        throw this.#alarm(fail(ErrorCode.Corrupt, `audit sealing key is at epoch ${state.epoch} but the log is at epoch ${p.epoch}`));
+    let aggregator: FlowAggregator | undefined;
+    let retention: TimerId | undefined;
+    let scrub: TimerId | undefined;
+    try {
+      this.#boot = nextBoot(init.keys);
+      this.#storeKey = storageKey(init.keys, init.random);
+      const hold = init.keys.get(KEY_HOLD);
+      this.#held = hold ? fromUtf8(hold) : undefined;
+      const last = this.#ring.last();
+      const state = loadSealState(init.keys);
+      if (!last) {
+        this.#chain = GENESIS_CHAIN;
+        const resume = state && state.epoch === 0;
+        this.#seal = resume ? { ...state, first: this.#ring.nextSeq } : this.#newVerificationKey(state !== undefined);
+      } else {
+        const p = readPrefix(last.data);
+        if (!p) throw fail(ErrorCode.Corrupt, `audit record ${last.seq} is not a version-1 audit payload`);
+        if (!state) throw this.#alarm(fail(ErrorCode.Corrupt, "audit log holds records but the key store has no sealing state"));
+        const isSeal = (p.flags & FLAG_SEAL) !== 0;
+        if (isSeal && state.epoch === p.epoch) {
+          // The power failed between writing a seal and evolving the key: finish the evolution now.
+          const key = evolveKey(init.crypto, state.key);
+          state.key.fill(0);
+          Object.assign(state, { epoch: p.epoch + 1, first: last.seq + 1, key });
+          storeSealState(init.keys, state);
+        } else if (state.epoch !== (isSeal ? p.epoch + 1 : p.epoch)) {
+          throw this.#alarm(fail(ErrorCode.Corrupt, `audit sealing key is at epoch ${state.epoch} but the log is at epoch ${p.epoch}`));
+        }
+        this.#seal = state;
+        this.#chain = p.chain;
+        // The power failed between a purge record and its trim: finish the trim it announced.
+        const r = this.#decode(last.seq, last.data);
+        const through = r?.kind === "purge" ? r.detail?.through : undefined;
+        if (typeof through === "number" && through >= this.#ring.firstSeq && this.#held === undefined) this.#ring.trimThrough(through);
       }
-      this.#seal = state;
-      this.#chain = p.chain;
-      // The power failed between a purge record and its trim: finish the trim it announced.
-      const r = this.#decode(last.seq, last.data);
-      const through = r?.kind === "purge" ? r.detail?.through : undefined;
-      if (typeof through === "number" && through >= this.#ring.firstSeq && this.#held === undefined) this.#ring.trimThrough(through);
+      this.#aggregator = aggregator = new FlowAggregator({
+        clock: init.clock, timers: init.timers, rowsPerRecord: SUMMARY_ROWS_PER_RECORD,
+        ...(o.summaryEveryMs === undefined ? {} : { summaryEveryMs: o.summaryEveryMs }),
+        emit: (ev) => this.#emitSplit(ev),
+        onError: (e) => this.#markFailed(e),
+      });
+      this.#retentionTimer = retention = init.timers.every(o.retentionCheckMs ?? DEFAULT_RETENTION_CHECK_MS, () => this.#safely(() => this.applyRetention()));
+      this.#scrubTimer = scrub = init.timers.every(o.scrubEveryMs ?? DEFAULT_SCRUB_EVERY_MS, () => this.#safely(() => void this.scrub()));
+      const spans = this.#ring.spans();
+      const head = spans[spans.length - 1];
+      if (head) this.#reportGaps(this.#ring.entries(head.firstSeq));
+      if (!last) this.#doSeal();
+      else this.#armSealTimer();
+    } catch (e) {
+      // A failed open leaves no timer behind (the board may retry or halt).
+      this.#closed = true;
+      aggregator?.close();
+      if (retention !== undefined) init.timers.cancel(retention);
+      if (scrub !== undefined) init.timers.cancel(scrub);
+      if (this.#sealTimer !== undefined) init.timers.cancel(this.#sealTimer);
+      this.#ring.close();
+      throw e;
     }
-    this.#aggregator = new FlowAggregator({
-      clock: init.clock, timers: init.timers, rowsPerRecord: SUMMARY_ROWS_PER_RECORD,
-      ...(o.summaryEveryMs === undefined ? {} : { summaryEveryMs: o.summaryEveryMs }),
-      emit: (ev) => this.#emitSplit(ev),
-      onError: (e) => this.#markFailed(e),
-    });
-    this.#retentionTimer = init.timers.every(o.retentionCheckMs ?? DEFAULT_RETENTION_CHECK_MS, () => this.#safely(() => this.applyRetention()));
-    const spans = this.#ring.spans();
-    const head = spans[spans.length - 1];
-    if (head) this.#reportGaps(this.#ring.entries(head.firstSeq));
-    if (!last) this.#doSeal();
-    else this.#armSealTimer();
   }
 
   get nextSeq(): number {
@@ -232,7 +252,13 @@ export class FlashAuditLog implements AuditLog {
     }
   }
 
+  /**
+   * Records matching `q`, in sequence order (at most {@link MAX_QUERY_RECORDS}). Works after a flash
+   * failure (reading what is there); holes found on the way get `corruption` records.
+   * @throws PortcullisError `bad-option` after `close()`.
+   */
   query(q: AuditQuery): AuditRecord[] {
+    if (this.#closed) throw fail(ErrorCode.BadOption, "audit log is closed");
     const out: AuditRecord[] = [];
     const limit = Math.min(q.limit ?? MAX_QUERY_RECORDS, MAX_QUERY_RECORDS);
     const gaps: RingEntry[] = [];
@@ -315,6 +341,21 @@ export class FlashAuditLog implements AuditLog {
     return through;
   }
 
+  /**
+   * Reads every stored record and checks it (CRC, authentication, decoding); each newly found hole
+   * gets a `corruption` record and an alarm. Returns the number of holes. Mount checks only the head
+   * sector; this runs every `scrubEveryMs` (daily by default) and on demand.
+   */
+  scrub(): number {
+    this.#usable();
+    const holes: RingEntry[] = [];
+    for (const e of this.#ring.entries(this.#ring.firstSeq)) {
+      if (e.type === "gap" || !this.#decode(e.seq, e.data)) holes.push(e);
+    }
+    this.#reportGaps(holes);
+    return holes.length;
+  }
+
   stats(): { records: number; bytesUsed: number; bytesTotal: number; firstSeq: number; nextSeq: number; epoch: number; held: boolean; freeSectors: number } {
     return {
       records: this.#ring.nextSeq - this.#ring.firstSeq,
@@ -343,9 +384,11 @@ export class FlashAuditLog implements AuditLog {
       this.#closed = true;
       this.#aggregator.close();
       this.#i.timers.cancel(this.#retentionTimer);
+      this.#i.timers.cancel(this.#scrubTimer);
       if (this.#sealTimer !== undefined) this.#i.timers.cancel(this.#sealTimer);
       if (this.#failed === undefined) this.#ring.close();
       this.#seal.key.fill(0);
+      this.#storeKey.fill(0);
     }
   }
 

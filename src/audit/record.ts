@@ -2,9 +2,11 @@
  * Audit records: validation of what callers append, the canonical plaintext the hash chain covers
  * (canonical JSON, RFC 8785), and the compact binary body stored (encrypted) on flash.
  */
-import { AuditKinds, type AuditDecision, type AuditEvent, type AuditKind, type AuditRecord, type DetailValue, type FlowSummaryRow } from "./types.js";
+import { AuditKinds, type AuditDecision, type AuditEvent, type AuditKind, type AuditRecord, type DetailValue } from "./types.js";
 import { ErrorCode, PortcullisError } from "../errors.js";
-import { canonicalJson, fromUtf8, utf8, wellFormed, type Json } from "./text.js";
+import { canonicalJson, wellFormed, type Json } from "./text.js";import { utf8 } from "../util/bytes.js";
+import { Reader, Writer } from "./varint.js";
+import { compareRows, decodeSummary, encodeSummary } from "./summary.js";
 
 /** Longest string field, in UTF-16 units; longer input is rejected (bad input loses nothing silently). */
 export const MAX_FIELD_CHARS = 256;
@@ -57,7 +59,7 @@ export function normalizeEvent(e: AuditEvent): AuditEvent {
   }
   if (e.summary !== undefined) {
     if (e.summary.length > MAX_SUMMARY_ROWS) throw new PortcullisError(ErrorCode.Limit, `more than ${MAX_SUMMARY_ROWS} summary rows`);
-    out.summary = e.summary.map((r) => {
+    const rows = e.summary.map((r) => {
       if (r.decision !== "allow" && r.decision !== "minimize") throw bad("summary decision must be allow or minimize");
       if (count(r.minute, "minute") % 60000 !== 0) throw bad("summary minute must be a whole minute");
       return {
@@ -67,6 +69,11 @@ export function normalizeEvent(e: AuditEvent): AuditEvent {
         count: count(r.count, "count"), bytes: count(r.bytes, "bytes"), fieldsDropped: count(r.fieldsDropped, "fieldsDropped"),
       };
     });
+    // Canonical order (group by device × integration × decision × rule, then minute): what the
+    // compact flash encoding reproduces, so the chain covers the same bytes after a round trip.
+    rows.sort(compareRows);
+    for (let i = 1; i < rows.length; i++) if (compareRows(rows[i - 1]!, rows[i]!) === 0) throw bad("duplicate summary row");
+    out.summary = rows;
   }
   return out;
 }
@@ -86,56 +93,6 @@ export function canonicalBytes(r: AuditRecord): Uint8Array {
 }
 
 // ---- Binary body (docs/spec-audit.md §4): compact, so a day of summaries fits a 1 MiB partition. ----
-
-class Writer {
-  bytes: number[] = [];
-  u8(v: number): void {
-    this.bytes.push(v & 0xff);
-  }
-  /** Unsigned LEB128 up to 2^53 (arithmetic, not 32-bit shifts). */
-  varint(v: number): void {
-    while (v >= 0x80) {
-      this.bytes.push((v % 0x80) | 0x80);
-      v = Math.floor(v / 0x80);
-    }
-    this.bytes.push(v);
-  }
-  str(s: string): void {
-    const b = utf8(s);
-    this.varint(b.length);
-    for (const x of b) this.bytes.push(x);
-  }
-}
-
-class Reader {
-  at = 0;
-  readonly b: Uint8Array;
-  constructor(b: Uint8Array) {
-    this.b = b;
-  }
-  u8(): number {
-    if (this.at >= this.b.length) throw new RangeError("truncated body");
-    return this.b[this.at++]!;
-  }
-  varint(): number {
-    let v = 0;
-    let scale = 1;
-    for (let i = 0; i < 8; i++) {
-      const x = this.u8();
-      v += (x & 0x7f) * scale;
-      if (x < 0x80) return v;
-      scale *= 0x80;
-    }
-    throw new RangeError("varint too long");
-  }
-  str(): string {
-    const n = this.varint();
-    if (this.at + n > this.b.length) throw new RangeError("truncated string");
-    const s = fromUtf8(this.b, this.at, this.at + n);
-    this.at += n;
-    return s;
-  }
-}
 
 const TAG_NULL = 0, TAG_FALSE = 1, TAG_TRUE = 2, TAG_STRING = 3, TAG_UINT = 4, TAG_NINT = 5, TAG_F64 = 6;
 
@@ -174,35 +131,6 @@ export function encodeBody(r: AuditRecord): Uint8Array {
   return Uint8Array.from(w.bytes);
 }
 
-/** Summary rows: a string table, a base minute, then rows of small integers. */
-function encodeSummary(w: Writer, rows: readonly FlowSummaryRow[]): void {
-  const table: string[] = [];
-  const index = new Map<string, number>();
-  const ref = (s: string | null): number => {
-    if (s === null) return 0;
-    let i = index.get(s);
-    if (i === undefined) {
-      i = table.push(s);
-      index.set(s, i);
-    }
-    return i;
-  };
-  const refs = rows.map((r) => [ref(r.device), ref(r.integration), ref(r.rule)] as const);
-  const base = rows.reduce((m, r) => Math.min(m, r.minute / 60000), Infinity);
-  w.varint(table.length);
-  for (const s of table) w.str(s);
-  w.varint(rows.length === 0 ? 0 : base);
-  w.varint(rows.length);
-  rows.forEach((r, i) => {
-    w.varint(r.minute / 60000 - base);
-    for (const x of refs[i]!) w.varint(x);
-    w.u8(r.decision === "allow" ? 0 : 1);
-    w.varint(r.count);
-    w.varint(r.bytes);
-    w.varint(r.fieldsDropped);
-  });
-}
-
 /**
  * Decodes a body stored with sequence number `seq`.
  * @throws RangeError on a malformed body.
@@ -233,28 +161,7 @@ export function decodeBody(seq: number, b: Uint8Array): AuditRecord {
     }
     out.detail = d;
   }
-  if (flags & 0x80) {
-    const table: string[] = [];
-    for (let n = r.varint(); n > 0; n--) table.push(r.str());
-    const at = (i: number): string | null => {
-      if (i === 0) return null;
-      const s = table[i - 1];
-      if (s === undefined) throw new RangeError("bad string reference");
-      return s;
-    };
-    const base = r.varint();
-    const rows: FlowSummaryRow[] = [];
-    for (let n = r.varint(); n > 0; n--) {
-      const minute = (base + r.varint()) * 60000;
-      const device = at(r.varint());
-      const integration = at(r.varint());
-      const rule = at(r.varint());
-      const dec = r.u8();
-      if (device === null || dec > 1) throw new RangeError("bad summary row");
-      rows.push({ minute, device, integration, decision: dec === 0 ? "allow" : "minimize", rule, count: r.varint(), bytes: r.varint(), fieldsDropped: r.varint() });
-    }
-    out.summary = rows;
-  }
+  if (flags & 0x80) out.summary = decodeSummary(r);
   if (r.at !== b.length) throw new RangeError("trailing bytes in body");
   return out;
 }

@@ -6,7 +6,7 @@
  * inserted, re-sealed, or the export ends before its last seal.
  */
 import { chainNext, epochKey, evolveKey, sameBytes, sealMac, type ChainCrypto } from "./chain.js";
-import { canonicalJson, fromHex, toHex, utf8, type Json } from "./text.js";
+import { canonicalJson, type Json } from "./text.js";import { fromHex, toHex, utf8 } from "../util/bytes.js";
 
 export const EXPORT_FORMAT = "portcullis-audit-export";
 export const EXPORT_VERSION = 1;

@@ -7,7 +7,7 @@
  */
 import type { Crypto, P256KeyPair } from "../ports.js";
 import { ErrorCode, PortcullisError } from "../errors.js";
-import { concat, i2osp, text } from "./bytes.js";
+import { concat, i2osp, utf8 as text } from "../util/bytes.js";
 
 export const KEM_ID = 0x0010;
 export const KDF_ID = 0x0001;

@@ -29,6 +29,8 @@ export type SectorState =
 
 export interface SectorHeader {
   readonly state: SectorState;
+  /** The ring tag of a valid header that belongs to another ring (the regions overlap), else -1. */
+  readonly foreignTag: number;
   /** Erase count from part A, or -1 when unknown. */
   readonly eraseCount: number;
   readonly sectorSeq: number;
@@ -73,15 +75,16 @@ export function encodePartB(sectorSeq: number, firstSeq: number): Uint8Array {
 
 /** Reads the 32 header bytes of a sector belonging to the ring `tag`. */
 export function parseHeader(h: Uint8Array, tag: number): SectorHeader {
-  const aValid = u32(h, 0) === SECTOR_MAGIC && h[4] === RING_FORMAT_VERSION && h[5] === tag && u32(h, 12) === crc32c(h, 0, 12);
-  if (!aValid) return { state: "dirty", eraseCount: -1, sectorSeq: 0, firstSeq: 0 };
+  const headed = u32(h, 0) === SECTOR_MAGIC && h[4] === RING_FORMAT_VERSION && u32(h, 12) === crc32c(h, 0, 12);
+  if (!headed || h[5] !== tag) return { state: "dirty", foreignTag: headed ? h[5]! : -1, eraseCount: -1, sectorSeq: 0, firstSeq: 0 };
   const eraseCount = u32(h, 8);
-  if (allErased(h, PART_B_OFFSET, HEADER_SIZE)) return { state: "prepared", eraseCount, sectorSeq: 0, firstSeq: 0 };
+  if (allErased(h, PART_B_OFFSET, HEADER_SIZE)) return { state: "prepared", foreignTag: -1, eraseCount, sectorSeq: 0, firstSeq: 0 };
   const bValid = u32(h, PART_B_OFFSET + 8) === crc32c(h, PART_B_OFFSET, PART_B_OFFSET + 8);
   // A retire word with any bit cleared means a trim began: the caller had already given the sector up.
   const retired = !bValid || u32(h, RETIRE_OFFSET) !== 0xffffffff;
   return {
     state: retired ? "retired" : "live",
+    foreignTag: -1,
     eraseCount,
     sectorSeq: u32(h, PART_B_OFFSET),
     firstSeq: u32(h, PART_B_OFFSET + 4),

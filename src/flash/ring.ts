@@ -98,7 +98,9 @@ export class FlashRing {
 
   /**
    * Mounts the ring: reads every sector header, scans the head sector, and continues the sequence.
-   * @throws RangeError on bad options; FlashError when the flash cannot be read.
+   * @throws RangeError on bad options; PortcullisError `bad-option` when the region holds another
+   * ring's sectors (overlapping regions: refuse rather than erase them); FlashError when the flash
+   * cannot be read.
    */
   static mount(options: RingOptions): FlashRing {
     return new FlashRing(options);
@@ -216,10 +218,11 @@ export class FlashRing {
    * Programs the records waiting for the group-commit window now (one program operation). When it
    * returns, every append made so far is durable.
    * @throws the flash error when programming fails (waiting appends are rejected with it too), or
-   * PortcullisError `corrupt` when an earlier write failed (so nothing may be assumed durable).
+   * the earlier write failure again (so nothing may be assumed durable).
    */
   flush(): void {
-    if (this.#failed !== undefined) throw new PortcullisError(ErrorCode.Corrupt, `ring failed earlier: ${String(this.#failed)}`);
+    // The first failure (a power cut, a flash fault) is the cause every later call reports.
+    if (this.#failed !== undefined) throw this.#failed;
     const p = this.#pending;
     if (!p) return;
     this.#pending = undefined;
@@ -333,7 +336,8 @@ export class FlashRing {
     if (this.#closed) return;
     if (this.#failed === undefined) this.flush();
     if (this.#eraseTimer !== undefined) this.#timers!.cancel(this.#eraseTimer);
-    this.#eraseTimer = undefined;
+    if (this.#flushTimer !== undefined) this.#timers!.cancel(this.#flushTimer);
+    this.#eraseTimer = this.#flushTimer = undefined;
     this.#closed = true;
   }
 
@@ -343,6 +347,10 @@ export class FlashRing {
     const live: Live[] = [];
     for (let i = 0; i < this.sectors; i++) {
       const h = parseHeader(this.#flash.read(this.#addr(i), HEADER_SIZE), this.#tag);
+      if (h.foreignTag >= 0) {
+        // Never erase another ring's records: the partition layout is wrong, so refuse to mount.
+        throw new PortcullisError(ErrorCode.BadOption, `ring ${this.#tag}: sector ${this.#base + i} belongs to ring ${h.foreignTag}; the regions overlap (check offset/size)`);
+      }
       this.#state.push(h.state);
       this.eraseCounts.push(h.eraseCount);
       maxErase = Math.max(maxErase, h.eraseCount);
@@ -372,7 +380,8 @@ export class FlashRing {
 
   #usable(): void {
     if (this.#closed) throw new PortcullisError(ErrorCode.BadOption, "ring is closed");
-    if (this.#failed !== undefined) throw new PortcullisError(ErrorCode.Corrupt, `ring failed earlier: ${String(this.#failed)}`);
+    // The first failure (a power cut, a flash fault) is the cause every later call reports.
+    if (this.#failed !== undefined) throw this.#failed;
   }
 
   /** Runs a flash mutation; on failure the ring refuses further writes (a remount re-reads the truth). */

@@ -15,7 +15,7 @@
  */
 import type { Clock, Crypto } from "../ports.js";
 import { ErrorCode, PortcullisError } from "../errors.js";
-import { concat, i2osp, text } from "../crypto/bytes.js";
+import { concat, i2osp, utf8 as text } from "../util/bytes.js";
 import { MAX_SEQ, N_ENC, setupBaseS, type SenderContext } from "../crypto/hpke.js";
 
 export const ENVELOPE_VERSION = 0x01;

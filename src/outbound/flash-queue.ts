@@ -13,7 +13,7 @@
 import type { Clock } from "../ports.js";
 import { ErrorCode, PortcullisError } from "../errors.js";
 import { FlashRing } from "../flash/ring.js";
-import { concat, i2osp, text } from "../crypto/bytes.js";
+import { concat, i2osp, utf8 as text } from "../util/bytes.js";
 import { QueueBase, type DropCause, type IndexEntry, type QueueDrop, type QueueItem, type QueueTerms } from "./queue.js";
 
 const ITEM = 0x01;

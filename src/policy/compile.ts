@@ -2,7 +2,7 @@
 import type { Contract, ContractError, Destination, Flow } from "./contract.js";
 import type { FieldRule } from "./minimize.js";
 import { parsePointer } from "./pointer.js";
-import { topicMatches } from "./topic.js";
+import { topicMatches } from "../mqtt/topic.js";
 
 export interface CompiledFlow {
   readonly integration: string;

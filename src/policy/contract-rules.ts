@@ -2,7 +2,7 @@
 import { DataClasses, TopicVariables, type ContractError, type ContractLimits } from "./contract.js";
 import { isPrefix, parsePointer } from "./pointer.js";
 import { filterProblem } from "./topic.js";
-import { base64Decode } from "./codec.js";
+import { fromBase64Canonical as base64Decode } from "../util/bytes.js";
 
 type Obj = Record<string, unknown>;
 const ID = /^[a-z0-9][a-z0-9-]{0,31}$/;

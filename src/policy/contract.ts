@@ -1,6 +1,6 @@
 /** Contract format v1: the types, the limits, and the entry points of the hand-written validator (runs in XS). */
 import { checkContract } from "./contract-rules.js";
-import { utf8Length } from "./codec.js";
+import { utf8Length } from "../util/bytes.js";
 
 /** The closed set of data classes (docs/spec-contract.md defines each). */
 export const DataClasses = [

@@ -6,8 +6,8 @@ import type { RateLimiter } from "./rate.js";
 import type { FlowDecision, FlowInput } from "./types.js";
 import { minimize } from "./minimize.js";
 import { Reason } from "./reasons.js";
-import { isTopicName } from "./topic.js";
-import { utf8Decode, utf8Encode } from "./codec.js";
+import { isValidTopicName as isTopicName } from "../mqtt/topic.js";
+import { tryUtf8 as utf8Decode, utf8 as utf8Encode } from "../util/bytes.js";
 
 export interface DecideContext {
   readonly maxPayload: number;

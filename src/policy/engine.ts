@@ -11,7 +11,7 @@ import { ConsentStates, KeyPrefix, Ledger, type ConsentRecord, type ConsentState
 import { RateLimiter } from "./rate.js";
 import { DEFAULT_POLICY_LIMITS, Reason, type PolicyLimits } from "./reasons.js";
 import { Registry, type Entry, type LoadResult } from "./registry.js";
-import { utf8Encode } from "./codec.js";
+import { utf8 as utf8Encode } from "../util/bytes.js";
 import type { FlowDecision, FlowInput } from "./types.js";
 
 export type { LoadResult } from "./registry.js";

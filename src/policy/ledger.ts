@@ -1,7 +1,7 @@
 /** Persistent per-integration state in the KeyStore: pseudonym keys, the consent ledger, approvals, quarantine. */
 import type { Crypto, KeyStore, Random } from "../ports.js";
 import { DataClasses, type DataClass } from "./contract.js";
-import { base64Encode, toHex, utf8Decode, utf8Encode } from "./codec.js";
+import { toBase64 as base64Encode, toHex, tryUtf8 as utf8Decode, utf8 as utf8Encode } from "../util/bytes.js";
 
 export type ConsentState = "opt-in" | "opt-out" | "withdrawn";
 export const ConsentStates: readonly ConsentState[] = ["opt-in", "opt-out", "withdrawn"];

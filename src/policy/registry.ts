@@ -6,7 +6,7 @@ import { compile, FlowIndex, type Compiled, type CompiledFlow } from "./compile.
 import { diffContracts, summarize, type Change } from "./diff.js";
 import { KeyPrefix, type Ledger } from "./ledger.js";
 import type { PolicyLimits } from "./reasons.js";
-import { toHex, utf8Decode, utf8Encode } from "./codec.js";
+import { toHex, tryUtf8 as utf8Decode, utf8 as utf8Encode } from "../util/bytes.js";
 
 export type LoadResult =
   | { readonly status: "accepted"; readonly integration: string; readonly changes: readonly Change[] }

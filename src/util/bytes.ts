@@ -1,4 +1,8 @@
-/** Byte helpers for the core: text, hex and base64 codecs and a constant-time compare (no Buffer in XS). */
+/**
+ * The core's one set of byte helpers (no Buffer in XS): UTF-8 through the TextEncoder/TextDecoder
+ * globals every board has, lowercase hex, base64 (RFC 4648), I2OSP, concatenation and a constant-time
+ * compare. Everything in src/ uses these; nothing re-implements them.
+ */
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -7,9 +11,52 @@ export function utf8(text: string): Uint8Array {
   return encoder.encode(text);
 }
 
-/** @throws TypeError on invalid UTF-8. */
+/**
+ * Strict UTF-8 decoding (RFC 3629): overlong forms, surrogates and truncation are errors.
+ * @throws TypeError on invalid UTF-8.
+ */
 export function fromUtf8(bytes: Uint8Array): string {
   return decoder.decode(bytes);
+}
+
+/** {@link fromUtf8}, or undefined for invalid UTF-8 (for input from outside, where that is expected). */
+export function tryUtf8(bytes: Uint8Array): string | undefined {
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The UTF-8 length of a string without encoding it (a lone surrogate counts as U+FFFD, 3 bytes). */
+export function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+/**
+ * I2OSP (RFC 8017 §4.1): `value` as a big-endian integer of `length` bytes.
+ * @throws RangeError when the value is negative, not a safe integer, or does not fit.
+ */
+export function i2osp(value: number, length: number): Uint8Array {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError("I2OSP needs a non-negative safe integer");
+  const out = new Uint8Array(length);
+  let v = value;
+  for (let i = length - 1; i >= 0; i--) {
+    out[i] = v % 256;
+    v = Math.floor(v / 256);
+  }
+  if (v !== 0) throw new RangeError(`I2OSP: ${value} does not fit in ${length} bytes`);
+  return out;
 }
 
 export function concat(...parts: readonly Uint8Array[]): Uint8Array {
@@ -31,9 +78,13 @@ export function toHex(bytes: Uint8Array): string {
   return s;
 }
 
-/** @throws RangeError on odd length or a non-hex digit. */
+/**
+ * Lowercase hex of even length to bytes. Only the canonical (lowercase) form is accepted, so a hex
+ * field has exactly one spelling — the audit export's tamper evidence depends on that.
+ * @throws RangeError on odd length, uppercase or a non-hex character.
+ */
 export function fromHex(hex: string): Uint8Array {
-  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) throw new RangeError("invalid hex");
+  if (hex.length % 2 !== 0 || !/^[0-9a-f]*$/.test(hex)) throw new RangeError("expected lowercase hex of even length");
   const out = new Uint8Array(hex.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
   return out;
@@ -77,6 +128,16 @@ export function fromBase64(text: string): Uint8Array {
     if (o < out.length) out[o++] = n & 255;
   }
   return out;
+}
+
+/**
+ * Strict, canonical base64 (RFC 4648 §4, padded): undefined for anything else, including encodings
+ * whose unused bits are not zero — so one value has exactly one accepted spelling.
+ */
+export function fromBase64Canonical(text: string): Uint8Array | undefined {
+  if (text.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return undefined;
+  const bytes = fromBase64(text);
+  return toBase64(bytes) === text ? bytes : undefined;
 }
 
 /** Compares without an early exit, so timing does not reveal where two secrets differ. */

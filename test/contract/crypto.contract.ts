@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import type { Crypto } from "../../src/ports.js";
-import { fromHex as h, text, toHex } from "../../src/crypto/bytes.js";
+import { fromHex as h, toHex, utf8 as text } from "../../src/util/bytes.js";
 import { wycheproofEcdhP256 } from "../fixtures/hpke/wycheproof-ecdh-p256.js";
 
 const rep = (byte: number, n: number): Uint8Array => new Uint8Array(n).fill(byte);

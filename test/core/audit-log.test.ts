@@ -1,6 +1,7 @@
 /** The flash audit log: sequence, chain and seals, encryption at rest, query, retention, hold, aggregation. */
 import assert from "node:assert/strict";
 import { ramFlash } from "../../src/flash/nor.js";
+import type { Flash } from "../../src/ports.js";
 import { verifyExport } from "../../src/audit/verify.js";
 import { nobleCrypto, seededRandom } from "../lib/noble-crypto.js";
 import { newDevice, openLog, type TestDevice } from "../powerloss/support.js";
@@ -166,7 +167,10 @@ describe("FlashAuditLog", () => {
     await log.append(ev(1));
     await log.close();
     dev.keys.delete("audit.seal");
+    const timers = dev.clock.pendingCount;
     await assert.rejects(openLog(flash, dev), /no sealing state/);
+    assert.equal(dev.clock.pendingCount, timers, "a failed open leaves no timer behind");
+    assert.ok(dev.alarms.some((a) => /no sealing state/.test(a)));
   });
 
   it("group commit makes appends durable together when the window closes", async () => {
@@ -207,5 +211,66 @@ describe("FlashAuditLog", () => {
     assert.deepEqual(repeat.detail, { repeatOf: denySeq, repeats: 3, minute: repeat.detail!.minute });
     assert.equal(log.query({ kind: "flow-summary", device: "dev-7" }).length >= 1, true);
     assert.ok(verify(log, dev).ok);
+  });
+
+  it("surfaces a record that fails its checksum in the middle as a corruption record, and still verifies the rest", async () => {
+    const flash = ramFlash(16 * 4096);
+    const dev = newDevice();
+    const log = await openLog(flash, dev);
+    for (let i = 0; i < 30; i++) await log.append(ev(i));
+    await log.close();
+    // Clear one bit inside a stored record in the middle of the first sector (programming clears bits).
+    const at = 32 + 12 * 100;
+    const w = flash.read(at, 4);
+    w[0] = w[0]! & 0xef;
+    flash.program(at, w);
+    const again = await openLog(flash, dev);
+    dev.clock.tick(24 * 3600_000);
+    assert.equal(again.query({ kind: "corruption" }).length, 1, "the daily scrub found it");
+    assert.equal(again.scrub(), 1);
+    const c = again.query({ kind: "corruption" });
+    assert.equal(c.length, 1);
+    assert.ok((c[0]!.detail!.from as number) > 1 && c[0]!.detail!.from === c[0]!.detail!.to);
+    assert.equal(again.scrub(), 1, "a hole is reported once");
+    assert.equal(again.query({ kind: "corruption" }).length, 1);
+    assert.ok(dev.alarms.some((a) => /failed their integrity check/.test(a)));
+    const r = verify(again, dev);
+    assert.equal(r.ok, false, "the export shows the hole");
+    assert.equal(r.badSeq, c[0]!.detail!.from);
+  });
+
+  it("mounts a full partition by reading sector headers and the newest sector only", async () => {
+    const flash = ramFlash(64 * 4096);
+    const dev = newDevice();
+    const log = await openLog(flash, dev, { sealEveryMs: 1e12 });
+    for (let i = 0; log.stats().freeSectors > 3; i++) await log.append(ev(i, { detail: { pad: "x".repeat(100) } }));
+    await log.close();
+    let bytesRead = 0;
+    const counting: Flash = {
+      size: flash.size, sectorSize: flash.sectorSize, programSize: flash.programSize,
+      read: (o, n) => ((bytesRead += n), flash.read(o, n)),
+      program: (o, d) => flash.program(o, d),
+      erase: (s) => flash.erase(s),
+    };
+    await openLog(counting, dev, { sealEveryMs: 1e12 });
+    assert.ok(bytesRead <= 64 * 32 + 3 * 4096, `open read ${bytesRead} bytes of ${flash.size}`);
+  });
+
+  it("keeps a legal hold across reboots", async () => {
+    const flash = ramFlash(16 * 4096);
+    const dev = newDevice();
+    const log = await openLog(flash, dev, { retention: { connect: 1 } });
+    await log.append(ev(1));
+    await log.hold("case 7");
+    await log.close();
+    const again = await openLog(flash, dev, { retention: { connect: 1 } });
+    assert.equal(again.held, "case 7");
+    dev.clock.tick(10);
+    assert.equal(again.applyRetention(), undefined);
+    await again.release();
+    assert.equal(again.held, undefined);
+    const third = await openLog(flash, dev);
+    assert.equal(third.held, undefined);
+    assert.deepEqual(third.query({ kind: "incident" }).map((r) => r.reason), ["legal-hold", "legal-hold-released"]);
   });
 });

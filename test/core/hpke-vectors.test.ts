@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { nobleCrypto, seededRandom } from "../lib/noble-crypto.js";
-import { fromHex as h, toHex } from "../../src/crypto/bytes.js";
+import { fromHex as h, toHex } from "../../src/util/bytes.js";
 import {
   computeNonce,
   decap,

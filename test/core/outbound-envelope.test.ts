@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { nobleCrypto, seededRandom } from "../lib/noble-crypto.js";
 import { FakeClock } from "../lib/fake-clock.js";
-import { concat, fromHex as h, text, toHex } from "../../src/crypto/bytes.js";
+import { concat, fromHex as h, toHex, utf8 as text } from "../../src/util/bytes.js";
 import { deriveKeyPair, setupBaseR, setupBaseS } from "../../src/crypto/hpke.js";
 import { envelopeExample as ex } from "../fixtures/hpke/envelope-example.js";
 import {

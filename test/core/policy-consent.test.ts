@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { bytes, contract, parse, rig, text } from "./policy-helpers.js";
 import { MemoryKeys } from "../lib/memory-keys.js";
 import { nobleCrypto, seededRandom } from "../lib/noble-crypto.js";
-import { base64Encode, utf8Encode } from "../../src/policy/codec.js";
+import { toBase64 as base64Encode, utf8 as utf8Encode } from "../../src/util/bytes.js";
 
 const msg = (payload: unknown) => ({ device: "plug-1", topic: "home/plug-1/telemetry", payload: bytes(payload) });
 const needsConsent = (id = "acme") => contract(id, (c) => (c.terms.consent = { energy: true, identifier: true }));

@@ -4,7 +4,7 @@ import type { AuditEvent } from "../../src/audit/types.js";
 import { nobleCrypto, seededRandom } from "../lib/noble-crypto.js";
 import { FakeClock } from "../lib/fake-clock.js";
 import { MemoryKeys } from "../lib/memory-keys.js";
-import { utf8Decode, utf8Encode } from "../../src/policy/codec.js";
+import { tryUtf8 as utf8Decode, utf8 as utf8Encode } from "../../src/util/bytes.js";
 
 /** A base64 P-256 point that validates (TEST VECTOR: the private key was discarded). */
 export const TEST_PUBLIC_KEY = "BL4t2satWZZs+b4iwoqvTHrU67Thuz/AHsPwcAfz9JgakdvHQIVqfBk8mEHROdSlQPupoPmzlP0cOrTtpaLLl5Q=";

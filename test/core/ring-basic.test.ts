@@ -179,12 +179,14 @@ describe("FlashRing", () => {
     assert.equal(ring.syncErases, 0);
   });
 
-  it("never adopts another ring's sectors", async () => {
+  it("refuses to mount over another ring's sectors (overlapping regions), and shares a flash side by side", async () => {
     const flash = ramFlash(8 * 4096);
-    const a = FlashRing.mount({ flash, tag: 1 });
+    const a = FlashRing.mount({ flash, tag: 1, size: 4 * 4096 });
     await a.append(rec(1));
-    const b = FlashRing.mount({ flash, tag: 2 });
-    assert.equal(b.nextSeq, 1);
-    assert.equal(records(b.entries()).length, 0);
+    assert.throws(() => FlashRing.mount({ flash, tag: 2 }), /belongs to ring 1; the regions overlap/);
+    const b = FlashRing.mount({ flash, tag: 2, offset: 4 * 4096 });
+    await b.append(rec(2));
+    assert.deepEqual(FlashRing.mount({ flash, tag: 1, size: 4 * 4096 }).read(1), rec(1));
+    assert.deepEqual(FlashRing.mount({ flash, tag: 2, offset: 4 * 4096 }).read(1), rec(2));
   });
 });

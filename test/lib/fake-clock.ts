@@ -43,8 +43,9 @@ export class FakeClock implements Clock, Timers {
     this.#pending = this.#pending.filter((p) => p.id !== id);
   }
 
-  /** Advances time by `ms`, firing due timers in time order. */
+  /** Advances time by `ms` (whole milliseconds, as the Clock contract says), firing due timers in time order. */
   tick(ms: number): void {
+    if (!Number.isInteger(ms) || ms < 0) throw new RangeError(`tick(${ms}): whole, non-negative milliseconds`);
     const end = this.#mono + ms;
     for (;;) {
       let next: Pending | undefined;

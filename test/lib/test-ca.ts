@@ -4,10 +4,8 @@
  * @peculiar/x509 on node's WebCrypto so validity dates can be set freely. Also TLS test brokers (aedes,
  * mosquitto) playing the vendor.
  */
-import "reflect-metadata"; // @peculiar/x509 (tsyringe) needs the Reflect polyfill loaded first
-import { webcrypto } from "node:crypto";
-import * as x509 from "@peculiar/x509";
 import { spkiPin } from "../../hosts/node/uplink.js";
+import { issueServer, makeCa, type KeyAndCert } from "../../hosts/node/pki.js";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync, chmodSync } from "node:fs";
 import { createServer as createNetServer, connect as netConnect } from "node:net";
@@ -16,11 +14,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Aedes } from "aedes";
 import mqtt from "mqtt";
-
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
-
-const ALG = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
-const DAY = 24 * 3600 * 1000;
 
 export interface TestServerCert {
   readonly cert: string;
@@ -40,65 +33,22 @@ export interface TestCa {
   readonly foreignCa: string;
 }
 
-async function keyPem(keys: CryptoKeyPair): Promise<string> {
-  const der = await webcrypto.subtle.exportKey("pkcs8", keys.privateKey as webcrypto.CryptoKey);
-  return x509.PemConverter.encode(der, "PRIVATE KEY");
+/** The pin is computed by the uplink's own `spkiPin` from the DER, independently of how pki.ts made it. */
+function leaf(k: KeyAndCert): TestServerCert {
+  return { cert: k.certPem, key: k.keyPem, pin: spkiPin(new Uint8Array(k.cert.rawData)) };
 }
 
-async function makeCa(name: string): Promise<{ cert: x509.X509Certificate; keys: CryptoKeyPair }> {
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as unknown as CryptoKeyPair;
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: "01",
-    name: `CN=${name}`,
-    notBefore: new Date(Date.now() - DAY),
-    notAfter: new Date(Date.now() + 30 * DAY),
-    keys,
-    signingAlgorithm: ALG,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-    ],
-  });
-  return { cert, keys };
-}
-
-async function makeLeaf(ca: { cert: x509.X509Certificate; keys: CryptoKeyPair }, serial: string, notBefore: Date, notAfter: Date): Promise<TestServerCert> {
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as unknown as CryptoKeyPair;
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: serial,
-    subject: "CN=localhost",
-    issuer: ca.cert.subject,
-    notBefore,
-    notAfter,
-    signingAlgorithm: ALG,
-    publicKey: keys.publicKey,
-    signingKey: ca.keys.privateKey,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension([
-        { type: "dns", value: "localhost" },
-        { type: "ip", value: "127.0.0.1" },
-      ]),
-      await x509.AuthorityKeyIdentifierExtension.create(ca.keys.publicKey),
-    ],
-  });
-  return { cert: cert.toString("pem"), key: await keyPem(keys), pin: spkiPin(new Uint8Array(cert.rawData)) };
-}
-
-/** Makes a fresh test PKI. */
+/** Makes a fresh test PKI (ECDSA P-256, made at test time by the board's own hosts/node/pki.ts). */
 export async function makeTestCa(): Promise<TestCa> {
   const ca = await makeCa("Portcullis Test CA");
   const other = await makeCa("Unrelated Test CA");
-  const now = Date.now();
+  const names = ["localhost", "127.0.0.1"];
   return {
-    ca: ca.cert.toString("pem"),
-    server: await makeLeaf(ca, "02", new Date(now - DAY), new Date(now + 7 * DAY)),
-    expired: await makeLeaf(ca, "03", new Date(now - 10 * DAY), new Date(now - DAY)),
-    foreign: await makeLeaf(other, "04", new Date(now - DAY), new Date(now + 7 * DAY)),
-    foreignCa: other.cert.toString("pem"),
+    ca: ca.certPem,
+    server: leaf(await issueServer(ca, "localhost", names, 7)),
+    expired: leaf(await issueServer(ca, "localhost", names, -1)),
+    foreign: leaf(await issueServer(other, "localhost", names, 7)),
+    foreignCa: other.certPem,
   };
 }
 

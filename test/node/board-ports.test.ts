@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { flashContract } from "../contract/flash.contract.js";
 import { keyStoreContract } from "../contract/keystore.contract.js";
 import { NorFlash } from "../../src/flash/nor.js";
 import { FileStore } from "../../hosts/node/flash-file.js";
@@ -19,7 +18,7 @@ after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-flashContract("NorFlash over a file image", () => new NorFlash({ size: 64 * 1024, store: new FileStore(path.join(tmp(), "flash.img"), 64 * 1024) }));
+// The flash contract over the file image runs in audit-flash-file.test.ts.
 keyStoreContract("FileKeyStore", () => new FileKeyStore(path.join(tmp(), "keys")));
 
 describe("Node board files", () => {

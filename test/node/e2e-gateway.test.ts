@@ -4,7 +4,8 @@
  * start) receiving HPKE envelopes, the audit log pulled over HTTPS with the owner token, the console.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -46,12 +47,37 @@ async function until<T>(what: string, f: () => T | undefined | Promise<T | undef
   }
 }
 
+/** A port nothing listens on right now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** The example home, with the vendors moved to free ports so parallel runs never collide. */
+async function exampleOnFreePorts(dir: string): Promise<string> {
+  cpSync("examples/home", dir, { recursive: true });
+  for (const name of readdirSync(path.join(dir, "contracts")).filter((n) => n.endsWith(".json"))) {
+    const file = path.join(dir, "contracts", name);
+    const c = JSON.parse(readFileSync(file, "utf8"));
+    for (const d of c.destinations) d.port = await freePort();
+    writeFileSync(file, JSON.stringify(c, null, 2));
+  }
+  return dir;
+}
+
 const demoDevices = JSON.parse(readFileSync("examples/home/demo-devices.json", "utf8")).devices as { id: string; password: string }[];
 const password = (id: string): string => demoDevices.find((d) => d.id === id)!.password;
 
 describe("end to end on the Node board", function () {
   this.timeout(60000);
   let data: string;
+  let configDir: string;
   let board: RunningBoard;
   let output: string;
   const consoleIn = new PassThrough();
@@ -60,16 +86,18 @@ describe("end to end on the Node board", function () {
   consoleOut.on("data", (c: string) => (output += c));
 
   const boot = () =>
-    bootNodeBoard({ configDir: path.resolve("examples/home"), dataDir: data, mqttPort: 0, httpsPort: 0, demo: true, demoDevices: false, host: "127.0.0.1", consoleInput: consoleIn, consoleOutput: consoleOut });
+    bootNodeBoard({ configDir, dataDir: data, mqttPort: 0, httpsPort: 0, demo: true, demoDevices: false, host: "127.0.0.1", consoleInput: consoleIn, consoleOutput: consoleOut });
 
   before(async () => {
     output = "";
     data = mkdtempSync(path.join(tmpdir(), "portcullis-e2e-"));
+    configDir = await exampleOnFreePorts(mkdtempSync(path.join(tmpdir(), "portcullis-e2e-config-")));
     board = await boot();
   });
   after(async () => {
     await board?.stop();
     rmSync(data, { recursive: true, force: true });
+    rmSync(configDir, { recursive: true, force: true });
   });
 
   it("makes first-boot secrets private and prints only the token's prefix", () => {

@@ -14,11 +14,11 @@ import { nobleCrypto } from "../lib/noble-crypto.js";
 import { FakeClock } from "../lib/fake-clock.js";
 import { EnvelopeSealer } from "../../src/outbound/envelope.js";
 import { setupBaseR } from "../../src/crypto/hpke.js";
-import { text, toHex } from "../../src/crypto/bytes.js";
+import { fromHex, toHex, utf8 as text } from "../../src/util/bytes.js";
 import { VendorReceiver, readVendorKey } from "../../tools/open-envelope.js";
 import { vendorKeygen } from "../../tools/vendor-keygen.js";
 import type { Crypto } from "../../src/ports.js";
-import { fromHex } from "../../src/crypto/bytes.js";
+
 import { envelopeExample as ex } from "../fixtures/hpke/envelope-example.js";
 
 const suite = new CipherSuite({ kem: new DhkemP256HkdfSha256(), kdf: new HkdfSha256(), aead: new Aes128Gcm() });

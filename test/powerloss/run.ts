@@ -1,7 +1,8 @@
 /**
  * `npm run test:powerloss`: the full power-loss run (every erase and program cut, three tear modes).
- * Prints `powerloss: <cuts> cuts, <lost> lost, <corrupt> corrupt` and exits non-zero on any loss or
- * corruption. Options: --ops N (default 320), --step N (default 1), --sectors N (default 8).
+ * Runs the workload with and without group commit. Prints
+ * `powerloss: <cuts> cuts, <lost> lost, <corrupt> corrupt` and exits non-zero on any loss or
+ * corruption. Options: --ops N (default 320), --step N (default 1), --sectors N (default 6).
  */
 import { runPowerloss } from "./workload.js";
 
@@ -17,12 +18,25 @@ function arg(name: string, fallback: number): number {
 }
 
 const started = Date.now();
-const r = await runPowerloss({
-  ops: arg("ops", 320),
-  step: arg("step", 1),
-  sectors: arg("sectors", 8),
-  progress: (line) => console.log(line),
-});
-for (const f of r.failures.slice(0, 20)) console.log(`  ${f}`);
-console.log(`powerloss: ${r.cuts} cuts, ${r.lost} lost, ${r.corrupt} corrupt (${r.operations} flash operations per run, ${((Date.now() - started) / 1000).toFixed(1)} s)`);
-process.exit(r.lost === 0 && r.corrupt === 0 && r.failures.length === 0 ? 0 : 1);
+let cuts = 0;
+let lost = 0;
+let corrupt = 0;
+let failures = 0;
+// Both write paths: group commit (5 ms window, batches programmed together) and one program per append.
+for (const groupCommitMs of [5, 0]) {
+  const r = await runPowerloss({
+    ops: arg("ops", 320),
+    step: arg("step", 1),
+    sectors: arg("sectors", 6),
+    groupCommitMs,
+    progress: (line) => console.log(line),
+  });
+  for (const f of r.failures.slice(0, 20)) console.log(`  ${f}`);
+  console.log(`  group commit ${groupCommitMs} ms: ${r.cuts} cuts (${r.operations} flash operations per run), ${r.lost} lost, ${r.corrupt} corrupt`);
+  cuts += r.cuts;
+  lost += r.lost;
+  corrupt += r.corrupt;
+  failures += r.failures.length;
+}
+console.log(`powerloss: ${cuts} cuts, ${lost} lost, ${corrupt} corrupt (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+process.exit(lost === 0 && corrupt === 0 && failures === 0 ? 0 : 1);

@@ -1,5 +1,6 @@
 /** Portable test support for the audit log: an in-memory KeyStore and a log factory over test ports. */
 import type { Flash, KeyStore } from "../../src/ports.js";
+import { ramFlash } from "../../src/flash/nor.js";
 import { FlashAuditLog, type AuditLogOptions } from "../../src/audit/log.js";
 import { nobleCrypto, seededRandom } from "../lib/noble-crypto.js";
 import { FakeClock } from "../lib/fake-clock.js";
@@ -47,4 +48,15 @@ export function openLog(flash: Flash, dev: TestDevice, options: AuditLogOptions 
       onAlarm: (t) => dev.alarms.push(t),
     },
   });
+}
+
+/** A log of several epochs (a seal every 12 records) and its export, for verification tests. */
+export async function sampleExport(records = 40): Promise<{ lines: string[]; dev: TestDevice }> {
+  const dev = newDevice();
+  const log = await openLog(ramFlash(32 * 4096), dev, { sealEveryRecords: 12 });
+  for (let i = 0; i < records; i++) {
+    await log.append({ kind: i % 3 ? "flow" : "admin", decision: i % 2 ? "deny" : "info", device: `d${i % 4}`, topic: `t/${i}`, detail: { i, ok: i % 2 === 0, x: i / 7 } });
+    dev.clock.tick(1000);
+  }
+  return { lines: log.exportJsonl(), dev };
 }

@@ -23,6 +23,8 @@ export interface PowerlossOptions {
   readonly tears?: readonly TearMode[];
   readonly sectors?: number;
   readonly seed?: number;
+  /** Group-commit window of the log under test (default 5 ms; 0: every append programmed at once). */
+  readonly groupCommitMs?: number;
   /** Progress output. */
   readonly progress?: (line: string) => void;
 }
@@ -30,6 +32,8 @@ export interface PowerlossOptions {
 export interface PowerlossResult {
   /** Flash operations in the uncut run (the cut points available). */
   readonly operations: number;
+  /** What the uncut run did: op kinds performed, and the log's record kinds at the end. */
+  readonly mix: Record<string, number>;
   readonly cuts: number;
   readonly lost: number;
   readonly corrupt: number;
@@ -71,23 +75,25 @@ class BootTimers implements Timers {
 }
 
 interface Device {
+  readonly groupCommitMs: number;
   readonly keys: MemoryKeyStore;
   readonly clock: FakeClock;
   k0?: Uint8Array;
   timers?: BootTimers;
 }
 
-const OPTIONS: AuditLogOptions = { groupCommitMs: 5, sealEveryRecords: 24, retention: { connect: 20 * 60_000 }, retentionCheckMs: 40 * 60_000 };
+const OPTIONS: AuditLogOptions = { sealEveryRecords: 24, retention: { connect: 20 * 60_000 }, retentionCheckMs: 40 * 60_000 };
 const crypto = nobleCrypto(seededRandom("powerloss-verify"));
 
 async function boot(flash: FaultyFlash | NorFlash, dev: Device): Promise<FlashAuditLog> {
+  const groupCommitMs = dev.groupCommitMs;
   dev.timers?.kill();
   const timers = new BootTimers(dev.clock);
   dev.timers = timers;
   const random = seededRandom("powerloss");
   return Log.open({
     flash, crypto: nobleCrypto(random), random, keys: dev.keys, clock: dev.clock, timers,
-    options: { ...OPTIONS, onVerificationKey: (k) => (dev.k0 = k) },
+    options: { ...OPTIONS, groupCommitMs, onVerificationKey: (k) => (dev.k0 = k) },
   });
 }
 
@@ -110,7 +116,7 @@ interface Ledger {
 }
 
 /** Runs the workload until it ends or the power fails (then the FaultyFlash is dead). */
-async function workload(flash: FaultyFlash, dev: Device, ops: number, seed: number, ledger: Ledger): Promise<void> {
+async function workload(flash: FaultyFlash, dev: Device, ops: number, seed: number, ledger: Ledger, mix: Record<string, number> = {}): Promise<void> {
   const rand = prng(seed);
   const KINDS = ["admin", "connect", "consent", "auth"] as const;
   let log: FlashAuditLog;
@@ -131,12 +137,15 @@ async function workload(flash: FaultyFlash, dev: Device, ops: number, seed: numb
       (e: unknown) => {
         if (isPowerCut(e) || flash.dead) return;
         if (!/full under legal hold/.test(String(e))) throw e;
+        mix.refused = (mix.refused ?? 0) + 1;
         ledger.inflight.delete(op);
       },
     );
   };
   for (let op = 1; op <= ops && !flash.dead; op++) {
     const r = rand();
+    const kind = r < 0.55 ? "append" : r < 0.67 ? "batch" : r < 0.72 ? "seal" : r < 0.77 ? "aggregate" : r < 0.84 ? "wait" : r < 0.89 ? "retention" : r < 0.94 ? "remount" : r < 0.97 ? "restart" : r < 0.985 ? "export" : "hold";
+    mix[kind] = (mix[kind] ?? 0) + 1;
     try {
       if (r < 0.55) {
         const p = append(op);
@@ -169,7 +178,7 @@ async function workload(flash: FaultyFlash, dev: Device, ops: number, seed: numb
   }
   if (!flash.dead) {
     await log.close().catch((e: unknown) => {
-      if (!isPowerCut(e)) throw e;
+      if (!isPowerCut(e) && !flash.dead) throw e;
     });
   }
   dev.timers?.kill();
@@ -222,23 +231,31 @@ async function check(inner: NorFlash, dev: Device, ledger: Ledger): Promise<[num
   return [lost, corrupt, notes];
 }
 
-function freshDevice(): Device {
-  return { keys: new MemoryKeyStore(), clock: new FakeClock() };
+function freshDevice(groupCommitMs: number): Device {
+  return { groupCommitMs, keys: new MemoryKeyStore(), clock: new FakeClock() };
 }
 
 /** The whole power-loss run. */
 export async function runPowerloss(o: PowerlossOptions): Promise<PowerlossResult> {
-  const sectors = o.sectors ?? 8;
+  const sectors = o.sectors ?? 6;
   const seed = o.seed ?? 0x5eed;
   const tears = o.tears ?? ["none", "half", "bits"];
   const step = o.step ?? 1;
   // The uncut run: counts the flash operations, and must itself pass the invariant.
   const base = ramFlash(sectors * 4096);
   const counting = new FaultyFlash(base);
-  const dev0 = freshDevice();
+  const dev0 = freshDevice(o.groupCommitMs ?? 5);
   const ledger0: Ledger = { acked: new Map(), inflight: new Set() };
-  await workload(counting, dev0, o.ops, seed, ledger0);
+  const mix: Record<string, number> = {};
+  await workload(counting, dev0, o.ops, seed, ledger0, mix);
   const operations = counting.operations;
+  const after = await boot(base, dev0);
+  for (const r of after.query({})) mix[`record:${r.kind}`] = (mix[`record:${r.kind}`] ?? 0) + 1;
+  mix.erases = base.erases;
+  mix.firstSeq = after.stats().firstSeq;
+  mix.nextSeq = after.nextSeq;
+  await after.close();
+  dev0.timers?.kill();
   const failures: string[] = [];
   let [lost, corrupt, notes] = await check(base, dev0, ledger0);
   failures.push(...notes.map((n) => `uncut: ${n}`));
@@ -246,7 +263,7 @@ export async function runPowerloss(o: PowerlossOptions): Promise<PowerlossResult
   for (const tear of tears) {
     for (let cutAt = 1; cutAt <= operations; cutAt += step) {
       const inner = ramFlash(sectors * 4096);
-      const dev = freshDevice();
+      const dev = freshDevice(o.groupCommitMs ?? 5);
       const ledger: Ledger = { acked: new Map(), inflight: new Set() };
       let l = 0, c = 0, n: string[] = [];
       try {
@@ -262,5 +279,5 @@ export async function runPowerloss(o: PowerlossOptions): Promise<PowerlossResult
       if (cuts % 200 === 0) o.progress?.(`  ${cuts} cuts, ${lost} lost, ${corrupt} corrupt`);
     }
   }
-  return { operations, cuts, lost, corrupt, failures };
+  return { operations, mix, cuts, lost, corrupt, failures };
 }
