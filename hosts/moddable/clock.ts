@@ -3,6 +3,7 @@
  * time, SNTP at boot for trust, and the SDK `Timer` for callbacks.
  */
 import Time from "time";
+import Net from "net";
 import SNTP from "sntp";
 import Timer from "timer";
 import type { Clock, TimerId, Timers } from "../../src/ports.js";
@@ -74,6 +75,8 @@ function run(callback: () => void): void {
 
 /** How long to wait before asking SNTP again after it gave up. */
 const SNTP_RETRY_MS = 60_000;
+/** Closing SNTP ourselves before its own 25 s failure (5 tries x 5 s). */
+const SNTP_GIVE_UP_MS = 20_000;
 
 /**
  * Asks `host` for the time until it answers, then marks the clock trusted. Until then audit records
@@ -82,23 +85,38 @@ const SNTP_RETRY_MS = 60_000;
 export function syncTime(clock: ModdableClock, host: string, log: (line: string) => void): () => void {
   let stopped = false;
   let retry: Timer | undefined;
+  const later = (why: string): void => {
+    log(`SNTP ${host} ${why}; retrying in ${SNTP_RETRY_MS / 1000} s`);
+    retry = Timer.set(ask, SNTP_RETRY_MS);
+  };
   const ask = (): void => {
     retry = undefined;
     if (stopped) return;
-    new SNTP({ host }, (message, value) => {
+    // Keep the SDK's SNTP away from its own failure path (SNTP.failed), which aborted the machine
+    // intermittently on lin when the lookup failed: resolve here, hand it an address, and close it
+    // ourselves before its five 5-second retries run out.
+    Net.resolve(host, (_name, address) => {
       if (stopped) return;
-      if (message === SNTP.time && value !== undefined) {
-        try {
-          clock.setTrusted(value);
-          log(`time set from ${host}`);
-        } catch (e) {
-          log(`SNTP answer rejected: ${String(e)}`);
-          retry = Timer.set(ask, SNTP_RETRY_MS);
+      if (!address) return later("unresolvable");
+      const giveUp = Timer.set(() => {
+        (sntp as unknown as { close(): void }).close(); // SNTP extends Socket (modules/network/sntp/sntp.js); absent from the typings
+        later("did not answer");
+      }, SNTP_GIVE_UP_MS);
+      const sntp = new SNTP({ host: address }, (message, value) => {
+        if (stopped) return;
+        if (message === SNTP.time && value !== undefined) {
+          Timer.clear(giveUp);
+          try {
+            clock.setTrusted(value);
+            log(`time set from ${host}`);
+          } catch (e) {
+            later(`answer rejected: ${String(e)}`);
+          }
+        } else if (message === SNTP.error) {
+          Timer.clear(giveUp);
+          later("unreachable");
         }
-      } else if (message === SNTP.error) {
-        log(`SNTP ${host} unreachable; retrying in ${SNTP_RETRY_MS / 1000} s`);
-        retry = Timer.set(ask, SNTP_RETRY_MS);
-      }
+      });
     });
   };
   ask();

@@ -1,7 +1,7 @@
 /**
  * Firmware entry point. Boot order, each step failing closed:
  *   config → ports → self-test (published vectors) → HTTPS identity → provisioning (gateway.json and
- *   contracts, parsed by the core) → SNTP → startGateway → MQTT listener, admin HTTPS, console shell.
+ *   contracts, parsed by the core) → startGateway → MQTT listener, admin HTTPS, console shell → SNTP.
  * An unprovisioned or misconfigured board keeps only the console, saying why.
  */
 import "portcullis/moddable/globals";
@@ -61,8 +61,6 @@ async function boot(): Promise<void> {
   }
   say(`provisioning: ${parsed.config.devices.length} devices, ${provisioning.contracts.length} contracts`);
 
-  if (config.sntp !== "") syncTime(board.clock, config.sntp, say);
-
   const gateway = await startGateway(board, parsed.config, {
     certificateFingerprint: server.fingerprint,
     contractStore: keyStoreContracts(board.keys, board.crypto),
@@ -82,6 +80,8 @@ async function boot(): Promise<void> {
   say(`portcullis: MQTT on port ${mqtt.port}, admin HTTPS on port ${config.httpsPort}`);
   gateway.shell.start();
   say("ready");
+  // Last, so a slow or failing name lookup never delays the gateway; records say "time not set" until then.
+  if (config.sntp !== "") syncTime(board.clock, config.sntp, say);
 }
 
 // lin builds define xs.abortHook: name the exception that aborts the machine, then let it abort.
