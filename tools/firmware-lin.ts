@@ -270,7 +270,7 @@ async function scenario(host: string, library: string, demo: Demo, vendorLines: 
  * The SDK's certificate check rebuilds r‖s with `ArrayBuffer.fromBigInt` and no length
  * (modules/crypt/ssl/ssl_cert.js), so a signature whose r or s has a leading zero byte (about 1 in 64
  * certificates) fails to verify on the firmware. Until that is fixed upstream the scenario avoids such
- * certificates; docs/design-firmware.md records the limitation.
+ * certificates; DESIGN.md "Firmware" records the limitation.
  */
 function fullWidthSignature(der: Uint8Array): boolean {
   let at = 2;

@@ -1,5 +1,5 @@
 /**
- * The vendor's side, as a reference: opens Portcullis envelopes (docs/spec-envelope.md) with the
+ * The vendor's side, as a reference: opens Portcullis envelopes (SPEC.md "Outbound envelope") with the
  * vendor's private key, using @hpke/core (an HPKE implementation independent of the gateway's).
  *
  *   tsx tools/open-envelope.ts --key vendor.key --integration ID --contract-version V --topic T <file | hex>

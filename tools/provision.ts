@@ -1,6 +1,6 @@
 /**
  * `tsx tools/provision.ts`: writes a board's provisioning data in the form the firmware's KeyStore reads
- * (docs/spec-firmware.md §Provisioning): Wi-Fi credentials, the owner token's hash, the gateway config
+ * (SPEC.md "Firmware" §Provisioning): Wi-Fi credentials, the owner token's hash, the gateway config
  * and contracts (validated with the core's own parser first), an optional uplink trust anchor.
  *
  *   --ssid NAME --password-file FILE      Wi-Fi (the password is read from a file, never from argv)

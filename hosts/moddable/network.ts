@@ -18,7 +18,7 @@ export interface NetworkLimits {
   readonly hardLimit: number;
 }
 
-/** 50 devices (the promise in docs/spec-firmware.md) plus room for reconnect overlap. */
+/** 50 devices (the promise in SPEC.md "Firmware") plus room for reconnect overlap. */
 export const DEFAULT_NETWORK_LIMITS: NetworkLimits = Object.freeze({
   maxConnections: 56,
   highWater: 4096,

@@ -1,5 +1,5 @@
 /**
- * Reads what tools/provision.ts stored in the KeyStore (docs/spec-firmware.md §Provisioning): the
+ * Reads what tools/provision.ts stored in the KeyStore (SPEC.md "Firmware" §Provisioning): the
  * gateway configuration (gateway.json) and the integration contracts, each chunked into values of at most
  * 4000 bytes, and an optional uplink trust anchor. Also keeps approved contract texts (the core's
  * ContractStore) in the same chunked form. Platform-free (type imports only), so Node tests round-trip it.

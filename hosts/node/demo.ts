@@ -63,7 +63,7 @@ function publicKeyOf(keyFile: string): string {
 /**
  * Prepares the demo: vendor key pairs in `<data>/demo/vendors/` (made once, kept across restarts so the
  * contracts stay the approved ones), and `<data>/demo/config/`: the example config with those public
- * keys in its contracts (docs/spec-contract.md, "Vendor keys").
+ * keys in its contracts (SPEC.md "Contracts", "Vendor keys").
  */
 export async function startDemo(options: { dataDir: string; configDir: string; say: (line: string) => void }): Promise<Demo> {
   const { say } = options;

@@ -1,7 +1,7 @@
 /*
  * portcullis/memory: the XS machine's heap figures (current, peak and maximum of the chunk and slot
  * heaps, in bytes), read from the machine record as the SDK's instrumentation does
- * (build/simulators/modules/screen.c). Used for the memory budget in docs/spec-firmware.md.
+ * (build/simulators/modules/screen.c). Used for the memory budget in SPEC.md "Firmware".
  */
 #include "xsAll.h"
 #include "xsmc.h"

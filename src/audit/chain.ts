@@ -1,5 +1,5 @@
 /**
- * Hash chain and forward-secure seals (docs/spec-audit.md §5), shared by the log and the verifier.
+ * Hash chain and forward-secure seals (SPEC.md "Audit log" §5), shared by the log and the verifier.
  *
  * chain[s] = SHA-256(chain[s−1] ‖ canonical(record s)), chain[0] = 32 zero bytes.
  * A seal closes epoch e with MAC = HMAC-SHA256(k[e], "PCAS" ‖ 0x01 ‖ be32 e ‖ be32 first ‖ be32 last ‖

@@ -1,7 +1,7 @@
 /**
  * The tamper-evident audit log on NOR flash: a hash-chained, forward-securely sealed, encrypted record
  * stream on a {@link FlashRing}, with retention, legal hold, flow aggregation, query and export.
- * Formats: docs/spec-audit.md; trade-offs: docs/design-audit.md.
+ * Formats: SPEC.md "Audit log"; trade-offs: DESIGN.md "Audit log".
  */
 import type { Clock, Crypto, Flash, KeyStore, Random, TimerId, Timers } from "../ports.js";
 import type { AuditEvent, AuditKind, AuditLog, AuditQuery, AuditRecord } from "./types.js";
@@ -266,7 +266,7 @@ export class FlashAuditLog implements AuditLog {
   /**
    * Seals, then returns a self-verifying export of `from..to` (default: everything retained) as JSON
    * Lines: a header, then each record with its chain value and epoch; it ends at a seal at or after
-   * `to`. See docs/spec-audit.md §7.
+   * `to`. See SPEC.md "Audit log" §7.
    * @throws PortcullisError `bad-option` on an empty range, or when the log cannot seal.
    */
   exportJsonl(from?: number, to?: number): string[] {

@@ -16,7 +16,7 @@ import { EXPORT_FORMAT, EXPORT_VERSION } from "./verify.js";
 export type Decode = (seq: number, data: Uint8Array) => AuditRecord | undefined;
 
 /** Kinds that never hold a sector back from retention: they expire with their neighbours. */
-const STRUCTURAL: readonly AuditKind[] = ["seal", "purge", "corruption"];
+const STRUCTURAL: readonly AuditKind[] = Object.freeze(["seal", "purge", "corruption"]);
 
 export function matches(r: AuditRecord, q: AuditQuery): boolean {
   if (q.fromTime !== undefined && r.time < q.fromTime) return false;
@@ -69,7 +69,7 @@ export function exportEnd(ring: FlashRing, to: number | undefined, sealSeq: numb
   return sealSeq;
 }
 
-/** The export's lines for `first..last` (docs/spec-audit.md §7); holes go to `holes`. */
+/** The export's lines for `first..last` (SPEC.md "Audit log" §7); holes go to `holes`. */
 export function* exportRecords(ring: FlashRing, decode: Decode, first: number, last: number, holes: RingEntry[]): Generator<string> {
   const firstPrefix = readPrefix(ring.read(first) ?? new Uint8Array(0));
   const prevChain = toHex(chainBefore(ring, decode, first));

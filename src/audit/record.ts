@@ -14,8 +14,8 @@ export const MAX_DETAIL_ENTRIES = 32;
 export const MAX_SUMMARY_ROWS = 1024;
 export const BODY_VERSION = 1;
 
-const DECISIONS: readonly AuditDecision[] = ["allow", "minimize", "deny", "info"];
-const STRING_FIELDS = ["device", "integration", "topic", "rule", "reason"] as const;
+const DECISIONS: readonly AuditDecision[] = Object.freeze(["allow", "minimize", "deny", "info"]);
+const STRING_FIELDS = Object.freeze(["device", "integration", "topic", "rule", "reason"] as const);
 
 function bad(message: string): PortcullisError {
   return new PortcullisError(ErrorCode.BadOption, message);
@@ -92,7 +92,7 @@ export function canonicalBytes(r: AuditRecord): Uint8Array {
   return utf8(canonicalJson(recordJson(r)));
 }
 
-// ---- Binary body (docs/spec-audit.md §4): compact, so a day of summaries fits a 1 MiB partition. ----
+// ---- Binary body (SPEC.md "Audit log" §4): compact, so a day of summaries fits a 1 MiB partition. ----
 
 const TAG_NULL = 0, TAG_FALSE = 1, TAG_TRUE = 2, TAG_STRING = 3, TAG_UINT = 4, TAG_NINT = 5, TAG_F64 = 6;
 

@@ -1,5 +1,5 @@
 /**
- * How an audit record sits in a ring payload (docs/spec-audit.md §3): a 44-byte clear prefix (format,
+ * How an audit record sits in a ring payload (SPEC.md "Audit log" §3): a 44-byte clear prefix (format,
  * epoch, boot counter, chain value) and the body under AES-256-GCM with the device storage key, and
  * the key-store entries the log keeps (storage key, sealing state, boot counter, legal hold).
  */

@@ -1,5 +1,5 @@
 /**
- * Compact flash encoding of flow-summary rows (docs/spec-audit.md §4.3), sized so a day of a busy
+ * Compact flash encoding of flow-summary rows (SPEC.md "Audit log" §4.3), sized so a day of a busy
  * home fits the 1 MiB partition: a front-coded sorted string table, then one group per device ×
  * integration × decision × rule with run-length-coded minutes (a device sending at a steady rate
  * costs one run, whatever the number of minutes).

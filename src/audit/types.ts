@@ -1,7 +1,7 @@
 /** What the audit log records, and the interface the rest of the core appends and queries through. */
 
 /** The kinds of audit record (a closed set; SPEC.md documents each). */
-export const AuditKinds = [
+export const AuditKinds = Object.freeze([
   "boot",
   "shutdown",
   "flow",
@@ -20,7 +20,7 @@ export const AuditKinds = [
   "purge",
   "corruption",
   "alarm",
-] as const;
+] as const);
 export type AuditKind = (typeof AuditKinds)[number];
 
 /** A decision as written to the log. `info` is for records that are not decisions (boot, seal, ...). */

@@ -1,5 +1,5 @@
 /**
- * Offline verification of an audit export (JSON Lines, docs/spec-audit.md §7) with the verification
+ * Offline verification of an audit export (JSON Lines, SPEC.md "Audit log" §7) with the verification
  * key alone. Pure and portable: the CLI (tools/audit-verify.ts) and the XS test run share it.
  *
  * It fails, naming the first bad sequence number, when a line is modified, removed, reordered,

@@ -1,6 +1,6 @@
 /**
  * The on-flash format of the record ring (format version 1): sector headers and record frames.
- * docs/spec-audit.md gives the same layout byte by byte. All integers are little-endian (the ESP32's
+ * SPEC.md "Audit log" gives the same layout byte by byte. All integers are little-endian (the ESP32's
  * byte order); every program is a multiple of 4 bytes at a 4-byte-aligned offset.
  */
 import { crc32c } from "./crc32c.js";

@@ -40,7 +40,7 @@ export interface BrokerOptions {
    * throwing means not accepted (no PUBACK, and the connection is closed).
    */
   onPublish(clientId: string, topic: string, payload: Uint8Array, qos: 0 | 1): void;
-  /** Audit events (see docs/spec-mqtt.md). A throw is swallowed. */
+  /** Audit events (see SPEC.md "MQTT on the device side"). A throw is swallowed. */
   onEvent(event: AuditEvent): void;
   readonly limits?: BrokerLimits;
 }
@@ -53,7 +53,7 @@ function limit(value: number | undefined, fallback: number, name: string, min: n
 
 const INERT: SocketHandler = Object.freeze({ onData() {}, onClose() {} });
 
-/** The broker; see the file comment and docs/spec-mqtt.md. */
+/** The broker; see the file comment and SPEC.md "MQTT on the device side". */
 export class Broker {
   readonly #options: BrokerOptions;
   readonly #maxConnections: number;

@@ -12,10 +12,10 @@ const EMPTY = new Uint8Array(0);
 const RETAINED_BUFFER_BYTES = 1024;
 
 /** Remaining Length of the packets whose length is fixed (§3.2, §3.4–3.7, §3.11–3.14), by type number. */
-const FIXED_LENGTH: readonly number[] = [-1, -1, 2, -1, 2, 2, 2, 2, -1, -1, -1, 2, 0, 0, 0, -1];
+const FIXED_LENGTH: readonly number[] = Object.freeze([-1, -1, 2, -1, 2, 2, 2, 2, -1, -1, -1, 2, 0, 0, 0, -1]);
 
 /** Fixed-header flags required by §2.2.2 (PUBLISH, 3, is checked separately). */
-const REQUIRED_FLAGS: readonly number[] = [0, 0, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, 0];
+const REQUIRED_FLAGS: readonly number[] = Object.freeze([0, 0, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, 0]);
 
 /** Checks the first byte of a packet (§2.2.1, §2.2.2, §3.3.1). */
 function checkHeader(first: number): DecodeError | undefined {

@@ -1,5 +1,5 @@
 /**
- * The outbound envelope (docs/spec-envelope.md): what a vendor receives for each allowed message.
+ * The outbound envelope (SPEC.md "Outbound envelope"): what a vendor receives for each allowed message.
  *
  *   off  len  field
  *   0    1    version        0x01

@@ -1,6 +1,6 @@
 /**
  * The durable outbound queue on the audit log's flash ring (src/flash/ring.ts), in its own region and
- * with its own ring tag. Two record types (docs/spec-envelope.md, "Queue records"):
+ * with its own ring tag. Two record types (SPEC.md "Outbound envelope", "Queue records"):
  *
  *   ITEM     0x01 ‖ seq u64 ‖ enqueuedAt u64 (ms) ‖ topic length u16 ‖ topic (UTF-8) ‖ payload
  *   CONSUMED 0x02 ‖ through u64 ‖ cause u8 (0 ack, 1 overflow, 2 ttl, 3 purge, 4 corrupt)
@@ -18,7 +18,7 @@ import { QueueBase, type DropCause, type IndexEntry, type QueueDrop, type QueueI
 
 const ITEM = 0x01;
 const CONSUMED = 0x02;
-const CAUSES: readonly (DropCause | "ack")[] = ["ack", "overflow", "ttl", "purge", "corrupt"];
+const CAUSES: readonly (DropCause | "ack")[] = Object.freeze(["ack", "overflow", "ttl", "purge", "corrupt"]);
 const ITEM_HEAD = 1 + 8 + 8 + 2;
 const CONSUMED_SIZE = 1 + 8 + 1;
 

@@ -2,8 +2,8 @@
 import { checkContract } from "./contract-rules.js";
 import { utf8Length } from "../util/bytes.js";
 
-/** The closed set of data classes (docs/spec-contract.md defines each). */
-export const DataClasses = [
+/** The closed set of data classes (SPEC.md "Contracts" defines each). */
+export const DataClasses = Object.freeze([
   "energy",
   "presence",
   "location",
@@ -14,11 +14,11 @@ export const DataClasses = [
   "diagnostic",
   "environment",
   "usage",
-] as const;
+] as const);
 export type DataClass = (typeof DataClasses)[number];
 
-/** Variables a destination topic template may use (docs/spec-contract.md, "Topic templates"). */
-export const TopicVariables = ["integration", "flow", "device", "device-pseudonym", "topic"] as const;
+/** Variables a destination topic template may use (SPEC.md "Contracts", "Topic templates"). */
+export const TopicVariables = Object.freeze(["integration", "flow", "device", "device-pseudonym", "topic"] as const);
 
 /** Limits a contract is checked against; the engine's options may override each. */
 export interface ContractLimits {

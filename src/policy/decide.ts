@@ -94,7 +94,7 @@ export function decide(flow: CompiledFlow, input: FlowInput, ctx: DecideContext)
   };
 }
 
-/** Expands the destination's topic template (docs/spec-contract.md, "Topic templates"). */
+/** Expands the destination's topic template (SPEC.md "Contracts", "Topic templates"). */
 function vendorTopicFor(flow: CompiledFlow, input: FlowInput, ctx: DecideContext): string | undefined {
   const t = flow.destination.topic.replace(/\{([a-z-]+)\}/g, (_m, name: string) => {
     switch (name) {

@@ -45,7 +45,7 @@ export interface IntegrationStatus {
 
 const WHO = /^[\x20-\x7e]{1,64}$/;
 
-/** Enforces integration contracts on each device message (see docs/design-policy.md). */
+/** Enforces integration contracts on each device message (see DESIGN.md "Policy engine"). */
 export class PolicyEngine {
   readonly #o: PolicyEngineOptions;
   readonly #limits: PolicyLimits;

@@ -4,7 +4,7 @@ import { DataClasses, type DataClass } from "./contract.js";
 import { toBase64 as base64Encode, toHex, tryUtf8 as utf8Decode, utf8 as utf8Encode } from "../util/bytes.js";
 
 export type ConsentState = "opt-in" | "opt-out" | "withdrawn";
-export const ConsentStates: readonly ConsentState[] = ["opt-in", "opt-out", "withdrawn"];
+export const ConsentStates: readonly ConsentState[] = Object.freeze(["opt-in", "opt-out", "withdrawn"]);
 
 /** One ledger entry: the state in force for a class, since when (wall ms) and who set it. */
 export interface ConsentRecord {

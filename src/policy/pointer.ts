@@ -1,4 +1,4 @@
-/** RFC 6901 JSON Pointers, restricted to object members (docs/spec-contract.md, "Field paths"). */
+/** RFC 6901 JSON Pointers, restricted to object members (SPEC.md "Contracts", "Field paths"). */
 
 /**
  * Splits a pointer into unescaped reference tokens ("" → []). Returns undefined when it is not a valid

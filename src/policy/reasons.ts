@@ -1,7 +1,7 @@
 /** The policy engine's closed set of reason codes and its named limits. */
 import { DEFAULT_CONTRACT_LIMITS, type ContractLimits } from "./contract.js";
 
-/** Reason codes of {@link FlowDecision}s (docs/design-policy.md explains each). */
+/** Reason codes of {@link FlowDecision}s (DESIGN.md "Policy engine" explains each). */
 export const Reason = Object.freeze({
   /** The payload leaves unchanged (re-serialized). */
   Ok: "ok",

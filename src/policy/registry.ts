@@ -27,7 +27,7 @@ export interface Entry {
   quarantine: string | undefined;
 }
 
-const UNKNOWN_BASE: Change = { path: "", what: "differs from the approved version, which is not available", relevant: true };
+const UNKNOWN_BASE: Change = Object.freeze({ path: "", what: "differs from the approved version, which is not available", relevant: true });
 
 export class Registry {
   readonly entries = new Map<string, Entry>();

@@ -119,7 +119,7 @@ describe("envelope layout", () => {
   });
 });
 
-describe("the worked example of docs/spec-envelope.md", () => {
+describe("the worked example of SPEC.md, Outbound envelope", () => {
   it("rebuilds byte for byte from its keys, and parses to its fields", () => {
     const r = deriveKeyPair(c, h(ex.vendorIkm));
     const e = deriveKeyPair(c, h(ex.ephemeralIkm));
