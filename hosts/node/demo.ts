@@ -111,7 +111,7 @@ export async function startDemo(options: { dataDir: string; configDir: string; s
         (e: unknown) => say(`[vendor ${v.name}] could not open: ${e instanceof Error ? e.message : String(e)}`),
       );
     });
-    const server = createTlsServer({ key: leaf.keyPem, cert: leaf.certPem }, broker.handle as never);
+    const server = createTlsServer({ key: leaf.keyPem, cert: leaf.certPem + ca.certPem /* the chain, as public brokers serve it */ }, broker.handle as never);
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(v.port, "127.0.0.1", () => resolve());

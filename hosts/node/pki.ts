@@ -54,9 +54,25 @@ function sans(names: readonly string[]): x509.SubjectAlternativeNameExtension {
   );
 }
 
+function newKeys(): Promise<CryptoKeyPair> {
+  return webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"]) as unknown as Promise<CryptoKeyPair>;
+}
+
+/** A TLS server leaf's extensions, with the key identifiers of RFC 5280 §4.2.1.1–2. */
+async function serverExtensions(keys: CryptoKeyPair, names: readonly string[], issuerKey: CryptoKey): Promise<x509.Extension[]> {
+  return [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+    sans(names),
+    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    await x509.AuthorityKeyIdentifierExtension.create(issuerKey),
+  ];
+}
+
 /** A self-signed server identity (the gateway's HTTPS certificate). */
 export async function selfSigned(commonName: string, names: readonly string[], days = 3650): Promise<KeyAndCert> {
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as unknown as CryptoKeyPair;
+  const keys = await newKeys();
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
@@ -65,19 +81,14 @@ export async function selfSigned(commonName: string, names: readonly string[], d
     notAfter: new Date(now + days * DAY),
     signingAlgorithm: ALG,
     keys,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      sans(names),
-    ],
+    extensions: await serverExtensions(keys, names, keys.publicKey),
   });
   return finish(cert, keys);
 }
 
 /** A certificate authority for local test and demo brokers. */
 export async function makeCa(commonName = "Portcullis demo CA"): Promise<KeyAndCert> {
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as unknown as CryptoKeyPair;
+  const keys = await newKeys();
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
@@ -89,6 +100,7 @@ export async function makeCa(commonName = "Portcullis demo CA"): Promise<KeyAndC
     extensions: [
       new x509.BasicConstraintsExtension(true, 0, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
   return finish(cert, keys);
@@ -96,7 +108,7 @@ export async function makeCa(commonName = "Portcullis demo CA"): Promise<KeyAndC
 
 /** A server leaf issued by `ca`; `validDays` may be negative for an already expired certificate. */
 export async function issueServer(ca: KeyAndCert, commonName: string, names: readonly string[], validDays = 30): Promise<KeyAndCert> {
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as unknown as CryptoKeyPair;
+  const keys = await newKeys();
   const now = Date.now();
   const notAfter = new Date(now + validDays * DAY);
   const notBefore = validDays < 0 ? new Date(notAfter.getTime() - 30 * DAY) : new Date(now - 60_000);
@@ -109,12 +121,7 @@ export async function issueServer(ca: KeyAndCert, commonName: string, names: rea
     signingAlgorithm: ALG,
     publicKey: keys.publicKey,
     signingKey: ca.keys.privateKey,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      sans(names),
-    ],
+    extensions: await serverExtensions(keys, names, ca.keys.publicKey),
   });
   return finish(cert, keys);
 }

@@ -18,7 +18,7 @@ const EMPTY = new Uint8Array(0);
 
 /**
  * A plain Uint8Array copy of `buf[start, end)`. Not `buf.slice`: a host may pass a subclass whose
- * `slice` returns a view (node's Buffer does), and the input is only valid during `push`.
+ * `slice` returns a view (a Node buffer's does), and the input is only valid during `push`.
  */
 function copy(buf: Uint8Array, start: number, end: number): Uint8Array {
   const out = new Uint8Array(end - start);

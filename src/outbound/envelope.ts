@@ -58,7 +58,7 @@ function u64(seq: number): Uint8Array {
   return i2osp(seq, 8);
 }
 
-/** A fresh copy of a range (a host's Buffer `slice` would return a view into a shared pool). */
+/** A fresh copy of a range (a Node buffer's `slice` would return a view into a shared pool). */
 function copy(bytes: Uint8Array, from: number, to: number): Uint8Array {
   return new Uint8Array(bytes.subarray(from, to));
 }

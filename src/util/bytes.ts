@@ -1,5 +1,5 @@
 /**
- * The core's one set of byte helpers (no Buffer in XS): UTF-8 through the TextEncoder/TextDecoder
+ * The core's one set of byte helpers (XS has no Node buffers): UTF-8 through the TextEncoder/TextDecoder
  * globals every board has, lowercase hex, base64 (RFC 4648), I2OSP, concatenation and a constant-time
  * compare. Everything in src/ uses these; nothing re-implements them.
  */
