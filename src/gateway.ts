@@ -14,7 +14,7 @@ import { type GatewayConfig, checkDeviceSecret } from "./config.js";
 import { Broker } from "./mqtt/broker.js";
 import { Shell } from "./console/shell.js";
 import { AdminApi } from "./admin/api.js";
-import { toBase64, toHex, utf8 } from "./util/bytes.js";
+import { toBase64, utf8 } from "./util/bytes.js";
 import { openAudit, type AuditHandle } from "./gateway/audit.js";
 import { openPolicy, type ContractStore, type PolicyHandle } from "./gateway/policy.js";
 import { openOutbound, type OutboundHandle } from "./gateway/outbound.js";
@@ -149,7 +149,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   };
   registerCommands(gateway, board);
   audit.onAlarm((text) => shell.say(`ALARM: ${text}`));
-  record({ kind: "boot", decision: "info", detail: { devices: config.devices.length, contracts: config.contracts.length, tokenHashPrefix: toHex(tokenHash.subarray(0, 4)) } });
+  record({ kind: "boot", decision: "info", detail: { devices: config.devices.length, contracts: config.contracts.length } });
   // A quarantine survives reboots in the policy engine; its queues stay frozen with it.
   for (const i of policy.engine.integrations()) if (i.state === "quarantined") outbound.freeze(i.id, "quarantine (at boot)");
   outbound.start();
