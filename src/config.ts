@@ -26,6 +26,8 @@ export interface GatewayConfig {
   /** Audit log options. */
   readonly audit: {
     readonly groupCommitMs: number;
+    /** Bytes of the audit partition (whole 4096-byte sectors; default 1 MiB). The queue slots follow it. */
+    readonly partitionBytes?: number;
     /** How often per-minute flow summaries are written (default 60 s). */
     readonly summaryEveryMs?: number;
     /** Retention in days per record kind; absent kinds are kept until space runs out. */
@@ -101,6 +103,10 @@ export function parseGatewayConfig(
   }
   const audit = isObject(raw.audit) ? raw.audit : {};
   const groupCommitMs = typeof audit.groupCommitMs === "number" && audit.groupCommitMs >= 0 ? audit.groupCommitMs : 0;
+  const partitionBytes = audit.partitionBytes;
+  if (partitionBytes !== undefined && (typeof partitionBytes !== "number" || !Number.isInteger(partitionBytes) || partitionBytes % 4096 !== 0 || partitionBytes < 8 * 4096 || partitionBytes > 16 * 1024 * 1024)) {
+    errors.push({ path: "/audit/partitionBytes", message: "must be whole 4096-byte sectors, from 32768 (8 sectors) to 16777216" });
+  }
   const summaryEveryMs = typeof audit.summaryEveryMs === "number" && audit.summaryEveryMs >= 1000 ? audit.summaryEveryMs : undefined;
   if (audit.summaryEveryMs !== undefined && summaryEveryMs === undefined) errors.push({ path: "/audit/summaryEveryMs", message: "must be a number of milliseconds, at least 1000" });
   const retentionDays: Record<string, number> = {};
@@ -111,7 +117,7 @@ export function parseGatewayConfig(
     }
   }
   if (errors.length) return { ok: false, errors };
-  return { ok: true, config: { name, devices, contracts, audit: { groupCommitMs, retentionDays, ...(summaryEveryMs === undefined ? {} : { summaryEveryMs }) } } };
+  return { ok: true, config: { name, devices, contracts, audit: { groupCommitMs, retentionDays, ...(summaryEveryMs === undefined ? {} : { summaryEveryMs }), ...(typeof partitionBytes === "number" ? { partitionBytes } : {}) } } };
 }
 
 /** Makes the stored form of a device password. */

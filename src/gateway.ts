@@ -46,6 +46,8 @@ export interface Gateway {
 }
 
 const TOKEN_KEY = "owner-token";
+/** A well-formed secret no password matches (its digest is all zeros): used for unknown client ids. */
+const UNKNOWN_DEVICE_SECRET = "hmac-sha256:AAAAAAAAAAAAAAAAAAAAAA==:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
 /** Loads the owner token's hash, creating the token at first boot. */
 function ownerTokenHash(board: Board, hooks: GatewayHooks): Uint8Array {
@@ -66,7 +68,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   const audit = await openAudit(board, config, hooks);
   const record = (event: AuditEvent): void => audit.record(event);
   const policy = openPolicy(board, config, record, hooks.contractStore);
-  const outbound = openOutbound(board, policy, record, () => audit.failClosed);
+  const outbound = openOutbound(board, config, policy, record, () => audit.failClosed);
   const devices = new Map(config.devices.map((d) => [d.id, d]));
 
   const handleDecision = (device: string, topic: string, d: FlowDecision, bytesIn: number): void => {
@@ -88,9 +90,9 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     timers: board.timers,
     authenticate(clientId, username, password) {
       const dev = devices.get(clientId);
-      if (!dev || !password) return false;
-      if (username !== undefined && username !== dev.username) return false;
-      return checkDeviceSecret(board.crypto, dev.secret, password);
+      // The same HMAC work for unknown ids, so timing does not tell which client ids exist.
+      const ok = checkDeviceSecret(board.crypto, dev?.secret ?? UNKNOWN_DEVICE_SECRET, password ?? new Uint8Array(0));
+      return ok && dev !== undefined && password !== undefined && (username === undefined || username === dev.username);
     },
     authorizeSubscribe(clientId, filter) {
       const dev = devices.get(clientId);

@@ -11,7 +11,7 @@ import type { Board, Listener } from "../../src/ports.js";
 import { NorFlash } from "../../src/flash/nor.js";
 import { parseGatewayConfig } from "../../src/config.js";
 import { startGateway, type Gateway } from "../../src/gateway.js";
-import { FLASH_BYTES_NEEDED } from "../../src/gateway/outbound.js";
+import { flashBytesNeeded } from "../../src/gateway/outbound.js";
 import { nodeClock, nodeTimers } from "./clock.js";
 import { nodeConsole } from "./console.js";
 import { nodeCrypto } from "./crypto.js";
@@ -78,7 +78,7 @@ export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningB
   const vendorCa = options.vendorCaPem ?? demo?.caPem;
 
   const random = nodeRandom();
-  const flashBytes = options.flashBytes ?? FLASH_BYTES_NEEDED;
+  const flashBytes = options.flashBytes ?? flashBytesNeeded(config);
   const timers = nodeTimers();
   const konsole = nodeConsole(options.consoleInput ?? process.stdin, out);
   const board: Board = {

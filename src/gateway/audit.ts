@@ -8,7 +8,7 @@ import type { AuditEvent, AuditKind } from "../audit/types.js";
 import type { FlowDecision } from "../policy/types.js";
 import type { GatewayConfig } from "../config.js";
 import { FlashAuditLog } from "../audit/log.js";
-import { AUDIT_PARTITION_BYTES } from "./outbound.js";
+import { auditPartitionBytes } from "./outbound.js";
 
 const DAY_MS = 24 * 3600_000;
 /**
@@ -19,7 +19,7 @@ export const DEFAULT_SUMMARY_EVERY_MS = 5 * 60_000;
 
 export interface AuditHandle {
   readonly log: FlashAuditLog;
-  /** True once the log refused a record: outbound flows stop until the board restarts. */
+  /** True while the log refuses records: outbound flows stop until it accepts one again. */
   readonly failClosed: boolean;
   /** The legal-hold reason, when held. */
   readonly held: string | undefined;
@@ -42,6 +42,10 @@ export async function openAudit(
     if (listeners.length === 0) pendingAlarms.push(text);
     for (const l of listeners) l(text);
   };
+  const partition = auditPartitionBytes(config);
+  if (partition > board.flash.size) {
+    throw new Error(`the audit partition of ${partition} bytes (gateway.json audit.partitionBytes) does not fit the board's ${board.flash.size}-byte flash region`);
+  }
   const retention: Partial<Record<AuditKind, number>> = {};
   for (const [kind, days] of Object.entries(config.audit.retentionDays)) retention[kind as AuditKind] = days * DAY_MS;
   const log = await FlashAuditLog.open({
@@ -53,7 +57,7 @@ export async function openAudit(
     timers: board.timers,
     options: {
       // The audit partition only: the outbound queue slots follow it on the same flash.
-      size: Math.min(AUDIT_PARTITION_BYTES, board.flash.size),
+      size: partition,
       groupCommitMs: config.audit.groupCommitMs,
       summaryEveryMs: config.audit.summaryEveryMs ?? DEFAULT_SUMMARY_EVERY_MS,
       retention,
@@ -67,6 +71,12 @@ export async function openAudit(
     failClosed = true;
     alarm(`audit log refused a record (${e instanceof Error ? e.message : String(e)}): outbound flows stopped, devices still served locally`);
   };
+  // Flows resume only once the log takes records again (a legal hold released, space freed).
+  const accepted = (): void => {
+    if (!failClosed) return;
+    failClosed = false;
+    alarm("audit log accepts records again: outbound flows resume");
+  };
   return {
     log,
     get failClosed() {
@@ -76,7 +86,7 @@ export async function openAudit(
       return log.held;
     },
     record(event) {
-      log.append(event).catch(refuse);
+      log.append(event).then(accepted, refuse);
     },
     flow(device, topic, d, bytesIn) {
       log
@@ -90,7 +100,7 @@ export async function openAudit(
           bytes: d.payload ? d.payload.length : bytesIn,
           fieldsDropped: d.fieldsDropped,
         })
-        .catch(refuse);
+        .then(accepted, refuse);
     },
     async exportJsonl(from, to) {
       await log.flushSummaries();

@@ -4,12 +4,13 @@
  * Slots are assigned to destinations once and remembered in the key store, so a reboot finds each
  * queue where it left it.
  *
- * Flash layout (see SPEC.md): [ audit log: auditBytes ][ queue slot 0 ] … [ queue slot QUEUE_SLOTS-1 ]
+ * Flash layout (see SPEC.md): [ audit log: audit.partitionBytes ][ queue slot 0 ] … [ queue slot QUEUE_SLOTS-1 ]
  */
 import type { Board } from "../ports.js";
 import type { AuditEvent } from "../audit/types.js";
 import type { Contract, Destination } from "../policy/contract.js";
 import type { PolicyHandle } from "./policy.js";
+import type { GatewayConfig } from "../config.js";
 import { FlashRing } from "../flash/ring.js";
 import { FlashQueue } from "../outbound/flash-queue.js";
 import { EnvelopeSealer } from "../outbound/envelope.js";
@@ -21,8 +22,18 @@ export const AUDIT_PARTITION_BYTES = 1024 * 1024;
 /** Queue slots after the audit partition: at most this many integration destinations queue on flash. */
 export const QUEUE_SLOTS = 4;
 export const QUEUE_SLOT_BYTES = 64 * 1024;
-/** The flash a board must provide for the layout above. */
+/** The flash a board must provide for the default layout. */
 export const FLASH_BYTES_NEEDED = AUDIT_PARTITION_BYTES + QUEUE_SLOTS * QUEUE_SLOT_BYTES;
+
+/** The audit partition's size under a config (gateway.json `audit.partitionBytes`, default 1 MiB). */
+export function auditPartitionBytes(config: GatewayConfig): number {
+  return config.audit.partitionBytes ?? AUDIT_PARTITION_BYTES;
+}
+
+/** The flash a board must provide for a config's layout: the audit partition and the queue slots. */
+export function flashBytesNeeded(config: GatewayConfig): number {
+  return auditPartitionBytes(config) + QUEUE_SLOTS * QUEUE_SLOT_BYTES;
+}
 /** Ring tags: the audit log uses 0xA1; queue slot i uses 0x10 + i. */
 const QUEUE_TAG_BASE = 0x10;
 const SLOTS_KEY = "queue-slots";
@@ -56,10 +67,11 @@ function slotTable(board: Board): Record<string, number> {
   }
 }
 
-export function openOutbound(board: Board, policy: PolicyHandle, record: (e: AuditEvent) => void, failClosed: () => boolean): OutboundHandle {
+export function openOutbound(board: Board, config: GatewayConfig, policy: PolicyHandle, record: (e: AuditEvent) => void, failClosed: () => boolean): OutboundHandle {
   const routes = new Map<string, Route>();
   const slots = slotTable(board);
-  const queueArea = board.flash.size - AUDIT_PARTITION_BYTES;
+  const auditBytes = auditPartitionBytes(config);
+  const queueArea = board.flash.size - auditBytes;
   const usableSlots = Math.min(QUEUE_SLOTS, Math.floor(Math.max(0, queueArea) / QUEUE_SLOT_BYTES));
 
   const slotFor = (key: string): number | undefined => {
@@ -86,7 +98,7 @@ export function openOutbound(board: Board, policy: PolicyHandle, record: (e: Aud
     try {
       const ring = FlashRing.mount({
         flash: board.flash,
-        offset: AUDIT_PARTITION_BYTES + slot * QUEUE_SLOT_BYTES,
+        offset: auditBytes + slot * QUEUE_SLOT_BYTES,
         size: QUEUE_SLOT_BYTES,
         tag: QUEUE_TAG_BASE + slot,
         timers: board.timers,

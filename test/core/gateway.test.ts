@@ -84,27 +84,36 @@ describe("the gateway on in-memory ports", () => {
   let out: string[];
   let verificationKey: Uint8Array | undefined;
   let token: string | undefined;
+  /** The audit options of gateway.json for the next boot (a test may shrink the partition first). */
+  let auditConfig: Record<string, unknown> = { groupCommitMs: 0 };
+  let board: Board;
 
-  beforeEach(async () => {
-    clock = new FakeClock();
-    vendorSide = new VendorDouble();
-    sent = vendorSide.sent;
+  async function boot(audit: Record<string, unknown>): Promise<void> {
+    await g?.stop();
+    auditConfig = audit;
     out = [];
     const konsole: Console = { start: () => undefined, write: (t) => void out.push(t) };
-    const board: Board = {
+    vendorSide = new VendorDouble();
+    sent = vendorSide.sent;
+    board = {
       clock, timers: clock, random, crypto, flash: ramFlash(FLASH_BYTES_NEEDED), keys: new MemoryKeys(), console: konsole,
       network: { listen: () => { throw new Error("not used: the test hands sockets to the broker"); } },
       uplink: vendorSide,
     };
     const secret = makeDeviceSecret(crypto, new Uint8Array(16), "device-password");
-    const parsed = parseGatewayConfig(JSON.stringify({ name: "test home", devices: [{ id: "thermostat", secret }], audit: { groupCommitMs: 0 } }), [{ source: "tc.json", text: contract(toBase64(vendor.publicKey)) }]);
+    const parsed = parseGatewayConfig(JSON.stringify({ name: "test home", devices: [{ id: "thermostat", secret }], audit: auditConfig }), [{ source: "tc.json", text: contract(toBase64(vendor.publicKey)) }]);
     assert.ok(parsed.ok, JSON.stringify(parsed));
     g = await startGateway(board, parsed.config, { onVerificationKey: (k) => (verificationKey = k), onOwnerToken: (t) => (token = t) });
     await settle(clock);
+  }
+
+  beforeEach(async () => {
+    clock = new FakeClock();
+    await boot({ groupCommitMs: 0 });
   });
 
   afterEach(async () => {
-    await g.stop();
+    await g?.stop();
   });
 
   function device(password = "device-password"): FakeSocket {
@@ -188,6 +197,32 @@ describe("the gateway on in-memory ports", () => {
     await settle(clock);
     assert.equal(sent.length, 0);
     assert.ok(g.audit.log.query({ kind: "flow" }).some((r) => r.decision === "deny" && r.reason === "quarantined"));
+  });
+
+  it("fails closed when the log refuses records (full under legal hold), and resumes when it takes them again", async () => {
+    await boot({ groupCommitMs: 0, partitionBytes: 8 * 4096 });
+    const s = device();
+    await settle(clock);
+    assert.match(await g.shell.execute("hold incident 7"), /legal hold placed/);
+    let i = 0;
+    while (!g.audit.failClosed && i < 2000) {
+      // Denied messages are individual records: they fill the small partition quickly.
+      publish(s, { n: i++ }, "home/thermostat/unclaimed");
+      await settle(clock, 60_000);
+    }
+    assert.ok(g.audit.failClosed, "the log filled under hold");
+    assert.ok(out.some((l) => /ALARM: .*outbound flows stopped/.test(l)), out.join(""));
+    const before = sent.length;
+    publish(s, { temperature_c: 19 });
+    await settle(clock);
+    assert.equal(sent.length, before, "nothing leaves that the log could not record");
+    assert.match(await g.shell.execute("unhold"), /lifted/);
+    publish(s, { n: "after" }, "home/thermostat/unclaimed");
+    await settle(clock, 60_000);
+    assert.ok(!g.audit.failClosed, "the log takes records again once the hold is lifted");
+    publish(s, { temperature_c: 20 });
+    await settle(clock);
+    assert.equal(sent.length, before + 1, "flows resume");
   });
 
   it("the console answers status, and an unknown command with the list of commands", async () => {
