@@ -13,13 +13,17 @@
  *
  * Without $MODDABLE it says what is missing and exits 1. Flags: --keep-data (do not wipe /tmp/portcullis),
  * --instrument (instrumented build: also measures the XS stack peak), --debug (debug build).
+ *
+ * --contracts instead builds hosts/moddable/port-contracts/manifest.json (the port contract suites of
+ * test/contract/ against the lin ports) and runs it headless; it exits 0 only on a final harness line
+ * `xs: N passed, 0 failed` with N > 0 (XS may exit 0, or keep running, after a module fails to load).
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { X509Certificate, webcrypto } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { syncBuiltinESMExports } from "node:module";
 import tls from "node:tls";
 import "reflect-metadata"; // @peculiar/x509 (tsyringe) needs the Reflect polyfill first
@@ -32,6 +36,10 @@ const root = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const DATA_DIR = "/tmp/portcullis"; // manifest.json config.portcullis.dataDir on lin
 const HTTPS_PORT = 8443; // manifest.json config.portcullis.httpsPort
 const MQTT_PORT = 1883; // manifest.json config.portcullis.mqttPort
+const CONTRACTS_MANIFEST = "hosts/moddable/port-contracts/manifest.json";
+const CONTRACTS_DATA_DIR = "/tmp/portcullis-contracts"; // that manifest's config.portcullis.dataDir
+/** The contract app finishes in about a second on lin; this bounds a hang (a test awaiting forever). */
+const CONTRACTS_TIMEOUT_MS = 120_000;
 const GUIDE = "https://github.com/Moddable-OpenSource/moddable/blob/public/documentation/Moddable%20SDK%20-%20Getting%20Started.md#linux";
 
 /** Aborts the run; the scenario's `finally` still stops the firmware and the relay. */
@@ -40,7 +48,8 @@ function fail(message: string): never {
 }
 
 /** Everything the build needs, or a message naming what is missing and how to get it. */
-function preflight(): { moddable: string; env: NodeJS.ProcessEnv } {
+/** `contractsOnly`: the contract app needs neither mbedTLS (no TLS server) nor python3 (no console). */
+function preflight(contractsOnly = false): { moddable: string; env: NodeJS.ProcessEnv } {
   const moddable = process.env["MODDABLE"];
   if (!moddable) {
     fail([
@@ -55,26 +64,27 @@ function preflight(): { moddable: string; env: NodeJS.ProcessEnv } {
   }
   const bin = join(moddable, "build/bin/lin/release");
   if (!existsSync(join(bin, "mcconfig"))) fail(`${bin}/mcconfig not found: build the SDK tools first (${GUIDE})`);
-  if (!existsSync("/usr/include/mbedtls/ssl.h")) fail("mbedTLS headers missing: apt-get install -y libmbedtls-dev");
+  if (!contractsOnly && !existsSync("/usr/include/mbedtls/ssl.h")) fail("mbedTLS headers missing: apt-get install -y libmbedtls-dev");
   if (spawnSync("pkg-config", ["--exists", "glib-2.0"]).status !== 0) fail("GLib development files missing: apt-get install -y libglib2.0-dev");
-  if (spawnSync("python3", ["--version"]).status !== 0) fail("python3 missing (it provides the console's pseudo-terminal)");
+  if (!contractsOnly && spawnSync("python3", ["--version"]).status !== 0) fail("python3 missing (it provides the console's pseudo-terminal)");
   const env = { ...process.env, PATH: `${join(root, "node_modules/.bin")}:${process.env["PATH"]}:${bin}` };
   return { moddable, env };
 }
 
-function build(moddable: string, env: NodeJS.ProcessEnv): { library: string; warnings: string[]; seconds: number } {
+/** Builds `manifest` (relative to the repository root); mcconfig names the app after its directory. */
+function build(moddable: string, env: NodeJS.ProcessEnv, manifest = "manifest.json"): { library: string; warnings: string[]; seconds: number } {
   const start = Date.now();
   // --instrument: an instrumented build, in which XS also tracks the stack's peak (slower; for sizing).
   // --debug: a debug build (stack traces for the abort hook; connects to xsbug if one is listening).
   const flags = process.argv.includes("--instrument") ? ["-i"] : process.argv.includes("--debug") ? ["-d"] : [];
-  const result = spawnSync("mcconfig", ["-m", ...flags, "-p", "lin", "manifest.json"], { cwd: root, env, encoding: "utf8" });
+  const result = spawnSync("mcconfig", ["-m", ...flags, "-p", "lin", manifest], { cwd: root, env, encoding: "utf8" });
   const output = `${result.stdout}${result.stderr}`;
   if (result.status !== 0) {
     console.error(output.split("\n").filter((l) => !/^# (cc|xsc|xsid|tsc) /.test(l)).join("\n"));
     fail("mcconfig failed");
   }
   const variant = flags[0] === "-i" ? "instrument" : flags[0] === "-d" ? "debug" : "release";
-  const library = join(moddable, "build/bin/lin/mc", variant, basename(root), "mc.so");
+  const library = join(moddable, "build/bin/lin/mc", variant, basename(dirname(join(root, manifest))), "mc.so");
   if (!existsSync(library)) fail(`build finished but ${library} is missing`);
   const warnings = output.split("\n").filter((l) => /warning/i.test(l));
   return { library, warnings, seconds: (Date.now() - start) / 1000 };
@@ -329,7 +339,51 @@ async function vendorPkiOnce(): Promise<{ caDer: Uint8Array; keyPem: string; cha
   };
 }
 
+/**
+ * --contracts: builds and runs the port contract app; resolves with the harness's final line.
+ * @throws Error unless that line is `xs: N passed, 0 failed` with N > 0.
+ */
+async function contracts(): Promise<string> {
+  const { moddable, env } = preflight(true);
+  rmSync(CONTRACTS_DATA_DIR, { recursive: true, force: true });
+  const { library, seconds } = build(moddable, env, CONTRACTS_MANIFEST);
+  console.log(`firmware:lin --contracts: built ${library} in ${seconds.toFixed(0)} s`);
+  const host = buildHost(moddable);
+  const child = spawn(host, [library], { stdio: ["ignore", "pipe", "inherit"] });
+  const summary = await new Promise<string | undefined>((resolve) => {
+    let buffered = "";
+    const timer = setTimeout(() => resolve(undefined), CONTRACTS_TIMEOUT_MS);
+    child.stdout!.on("data", (chunk: Buffer) => {
+      buffered += chunk.toString("utf8");
+      let nl: number;
+      while ((nl = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        console.log(`  lin| ${line}`);
+        if (/^xs: \d+ passed, \d+ failed/.test(line)) {
+          clearTimeout(timer);
+          resolve(line);
+        }
+      }
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve(undefined);
+      if (code !== null && code !== 0) console.error(`firmware:lin --contracts: the app exited with ${code}`);
+    });
+  });
+  child.kill(); // the headless host keeps the GLib loop running after main settles
+  if (summary === undefined) fail("no `xs: N passed, N failed` line: the app did not load or did not finish");
+  const [, passed, failed] = /^xs: (\d+) passed, (\d+) failed/.exec(summary)!;
+  if (Number(failed) !== 0 || Number(passed) === 0) fail(`port contracts on lin: ${summary}`);
+  return summary;
+}
+
 async function main(): Promise<void> {
+  if (process.argv.includes("--contracts")) {
+    console.log(`firmware:lin --contracts: ${await contracts()}`);
+    return;
+  }
   const { moddable, env } = preflight();
   if (!process.argv.includes("--keep-data")) rmSync(DATA_DIR, { recursive: true, force: true });
   mkdirSync(DATA_DIR, { recursive: true });

@@ -26,6 +26,8 @@ export class FileKeyStore implements KeyStore {
     if (!File.exists(path)) return undefined;
     const file = new File(path);
     try {
+      // The SDK's File.read throws "read past end of file" at length 0: an empty value is not an absent one.
+      if (file.length === 0) return new Uint8Array(0);
       return new Uint8Array(file.read(ArrayBuffer));
     } finally {
       file.close();
