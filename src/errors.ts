@@ -19,10 +19,15 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 /** An error carrying one of the {@link ErrorCode}s. */
 export class PortcullisError extends Error {
+  /**
+   * A field, not `this.name = …`: on the firmware Error.prototype is frozen, so assigning `name` throws
+   * ("set name: not writable") while defining an own property works (found by the port contract
+   * suites running in the lin build).
+   */
+  override readonly name: string = "PortcullisError";
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string) {
     super(message);
     this.code = code;
-    this.name = "PortcullisError";
   }
 }

@@ -4,10 +4,8 @@
  * deep-strict (prototypes, typed arrays by content, Map/Set by entries).
  */
 class AssertionError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "AssertionError";
-  }
+  // A field, not an assignment: the firmware freezes Error.prototype (see src/errors.ts).
+  override readonly name: string = "AssertionError";
 }
 
 function show(v: unknown): string {

@@ -23,7 +23,10 @@ export interface XsRun {
  * Test-only globals for libraries the tests use (fast-check reads `setTimeout` when it loads). The core
  * itself never touches them (a test enforces that); XS has no timers outside Moddable's `Timer`.
  */
-const XS_PRELUDE = `if (typeof globalThis.setTimeout !== "function") {
+const XS_PRELUDE = `// As on the firmware, where preloading freezes the built-ins: code that assigns to a frozen
+// prototype's property (e.g. \`this.name = ...\` on an Error) fails here too.
+Object.freeze(Error.prototype);
+if (typeof globalThis.setTimeout !== "function") {
   globalThis.setTimeout = (fn, _ms, ...args) => { Promise.resolve().then(() => fn(...args)); return 0; };
   globalThis.clearTimeout = () => {};
 }`;
