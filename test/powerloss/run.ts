@@ -5,6 +5,7 @@
  * corruption. Options: --ops N (default 320), --step N (default 1), --sectors N (default 6).
  */
 import { runPowerloss } from "./workload.js";
+import { runQueuePowerloss } from "./queue.js";
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -38,5 +39,13 @@ for (const groupCommitMs of [5, 0]) {
   corrupt += r.corrupt;
   failures += r.failures.length;
 }
+// The outbound queue on its own ring (issue 5): pushes and acknowledgements, every cut, three tears.
+const q = await runQueuePowerloss({ pushes: 40, size: 700, sectors: 8 });
+for (const f of q.failures.slice(0, 20)) console.log(`  ${f}`);
+console.log(`  outbound queue: ${q.cuts} cuts, ${q.lost} lost, ${q.unknown + q.reordered} corrupt`);
+cuts += q.cuts;
+lost += q.lost;
+corrupt += q.unknown + q.reordered;
+failures += q.failures.length;
 console.log(`powerloss: ${cuts} cuts, ${lost} lost, ${corrupt} corrupt (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 process.exit(lost === 0 && corrupt === 0 && failures === 0 ? 0 : 1);
