@@ -9,21 +9,12 @@ import { MemoryQueue, type OutboundQueue, type QueueTerms } from "../../src/outb
 import { FlashQueue } from "../../src/outbound/flash-queue.js";
 import { FlashRing } from "../../src/flash/ring.js";
 import { ramFlash, type NorFlash } from "../../src/flash/nor.js";
-import { runQueuePowerloss } from "../powerloss/queue.js";
+import { drain, runQueuePowerloss } from "../powerloss/queue.js";
 import type { Flash } from "../../src/ports.js";
 
 const TAG = 0x51;
 const bytes = (n: number, fill = 1): Uint8Array => new Uint8Array(n).fill(fill);
 const terms = (t: Partial<QueueTerms> = {}): QueueTerms => ({ maxBytes: 1000, overflow: "drop-oldest", ttlSeconds: 3600, ...t });
-
-async function drain(q: OutboundQueue): Promise<number[]> {
-  const seen: number[] = [];
-  for (let item = q.peek(); item; item = q.peek()) {
-    seen.push(item.seq);
-    await q.ack(item.seq);
-  }
-  return seen;
-}
 
 const makers: [string, (t: QueueTerms, clock: FakeClock) => OutboundQueue][] = [
   ["MemoryQueue", (t, clock) => new MemoryQueue(t, clock)],

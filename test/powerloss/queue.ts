@@ -27,7 +27,8 @@ function mount(flash: Flash): FlashQueue {
   return new FlashQueue(FlashRing.mount({ flash, tag: TAG }), { maxBytes: 64 * 1024, overflow: "drop-oldest", ttlSeconds: 3600 }, new FakeClock());
 }
 
-async function drain(q: OutboundQueue): Promise<number[]> {
+/** Delivers and acknowledges everything queued; returns the sequence numbers in delivery order. */
+export async function drain(q: OutboundQueue): Promise<number[]> {
   const seen: number[] = [];
   for (let item = q.peek(); item; item = q.peek()) {
     seen.push(item.seq);
