@@ -159,6 +159,7 @@ export function verifyExport(lines: readonly string[], verificationKey: Uint8Arr
     if (!o || !isSeq(o.seq)) return fail(`line ${i + 1} is malformed or not canonical`, expected);
     if (o.seq !== expected) return fail(o.seq > expected ? "missing (removed, or lines reordered)" : `line ${i + 1} repeats or reorders seq ${o.seq}`, expected);
     const stated = hex32(o.chain);
+    if (isSeq(o.epoch) && o.epoch > epoch) return fail(`in epoch ${o.epoch} where epoch ${epoch} was due: epochs are not consecutive (one dropped?)`, expected);
     if (!stated || o.epoch !== epoch) return fail(`epoch or chain field wrong (expected epoch ${epoch})`, expected);
     const { chain: _c, epoch: _e, ...record } = o;
     const next = chainNext(crypto, chain, utf8(canonicalJson(record)));
