@@ -14,6 +14,8 @@ import type { FlashAuditLog } from "../../src/audit/log.js";
 import { nobleCrypto, seededRandom } from "../lib/noble-crypto.js";
 import { FakeClock } from "../lib/fake-clock.js";
 import { MemoryKeyStore, newDevice, openLog, type TestDevice } from "../powerloss/support.js";
+import { AdminApi } from "../../src/admin/api.js";
+import type { AuditEvent } from "../../src/audit/types.js";
 
 const crypto = nobleCrypto(seededRandom("cuts"));
 type Line = { [k: string]: Json };
@@ -169,6 +171,28 @@ describe("audit export: every cut is detected or explained", () => {
     assert.equal(cp.epoch, l2.epoch);
     assert.equal(l2.checkpoint().seq, cp.seq, "an empty epoch is not sealed again");
     assert.equal(rec!.time, cp.time);
+  });
+
+  it("GET /api/v1/audit/checkpoint: owner token required, the request recorded and sealed, 501 without a log that vouches", async () => {
+    const { log: l2, dev: d2 } = await device(3);
+    const token = "pct_checkpoint-test-token";
+    const opts = { crypto, audit: l2, tokenHash: crypto.sha256(utf8(token)), status: () => ({}), onEvent: (e: AuditEvent) => void l2.append(e).catch(() => undefined) };
+    const api = new AdminApi({ ...opts, checkpoint: async () => l2.checkpoint() });
+    const ask = (a: AdminApi, auth?: string) => a.handle({ method: "GET", target: "/api/v1/audit/checkpoint", authorization: auth, remote: "192.0.2.9:1" });
+    assert.equal((await ask(api)).status, 401);
+    assert.equal((await ask(api, "Bearer pct_wrong")).status, 401);
+    const res = await ask(api, `Bearer ${token}`);
+    assert.equal(res.status, 200);
+    assert.equal(res.contentType, "application/json");
+    const cp = JSON.parse(res.body.join("")) as Line;
+    const admin = l2.query({ kind: "admin" }).at(-1)!;
+    assert.equal(admin.reason, "checkpoint");
+    assert.ok(admin.seq < (cp.seq as number), "the request itself is inside the sealed state it got");
+    const r = verifyExport(l2.exportJsonl(), d2.verificationKey!, crypto, { checkpoint: cp });
+    assert.ok(r.ok, r.message);
+    assert.equal((await ask(new AdminApi(opts), `Bearer ${token}`)).status, 501);
+    await l2.close();
+    assert.equal((await ask(api, `Bearer ${token}`)).status, 503);
   });
 
   it("an honest export from mid-log (head purged) verifies and says which purge explains it", async () => {
