@@ -214,6 +214,33 @@ describe("audit export: every cut is detected or explained", () => {
     assert.match(verifyExport(cut, dev2.verificationKey!, crypto).message, /trailer's MAC does not verify/);
   });
 
+  it("full under legal hold with no room left even for a seal, the export and the checkpoint still vouch for the last seal", async () => {
+    const d = newDevice();
+    const l2 = await openLog(ramFlash(8 * 4096), d, {});
+    await l2.hold("case 7");
+    let refused = false;
+    for (let i = 0; i < 2000 && !refused; i++) {
+      await l2.append({ kind: "admin", decision: "info", detail: { pad: "z".repeat(100), i } }).catch(() => (refused = true));
+    }
+    assert.ok(refused, "ordinary records are refused");
+    let sealed = 0;
+    for (; sealed < 200; sealed++) {
+      try {
+        l2.seal();
+      } catch {
+        break;
+      }
+    }
+    assert.ok(sealed < 200, "the priority reserve runs out too");
+    const before = l2.nextSeq;
+    const ls = l2.exportJsonl();
+    assert.equal(l2.nextSeq, before, "the export wrote nothing");
+    const r = verifyExport(ls, d.verificationKey!, crypto, { checkpoint: l2.checkpoint() as unknown as Json });
+    assert.ok(r.ok, r.message);
+    assert.equal(r.vouches!.complete, true);
+    assert.equal(r.lastSeq, before - 1);
+  });
+
   it("a requested range verifies and is labelled: head left out, tail short of the newest seal", () => {
     const r = check(log.exportJsonl(12, 20));
     assert.ok(r.ok, r.message);
