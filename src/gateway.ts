@@ -130,6 +130,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     tokenHash,
     onEvent: record,
     exportJsonl: (from, to) => audit.exportJsonl(from, to),
+    checkpoint: () => audit.log.flushSummaries().then(() => audit.log.checkpoint()),
     beforeRead: () => audit.log.flushSummaries(),
     status,
   });

@@ -4,6 +4,7 @@
  *
  *   GET /api/v1/audit?since=&until=&from=&to=&kind=&integration=&device=&limit=   → NDJSON records
  *   GET /api/v1/audit/export?from=&to=                                            → self-verifying JSONL
+ *   GET /api/v1/audit/checkpoint                                                  → the newest sealed state, MACed
  *   GET /api/v1/status                                                            → JSON
  *
  * Every route needs `Authorization: Bearer <owner token>`; the device keeps only the token's SHA-256
@@ -12,6 +13,7 @@
 import type { Crypto } from "../ports.js";
 import type { AuditEvent, AuditKind, AuditLog, AuditQuery, AuditRecord } from "../audit/types.js";
 import { AuditKinds } from "../audit/types.js";
+import type { CheckpointJson } from "../audit/checkpoint.js";
 import { constantTimeEqual, utf8 } from "../util/bytes.js";
 import { ErrorCode, PortcullisError } from "../errors.js";
 
@@ -45,6 +47,8 @@ export interface AdminApiOptions {
   readonly onEvent: (event: AuditEvent) => void;
   /** Builds the self-verifying export (seals first). Absent when the log cannot export. */
   readonly exportJsonl?: (from: number | undefined, to: number | undefined) => Promise<string[]>;
+  /** The log's newest sealed state, MACed (seals first when needed). Absent when the log cannot vouch. */
+  readonly checkpoint?: () => Promise<CheckpointJson>;
   /** Called before serving records, so pending aggregates are on flash (and in the answer). */
   readonly beforeRead?: () => Promise<void>;
   /** The status document for `/api/v1/status`. */
@@ -166,6 +170,7 @@ export class AdminApi {
       return this.#audit(params);
     }
     if (path === "/api/v1/audit/export") return this.#export(params, req.remote);
+    if (path === "/api/v1/audit/checkpoint") return this.#checkpoint(req.remote);
     if (path === "/api/v1/status") {
       return { status: 200, contentType: "application/json", body: [JSON.stringify(this.#o.status()) + "\n"] };
     }
@@ -222,5 +227,17 @@ export class AdminApi {
       throw e;
     }
     return { status: 200, contentType: "application/x-ndjson", body: lines.map((l) => l + "\n") };
+  }
+
+  /** The checkpoint an auditor saves, to reject later exports that end before it (SPEC.md "Audit log" §5). */
+  async #checkpoint(remote: string): Promise<AdminResponse> {
+    if (!this.#o.checkpoint) return reply(501, "this log cannot give checkpoints");
+    this.#o.onEvent({ kind: "admin", decision: "allow", reason: "checkpoint", detail: { remote } });
+    try {
+      return { status: 200, contentType: "application/json", body: [JSON.stringify(await this.#o.checkpoint()) + "\n"] };
+    } catch (e) {
+      if (e instanceof PortcullisError) return reply(503, `the audit log cannot vouch for its state now: ${e.message}`);
+      throw e;
+    }
   }
 }

@@ -7,6 +7,10 @@
  * MACs, as journald's FSS does with its evolving key). Binding the epoch number and the seq range
  * into the MAC, and requiring consecutive epochs in a verified export, stops an old range from being
  * re-sealed under a newer key (the journald FSS weakness fixed in 2023).
+ *
+ * A checkpoint (and an export's trailer, which is a checkpoint bound to the export's range) is MACed
+ * under k[n] of the open epoch n, right after the seal that closed epoch n−1: the device vouches only
+ * for its newest sealed state, and whoever steals k[m] later (m > n) cannot vouch for an older one.
  */
 import type { Crypto } from "../ports.js";
 
@@ -40,6 +44,51 @@ export function sealMac(crypto: ChainCrypto, key: Uint8Array, epoch: number, fir
   be32(m, 9, first);
   be32(m, 13, last);
   m.set(chain, 17);
+  return crypto.hmacSha256(key, m);
+}
+
+/**
+ * A sealed state the device vouches for: its newest seal (seq, the seal record's own chain value,
+ * time, clock state) and the open epoch `epoch` whose key MACs it (SPEC.md "Audit log" §5).
+ */
+export interface Checkpoint {
+  readonly seq: number;
+  readonly chain: Uint8Array;
+  readonly time: number;
+  readonly timeSet: boolean;
+  readonly epoch: number;
+}
+
+/** What an export's trailer adds to its checkpoint: SHA-256 of the header line and chain[to]. */
+export interface ExportRange {
+  readonly headerHash: Uint8Array;
+  readonly toChain: Uint8Array;
+}
+
+/**
+ * The MAC of a checkpoint, or of an export trailer when `range` is given:
+ * HMAC-SHA256(k[epoch], "PCAK" ‖ type ‖ be32 epoch ‖ be32 seq ‖ be32 time÷2³² ‖ be32 time mod 2³² ‖
+ * u8 timeSet ‖ chain [‖ SHA-256(header line) ‖ chain[to]]), type 0x01 checkpoint, 0x02 trailer.
+ * @throws RangeError on a seq, epoch or time that is not a non-negative safe integer in range.
+ */
+export function checkpointMac(crypto: ChainCrypto, key: Uint8Array, cp: Checkpoint, range?: ExportRange): Uint8Array {
+  for (const v of [cp.seq, cp.epoch]) if (!Number.isSafeInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`checkpoint field ${v} out of range`);
+  if (!Number.isSafeInteger(cp.time) || cp.time < 0) throw new RangeError(`checkpoint time ${cp.time} out of range`);
+  if (cp.chain.length !== CHAIN_SIZE || (range && (range.headerHash.length !== CHAIN_SIZE || range.toChain.length !== CHAIN_SIZE))) {
+    throw new RangeError("checkpoint digests must be 32 bytes");
+  }
+  const m = new Uint8Array(22 + CHAIN_SIZE + (range ? 2 * CHAIN_SIZE : 0));
+  m.set([0x50, 0x43, 0x41, 0x4b, range ? 0x02 : 0x01]);
+  be32(m, 5, cp.epoch);
+  be32(m, 9, cp.seq);
+  be32(m, 13, Math.floor(cp.time / 0x100000000));
+  be32(m, 17, cp.time % 0x100000000);
+  m[21] = cp.timeSet ? 1 : 0;
+  m.set(cp.chain, 22);
+  if (range) {
+    m.set(range.headerHash, 22 + CHAIN_SIZE);
+    m.set(range.toChain, 22 + 2 * CHAIN_SIZE);
+  }
   return crypto.hmacSha256(key, m);
 }
 

@@ -8,14 +8,15 @@ import type { AuditEvent, AuditKind, AuditLog, AuditQuery, AuditRecord } from ".
 import { ErrorCode, PortcullisError } from "../errors.js";
 import { FlashRing, type RingEntry } from "../flash/ring.js";
 import { canonicalBytes, decodeBody, encodeBody, normalizeEvent } from "./record.js";
-import { chainNext, evolveKey, GENESIS_CHAIN, sealMac } from "./chain.js";
+import { chainNext, checkpointMac, evolveKey, GENESIS_CHAIN, sealMac, type Checkpoint, type ExportRange } from "./chain.js";
 import { fromUtf8, toHex, utf8 } from "../util/bytes.js";
 import {
   FLAG_SEAL, KEY_HOLD, loadSealState, nextBoot, openPayload, PREFIX_SIZE, readPrefix, sealPayload,
   storageKey, storeSealState, TAG_SIZE, type SealState,
 } from "./store.js";
 import { FlowAggregator, type FlowSample } from "./aggregate.js";
-import { chainBefore, expiredSpans, exportEnd, exportRecords, findHoles, queryRing } from "./reader.js";
+import { chainAt, chainBefore, expiredSpans, exportEnd, exportHeader, exportRecords, findHoles, queryRing, sealState } from "./reader.js";
+import { checkpointJson, trailerLine, type CheckpointJson } from "./checkpoint.js";
 
 /** The ring tag of the audit region ("A1"); the outbound queue uses another. */
 export const AUDIT_RING_TAG = 0xa1;
@@ -265,8 +266,9 @@ export class FlashAuditLog implements AuditLog {
 
   /**
    * Seals, then returns a self-verifying export of `from..to` (default: everything retained) as JSON
-   * Lines: a header, then each record with its chain value and epoch; it ends at a seal at or after
-   * `to`. See SPEC.md "Audit log" §7.
+   * Lines: a header, then each record with its chain value and epoch, ending at a seal at or after
+   * `to`; then a trailer vouching for the header and the newest seal under the open epoch's key.
+   * See SPEC.md "Audit log" §7.
    * @throws PortcullisError `bad-option` on an empty range, or when the log cannot seal.
    */
   exportJsonl(from?: number, to?: number): string[] {
@@ -280,9 +282,27 @@ export class FlashAuditLog implements AuditLog {
     const first = Math.max(from ?? 1, this.#ring.firstSeq);
     const last = exportEnd(this.#ring, to, sealSeq);
     if (first > last) throw fail(ErrorCode.BadOption, `empty export range ${first}..${last}`);
+    const header = exportHeader(this.#ring, this.#decoder, first, last);
+    const toChain = chainAt(this.#ring, last);
+    if (!toChain) throw fail(ErrorCode.Corrupt, `audit record ${last} (the export's last seal) cannot be read`);
+    // The trailer is made now, under the key that is current now (a seal may follow while streaming).
+    const trailer = this.#vouch(sealSeq, { headerHash: this.#i.crypto.sha256(utf8(header)), toChain });
     const holes: RingEntry[] = [];
+    yield header;
     yield* exportRecords(this.#ring, this.#decoder, first, last, holes);
+    yield trailerLine(trailer.cp, toChain, trailer.mac);
     this.#reportGaps(holes);
+  }
+
+  /**
+   * The newest sealed state (sealing first when the open epoch holds records), MACed under the open
+   * epoch's key: an auditor saves it and later rejects exports that end before it. Only the log's own
+   * state is ever MACed. See SPEC.md "Audit log" §5.
+   * @throws PortcullisError when the log is closed, failed, or its newest seal cannot be read.
+   */
+  checkpoint(): CheckpointJson {
+    const { cp, mac } = this.#vouch(this.#sealForExport());
+    return checkpointJson(cp, mac);
   }
 
   /**
@@ -456,6 +476,14 @@ export class FlashAuditLog implements AuditLog {
       this.#o.onAlarm?.(`audit: export ends at the last seal (seq ${this.#seal.first - 1}); later records cannot be sealed while full`);
       return this.#seal.first - 1;
     }
+  }
+
+  /** The checkpoint of the seal at `sealSeq` (the newest), MACed under the open epoch's key. */
+  #vouch(sealSeq: number, range?: ExportRange): { cp: Checkpoint; mac: Uint8Array } {
+    const s = sealState(this.#ring, this.#decoder, sealSeq);
+    if (!s || sealSeq !== this.#seal.first - 1) throw fail(ErrorCode.Corrupt, `the newest seal (seq ${sealSeq}) cannot be read`);
+    const cp = { ...s, epoch: this.#seal.epoch };
+    return { cp, mac: checkpointMac(this.#i.crypto, this.#seal.key, cp, range) };
   }
 
   #armSealTimer(): void {

@@ -1,11 +1,11 @@
 /**
  * The read side of the audit log, over a mounted ring and a record decoder: query, export lines,
- * chain lookups, the integrity pass and the retention scan. Holes (records failing CRC or
+ * chain lookups, the newest seal's state, the integrity pass and the retention scan. Holes (records failing CRC or
  * authentication) are handed back to the caller, which records them.
  */
 import type { FlashRing, RingEntry } from "../flash/ring.js";
 import type { AuditKind, AuditQuery, AuditRecord } from "./types.js";
-import { GENESIS_CHAIN } from "./chain.js";
+import { GENESIS_CHAIN, type Checkpoint } from "./chain.js";
 import { recordJson } from "./record.js";
 import { FLAG_SEAL, readPrefix } from "./store.js";
 import { canonicalJson } from "./text.js";
@@ -69,17 +69,45 @@ export function exportEnd(ring: FlashRing, to: number | undefined, sealSeq: numb
   return sealSeq;
 }
 
-/** The export's lines for `first..last` (SPEC.md "Audit log" §7); holes go to `holes`. */
-export function* exportRecords(ring: FlashRing, decode: Decode, first: number, last: number, holes: RingEntry[]): Generator<string> {
+/**
+ * The export's header for `first..last` (SPEC.md "Audit log" §7): the range, the epoch of `first`,
+ * chain[first − 1], and the first seq the device still retains (so a verifier can tell a purged head
+ * from one left out by request).
+ */
+export function exportHeader(ring: FlashRing, decode: Decode, first: number, last: number): string {
   const firstPrefix = readPrefix(ring.read(first) ?? new Uint8Array(0));
   const prevChain = toHex(chainBefore(ring, decode, first));
-  yield canonicalJson({ format: EXPORT_FORMAT, version: EXPORT_VERSION, from: first, to: last, epoch: firstPrefix?.epoch ?? 0, prevChain });
+  return canonicalJson({
+    format: EXPORT_FORMAT, version: EXPORT_VERSION, from: first, to: last, epoch: firstPrefix?.epoch ?? 0, prevChain, retained: ring.firstSeq,
+  });
+}
+
+/** The export's record lines for `first..last`; holes go to `holes`. */
+export function* exportRecords(ring: FlashRing, decode: Decode, first: number, last: number, holes: RingEntry[]): Generator<string> {
   for (const e of ring.entries(first, last)) {
     const r = e.type === "record" ? decode(e.seq, e.data) : undefined;
     const p = e.type === "record" ? readPrefix(e.data) : undefined;
     if (!r || !p) holes.push(e);
     else yield canonicalJson({ ...recordJson(r), chain: toHex(p.chain), epoch: p.epoch });
   }
+}
+
+/** The chain value stored with record `seq`, or undefined when it cannot be read. */
+export function chainAt(ring: FlashRing, seq: number): Uint8Array | undefined {
+  const data = ring.read(seq);
+  return data ? readPrefix(data)?.chain : undefined;
+}
+
+/**
+ * The checkpoint fields of the seal at `sealSeq` (seq, its own chain value, time, clock state), or
+ * undefined when it cannot be read or is not a seal.
+ */
+export function sealState(ring: FlashRing, decode: Decode, sealSeq: number): Omit<Checkpoint, "epoch"> | undefined {
+  const data = ring.read(sealSeq);
+  const p = data ? readPrefix(data) : undefined;
+  const r = data ? decode(sealSeq, data) : undefined;
+  if (!p || !r || r.kind !== "seal" || (p.flags & FLAG_SEAL) === 0) return undefined;
+  return { seq: sealSeq, chain: p.chain, time: r.time, timeSet: r.timeSet };
 }
 
 /**

@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { verifyExport } from "../../src/audit/verify.js";
 import { chainNext, sealMac } from "../../src/audit/chain.js";
-import { canonicalJson, type Json } from "../../src/audit/text.js";import { fromHex, fromUtf8, toHex, utf8 } from "../../src/util/bytes.js";
+import { canonicalJson, type Json } from "../../src/audit/text.js";
+import { fromHex, fromUtf8, toHex, utf8 } from "../../src/util/bytes.js";
 import { nobleCrypto, seededRandom } from "../lib/noble-crypto.js";
 import { sampleExport, type TestDevice } from "../powerloss/support.js";
 
@@ -114,14 +115,18 @@ describe("audit export verification", () => {
   });
 
   it("rejects an export truncated before its last seal, or cut back to an earlier seal", () => {
-    assert.equal(check(lines.slice(0, -1)).ok, false);
-    const lastSeal = lines.length - 1 - lines.slice(0, -1).reverse().findIndex((l) => parse(l).kind === "seal") - 1;
+    const noTrailer = check(lines.slice(0, -1));
+    assert.equal(noTrailer.ok, false);
+    assert.match(noTrailer.message, /no trailer after seq \d+: the export was cut/);
+    assert.equal(check(lines.slice(0, -2)).ok, false);
+    const records = lines.slice(0, -1);
+    const lastSeal = records.length - 1 - records.slice(0, -1).reverse().findIndex((l) => parse(l).kind === "seal") - 1;
     const cut = lines.slice(0, lastSeal + 1);
     const r = check(cut);
     assert.equal(r.ok, false);
     assert.equal(r.badSeq, seqAt(lines, lastSeal) + 1);
-    const half = check(lines.slice(0, -1).concat([lines.at(-1)!.slice(0, 40)]));
-    assert.equal(half.badSeq, seqAt(lines, lines.length - 1));
+    const half = check(lines.slice(0, -2).concat([lines.at(-2)!.slice(0, 40)]));
+    assert.equal(half.badSeq, seqAt(lines, lines.length - 2));
   });
 
   it("fails for a flipped byte anywhere (deterministic sample of every 37th byte, every bit pattern)", () => {

@@ -1,7 +1,7 @@
 /**
  * "Done when": `npm run audit:verify` checks an export pulled over HTTPS from the Node board, with the
  * verification key the board wrote at first boot — before and after a restart — and names the seq of
- * a tampered line.
+ * a tampered line; and a checkpoint pulled over HTTPS makes an older export, replayed after it, fail.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -66,9 +66,31 @@ describe("audit export over HTTPS, verified offline", function () {
     const i = lines.findIndex((l) => l.includes('"kind":"auth"'));
     assert.ok(i > 0, "the refused login is in the export");
     lines[i] = lines[i]!.replace('"decision":"deny"', '"decision":"allow"');
+    const honest = res.body;
     writeFileSync(exportFile, lines.join("\n"));
     r = main([exportFile, "--key", keyFile]);
     assert.equal(r.code, 1);
     assert.match(r.out, new RegExp(`FAILED at seq ${(JSON.parse(res.body.split("\n")[i]!) as { seq: number }).seq}:`));
+
+    // The auditor saves a checkpoint; an export pulled before it, replayed later, then fails.
+    board = await boot();
+    assert.equal((await get(board.httpsPort, "/api/v1/audit/checkpoint", "pct_wrong")).status, 401);
+    const cp = await get(board.httpsPort, "/api/v1/audit/checkpoint", token);
+    assert.equal(cp.status, 200, cp.body);
+    const saved = JSON.parse(cp.body) as { seq: number; epoch: number; mac: string; chain: string; time: number; timeSet: boolean };
+    assert.match(saved.mac, /^[0-9a-f]{64}$/);
+    const cpFile = path.join(data, "checkpoint.json");
+    writeFileSync(cpFile, cp.body);
+    res = await get(board.httpsPort, "/api/v1/audit/export", token);
+    await board.stop();
+    const current = path.join(data, "current.jsonl");
+    writeFileSync(current, res.body);
+    r = main([current, "--key", keyFile, "--checkpoint", cpFile, "--fresh-within", "10m"]);
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, new RegExp(`checkpoint: seq ${saved.seq} \\(epoch ${saved.epoch}\\) matches`));
+    writeFileSync(exportFile, honest);
+    r = main([exportFile, "--key", keyFile, "--checkpoint", cpFile]);
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.out, /before the checkpoint's seq \d+ saved earlier: an older export replayed/);
   });
 });
