@@ -215,12 +215,18 @@ class Leave extends DeviceCmd {
 class Deliver implements Cmd {
   readonly topic: string;
   readonly qos: 0 | 1;
-  constructor(topic: string, qos: 0 | 1) {
+  /** Back-to-back deliveries (so the in-flight limit is reached often). */
+  readonly times: number;
+  constructor(topic: string, qos: 0 | 1, times: number) {
     this.topic = topic;
     this.qos = qos;
+    this.times = times;
   }
   check = () => true;
   run(m: Model, r: Real): void {
+    for (let i = 0; i < this.times; i++) this.once(m, r);
+  }
+  once(m: Model, r: Real): void {
     const expected = new Map<string, 0 | 1>();
     for (const [id, d] of m.connected) {
       let granted = -1;
@@ -248,7 +254,7 @@ class Deliver implements Cmd {
       }
     }
   }
-  toString = () => `deliver(${this.topic}, ${this.qos})`;
+  toString = () => `deliver(${this.topic}, ${this.qos}) × ${this.times}`;
 }
 
 function invariants(m: Model, r: Real): void {
@@ -283,7 +289,7 @@ describe("mqtt session: model-based", () => {
       fc.tuple(id, fc.constantFrom(...FILTERS), fc.constantFrom<0 | 1 | 2>(0, 1, 2)).map(([i, f, q]) => new Subscribe(i, f, q)),
       id.map((i) => new Ack(i)),
       fc.tuple(id, fc.constantFrom<"clean" | "drop" | "garbage">("clean", "drop", "garbage")).map(([i, how]) => new Leave(i, how)),
-      fc.tuple(fc.constantFrom(...TOPICS), fc.constantFrom<0 | 1>(0, 1)).map(([t, q]) => new Deliver(t, q)),
+      fc.tuple(fc.constantFrom(...TOPICS), fc.constantFrom<0 | 1>(0, 1), fc.integer({ min: 1, max: 3 })).map(([t, q, n]) => new Deliver(t, q, n)),
     ];
     fc.assert(
       fc.property(fc.commands(commands, { maxCommands: 60, size: "max" }), (cmds) => {
