@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { MAX_PENDING_ACCEPTS } from "../../src/mqtt/broker.js";
 import type { Packet } from "../../src/mqtt/codec.js";
+import type { DeviceSocket } from "../../src/ports.js";
 import { PUBLISH_BURST, RATE_EXCESS_FACTOR } from "../../src/mqtt/rate.js";
 import { FakeSocket } from "../fixtures/mqtt/fake-socket.js";
 import { harness } from "../fixtures/mqtt/harness.js";
@@ -121,8 +122,9 @@ describe("mqtt flow: promised acceptance (onPublish returns a promise)", () => {
 
   it("without pause, buffers up to maxInflight × maxPacketBytes and then closes with backpressure", () => {
     const h = deferredHarness({ maxPendingAccepts: 1, maxInflight: 1, maxPacketBytes: 256 });
-    const s = Object.assign(new FakeSocket("192.0.2.7:1000"), { pause: undefined, resume: undefined });
-    s.handler = h.broker.accept(s);
+    const s = new FakeSocket("192.0.2.7:1000");
+    const withoutPause: DeviceSocket = { remote: s.remote, write: (d) => s.write(d), close: () => s.close() };
+    s.handler = h.broker.accept(withoutPause);
     s.send({ cmd: "connect", clientId: "dev1", cleanSession: true, keepalive: 0, username: "dev1", password: ascii("pw-one") });
     s.take();
     let sent = 0;
