@@ -93,7 +93,7 @@ describe("mqtt flow: promised acceptance (onPublish returns a promise)", () => {
     assert.equal(s.writeAfterClose, false);
   });
 
-  it(`pauses reading at ${MAX_PENDING_ACCEPTS} pending acceptances, holds what arrives, and resumes below`, async () => {
+  it(`pauses reading at maxPendingAccepts (default ${MAX_PENDING_ACCEPTS}), holds what arrives in order, and resumes below`, async () => {
     const h = deferredHarness({ maxPendingAccepts: 2 });
     const s = h.connect("dev1");
     s.take();
