@@ -134,6 +134,16 @@ export interface DeviceSocket {
   write(data: Uint8Array): boolean;
   /** Flushes what was written and closes. Harmless to call twice; no callback follows it. */
   close(): void;
+  /**
+   * Optional: stops reading from the peer (TCP flow control then holds the device back). Bytes the host
+   * already handed over stay valid; no further `onData` follows until `resume()`. A peer's close may be
+   * reported only after `resume()` when unread bytes precede it (a reset is reported at once). Harmless
+   * when already paused or after `close()`. A socket without `pause` is read regardless; the core then
+   * buffers up to its own bound and closes the connection beyond it.
+   */
+  pause?(): void;
+  /** Optional, with `pause`: reading continues, bytes held meanwhile arrive through `onData`. Harmless when not paused. */
+  resume?(): void;
 }
 
 /** What the core hands back for each accepted connection. */

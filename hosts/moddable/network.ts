@@ -38,6 +38,10 @@ class Connection implements DeviceSocket {
   #writable = 0;
   #blocked = false;
   #closing = false;
+  /** The core paused reading: bytes stay in lwIP, whose TCP window then holds the peer back. */
+  #paused = false;
+  /** Bytes the last onReadable reported that were left unread while paused. */
+  #unread = 0;
 
   constructor(from: TCP, limits: NetworkLimits, onGone: () => void) {
     this.#limits = limits;
@@ -75,9 +79,24 @@ class Connection implements DeviceSocket {
     if (this.#queued === 0) this.#release();
   }
 
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    if (this.#unread > 0) this.#onReadable(this.#unread);
+  }
+
   #onReadable(count: number): void {
     const tcp = this.#tcp;
     if (tcp === undefined || count <= 0) return;
+    if (this.#paused) {
+      this.#unread = count; // ECMA-419 reports the total readable; read it all on resume
+      return;
+    }
+    this.#unread = 0;
     const bytes = tcp.read() as ArrayBuffer | undefined;
     if (bytes !== undefined && bytes.byteLength > 0) this.#handler?.onData(new Uint8Array(bytes));
   }

@@ -34,6 +34,12 @@ function attach(sock: net.Socket, onConnection: (socket: DeviceSocket) => Socket
       // A peer that never reads must not pin the socket open.
       setTimeout(() => sock.destroy(), CLOSE_GRACE_MS).unref();
     },
+    pause(): void {
+      if (!closedByCore) sock.pause(); // node stops reading at its buffer's high-water mark: TCP holds the peer back
+    },
+    resume(): void {
+      if (!closedByCore) sock.resume();
+    },
   };
   let handler: SocketHandler;
   try {

@@ -2,13 +2,22 @@
 import type { AuditEvent } from "../audit/types.js";
 import type { Clock, DeviceSocket, SocketHandler, Timers } from "../ports.js";
 import { MAX_PACKET_BYTES } from "./packets.js";
-import { Session, type SessionHost, type SessionLimits } from "./session.js";
+import { PUBLISH_BURST, PUBLISH_RATE_PER_SEC } from "./rate.js";
+import { Session, addressOf, type SessionHost, type SessionLimits } from "./session.js";
+import { AGGREGATE_WINDOW_MS, MAX_AGGREGATE_KEYS, Tally } from "./tally.js";
 import { isValidTopicName, topicMatches } from "./topic.js";
 
 /** Connected devices at once; one more gets CONNACK 3. */
 export const MAX_CONNECTIONS = 16;
-/** Sockets accepted but not yet through CONNECT; more are closed at once (slow-CONNECT flooding). */
-export const MAX_PENDING_CONNECTIONS = 4;
+/**
+ * Sockets accepted but not yet through CONNECT, from all addresses together (the shared pool). A new
+ * socket beyond it evicts the oldest such socket, so idle or slow-CONNECT sockets cannot lock devices out.
+ */
+export const MAX_PENDING_CONNECTIONS = 16;
+/** Sockets awaiting CONNECT from one source address; a new one beyond it evicts that address's oldest. */
+export const MAX_PENDING_PER_ADDRESS = 2;
+/** Device PUBLISHes handed to the gateway and not yet accepted, per session; at the limit reading pauses. */
+export const MAX_PENDING_ACCEPTS = 8;
 /** Subscriptions one device may hold; more get SUBACK 0x80. */
 export const MAX_SUBSCRIPTIONS_PER_CLIENT = 16;
 /** Unacknowledged QoS 1 messages to one device (and messages queued on a blocked socket). */
@@ -26,6 +35,14 @@ export interface BrokerLimits {
   readonly maxInflight?: number;
   readonly connectTimeoutMs?: number;
   readonly maxClientIdBytes?: number;
+  readonly maxPendingPerAddress?: number;
+  readonly maxPendingAccepts?: number;
+  /** Sustained device PUBLISHes per second (token bucket refill). */
+  readonly publishRatePerSec?: number;
+  /** Token bucket size: PUBLISHes a quiet device may send at once. */
+  readonly publishBurst?: number;
+  /** Window of aggregated records (evictions, rate-limited publishes). */
+  readonly aggregateWindowMs?: number;
 }
 
 export interface BrokerOptions {
@@ -37,9 +54,10 @@ export interface BrokerOptions {
   authorizeSubscribe?(clientId: string, filter: string): boolean;
   /**
    * Device → gateway, also for will messages. Returning means accepted (a QoS 1 PUBACK follows);
-   * throwing means not accepted (no PUBACK, and the connection is closed).
+   * returning a promise means accepted once it resolves (the PUBACK waits for it, in arrival order);
+   * throwing or rejecting means not accepted (no PUBACK, and the connection is closed).
    */
-  onPublish(clientId: string, topic: string, payload: Uint8Array, qos: 0 | 1): void;
+  onPublish(clientId: string, topic: string, payload: Uint8Array, qos: 0 | 1): void | Promise<void>;
   /** Audit events (see SPEC.md "MQTT on the device side"). A throw is swallowed. */
   onEvent(event: AuditEvent): void;
   readonly limits?: BrokerLimits;
@@ -58,9 +76,13 @@ export class Broker {
   readonly #options: BrokerOptions;
   readonly #maxConnections: number;
   readonly #maxPending: number;
+  readonly #maxPerAddress: number;
   readonly #host: SessionHost;
+  readonly #tally: Tally;
   /** Every open session, connected or not. */
   readonly #sessions = new Set<Session>();
+  /** Sessions awaiting CONNECT, oldest first (Set keeps insertion order). */
+  readonly #pending = new Set<Session>();
   /** Connected sessions by client id. */
   readonly #byId = new Map<string, Session>();
   #closed = false;
@@ -82,13 +104,19 @@ export class Broker {
     this.#options = options;
     this.#maxConnections = limit(l.maxConnections, MAX_CONNECTIONS, "maxConnections", 1);
     this.#maxPending = limit(l.maxPendingConnections, MAX_PENDING_CONNECTIONS, "maxPendingConnections", 1);
+    this.#maxPerAddress = limit(l.maxPendingPerAddress, MAX_PENDING_PER_ADDRESS, "maxPendingPerAddress", 1);
     const limits: SessionLimits = Object.freeze({
       maxPacketBytes: limit(l.maxPacketBytes, MAX_PACKET_BYTES, "maxPacketBytes", 64),
       maxSubscriptionsPerClient: limit(l.maxSubscriptionsPerClient, MAX_SUBSCRIPTIONS_PER_CLIENT, "maxSubscriptionsPerClient", 0),
       maxInflight: limit(l.maxInflight, MAX_INFLIGHT, "maxInflight", 1),
       connectTimeoutMs: limit(l.connectTimeoutMs, CONNECT_TIMEOUT_MS, "connectTimeoutMs", 1),
       maxClientIdBytes: limit(l.maxClientIdBytes, MAX_CLIENT_ID_BYTES, "maxClientIdBytes", 23),
+      maxPendingAccepts: limit(l.maxPendingAccepts, MAX_PENDING_ACCEPTS, "maxPendingAccepts", 1),
+      publishRatePerSec: limit(l.publishRatePerSec, PUBLISH_RATE_PER_SEC, "publishRatePerSec", 1),
+      publishBurst: limit(l.publishBurst, PUBLISH_BURST, "publishBurst", 1),
+      aggregateWindowMs: limit(l.aggregateWindowMs, AGGREGATE_WINDOW_MS, "aggregateWindowMs", 1),
     });
+    this.#tally = new Tally(options.timers, limits.aggregateWindowMs, MAX_AGGREGATE_KEYS, (e) => this.#host.event(e));
     this.#host = this.#makeHost(limits);
   }
 
@@ -108,9 +136,12 @@ export class Broker {
           // The audit sink's failure is its own to report; the broker must not fail with it.
         }
       },
+      tally: (key, e) => this.#tally.add(key, e),
       admit: (s) => this.#admit(s),
       closed: (s) => {
         this.#sessions.delete(s);
+        this.#pending.delete(s);
+        if (s.authenticated && s.clientId !== undefined) this.#tally.flush(`rate-limit|${s.clientId}`);
         if (s.clientId !== undefined && this.#byId.get(s.clientId) === s) this.#byId.delete(s.clientId);
       },
     };
@@ -121,22 +152,42 @@ export class Broker {
     const old = this.#byId.get(id);
     if (old === undefined && this.#byId.size >= this.#maxConnections) return "full";
     old?.close("takeover"); // §3.1.4: the server disconnects the existing client
+    this.#pending.delete(s);
     this.#byId.set(id, s);
     return old === undefined ? "new" : "takeover";
   }
 
   /** Wires one accepted device socket to a new session (pass to `Network.listen` as `onConnection`). */
   accept(socket: DeviceSocket): SocketHandler {
-    let pending = 0;
-    for (const s of this.#sessions) if (s.state === "awaiting-connect") pending++;
-    if (this.#closed || pending >= this.#maxPending) {
-      this.#host.event({ kind: "connect", decision: "deny", reason: this.#closed ? "shutdown" : "limit", detail: { remote: socket.remote } });
+    if (this.#closed) {
+      this.#host.event({ kind: "connect", decision: "deny", reason: "shutdown", detail: { remote: socket.remote } });
       socket.close();
       return INERT;
     }
+    // Room for the newcomer: its address's oldest pending socket at the per-address limit, else the
+    // oldest pending socket of all at the shared limit. A device that sends CONNECT at once is read
+    // long before enough newer sockets arrive to make it the oldest.
+    const address = addressOf(socket.remote);
+    let same = 0;
+    let oldestSame: Session | undefined;
+    for (const s of this.#pending) {
+      if (s.address !== address) continue;
+      same++;
+      oldestSame ??= s;
+    }
+    if (same >= this.#maxPerAddress) this.#evict(oldestSame!);
+    else if (this.#pending.size >= this.#maxPending) this.#evict(this.#pending.values().next().value!);
     const session = new Session(this.#host, socket);
     this.#sessions.add(session);
+    this.#pending.add(session);
     return session;
+  }
+
+  /** Closes a socket still awaiting CONNECT; recorded in aggregate per source address. */
+  #evict(s: Session): void {
+    this.#pending.delete(s);
+    this.#tally.add(`evicted|${s.address}`, { kind: "connect", decision: "deny", reason: "evicted", detail: { remote: s.address } });
+    s.close("evicted");
   }
 
   /**
@@ -168,6 +219,7 @@ export class Broker {
   close(): void {
     this.#closed = true;
     for (const s of [...this.#sessions]) s.close("shutdown");
+    this.#tally.flushAll();
   }
 }
 

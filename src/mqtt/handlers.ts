@@ -10,6 +10,7 @@ import {
   type SubscribePacket,
   type UnsubscribePacket,
 } from "./packets.js";
+import { RATE_EXCESS_FACTOR } from "./rate.js";
 import type { Session } from "./session.js";
 
 /** Session-level protocol violations (the decoder's `MqttError` codes cover malformed bytes). */
@@ -65,14 +66,24 @@ function onPublish(s: Session, p: PublishPacket): void {
     s.protocolError(ProtocolReason.Qos2Unsupported, "PUBLISH with QoS 2");
     return;
   }
-  try {
-    s.host.publish(s.clientId!, p.topic, p.payload, p.qos);
-  } catch (e) {
-    // Not accepted: no PUBACK, so the device keeps the message; fail closed on this connection.
-    s.close("internal-error", String(e));
+  if (s.bucket !== undefined && !s.bucket.take(s.host.clock.monotonic())) {
+    rateExceeded(s, p);
     return;
   }
-  if (p.qos === 1) s.send({ cmd: "puback", packetId: p.packetId! });
+  s.inbound.publish(p);
+}
+
+/**
+ * A PUBLISH beyond the device's rate is refused, never acknowledged and then lost: QoS 0 is dropped;
+ * QoS 1 gets no PUBACK and the connection closes, so the device still holds it and resends it after
+ * reconnecting (§4.4). Either way it is counted in an aggregated `flow` deny `rate-limit` record, and a
+ * device refused more than RATE_EXCESS_FACTOR × its burst within one window is disconnected.
+ */
+function rateExceeded(s: Session, p: PublishPacket): void {
+  const id = s.clientId!;
+  s.host.tally(`rate-limit|${id}`, { kind: "flow", decision: "deny", device: id, reason: "rate-limit", detail: { remote: s.remote } });
+  if (p.qos === 1) s.close("rate-limit", "QoS 1 PUBLISH beyond the rate limit");
+  else if (s.bucket!.excess > RATE_EXCESS_FACTOR * s.host.limits.publishBurst) s.close("rate-limit", "kept publishing beyond the rate limit");
 }
 
 /** §3.8.4: grant min(requested, 1); 0x80 for filters the gateway refuses or beyond the per-client limit. */

@@ -22,6 +22,8 @@ import { Decoder } from "./decode.js";
 import { encode } from "./encode.js";
 import { ConnackCode, MqttError, type ConnectPacket, type Packet, type Will } from "./packets.js";
 import { handlePacket, ProtocolReason } from "./handlers.js";
+import { Inbound } from "./inbound.js";
+import { TokenBucket } from "./rate.js";
 
 export type SessionState = "awaiting-connect" | "connected" | "closed";
 
@@ -34,7 +36,10 @@ export type DisconnectReason =
   | "takeover"
   | "shutdown"
   | "backpressure"
-  | "internal-error";
+  | "rate-limit"
+  | "internal-error"
+  /** A socket still awaiting CONNECT, closed to make room for a newer one (no `disconnect` record). */
+  | "evicted";
 
 export { ProtocolReason } from "./handlers.js";
 
@@ -44,6 +49,10 @@ export interface SessionLimits {
   readonly maxInflight: number;
   readonly connectTimeoutMs: number;
   readonly maxClientIdBytes: number;
+  readonly maxPendingAccepts: number;
+  readonly publishRatePerSec: number;
+  readonly publishBurst: number;
+  readonly aggregateWindowMs: number;
 }
 
 /** What a session needs from its broker. Every callback into the gateway is guarded there. */
@@ -53,14 +62,19 @@ export interface SessionHost {
   readonly limits: SessionLimits;
   authenticate(clientId: string, username: string | undefined, password: Uint8Array | undefined): boolean;
   authorizeSubscribe(clientId: string, filter: string): boolean;
-  /** Device → gateway. Throws when the gateway did not accept the message (then no PUBACK is sent). */
-  publish(clientId: string, topic: string, payload: Uint8Array, qos: 0 | 1): void;
+  /**
+   * Device → gateway. Returning means accepted; a promise means accepted when it resolves. A throw or a
+   * rejection means not accepted (then no PUBACK is sent).
+   */
+  publish(clientId: string, topic: string, payload: Uint8Array, qos: 0 | 1): void | Promise<void>;
   /**
    * Registers an authenticated `session` under its client id: "takeover" when an older session with
    * that id was closed for it (§3.1.4), "full" (nothing registered) at maxConnections.
    */
   admit(session: Session): "new" | "takeover" | "full";
   event(event: AuditEvent): void;
+  /** An aggregated event (see `tally.ts`): at most two records per `key` and window. */
+  tally(key: string, event: AuditEvent): void;
   /** The session reached `closed`. */
   closed(session: Session): void;
 }
@@ -70,10 +84,17 @@ export class Session implements SocketHandler {
   readonly host: SessionHost;
   readonly socket: DeviceSocket;
   readonly remote: string;
+  /** The peer's address without the port: what the per-address limits count. */
+  readonly address: string;
   readonly decoder: Decoder;
+  readonly inbound: Inbound;
+  /** The device's PUBLISH rate (from CONNECT accepted on). */
+  bucket: TokenBucket | undefined;
   state: SessionState = "awaiting-connect";
   /** The client id from CONNECT (claimed until accepted). */
   clientId: string | undefined;
+  /** CONNECT was accepted: records name `device` only from then on. */
+  authenticated = false;
   /** Wall-clock ms when CONNECT was accepted. */
   since = 0;
   will: Will | undefined;
@@ -95,6 +116,9 @@ export class Session implements SocketHandler {
     this.host = host;
     this.socket = socket;
     this.remote = socket.remote;
+    this.address = addressOf(socket.remote);
+    const { maxPendingAccepts, maxInflight, maxPacketBytes } = host.limits;
+    this.inbound = new Inbound(this, maxPendingAccepts, maxInflight * maxPacketBytes);
     this.decoder = new Decoder({ onPacket: (p) => this.#onPacket(p), maxPacketBytes: host.limits.maxPacketBytes });
     this.#lastSeen = host.clock.monotonic();
     this.#timer = host.timers.after(host.limits.connectTimeoutMs, () => {
@@ -131,7 +155,12 @@ export class Session implements SocketHandler {
   #onPacket(packet: Packet): void {
     if (this.state === "closed") return;
     this.#lastSeen = this.host.clock.monotonic();
-    handlePacket(this, packet);
+    if (!this.inbound.hold(packet)) handlePacket(this, packet);
+  }
+
+  /** Handles one packet now (held packets come back through here, in order). */
+  dispatch(packet: Packet): void {
+    if (this.state !== "closed") handlePacket(this, packet);
   }
 
   /** Encodes and writes one packet; false when the socket is above its high-water mark. */
@@ -150,13 +179,15 @@ export class Session implements SocketHandler {
 
   /** Writes an audit event about this connection. */
   event(kind: AuditKind, decision: AuditDecision, reason: string | undefined, extra?: Record<string, DetailValue>, topic?: string): void {
+    // Until CONNECT is accepted the client id is only a claim: it goes in `detail.claimed`, never `device`.
+    const claimed = !this.authenticated && this.clientId !== undefined ? { claimed: clip(this.clientId, this.host.limits.maxClientIdBytes) } : {};
     this.host.event({
       kind,
       decision,
-      ...(this.clientId !== undefined ? { device: this.clientId } : {}),
+      ...(this.authenticated ? { device: this.clientId! } : {}),
       ...(topic !== undefined ? { topic } : {}),
       ...(reason !== undefined ? { reason } : {}),
-      detail: { remote: this.remote, ...extra },
+      detail: { remote: this.remote, ...claimed, ...extra },
     });
   }
 
@@ -171,7 +202,10 @@ export class Session implements SocketHandler {
   accept(connect: ConnectPacket, takeover: boolean): void {
     this.#cancelTimer();
     this.state = "connected";
+    this.authenticated = true;
     this.since = this.host.clock.now();
+    const l = this.host.limits;
+    this.bucket = new TokenBucket(l.publishRatePerSec, l.publishBurst, l.aggregateWindowMs, this.host.clock.monotonic());
     this.will = connect.will;
     this.send({ cmd: "connack", sessionPresent: false, returnCode: ConnackCode.Accepted });
     this.event("connect", "allow", undefined, { keepalive: connect.keepalive, takeover });
@@ -228,6 +262,7 @@ export class Session implements SocketHandler {
     this.state = "closed";
     this.#cancelTimer();
     this.decoder.stop();
+    this.inbound.clear();
     this.inflight.clear();
     this.subscriptions.clear();
     const will = wasConnected && reason !== "clean" && reason !== "shutdown" ? this.will : undefined;
@@ -239,7 +274,8 @@ export class Session implements SocketHandler {
     }
     if (will !== undefined && this.clientId !== undefined) {
       try {
-        this.host.publish(this.clientId, will.topic, will.payload, will.qos === 0 ? 0 : 1);
+        const r = this.host.publish(this.clientId, will.topic, will.payload, will.qos === 0 ? 0 : 1);
+        if (r !== undefined) r.then(undefined, () => {});
       } catch {
         // The gateway refused the will; the connection is already gone, there is no one to tell.
       }
@@ -250,4 +286,21 @@ export class Session implements SocketHandler {
     if (this.#timer !== undefined) this.host.timers.cancel(this.#timer);
     this.#timer = undefined;
   }
+}
+
+/** "192.0.2.1:50000" → "192.0.2.1"; "[2001:db8::1]:50000" → "2001:db8::1". */
+export function addressOf(remote: string): string {
+  if (remote.startsWith("[")) {
+    const end = remote.indexOf("]");
+    return end > 0 ? remote.slice(1, end) : remote;
+  }
+  const colon = remote.lastIndexOf(":");
+  return colon > 0 ? remote.slice(0, colon) : remote;
+}
+
+/** At most `max` UTF-16 units of a claimed id, never ending in half a surrogate pair. */
+function clip(id: string, max: number): string {
+  if (id.length <= max) return id;
+  const cut = id.charCodeAt(max - 1) >= 0xd800 && id.charCodeAt(max - 1) <= 0xdbff ? max - 1 : max;
+  return id.slice(0, cut);
 }

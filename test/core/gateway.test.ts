@@ -174,7 +174,9 @@ describe("the gateway on in-memory ports", () => {
     await settle(clock);
     assert.equal((s.received[0] as { returnCode?: number }).returnCode, 5);
     assert.ok(s.closed);
-    assert.ok(g.audit.log.query({ kind: "auth" }).some((r) => r.decision === "deny" && r.device === "thermostat"));
+    // The id is only claimed: a failed login never names the device (issue #13).
+    const denied = g.audit.log.query({ kind: "auth" }).filter((r) => r.decision === "deny");
+    assert.ok(denied.some((r) => r.detail?.["claimed"] === "thermostat" && r.device === undefined));
   });
 
   it("queues while the vendor is down and delivers in order when it returns", async () => {

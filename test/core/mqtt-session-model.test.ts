@@ -1,4 +1,8 @@
-/** Model-based test (fc.commands) of broker sessions: any command sequence keeps the broker's invariants. */
+/**
+ * Model-based test (fc.commands) of broker sessions. The model predicts exactly which sockets are open,
+ * which pending socket each new one evicts, which devices each delivery reaches at which QoS and packet
+ * id, how many timers run and how many evictions the records count.
+ */
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { Packet } from "../../src/mqtt/codec.js";
@@ -8,17 +12,30 @@ import { harness } from "../fixtures/mqtt/harness.js";
 import { ascii } from "../fixtures/mqtt/packets.js";
 
 const MAX_CONNECTIONS = 3;
-const MAX_PENDING = 2;
+const MAX_PENDING = 3;
+const MAX_PER_ADDRESS = 2;
 const MAX_INFLIGHT = 2;
+const WINDOW_MS = 15000;
 const IDS = ["dev1", "dev2", "dev3", "dev4"] as const;
+const ADDRESSES = ["192.0.2.1", "192.0.2.2"] as const;
 const FILTERS = ["#", "a/+", "a/b", "+/b", "cmd/#"] as const;
 const TOPICS = ["a/b", "a/c", "cmd/x", "$SYS/a"] as const;
 
+interface Device {
+  socket: number;
+  /** Filter → granted QoS. */
+  subs: Map<string, 0 | 1>;
+  /** Packet ids of QoS 1 deliveries not yet acknowledged. */
+  unacked: number[];
+}
+
 interface Model {
-  /** Connected client id → its socket index. */
-  connected: Map<string, number>;
-  /** Sockets without CONNECT yet: index → opened at (monotonic ms). */
-  pending: Map<number, number>;
+  connected: Map<string, Device>;
+  /** Sockets without CONNECT yet, oldest first. */
+  pending: { socket: number; at: number; address: string }[];
+  /** Open eviction-record windows by address: opened at, evictions after the first. */
+  windows: Map<string, { at: number; more: number }>;
+  evictions: number;
 }
 
 interface Real {
@@ -28,52 +45,74 @@ interface Real {
 
 type Cmd = fc.Command<Model, Real>;
 
-function lastPacket(s: FakeSocket): Packet | undefined {
-  return s.received.at(-1);
+/** The textbook matcher, independent of src/mqtt/topic.ts. */
+function matches(filter: string, topic: string): boolean {
+  if (topic.startsWith("$") && (filter.startsWith("+") || filter.startsWith("#"))) return false;
+  const f = filter.split("/");
+  const t = topic.split("/");
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === "#") return true;
+    if (i >= t.length) return false;
+    if (f[i] !== "+" && f[i] !== t[i]) return false;
+  }
+  return f.length === t.length;
+}
+
+/** What the broker must do when socket `index` from `address` is accepted: evict, then add it as pending. */
+function modelOpen(m: Model, r: Real, index: number, address: string): void {
+  const same = m.pending.filter((p) => p.address === address);
+  const victim = same.length >= MAX_PER_ADDRESS ? same[0] : m.pending.length >= MAX_PENDING ? m.pending[0] : undefined;
+  if (victim !== undefined) {
+    m.pending = m.pending.filter((p) => p !== victim);
+    m.evictions++;
+    const w = m.windows.get(victim.address);
+    if (w) w.more++;
+    else m.windows.set(victim.address, { at: r.h.clock.monotonic(), more: 0 });
+  }
+  m.pending.push({ socket: index, at: r.h.clock.monotonic(), address });
+}
+
+class Open implements Cmd {
+  readonly address: string;
+  constructor(address: string) {
+    this.address = address;
+  }
+  check = () => true;
+  run(m: Model, r: Real): void {
+    r.sockets.push(r.h.open(this.address));
+    modelOpen(m, r, r.sockets.length - 1, this.address);
+  }
+  toString = () => `open(${this.address})`;
 }
 
 class Connect implements Cmd {
   readonly id: string;
   readonly good: boolean;
-  constructor(id: string, good: boolean) {
+  readonly address: string;
+  constructor(id: string, good: boolean, address: string) {
     this.id = id;
     this.good = good;
+    this.address = address;
   }
   check = () => true;
   run(m: Model, r: Real): void {
     const before = r.h.published.length;
-    const s = r.h.connect(this.id, this.good ? { will: { topic: `${this.id}/lwt`, payload: ascii("x"), qos: 0, retain: false } } : { pw: "bad" });
+    // The harness accepts the socket and sends CONNECT at once: model the accept, then the CONNECT.
+    const index = r.sockets.length;
+    const will = { topic: `${this.id}/lwt`, payload: ascii("x"), qos: 0 as const, retain: false };
+    const s = r.h.connect(this.id, { from: this.address, ...(this.good ? { will } : { pw: "bad" }) });
     r.sockets.push(s);
-    if (m.pending.size >= MAX_PENDING) {
-      // Every socket starts pending; at the pending limit it is closed before CONNECT is read.
-      assert.deepEqual([s.received, s.closed], [[], true]);
-      return;
-    }
+    modelOpen(m, r, index, this.address);
+    m.pending = m.pending.filter((p) => p.socket !== index); // CONNECT read: no longer pending
     const old = m.connected.get(this.id);
     const expected = !this.good ? 5 : old !== undefined || m.connected.size < MAX_CONNECTIONS ? 0 : 3;
-    assert.deepEqual(s.received[0], { cmd: "connack", sessionPresent: false, returnCode: expected });
+    assert.deepEqual(s.take(), [{ cmd: "connack", sessionPresent: false, returnCode: expected }]);
     if (expected === 0) {
-      if (old !== undefined) {
-        assert.equal(r.sockets[old]!.closed, true, "taken-over socket closed");
-        assert.equal(r.h.published.length, before + 1, "taken-over session's will published");
-      }
-      m.connected.set(this.id, r.sockets.length - 1);
-    } else {
-      assert.equal(s.closed, true);
+      if (old !== undefined) assert.equal(r.h.published.length, before + 1, "taken-over session's will published");
+      m.connected.set(this.id, { socket: index, subs: new Map(), unacked: [] });
     }
   }
-  toString = () => `connect(${this.id}, ${this.good})`;
-}
-
-class Open implements Cmd {
-  check = () => true;
-  run(m: Model, r: Real): void {
-    const s = r.h.open();
-    r.sockets.push(s);
-    if (m.pending.size >= MAX_PENDING) assert.equal(s.closed, true);
-    else m.pending.set(r.sockets.length - 1, r.h.clock.monotonic());
-  }
-  toString = () => "open()";
+  toString = () => `connect(${this.id}, ${this.good}, ${this.address})`;
 }
 
 class Tick implements Cmd {
@@ -84,11 +123,9 @@ class Tick implements Cmd {
   check = () => true;
   run(m: Model, r: Real): void {
     r.h.clock.tick(this.ms);
-    for (const [i, at] of m.pending) {
-      const expired = r.h.clock.monotonic() - at >= CONNECT_TIMEOUT_MS;
-      assert.equal(r.sockets[i]!.closed, expired);
-      if (expired) m.pending.delete(i);
-    }
+    const now = r.h.clock.monotonic();
+    m.pending = m.pending.filter((p) => now - p.at < CONNECT_TIMEOUT_MS);
+    for (const [k, w] of m.windows) if (now - w.at >= WINDOW_MS) m.windows.delete(k);
   }
   toString = () => `tick(${this.ms})`;
 }
@@ -103,7 +140,7 @@ abstract class DeviceCmd implements Cmd {
     return m.connected.has(this.id);
   }
   socket(m: Model, r: Real): FakeSocket {
-    return r.sockets[m.connected.get(this.id)!]!;
+    return r.sockets[m.connected.get(this.id)!.socket]!;
   }
   abstract run(m: Model, r: Real): void;
 }
@@ -122,8 +159,8 @@ class Publish extends DeviceCmd {
     s.send(this.qos === 0
       ? { cmd: "publish", topic: `${this.id}/t`, payload: ascii("1"), qos: 0, retain: false, dup: false }
       : { cmd: "publish", topic: `${this.id}/t`, payload: ascii("1"), qos: 1, retain: false, dup: false, packetId: this.packetId });
-    assert.equal(r.h.published.length, before + 1);
-    if (this.qos === 1) assert.deepEqual(lastPacket(s), { cmd: "puback", packetId: this.packetId });
+    assert.deepEqual(r.h.published.slice(before), [{ clientId: this.id, topic: `${this.id}/t`, payload: ascii("1"), qos: this.qos }]);
+    assert.deepEqual(s.take(), this.qos === 1 ? [{ cmd: "puback", packetId: this.packetId }] : []);
   }
   override toString = () => `publish(${this.id}, qos ${this.qos})`;
 }
@@ -139,7 +176,9 @@ class Subscribe extends DeviceCmd {
   override run(m: Model, r: Real): void {
     const s = this.socket(m, r);
     s.send({ cmd: "subscribe", packetId: 9, subscriptions: [{ filter: this.filter, qos: this.qos }] });
-    assert.deepEqual(lastPacket(s), { cmd: "suback", packetId: 9, granted: [Math.min(this.qos, 1)] });
+    const g = this.qos === 0 ? 0 : 1;
+    assert.deepEqual(s.take(), [{ cmd: "suback", packetId: 9, granted: [g] }]);
+    m.connected.get(this.id)!.subs.set(this.filter, g);
   }
   override toString = () => `subscribe(${this.id}, ${this.filter}, ${this.qos})`;
 }
@@ -147,7 +186,10 @@ class Subscribe extends DeviceCmd {
 class Ack extends DeviceCmd {
   override run(m: Model, r: Real): void {
     const s = this.socket(m, r);
-    for (const id of unacked(s)) s.send({ cmd: "puback", packetId: id });
+    const d = m.connected.get(this.id)!;
+    for (const id of d.unacked) s.send({ cmd: "puback", packetId: id });
+    d.unacked = [];
+    assert.deepEqual(s.take(), []);
   }
   override toString = () => `ack(${this.id})`;
 }
@@ -164,7 +206,6 @@ class Leave extends DeviceCmd {
     if (this.how === "clean") s.send({ cmd: "disconnect" });
     else if (this.how === "drop") s.handler!.onClose();
     else s.send(Uint8Array.of(0x00, 0x02, 0xff, 0xff)); // reserved packet type 0: always malformed
-    assert.equal(s.closed || this.how === "drop", true);
     assert.equal(r.h.published.length, before + (this.how === "clean" ? 0 : 1), "will only on unclean close");
     m.connected.delete(this.id);
   }
@@ -174,61 +215,93 @@ class Leave extends DeviceCmd {
 class Deliver implements Cmd {
   readonly topic: string;
   readonly qos: 0 | 1;
-  constructor(topic: string, qos: 0 | 1) {
+  /** Back-to-back deliveries (so the in-flight limit is reached often). */
+  readonly times: number;
+  constructor(topic: string, qos: 0 | 1, times: number) {
     this.topic = topic;
     this.qos = qos;
+    this.times = times;
   }
   check = () => true;
   run(m: Model, r: Real): void {
-    const n = r.h.broker.deliver(this.topic, ascii("d"), this.qos);
-    assert.ok(n >= 0 && n <= m.connected.size);
+    for (let i = 0; i < this.times; i++) this.once(m, r);
   }
-  toString = () => `deliver(${this.topic}, ${this.qos})`;
-}
-
-/** QoS 1 packet ids the device received and has not acknowledged. */
-function unacked(s: FakeSocket): number[] {
-  const open = new Set<number>();
-  for (const p of s.received) if (p.cmd === "publish" && p.qos === 1) open.add(p.packetId!);
-  for (const id of s.acked) open.delete(id);
-  for (const id of open) s.acked.add(id);
-  return [...open];
+  once(m: Model, r: Real): void {
+    const expected = new Map<string, 0 | 1>();
+    for (const [id, d] of m.connected) {
+      let granted = -1;
+      for (const [f, g] of d.subs) if (g > granted && matches(f, this.topic)) granted = g;
+      if (granted < 0) continue;
+      const q = this.qos < granted ? this.qos : (granted as 0 | 1);
+      if (q === 1 && d.unacked.length >= MAX_INFLIGHT) continue; // at the in-flight limit: skipped
+      expected.set(id, q);
+    }
+    assert.equal(r.h.broker.deliver(this.topic, ascii("d"), this.qos), expected.size);
+    for (const [id, d] of m.connected) {
+      const got = r.sockets[d.socket]!.take();
+      const q = expected.get(id);
+      if (q === undefined) {
+        assert.deepEqual(got, [], `${id} must not get ${this.topic}`);
+        continue;
+      }
+      assert.equal(got.length, 1, `${id} gets ${this.topic} once`);
+      const p = got[0]!;
+      assert.ok(p.cmd === "publish");
+      assert.deepEqual([p.topic, p.qos], [this.topic, q]);
+      if (q === 1) {
+        assert.ok(!d.unacked.includes(p.packetId!), `packet id ${p.packetId} is already in flight`);
+        d.unacked.push(p.packetId!);
+      }
+    }
+  }
+  toString = () => `deliver(${this.topic}, ${this.qos}) × ${this.times}`;
 }
 
 function invariants(m: Model, r: Real): void {
   const clients = r.h.broker.clients();
   assert.deepEqual(clients.map((c) => c.clientId).sort(), [...m.connected.keys()].sort());
-  for (const c of clients) assert.equal(c.remote, r.sockets[m.connected.get(c.clientId)!]!.remote);
-  const live = new Set([...m.connected.values(), ...m.pending.keys()]);
+  for (const c of clients) assert.equal(c.remote, r.sockets[m.connected.get(c.clientId)!.socket]!.remote);
+  const live = new Set([...[...m.connected.values()].map((d) => d.socket), ...m.pending.map((p) => p.socket)]);
   r.sockets.forEach((s, i) => {
     assert.equal(s.writeAfterClose, false, "no write after close");
     assert.equal(s.closed, !live.has(i), `socket ${i} open iff live in the model`);
-    let inflight = 0;
-    for (const p of s.received) if (p.cmd === "publish" && p.qos === 1 && !s.acked.has(p.packetId!)) inflight++;
-    assert.ok(inflight <= MAX_INFLIGHT, "in-flight limit");
+    assert.deepEqual(s.received, [], `socket ${i} got nothing the model did not predict`);
   });
-  assert.ok(r.h.clock.pendingCount <= live.size, "at most one timer per live session");
+  // One connect timer per pending socket (keepalive is 0) and one per open record window: nothing leaks.
+  assert.equal(r.h.clock.pendingCount, m.pending.length + m.windows.size, "timers");
+  // Records count every eviction exactly: what was written plus what the open windows still hold.
+  let recorded = 0;
+  for (const e of r.h.events) if (e.reason === "evicted") recorded += e.detail?.["count"] as number;
+  let held = 0;
+  for (const w of m.windows.values()) held += w.more;
+  assert.equal(recorded + held, m.evictions, "evictions counted");
 }
 
 describe("mqtt session: model-based", () => {
-  it("keeps its invariants under any sequence of connects, publishes, subscriptions, deliveries and closes", () => {
+  it("predicts open sockets, evictions, deliveries, in-flight ids, timers and eviction counts exactly", () => {
     const id = fc.constantFrom(...IDS);
+    const address = fc.constantFrom(...ADDRESSES);
     const commands = [
-      fc.tuple(id, fc.boolean()).map(([i, g]) => new Connect(i, g)),
-      fc.constant(new Open()),
+      fc.tuple(id, fc.boolean(), address).map(([i, g, a]) => new Connect(i, g, a)),
+      address.map((a) => new Open(a)),
       fc.integer({ min: 1, max: 2 * CONNECT_TIMEOUT_MS }).map((ms) => new Tick(ms)),
       fc.tuple(id, fc.constantFrom<0 | 1>(0, 1), fc.integer({ min: 1, max: 0xffff })).map(([i, q, p]) => new Publish(i, q, p)),
       fc.tuple(id, fc.constantFrom(...FILTERS), fc.constantFrom<0 | 1 | 2>(0, 1, 2)).map(([i, f, q]) => new Subscribe(i, f, q)),
       id.map((i) => new Ack(i)),
       fc.tuple(id, fc.constantFrom<"clean" | "drop" | "garbage">("clean", "drop", "garbage")).map(([i, how]) => new Leave(i, how)),
-      fc.tuple(fc.constantFrom(...TOPICS), fc.constantFrom<0 | 1>(0, 1)).map(([t, q]) => new Deliver(t, q)),
+      fc.tuple(fc.constantFrom(...TOPICS), fc.constantFrom<0 | 1>(0, 1), fc.integer({ min: 1, max: 3 })).map(([t, q, n]) => new Deliver(t, q, n)),
     ];
     fc.assert(
-      fc.property(fc.commands(commands, { maxCommands: 60 }), (cmds) => {
+      fc.property(fc.commands(commands, { maxCommands: 60, size: "max" }), (cmds) => {
         const setup = () => ({
-          model: { connected: new Map(), pending: new Map() } as Model,
+          model: { connected: new Map(), pending: [], windows: new Map(), evictions: 0 } as Model,
           real: {
-            h: harness({ limits: { maxConnections: MAX_CONNECTIONS, maxPendingConnections: MAX_PENDING, maxInflight: MAX_INFLIGHT } }),
+            h: harness({
+              limits: {
+                maxConnections: MAX_CONNECTIONS, maxPendingConnections: MAX_PENDING, maxPendingPerAddress: MAX_PER_ADDRESS,
+                maxInflight: MAX_INFLIGHT, aggregateWindowMs: WINDOW_MS, publishBurst: 1000,
+              },
+            }),
             sockets: [],
           } as Real,
         });

@@ -31,7 +31,8 @@ describe("mqtt session: CONNECT", () => {
       const s = h.connect(id, { pw });
       assert.deepEqual(s.take(), [connack(5)]);
       assert.equal(s.closed, true);
-      assert.deepEqual(h.events, [{ kind: "auth", decision: "deny", device: id, reason: "not-authorized", detail: { remote: s.remote } }]);
+      // The id is only claimed: it is never recorded as `device` (that would blame the real device).
+      assert.deepEqual(h.events, [{ kind: "auth", decision: "deny", reason: "not-authorized", detail: { remote: s.remote, claimed: id } }]);
       assert.deepEqual(h.broker.clients(), []);
       assert.equal(h.clock.pendingCount, 0);
     });
@@ -290,15 +291,46 @@ describe("mqtt session: limits and takeover", () => {
     const s = h.connect("dev3");
     assert.deepEqual(s.take(), [connack(3)]);
     assert.equal(s.closed, true);
-    assert.deepEqual(h.events.at(-1), { kind: "connect", decision: "deny", device: "dev3", reason: "limit", detail: { remote: s.remote } });
+    assert.deepEqual(h.events.at(-1), { kind: "connect", decision: "deny", reason: "limit", detail: { remote: s.remote, claimed: "dev3" } });
     assert.equal(h.broker.clients().length, 2);
   });
 
-  it("closes sockets at once beyond maxPendingConnections", () => {
-    const h = harness({ limits: { maxPendingConnections: 2 } });
+  it("beyond maxPendingPerAddress, a new socket evicts the oldest pending one from the same address only", () => {
+    const h = harness({ limits: { maxPendingPerAddress: 2, maxPendingConnections: 10 } });
+    const other = h.open("192.0.2.9");
     const [a, b, c] = [h.open(), h.open(), h.open()];
-    assert.deepEqual([a.closed, b.closed, c.closed], [false, false, true]);
-    assert.equal(h.events.at(-1)?.reason, "limit");
+    assert.deepEqual([other.closed, a.closed, b.closed, c.closed], [false, true, false, false]);
+    assert.deepEqual(h.events, [{ kind: "connect", decision: "deny", reason: "evicted", detail: { remote: "192.0.2.1", count: 1 } }]);
+    assert.equal(h.connect("dev1").take()[0]?.cmd, "connack", "a device from the attacked address still gets in");
+    assert.equal(b.closed, true);
+  });
+
+  it("beyond maxPendingConnections, a new socket evicts the oldest pending one of all, and a device gets in", () => {
+    const h = harness({ limits: { maxPendingPerAddress: 1, maxPendingConnections: 3 } });
+    const idle = ["192.0.2.10", "192.0.2.11", "192.0.2.12"].map((a) => h.open(a));
+    const dev = h.connect("dev1", { from: "192.0.2.50" });
+    assert.deepEqual(dev.take(), [connack(0)]);
+    assert.deepEqual(idle.map((s) => s.closed), [true, false, false]);
+    assert.deepEqual(h.events.map((e) => [e.kind, e.reason, e.detail?.["remote"]]), [
+      ["connect", "evicted", "192.0.2.10"],
+      ["connect", undefined, dev.remote],
+    ]);
+    // A connected device no longer counts towards the pool: another idle socket fits without an eviction.
+    const more = ["192.0.2.13"].map((a) => h.open(a));
+    assert.deepEqual([...idle, ...more].map((s) => s.closed), [true, false, false, false]);
+  });
+
+  it("records a flood of evictions as one record at once and one count per window and address", () => {
+    const h = harness({ limits: { maxPendingPerAddress: 1, aggregateWindowMs: 1000 } });
+    for (let i = 0; i < 500; i++) h.open();
+    assert.deepEqual(h.events.map((e) => e.detail?.["count"]), [1]);
+    h.clock.tick(1000);
+    assert.deepEqual(h.events.map((e) => [e.reason, e.detail?.["remote"], e.detail?.["count"]]), [
+      ["evicted", "192.0.2.1", 1],
+      ["evicted", "192.0.2.1", 498],
+    ]);
+    h.clock.tick(5000);
+    assert.equal(h.events.length, 2, "an empty window writes nothing");
   });
 
   it("closes a connection whose packet exceeds maxPacketBytes, and only that one", () => {

@@ -297,7 +297,7 @@ describe("mqtt broker with mosquitto clients", () => {
       assert.match(String(e.stderr), /not authori[sz]ed/i);
       return true;
     });
-    assert.deepEqual([r.events[0]?.kind, r.events[0]?.device], ["auth", "unknown"]);
+    assert.deepEqual([r.events[0]?.kind, r.events[0]?.device, r.events[0]?.detail?.["claimed"]], ["auth", undefined, "unknown"]);
   });
 
   it("accepts mosquitto_pub with the device's credentials (QoS 1)", async () => {

@@ -122,6 +122,41 @@ describe("node network port", () => {
     assert.equal(a.writable, 1);
   });
 
+  it("pause() stops onData until resume(), which delivers what arrived meanwhile, in order", async () => {
+    listen();
+    const p = await peer();
+    const a = accepted[0]!;
+    a.socket.pause!();
+    a.socket.pause!(); // harmless twice
+    p.write(Buffer.from([1, 2]));
+    await tick(50);
+    p.write(Buffer.from([3]));
+    await tick(50);
+    assert.deepEqual(a.data, [], "nothing read while paused");
+    a.socket.resume!();
+    for (let i = 0; i < 50 && Buffer.concat(a.data).length < 3; i++) await tick();
+    assert.deepEqual(Buffer.concat(a.data), Buffer.from([1, 2, 3]));
+    a.socket.close();
+    a.socket.resume!(); // harmless after close
+    a.socket.pause!();
+  });
+
+  it("a paused socket holds a fast peer back through TCP flow control, and still reports its close", async () => {
+    listen();
+    const p = await peer();
+    const a = accepted[0]!;
+    a.socket.pause!();
+    const chunk = Buffer.alloc(64 * 1024);
+    let written = 0;
+    while (p.write(chunk) && written < 64 * 1024 * 1024) written += chunk.length;
+    assert.ok(written < 64 * 1024 * 1024, "the peer saw backpressure");
+    assert.deepEqual(a.data, []);
+    p.destroy();
+    a.socket.resume!();
+    for (let i = 0; i < 100 && a.closes === 0; i++) await tick();
+    assert.equal(a.closes, 1);
+  });
+
   it("listener close() is harmless twice and keeps open connections", async () => {
     listen();
     const p = await peer();

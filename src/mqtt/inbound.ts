@@ -1,0 +1,138 @@
+/**
+ * Device → gateway flow control for one session. The gateway's `onPublish` may accept a message later
+ * (a promise that resolves once the record covering it is durable); QoS 1 PUBACKs then go out when it
+ * resolves, in the order the PUBLISHes arrived (MQTT 3.1.1 §4.6). At most `maxPendingAccepts`
+ * acceptances are open per session: at the limit the socket is paused (when it can be) and further
+ * packets are held, in order, until one settles. Held bytes are bounded; past the bound the connection
+ * closes (`backpressure`).
+ */
+import type { Packet, PublishPacket } from "./packets.js";
+import type { Session } from "./session.js";
+
+interface Pending {
+  /** The PUBLISH's packet id for QoS 1; 0 for QoS 0 (nothing to acknowledge). */
+  readonly packetId: number;
+  accepted: boolean;
+}
+
+/** Rough in-memory size of a held packet (payload and topic dominate). */
+function heldSize(p: Packet): number {
+  return p.cmd === "publish" ? 16 + p.topic.length + p.payload.length : 16;
+}
+
+function isThenable(v: unknown): v is PromiseLike<void> {
+  return typeof v === "object" && v !== null && typeof (v as { then?: unknown }).then === "function";
+}
+
+export class Inbound {
+  readonly #s: Session;
+  readonly #max: number;
+  readonly #maxHeldBytes: number;
+  /** Publishes handed to the gateway whose PUBACK (or turn) has not come yet, in arrival order. */
+  readonly #pending: Pending[] = [];
+  /** Packets read while at the limit, in arrival order. */
+  #held: Packet[] = [];
+  #heldBytes = 0;
+  #paused = false;
+
+  constructor(session: Session, maxPendingAccepts: number, maxHeldBytes: number) {
+    this.#s = session;
+    this.#max = maxPendingAccepts;
+    this.#maxHeldBytes = maxHeldBytes;
+  }
+
+  /** Acceptances not yet settled or acknowledged. */
+  get pending(): number {
+    return this.#pending.length;
+  }
+
+  /** Whether reading is paused for this session. */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /**
+   * True when `p` must wait: earlier packets are held, or it is a PUBLISH and the acceptance limit is
+   * reached. The packet is then held (and the socket paused).
+   */
+  hold(p: Packet): boolean {
+    if (this.#held.length === 0 && (p.cmd !== "publish" || this.#pending.length < this.#max)) return false;
+    this.#held.push(p);
+    this.#heldBytes += heldSize(p);
+    this.#pause();
+    if (this.#heldBytes > this.#maxHeldBytes) this.#s.close("backpressure", "device sent past the acceptance limit");
+    return true;
+  }
+
+  /** Hands one device PUBLISH (QoS 0 or 1) to the gateway and acknowledges it when accepted. */
+  publish(p: PublishPacket): void {
+    const s = this.#s;
+    let result: unknown;
+    try {
+      result = s.host.publish(s.clientId!, p.topic, p.payload, p.qos === 1 ? 1 : 0);
+    } catch (e) {
+      // Not accepted: no PUBACK, so the device keeps the message; fail closed on this connection.
+      s.close("internal-error", String(e));
+      return;
+    }
+    const packetId = p.qos === 1 ? p.packetId! : 0;
+    if (!isThenable(result)) {
+      if (this.#pending.length === 0) {
+        if (packetId !== 0) s.send({ cmd: "puback", packetId });
+      } else {
+        this.#pending.push({ packetId, accepted: true }); // acknowledged in turn, after the earlier ones
+      }
+      return;
+    }
+    const entry: Pending = { packetId, accepted: false };
+    this.#pending.push(entry);
+    if (this.#pending.length >= this.#max) this.#pause();
+    result.then(
+      () => this.#accepted(entry),
+      (e: unknown) => {
+        if (s.state !== "closed") s.close("internal-error", String(e));
+      },
+    );
+  }
+
+  /** Forgets everything (the session closed). Later settlements are ignored. */
+  clear(): void {
+    this.#pending.length = 0;
+    this.#held = [];
+    this.#heldBytes = 0;
+  }
+
+  #accepted(entry: Pending): void {
+    const s = this.#s;
+    if (s.state === "closed") return;
+    entry.accepted = true;
+    while (this.#pending.length > 0 && this.#pending[0]!.accepted) {
+      const head = this.#pending.shift()!;
+      if (head.packetId !== 0) s.send({ cmd: "puback", packetId: head.packetId });
+      if ((s.state as string) === "closed") return;
+    }
+    this.#drain();
+  }
+
+  /** Runs held packets while there is room, then resumes reading. */
+  #drain(): void {
+    const s = this.#s;
+    while (this.#held.length > 0 && s.state !== "closed") {
+      const next = this.#held[0]!;
+      if (next.cmd === "publish" && this.#pending.length >= this.#max) return;
+      this.#held.shift();
+      this.#heldBytes -= heldSize(next);
+      s.dispatch(next);
+    }
+    if (s.state !== "closed" && this.#held.length === 0 && this.#pending.length < this.#max && this.#paused) {
+      this.#paused = false;
+      s.socket.resume?.();
+    }
+  }
+
+  #pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#s.socket.pause?.();
+  }
+}
