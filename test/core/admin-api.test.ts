@@ -4,6 +4,7 @@ import fc from "fast-check";
 import { AdminApi, AUDIT_PAGE_MAX, AUTH_THROTTLE, addressOf } from "../../src/admin/api.js";
 import { FlashAuditLog } from "../../src/audit/log.js";
 import type { AuditEvent } from "../../src/audit/types.js";
+import { CERT_MAX_DAYS, parseGatewayConfig } from "../../src/config.js";
 import { ramFlash } from "../../src/flash/nor.js";
 import { utf8 } from "../../src/util/bytes.js";
 import { FakeClock } from "../lib/fake-clock.js";
@@ -195,5 +196,25 @@ describe("admin API", () => {
     assert.ok(lines(r.body).some((x) => x.kind === "seal"));
     assert.ok(events.some((e) => e.kind === "admin" && e.reason === "export"));
     assert.equal((await get("/api/v1/audit/export?from=999999")).status, 400);
+  });
+
+  describe("gateway.json admin options", () => {
+    const parse = (admin: unknown) => parseGatewayConfig(JSON.stringify({ devices: [], admin }), []);
+    it("accepts the documented options and keeps absent ones absent", () => {
+      const r = parse({ host: "192.168.1.2", maxConnections: 4, headerTimeoutMs: 5000, idleTimeoutMs: 20000, authFailures: 3, authWindowMs: 30000, certValidityDays: 397, certRenewDays: 14 });
+      assert.ok(r.ok);
+      assert.deepEqual(r.config.admin, { host: "192.168.1.2", maxConnections: 4, headerTimeoutMs: 5000, idleTimeoutMs: 20000, authFailures: 3, authWindowMs: 30000, certValidityDays: 397, certRenewDays: 14 });
+      const none = parseGatewayConfig(JSON.stringify({ devices: [] }), []);
+      assert.ok(none.ok && none.config.admin === undefined);
+      assert.ok(parse({ host: "::" }).ok);
+    });
+    it("names each bad option by its path", () => {
+      const r = parse({ host: "my-laptop", maxConnections: 0, headerTimeoutMs: "10", certValidityDays: CERT_MAX_DAYS + 1, certRenewDays: 400, colour: "red" });
+      assert.ok(!r.ok);
+      assert.deepEqual(r.errors.map((e) => e.path).sort(), ["/admin/certValidityDays", "/admin/colour", "/admin/headerTimeoutMs", "/admin/host", "/admin/maxConnections"]);
+      const renew = parse({ certValidityDays: 90, certRenewDays: 90 });
+      assert.ok(!renew.ok && renew.errors[0]?.path === "/admin/certRenewDays");
+      assert.ok(!parse([1]).ok);
+    });
   });
 });
