@@ -1,13 +1,10 @@
 /**
  * TLS for the admin API: a {@link Network} whose sockets carry plaintext, layered on the plain device
  * Network and the native byte pump (modules/tls-server). The core serves HTTP over it as over any Network.
- * The server identity (P-256 key + self-signed certificate, at most 825 days) is made on first boot and
- * kept in the KeyStore; it is replaced when due (at boot and by a daily check in main.ts), and owners
- * pin its SHA-256 fingerprint, which the console prints at boot and on every replacement.
+ * The server identity is tls-identity.ts; this file holds the connection cap and the idle sweep.
  */
 import { State, TLSIdentity, TLSPump } from "portcullis/tls-server";
-import { CERT_MAX_DAYS } from "portcullis/config";
-import type { Clock, Crypto, DeviceSocket, KeyStore, Listener, Network, SocketHandler, Timers } from "../../src/ports.js";
+import type { Clock, DeviceSocket, Listener, Network, SocketHandler, Timers } from "../../src/ports.js";
 
 /** Concurrent TLS connections at most: each holds mbedTLS buffers (about 40 KB on the ESP32). */
 export const MAX_TLS_CONNECTIONS = 2;
@@ -15,112 +12,6 @@ export const MAX_TLS_CONNECTIONS = 2;
 export const MAX_TLS_QUEUE = 16384;
 /** A connection that moves no bytes either way for this long is dropped (ms). */
 export const TLS_IDLE_TIMEOUT_MS = 30_000;
-/** Certificate policy defaults: a new certificate is valid this long, and replaced this close to expiry. */
-export const CERT_VALIDITY_DAYS = CERT_MAX_DAYS;
-export const CERT_RENEW_DAYS = 30;
-/** Before SNTP the board's clock guesses; a certificate never starts before this (2026-01-01). */
-const CERT_FLOOR_MS = Date.UTC(2026, 0, 1);
-const DAY = 86_400_000;
-
-const KEY_NAME = "tls.key";
-const CERT_NAME = "tls.crt";
-const UNTIL_NAME = "tls.until";
-/** A replacement is staged under these names first, then copied over (see commitStaged). */
-const STAGED = Object.freeze([[KEY_NAME, "tls.key.new"], [CERT_NAME, "tls.crt.new"], [UNTIL_NAME, "tls.until.new"]] as const);
-
-export interface ServerIdentity {
-  readonly identity: TLSIdentity;
-  /** SHA-256 of the certificate DER, hex with colons (as `openssl x509 -fingerprint -sha256` prints it). */
-  readonly fingerprint: string;
-  /** Expiry, ms since the epoch; 0 for a certificate from a build that did not record it. */
-  readonly notAfter: number;
-  /** Present when the stored certificate was replaced: its fingerprint and why. */
-  readonly replaced?: { readonly previous: string; readonly why: "expiring" | "too-long" };
-}
-
-export interface CertPolicy {
-  readonly validityDays?: number;
-  readonly renewDays?: number;
-}
-
-function stamp(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:T]/g, "").slice(0, 14);
-}
-
-function fingerprintOf(crypto: Crypto, certificate: Uint8Array): string {
-  return Array.from(crypto.sha256(certificate), (b) => (b < 16 ? "0" : "") + b.toString(16).toUpperCase()).join(":");
-}
-
-function untilBytes(ms: number): Uint8Array {
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setFloat64(0, ms);
-  return out;
-}
-
-/** Copies a complete staged replacement over the live entries (idempotent), or drops a partial one. */
-function commitStaged(keys: KeyStore): void {
-  const staged = STAGED.map(([, name]) => keys.get(name));
-  if (staged.every((v) => v !== undefined)) STAGED.forEach(([live], i) => keys.set(live, staged[i]!));
-  for (const [, name] of STAGED) keys.delete(name);
-}
-
-/** A fresh identity staged and committed; power loss at any step leaves the old or the new pair whole. */
-function make(keys: KeyStore, clock: Clock, commonName: string, policy: CertPolicy): { key: Uint8Array; certificate: Uint8Array; notAfter: number } {
-  const days = policy.validityDays ?? CERT_VALIDITY_DAYS;
-  if (!Number.isInteger(days) || days < 2 || days > CERT_MAX_DAYS) throw new Error(`certificate validity must be 2-${CERT_MAX_DAYS} days`);
-  const from = Math.max(clock.now(), CERT_FLOOR_MS);
-  const notAfter = from + days * DAY;
-  const made = TLSIdentity.generate(commonName, stamp(from), stamp(notAfter));
-  const key = new Uint8Array(made.key);
-  const certificate = new Uint8Array(made.certificate);
-  keys.set("tls.key.new", key);
-  keys.set("tls.crt.new", certificate);
-  keys.set("tls.until.new", untilBytes(notAfter));
-  commitStaged(keys);
-  return { key, certificate, notAfter: Math.floor(notAfter / 1000) * 1000 };
-}
-
-/** Why the stored certificate must go at boot, or undefined to keep it. */
-function due(clock: Clock, notAfter: number, renewDays: number): "expiring" | "too-long" | undefined {
-  if (notAfter === 0) return "too-long"; // an older build's 2025-2049 certificate
-  return clock.isSet() && notAfter - clock.now() <= renewDays * DAY ? "expiring" : undefined;
-}
-
-function open(crypto: Crypto, key: Uint8Array, certificate: Uint8Array, notAfter: number): ServerIdentity {
-  const identity = new TLSIdentity(certificate, key);
-  key.fill(0);
-  return { identity, fingerprint: fingerprintOf(crypto, certificate), notAfter };
-}
-
-/**
- * Loads the HTTPS identity, generating one on first boot and replacing a stored one that is due.
- * @throws Error when the stored pair is corrupt (refuse rather than silently replace the owner's pin).
- */
-export function loadServerIdentity(keys: KeyStore, crypto: Crypto, clock: Clock, commonName: string, policy: CertPolicy = {}): ServerIdentity {
-  commitStaged(keys); // finish (or drop) a replacement cut short by power loss
-  const key = keys.get(KEY_NAME);
-  const certificate = keys.get(CERT_NAME);
-  if (key === undefined || certificate === undefined) {
-    const made = make(keys, clock, commonName, policy);
-    return open(crypto, made.key, made.certificate, made.notAfter);
-  }
-  const until = keys.get(UNTIL_NAME);
-  const notAfter = until?.length === 8 ? new DataView(until.buffer, until.byteOffset, 8).getFloat64(0) : 0;
-  const why = due(clock, notAfter, policy.renewDays ?? CERT_RENEW_DAYS);
-  if (why === undefined) return open(crypto, key, certificate, notAfter);
-  const previous = fingerprintOf(crypto, certificate);
-  key.fill(0);
-  const made = make(keys, clock, commonName, policy);
-  return { ...open(crypto, made.key, made.certificate, made.notAfter), replaced: { previous, why } };
-}
-
-/** The daily check: a replacement when the clock is trusted and `current` expires within renewDays. */
-export function renewServerIdentityIfDue(keys: KeyStore, crypto: Crypto, clock: Clock, commonName: string, current: ServerIdentity, policy: CertPolicy = {}): ServerIdentity | undefined {
-  if (due(clock, current.notAfter, policy.renewDays ?? CERT_RENEW_DAYS) === undefined) return undefined;
-  const made = make(keys, clock, commonName, policy);
-  return { ...open(crypto, made.key, made.certificate, made.notAfter), replaced: { previous: current.fingerprint, why: "expiring" } };
-}
-
 /**
  * One TLS connection: plaintext {@link DeviceSocket} above, ciphertext {@link SocketHandler} below.
  * Back-pressure runs both ways: ciphertext stops moving to the TCP socket while it reports a full send

@@ -12,7 +12,9 @@ import { serveAdmin } from "portcullis/moddable/admin-http";
 import { createBoard, type ModdableBoard } from "portcullis/moddable/board";
 import { syncTime } from "portcullis/moddable/clock";
 import { readConfig, type FirmwareConfig } from "portcullis/moddable/config";
-import { TlsNetwork, loadServerIdentity, renewServerIdentityIfDue, type ServerIdentity } from "portcullis/moddable/https";
+import { TLSIdentity } from "portcullis/tls-server";
+import { TlsNetwork } from "portcullis/moddable/https";
+import { loadServerIdentity, renewServerIdentityIfDue, type IdentityContext, type ServerIdentity } from "portcullis/moddable/tls-identity";
 import { keyStoreContracts, readProvisioning } from "portcullis/moddable/provisioning";
 import { selfTest } from "portcullis/moddable/selftest";
 
@@ -49,7 +51,8 @@ async function boot(): Promise<void> {
   if (result.failures.length > 0) return consoleOnly(board, config, "a port gave a wrong answer in the self-test");
 
   const start = board.clock.monotonic();
-  let server: ServerIdentity = loadServerIdentity(board.keys, board.crypto, board.clock, config.name);
+  const native = { generate: (name: string, from: string, to: string) => TLSIdentity.generate(name, from, to), open: (certificate: Uint8Array, key: Uint8Array) => new TLSIdentity(certificate, key) };
+  let server: ServerIdentity<TLSIdentity> = loadServerIdentity({ keys: board.keys, crypto: board.crypto, clock: board.clock, native, commonName: config.name });
   say(`https identity ready in ${board.clock.monotonic() - start} ms; certificate SHA-256 ${server.fingerprint}`);
 
   const provisioning = readProvisioning(board.keys);
@@ -84,8 +87,9 @@ async function boot(): Promise<void> {
   });
   serveAdmin(tls, config.httpsPort, gateway.admin, board.timers, ...(admin.headerTimeoutMs ? [admin.headerTimeoutMs] : []));
   const certPolicy = { ...(admin.certValidityDays ? { validityDays: admin.certValidityDays } : {}), ...(admin.certRenewDays ? { renewDays: admin.certRenewDays } : {}) };
+  const identityContext: IdentityContext<TLSIdentity> = { keys: board.keys, crypto: board.crypto, clock: board.clock, native, commonName: config.name, policy: certPolicy };
   /** A replaced certificate changes the owner's pin: said on the console and kept in the audit log. */
-  const announce = (next: ServerIdentity): void => {
+  const announce = (next: ServerIdentity<TLSIdentity>): void => {
     if (!next.replaced) return;
     say(`portcullis: HTTPS certificate replaced (${next.replaced.why}); new SHA-256 fingerprint ${next.fingerprint} (was ${next.replaced.previous}) -- update your pin`);
     gateway.record({ kind: "admin", decision: "info", reason: "cert-renewed", detail: { why: next.replaced.why, previous: next.replaced.previous, fingerprint: next.fingerprint, notAfter: new Date(next.notAfter).toISOString() } });
@@ -93,7 +97,7 @@ async function boot(): Promise<void> {
   announce(server);
   const checkCertificate = (): void => {
     try {
-      const next = renewServerIdentityIfDue(board.keys, board.crypto, board.clock, config.name, server, certPolicy);
+      const next = renewServerIdentityIfDue(identityContext, server);
       if (!next) return;
       server = next;
       tls.setIdentity(next.identity);
