@@ -5,7 +5,9 @@
  * cap with recovery once idle connections are cut, and failed-auth throttling over the wire.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { PassThrough } from "node:stream";
 import { createServer as createHttpsServer, request, type Server } from "node:https";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -13,6 +15,7 @@ import tls from "node:tls";
 import { AdminApi, AUTH_THROTTLE } from "../../src/admin/api.js";
 import type { AuditEvent } from "../../src/audit/types.js";
 import { utf8 } from "../../src/util/bytes.js";
+import { bootNodeBoard } from "../../hosts/node/board.js";
 import { nodeClock } from "../../hosts/node/clock.js";
 import { nodeCrypto } from "../../hosts/node/crypto.js";
 import { loadOrCreateIdentity, startAdminServer, type AdminServer, type Identity } from "../../hosts/node/https.js";
@@ -162,5 +165,54 @@ describe("admin HTTPS server (Node board)", function () {
   it("refuses limits that are not positive integers", async () => {
     await assert.rejects(startAdminServer(makeApi(events), identity, { port: 0, maxConnections: 0 }), /maxConnections/);
     await assert.rejects(startAdminServer(makeApi(events), identity, { port: 0, headerTimeoutMs: 1.5 }), /headerTimeoutMs/);
+  });
+
+  it("npm start takes --https-host: an address literal is bound and printed, anything else exits 2 naming it", async () => {
+    const bad = spawnSync(process.execPath, ["--import", "tsx", "hosts/node/main.ts", "--https-host", "my-laptop"], { encoding: "utf8" });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--https-host must be an IPv4 or IPv6 address, got "my-laptop"/);
+    const data = mkdtempSync(path.join(tmpdir(), "portcullis-https-host-"));
+    const child = spawn(process.execPath, ["--import", "tsx", "hosts/node/main.ts", "--no-demo", "--data", data, "--mqtt-port", "0", "--https-port", "0", "--https-host", "127.0.0.1"]);
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        child.stdout.on("data", (c: Buffer) => {
+          out += c.toString();
+          const m = /admin HTTPS on (\S+) port (\d+)/.exec(out);
+          if (m) resolve(m[0]);
+        });
+        child.once("exit", (code) => reject(new Error(`exited ${code}: ${out}`)));
+      });
+      assert.match(line, /^admin HTTPS on 127\.0\.0\.1 port \d+$/);
+      const port = Number(/port (\d+)/.exec(line)![1]);
+      assert.equal((await get(port, "/api/v1/status", "pct_wrong")).status, 401, "and it serves there");
+    } finally {
+      child.kill("SIGTERM");
+      await new Promise((r) => child.once("exit", r));
+      rmSync(data, { recursive: true, force: true });
+    }
+  });
+
+  it("takes its limits and bind address from gateway.json admin", async () => {
+    const config = mkdtempSync(path.join(tmpdir(), "portcullis-admin-config-"));
+    cpSync("examples/home", config, { recursive: true });
+    const file = path.join(config, "gateway.json");
+    writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, "utf8")), admin: { host: "127.0.0.1", maxConnections: 2, headerTimeoutMs: 1000 } }));
+    const out = new PassThrough();
+    let text = "";
+    out.on("data", (c: Buffer) => (text += c.toString()));
+    const board = await bootNodeBoard({ configDir: config, dataDir: path.join(config, "data"), mqttPort: 0, httpsPort: 0, demo: false, consoleInput: new PassThrough(), consoleOutput: out });
+    try {
+      assert.match(text, /admin HTTPS on 127\.0\.0\.1 port/);
+      const held = await Promise.all([idle(board.httpsPort), idle(board.httpsPort)]);
+      for (const s of held) s.on("error", () => undefined);
+      await assert.rejects(handshake(board.httpsPort), "the third is over the configured cap of 2");
+      const start = performance.now();
+      await Promise.all(held.map(closed));
+      assert.ok(performance.now() - start < 1500, "cut by the configured 1000 ms deadline");
+    } finally {
+      await board.stop();
+      rmSync(config, { recursive: true, force: true });
+    }
   });
 });
