@@ -18,6 +18,32 @@ export interface DeviceEntry {
   readonly subscribe: readonly string[];
 }
 
+/**
+ * The admin HTTPS server's options (`admin` in gateway.json). Every field is optional; each host
+ * fills the gaps with its own defaults (hosts/node/https.ts, hosts/moddable/https.ts) and the API
+ * with {@link AUTH_THROTTLE} of src/admin/throttle.ts.
+ */
+export interface AdminConfig {
+  /** Bind address of the admin HTTPS server (an IPv4/IPv6 literal). */
+  readonly host?: string;
+  /** TCP connections held at once; more are closed at accept. */
+  readonly maxConnections?: number;
+  /** From accept, the TLS handshake and the whole request head must arrive within this (ms). */
+  readonly headerTimeoutMs?: number;
+  /** A connection that moves no bytes either way for this long is closed (ms). */
+  readonly idleTimeoutMs?: number;
+  /** Failed authentications from one address within `authWindowMs` that lock it out for `authWindowMs`. */
+  readonly authFailures?: number;
+  readonly authWindowMs?: number;
+  /** Validity of the self-signed certificate the board makes (days, at most {@link CERT_MAX_DAYS}). */
+  readonly certValidityDays?: number;
+  /** Replace the certificate when it expires within this many days. */
+  readonly certRenewDays?: number;
+}
+
+/** The longest certificate validity the board will make or keep (CA/Browser Forum's former cap). */
+export const CERT_MAX_DAYS = 825;
+
 export interface GatewayConfig {
   readonly name: string;
   readonly devices: readonly DeviceEntry[];
@@ -33,6 +59,8 @@ export interface GatewayConfig {
     /** Retention in days per record kind; absent kinds are kept until space runs out. */
     readonly retentionDays: Readonly<Record<string, number>>;
   };
+  /** Admin HTTPS options; absent fields take the host's defaults. */
+  readonly admin?: AdminConfig;
 }
 
 export interface ConfigError {
@@ -116,8 +144,47 @@ export function parseGatewayConfig(
       else retentionDays[k] = v;
     }
   }
+  const admin = parseAdmin(raw.admin, errors);
   if (errors.length) return { ok: false, errors };
-  return { ok: true, config: { name, devices, contracts, audit: { groupCommitMs, retentionDays, ...(summaryEveryMs === undefined ? {} : { summaryEveryMs }), ...(typeof partitionBytes === "number" ? { partitionBytes } : {}) } } };
+  return { ok: true, config: { name, devices, contracts, audit: { groupCommitMs, retentionDays, ...(summaryEveryMs === undefined ? {} : { summaryEveryMs }), ...(typeof partitionBytes === "number" ? { partitionBytes } : {}) }, ...(admin ? { admin } : {}) } };
+}
+
+const ADDRESS = /^(\d{1,3}(\.\d{1,3}){3}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$/;
+
+/** Integer ranges of the numeric admin options: [min, max]. */
+const ADMIN_RANGES = Object.freeze({
+  maxConnections: [1, 1024],
+  headerTimeoutMs: [100, 600_000],
+  idleTimeoutMs: [100, 3_600_000],
+  authFailures: [1, 1000],
+  authWindowMs: [1000, 86_400_000],
+  certValidityDays: [2, CERT_MAX_DAYS],
+  certRenewDays: [1, CERT_MAX_DAYS - 1],
+} as const);
+
+function parseAdmin(raw: unknown, errors: ConfigError[]): AdminConfig | undefined {
+  if (raw === undefined) return undefined;
+  if (!isObject(raw)) {
+    errors.push({ path: "/admin", message: "must be an object" });
+    return undefined;
+  }
+  const out: Record<string, string | number> = {};
+  for (const key of Object.keys(raw)) {
+    if (key !== "host" && !(key in ADMIN_RANGES)) errors.push({ path: `/admin/${key}`, message: "unknown admin option" });
+  }
+  if (raw.host !== undefined) {
+    if (typeof raw.host !== "string" || !ADDRESS.test(raw.host)) errors.push({ path: "/admin/host", message: 'must be an IPv4 or IPv6 address literal, e.g. "192.168.1.2" or "::"' });
+    else out.host = raw.host;
+  }
+  for (const [key, [min, max]] of Object.entries(ADMIN_RANGES)) {
+    const v = raw[key];
+    if (v === undefined) continue;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) errors.push({ path: `/admin/${key}`, message: `must be an integer from ${min} to ${max}` });
+    else out[key] = v;
+  }
+  const days = (out.certValidityDays as number | undefined) ?? CERT_MAX_DAYS;
+  if (typeof out.certRenewDays === "number" && out.certRenewDays >= days) errors.push({ path: "/admin/certRenewDays", message: "must be less than certValidityDays" });
+  return out as AdminConfig;
 }
 
 /** Makes the stored form of a device password. */

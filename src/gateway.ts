@@ -27,8 +27,8 @@ export interface GatewayHooks {
   onOwnerToken(token: string): void;
   /** Keeps approved contract texts across reboots, so change review can diff against them. */
   readonly contractStore?: ContractStore;
-  /** The HTTPS certificate fingerprint, shown by `status`. */
-  readonly certificateFingerprint?: string;
+  /** The HTTPS certificate fingerprint, shown by `status` (a function when the host may renew it). */
+  readonly certificateFingerprint?: string | (() => string);
 }
 
 export interface Gateway {
@@ -107,7 +107,8 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
 
   const shell = new Shell(board.console);
   const tokenHash = ownerTokenHash(board, hooks);
-  const fingerprint = hooks.certificateFingerprint ?? "none";
+  const cert = hooks.certificateFingerprint ?? "none";
+  const fingerprint = typeof cert === "string" ? () => cert : cert;
 
   const status = (): Record<string, unknown> => {
     const s = audit.log.stats();
@@ -120,12 +121,14 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
       integrations: policy.summary(),
       audit: { records: s.records, nextSeq: audit.log.nextSeq, flashUsedBytes: s.bytesUsed, flashTotalBytes: s.bytesTotal, failClosed: audit.failClosed, hold: audit.held },
       outbound: outbound.summary(),
-      certificateFingerprint: fingerprint,
+      certificateFingerprint: fingerprint(),
     };
   };
 
   const admin = new AdminApi({
     crypto: board.crypto,
+    clock: board.clock,
+    throttle: { ...(config.admin?.authFailures ? { failures: config.admin.authFailures } : {}), ...(config.admin?.authWindowMs ? { windowMs: config.admin.authWindowMs } : {}) },
     audit: audit.log,
     tokenHash,
     onEvent: record,

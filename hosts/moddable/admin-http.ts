@@ -1,23 +1,27 @@
 /**
  * HTTP/1.1 for the core's admin API (src/admin/api.ts) over any {@link Network} — on the firmware the
  * TLS network (https.ts). One request per connection (`Connection: close`), GET only, a bounded request
- * head, and a response body written chunk by chunk as the socket drains, so a large audit page never
- * sits in RAM twice.
+ * head that must arrive within a deadline from accept (a slowloris peer is cut, not held), and a
+ * response body written chunk by chunk as the socket drains, so a large audit page never sits in RAM twice.
  */
-import type { DeviceSocket, Listener, Network, SocketHandler } from "../../src/ports.js";
+import type { DeviceSocket, Listener, Network, SocketHandler, TimerId, Timers } from "../../src/ports.js";
 import type { AdminApi } from "portcullis/admin/api";
 
 /** Request heads larger than this get 431 (RFC 6585 §5) and the connection closes. */
 export const MAX_REQUEST_HEAD = 4096;
+/** From accept (the TLS handshake included), the whole request head must arrive within this (ms). */
+export const HEADER_TIMEOUT_MS = 10_000;
 
-const REASONS: Readonly<Record<number, string>> = Object.freeze({ 200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed", 413: "Content Too Large", 431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable" });
+const REASONS: Readonly<Record<number, string>> = Object.freeze({ 200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 408: "Request Timeout", 405: "Method Not Allowed", 413: "Content Too Large", 429: "Too Many Requests", 431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable" });
 
 function encode(text: string): Uint8Array {
   return new Uint8Array(ArrayBuffer.fromString(text));
 }
 
-function head(status: number, contentType: string): string {
-  return `HTTP/1.1 ${status} ${REASONS[status] ?? "Status"}\r\nContent-Type: ${contentType}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n`;
+function head(status: number, contentType: string, extra: Readonly<Record<string, string>> = {}): string {
+  let lines = "";
+  for (const [name, value] of Object.entries(extra)) lines += `${name}: ${value}\r\n`;
+  return `HTTP/1.1 ${status} ${REASONS[status] ?? "Status"}\r\nContent-Type: ${contentType}\r\nCache-Control: no-store\r\n${lines}Connection: close\r\n\r\n`;
 }
 
 /** What a request head says, or the status to refuse it with. */
@@ -42,18 +46,32 @@ export function parseHead(text: string): { method: string; target: string; autho
 class Exchange implements SocketHandler {
   readonly #socket: DeviceSocket;
   readonly #api: AdminApi;
+  readonly #timers: Timers;
+  #deadline: TimerId | undefined;
   #head = "";
   #started = false;
   #pending: string[] = [];
   #closed = false;
 
-  constructor(socket: DeviceSocket, api: AdminApi) {
+  constructor(socket: DeviceSocket, api: AdminApi, timers: Timers, headerTimeoutMs: number) {
     this.#socket = socket;
     this.#api = api;
+    this.#timers = timers;
+    this.#deadline = timers.after(headerTimeoutMs, () => {
+      this.#deadline = undefined;
+      if (this.#started || this.#closed) return;
+      this.#closed = true; // no answer: a peer that trickles its head gets nothing back but the close
+      this.#socket.close();
+    });
+  }
+
+  #stopDeadline(): void {
+    if (this.#deadline !== undefined) this.#timers.cancel(this.#deadline);
+    this.#deadline = undefined;
   }
 
   onData(data: Uint8Array): void {
-    if (this.#started) return;
+    if (this.#started || this.#closed) return;
     this.#head += String.fromArrayBuffer(data.slice().buffer as ArrayBuffer);
     const end = this.#head.indexOf("\r\n\r\n");
     if (end < 0) {
@@ -61,11 +79,12 @@ class Exchange implements SocketHandler {
       return;
     }
     this.#started = true;
+    this.#stopDeadline();
     const parsed = parseHead(this.#head.slice(0, end));
     if (typeof parsed === "number") return this.#respond(parsed, "text/plain", [`${REASONS[parsed] ?? "error"}\n`]);
     this.#api
       .handle({ ...parsed, remote: this.#socket.remote })
-      .then((r) => this.#respond(r.status, r.contentType, r.body))
+      .then((r) => this.#respond(r.status, r.contentType, r.body, r.headers))
       .catch(() => this.#respond(500, "application/json", ['{"error":"internal error"}\n']));
   }
 
@@ -76,11 +95,13 @@ class Exchange implements SocketHandler {
   onClose(): void {
     this.#closed = true;
     this.#pending = [];
+    this.#stopDeadline();
   }
 
-  #respond(status: number, contentType: string, body: readonly string[]): void {
+  #respond(status: number, contentType: string, body: readonly string[], headers?: Readonly<Record<string, string>>): void {
     this.#started = true;
-    this.#pending = [head(status, contentType), ...body];
+    this.#stopDeadline();
+    this.#pending = [head(status, contentType, headers), ...body];
     this.#drain();
   }
 
@@ -98,6 +119,6 @@ class Exchange implements SocketHandler {
 }
 
 /** Serves `api` on `port` of `network`. @throws Error when the port cannot be bound. */
-export function serveAdmin(network: Network, port: number, api: AdminApi): Listener {
-  return network.listen({ port, onConnection: (socket) => new Exchange(socket, api) });
+export function serveAdmin(network: Network, port: number, api: AdminApi, timers: Timers, headerTimeoutMs = HEADER_TIMEOUT_MS): Listener {
+  return network.listen({ port, onConnection: (socket) => new Exchange(socket, api, timers, headerTimeoutMs) });
 }

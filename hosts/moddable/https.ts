@@ -1,46 +1,17 @@
 /**
- * TLS for the audit pull: a {@link Network} whose sockets carry plaintext, layered on the plain device
+ * TLS for the admin API: a {@link Network} whose sockets carry plaintext, layered on the plain device
  * Network and the native byte pump (modules/tls-server). The core serves HTTP over it as over any Network.
- * The server identity (P-256 key + self-signed certificate) is made on first boot and kept in the KeyStore;
- * owners pin its SHA-256 fingerprint, which the console prints.
+ * The server identity is tls-identity.ts; this file holds the connection cap and the idle sweep.
  */
 import { State, TLSIdentity, TLSPump } from "portcullis/tls-server";
-import type { Crypto, DeviceSocket, KeyStore, Listener, Network, SocketHandler } from "../../src/ports.js";
+import type { Clock, DeviceSocket, Listener, Network, SocketHandler, Timers } from "../../src/ports.js";
 
 /** Concurrent TLS connections at most: each holds mbedTLS buffers (about 40 KB on the ESP32). */
 export const MAX_TLS_CONNECTIONS = 2;
 /** Plaintext queued per connection at most; a peer that does not read is dropped. */
 export const MAX_TLS_QUEUE = 16384;
-
-const KEY_NAME = "tls.key";
-const CERT_NAME = "tls.crt";
-
-export interface ServerIdentity {
-  readonly identity: TLSIdentity;
-  /** SHA-256 of the certificate DER, hex with colons (as `openssl x509 -fingerprint -sha256` prints it). */
-  readonly fingerprint: string;
-}
-
-/**
- * Loads the HTTPS identity, generating and storing one on first boot.
- * @throws Error when the stored pair is corrupt (refuse rather than silently replace the owner's pin).
- */
-export function loadServerIdentity(keys: KeyStore, crypto: Crypto, commonName: string): ServerIdentity {
-  let key = keys.get(KEY_NAME);
-  let certificate = keys.get(CERT_NAME);
-  if (key === undefined || certificate === undefined) {
-    const made = TLSIdentity.generate(commonName);
-    key = new Uint8Array(made.key);
-    certificate = new Uint8Array(made.certificate);
-    keys.set(KEY_NAME, key);
-    keys.set(CERT_NAME, certificate);
-  }
-  const identity = new TLSIdentity(certificate, key);
-  key.fill(0);
-  const hex = Array.from(crypto.sha256(certificate), (b) => (b < 16 ? "0" : "") + b.toString(16).toUpperCase());
-  return { identity, fingerprint: hex.join(":") };
-}
-
+/** A connection that moves no bytes either way for this long is dropped (ms). */
+export const TLS_IDLE_TIMEOUT_MS = 30_000;
 /**
  * One TLS connection: plaintext {@link DeviceSocket} above, ciphertext {@link SocketHandler} below.
  * Back-pressure runs both ways: ciphertext stops moving to the TCP socket while it reports a full send
@@ -49,6 +20,9 @@ export function loadServerIdentity(keys: KeyStore, crypto: Crypto, commonName: s
  */
 class TlsConnection implements DeviceSocket, SocketHandler {
   readonly remote: string;
+  /** Monotonic ms of the last bytes moved either way (the idle sweep reads it). */
+  lastActive: number;
+  readonly #clock: Clock;
   readonly #raw: DeviceSocket;
   readonly #pump: TLSPump;
   readonly #onGone: () => void;
@@ -60,8 +34,10 @@ class TlsConnection implements DeviceSocket, SocketHandler {
   #closing = false;
   #done = false;
 
-  constructor(raw: DeviceSocket, identity: TLSIdentity, onGone: () => void) {
+  constructor(raw: DeviceSocket, identity: TLSIdentity, clock: Clock, onGone: () => void) {
     this.remote = raw.remote;
+    this.#clock = clock;
+    this.lastActive = clock.monotonic();
     this.#raw = raw;
     this.#pump = new TLSPump(identity);
     this.#onGone = onGone;
@@ -73,6 +49,7 @@ class TlsConnection implements DeviceSocket, SocketHandler {
 
   // --- SocketHandler: ciphertext from the TCP socket ---
   onData(data: Uint8Array): void {
+    this.lastActive = this.#clock.monotonic();
     let offset = 0;
     while (!this.#done && offset < data.length) {
       offset += this.#pump.feed(data.subarray(offset));
@@ -148,9 +125,15 @@ class TlsConnection implements DeviceSocket, SocketHandler {
       const cipher = this.#pump.take();
       if (cipher === undefined) break;
       sent = true;
+      this.lastActive = this.#clock.monotonic();
       if (!this.#raw.write(new Uint8Array(cipher))) this.#rawBlocked = true;
     }
     return sent;
+  }
+
+  /** Drops the connection now (idle too long), telling the core. */
+  drop(): void {
+    this.#finish(true);
   }
 
   #finish(notify: boolean): void {
@@ -166,32 +149,70 @@ class TlsConnection implements DeviceSocket, SocketHandler {
   }
 }
 
-/** A Network whose connections are TLS servers over `plain`'s sockets. */
-export class TlsNetwork implements Network {
-  readonly #plain: Network;
-  readonly #identity: TLSIdentity;
-  #open = 0;
+export interface TlsNetworkOptions {
+  /** The plain TCP network underneath. */
+  readonly network: Network;
+  readonly identity: TLSIdentity;
+  readonly clock: Clock;
+  readonly timers: Timers;
+  /** Default {@link MAX_TLS_CONNECTIONS}. */
+  readonly maxConnections?: number;
+  /** Default {@link TLS_IDLE_TIMEOUT_MS}. */
+  readonly idleTimeoutMs?: number;
+}
 
-  constructor(plain: Network, identity: TLSIdentity) {
-    this.#plain = plain;
+/**
+ * A Network whose connections are TLS servers over a plain network's sockets: at most
+ * `maxConnections` at once (more are closed at accept), each dropped after `idleTimeoutMs` without
+ * traffic (one sweep timer for all, checking every second).
+ */
+export class TlsNetwork implements Network {
+  readonly #o: TlsNetworkOptions;
+  readonly #max: number;
+  readonly #idleMs: number;
+  readonly #open = new Set<TlsConnection>();
+  #identity: TLSIdentity;
+
+  /** @throws Error when a limit is not a positive integer. */
+  constructor(options: TlsNetworkOptions) {
+    this.#max = options.maxConnections ?? MAX_TLS_CONNECTIONS;
+    this.#idleMs = options.idleTimeoutMs ?? TLS_IDLE_TIMEOUT_MS;
+    if (!Number.isInteger(this.#max) || this.#max < 1 || !Number.isInteger(this.#idleMs) || this.#idleMs < 1) throw new Error("TLS limits must be positive integers");
+    this.#o = options;
+    this.#identity = options.identity;
+  }
+
+  /** New connections use `identity` from now on (after a renewal); open ones keep theirs. */
+  setIdentity(identity: TLSIdentity): void {
     this.#identity = identity;
   }
 
   listen(options: { port: number; onConnection(socket: DeviceSocket): SocketHandler }): Listener {
-    return this.#plain.listen({
+    const sweep = this.#o.timers.every(1000, () => {
+      const now = this.#o.clock.monotonic();
+      for (const c of this.#open) if (now - c.lastActive >= this.#idleMs) c.drop();
+    });
+    const inner = this.#o.network.listen({
       port: options.port,
       onConnection: (raw) => {
-        if (this.#open >= MAX_TLS_CONNECTIONS) {
+        if (this.#open.size >= this.#max) {
           raw.close();
           return { onData() {}, onClose() {} };
         }
-        this.#open++;
-        const connection = new TlsConnection(raw, this.#identity, () => {
-          this.#open--;
+        const connection: TlsConnection = new TlsConnection(raw, this.#identity, this.#o.clock, () => {
+          this.#open.delete(connection);
         });
+        this.#open.add(connection);
         connection.attach(options.onConnection(connection));
         return connection;
       },
     });
+    return {
+      port: inner.port,
+      close: () => {
+        this.#o.timers.cancel(sweep);
+        inner.close();
+      },
+    };
   }
 }

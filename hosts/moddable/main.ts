@@ -12,7 +12,9 @@ import { serveAdmin } from "portcullis/moddable/admin-http";
 import { createBoard, type ModdableBoard } from "portcullis/moddable/board";
 import { syncTime } from "portcullis/moddable/clock";
 import { readConfig, type FirmwareConfig } from "portcullis/moddable/config";
-import { TlsNetwork, loadServerIdentity } from "portcullis/moddable/https";
+import { TLSIdentity } from "portcullis/tls-server";
+import { TlsNetwork } from "portcullis/moddable/https";
+import { loadServerIdentity, renewServerIdentityIfDue, type IdentityContext, type ServerIdentity } from "portcullis/moddable/tls-identity";
 import { keyStoreContracts, readProvisioning } from "portcullis/moddable/provisioning";
 import { selfTest } from "portcullis/moddable/selftest";
 
@@ -49,7 +51,8 @@ async function boot(): Promise<void> {
   if (result.failures.length > 0) return consoleOnly(board, config, "a port gave a wrong answer in the self-test");
 
   const start = board.clock.monotonic();
-  const server = loadServerIdentity(board.keys, board.crypto, config.name);
+  const native = { generate: (name: string, from: string, to: string) => TLSIdentity.generate(name, from, to), open: (certificate: Uint8Array, key: Uint8Array) => new TLSIdentity(certificate, key) };
+  let server: ServerIdentity<TLSIdentity> = loadServerIdentity({ keys: board.keys, crypto: board.crypto, clock: board.clock, native, commonName: config.name });
   say(`https identity ready in ${board.clock.monotonic() - start} ms; certificate SHA-256 ${server.fingerprint}`);
 
   const provisioning = readProvisioning(board.keys);
@@ -62,7 +65,7 @@ async function boot(): Promise<void> {
   say(`provisioning: ${parsed.config.devices.length} devices, ${provisioning.contracts.length} contracts`);
 
   const gateway = await startGateway(board, parsed.config, {
-    certificateFingerprint: server.fingerprint,
+    certificateFingerprint: () => server.fingerprint,
     contractStore: keyStoreContracts(board.keys, board.crypto),
     onVerificationKey(key) {
       // The serial console is the only channel on the device: shown once, never stored.
@@ -76,7 +79,36 @@ async function boot(): Promise<void> {
   gateway.shell.register({ name: "memory", summary: "XS heap: used/peak/reserved bytes", run: () => memoryLine() });
 
   const mqtt = board.network.listen({ port: config.mqttPort, onConnection: (socket) => gateway.broker.accept(socket) });
-  serveAdmin(new TlsNetwork(board.network, server.identity), config.httpsPort, gateway.admin);
+  const admin = parsed.config.admin ?? {};
+  const tls = new TlsNetwork({
+    network: board.network, identity: server.identity, clock: board.clock, timers: board.timers,
+    ...(admin.maxConnections ? { maxConnections: admin.maxConnections } : {}),
+    ...(admin.idleTimeoutMs ? { idleTimeoutMs: admin.idleTimeoutMs } : {}),
+  });
+  serveAdmin(tls, config.httpsPort, gateway.admin, board.timers, ...(admin.headerTimeoutMs ? [admin.headerTimeoutMs] : []));
+  const certPolicy = { ...(admin.certValidityDays ? { validityDays: admin.certValidityDays } : {}), ...(admin.certRenewDays ? { renewDays: admin.certRenewDays } : {}) };
+  const identityContext: IdentityContext<TLSIdentity> = { keys: board.keys, crypto: board.crypto, clock: board.clock, native, commonName: config.name, policy: certPolicy };
+  /** A replaced certificate changes the owner's pin: said on the console and kept in the audit log. */
+  const announce = (next: ServerIdentity<TLSIdentity>): void => {
+    if (!next.replaced) return;
+    say(`portcullis: HTTPS certificate replaced (${next.replaced.why}); new SHA-256 fingerprint ${next.fingerprint} (was ${next.replaced.previous}) -- update your pin`);
+    gateway.record({ kind: "admin", decision: "info", reason: "cert-renewed", detail: { why: next.replaced.why, previous: next.replaced.previous, fingerprint: next.fingerprint, notAfter: new Date(next.notAfter).toISOString() } });
+  };
+  announce(server);
+  const checkCertificate = (): void => {
+    try {
+      const next = renewServerIdentityIfDue(identityContext, server);
+      if (!next) return;
+      server = next;
+      tls.setIdentity(next.identity);
+      announce(next);
+    } catch (e) {
+      say(`portcullis: HTTPS certificate renewal failed: ${String(e)}`);
+    }
+  };
+  // Expiry is judged only on a trusted clock: once SNTP has had a minute, then daily.
+  board.timers.after(60_000, checkCertificate);
+  board.timers.every(86_400_000, checkCertificate);
   say(`portcullis: MQTT on port ${mqtt.port}, admin HTTPS on port ${config.httpsPort}`);
   gateway.shell.start();
   say("ready");

@@ -6,7 +6,6 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Readable, Writable } from "node:stream";
-import type { Server } from "node:https";
 import type { Board, Listener } from "../../src/ports.js";
 import { NorFlash } from "../../src/flash/nor.js";
 import { parseGatewayConfig } from "../../src/config.js";
@@ -20,7 +19,7 @@ import { FileStore } from "./flash-file.js";
 import { FileKeyStore } from "./keys.js";
 import { nodeNetwork } from "./network.js";
 import { nodeUplink } from "./uplink.js";
-import { loadOrCreateIdentity, startAdminServer } from "./https.js";
+import { ADMIN_HTTPS_DEFAULTS, loadOrCreateIdentity, renewIdentityIfDue, startAdminServer, type AdminServer, type CertPolicy, type Identity, type LoadedIdentity } from "./https.js";
 import { startDemo, type Demo } from "./demo.js";
 
 
@@ -38,17 +37,25 @@ export interface NodeBoardOptions {
   readonly vendorCaPem?: string;
   readonly consoleInput?: Readable;
   readonly consoleOutput?: Writable;
-  /** Bind address for MQTT and HTTPS (default all interfaces). */
+  /** Bind address for MQTT (default all interfaces) and, unless `httpsHost` or gateway.json says otherwise, HTTPS. */
   readonly host?: string;
+  /** Bind address of the admin HTTPS server; beats gateway.json `admin.host` (default 127.0.0.1, see https.ts). */
+  readonly httpsHost?: string;
 }
 
 export interface RunningBoard {
   readonly gateway: Gateway;
   readonly mqttPort: number;
   readonly httpsPort: number;
+  /** The HTTPS certificate's fingerprint now (it changes on renewal). */
   readonly fingerprint: string;
+  /** The daily certificate check, run now (or as of `now`): true when it replaced the certificate. */
+  renewCertificate(now?: number): Promise<boolean>;
   stop(): Promise<void>;
 }
+
+/** How often the board checks whether its HTTPS certificate is due for renewal. */
+export const CERT_CHECK_EVERY_MS = 86_400_000;
 
 /** Reads gateway.json and contracts/*.json from the config folder. @throws Error naming every problem. */
 export function loadConfigDir(dir: string) {
@@ -93,12 +100,17 @@ export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningB
     uplink: nodeUplink(vendorCa !== undefined ? { ca: vendorCa } : {}),
   };
 
-  const identity = await loadOrCreateIdentity(options.dataDir);
+  const certPolicy: CertPolicy = {
+    ...(config.admin?.certValidityDays ? { validityDays: config.admin.certValidityDays } : {}),
+    ...(config.admin?.certRenewDays ? { renewDays: config.admin.certRenewDays } : {}),
+  };
+  const loaded = await loadOrCreateIdentity(options.dataDir, certPolicy);
+  let identity: Identity = loaded.identity;
   const approvedDir = path.join(options.dataDir, "approved-contracts");
   mkdirSync(approvedDir, { recursive: true, mode: 0o700 });
   const approvedFile = (id: string): string => path.join(approvedDir, `${id.replace(/[^A-Za-z0-9._-]/g, "_")}.json`);
   const gateway = await startGateway(board, config, {
-    certificateFingerprint: identity.fingerprint,
+    certificateFingerprint: () => identity.fingerprint,
     contractStore: {
       get: (id) => (existsSync(approvedFile(id)) ? readFileSync(approvedFile(id), "utf8") : undefined),
       set: (id, text) => writeFileSync(approvedFile(id), text, { mode: 0o600 }),
@@ -117,19 +129,45 @@ export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningB
   });
 
   let listener: Listener | undefined;
-  let https: Server | undefined;
+  let https: AdminServer | undefined;
   try {
     listener = board.network.listen({ port: options.mqttPort, onConnection: (socket) => gateway.broker.accept(socket) });
-    https = await startAdminServer(gateway.admin, identity, options.httpsPort, options.host ?? "0.0.0.0");
+    https = await startAdminServer(gateway.admin, identity, {
+      port: options.httpsPort,
+      host: options.httpsHost ?? config.admin?.host ?? options.host ?? ADMIN_HTTPS_DEFAULTS.host,
+      ...(config.admin?.maxConnections ? { maxConnections: config.admin.maxConnections } : {}),
+      ...(config.admin?.headerTimeoutMs ? { headerTimeoutMs: config.admin.headerTimeoutMs } : {}),
+      ...(config.admin?.idleTimeoutMs ? { idleTimeoutMs: config.admin.idleTimeoutMs } : {}),
+    });
   } catch (e) {
     listener?.close();
     await gateway.stop();
     timers.cancelAll();
     throw e;
   }
-  const httpsPort = (https.address() as { port: number }).port;
-  say(`portcullis: MQTT on port ${listener.port}, admin HTTPS on port ${httpsPort}`);
-  say(`portcullis: HTTPS certificate SHA-256 fingerprint ${identity.fingerprint}`);
+  const server = https;
+  const httpsPort = server.port;
+  const httpsAddress = (server.server.address() as { address: string }).address;
+  /** A replaced certificate changes the owner's pin: said on the console and kept in the audit log. */
+  const announce = (next: LoadedIdentity): void => {
+    if (!next.replaced) return;
+    say(`portcullis: HTTPS certificate replaced (${next.replaced.why}); new SHA-256 fingerprint ${next.identity.fingerprint}, valid until ${new Date(next.identity.notAfter).toISOString()} (was ${next.replaced.previous}) -- update your pin`);
+    gateway.record({ kind: "admin", decision: "info", reason: "cert-renewed", detail: { why: next.replaced.why, previous: next.replaced.previous, fingerprint: next.identity.fingerprint, notAfter: new Date(next.identity.notAfter).toISOString() } });
+  };
+  const renewCertificate = async (now = Date.now()): Promise<boolean> => {
+    const next = await renewIdentityIfDue(options.dataDir, identity, certPolicy, now);
+    if (!next) return false;
+    identity = next.identity;
+    server.setIdentity(identity);
+    announce(next);
+    return true;
+  };
+  say(`portcullis: MQTT on port ${listener.port}, admin HTTPS on ${httpsAddress} port ${httpsPort}`);
+  say(`portcullis: HTTPS certificate SHA-256 fingerprint ${identity.fingerprint}, valid until ${new Date(identity.notAfter).toISOString()}`);
+  announce(loaded);
+  timers.every(CERT_CHECK_EVERY_MS, () => {
+    renewCertificate().catch((e: unknown) => say(`portcullis: HTTPS certificate renewal failed: ${e instanceof Error ? e.message : String(e)}`));
+  });
   gateway.shell.start();
   if (demo && options.demoDevices !== false) await demo.startDevices(listener.port);
 
@@ -137,12 +175,14 @@ export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningB
     gateway,
     mqttPort: listener.port,
     httpsPort,
-    fingerprint: identity.fingerprint,
+    get fingerprint() {
+      return identity.fingerprint;
+    },
+    renewCertificate,
     async stop() {
       await demo?.stop();
       listener?.close();
-      await new Promise<void>((resolve) => https!.close(() => resolve()));
-      https!.closeAllConnections?.();
+      await server.close();
       await gateway.stop();
       konsole.close();
       timers.cancelAll();

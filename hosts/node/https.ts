@@ -1,60 +1,133 @@
 /**
- * The admin HTTPS server on the Node board: a self-signed ECDSA P-256 identity made at first boot
- * (@peculiar/x509 over node's WebCrypto), and node:https calling the core's transport-free AdminApi.
+ * The admin HTTPS server on the Node board: node:https calling the core's transport-free AdminApi,
+ * with the holds the firmware has too — a connection cap, a deadline for the handshake and request
+ * head, an idle timeout, one request per connection, TLS 1.2 ECDHE AEAD suites or TLS 1.3 only.
+ * The self-signed identity and its renewal are in identity.ts.
  */
 import { createServer, type Server } from "node:https";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import path from "node:path";
+import type { Socket } from "node:net";
+import type { SecureContextOptions } from "node:tls";
 import type { AdminApi } from "../../src/admin/api.js";
-import { certFingerprint, selfSigned } from "./pki.js";
+import type { Identity } from "./identity.js";
 
-export interface Identity {
-  readonly keyPem: string;
-  readonly certPem: string;
-  /** SHA-256 of the certificate's DER, uppercase hex with colons (as `openssl x509 -fingerprint -sha256` prints). */
-  readonly fingerprint: string;
+export { loadOrCreateIdentity, renewIdentityIfDue, CERT_DEFAULTS, type Identity, type CertPolicy, type LoadedIdentity } from "./identity.js";
+
+/** Limits of the Node board's admin server; gateway.json `admin` overrides them. */
+export const ADMIN_HTTPS_DEFAULTS = Object.freeze({
+  /**
+   * Loopback: the simulator runs on a development machine, whose other interfaces are whatever network
+   * the machine is on, not the home LAN the gateway guards. `--https-host` or `admin.host` opens it.
+   */
+  host: "127.0.0.1",
+  maxConnections: 16,
+  headerTimeoutMs: 10_000,
+  idleTimeoutMs: 30_000,
+});
+
+/**
+ * What the server offers: TLS 1.3's AEAD suites, and in TLS 1.2 only ECDHE with AES-GCM or
+ * ChaCha20-Poly1305 — no CBC, no SHA-1 MACs, no CCM8, no static RSA. (The key is P-256, so only the
+ * ECDSA ones can be chosen; the list says what is allowed, the key what is possible.)
+ */
+export const ADMIN_CIPHERS = [
+  "TLS_AES_128_GCM_SHA256",
+  "TLS_AES_256_GCM_SHA384",
+  "TLS_CHACHA20_POLY1305_SHA256",
+  "ECDHE-ECDSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305",
+].join(":");
+
+export interface AdminServerOptions {
+  /** TCP port (0 = any). */
+  readonly port: number;
+  readonly host?: string;
+  readonly maxConnections?: number;
+  readonly headerTimeoutMs?: number;
+  readonly idleTimeoutMs?: number;
 }
 
-/** Loads the board's HTTPS identity from `<data>/https/`, creating it on first boot. */
-export async function loadOrCreateIdentity(dataDir: string, commonName = "portcullis.local"): Promise<Identity> {
-  const dir = path.join(dataDir, "https");
-  const keyFile = path.join(dir, "server.key");
-  const certFile = path.join(dir, "server.crt");
-  if (existsSync(keyFile) && existsSync(certFile)) {
-    const certPem = readFileSync(certFile, "utf8");
-    return { keyPem: readFileSync(keyFile, "utf8"), certPem, fingerprint: certFingerprint(certPem) };
-  }
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const id = await selfSigned(commonName, [commonName, "localhost", "127.0.0.1"]);
-  writeFileSync(keyFile, id.keyPem, { mode: 0o600 });
-  writeFileSync(certFile, id.certPem, { mode: 0o644 });
-  return { keyPem: id.keyPem, certPem: id.certPem, fingerprint: id.fingerprint };
+export interface AdminServer {
+  readonly server: Server;
+  readonly port: number;
+  /** Serves `identity` to new connections from now on (after a renewal). */
+  setIdentity(identity: Identity): void;
+  /** Stops listening and drops every connection. */
+  close(): Promise<void>;
 }
 
-/** Serves the AdminApi over HTTPS on `port` (0 = any); resolves once listening. */
-export async function startAdminServer(api: AdminApi, identity: Identity, port: number, host = "0.0.0.0"): Promise<Server> {
-  const server = createServer({ key: identity.keyPem, cert: identity.certPem, minVersion: "TLSv1.2" }, (req, res) => {
-    const remote = `${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? "?"}`;
+function tlsOptions(identity: Identity): SecureContextOptions {
+  return { key: identity.keyPem, cert: identity.certPem, minVersion: "TLSv1.2", ciphers: ADMIN_CIPHERS, honorCipherOrder: true };
+}
+
+function positive(name: string, v: number): number {
+  if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+/**
+ * Serves the AdminApi over HTTPS; resolves once listening.
+ * @throws Error for a limit that is not a positive integer, or when the address cannot be bound.
+ */
+export async function startAdminServer(api: AdminApi, identity: Identity, options: AdminServerOptions): Promise<AdminServer> {
+  const maxConnections = positive("maxConnections", options.maxConnections ?? ADMIN_HTTPS_DEFAULTS.maxConnections);
+  const headerTimeoutMs = positive("headerTimeoutMs", options.headerTimeoutMs ?? ADMIN_HTTPS_DEFAULTS.headerTimeoutMs);
+  const idleTimeoutMs = positive("idleTimeoutMs", options.idleTimeoutMs ?? ADMIN_HTTPS_DEFAULTS.idleTimeoutMs);
+  /** Head deadlines of accepted TCP connections, by peer address and port (the TLS socket has the same). */
+  const deadlines = new Map<string, NodeJS.Timeout>();
+  const peer = (s: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string => `${s.remoteAddress ?? "?"}|${s.remotePort ?? "?"}`;
+
+  const server = createServer({ ...tlsOptions(identity), handshakeTimeout: headerTimeoutMs, maxHeaderSize: 8192 }, (req, res) => {
+    const key = peer(req.socket);
+    clearTimeout(deadlines.get(key));
+    deadlines.delete(key);
+    res.shouldKeepAlive = false; // one request per connection: every connection lives under the head deadline
     api
-      .handle({ method: req.method ?? "GET", target: req.url ?? "/", authorization: req.headers.authorization, remote })
+      .handle({ method: req.method ?? "GET", target: req.url ?? "/", authorization: req.headers.authorization, remote: req.socket.remoteAddress ?? "?" })
       .then((r) => {
-        res.writeHead(r.status, { "content-type": r.contentType, "cache-control": "no-store" });
+        res.writeHead(r.status, { ...r.headers, "content-type": r.contentType, "cache-control": "no-store", connection: "close" });
         for (const chunk of r.body) res.write(chunk);
         res.end();
       })
       .catch(() => {
-        if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
+        if (!res.headersSent) res.writeHead(500, { "content-type": "application/json", connection: "close" });
         res.end('{"error":"internal error"}\n');
       });
   });
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
+  // Beyond the cap, node closes a new TCP connection at accept, before any TLS work.
+  server.maxConnections = maxConnections;
+  const sockets = new Set<Socket>();
+  server.on("connection", (raw: Socket) => {
+    const key = peer(raw);
+    sockets.add(raw);
+    // The handshake and the whole request head must arrive within the deadline, however slowly they trickle.
+    deadlines.set(key, setTimeout(() => raw.destroy(), headerTimeoutMs));
+    raw.setTimeout(idleTimeoutMs, () => raw.destroy());
+    raw.once("close", () => {
+      sockets.delete(raw);
+      clearTimeout(deadlines.get(key));
+      deadlines.delete(key);
+    });
+  });
+  server.on("tlsClientError", () => undefined); // a failed handshake is the client's problem; the socket is gone
+
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(port, host, () => {
+    server.listen(options.port, options.host ?? ADMIN_HTTPS_DEFAULTS.host, () => {
       server.off("error", reject);
       resolve();
     });
   });
-  return server;
+  return {
+    server,
+    port: (server.address() as { port: number }).port,
+    setIdentity: (next) => server.setSecureContext(tlsOptions(next)),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const raw of sockets) raw.destroy();
+        for (const t of deadlines.values()) clearTimeout(t);
+        deadlines.clear();
+      }),
+  };
 }

@@ -2,17 +2,20 @@
  * `npm start`: boots the Node board (the simulator) with a config folder and a data folder, and by
  * default the demo home: simulated devices and two local vendor brokers over TLS.
  *
- *   npm start -- [--config <dir>] [--data <dir>] [--mqtt-port <n>] [--https-port <n>] [--no-demo]
+ *   npm start -- [--config <dir>] [--data <dir>] [--mqtt-port <n>] [--https-port <n>] [--https-host <addr>] [--no-demo]
  */
+import { isIP } from "node:net";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { bootNodeBoard } from "./board.js";
 
-const USAGE = `usage: npm start -- [--config <dir>] [--data <dir>] [--mqtt-port <n>] [--https-port <n>] [--no-demo]
+const USAGE = `usage: npm start -- [--config <dir>] [--data <dir>] [--mqtt-port <n>] [--https-port <n>] [--https-host <addr>] [--no-demo]
   --config <dir>      folder with gateway.json and contracts/ (default: examples/home)
   --data <dir>        flash image, keys, owner token, verification key (default: ./.portcullis-data)
   --mqtt-port <n>     device-side MQTT port (default 1883)
   --https-port <n>    admin HTTPS port (default 8443)
+  --https-host <addr> admin HTTPS bind address (default gateway.json admin.host, else 127.0.0.1;
+                      give the LAN address, or 0.0.0.0, to reach it from other machines)
   --no-demo           do not start the simulated devices and vendor brokers`;
 
 function fail(message: string): never {
@@ -34,6 +37,7 @@ try {
       data: { type: "string" },
       "mqtt-port": { type: "string" },
       "https-port": { type: "string" },
+      "https-host": { type: "string" },
       "no-demo": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -47,11 +51,15 @@ if (args.help) {
   process.exit(0);
 }
 
+const httpsHost = args["https-host"];
+if (httpsHost !== undefined && isIP(httpsHost) === 0) fail(`--https-host must be an IPv4 or IPv6 address, got "${httpsHost}"`);
+
 const board = await bootNodeBoard({
   configDir: path.resolve(args.config ?? "examples/home"),
   dataDir: path.resolve(args.data ?? ".portcullis-data"),
   mqttPort: port(args["mqtt-port"], "--mqtt-port", 1883),
   httpsPort: port(args["https-port"], "--https-port", 8443),
+  ...(httpsHost !== undefined ? { httpsHost } : {}),
   demo: !args["no-demo"],
   consoleInput: process.stdin,
   consoleOutput: process.stdout,

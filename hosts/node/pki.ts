@@ -6,6 +6,7 @@
 import "reflect-metadata";
 import { createHash, webcrypto } from "node:crypto";
 import * as x509 from "@peculiar/x509";
+import { CERT_MAX_DAYS } from "../../src/config.js";
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -70,10 +71,13 @@ async function serverExtensions(keys: CryptoKeyPair, names: readonly string[], i
   ];
 }
 
-/** A self-signed server identity (the gateway's HTTPS certificate). */
-export async function selfSigned(commonName: string, names: readonly string[], days = 3650): Promise<KeyAndCert> {
+/**
+ * A self-signed server identity (the gateway's HTTPS certificate), valid from `now` for `days`.
+ * @throws Error when `days` exceeds CERT_MAX_DAYS (825).
+ */
+export async function selfSigned(commonName: string, names: readonly string[], days: number = CERT_MAX_DAYS, now = Date.now()): Promise<KeyAndCert> {
+  if (!(days > 0 && days <= CERT_MAX_DAYS)) throw new Error(`a self-signed certificate is valid 1-${CERT_MAX_DAYS} days, not ${days}`);
   const keys = await newKeys();
-  const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
     name: `CN=${commonName}`,

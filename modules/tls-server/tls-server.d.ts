@@ -1,15 +1,15 @@
-/** portcullis/tls-server: a TLS 1.2 server over mbedTLS shaped as a byte pump (modules/tls-server/tls_pump.h). */
+/** portcullis/tls-server: a TLS 1.2 server (ECDHE-ECDSA AEAD suites only) over mbedTLS shaped as a byte pump (modules/tls-server/tls_pump.h). */
 declare module "portcullis/tls-server" {
   /** A server certificate and its ECDSA P-256 key (DER), parsed once and shared by every connection. */
   export class TLSIdentity {
     /** @throws Error when the pair is malformed, mismatched, or the key is not P-256. */
     constructor(certificate: ArrayBuffer | ArrayBufferView, key: ArrayBuffer | ArrayBufferView);
     /**
-     * Generates a fresh P-256 key and a self-signed certificate (valid 2025-01-01 to 2049-12-31, so it
-     * does not depend on the clock being set).
-     * @throws Error when generation fails (for example no secure random source).
+     * Generates a fresh P-256 key and a self-signed certificate valid from `notBefore` to `notAfter`
+     * ("YYYYMMDDhhmmss", UTC), at most 825 days apart (TLS_PUMP_CERT_MAX_DAYS).
+     * @throws Error when generation fails (no secure random source, malformed dates, a longer validity).
      */
-    static generate(commonName: string): { key: ArrayBuffer; certificate: ArrayBuffer };
+    static generate(commonName: string, notBefore: string, notAfter: string): { key: ArrayBuffer; certificate: ArrayBuffer };
   }
   /** One server-side connection. The caller moves ciphertext between it and the TCP socket. */
   export class TLSPump {

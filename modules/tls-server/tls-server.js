@@ -3,7 +3,7 @@
  */
 export class TLSIdentity @ "xs_tls_identity_destructor" {
 	constructor(certificate, key) @ "xs_tls_identity";
-	static generate(commonName) @ "xs_tls_identity_generate";
+	static generate(commonName, notBefore, notAfter) @ "xs_tls_identity_generate";
 }
 
 export class TLSPump @ "xs_tls_pump_destructor" {

@@ -30,6 +30,31 @@ static int to_front(int written, uint8_t *buf, size_t cap, size_t *len)
 	return 0;
 }
 
+/* Seconds since the epoch of "YYYYMMDDhhmmss" (UTC), or -1 when malformed (days_from_civil, H. Hinnant). */
+static long long parse_time(const char *t)
+{
+	int v[6], widths[6] = { 4, 2, 2, 2, 2, 2 };
+	if (strlen(t) != 14)
+		return -1;
+	for (int i = 0, at = 0; i < 6; at += widths[i++]) {
+		v[i] = 0;
+		for (int j = 0; j < widths[i]; j++) {
+			char c = t[at + j];
+			if (c < '0' || c > '9')
+				return -1;
+			v[i] = v[i] * 10 + (c - '0');
+		}
+	}
+	if (v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 || v[4] > 59 || v[5] > 59)
+		return -1;
+	long long y = v[0] - (v[1] <= 2);
+	long long era = y / 400;
+	long long yoe = y - era * 400;
+	long long doy = (153 * (v[1] + (v[1] > 2 ? -3 : 9)) + 2) / 5 + v[2] - 1;
+	long long days = era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+	return days * 86400 + v[3] * 3600 + v[4] * 60 + v[5];
+}
+
 int tls_pump_generate_identity(tls_pump_rng_t rng, void *rng_ctx, const char *common_name, const char *not_before,
 	const char *not_after, uint8_t *key_out, size_t *key_len, uint8_t *cert_out, size_t *cert_len)
 {
@@ -40,6 +65,9 @@ int tls_pump_generate_identity(tls_pump_rng_t rng, void *rng_ctx, const char *co
 	unsigned char serial_bytes[16];
 	int r;
 
+	long long from = parse_time(not_before), to = parse_time(not_after);
+	if (from < 0 || to <= from || to - from > (long long)TLS_PUMP_CERT_MAX_DAYS * 86400)
+		return -1; /* fail closed: no certificate valid for longer than the cap */
 	if (strlen(common_name) > sizeof(subject) - 4 || strpbrk(common_name, ",=+\\\"<>;"))
 		return -1; /* refuse names that would inject extra RDNs into the subject string */
 	strcpy(subject, "CN=");

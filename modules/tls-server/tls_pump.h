@@ -43,7 +43,7 @@ typedef struct tls_pump tls_pump_t;
 
 /*
  * Parses the server certificate and its ECDSA P-256 private key (DER, or PEM with or without a
- * trailing NUL) and builds a server configuration restricted to TLS 1.2+ ECDHE-ECDSA with AES-GCM.
+ * trailing NUL) and builds a server configuration restricted to TLS 1.2 ECDHE-ECDSA with AES-GCM or ChaCha20-Poly1305.
  * `rng` must be a cryptographically secure source (esp_fill_random, getrandom); it must outlive the config.
  * Returns NULL and sets *err (an mbedTLS error code, or -1 for out of memory / not a P-256 key).
  */
@@ -74,10 +74,16 @@ tls_pump_state_t tls_pump_state(const tls_pump_t *pump);
 /* The last mbedTLS error code (negative), 0 if none: for logs. */
 int tls_pump_last_error(const tls_pump_t *pump);
 
+/* The longest validity tls_pump_generate_identity will write (the CA/Browser Forum's former cap). */
+#ifndef TLS_PUMP_CERT_MAX_DAYS
+#define TLS_PUMP_CERT_MAX_DAYS 825
+#endif
+
 /*
  * Generates a fresh ECDSA P-256 key and a self-signed certificate for `common_name`, valid between
- * `not_before` and `not_after` ("YYYYMMDDhhmmss", UTC). Writes DER into key_out/cert_out and their
- * lengths into *key_len and *cert_len (in: capacity). Returns 0 or an mbedTLS error code.
+ * `not_before` and `not_after` ("YYYYMMDDhhmmss", UTC; at most TLS_PUMP_CERT_MAX_DAYS apart). Writes
+ * DER into key_out/cert_out and their lengths into *key_len and *cert_len (in: capacity). Returns 0,
+ * -1 for malformed dates or a longer validity, or an mbedTLS error code.
  */
 int tls_pump_generate_identity(tls_pump_rng_t rng, void *rng_ctx, const char *common_name, const char *not_before,
 	const char *not_after, uint8_t *key_out, size_t *key_len, uint8_t *cert_out, size_t *cert_len);

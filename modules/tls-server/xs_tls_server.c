@@ -38,13 +38,19 @@ void xs_tls_identity(xsMachine *the)
 	xsmcSetHostChunk(xsThis, &record, sizeof(record));
 }
 
-/* TLSIdentity.generate(commonName) -> {key, certificate} as DER ArrayBuffers */
+/*
+ * TLSIdentity.generate(commonName, notBefore, notAfter) -> {key, certificate} as DER ArrayBuffers;
+ * the dates are "YYYYMMDDhhmmss" UTC, at most TLS_PUMP_CERT_MAX_DAYS apart (else it throws).
+ */
 void xs_tls_identity_generate(xsMachine *the)
 {
 	uint8_t key[160], cert[640];
 	size_t key_len = sizeof(key), cert_len = sizeof(cert);
-	int r = tls_pump_generate_identity(portcullis_entropy_fill, NULL, xsmcToString(xsArg(0)), "20250101000000",
-		"20491231235959", key, &key_len, cert, &cert_len);
+	char name[96], from[16], to[16];
+	xsmcToStringBuffer(xsArg(0), name, sizeof(name));
+	xsmcToStringBuffer(xsArg(1), from, sizeof(from));
+	xsmcToStringBuffer(xsArg(2), to, sizeof(to));
+	int r = tls_pump_generate_identity(portcullis_entropy_fill, NULL, name, from, to, key, &key_len, cert, &cert_len);
 	if (r != 0)
 		xsUnknownError("TLS identity generation failed (mbedTLS %d)", r);
 	xsmcVars(1);

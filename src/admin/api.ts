@@ -8,14 +8,19 @@
  *   GET /api/v1/status                                                            → JSON
  *
  * Every route needs `Authorization: Bearer <owner token>`; the device keeps only the token's SHA-256
- * and compares in constant time. Failed attempts are audit records (never the presented token).
+ * and compares in constant time. Failed attempts are audit records (never the presented token) that
+ * name the caller's address in `detail.remote`; an address that fails too often is locked out for a
+ * while (429 + Retry-After, see throttle.ts).
  */
-import type { Crypto } from "../ports.js";
+import type { Clock, Crypto } from "../ports.js";
 import type { AuditEvent, AuditKind, AuditLog, AuditQuery, AuditRecord } from "../audit/types.js";
 import { AuditKinds } from "../audit/types.js";
 import type { CheckpointJson } from "../audit/checkpoint.js";
 import { constantTimeEqual, utf8 } from "../util/bytes.js";
 import { ErrorCode, PortcullisError } from "../errors.js";
+import { AuthThrottle, addressOf, type ThrottleOptions } from "./throttle.js";
+
+export { AUTH_THROTTLE, addressOf } from "./throttle.js";
 
 export interface AdminRequest {
   readonly method: string;
@@ -23,7 +28,7 @@ export interface AdminRequest {
   readonly target: string;
   /** The Authorization header, if any. */
   readonly authorization?: string | undefined;
-  /** Peer address, for the audit record. */
+  /** Peer address ("192.0.2.7", or "192.0.2.7:50122": the port is dropped), for throttling and the audit record. */
   readonly remote: string;
 }
 
@@ -32,6 +37,8 @@ export interface AdminResponse {
   readonly contentType: string;
   /** Body as chunks (one per record for NDJSON), so the host can stream without joining. */
   readonly body: readonly string[];
+  /** Extra response headers (`Retry-After` on 429). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** Default and maximum page size for `/api/v1/audit`. */
@@ -40,6 +47,10 @@ export const AUDIT_PAGE_MAX = 1000;
 
 export interface AdminApiOptions {
   readonly crypto: Crypto;
+  /** Monotonic time for the failed-authentication throttle. */
+  readonly clock: Pick<Clock, "monotonic">;
+  /** Overrides of {@link AUTH_THROTTLE}. */
+  readonly throttle?: ThrottleOptions;
   readonly audit: AuditLog;
   /** SHA-256 of the owner token. */
   readonly tokenHash: Uint8Array;
@@ -144,10 +155,13 @@ function timeParam(params: Map<string, string>, name: string): number | undefine
 
 export class AdminApi {
   readonly #o: AdminApiOptions;
+  readonly #throttle: AuthThrottle;
 
+  /** @throws Error when `tokenHash` is not a SHA-256 digest or a throttle limit is not a positive integer. */
   constructor(options: AdminApiOptions) {
     if (options.tokenHash.length !== 32) throw new Error("tokenHash must be a SHA-256 digest");
     this.#o = options;
+    this.#throttle = new AuthThrottle(() => options.clock.monotonic(), options.onEvent, options.throttle);
   }
 
   /** Handles one request. Never throws for bad input: it answers 4xx. */
@@ -160,8 +174,15 @@ export class AdminApi {
     }
     const { path, params } = parsed;
     if (!path.startsWith("/api/v1/")) return reply(404, "not found");
+    const remote = addressOf(req.remote);
+    const wait = this.#throttle.check(remote);
+    if (wait > 0) {
+      return { ...reply(429, `too many failed attempts from this address; retry in ${wait} s`), headers: { "Retry-After": String(wait) } };
+    }
     if (!this.#authorized(req.authorization)) {
-      this.#o.onEvent({ kind: "admin", decision: "deny", reason: req.authorization ? "bad-token" : "no-token", detail: { remote: req.remote, path } });
+      if (!this.#throttle.failed(remote)) {
+        this.#o.onEvent({ kind: "admin", decision: "deny", reason: req.authorization ? "bad-token" : "no-token", detail: { remote, path } });
+      }
       return reply(401, "missing or wrong bearer token");
     }
     if (req.method !== "GET") return reply(405, "only GET is supported");
@@ -169,8 +190,8 @@ export class AdminApi {
       await this.#o.beforeRead?.();
       return this.#audit(params);
     }
-    if (path === "/api/v1/audit/export") return this.#export(params, req.remote);
-    if (path === "/api/v1/audit/checkpoint") return this.#checkpoint(req.remote);
+    if (path === "/api/v1/audit/export") return this.#export(params, remote);
+    if (path === "/api/v1/audit/checkpoint") return this.#checkpoint(remote);
     if (path === "/api/v1/status") {
       return { status: 200, contentType: "application/json", body: [JSON.stringify(this.#o.status()) + "\n"] };
     }

@@ -3,7 +3,9 @@
  * between it and the pump, the way xs_tls_server.c does on the firmware. Driven by
  * test/node/firmware-tls-pump.test.ts, with Node's TLS client on the other end.
  *
- *   driver gen <common-name> <key.der> <cert.der>   generate an identity (tls_identity.c)
+ *   driver gen <common-name> <key.der> <cert.der> [<not-before> <not-after>]
+ *                                                    generate an identity (tls_identity.c); dates as
+ *                                                    YYYYMMDDhhmmss UTC, default now to now + 825 days
  *   driver check <cert> <key>                        prints "OK" or "ERR <code>" for tls_pump_config_create
  *   driver serve <cert> <key> <connections>          listens on 127.0.0.1, prints "PORT <n>", then one
  *                                                    "RESULT <state> <error>" line per connection
@@ -19,6 +21,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tls_pump.h"
@@ -196,11 +199,15 @@ static int serve(const char *cert, const char *key, int connections)
 
 int main(int argc, char **argv)
 {
-	if (argc == 5 && strcmp(argv[1], "gen") == 0) {
+	if ((argc == 5 || argc == 7) && strcmp(argv[1], "gen") == 0) {
 		uint8_t key[512], cert[2048];
 		size_t key_len = sizeof(key), cert_len = sizeof(cert);
-		int r = tls_pump_generate_identity(os_random, NULL, argv[2], "20250101000000", "20491231235959", key, &key_len,
-			cert, &cert_len);
+		char from[16], to[16];
+		time_t now = time(NULL), until = now + (time_t)TLS_PUMP_CERT_MAX_DAYS * 86400;
+		strftime(from, sizeof(from), "%Y%m%d%H%M%S", gmtime(&now));
+		strftime(to, sizeof(to), "%Y%m%d%H%M%S", gmtime(&until));
+		int r = tls_pump_generate_identity(os_random, NULL, argv[2], argc == 7 ? argv[5] : from, argc == 7 ? argv[6] : to, key,
+			&key_len, cert, &cert_len);
 		if (r != 0) {
 			printf("ERR %d\n", r);
 			return 1;

@@ -1,7 +1,8 @@
 /**
  * The TLS byte pump (modules/tls-server/tls_pump.c) compiled against the system mbedTLS and driven by
  * test/native/tls_pump_driver.c, with Node's TLS client as the peer: a real handshake, pinning by
- * fingerprint, an HTTP-ish echo, back-pressure on a large response, and fail-closed on bad clients.
+ * fingerprint, an HTTP-ish echo, back-pressure on a large response, fail-closed on bad clients, the
+ * offered suites (TLS 1.2 ECDHE AEAD only) and the certificate's validity cap (825 days).
  * Needs `cc` and libmbedtls-dev (Debian: `apt-get install -y libmbedtls-dev`); skips with a message otherwise.
  */
 import assert from "node:assert/strict";
@@ -112,9 +113,29 @@ describe("firmware: TLS byte pump over mbedTLS (native)", function () {
     assert.equal(cert.publicKey.asymmetricKeyDetails?.namedCurve, "prime256v1");
     assert.ok(cert.verify(cert.publicKey), "self-signature verifies");
     assert.equal(cert.ca, false);
-    assert.ok(new Date(cert.validFrom) < new Date() && new Date() < new Date(cert.validTo));
+    assert.ok(new Date(cert.validFrom) <= new Date() && new Date() < new Date(cert.validTo));
+    const days = (Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / 86_400_000;
+    assert.ok(days > 824 && days <= 825, `valid ${days} days, at most 825`);
     const key = createPrivateKey({ key: readFileSync(join(dir, "key.der")), format: "der", type: "sec1" });
     assert.equal(key.asymmetricKeyDetails?.namedCurve, "prime256v1");
+  });
+
+  it("refuses to generate a certificate valid longer than 825 days, or with malformed dates", () => {
+    const gen = (from: string, to: string) => {
+      try {
+        execFileSync(driver, ["gen", "x", join(dir, "k.der"), join(dir, "c.der"), from, to], { encoding: "utf8" });
+        return "OK";
+      } catch (e) {
+        return String((e as { stdout?: string }).stdout).trim();
+      }
+    };
+    assert.equal(gen("20260101000000", "20280405000000"), "OK"); // 825 days (2028 is a leap year)
+    assert.equal(new X509Certificate(readFileSync(join(dir, "c.der"))).validTo, "Apr  5 00:00:00 2028 GMT");
+    assert.equal(gen("20260101000000", "20280405000001"), "ERR -1");
+    assert.equal(gen("20250101000000", "20491231235959"), "ERR -1", "the old 25-year validity");
+    for (const [from, to] of [["2026010100000", "20270101000000"], ["20261301000000", "20270101000000"], ["20270101000000", "20260101000000"]]) {
+      assert.equal(gen(from!, to!), "ERR -1", `${from} → ${to}`);
+    }
   });
 
   it("accepts its own pair and refuses mismatched, RSA and P-384 keys", () => {
@@ -148,6 +169,33 @@ describe("firmware: TLS byte pump over mbedTLS (native)", function () {
       assert.equal(body.length, 20000);
       assert.ok([...body].every((ch, i) => ch.charCodeAt(0) === 97 + (i % 26)), "body intact across records");
       assert.equal(await server.next(), "RESULT closed 0");
+    } finally {
+      server.stop();
+    }
+  });
+
+  it("offers only TLS 1.2 ECDHE-ECDSA AEAD suites: GCM and ChaCha20-Poly1305, no CBC, SHA-1, CCM8, TLS 1.0/1.1", async () => {
+    const refused: tls.ConnectionOptions[] = [
+      { ciphers: "ECDHE-ECDSA-AES128-SHA", maxVersion: "TLSv1.2" },
+      { ciphers: "ECDHE-ECDSA-AES128-SHA256", maxVersion: "TLSv1.2" },
+      { ciphers: "ECDHE-ECDSA-AES128-CCM8", maxVersion: "TLSv1.2" },
+      { ciphers: "ECDHE-ECDSA-AES128-CCM", maxVersion: "TLSv1.2" },
+      { minVersion: "TLSv1.1", maxVersion: "TLSv1.1", ciphers: "DEFAULT@SECLEVEL=0" },
+      { minVersion: "TLSv1", maxVersion: "TLSv1", ciphers: "DEFAULT@SECLEVEL=0" },
+    ];
+    const accepted = ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305"];
+    const server = new Server(driver, join(dir, "cert.der"), join(dir, "key.der"), refused.length + accepted.length);
+    try {
+      const port = await server.port;
+      for (const options of refused) {
+        await assert.rejects(fetchTls(port, "GET / HTTP/1.0\r\n\r\n", options), JSON.stringify(options));
+        assert.match(await server.next(), /^RESULT failed -\d+$/);
+      }
+      for (const cipher of accepted) {
+        const r = await fetchTls(port, "GET / HTTP/1.0\r\n\r\n", { ciphers: cipher, maxVersion: "TLSv1.2" });
+        assert.deepEqual([r.protocol, r.cipher], ["TLSv1.2", cipher]);
+        assert.equal(await server.next(), "RESULT closed 0");
+      }
     } finally {
       server.stop();
     }
