@@ -176,7 +176,7 @@ describe("audit export: every cut is detected or explained", () => {
   it("GET /api/v1/audit/checkpoint: owner token required, the request recorded and sealed, 501 without a log that vouches", async () => {
     const { log: l2, dev: d2 } = await device(3);
     const token = "pct_checkpoint-test-token";
-    const opts = { crypto, audit: l2, tokenHash: crypto.sha256(utf8(token)), status: () => ({}), onEvent: (e: AuditEvent) => void l2.append(e).catch(() => undefined) };
+    const opts = { crypto, clock: d2.clock, audit: l2, tokenHash: crypto.sha256(utf8(token)), status: () => ({}), onEvent: (e: AuditEvent) => void l2.append(e).catch(() => undefined) };
     const api = new AdminApi({ ...opts, checkpoint: async () => l2.checkpoint() });
     const ask = (a: AdminApi, auth?: string) => a.handle({ method: "GET", target: "/api/v1/audit/checkpoint", authorization: auth, remote: "192.0.2.9:1" });
     assert.equal((await ask(api)).status, 401);
