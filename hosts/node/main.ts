@@ -4,16 +4,18 @@
  *
  *   npm start -- [--config <dir>] [--data <dir>] [--mqtt-port <n>] [--https-port <n>] [--no-demo]
  */
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { bootNodeBoard } from "./board.js";
 
-const USAGE = `usage: npm start -- [--config <dir>] [--data <dir>] [--mqtt-port <n>] [--https-port <n>] [--no-demo]
+const USAGE = `usage: npm start -- [--config <dir>] [--data <dir>] [--mqtt-port <n>] [--https-port <n>] [--no-demo] [--vendor-ca <pem>]
   --config <dir>      folder with gateway.json and contracts/ (default: examples/home)
   --data <dir>        flash image, keys, owner token, verification key (default: ./.portcullis-data)
   --mqtt-port <n>     device-side MQTT port (default 1883)
   --https-port <n>    admin HTTPS port (default 8443)
-  --no-demo           do not start the simulated devices and vendor brokers`;
+  --no-demo           do not start the simulated devices and vendor brokers
+  --vendor-ca <pem>   extra trust anchors (PEM file) for vendor TLS, besides the system roots`;
 
 function fail(message: string): never {
   process.stderr.write(`error: ${message}\n${USAGE}\n`);
@@ -35,6 +37,7 @@ try {
       "mqtt-port": { type: "string" },
       "https-port": { type: "string" },
       "no-demo": { type: "boolean" },
+      "vendor-ca": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -47,12 +50,23 @@ if (args.help) {
   process.exit(0);
 }
 
+let vendorCaPem: string | undefined;
+if (args["vendor-ca"] !== undefined) {
+  try {
+    vendorCaPem = readFileSync(args["vendor-ca"], "utf8");
+  } catch (e) {
+    fail(`--vendor-ca: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (!vendorCaPem.includes("-----BEGIN CERTIFICATE-----")) fail(`--vendor-ca: ${args["vendor-ca"]} holds no PEM certificate`);
+}
+
 const board = await bootNodeBoard({
   configDir: path.resolve(args.config ?? "examples/home"),
   dataDir: path.resolve(args.data ?? ".portcullis-data"),
   mqttPort: port(args["mqtt-port"], "--mqtt-port", 1883),
   httpsPort: port(args["https-port"], "--https-port", 8443),
   demo: !args["no-demo"],
+  ...(vendorCaPem !== undefined ? { vendorCaPem } : {}),
   consoleInput: process.stdin,
   consoleOutput: process.stdout,
 }).catch((e: unknown) => {
