@@ -26,7 +26,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { makeTestCa } from "../test/lib/test-ca.js";
-import { cpuProfileTop, fmt, median, runPhase, spread } from "./lib/harness.js";
+import { cpuProfileTop, fmt, median, runLoadProcess, spread } from "./lib/harness.js";
 import type { LoadResult } from "./lib/load.js";
 import { CONTRACT_VERSION, FLOW_SLOTS, INTEGRATION, makeDevices, memMb, startBridge, startGateway, startVendor, writeGatewayConfig, type Target } from "./lib/systems.js";
 
@@ -77,18 +77,19 @@ export default async function (): Promise<Record<string, number | string>> {
         let target: Target | undefined;
         try {
           target = system === "gateway" ? await startGateway(dir, configDir, vendor.caFile, profDir) : await startBridge(dir, vendor);
-          for (const ph of PHASES) {
-            const out: Outcome = await runPhase(dir, ph.name, {
-              mode: ph.mode, port: target.port, devices: devices.slice(0, ph.n), flowSlots: FLOW_SLOTS, window: WINDOW, rate: ph.rate,
-              warmupMs: WARMUP_MS, measureMs: MEASURE_MS, drainMs: DRAIN_MS, payloadBytes: PAYLOAD, observerPort: vendor.plainPort,
-              ...(system === "gateway" ? { hpke: { keyFile: vendorKey, integration: INTEGRATION, contractVersion: CONTRACT_VERSION } } : {}),
-              targetPid: target.pid,
-            }).catch((e: unknown) => ({ error: e instanceof Error ? e.message : String(e) }));
-            (results[system][ph.name] ??= []).push(out);
-            const shown = isLoad(out) ? (out.refused ? `refused ${out.refused}` : `${fmt(out.deliveredInWindow / (out.windowMs / 1000))} msgs/s p99 ${fmt(out.p99, 1)} ms lost ${out.lost}`) : `error: ${out.error.slice(0, 300)}`;
-            process.stdout.write(`  rep ${rep + 1} ${system.padEnd(7)} ${ph.name.padEnd(12)} ${shown}\n`);
-            if (target.exited()) throw new Error(`${system} exited during ${ph.name}: ${target.log().slice(-1500)}`);
-          }
+          const t = target;
+          const run = await runLoadProcess(dir, system, {
+            port: t.port, flowSlots: FLOW_SLOTS, payloadBytes: PAYLOAD, observerPort: vendor.plainPort, targetPid: t.pid,
+            ...(system === "gateway" ? { hpke: { keyFile: vendorKey, integration: INTEGRATION, contractVersion: CONTRACT_VERSION } } : {}),
+            phases: PHASES.map((ph) => ({ name: ph.name, mode: ph.mode, devices: devices.slice(0, ph.n), window: WINDOW, rate: ph.rate, warmupMs: WARMUP_MS, measureMs: MEASURE_MS, drainMs: DRAIN_MS })),
+          }, (out) => {
+            (results[system][out.name] ??= []).push(out);
+            const shown = out.refused ? `refused ${out.refused} (${out.refusal ?? ""})` : `${fmt(out.deliveredInWindow / (out.windowMs / 1000))} msgs/s p99 ${fmt(out.p99, 1)} ms lost ${out.lost}${out.rejected ? ` rejected ${out.rejected}` : ""}`;
+            process.stdout.write(`  rep ${rep + 1} ${system.padEnd(7)} ${out.name.padEnd(12)} ${shown}\n`);
+          });
+          for (const ph of PHASES.slice(run.results.length)) (results[system][ph.name] ??= []).push({ error: run.error ?? "no result" });
+          if (run.error) process.stdout.write(`  rep ${rep + 1} ${system}: ${run.error}\n`);
+          if (t.exited()) throw new Error(`${system} exited: ${t.log().slice(-1500)}`);
           rss[system].push(memMb(target.pid).peak);
         } catch (e) {
           process.stdout.write(`  rep ${rep + 1} ${system}: ${e instanceof Error ? e.message : String(e)}\n`);

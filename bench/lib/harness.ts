@@ -9,23 +9,37 @@ import { request } from "node:https";
 import path from "node:path";
 import type { LoadJob, LoadResult } from "./load.js";
 
-/** Runs a load phase as a child process; rejects (never hangs) when it fails or overruns. */
-export function runPhase(dir: string, name: string, job: LoadJob): Promise<LoadResult> {
+/**
+ * Runs a load job (its phases in order) as a child process, handing each phase's result to `onResult`
+ * as it comes; resolves with those it got. Never hangs: the child is killed past the phases' bound.
+ */
+export function runLoadProcess(dir: string, name: string, job: LoadJob, onResult: (r: LoadResult) => void): Promise<{ results: LoadResult[]; error?: string }> {
   const file = path.join(dir, `job-${name.replace(/[^A-Za-z0-9_-]/g, "_")}.json`);
   writeFileSync(file, JSON.stringify(job), { mode: 0o600 });
-  const limit = job.warmupMs + job.measureMs + job.drainMs + 30_000;
-  return new Promise((resolve, reject) => {
+  const limit = job.phases.reduce((a, ph) => a + ph.warmupMs + ph.measureMs + ph.drainMs + 20_000, 20_000);
+  return new Promise((resolve) => {
     const child = spawn(process.execPath, ["--import", "tsx", "bench/lib/load.ts", file], { stdio: ["ignore", "pipe", "pipe"] });
+    const results: LoadResult[] = [];
     let out = "";
     let err = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+      let nl;
+      while ((nl = out.indexOf("\n")) >= 0) {
+        const line = out.slice(0, nl).trim();
+        out = out.slice(nl + 1);
+        if (!line.startsWith("{")) continue;
+        const r = JSON.parse(line) as LoadResult;
+        results.push(r);
+        onResult(r);
+      }
+    });
     child.stderr.on("data", (d: Buffer) => (err += d.toString()).length > 10_000 && (err = err.slice(-10_000)));
     const timer = setTimeout(() => child.kill("SIGKILL"), limit);
     child.once("exit", (code, signal) => {
       clearTimeout(timer);
-      const line = out.trim().split("\n").pop() ?? "";
-      if (code === 0 && line.startsWith("{")) return resolve(JSON.parse(line) as LoadResult);
-      reject(new Error(`load ${name} ${signal ? `killed (${signal}) after ${limit} ms` : `exited ${code}`}: ${err.slice(-2000)}`));
+      if (code === 0) return resolve({ results });
+      resolve({ results, error: `load ${name} ${signal ? `killed (${signal}) after ${limit} ms` : `exited ${code}`}: ${err.slice(-2000)}` });
     });
   });
 }

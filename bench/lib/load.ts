@@ -3,7 +3,10 @@
  * system under test, and the observer subscribed (QoS 1) to the vendor broker, in one process so that
  * latency = observer receipt − device send is read on one clock (performance.now()).
  *
- *   node --import tsx bench/lib/load.ts <job.json>      → one JSON line (LoadResult) on stdout
+ *   node --import tsx bench/lib/load.ts <job.json>      → one JSON line (LoadResult) per phase on stdout
+ *
+ * The phases of a job run in order with one observer: an HPKE context outlives a phase (its enc is only
+ * in its first envelopes). Each phase connects its own devices and disconnects them at its end.
  *
  * Closed loop: each device keeps `window` messages outstanding; a slot frees when its message is both
  * PUBACKed and seen at the vendor (or after SLOT_TIMEOUT_MS), so the rate is what the system delivers
@@ -18,24 +21,31 @@ import mqtt from "mqtt";
 import { VendorReceiver, readVendorKey } from "../../tools/open-envelope.js";
 import { cpuMs } from "./systems.js";
 
-export interface LoadJob {
+export interface PhaseJob {
+  readonly name: string;
   readonly mode: "closed" | "open";
-  readonly port: number;
   readonly devices: readonly { id: string; password: string }[];
-  readonly flowSlots: number;
   readonly window: number;
   readonly rate: number;
   readonly warmupMs: number;
   readonly measureMs: number;
   readonly drainMs: number;
+}
+
+/** One system's phases, run one after the other with one observer (an HPKE context outlives a phase). */
+export interface LoadJob {
+  readonly port: number;
+  readonly flowSlots: number;
   readonly payloadBytes: number;
   readonly observerPort: number;
   /** Set for the gateway: payloads arrive HPKE-sealed (SPEC.md "Outbound envelope"). */
   readonly hpke?: { keyFile: string; integration: string; contractVersion: string };
   readonly targetPid: number;
+  readonly phases: readonly PhaseJob[];
 }
 
 export interface LoadResult {
+  readonly name: string;
   readonly connected: number;
   readonly refused: number;
   readonly refusal?: string;
@@ -63,6 +73,8 @@ const SLOT_TIMEOUT_MS = 5000;
 const QUIET_MS = 3000;
 const CONNECT_TIMEOUT_MS = 8000;
 const TAG = 1e7;
+/** Between phases, so the devices' disconnects are processed before the next phase connects. */
+const PAUSE_MS = 500;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -80,16 +92,58 @@ function connectDevice(job: LoadJob, d: { id: string; password: string }): Promi
   });
 }
 
-export async function runLoad(job: LoadJob): Promise<LoadResult> {
+interface Observer {
+  readonly seenAt: Map<number, number>;
+  /** Called once per message id seen for the first time. */
+  onSeen: (mid: number) => void;
+  duplicates: number;
+  rejected: number;
+  lastArrival: number;
+  close(): Promise<void>;
+}
+
+/** Subscribes to everything on the vendor; opens envelopes when the job says HPKE. */
+async function observe(job: LoadJob): Promise<Observer> {
+  const receiver = job.hpke ? new VendorReceiver({ privateKey: readVendorKey(job.hpke.keyFile), integration: job.hpke.integration, contractVersion: job.hpke.contractVersion }) : undefined;
+  const client = await mqtt.connectAsync({ host: "127.0.0.1", port: job.observerPort, clientId: `observer-${process.pid}-${Date.now()}`, protocolVersion: 4, reconnectPeriod: 0, clean: true });
+  const o: Observer = {
+    seenAt: new Map(), onSeen: () => undefined, duplicates: 0, rejected: 0, lastArrival: performance.now(),
+    close: () => client.endAsync(true).catch(() => undefined),
+  };
+  const seen = (text: string, at: number): void => {
+    let mid: unknown;
+    try {
+      mid = (JSON.parse(text) as { mid?: unknown }).mid;
+    } catch {
+      return;
+    }
+    if (typeof mid !== "number") return;
+    if (o.seenAt.has(mid)) return void o.duplicates++;
+    o.seenAt.set(mid, at);
+    o.onSeen(mid);
+  };
+  client.on("message", (topic, payload) => {
+    const at = performance.now();
+    o.lastArrival = at;
+    if (!receiver) return seen(payload.toString("utf8"), at);
+    receiver.open(new Uint8Array(payload), topic).then(
+      (r) => (r.kind === "message" ? seen(Buffer.from(r.payload).toString("utf8"), at) : r.kind === "rejected" ? o.rejected++ : o.duplicates++),
+      () => o.rejected++,
+    );
+  });
+  await client.subscribeAsync("#", { qos: 1 });
+  return o;
+}
+
+async function runPhase(job: LoadJob, ph: PhaseJob, obs: Observer): Promise<LoadResult> {
   const tag = 1 + Math.floor(Math.random() * 899_999);
   const sentAt = new Map<number, number>();
-  const seenAt = new Map<number, number>();
+  const seenAt = obs.seenAt;
   const acked = new Set<number>();
   const owner = new Map<number, number>();
-  let duplicates = 0;
-  let rejected = 0;
-  let lastArrival = performance.now();
-  const inflight: number[] = job.devices.map(() => 0);
+  const dup0 = obs.duplicates;
+  const rej0 = obs.rejected;
+  const inflight: number[] = ph.devices.map(() => 0);
   let running = false;
   let kick: (dev: number) => void = () => undefined;
 
@@ -100,50 +154,25 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
     inflight[dev]!--;
     kick(dev);
   };
-  const seen = (text: string, at: number): void => {
-    let mid: unknown;
-    try {
-      mid = (JSON.parse(text) as { mid?: unknown }).mid;
-    } catch {
-      return;
-    }
-    if (typeof mid !== "number" || Math.floor(mid / TAG) !== tag) return;
-    if (seenAt.has(mid)) return void duplicates++;
-    seenAt.set(mid, at);
-    settle(mid);
-  };
+  obs.onSeen = (mid) => Math.floor(mid / TAG) === tag && settle(mid);
 
-  const receiver = job.hpke ? new VendorReceiver({ privateKey: readVendorKey(job.hpke.keyFile), integration: job.hpke.integration, contractVersion: job.hpke.contractVersion }) : undefined;
-  const observer = await mqtt.connectAsync({ host: "127.0.0.1", port: job.observerPort, clientId: `observer-${tag}`, protocolVersion: 4, reconnectPeriod: 0, clean: true });
-  observer.on("message", (topic, payload) => {
-    const at = performance.now();
-    lastArrival = at;
-    if (!receiver) return seen(payload.toString("utf8"), at);
-    receiver.open(new Uint8Array(payload), topic).then(
-      (r) => (r.kind === "message" ? seen(Buffer.from(r.payload).toString("utf8"), at) : r.kind === "rejected" ? rejected++ : duplicates++),
-      () => rejected++,
-    );
-  });
-  await observer.subscribeAsync("#", { qos: 1 });
-
-  const settled = await Promise.allSettled(job.devices.map((d) => connectDevice(job, d)));
+  const settled = await Promise.allSettled(ph.devices.map((d) => connectDevice(job, d)));
   const clients = settled.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
   const refused = settled.length - clients.length;
   const close = async (): Promise<void> => {
     await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
-    await observer.endAsync(true).catch(() => undefined);
   };
   if (refused > 0) {
     const why = settled.find((s) => s.status === "rejected") as PromiseRejectedResult;
     await close();
-    return { connected: clients.length, refused, refusal: String(why.reason?.message ?? why.reason), sent: 0, acked: 0, delivered: 0, deliveredInWindow: 0, windowMs: 0, cpuMs: NaN, p50: NaN, p99: NaN, max: NaN, latencySamples: 0, lost: 0, unacked: 0, duplicates: 0, rejected: 0, scheduleLagMs: 0 };
+    return { name: ph.name, connected: clients.length, refused, refusal: String(why.reason?.message ?? why.reason), sent: 0, acked: 0, delivered: 0, deliveredInWindow: 0, windowMs: 0, cpuMs: NaN, p50: NaN, p99: NaN, max: NaN, latencySamples: 0, lost: 0, unacked: 0, duplicates: 0, rejected: 0, scheduleLagMs: 0 };
   }
 
   let n = 0;
   const pad = "x".repeat(job.payloadBytes);
   const send = (dev: number): void => {
     const mid = tag * TAG + n++;
-    const d = job.devices[dev]!;
+    const d = ph.devices[dev]!;
     const ts = Math.round(performance.now() * 1000) / 1000;
     const head = `{"mid":${mid},"ts":${ts},"power_w":${100 + (mid % 900)},"energy_wh":${123456 + (mid % 100000)},"voltage":230.1,"serial":"PLG-${d.id}","location":{"room":"kitchen","floor":0},"pad":"`;
     const body = head + pad.slice(0, Math.max(0, job.payloadBytes - head.length - 2)) + `"}`;
@@ -158,16 +187,16 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
   };
 
   const t0 = performance.now();
-  const ws = t0 + job.warmupMs;
-  const we = ws + job.measureMs;
+  const ws = t0 + ph.warmupMs;
+  const we = ws + ph.measureMs;
   let cpu0 = NaN;
   let cpu1 = NaN;
-  const cpuTimer = setTimeout(() => (cpu0 = cpuMs(job.targetPid)), job.warmupMs);
+  const cpuTimer = setTimeout(() => (cpu0 = cpuMs(job.targetPid)), ph.warmupMs);
   let scheduleLagMs = 0;
   running = true;
-  if (job.mode === "closed") {
+  if (ph.mode === "closed") {
     kick = (dev) => {
-      while (running && inflight[dev]! < job.window) send(dev);
+      while (running && inflight[dev]! < ph.window) send(dev);
     };
     const reaper = setInterval(() => {
       const now = performance.now();
@@ -188,8 +217,8 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
     await new Promise<void>((resolve) => {
       const tick = setInterval(() => {
         const now = performance.now();
-        const target = Math.floor(((Math.min(now, we) - t0) * job.rate) / 1000);
-        if (target - due > 1) scheduleLagMs = Math.max(scheduleLagMs, ((target - due) * 1000) / job.rate);
+        const target = Math.floor(((Math.min(now, we) - t0) * ph.rate) / 1000);
+        if (target - due > 1) scheduleLagMs = Math.max(scheduleLagMs, ((target - due) * 1000) / ph.rate);
         for (; due < target; due++) send(due % clients.length);
         if (now >= we) {
           clearInterval(tick);
@@ -203,17 +232,17 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
   clearTimeout(cpuTimer);
 
   // Drain: bounded by drainMs; ends early once every sent message is acked and seen, or when quiet.
-  const drainEnd = performance.now() + job.drainMs;
+  const drainEnd = performance.now() + ph.drainMs;
   for (;;) {
     const now = performance.now();
     if (now > drainEnd) break;
     if (acked.size === n && [...acked].every((m) => seenAt.has(m))) break;
-    if (now - lastArrival > QUIET_MS && now - we > QUIET_MS) break;
+    if (now - obs.lastArrival > QUIET_MS && now - we > QUIET_MS) break;
     await sleep(20);
   }
 
   let deliveredInWindow = 0;
-  for (const t of seenAt.values()) if (t >= ws && t <= we) deliveredInWindow++;
+  for (const [mid, t] of seenAt) if (t >= ws && t <= we && Math.floor(mid / TAG) === tag) deliveredInWindow++;
   const lat: number[] = [];
   for (const [mid, ts] of sentAt) {
     if (ts < ws || ts > we) continue;
@@ -225,19 +254,29 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
   for (const m of acked) if (!seenAt.has(m)) lost++;
   await close();
   return {
-    connected: clients.length, refused, sent: n, acked: acked.size, delivered: seenAt.size, deliveredInWindow, windowMs: job.measureMs,
+    name: ph.name, connected: clients.length, refused, sent: n, acked: acked.size, delivered: seenAt.size, deliveredInWindow, windowMs: ph.measureMs,
     cpuMs: cpu1 - cpu0, p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), max: lat.length ? lat[lat.length - 1]! : NaN, latencySamples: lat.length,
-    lost, unacked: n - acked.size, duplicates, rejected, scheduleLagMs,
+    lost, unacked: n - acked.size, duplicates: obs.duplicates - dup0, rejected: obs.rejected - rej0, scheduleLagMs,
   };
+}
+
+/** Runs the phases in order, reporting each result as it is known. */
+export async function runLoad(job: LoadJob, report: (r: LoadResult) => void): Promise<void> {
+  const obs = await observe(job);
+  try {
+    for (const ph of job.phases) {
+      report(await runPhase(job, ph, obs));
+      await sleep(PAUSE_MS);
+    }
+  } finally {
+    await obs.close();
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const job = JSON.parse(readFileSync(process.argv[2]!, "utf8")) as LoadJob;
-  runLoad(job).then(
-    (r) => {
-      process.stdout.write(JSON.stringify(r) + "\n");
-      process.exit(0);
-    },
+  runLoad(job, (r) => process.stdout.write(JSON.stringify(r) + "\n")).then(
+    () => process.exit(0),
     (e: unknown) => {
       process.stderr.write(`load: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
       process.exit(1);

@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect as netConnect } from "node:net";
+import { userInfo } from "node:os";
 import path from "node:path";
 import { makeDeviceSecret } from "../../src/config.js";
 import { nodeCrypto } from "../../hosts/node/crypto.js";
@@ -100,6 +101,8 @@ export async function startVendor(dir: string, ca: TestCa): Promise<Vendor> {
   writeFileSync(path.join(dir, "server.key"), ca.server.key, { mode: 0o600 });
   const conf = path.join(dir, "vendor.conf");
   writeFileSync(conf, [
+    // mosquitto started as root drops to user "mosquitto", who could not read the 0600 files here.
+    `user ${userInfo().username}`,
     "per_listener_settings false",
     "allow_anonymous true",
     "persistence false",
@@ -135,6 +138,8 @@ export async function startBridge(dir: string, vendor: Vendor): Promise<Target> 
   const port = await freePort();
   const conf = path.join(dir, "bridge.conf");
   writeFileSync(conf, [
+    // mosquitto started as root drops to user "mosquitto", who could not read the 0600 files here.
+    `user ${userInfo().username}`,
     "per_listener_settings false",
     "allow_anonymous true",
     "persistence false",
