@@ -151,3 +151,58 @@ export function cpuProfileTop(dir: string, top = 15): string[] {
   return [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, top)
     .map(([k, us]) => `${(us / 1000).toFixed(0).padStart(7)} ms ${((100 * us) / total).toFixed(1).padStart(5)}%  ${k}`);
 }
+
+/** Length of the overlap of [a0, a1] with the merged, sorted ranges. */
+function overlap(merged: readonly [number, number][], a0: number, a1: number): number {
+  let n = 0;
+  for (const [b0, b1] of merged) {
+    if (b0 > a1) break;
+    const lo = Math.max(a0, b0);
+    const hi = Math.min(a1, b1);
+    if (hi >= lo) n += hi - lo + 1;
+  }
+  return n;
+}
+
+export interface DropAccount {
+  /** Envelope seqs the vendor never saw that lie in a queue drop record's [fromSeq, toSeq]. */
+  readonly gapsCovered: number;
+  /** Envelope seqs the vendor never saw that no drop record names: each one is a loss. */
+  readonly gapsUncovered: number;
+  /** Dropped seqs above the last one the vendor saw (they leave no gap). */
+  readonly droppedAfterLast: number;
+  /** Queue refusals (one message each, never given a seq) and flow denies. */
+  readonly refusedOrDenied: number;
+}
+
+/**
+ * Matches what the vendor missed against the audit log: the gaps in the envelope sequence numbers
+ * (seq = the queue's seq, SPEC.md "Contexts and sequence numbers") against the [fromSeq, toSeq] of the
+ * queue drop records.
+ */
+export function accountDrops(queue: readonly AuditLine[], flow: readonly AuditLine[], gaps: readonly (readonly [number, number])[], lastSeq: number): DropAccount {
+  const ranges: [number, number][] = [];
+  let refused = 0;
+  for (const r of queue) {
+    if (r.decision !== "deny") continue;
+    const from = r.detail?.fromSeq;
+    const to = r.detail?.toSeq;
+    if (typeof from === "number" && typeof to === "number") ranges.push([from, to]);
+    else refused++;
+  }
+  ranges.sort((a, b) => a[0] - b[0]);
+  const merged: [number, number][] = [];
+  for (const r of ranges) {
+    const last = merged[merged.length - 1];
+    if (last && r[0] <= last[1] + 1) last[1] = Math.max(last[1], r[1]);
+    else merged.push([r[0], r[1]]);
+  }
+  let covered = 0;
+  let total = 0;
+  for (const [a, b] of gaps) {
+    total += b - a + 1;
+    covered += overlap(merged, a, b);
+  }
+  const denied = flow.filter((r) => r.decision === "deny").length;
+  return { gapsCovered: covered, gapsUncovered: total - covered, droppedAfterLast: overlap(merged, lastSeq + 1, Number.MAX_SAFE_INTEGER), refusedOrDenied: refused + denied };
+}

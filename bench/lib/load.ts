@@ -27,6 +27,8 @@ export interface PhaseJob {
   readonly devices: readonly { id: string; password: string }[];
   readonly window: number;
   readonly rate: number;
+  /** Open loop: offer this many times the previous phase's delivered rate instead of `rate`. */
+  readonly rateFactor?: number;
   readonly warmupMs: number;
   readonly measureMs: number;
   readonly drainMs: number;
@@ -46,6 +48,13 @@ export interface LoadJob {
 
 export interface LoadResult {
   readonly name: string;
+  /** Open loop: the aggregate rate offered (msgs/s). */
+  readonly offeredRate: number;
+  /** Gateway only: envelope sequence numbers the observer never saw (the gateway's drops, SPEC.md "Contexts and sequence numbers"). */
+  readonly seqGaps: number;
+  /** Gateway only: those sequence numbers as [from, to] ranges, and the highest one seen. */
+  readonly gapRanges: readonly (readonly [number, number])[];
+  readonly lastSeq: number;
   readonly connected: number;
   readonly refused: number;
   readonly refusal?: string;
@@ -99,6 +108,9 @@ interface Observer {
   duplicates: number;
   rejected: number;
   lastArrival: number;
+  gaps(): number;
+  readonly gapRanges: [number, number][];
+  lastSeq(): number;
   close(): Promise<void>;
 }
 
@@ -108,6 +120,9 @@ async function observe(job: LoadJob): Promise<Observer> {
   const client = await mqtt.connectAsync({ host: "127.0.0.1", port: job.observerPort, clientId: `observer-${process.pid}-${Date.now()}`, protocolVersion: 4, reconnectPeriod: 0, clean: true });
   const o: Observer = {
     seenAt: new Map(), onSeen: () => undefined, duplicates: 0, rejected: 0, lastArrival: performance.now(),
+    gaps: () => receiver?.missingTotal ?? 0,
+    gapRanges: [],
+    lastSeq: () => receiver?.lastSeq ?? -1,
     close: () => client.endAsync(true).catch(() => undefined),
   };
   const seen = (text: string, at: number): void => {
@@ -127,7 +142,7 @@ async function observe(job: LoadJob): Promise<Observer> {
     o.lastArrival = at;
     if (!receiver) return seen(payload.toString("utf8"), at);
     receiver.open(new Uint8Array(payload), topic).then(
-      (r) => (r.kind === "message" ? seen(Buffer.from(r.payload).toString("utf8"), at) : r.kind === "rejected" ? o.rejected++ : o.duplicates++),
+      (r) => (r.kind === "message" && r.missing > 0 && o.gapRanges.push([r.seq - r.missing, r.seq - 1]), r.kind === "message" ? seen(Buffer.from(r.payload).toString("utf8"), at) : r.kind === "rejected" ? o.rejected++ : o.duplicates++),
       () => o.rejected++,
     );
   });
@@ -142,6 +157,8 @@ async function runPhase(job: LoadJob, ph: PhaseJob, obs: Observer): Promise<Load
   const acked = new Set<number>();
   const owner = new Map<number, number>();
   const dup0 = obs.duplicates;
+  const gaps0 = obs.gaps();
+  const ranges0 = obs.gapRanges.length;
   const rej0 = obs.rejected;
   const inflight: number[] = ph.devices.map(() => 0);
   let running = false;
@@ -165,7 +182,7 @@ async function runPhase(job: LoadJob, ph: PhaseJob, obs: Observer): Promise<Load
   if (refused > 0) {
     const why = settled.find((s) => s.status === "rejected") as PromiseRejectedResult;
     await close();
-    return { name: ph.name, connected: clients.length, refused, refusal: String(why.reason?.message ?? why.reason), sent: 0, acked: 0, delivered: 0, deliveredInWindow: 0, windowMs: 0, cpuMs: NaN, p50: NaN, p99: NaN, max: NaN, latencySamples: 0, lost: 0, unacked: 0, duplicates: 0, rejected: 0, scheduleLagMs: 0 };
+    return { name: ph.name, offeredRate: ph.rate, seqGaps: 0, gapRanges: [], lastSeq: obs.lastSeq(), connected: clients.length, refused, refusal: String(why.reason?.message ?? why.reason), sent: 0, acked: 0, delivered: 0, deliveredInWindow: 0, windowMs: 0, cpuMs: NaN, p50: NaN, p99: NaN, max: NaN, latencySamples: 0, lost: 0, unacked: 0, duplicates: 0, rejected: 0, scheduleLagMs: 0 };
   }
 
   let n = 0;
@@ -241,6 +258,11 @@ async function runPhase(job: LoadJob, ph: PhaseJob, obs: Observer): Promise<Load
     await sleep(20);
   }
 
+  const delivered = (): number => {
+    let c = 0;
+    for (const mid of seenAt.keys()) if (Math.floor(mid / TAG) === tag) c++;
+    return c;
+  };
   let deliveredInWindow = 0;
   for (const [mid, t] of seenAt) if (t >= ws && t <= we && Math.floor(mid / TAG) === tag) deliveredInWindow++;
   const lat: number[] = [];
@@ -254,7 +276,7 @@ async function runPhase(job: LoadJob, ph: PhaseJob, obs: Observer): Promise<Load
   for (const m of acked) if (!seenAt.has(m)) lost++;
   await close();
   return {
-    name: ph.name, connected: clients.length, refused, sent: n, acked: acked.size, delivered: seenAt.size, deliveredInWindow, windowMs: ph.measureMs,
+    name: ph.name, offeredRate: ph.mode === "open" ? ph.rate : NaN, delivered: delivered(), seqGaps: obs.gaps() - gaps0, gapRanges: obs.gapRanges.slice(ranges0), lastSeq: obs.lastSeq(), connected: clients.length, refused, sent: n, acked: acked.size, deliveredInWindow, windowMs: ph.measureMs,
     cpuMs: cpu1 - cpu0, p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), max: lat.length ? lat[lat.length - 1]! : NaN, latencySamples: lat.length,
     lost, unacked: n - acked.size, duplicates: obs.duplicates - dup0, rejected: obs.rejected - rej0, scheduleLagMs,
   };
@@ -264,8 +286,11 @@ async function runPhase(job: LoadJob, ph: PhaseJob, obs: Observer): Promise<Load
 export async function runLoad(job: LoadJob, report: (r: LoadResult) => void): Promise<void> {
   const obs = await observe(job);
   try {
-    for (const ph of job.phases) {
-      report(await runPhase(job, ph, obs));
+    let previous: LoadResult | undefined;
+    for (const p of job.phases) {
+      const ph = p.rateFactor && previous ? { ...p, rate: Math.max(1, Math.round((p.rateFactor * previous.deliveredInWindow) / (previous.windowMs / 1000))) } : p;
+      previous = await runPhase(job, ph, obs);
+      report(previous);
       await sleep(PAUSE_MS);
     }
   } finally {
