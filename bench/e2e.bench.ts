@@ -113,7 +113,9 @@ function report(results: Record<System, Record<string, Outcome[]>>, rss: Record<
     const all = results[s][ph] ?? [];
     const rs = runs(s, ph);
     const refused = rs.find((r) => r.refused > 0);
-    if (refused) return `refused (limit ${refused.connected})`;
+    // Refused at CONNECT (CONNACK "server unavailable" or a closed socket) is the connection limit;
+    // no CONNACK in time is a gateway too busy to answer.
+    if (refused) return /in time/.test(refused.refusal ?? "") ? `connect timeout (${refused.connected}/${refused.connected + refused.refused})` : `refused (limit ${refused.connected})`;
     if (!rs.length) return all.length ? "error" : "—";
     return spread(rs.map(f), digits);
   };

@@ -148,8 +148,14 @@ export function cpuProfileTop(dir: string, top = 15): string[] {
     }
   }
   if (!files.length) return [`no .cpuprofile in ${dir}`];
-  return [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, top)
-    .map(([k, us]) => `${(us / 1000).toFixed(0).padStart(7)} ms ${((100 * us) / total).toFixed(1).padStart(5)}%  ${k}`);
+  // Idle time is not work: shown once, and the shares are of the busy time.
+  const idle = [...self.entries()].filter(([k]) => k.startsWith("(idle)")).reduce((a, [, us]) => a + us, 0);
+  const busy = total - idle;
+  return [
+    `busy ${(busy / 1000).toFixed(0)} ms, idle ${(idle / 1000).toFixed(0)} ms (${files.length} profile file${files.length > 1 ? "s" : ""})`,
+    ...[...self.entries()].filter(([k]) => !k.startsWith("(idle)")).sort((a, b) => b[1] - a[1]).slice(0, top)
+      .map(([k, us]) => `${(us / 1000).toFixed(0).padStart(7)} ms ${((100 * us) / busy).toFixed(1).padStart(5)}%  ${k}`),
+  ];
 }
 
 /** Length of the overlap of [a0, a1] with the merged, sorted ranges. */
