@@ -2,7 +2,7 @@
  * `npm start`: boots the Node board (the simulator) with a config folder and a data folder, and by
  * default the demo home: simulated devices and two local vendor brokers over TLS.
  *
- *   npm start -- [--config <dir>] [--data <dir>] [--mqtt-port <n>] [--https-port <n>] [--no-demo]
+ *   npm start -- [--config <dir>] [--data <dir>] [--mqtt-port <n>] [--https-port <n>] [--no-demo] [--vendor-ca <pem>]
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
