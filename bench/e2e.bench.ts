@@ -26,7 +26,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { makeTestCa } from "../test/lib/test-ca.js";
-import { cpuProfileTop, fmt, median, runLoadProcess, spread } from "./lib/harness.js";
+import { adminGet, cpuProfileTop, fmt, median, runLoadProcess, spread } from "./lib/harness.js";
 import type { LoadResult } from "./lib/load.js";
 import { CONTRACT_VERSION, FLOW_SLOTS, INTEGRATION, makeDevices, memMb, startBridge, startGateway, startVendor, writeGatewayConfig, type Target } from "./lib/systems.js";
 
@@ -35,7 +35,7 @@ const REPS = env("PORTCULLIS_BENCH_REPS", 3);
 const MEASURE_MS = env("PORTCULLIS_BENCH_MEASURE_MS", 4000);
 const WARMUP_MS = env("PORTCULLIS_BENCH_WARMUP_MS", 1000);
 const PAYLOAD = env("PORTCULLIS_BENCH_PAYLOAD", 200);
-const DRAIN_MS = 10_000;
+const DRAIN_MS = 20_000;
 /** Closed loop: messages outstanding per device. */
 export const WINDOW = 8;
 
@@ -62,6 +62,7 @@ export default async function (): Promise<Record<string, number | string>> {
   if (profDir) mkdirSync(profDir, { recursive: true });
   const results: Record<System, Record<string, Outcome[]>> = { gateway: {}, bridge: {} };
   const rss: Record<System, number[]> = { gateway: [], bridge: [] };
+  const dropped: number[] = [];
   const devices = makeDevices(50);
   const ca = await makeTestCa();
   const vendor = await startVendor(path.join(tmp, "vendor"), ca);
@@ -91,6 +92,7 @@ export default async function (): Promise<Record<string, number | string>> {
           if (run.error) process.stdout.write(`  rep ${rep + 1} ${system}: ${run.error}\n`);
           if (t.exited()) throw new Error(`${system} exited: ${t.log().slice(-1500)}`);
           rss[system].push(memMb(target.pid).peak);
+          if (t.kind === "gateway") dropped.push(await gatewayDropped(t).catch(() => NaN));
         } catch (e) {
           process.stdout.write(`  rep ${rep + 1} ${system}: ${e instanceof Error ? e.message : String(e)}\n`);
         } finally {
@@ -102,10 +104,16 @@ export default async function (): Promise<Record<string, number | string>> {
     await vendor.stop();
     rmSync(tmp, { recursive: true, force: true });
   }
-  return report(results, rss, profDir);
+  return report(results, rss, dropped, profDir);
 }
 
-function report(results: Record<System, Record<string, Outcome[]>>, rss: Record<System, number[]>, profDir: string | undefined): Record<string, number | string> {
+/** Messages the gateway itself counts as dropped (status `outbound.*.dropped`, each also an audit record). */
+async function gatewayDropped(t: Target): Promise<number> {
+  const status = JSON.parse(await adminGet(t.httpsPort!, t.ownerToken!, "/api/v1/status")) as { outbound: Record<string, { dropped: Record<string, number> }> };
+  return Object.values(status.outbound).reduce((a, o) => a + Object.values(o.dropped).reduce((x, y) => x + y, 0), 0);
+}
+
+function report(results: Record<System, Record<string, Outcome[]>>, rss: Record<System, number[]>, dropped: number[], profDir: string | undefined): Record<string, number | string> {
   const figures: Record<string, number | string> = {};
   const rows: string[][] = [];
   const runs = (s: System, ph: string): LoadResult[] => (results[s][ph] ?? []).filter(isLoad);
@@ -145,6 +153,7 @@ function report(results: Record<System, Record<string, Outcome[]>>, rss: Record<
   const sum = (s: System, f: (r: LoadResult) => number): number => PHASES.reduce((a, ph) => a + runs(s, ph.name).reduce((x, r) => x + f(r), 0), 0);
   const errors = (s: System): number => PHASES.reduce((a, ph) => a + (results[s][ph.name] ?? []).filter((o) => !isLoad(o)).length, 0);
   rows.push(["lost (all phases)", String(sum("gateway", (r) => r.lost)), String(sum("bridge", (r) => r.lost)), ""]);
+  rows.push(["  of which dropped (gateway's count)", String(dropped.reduce((a, b) => a + b, 0)), "—", ""]);
   rows.push(["unacked at end", String(sum("gateway", (r) => r.unacked)), String(sum("bridge", (r) => r.unacked)), ""]);
   rows.push(["phases failed", String(errors("gateway")), String(errors("bridge")), ""]);
   figures["CPU ms/msg gateway"] = Math.round(cg * 1000) / 1000;
