@@ -126,7 +126,7 @@ export function droppedCount(queue: readonly AuditLine[], flow: readonly AuditLi
 
 interface ProfileNode {
   readonly id: number;
-  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
+  readonly callFrame: { readonly functionName: string; readonly url: string };
 }
 
 /** The top self-time functions over every .cpuprofile in `dir` (self time = sum of the sample deltas). */
@@ -142,7 +142,8 @@ export function cpuProfileTop(dir: string, top = 15): string[] {
       const dt = p.timeDeltas[i] ?? 0;
       if (!n) continue;
       const url = n.callFrame.url.replace(/^file:\/\//, "").replace(process.cwd() + "/", "");
-      const key = `${n.callFrame.functionName || "(anonymous)"}  ${url}${url ? `:${n.callFrame.lineNumber + 1}` : ""}`;
+      // Line numbers are of tsx's transpiled output, so only the file is named.
+      const key = `${n.callFrame.functionName || "(anonymous)"}  ${url}`;
       self.set(key, (self.get(key) ?? 0) + dt);
       total += dt;
     }
