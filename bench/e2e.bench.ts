@@ -14,7 +14,11 @@
  * closed loop at N = 1, 10, 50 devices (window WINDOW per device, a slot frees when its message is
  * PUBACKed and at the vendor), open loop at 200 and 1,000 msgs/s from 10 devices, QoS 1 throughout;
  * each phase warms up first (excluded). CPU per message = the target process's utime+stime over the
- * closed N = 10 window ÷ messages delivered in it; RSS = VmHWM at the end of the repetition.
+ * closed N = 10 window ÷ messages delivered in it; RSS = VmHWM at the end of the repetition. Lost =
+ * PUBACKed to a device but not at the vendor after a bounded drain; a gateway above its capacity drops
+ * oldest-first from its 64 KiB flash queue slot and audits it, so the table also shows the gateway's own
+ * drop count (bench/overload.bench.ts matches every such message to its drop record by sequence number).
+ * The gateway's device limit (16 today) shows as `refused (limit 16)`; the run always finishes.
  * Prints a table (median, and min–max over repetitions) and the line
  * `e2e: ratio <gateway/bridge msgs/s at N=10> p99 <gateway ms>/<bridge ms at 1,000 msgs/s> lost <gateway total>`.
  *
