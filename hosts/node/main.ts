@@ -2,21 +2,23 @@
  * `npm start`: boots the Node board (the simulator) with a config folder and a data folder, and by
  * default the demo home: simulated devices and two local vendor brokers over TLS.
  *
- *   npm start -- [--config <dir>] [--data <dir>] [--mqtt-port <n>] [--https-port <n>] [--https-host <addr>] [--no-demo]
+ *   npm start -- [--config <dir>] [--data <dir>] [--mqtt-port <n>] [--https-port <n>] [--https-host <addr>] [--no-demo] [--vendor-ca <pem>]
  */
+import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { bootNodeBoard } from "./board.js";
 
-const USAGE = `usage: npm start -- [--config <dir>] [--data <dir>] [--mqtt-port <n>] [--https-port <n>] [--https-host <addr>] [--no-demo]
+const USAGE = `usage: npm start -- [--config <dir>] [--data <dir>] [--mqtt-port <n>] [--https-port <n>] [--https-host <addr>] [--no-demo] [--vendor-ca <pem>]
   --config <dir>      folder with gateway.json and contracts/ (default: examples/home)
   --data <dir>        flash image, keys, owner token, verification key (default: ./.portcullis-data)
   --mqtt-port <n>     device-side MQTT port (default 1883)
   --https-port <n>    admin HTTPS port (default 8443)
   --https-host <addr> admin HTTPS bind address (default gateway.json admin.host, else 127.0.0.1;
                       give the LAN address, or 0.0.0.0, to reach it from other machines)
-  --no-demo           do not start the simulated devices and vendor brokers`;
+  --no-demo           do not start the simulated devices and vendor brokers
+  --vendor-ca <pem>   extra trust anchors (PEM file) for vendor TLS, besides the system roots`;
 
 function fail(message: string): never {
   process.stderr.write(`error: ${message}\n${USAGE}\n`);
@@ -39,6 +41,7 @@ try {
       "https-port": { type: "string" },
       "https-host": { type: "string" },
       "no-demo": { type: "boolean" },
+      "vendor-ca": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -53,6 +56,15 @@ if (args.help) {
 
 const httpsHost = args["https-host"];
 if (httpsHost !== undefined && isIP(httpsHost) === 0) fail(`--https-host must be an IPv4 or IPv6 address, got "${httpsHost}"`);
+let vendorCaPem: string | undefined;
+if (args["vendor-ca"] !== undefined) {
+  try {
+    vendorCaPem = readFileSync(args["vendor-ca"], "utf8");
+  } catch (e) {
+    fail(`--vendor-ca: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (!vendorCaPem.includes("-----BEGIN CERTIFICATE-----")) fail(`--vendor-ca: ${args["vendor-ca"]} holds no PEM certificate`);
+}
 
 const board = await bootNodeBoard({
   configDir: path.resolve(args.config ?? "examples/home"),
@@ -61,6 +73,7 @@ const board = await bootNodeBoard({
   httpsPort: port(args["https-port"], "--https-port", 8443),
   ...(httpsHost !== undefined ? { httpsHost } : {}),
   demo: !args["no-demo"],
+  ...(vendorCaPem !== undefined ? { vendorCaPem } : {}),
   consoleInput: process.stdin,
   consoleOutput: process.stdout,
 }).catch((e: unknown) => {
