@@ -74,7 +74,7 @@ export class Session implements SocketHandler {
   state: SessionState = "awaiting-connect";
   /** The client id from CONNECT (claimed until accepted). */
   clientId: string | undefined;
-  /** Wall-clock ms when CONNECT was accepted. */
+  /** Monotonic ms (Clock.monotonic) when CONNECT was accepted: durations, not a time of day. */
   since = 0;
   will: Will | undefined;
   /** Filter → granted QoS (at most 1). Bounded by maxSubscriptionsPerClient. */
@@ -171,7 +171,7 @@ export class Session implements SocketHandler {
   accept(connect: ConnectPacket, takeover: boolean): void {
     this.#cancelTimer();
     this.state = "connected";
-    this.since = this.host.clock.now();
+    this.since = this.host.clock.monotonic();
     this.will = connect.will;
     this.send({ cmd: "connack", sessionPresent: false, returnCode: ConnackCode.Accepted });
     this.event("connect", "allow", undefined, { keepalive: connect.keepalive, takeover });

@@ -9,7 +9,7 @@ import { FlowCounters, renderDataMap, type DataMap } from "./datamap.js";
 import { decide, parsePayload, type ParsedPayload } from "./decide.js";
 import { ConsentStates, KeyPrefix, Ledger, type ConsentRecord, type ConsentState } from "./ledger.js";
 import { RateLimiter } from "./rate.js";
-import { DEFAULT_POLICY_LIMITS, Reason, type PolicyLimits } from "./reasons.js";
+import { DEFAULT_DENY_RULE, DEFAULT_POLICY_LIMITS, Reason, type PolicyLimits } from "./reasons.js";
 import { Registry, type Entry, type LoadResult } from "./registry.js";
 import { utf8 as utf8Encode } from "../util/bytes.js";
 import type { FlowDecision, FlowInput } from "./types.js";
@@ -190,13 +190,13 @@ export class PolicyEngine {
 
   /**
    * Decides one device message: one decision per integration whose flow matches device and topic, or
-   * exactly one deny (integration null, `no-contract`) when none does. Never throws.
+   * exactly one deny (integration null, rule `default-deny`, reason `no-contract`) when none does. Never throws.
    */
   evaluate(input: FlowInput): FlowDecision[] {
     const matches = this.#reg.index.lookup(input.device, input.topic);
     if (matches.length === 0) {
       this.#counters.record(input.device, null, "deny", input.payload.length, 0, []);
-      return [{ verdict: "deny", integration: null, rule: null, reason: Reason.NoContract, fieldsDropped: 0, classes: [] }];
+      return [{ verdict: "deny", integration: null, rule: DEFAULT_DENY_RULE, reason: Reason.NoContract, fieldsDropped: 0, classes: [] }];
     }
     const out: FlowDecision[] = [];
     let parsed: ParsedPayload | undefined;
