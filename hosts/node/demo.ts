@@ -3,9 +3,15 @@
  * start) that open what they receive with their HPKE keys, and simulated devices publishing
  * telemetry — one thermostat over-collects, so minimized and denied flows show within seconds. One
  * vendor goes down for a while to show the outbound queue riding out an outage.
+ *
+ * Vendor ports: the example contracts name 18883/18884. The demo uses those when they are free, else
+ * free ports the OS picks, writes the port into the contracts it hands the gateway, and remembers the
+ * choice in `<data>/demo/ports.json`, so a restart keeps the same (approved) contracts and a second
+ * demo with another `--data` runs beside the first.
  */
 import { createPublicKey } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { createServer as createNetServer } from "node:net";
 import path from "node:path";
 import { createServer as createTlsServer, type Server as TlsServer } from "node:tls";
 import { Aedes } from "aedes";
@@ -35,7 +41,7 @@ interface DemoDevice {
 interface Vendor {
   readonly integration: string;
   readonly name: string;
-  readonly port: number;
+  port: number;
   server?: TlsServer;
   broker?: Aedes;
   received: number;
@@ -52,6 +58,27 @@ function render(template: unknown): unknown {
   if (Array.isArray(template)) return template.map(render);
   if (template && typeof template === "object") return Object.fromEntries(Object.entries(template).map(([k, v]) => [k, render(v)]));
   return template;
+}
+
+/** Listens on `port` (0: any) on 127.0.0.1 and closes again; resolves the port bound, or undefined when taken. */
+function probePort(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const s = createNetServer();
+    s.once("error", () => resolve(undefined));
+    s.listen(port, "127.0.0.1", () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === "object" && a ? a.port : undefined));
+    });
+  });
+}
+
+/** The port a demo vendor listens on: the remembered one, else the contract's if free, else any free one. */
+async function vendorPort(remembered: number | undefined, wanted: number): Promise<number> {
+  if (remembered !== undefined && (await probePort(remembered)) !== undefined) return remembered;
+  if (remembered === undefined && (await probePort(wanted)) !== undefined) return wanted;
+  const any = await probePort(0);
+  if (any === undefined) throw new Error("no free TCP port for a demo vendor");
+  return any;
 }
 
 /** The uncompressed P-256 point (base64) of a vendor key file. */
@@ -81,18 +108,32 @@ export async function startDemo(options: { dataDir: string; configDir: string; s
   const contractsDir = path.join(options.configDir, "contracts");
   const vendors: Vendor[] = [];
   const receivers = new Map<string, VendorReceiver>();
+  const portsFile = path.join(demoDir, "ports.json");
+  const ports: Record<string, number> = existsSync(portsFile) ? JSON.parse(readFileSync(portsFile, "utf8")) : {};
   for (const name of existsSync(contractsDir) ? readdirSync(contractsDir).filter((n) => n.endsWith(".json")).sort() : []) {
-    const c = JSON.parse(readFileSync(path.join(contractsDir, name), "utf8"));
-    for (const dest of c.destinations ?? []) {
-      if (dest.host !== "localhost" || dest.encryption !== "hpke") continue;
+    const text = readFileSync(path.join(contractsDir, name), "utf8");
+    let c;
+    try {
+      c = JSON.parse(text);
+    } catch {
+      // Not JSON: handed to the gateway as it is, which reports it (file:line: message) and blocks
+      // only that integration; the demo runs no vendor for it.
+      writeFileSync(path.join(contractsOut, name), text);
+      continue;
+    }
+    for (const dest of Array.isArray(c?.destinations) ? c.destinations : []) {
+      if (dest.host !== "localhost" || dest.encryption !== "hpke" || typeof dest.port !== "number") continue;
       const keyFile = path.join(keysDir, `${c.id}.${dest.id}.key`);
       if (!existsSync(keyFile)) vendorKeygen(keyFile);
       dest.publicKey = publicKeyOf(keyFile);
+      const portKey = `${c.id}/${dest.id}`;
+      dest.port = ports[portKey] = await vendorPort(ports[portKey], dest.port);
       receivers.set(`${c.id}/${dest.port}`, new VendorReceiver({ privateKey: readVendorKey(keyFile), integration: c.id, contractVersion: c.version }));
       vendors.push({ integration: c.id, name: c.vendor ?? c.id, port: dest.port, received: 0 });
     }
     writeFileSync(path.join(contractsOut, name), JSON.stringify(c, null, 2) + "\n");
   }
+  writeFileSync(portsFile, JSON.stringify(ports, null, 2) + "\n");
 
   const startVendor = async (v: Vendor): Promise<void> => {
     const broker = await Aedes.createBroker();
