@@ -165,6 +165,22 @@ describe("gateway defects (issue #13), each with its regression", () => {
     assert.equal(store.get("thermo-cloud"), v2, "the approved text is the new baseline");
   });
 
+  it("approving an integration that had no version in force (approved text lost) opens its uplink at once", async () => {
+    const keys = new MemoryKeys();
+    await boot([{ source: "tc.json", text: contractText(toBase64(vendorKey.publicKey)) }], keys, new Map());
+    const v2 = contractText(toBase64(vendorKey.publicKey), { version: "1.0.1", port: 9884 });
+    const gw = await boot([{ source: "tc.json", text: v2 }], keys, new Map()); // the device lost the approved text
+    assert.deepEqual(Object.keys(gw.outbound.summary()), [], "nothing is in force, so nothing may leave");
+    const s = device(gw);
+    publish(s, { temperature_c: 20 });
+    await settle(clock);
+    assert.equal(vendors.sent.length, 0);
+    assert.match(await gw.shell.execute("approve thermo-cloud"), /approved/);
+    publish(s, { temperature_c: 21 });
+    await settle(clock);
+    assert.deepEqual(vendors.sent.map((m) => `${m.host}:${m.port}`), ["vendor.example:9884"]);
+  });
+
   it("`remove` closes the integration's uplink; nothing more leaves for it", async () => {
     const gw = await boot([{ source: "tc.json", text: contractText(toBase64(vendorKey.publicKey)) }]);
     const s = device(gw);
