@@ -1,5 +1,5 @@
 /**
- * Two `npm start` demos at once (issue #13): each with its own --data, --mqtt-port and --https-port
+ * Two `npm start` demos started at the same moment (issue #13): each with its own --data, --mqtt-port and --https-port
  * boots, serves MQTT and HTTPS, and runs its demo vendors on ports of its own (the example contracts'
  * fixed 18883/18884 made the second one fail). The second one's config also holds a contract file
  * that is not JSON: it is reported as `file:line: message` and blocks only itself. Spawns the real
@@ -81,8 +81,8 @@ describe("two demo instances at once", function () {
     const good = readFileSync(path.join(config, "contracts", "energy-insights.json"), "utf8");
     writeFileSync(path.join(config, "contracts", "zz-broken.json"), good.slice(0, good.indexOf('"purpose"') + 16)); // unterminated string
 
-    const a = await start();
-    const b = await start(config);
+    // Both at the same moment: the second must not lose a race for the example's vendor ports.
+    const [a, b] = await Promise.all([start(), start(config)]);
     const vendorPorts = (i: Instance) => /demo: \d+ vendor brokers over TLS on ([\d, ]+)/.exec(i.output)?.[1];
     assert.ok(vendorPorts(a) && vendorPorts(b), a.output + b.output);
     const pa = vendorPorts(a)!.split(", ");
