@@ -139,10 +139,10 @@ export function parseContract(text: string, limits: ContractLimits = DEFAULT_CON
 
 /**
  * The line of a JSON syntax error, from the parser's message: V8 says "at position N" (and, since
- * Node 22, "line N column M"); XS names a line. Undefined when the message gives neither.
+ * Node 22, "line N column M"); XS says "JSON.parse: N: …" with the line. Undefined for anything else.
  */
 export function jsonErrorLine(text: string, message: string): number | undefined {
-  const line = /\bline (\d+)/.exec(message);
+  const line = /\bline (\d+)/.exec(message) ?? /^JSON\.parse: (\d+):/.exec(message);
   if (line) return Number(line[1]);
   const pos = /\bposition (\d+)/.exec(message);
   if (!pos) return undefined;
