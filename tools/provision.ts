@@ -9,13 +9,17 @@
  *   --owner-token-file FILE               use this token instead of generating one
  *   --nvs-csv OUT.csv                     ESP32: CSV for ESP-IDF's nvs_partition_gen.py (namespace "portcullis")
  *   --lin-dir DIR                         lin build: one file per key, as hosts/moddable/lin/keystore.ts stores them
+ *   --owner-token-out FILE                where a generated token goes (default: owner.token beside the
+ *                                         output: in the --nvs-csv file's folder, or in the folder that
+ *                                         holds --lin-dir, as the lin data folder does)
  *
- * A generated token goes to ./owner.token (mode 600), never to the terminal; the board keeps its SHA-256.
+ * A generated token is written first (mode 600, never over an existing file, never to the current
+ * directory unless the output is there, never to the terminal); the board keeps only its SHA-256.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from "node:fs";
 import { parseGatewayConfig } from "../src/config.js";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 
 /** KeyStore rules (src/ports.ts, hosts/moddable/keystore-rules.ts). */
@@ -95,6 +99,14 @@ export function readConfigDir(dir: string): { configText: string; contracts: { s
   return { configText: readFileSync(join(dir, "gateway.json"), "utf8"), contracts };
 }
 
+/** Where a generated owner token goes: the named file, else owner.token beside the output the user named. */
+export function ownerTokenPath(o: { tokenOut?: string | undefined; nvsCsv?: string | undefined; linDir?: string | undefined }): string {
+  if (o.tokenOut) return resolve(o.tokenOut);
+  if (o.nvsCsv) return join(dirname(resolve(o.nvsCsv)), "owner.token");
+  if (o.linDir) return join(dirname(resolve(o.linDir)), "owner.token");
+  throw new Error("no output named: pass --nvs-csv or --lin-dir");
+}
+
 /** ESP-IDF nvs_partition_gen.py CSV: a namespace row, then one hex2bin blob per key (read back as ArrayBuffer by `preference`). */
 export function nvsCsv(entries: Entries): string {
   const rows = ["key,type,encoding,value", "portcullis,namespace,,"];
@@ -121,10 +133,11 @@ function main(): void {
       "owner-token-file": { type: "string" },
       "nvs-csv": { type: "string" },
       "lin-dir": { type: "string" },
+      "owner-token-out": { type: "string" },
     },
   });
   if (!values.ssid || !values.config || (!values["nvs-csv"] && !values["lin-dir"])) {
-    console.error("usage: tsx tools/provision.ts --ssid NAME [--password-file F] --config DIR [--uplink-ca CA.der] [--owner-token-file F] (--nvs-csv OUT.csv | --lin-dir DIR)");
+    console.error("usage: tsx tools/provision.ts --ssid NAME [--password-file F] --config DIR [--uplink-ca CA.der] [--owner-token-file F] (--nvs-csv OUT.csv | --lin-dir DIR) [--owner-token-out FILE]");
     process.exit(2);
   }
   const generated = values["owner-token-file"] === undefined;
@@ -136,6 +149,17 @@ function main(): void {
     ...readConfigDir(values.config),
     ...(values["uplink-ca"] ? { uplinkCa: new Uint8Array(readFileSync(values["uplink-ca"])) } : {}),
   });
+  // The token first, and never over an old one: provisioning data whose token is lost locks the owner out.
+  const tokenFile = generated ? ownerTokenPath({ tokenOut: values["owner-token-out"], nvsCsv: values["nvs-csv"], linDir: values["lin-dir"] }) : undefined;
+  if (tokenFile !== undefined) {
+    if (existsSync(tokenFile)) {
+      console.error(`error: ${tokenFile} exists; pass --owner-token-file ${tokenFile} to keep that token, or move it away first`);
+      process.exit(1);
+    }
+    mkdirSync(dirname(tokenFile), { recursive: true, mode: 0o700 });
+    writeFileSync(tokenFile, `${ownerToken}\n`, { mode: 0o600, flag: "wx" });
+    chmodSync(tokenFile, 0o600);
+  }
   if (values["nvs-csv"]) {
     writeFileSync(values["nvs-csv"], nvsCsv(entries), { mode: 0o600 });
     console.log(`wrote ${values["nvs-csv"]} (${entries.size} keys). Next, with ESP-IDF's environment loaded:`);
@@ -146,11 +170,7 @@ function main(): void {
     writeLinKeys(entries, values["lin-dir"]);
     console.log(`wrote ${entries.size} keys to ${values["lin-dir"]}`);
   }
-  if (generated) {
-    const file = "owner.token";
-    writeFileSync(file, `${ownerToken}\n`, { mode: 0o600 });
-    console.log(`owner token written to ./${file} (mode 600); the board keeps only its SHA-256`);
-  }
+  if (tokenFile !== undefined) console.log(`owner token written to ${tokenFile} (mode 600); the board keeps only its SHA-256`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) main();

@@ -1,6 +1,8 @@
 // `npm test`: type-check, mocha on Node, then the core's tests inside XS; ends with the totals line
-// `N passed, N failed` that CI reads. Each stage's own output is shown as it runs.
+// `N passed, N failed, N skipped` that CI reads. Each stage's own output is shown as it runs. With
+// CI=true a test skipping for a tool .ci/run installs fails instead (test/lib/skip.ts).
 import { spawn } from "node:child_process";
+import { mochaCounts, totalsLine, xsCounts } from "./test-totals.mjs";
 
 function run(cmd, args, { parse } = {}) {
   return new Promise((resolve) => {
@@ -19,6 +21,7 @@ function run(cmd, args, { parse } = {}) {
 
 let passed = 0;
 let failed = 0;
+let skipped = 0;
 
 for (const project of ["src/tsconfig.json", "tsconfig.json"]) {
   const r = await run("npx", ["--no-install", "tsc", "-p", project]);
@@ -30,27 +33,26 @@ for (const project of ["src/tsconfig.json", "tsconfig.json"]) {
 }
 
 const mocha = await run("npx", ["--no-install", "mocha", "--reporter", "spec"]);
-const mp = /(\d+) passing/.exec(mocha.out);
-const mf = /(\d+) failing/.exec(mocha.out);
-const mochaPassed = mp ? Number(mp[1]) : 0;
-const mochaFailed = mf ? Number(mf[1]) : 0;
-passed += mochaPassed;
-failed += mochaFailed;
-if (mocha.code !== 0 && mochaFailed === 0) {
+const mc = mochaCounts(mocha.out);
+passed += mc.passed;
+failed += mc.failed;
+skipped += mc.skipped;
+if (mocha.code !== 0 && mc.failed === 0) {
   failed++;
   console.log(`mocha exited ${mocha.code} without reporting failures`);
 }
 
 const xs = await run("npx", ["--no-install", "tsx", "test/xs/run.ts"]);
-const xm = /^xs: (\d+) passed, (\d+) failed/m.exec(xs.out);
+const xm = xsCounts(xs.out);
 if (xm) {
-  passed += Number(xm[1]);
-  failed += Number(xm[2]);
+  passed += xm.passed;
+  failed += xm.failed;
+  skipped += xm.skipped;
 }
 if (!xm || xs.code !== 0) {
-  if (!xm || Number(xm[2]) === 0) failed++;
+  if (!xm || xm.failed === 0) failed++;
   console.log("the XS run did not end with its own closing line and exit 0");
 }
 
-console.log(`\n${passed} passed, ${failed} failed`);
+console.log(`\n${totalsLine({ passed, failed, skipped })}`);
 process.exit(failed === 0 ? 0 : 1);

@@ -124,7 +124,7 @@ export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningB
       const file = path.join(options.dataDir, "owner.token");
       writeFileSync(file, token + "\n", { mode: 0o600 });
       chmodSync(file, 0o600);
-      say(`first boot: owner token written to ${file} (${token.slice(0, 8)}…)`);
+      say(`first boot: owner token written to ${file} (mode 0600; it is not shown here)`);
     },
   });
 

@@ -3,6 +3,12 @@
  * start) that open what they receive with their HPKE keys, and simulated devices publishing
  * telemetry — one thermostat over-collects, so minimized and denied flows show within seconds. One
  * vendor goes down for a while to show the outbound queue riding out an outage.
+ *
+ * Vendor ports: the example contracts name 18883/18884. Each demo vendor listens on the port this
+ * data folder used before (`<data>/demo/ports.json`), else the contract's; when that one is taken it
+ * takes a free port from the OS. Only then are the contracts the gateway gets written, with the ports
+ * bound: a restart keeps the same (approved) contracts, and a second demo with another `--data` runs
+ * beside the first, even when both start at the same moment.
  */
 import { createPublicKey } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
@@ -34,8 +40,10 @@ interface DemoDevice {
 
 interface Vendor {
   readonly integration: string;
+  readonly destination: { port: number };
+  readonly key: string;
   readonly name: string;
-  readonly port: number;
+  port: number;
   server?: TlsServer;
   broker?: Aedes;
   received: number;
@@ -81,17 +89,30 @@ export async function startDemo(options: { dataDir: string; configDir: string; s
   const contractsDir = path.join(options.configDir, "contracts");
   const vendors: Vendor[] = [];
   const receivers = new Map<string, VendorReceiver>();
+  const portsFile = path.join(demoDir, "ports.json");
+  const ports: Record<string, number> = existsSync(portsFile) ? JSON.parse(readFileSync(portsFile, "utf8")) : {};
+  const toWrite: { name: string; contract: unknown }[] = [];
   for (const name of existsSync(contractsDir) ? readdirSync(contractsDir).filter((n) => n.endsWith(".json")).sort() : []) {
-    const c = JSON.parse(readFileSync(path.join(contractsDir, name), "utf8"));
-    for (const dest of c.destinations ?? []) {
-      if (dest.host !== "localhost" || dest.encryption !== "hpke") continue;
+    const text = readFileSync(path.join(contractsDir, name), "utf8");
+    let c;
+    try {
+      c = JSON.parse(text);
+    } catch {
+      // Not JSON: handed to the gateway as it is, which reports it (file:line: message) and blocks
+      // only that integration; the demo runs no vendor for it.
+      writeFileSync(path.join(contractsOut, name), text);
+      continue;
+    }
+    for (const dest of Array.isArray(c?.destinations) ? c.destinations : []) {
+      if (dest.host !== "localhost" || dest.encryption !== "hpke" || typeof dest.port !== "number") continue;
       const keyFile = path.join(keysDir, `${c.id}.${dest.id}.key`);
       if (!existsSync(keyFile)) vendorKeygen(keyFile);
       dest.publicKey = publicKeyOf(keyFile);
-      receivers.set(`${c.id}/${dest.port}`, new VendorReceiver({ privateKey: readVendorKey(keyFile), integration: c.id, contractVersion: c.version }));
-      vendors.push({ integration: c.id, name: c.vendor ?? c.id, port: dest.port, received: 0 });
+      const key = `${c.id}/${dest.id}`;
+      receivers.set(key, new VendorReceiver({ privateKey: readVendorKey(keyFile), integration: c.id, contractVersion: c.version }));
+      vendors.push({ integration: c.id, destination: dest, key, name: c.vendor ?? c.id, port: ports[key] ?? dest.port, received: 0 });
     }
-    writeFileSync(path.join(contractsOut, name), JSON.stringify(c, null, 2) + "\n");
+    toWrite.push({ name, contract: c });
   }
 
   const startVendor = async (v: Vendor): Promise<void> => {
@@ -99,7 +120,7 @@ export async function startDemo(options: { dataDir: string; configDir: string; s
     broker.on("publish", (packet, client) => {
       if (!client) return;
       v.received++;
-      const receiver = receivers.get(`${v.integration}/${v.port}`);
+      const receiver = receivers.get(v.key);
       const payload = new Uint8Array(packet.payload as Buffer);
       if (!receiver) return say(`[vendor ${v.name}] ${packet.topic}: ${payload.length} bytes (no key to open them)`);
       receiver.open(payload, packet.topic).then(
@@ -112,10 +133,22 @@ export async function startDemo(options: { dataDir: string; configDir: string; s
       );
     });
     const server = createTlsServer({ key: leaf.keyPem, cert: leaf.certPem + ca.certPem /* the chain, as public brokers serve it */ }, broker.handle as never);
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(v.port, "127.0.0.1", () => resolve());
-    });
+    const listen = (port: number): Promise<void> =>
+      new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, "127.0.0.1", () => {
+          server.off("error", reject);
+          resolve();
+        });
+      });
+    try {
+      await listen(v.port);
+    } catch (e) {
+      // Taken (another demo, or anything else): at first start any free port will do.
+      if ((e as { code?: string }).code !== "EADDRINUSE" || v.server !== undefined || started) throw e;
+      await listen(0);
+      v.port = (server.address() as { port: number }).port;
+    }
     v.server = server;
     v.broker = broker;
   };
@@ -128,7 +161,15 @@ export async function startDemo(options: { dataDir: string; configDir: string; s
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
   };
 
-  for (const v of vendors) await startVendor(v);
+  let started = false;
+  for (const v of vendors) {
+    await startVendor(v);
+    v.destination.port = ports[v.key] = v.port;
+  }
+  started = true;
+  // The contracts the gateway runs with name the ports the vendors really listen on.
+  for (const w of toWrite) writeFileSync(path.join(contractsOut, w.name), JSON.stringify(w.contract, null, 2) + "\n");
+  writeFileSync(portsFile, JSON.stringify(ports, null, 2) + "\n");
   say(`demo: ${vendors.length} vendor brokers over TLS on ${vendors.map((v) => v.port).join(", ")}`);
 
   const clients: mqtt.MqttClient[] = [];

@@ -1,6 +1,6 @@
 /**
  * The console commands of the gateway: diagnostics (`status`, `devices`, `integrations`, `datamap`,
- * `audit`) and the owner's actions (`consent`, `approve`, `reject`, `quarantine`, `release`, `hold`,
+ * `audit`) and the owner's actions (`consent`, `approve`, `reject`, `remove`, `quarantine`, `release`, `hold`,
  * `unhold`, `seal`, `rotate`). Every action is an audit record; who acted is "console".
  */
 import type { Board } from "../ports.js";
@@ -72,7 +72,7 @@ export function registerCommands(g: Gateway, board: Board): void {
           const sum = (f: (s: (typeof routes)[number]) => number): string => String(routes.reduce((n, s) => n + f(s), 0));
           return [
             i.id,
-            i.state + (i.quarantine ? ` (${i.quarantine})` : "") + (i.pending ? ` → v${i.pending.version} pending` : ""),
+            i.state + (i.quarantine ? ` (${i.quarantine})` : "") + (i.pending ? ` → v${i.pending.version} pending` : "") + (i.broken.length ? " (contract file broken; approved version in force)" : ""),
             i.version ?? "-",
             routes.map((r) => r.state).join(",") || "-",
             sum((s) => s.queued),
@@ -124,7 +124,12 @@ export function registerCommands(g: Gateway, board: Board): void {
   shell.register({
     name: "reject",
     summary: "reject <integration>: refuse its pending contract version",
-    run: (args) => known(args[0]) ?? (engine.reject(args[0]!, WHO) ? `rejected the pending version of ${args[0]}` : `nothing pending for ${args[0]}`),
+    run: (args) => known(args[0]) ?? (g.policy.reject(args[0]!, WHO) ? `rejected the pending version of ${args[0]}` : `nothing pending for ${args[0]}`),
+  });
+  shell.register({
+    name: "remove",
+    summary: "remove <integration>: end it: flows, consent, approval, pseudonym key and queue are gone",
+    run: (args) => known(args[0]) ?? (g.policy.remove(args[0]!, WHO) ? `removed ${args[0]}; its queue is purged` : `could not remove ${args[0]}`),
   });
   shell.register({
     name: "quarantine",

@@ -2,7 +2,9 @@
  * The gateway's way out: one UplinkManager per integration destination, each with its HPKE sealer and
  * a durable queue in its own slot of the queue area on flash (a FlashRing, the audit log's machinery).
  * Slots are assigned to destinations once and remembered in the key store, so a reboot finds each
- * queue where it left it.
+ * queue where it left it. When the contract in force changes (approve, reject, remove), the routes of
+ * that integration are rebuilt from it: a moved destination, a new vendor key or new pins apply from
+ * the next message on, and what was queued is kept and sealed to the new key at send time.
  *
  * Flash layout (see SPEC.md): [ audit log: audit.partitionBytes ][ queue slot 0 ] … [ queue slot QUEUE_SLOTS-1 ]
  */
@@ -53,6 +55,16 @@ export interface OutboundHandle {
 
 interface Route {
   readonly manager: UplinkManager;
+  readonly ring: FlashRing;
+  readonly queue: FlashQueue;
+  /** What the manager was built from: a route is rebuilt when this changes. */
+  readonly built: string;
+  readonly queueTerms: string;
+}
+
+/** Everything of a contract a route depends on (version: the envelope's info; the destination: where, how, which key). */
+function routeBasis(contract: Contract, dest: Destination): string {
+  return JSON.stringify([contract.version, dest.host, dest.port, dest.pins ?? [], dest.encryption, dest.publicKey ?? "", dest.keyId ?? ""]);
 }
 
 /** Loads or extends the slot table (destination key → slot), persisted in the key store. */
@@ -88,22 +100,27 @@ export function openOutbound(board: Board, config: GatewayConfig, policy: Policy
     return undefined;
   };
 
-  const open = (contract: Contract, dest: Destination): void => {
+  let started = false;
+  /** Opens a route, or rebuilds one over its existing queue (`previous`, already stopped). */
+  const open = (contract: Contract, dest: Destination, previous?: Route): void => {
     const key = `${contract.id}/${dest.id}`;
-    const slot = slotFor(key);
+    const slot = previous ? 0 : slotFor(key);
     if (slot === undefined) {
       record({ kind: "uplink", decision: "deny", integration: contract.id, reason: "no-queue-slot", detail: { destination: dest.id, slots: usableSlots } });
       return;
     }
     try {
-      const ring = FlashRing.mount({
+      const ring = previous?.ring ?? FlashRing.mount({
         flash: board.flash,
         offset: auditBytes + slot * QUEUE_SLOT_BYTES,
         size: QUEUE_SLOT_BYTES,
         tag: QUEUE_TAG_BASE + slot,
         timers: board.timers,
       });
-      const queue = new FlashQueue(ring, contract.terms.queue, board.clock);
+      const queueTerms = JSON.stringify(contract.terms.queue);
+      // The same queue when its terms did not change; new terms replay the ring under the new limits.
+      if (previous && previous.queueTerms !== queueTerms) ring.flush();
+      const queue = previous && previous.queueTerms === queueTerms ? previous.queue : new FlashQueue(ring, contract.terms.queue, board.clock);
       const sealer = new EnvelopeSealer({
         crypto: board.crypto,
         clock: board.clock,
@@ -129,7 +146,8 @@ export function openOutbound(board: Board, config: GatewayConfig, policy: Policy
         },
         onEvent: record,
       });
-      routes.set(key, { manager });
+      routes.set(key, { manager, ring, queue, built: routeBasis(contract, dest), queueTerms });
+      if (started) manager.start();
       if (dest.encryption === "none") {
         record({ kind: "uplink", decision: "info", integration: contract.id, reason: "plaintext-by-contract", detail: { destination: dest.id } });
       }
@@ -148,6 +166,31 @@ export function openOutbound(board: Board, config: GatewayConfig, policy: Policy
     for (const [key, r] of routes) if (key.startsWith(integration + "/")) f(r.manager);
   };
 
+  /** Brings an integration's routes in line with the contract now in force (or none, after removal). */
+  const rebuild = (integration: string): void => {
+    const contract = policy.engine.contract(integration);
+    const status = policy.engine.integrations().find((i) => i.id === integration);
+    const wanted = new Map((contract?.destinations ?? []).map((d) => [`${integration}/${d.id}`, d]));
+    for (const [key, r] of Array.from(routes)) {
+      if (!key.startsWith(integration + "/")) continue;
+      const dest = wanted.get(key);
+      if (dest && contract && r.built === routeBasis(contract, dest) && r.queueTerms === JSON.stringify(contract.terms.queue)) continue;
+      r.manager.stop();
+      routes.delete(key);
+      if (dest && contract) {
+        record({ kind: "uplink", decision: "info", integration, reason: "rebuilt", detail: { destination: dest.id, version: contract.version, host: dest.host, port: dest.port } });
+        open(contract, dest, r);
+      } else {
+        // Removed (or the destination left the contract): what it queued may no longer leave.
+        void r.queue.purge().then(() => r.ring.flush(), () => undefined);
+        record({ kind: "uplink", decision: "info", integration, reason: "route-closed", detail: { destination: key.slice(integration.length + 1), queued: r.queue.count } });
+      }
+    }
+    if (contract) for (const [key, dest] of wanted) if (!routes.has(key)) open(contract, dest);
+    if (status?.state === "quarantined") forEach(integration, (m) => m.freeze("quarantine (contract change)"));
+  };
+  policy.onChange(rebuild);
+
   return {
     send(integration, destination, vendorTopic, payload) {
       const route = routes.get(`${integration}/${destination}`);
@@ -158,6 +201,7 @@ export function openOutbound(board: Board, config: GatewayConfig, policy: Policy
       void route.manager.enqueue(vendorTopic, payload);
     },
     start() {
+      started = true;
       for (const r of routes.values()) r.manager.start();
     },
     freeze: (integration, reason) => forEach(integration, (m) => m.freeze(reason)),

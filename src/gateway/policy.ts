@@ -1,11 +1,13 @@
 /**
  * The gateway's side of the policy engine: builds it over the board, loads the configured contracts
- * (each on its own: a broken one blocks only its integration), and keeps the approved texts so change
- * review survives a reboot.
+ * (each on its own: a broken one blocks only its integration, and an approved version kept on the
+ * device stays in force), keeps the approved texts so change review survives a reboot, and tells the
+ * outbound side when the contract in force changes (approve, reject, remove).
  */
 import type { Board } from "../ports.js";
 import type { AuditEvent } from "../audit/types.js";
 import type { GatewayConfig } from "../config.js";
+import { parseContract, type ContractError } from "../policy/contract.js";
 import { PolicyEngine, type LoadResult } from "../policy/engine.js";
 
 /** Where approved contract texts are kept between boots (files on the Node board, flash on the firmware). */
@@ -20,6 +22,20 @@ export interface PolicyHandle {
   summary(): { id: string; state: string; version: string | null }[];
   /** Approves a pending contract version and remembers its text as the new baseline. */
   approve(integration: string, who: string): boolean;
+  /** Rejects a pending contract version (the enforced one stays). */
+  reject(integration: string, who: string): boolean;
+  /** Removes an integration (its flows, consent, approval and pseudonym key). */
+  remove(integration: string, who: string): boolean;
+  /**
+   * Called after approve, reject or remove succeeded, with the integration whose contract in force
+   * may have changed (the outbound side rebuilds its routes from it). Listeners must not throw.
+   */
+  onChange(listener: (integration: string) => void): void;
+}
+
+/** `file:line: message` for a syntax error, `file: /json/pointer: message` for a validation error. */
+export function contractErrorLine(source: string, e: ContractError): string {
+  return e.line !== undefined ? `${source}:${e.line}: ${e.message}` : `${source}: ${e.path || "/"}: ${e.message}`;
 }
 
 export function openPolicy(board: Board, config: GatewayConfig, record: (e: AuditEvent) => void, store?: ContractStore): PolicyHandle {
@@ -27,15 +43,41 @@ export function openPolicy(board: Board, config: GatewayConfig, record: (e: Audi
   for (const d of config.devices) for (const g of d.groups) (groups[g] ??= []).push(d.id);
   const engine = new PolicyEngine({ crypto: board.crypto, keys: board.keys, random: board.random, clock: board.clock, onEvent: record, groups });
   const pendingText = new Map<string, string>();
+  const listeners: ((integration: string) => void)[] = [];
+  const say = (line: string): void => board.console.write(line + "\n");
 
   for (const c of config.contracts) {
-    const id = contractId(c.text);
+    // A text too broken to name its integration belongs to the one its file is named after, when the
+    // device keeps an approved text for that one (examples/home/contracts/<id>.json).
+    const hint = contractId(c.text) === undefined ? idFromSource(c.source) : undefined;
+    const id = contractId(c.text) ?? (hint !== undefined && store?.get(hint) !== undefined ? hint : undefined);
     const baseline = id !== undefined ? store?.get(id) : undefined;
-    const result: LoadResult = engine.load(c.text, c.source, baseline);
+    if (id !== undefined && baseline !== undefined && !engine.integrations().some((i) => i.id === id) && !parseContract(c.text, engine.limits).ok) {
+      // The file is broken and the device keeps the approved text: that version goes in force first,
+      // so the broken text below is recorded against it instead of blocking the integration.
+      engine.load(baseline, c.source);
+    }
+    const result: LoadResult = engine.load(c.text, c.source, baseline, id);
     if (result.status === "accepted") store?.set(result.integration, c.text);
     else if (result.status === "pending-review") pendingText.set(result.integration, c.text);
-    // A rejected text is recorded by the engine itself and blocks only its own integration.
+    else {
+      // Recorded by the engine (contract-invalid); blocks only its own integration.
+      const first = result.errors[0];
+      const inForce = id !== undefined ? engine.integrations().find((i) => i.id === id && i.broken.length > 0)?.version : undefined;
+      if (first) say(contractErrorLine(c.source, first) + (result.errors.length > 1 ? ` (and ${result.errors.length - 1} more)` : ""));
+      say(`  ${result.integration ?? hint ?? c.source}: ${inForce !== undefined ? `approved version ${inForce} stays in force until the file is fixed or the integration removed` : "blocked"}`);
+    }
   }
+
+  const changed = (integration: string): void => {
+    for (const l of listeners) {
+      try {
+        l(integration);
+      } catch {
+        // A listener must not throw; the decision already happened.
+      }
+    }
+  };
 
   return {
     engine,
@@ -45,7 +87,23 @@ export function openPolicy(board: Board, config: GatewayConfig, record: (e: Audi
       const text = pendingText.get(integration);
       if (text !== undefined) store?.set(integration, text);
       pendingText.delete(integration);
+      changed(integration);
       return true;
+    },
+    reject(integration, who) {
+      if (!engine.reject(integration, who)) return false;
+      pendingText.delete(integration);
+      changed(integration);
+      return true;
+    },
+    remove(integration, who) {
+      if (!engine.remove(integration, who)) return false;
+      pendingText.delete(integration);
+      changed(integration);
+      return true;
+    },
+    onChange(listener) {
+      listeners.push(listener);
     },
   };
 }
@@ -58,4 +116,10 @@ function contractId(text: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** `…/thermo-cloud.json` → `thermo-cloud`, when that is a valid integration id. */
+function idFromSource(source: string): string | undefined {
+  const base = source.slice(Math.max(source.lastIndexOf("/"), source.lastIndexOf("\\")) + 1).replace(/\.json$/, "");
+  return /^[a-z0-9][a-z0-9-]{0,31}$/.test(base) ? base : undefined;
 }

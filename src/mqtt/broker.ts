@@ -208,7 +208,7 @@ export class Broker {
     return count;
   }
 
-  /** Connected devices. */
+  /** Connected devices; `since` is the monotonic ms of their CONNECT (subtract from `clock.monotonic()`). */
   clients(): { clientId: string; remote: string; since: number }[] {
     const out: { clientId: string; remote: string; since: number }[] = [];
     for (const [clientId, s] of this.#byId) out.push({ clientId, remote: s.remote, since: s.since });

@@ -95,7 +95,7 @@ export class Session implements SocketHandler {
   clientId: string | undefined;
   /** CONNECT was accepted: records name `device` only from then on. */
   authenticated = false;
-  /** Wall-clock ms when CONNECT was accepted. */
+  /** Monotonic ms (Clock.monotonic) when CONNECT was accepted: durations, not a time of day. */
   since = 0;
   will: Will | undefined;
   /** Filter → granted QoS (at most 1). Bounded by maxSubscriptionsPerClient. */
@@ -203,7 +203,7 @@ export class Session implements SocketHandler {
     this.#cancelTimer();
     this.state = "connected";
     this.authenticated = true;
-    this.since = this.host.clock.now();
+    this.since = this.host.clock.monotonic();
     const l = this.host.limits;
     this.bucket = new TokenBucket(l.publishRatePerSec, l.publishBurst, l.aggregateWindowMs, this.host.clock.monotonic());
     this.will = connect.will;

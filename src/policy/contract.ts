@@ -103,6 +103,8 @@ export interface Contract {
 export interface ContractError {
   readonly path: string;
   readonly message: string;
+  /** 1-based line of the text, for JSON syntax errors whose position the parser reports. */
+  readonly line?: number;
 }
 
 export type ContractResult =
@@ -128,9 +130,26 @@ export function parseContract(text: string, limits: ContractLimits = DEFAULT_CON
   try {
     value = JSON.parse(text);
   } catch (e) {
-    return { ok: false, errors: [{ path: "", message: `not valid JSON (${e instanceof Error ? e.message : String(e)})` }] };
+    const why = e instanceof Error ? e.message : String(e);
+    const line = jsonErrorLine(text, why);
+    return { ok: false, errors: [{ path: "", message: `not valid JSON (${why})`, ...(line === undefined ? {} : { line }) }] };
   }
   return validateContract(value, limits);
+}
+
+/**
+ * The line of a JSON syntax error, from the parser's message: V8 says "at position N" (and, since
+ * Node 22, "line N column M"); XS says "JSON.parse: N: …" with the line. Undefined for anything else.
+ */
+export function jsonErrorLine(text: string, message: string): number | undefined {
+  const line = /\bline (\d+)/.exec(message) ?? /^JSON\.parse: (\d+):/.exec(message);
+  if (line) return Number(line[1]);
+  const pos = /\bposition (\d+)/.exec(message);
+  if (!pos) return undefined;
+  const end = Math.min(Number(pos[1]), text.length);
+  let n = 1;
+  for (let i = 0; i < end; i++) if (text.charCodeAt(i) === 10) n++;
+  return n;
 }
 
 /** The data classes a contract's flows use, in the order of {@link DataClasses}. */

@@ -9,7 +9,7 @@ import { FlowCounters, renderDataMap, type DataMap } from "./datamap.js";
 import { decide, parsePayload, type ParsedPayload } from "./decide.js";
 import { ConsentStates, KeyPrefix, Ledger, type ConsentRecord, type ConsentState } from "./ledger.js";
 import { RateLimiter } from "./rate.js";
-import { DEFAULT_POLICY_LIMITS, Reason, type PolicyLimits } from "./reasons.js";
+import { DEFAULT_DENY_RULE, DEFAULT_POLICY_LIMITS, Reason, type PolicyLimits } from "./reasons.js";
 import { Registry, type Entry, type LoadResult } from "./registry.js";
 import { utf8 as utf8Encode } from "../util/bytes.js";
 import type { FlowDecision, FlowInput } from "./types.js";
@@ -40,6 +40,8 @@ export interface IntegrationStatus {
   readonly version: string | undefined;
   readonly pending: { readonly version: string; readonly changes: readonly Change[] } | undefined;
   readonly errors: readonly ContractError[];
+  /** Errors of the last loaded text while the approved `version` stays in force (empty when none). */
+  readonly broken: readonly ContractError[];
   readonly quarantine: string | undefined;
 }
 
@@ -80,13 +82,15 @@ export class PolicyEngine {
    * Loads one contract text (from `source`, e.g. a file name). A valid first version is accepted; a new
    * version of a loaded integration is diffed: privacy-relevant changes wait for {@link approve} while
    * the old version stays enforced, other changes apply at once. An invalid text is rejected and, when
-   * its integration is known, blocks it (its flows deny with `contract-invalid`). After a reboot,
+   * its integration is known, blocks it (its flows deny with `contract-invalid`), except that an
+   * approved version in force stays in force (listed in `broken`); `idHint` names the integration
+   * of a text too broken to name itself (e.g. from its file name). After a reboot,
    * pass the last approved text as `baseline` so a pending change can be diffed against it; without
    * it, a text that differs from the approved digest in the KeyStore is denied until approved.
    * Never throws for bad contract text.
    */
-  load(text: string, source: string, baseline?: string): LoadResult {
-    return this.#reg.load(text, source, baseline);
+  load(text: string, source: string, baseline?: string, idHint?: string): LoadResult {
+    return this.#reg.load(text, source, baseline, idHint);
   }
 
   /**
@@ -190,13 +194,13 @@ export class PolicyEngine {
 
   /**
    * Decides one device message: one decision per integration whose flow matches device and topic, or
-   * exactly one deny (integration null, `no-contract`) when none does. Never throws.
+   * exactly one deny (integration null, rule `default-deny`, reason `no-contract`) when none does. Never throws.
    */
   evaluate(input: FlowInput): FlowDecision[] {
     const matches = this.#reg.index.lookup(input.device, input.topic);
     if (matches.length === 0) {
       this.#counters.record(input.device, null, "deny", input.payload.length, 0, []);
-      return [{ verdict: "deny", integration: null, rule: null, reason: Reason.NoContract, fieldsDropped: 0, classes: [] }];
+      return [{ verdict: "deny", integration: null, rule: DEFAULT_DENY_RULE, reason: Reason.NoContract, fieldsDropped: 0, classes: [] }];
     }
     const out: FlowDecision[] = [];
     let parsed: ParsedPayload | undefined;
@@ -249,6 +253,7 @@ export class PolicyEngine {
       version: e.current?.contract.version,
       pending: e.pending ? { version: e.pending.compiled.contract.version, changes: e.pending.changes } : undefined,
       errors: e.errors,
+      broken: e.broken,
       quarantine: e.quarantine,
     }));
   }

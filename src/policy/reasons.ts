@@ -27,6 +27,13 @@ export const Reason = Object.freeze({
 } as const);
 export type Reason = (typeof Reason)[keyof typeof Reason];
 
+/**
+ * The rule id of the default deny (no contract claims the message): a stable name, so the audit log,
+ * its summaries and the admin API can group and filter on it like any contract rule. Contract rule
+ * ids only ever appear with an integration; this one always with integration null.
+ */
+export const DEFAULT_DENY_RULE = "default-deny";
+
 /** Every limit of the engine; options may override any of them. */
 export interface PolicyLimits extends ContractLimits {
   /** Integrations loaded at once. */

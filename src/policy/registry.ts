@@ -24,6 +24,11 @@ export interface Entry {
   unreviewed: boolean;
   /** Errors of the last load; non-empty blocks the integration. */
   errors: ContractError[];
+  /**
+   * Errors of the last loaded text when an approved version was in force: that version stays enforced
+   * (the broken text never replaces it) until the owner fixes the file or removes the integration.
+   */
+  broken: ContractError[];
   quarantine: string | undefined;
 }
 
@@ -57,9 +62,10 @@ export class Registry {
     this.#changed = changed;
   }
 
-  load(text: string, source: string, baseline: string | undefined): LoadResult {
+  /** `idHint`: the integration a text that does not parse far enough to name itself belongs to. */
+  load(text: string, source: string, baseline: string | undefined, idHint?: string): LoadResult {
     const parsed = parseContract(text, this.#limits);
-    if (!parsed.ok) return this.#reject(text, source, parsed.errors);
+    if (!parsed.ok) return this.#reject(text, source, parsed.errors, idHint);
     const id = parsed.contract.id;
     let e = this.entries.get(id);
     if (!e && this.entries.size >= this.#limits.integrations) {
@@ -72,11 +78,12 @@ export class Registry {
     if (!e) {
       this.#nextRank++;
       const q = this.#ledger.get(KeyPrefix.quarantine, id);
-      e = { id, source, rank, current: undefined, pending: undefined, unreviewed: false, errors: [], quarantine: q ? (utf8Decode(q) ?? "quarantined") : undefined };
+      e = { id, source, rank, current: undefined, pending: undefined, unreviewed: false, errors: [], broken: [], quarantine: q ? (utf8Decode(q) ?? "quarantined") : undefined };
       this.entries.set(id, e);
     }
     e.source = source;
     e.errors = [];
+    e.broken = [];
     if (!e.current) {
       const approved = this.#ledger.get(KeyPrefix.approved, id);
       const approvedHex = approved ? toHex(approved) : undefined;
@@ -178,32 +185,36 @@ export class Registry {
     return { status: "pending-review", integration: e.id, changes };
   }
 
-  /** A broken contract is rejected; when its integration is loaded, that integration is blocked. */
-  #reject(text: string, source: string, errors: readonly ContractError[]): LoadResult {
-    const id = guessId(text);
+  /**
+   * A broken contract is rejected. When its integration has an approved version in force, that version
+   * stays enforced (`inForce` in the record); when it is loaded without one, it is blocked.
+   */
+  #reject(text: string, source: string, errors: readonly ContractError[], idHint?: string): LoadResult {
+    const id = guessId(text) ?? (idHint !== undefined && ID.test(idHint) ? idHint : null);
     const e = id === null ? undefined : this.entries.get(id);
+    const keep = e !== undefined && e.current !== undefined && !e.unreviewed && e.errors.length === 0 ? e.current : undefined;
     if (e) {
-      e.errors = errors.slice();
+      if (keep) e.broken = errors.slice();
+      else e.errors = errors.slice();
       e.pending = undefined;
       this.#reindex();
     }
     const first = errors[0];
-    this.#emit({
-      kind: "contract",
-      decision: "deny",
-      reason: "contract-invalid",
-      ...(id === null ? {} : { integration: id }),
-      detail: { source, errors: errors.length, first: first ? `${first.path}: ${first.message}`.slice(0, 200) : "", blocked: e !== undefined },
-    });
+    const detail: Record<string, string | number | boolean> = { source, errors: errors.length, first: first ? `${first.path}: ${first.message}`.slice(0, 200) : "", blocked: e !== undefined && !keep };
+    if (first?.line !== undefined) detail.line = first.line;
+    if (keep) detail.inForce = keep.contract.version;
+    this.#emit({ kind: "contract", decision: "deny", reason: "contract-invalid", ...(id === null ? {} : { integration: id }), detail });
     return { status: "rejected", integration: id, errors };
   }
 }
+
+const ID = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
 /** The id a broken contract claims, when its text still parses far enough to say. */
 function guessId(text: string): string | null {
   try {
     const v = JSON.parse(text) as { id?: unknown };
-    return typeof v === "object" && v !== null && typeof v.id === "string" && /^[a-z0-9][a-z0-9-]{0,31}$/.test(v.id) ? v.id : null;
+    return typeof v === "object" && v !== null && typeof v.id === "string" && ID.test(v.id) ? v.id : null;
   } catch {
     return null;
   }

@@ -14,7 +14,7 @@ export interface FlowDecision {
   readonly verdict: Verdict;
   /** The integration this decision is about; null when no contract claims the message. */
   readonly integration: string | null;
-  /** The id of the contract rule that matched; null when none did. */
+  /** The id of the contract rule that matched; `default-deny` (DEFAULT_DENY_RULE) when no contract claims the message. */
   readonly rule: string | null;
   /** A reason code (see the engine's closed set). */
   readonly reason: string;

@@ -9,7 +9,7 @@ describe("policy engine: decisions", () => {
   it("denies a message no contract claims, exactly once, integration null", () => {
     const { engine } = rig();
     assert.deepEqual(engine.evaluate(msg({ power: 1 })), [
-      { verdict: "deny", integration: null, rule: null, reason: "no-contract", fieldsDropped: 0, classes: [] },
+      { verdict: "deny", integration: null, rule: "default-deny", reason: "no-contract", fieldsDropped: 0, classes: [] },
     ]);
     assert.equal(engine.load(text(contract()), "acme.json").status, "accepted");
     assert.equal(engine.evaluate(msg({ power: 1 }, "plug-2"))[0]?.reason, "no-contract");
@@ -98,7 +98,7 @@ describe("policy engine: decisions", () => {
     assert.equal(v(), "ok");
   });
 
-  it("one decision per matching integration; a broken contract blocks only its own integration", () => {
+  it("one decision per matching integration; a broken text never replaces the approved version in force", () => {
     const { engine, events } = rig();
     engine.load(text(contract("acme")), "acme.json");
     engine.load(text(contract("beta")), "beta.json");
@@ -109,15 +109,21 @@ describe("policy engine: decisions", () => {
     assert.deepEqual(r.status === "rejected" && r.errors, [{ path: "/flows/0/fields/0/class", message: 'unknown data class "locaton"' }]);
     assert.deepEqual(engine.evaluate(msg({ power: 1 })).map((d) => [d.integration, d.verdict, d.reason]), [
       ["acme", "allow", "ok"],
-      ["beta", "deny", "contract-invalid"],
+      ["beta", "allow", "ok"],
     ]);
+    const beta = engine.integrations().find((i) => i.id === "beta");
+    assert.equal(beta?.state, "active");
+    assert.equal(beta?.broken.length, 1, "the broken text is listed while the approved version stays in force");
     const ev = events.at(-1);
     assert.equal(ev?.kind, "contract");
     assert.equal(ev?.reason, "contract-invalid");
     assert.equal(ev?.integration, "beta");
+    assert.equal(ev?.detail?.blocked, false);
+    assert.equal(ev?.detail?.inForce, "1");
     assert.equal(engine.load("{ not json", "x.json").status, "rejected");
     assert.equal(engine.load(text(contract("beta")), "beta.json").status, "accepted");
     assert.equal(engine.evaluate(msg({ power: 1 }))[1]?.verdict, "allow");
+    assert.equal(engine.integrations().find((i) => i.id === "beta")?.broken.length, 0, "a good text clears the break");
   });
 
   it("quarantine denies everything for one integration until release, and survives a restart", () => {

@@ -13,6 +13,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import tls from "node:tls";
+import { skipUnlessAvailable } from "../lib/skip.js";
 
 const root = new URL("../../", import.meta.url).pathname;
 const sources = ["test/native/tls_pump_driver.c", "modules/tls-server/tls_pump.c", "modules/tls-server/tls_identity.c"];
@@ -95,10 +96,7 @@ describe("firmware: TLS byte pump over mbedTLS (native)", function () {
 
   before(function () {
     const why = missing();
-    if (why) {
-      console.log(`      skipped: ${why}`);
-      this.skip();
-    }
+    skipUnlessAvailable(this, why?.startsWith("no C compiler") ? "cc" : "libmbedtls-dev", why, "apt-get install -y libmbedtls-dev gcc");
     dir = mkdtempSync(join(tmpdir(), "tls-pump-"));
     driver = join(dir, "driver");
     execFileSync("cc", ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-Imodules/tls-server", "-o", driver, ...sources,

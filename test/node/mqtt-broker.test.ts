@@ -14,6 +14,7 @@ import { nodeClock, nodeTimers } from "../../hosts/node/clock.js";
 import { nodeNetwork } from "../../hosts/node/network.js";
 import { packet as anyPacket } from "../fixtures/mqtt/arbitraries.js";
 import { CREDENTIALS, type Published } from "../fixtures/mqtt/harness.js";
+import { skipUnlessAvailable } from "../lib/skip.js";
 
 const run = promisify(execFile);
 
@@ -277,14 +278,15 @@ describe("mqtt codec cross-checked with mqtt-packet", () => {
 describe("mqtt broker with mosquitto clients", () => {
   let r: Rig;
   before(async function () {
+    let why: string | undefined;
     try {
       await run("mosquitto_pub", ["--help"]).catch((e: { code?: unknown }) => {
         if (e.code === "ENOENT") throw e;
       });
     } catch {
-      console.log("    (skipped: mosquitto_pub not installed; apt-get install -y mosquitto-clients)");
-      this.skip();
+      why = "mosquitto_pub not installed";
     }
+    skipUnlessAvailable(this, "mosquitto-clients", why, "apt-get install -y mosquitto-clients");
   });
   beforeEach(async () => (r = await rig()));
   afterEach(() => r.stop());

@@ -23,6 +23,7 @@ import type { Flash } from "../../src/ports.js";
 import type { AuditEvent } from "../../src/audit/types.js";
 import { VendorReceiver } from "../../tools/open-envelope.js";
 import { freePort, hasMosquitto, makeTestCa, startAedesTls, startMosquittoTls, type BrokerMessage, type TestBroker, type TestCa, type TestServerCert } from "../lib/test-ca.js";
+import { skipUnlessAvailable } from "../lib/skip.js";
 
 const crypto = nodeCrypto();
 const vendor = crypto.p256Generate();
@@ -92,10 +93,7 @@ for (const kind of ["aedes", "mosquitto"] as const) {
     const start = (port: number, received: BrokerMessage[], cert: TestServerCert = pki.server): Promise<TestBroker> =>
       kind === "aedes" ? startAedesTls(cert, port, false, received) : startMosquittoTls(pki.ca, cert, port, received, cert === pki.server, stateDir);
     before(function () {
-      if (kind === "mosquitto" && !hasMosquitto()) {
-        console.log("      mosquitto not installed (apt-get install -y mosquitto): skipping");
-        this.skip();
-      }
+      if (kind === "mosquitto") skipUnlessAvailable(this, "mosquitto", hasMosquitto() ? undefined : "mosquitto not installed", "apt-get install -y mosquitto");
     });
 
     it("rides out an outage and a gateway restart: every message exactly once, in order, opening with the vendor key", async () => {

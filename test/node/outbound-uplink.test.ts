@@ -7,6 +7,7 @@ import { nodeUplink, spkiPin } from "../../hosts/node/uplink.js";
 import type { UplinkFailure, UplinkOptions, UplinkSession } from "../../src/ports.js";
 import { freePort, hasMosquitto, makeTestCa, startAedesTls, startMosquittoTls, type TestBroker, type TestCa } from "../lib/test-ca.js";
 import { X509Certificate, createHash } from "node:crypto";
+import { skipUnlessAvailable } from "../lib/skip.js";
 
 interface Outcome {
   connected: boolean;
@@ -60,10 +61,7 @@ for (const kind of kinds) {
     const start = async (cert = pki.server): Promise<TestBroker> =>
       kind === "aedes" ? startAedesTls(cert) : startMosquittoTls(pki.ca, cert, await freePort(), [], cert !== pki.expired);
     before(function () {
-      if (kind === "mosquitto" && !hasMosquitto()) {
-        console.log("      mosquitto not installed (apt-get install -y mosquitto): skipping the mosquitto cases");
-        this.skip();
-      }
+      if (kind === "mosquitto") skipUnlessAvailable(this, "mosquitto", hasMosquitto() ? undefined : "mosquitto not installed", "apt-get install -y mosquitto");
     });
 
     it("connects, publishes QoS 1 (resolves on PUBACK) and the message arrives", async () => {
