@@ -98,6 +98,9 @@ describe("approving a contract change reaches the uplink, end to end", function 
     assert.equal(r0.kind, "message", "before approval the approved version (old key, old broker) is in force");
     assert.equal(newSeen.length, 0);
 
+    // At-least-once: a message from before the approval may reach the old broker twice (a restart
+    // between send and acknowledgement), so what counts is that nothing new goes there after it.
+    const oldBefore = oldSeen.length;
     consoleIn.write("approve thermo-cloud\n");
     await until("the console to confirm", () => (output.includes("approved: thermo-cloud") ? true : undefined));
     await new Promise((r) => setTimeout(r, 1100)); // the flow's minIntervalMs
@@ -107,6 +110,7 @@ describe("approving a contract change reaches the uplink, end to end", function 
     assert.equal(r1.kind, "message");
     assert.deepEqual(r1.kind === "message" && JSON.parse(Buffer.from(r1.payload).toString("utf8")), { temperature_c: 22, setpoint_c: 21 });
     assert.equal((await open("old.key", "2.2.0", after)).kind, "rejected", "the old key cannot open it");
-    assert.equal(oldSeen.length, 2, "nothing more goes to the old destination");
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(oldSeen.length, oldBefore, "nothing more goes to the old destination");
   });
 });
