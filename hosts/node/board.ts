@@ -47,6 +47,8 @@ export interface RunningBoard {
   readonly mqttPort: number;
   readonly httpsPort: number;
   readonly fingerprint: string;
+  /** The emulated NOR chip (erase counts for wear budgets in tests and benches). */
+  readonly flash: NorFlash;
   stop(): Promise<void>;
 }
 
@@ -81,12 +83,13 @@ export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningB
   const flashBytes = options.flashBytes ?? flashBytesNeeded(config);
   const timers = nodeTimers();
   const konsole = nodeConsole(options.consoleInput ?? process.stdin, out);
+  const flash = new NorFlash({ size: flashBytes, store: new FileStore(path.join(options.dataDir, "flash.img"), flashBytes) });
   const board: Board = {
     clock: nodeClock(),
     timers,
     random,
     crypto: nodeCrypto(),
-    flash: new NorFlash({ size: flashBytes, store: new FileStore(path.join(options.dataDir, "flash.img"), flashBytes) }),
+    flash,
     keys: new FileKeyStore(path.join(options.dataDir, "keys")),
     console: konsole,
     network: nodeNetwork(options.host !== undefined ? { host: options.host } : {}),
@@ -138,6 +141,7 @@ export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningB
     mqttPort: listener.port,
     httpsPort,
     fingerprint: identity.fingerprint,
+    flash,
     async stop() {
       await demo?.stop();
       listener?.close();
