@@ -51,6 +51,8 @@ export interface RunningBoard {
   readonly fingerprint: string;
   /** The daily certificate check, run now (or as of `now`): true when it replaced the certificate. */
   renewCertificate(now?: number): Promise<boolean>;
+  /** The emulated NOR chip (erase counts for wear budgets in tests and benches). */
+  readonly flash: NorFlash;
   stop(): Promise<void>;
 }
 
@@ -88,12 +90,13 @@ export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningB
   const flashBytes = options.flashBytes ?? flashBytesNeeded(config);
   const timers = nodeTimers();
   const konsole = nodeConsole(options.consoleInput ?? process.stdin, out);
+  const flash = new NorFlash({ size: flashBytes, store: new FileStore(path.join(options.dataDir, "flash.img"), flashBytes) });
   const board: Board = {
     clock: nodeClock(),
     timers,
     random,
     crypto: nodeCrypto(),
-    flash: new NorFlash({ size: flashBytes, store: new FileStore(path.join(options.dataDir, "flash.img"), flashBytes) }),
+    flash,
     keys: new FileKeyStore(path.join(options.dataDir, "keys")),
     console: konsole,
     network: nodeNetwork(options.host !== undefined ? { host: options.host } : {}),
@@ -179,6 +182,7 @@ export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningB
       return identity.fingerprint;
     },
     renewCertificate,
+    flash,
     async stop() {
       await demo?.stop();
       listener?.close();
