@@ -8,6 +8,7 @@ import type { AuditEvent, AuditKind } from "../audit/types.js";
 import type { FlowDecision } from "../policy/types.js";
 import type { GatewayConfig } from "../config.js";
 import { FlashAuditLog } from "../audit/log.js";
+import { isNoise } from "../audit/noise.js";
 import { auditPartitionBytes } from "./outbound.js";
 
 const DAY_MS = 24 * 3600_000;
@@ -23,9 +24,17 @@ export interface AuditHandle {
   readonly failClosed: boolean;
   /** The legal-hold reason, when held. */
   readonly held: string | undefined;
+  /**
+   * Records an event: noise from unauthenticated sources is aggregated (`audit/noise.ts`), anything
+   * else appended. A refusal makes the gateway fail closed.
+   */
   record(event: AuditEvent): void;
-  /** One flow decision (allowed ones are aggregated per minute; denials kept individually). */
-  flow(device: string, topic: string, d: FlowDecision, bytesIn: number): void;
+  /**
+   * One flow decision (allowed ones are aggregated per minute and covered by a flow commit; denials
+   * kept individually). Resolves once a durable record covers it; rejects (and fails closed) when the
+   * log refuses it, so nothing is forwarded or acknowledged without its record.
+   */
+  flow(device: string, topic: string, d: FlowDecision, bytesIn: number): Promise<void>;
   exportJsonl(from: number | undefined, to: number | undefined): Promise<string[]>;
   onAlarm(listener: (text: string) => void): void;
   close(): Promise<void>;
@@ -59,6 +68,7 @@ export async function openAudit(
       // The audit partition only: the outbound queue slots follow it on the same flash.
       size: partition,
       groupCommitMs: config.audit.groupCommitMs,
+      ...(config.audit.flowCommitMs === undefined ? {} : { flowCommitMs: config.audit.flowCommitMs }),
       summaryEveryMs: config.audit.summaryEveryMs ?? DEFAULT_SUMMARY_EVERY_MS,
       retention,
       onVerificationKey: (key) => hooks.onVerificationKey(key),
@@ -86,10 +96,11 @@ export async function openAudit(
       return log.held;
     },
     record(event) {
-      log.append(event).then(accepted, refuse);
+      if (isNoise(event)) log.noise(event);
+      else log.append(event).then(accepted, refuse);
     },
     flow(device, topic, d, bytesIn) {
-      log
+      return log
         .aggregate({
           device,
           integration: d.integration,
@@ -100,7 +111,10 @@ export async function openAudit(
           bytes: d.payload ? d.payload.length : bytesIn,
           fieldsDropped: d.fieldsDropped,
         })
-        .then(accepted, refuse);
+        .then(accepted, (e: unknown) => {
+          refuse(e);
+          throw e;
+        });
     },
     async exportJsonl(from, to) {
       await log.flushSummaries();
