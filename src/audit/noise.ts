@@ -41,6 +41,18 @@ export function isNoise(e: AuditEvent): boolean {
   }
 }
 
+/**
+ * The address part of a remote ("192.0.2.7:51234" → "192.0.2.7", "[2001:db8::1]:443" → "2001:db8::1"):
+ * every new connection has a new source port, so keying on it would let one host fill the keys.
+ */
+export function sourceAddress(remote: unknown): string {
+  if (typeof remote !== "string" || remote === "") return UNKNOWN_SOURCE;
+  const v6 = /^\[([^\]]*)\]:\d+$/.exec(remote);
+  if (v6) return v6[1]!;
+  const v4 = /^([^:]*):\d+$/.exec(remote);
+  return v4 ? v4[1]! : remote;
+}
+
 interface Row {
   readonly kind: AuditKind;
   readonly reason: string;
@@ -90,7 +102,7 @@ export class NoiseAggregator {
     if (this.#closed) return;
     this.events++;
     const minute = Math.floor(this.#o.clock.now() / 60000) * 60000;
-    const remote = typeof e.detail?.remote === "string" && e.detail.remote !== "" ? e.detail.remote : UNKNOWN_SOURCE;
+    const remote = sourceAddress(e.detail?.remote);
     const reason = e.reason ?? "unknown";
     const claimed = typeof e.detail?.claimed === "string" ? e.detail.claimed : (e.device ?? null);
     let key = [remote, e.kind, reason, minute].join(SEP);
