@@ -30,7 +30,7 @@ export interface GatewayConfig {
     readonly partitionBytes?: number;
     /** How often per-minute flow summaries are written (default 5 min). */
     readonly summaryEveryMs?: number;
-    /** Longest wait for the flow commit record that must be durable before a message leaves (default 1 s). */
+    /** Longest wait for the flow commit record that must be durable before a message leaves (default 2 s). */
     readonly flowCommitMs?: number;
     /** Retention in days per record kind; absent kinds are kept until space runs out. */
     readonly retentionDays: Readonly<Record<string, number>>;

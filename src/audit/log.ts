@@ -59,7 +59,7 @@ export interface AuditLogOptions {
   readonly scrubEveryMs?: number;
   /** How often aggregated flow summaries are written (default 5 min). */
   readonly summaryEveryMs?: number;
-  /** Longest wait before a flow commit record covers an allowed flow (default 1 s; `aggregate.ts`). */
+  /** Longest wait before a flow commit record covers an allowed flow (default 2 s; `aggregate.ts`). */
   readonly flowCommitMs?: number;
   /** Percent of the partition noise may occupy (default {@link NOISE_SHARE_PERCENT}). */
   readonly noiseSharePercent?: number;

@@ -129,11 +129,17 @@ describe("audit evidence under attack and crash", () => {
     assert.ok(!second, "later flows wait for the window");
     dev.clock.tick(500);
     await Promise.all([p2, p3]);
-    assert.deepEqual(commits().map((r) => [r.integration, r.detail!.count, r.detail!.minimized, r.detail!.bytes]), [["cloud", 1, 0, 50], ["cloud", 2, 1, 100]]);
+    assert.deepEqual(commits().map((r) => r.detail), [{ cloud: 1 }, { cloud: 2 }]);
+    void log.aggregate({ ...flow, integration: "other-cloud" });
+    void log.aggregate({ ...flow, integration: null });
+    const p4 = log.aggregate(flow);
+    dev.clock.tick(1000);
+    await p4;
+    assert.deepEqual(commits().at(-1)!.detail, { "(none)": 1, cloud: 1, "other-cloud": 1 }, "one record counts every integration of the window");
     // Crash (no close): the per-minute rows were in RAM only, the commits are on flash.
     const again = await openLog(flash, dev);
     const after = again.query({ kind: "flow-summary" });
-    assert.equal(after.filter((r) => r.reason === "commit").reduce((n, r) => n + (r.detail!.count as number), 0), 3);
+    assert.equal(after.filter((r) => r.reason === "commit").reduce((n, r) => n + ((r.detail!.cloud as number | undefined) ?? 0), 0), 4);
     assert.equal(after.flatMap((r) => r.summary ?? []).length, 0);
     const unclean = again.query({ kind: "boot" }).filter((r) => r.reason === "unclean-stop");
     assert.equal(unclean.length, 1);

@@ -210,7 +210,7 @@ describe("FlashAuditLog", () => {
     const summaries = log.query({ kind: "flow-summary" });
     const rows = summaries.flatMap((s) => s.summary ?? []);
     const commits = summaries.filter((s) => s.reason === "commit");
-    assert.equal(commits.reduce((n, c) => n + (c.detail!.count as number), 0), 500, "flow commits count every allowed flow");
+    assert.equal(commits.reduce((n, c) => n + (c.detail!.cloud as number), 0), 500, "flow commits count every allowed flow");
     assert.equal(rows.length, 250);
     assert.ok(rows.every((r) => r.count === 2 && r.bytes === 150 && r.fieldsDropped === 1));
     const repeat = summaries.find((s) => s.decision === "deny")!;

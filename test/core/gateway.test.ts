@@ -163,7 +163,8 @@ describe("the gateway on in-memory ports", () => {
     await g.shell.execute("consent thermo-cloud usage withdrawn");
     publish(s, { temperature_c: 22, hvac_mode: "off" });
     // The second message within the flow-commit window leaves when its commit record is durable.
-    await settle(clock, 1100);
+    await settle(clock, 2100);
+    await settle(clock);
     assert.equal(sent.length, 2);
     const last = parseEnvelope(sent[1]!.payload);
     assert.ok(last.seq > parseEnvelope(sent[0]!.payload).seq);
