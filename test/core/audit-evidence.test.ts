@@ -9,6 +9,7 @@ import { isNoise, MAX_NOISE_KEYS, sourceAddress } from "../../src/audit/noise.js
 import { NOISE_SHARE_PERCENT } from "../../src/audit/log.js";
 import type { AuditEvent, AuditRecord } from "../../src/audit/types.js";
 import { newDevice, openLog } from "../powerloss/support.js";
+import { parseGatewayConfig } from "../../src/config.js";
 
 const DAY = 24 * 3600_000;
 const badToken = (remote: string): AuditEvent => ({ kind: "admin", decision: "deny", reason: "bad-token", detail: { remote, path: "/api/v1/audit" } });
@@ -16,6 +17,16 @@ const refusal = (remote: string, claimed: string): AuditEvent => ({ kind: "auth"
 const isNoiseRecord = (r: AuditRecord) => r.decision === "deny" && typeof r.detail?.count === "number";
 
 describe("audit evidence under attack and crash", () => {
+  it("gateway.json audit.flowCommitMs: whole milliseconds 0..60000, bad values named", () => {
+    const parse = (v: unknown) => parseGatewayConfig(JSON.stringify({ name: "h", devices: [], audit: { flowCommitMs: v } }), []);
+    const ok = parse(500);
+    assert.ok(ok.ok && ok.config.audit.flowCommitMs === 500);
+    for (const bad of [-1, 1.5, 60_001, "2s"]) {
+      const r = parse(bad);
+      assert.ok(!r.ok && r.errors.some((e) => e.path === "/audit/flowCommitMs"), String(bad));
+    }
+  });
+
   it("tells noise from evidence, and keys sources by address without the port", () => {
     assert.ok(isNoise(badToken("a")));
     assert.ok(isNoise({ kind: "admin", decision: "deny", reason: "no-token" }));

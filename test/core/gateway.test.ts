@@ -171,6 +171,25 @@ describe("the gateway on in-memory ports", () => {
     assert.ok(g.audit.log.query({ kind: "consent" }).some((r) => r.reason === "withdrawn"));
   });
 
+  it("forwards a message only once a durable flow commit counts it", async () => {
+    await boot({ groupCommitMs: 0, flowCommitMs: 1000 });
+    const s = device();
+    await settle(clock);
+    publish(s, { temperature_c: 20 });
+    await settle(clock);
+    assert.equal(sent.length, 1, "the first message after a quiet window is committed at once");
+    publish(s, { temperature_c: 21 });
+    publish(s, { temperature_c: 22 });
+    await settle(clock, 500);
+    assert.equal(sent.length, 1, "later ones wait for the commit window");
+    const commits = () => g.audit.log.query({ kind: "flow-summary" }).filter((r) => r.reason === "commit");
+    assert.equal(commits().reduce((n, r) => n + ((r.detail!["thermo-cloud"] as number | undefined) ?? 0), 0), 1);
+    await settle(clock, 600);
+    await settle(clock);
+    assert.equal(sent.length, 3);
+    assert.equal(commits().reduce((n, r) => n + ((r.detail!["thermo-cloud"] as number | undefined) ?? 0), 0), 3, "every message that left is counted on flash");
+  });
+
   it("refuses a wrong password with CONNACK 5 and an audit record", async () => {
     const s = device("wrong");
     await settle(clock);
