@@ -95,6 +95,7 @@ export class FlashAuditLog implements AuditLog {
   readonly #rules: PurgeRules;
   /** Noise records in the live log (seq, payload bytes), counted at the first noise write. */
   #noiseRecords: { seq: number; bytes: number }[] | undefined;
+  #noiseFull = false;
   /** The last durable seq at mount when the previous run did not close cleanly. */
   readonly uncleanStop: number | undefined;
   readonly #reported = new Set<string>();
@@ -487,9 +488,15 @@ export class FlashAuditLog implements AuditLog {
       const clock = this.#i.clock;
       const length = PREFIX_SIZE + encodeBody({ ...e, seq: 0, time: Math.floor(clock.now()), timeSet: clock.isSet() }).length + TAG_SIZE;
       const budget = (this.#ring.sectors * this.#ring.sectorSize * (this.#o.noiseSharePercent ?? NOISE_SHARE_PERCENT)) / 100;
-      if (this.#noiseBytes() + length > budget) return false;
+      if (this.#noiseBytes() + length > budget) {
+        // Once per episode: an attack (or a misconfigured device) is under way; evidence is safe.
+        if (!this.#noiseFull) this.#o.onAlarm?.("audit: unauthenticated noise fills its share of the log; it is counted in RAM until older noise is purged");
+        this.#noiseFull = true;
+        return false;
+      }
       const { seq } = this.#write(e, KEEP_NORMAL, FLAG_NOISE);
       this.#noiseRecords!.push({ seq, bytes: length });
+      this.#noiseFull = false;
       return true;
     } catch (e) {
       if (!(e instanceof PortcullisError && (e.code === ErrorCode.Limit || e.code === ErrorCode.BadOption))) this.#markFailed(e);

@@ -81,6 +81,7 @@ describe("audit evidence under attack and crash", () => {
     // The share: noise payloads (prefix, body, tag) within NOISE_SHARE_PERCENT of the partition.
     const approxBytes = noise.length * 60 + noise.reduce((n, r) => n + JSON.stringify(r.detail).length, 0);
     assert.ok(approxBytes <= (64 * 4096 * NOISE_SHARE_PERCENT) / 100 * 1.2, `noise holds ~${approxBytes} bytes`);
+    assert.equal(dev.alarms.filter((a) => /noise fills its share/.test(a)).length, 1, "one alarm while the share stays full");
     assert.ok(flash.erases - erases0 <= 12, `${flash.erases - erases0} erases in 3 hours of attack`);
     await log.close();
   });
