@@ -96,6 +96,8 @@ export class FlashAuditLog implements AuditLog {
   /** Noise records in the live log (seq, payload bytes), counted at the first noise write. */
   #noiseRecords: { seq: number; bytes: number }[] | undefined;
   #noiseFull = false;
+  /** The oldest sector's first seq while it holds a record kept until `until` (see #ensureSpace). */
+  #blocked: { firstSeq: number; until: number; record: AuditRecord } | undefined;
   /** The last durable seq at mount when the previous run did not close cleanly. */
   readonly uncleanStop: number | undefined;
   readonly #reported = new Set<string>();
@@ -499,7 +501,9 @@ export class FlashAuditLog implements AuditLog {
       this.#noiseFull = false;
       return true;
     } catch (e) {
-      if (!(e instanceof PortcullisError && (e.code === ErrorCode.Limit || e.code === ErrorCode.BadOption))) this.#markFailed(e);
+      // A row the log can never take (malformed) is dropped rather than block the rows behind it.
+      if (e instanceof PortcullisError && e.code === ErrorCode.BadOption) return true;
+      if (!(e instanceof PortcullisError && e.code === ErrorCode.Limit)) this.#markFailed(e);
       return false;
     }
   }
@@ -585,8 +589,18 @@ export class FlashAuditLog implements AuditLog {
     while (!this.#ring.canAppend(length, keep) && keep > KEEP_PURGE && this.#held === undefined) {
       const spans = this.#ring.spans();
       if (spans.length < 2) break;
-      kept = blocker(this.#ring, this.#decoder, spans[0]!, this.#rules, this.#i.clock.now());
-      if (kept) break;
+      const now = this.#i.clock.now();
+      // While the same oldest sector is known to be kept, do not decrypt it again on every append.
+      const b = this.#blocked;
+      if (b && b.firstSeq === spans[0]!.firstSeq && now < b.until) {
+        kept = b.record;
+        break;
+      }
+      kept = blocker(this.#ring, this.#decoder, spans[0]!, this.#rules, now);
+      if (kept) {
+        this.#blocked = { firstSeq: spans[0]!.firstSeq, until: kept.time + (this.#rules.retention[kept.kind] ?? 0), record: kept };
+        break;
+      }
       this.#purge(spans[0]!.lastSeq, "full");
     }
     if (this.#ring.canAppend(length, keep)) {

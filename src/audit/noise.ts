@@ -17,6 +17,9 @@ export const UNKNOWN_SOURCE = "unknown";
 /** The source of the row that counts events beyond {@link MAX_NOISE_KEYS}. */
 export const OTHER_SOURCE = "other";
 
+/** Longest source, reason or claimed id kept (anyone can send a 64 KiB client id). */
+export const MAX_NOISE_FIELD = 64;
+
 /** Admin API refusals that come before any authentication. */
 const UNAUTHENTICATED_ADMIN = Object.freeze(["bad-token", "no-token"]);
 
@@ -102,9 +105,10 @@ export class NoiseAggregator {
     if (this.#closed) return;
     this.events++;
     const minute = Math.floor(this.#o.clock.now() / 60000) * 60000;
-    const remote = sourceAddress(e.detail?.remote);
-    const reason = e.reason ?? "unknown";
-    const claimed = typeof e.detail?.claimed === "string" ? e.detail.claimed : (e.device ?? null);
+    const remote = sourceAddress(e.detail?.remote).slice(0, MAX_NOISE_FIELD);
+    const reason = (e.reason ?? "unknown").slice(0, MAX_NOISE_FIELD);
+    const claimedRaw = typeof e.detail?.claimed === "string" ? e.detail.claimed : e.device;
+    const claimed = claimedRaw === undefined ? null : claimedRaw.slice(0, MAX_NOISE_FIELD);
     let key = [remote, e.kind, reason, minute].join(SEP);
     let row = this.#rows.get(key);
     if (!row && this.#rows.size >= (this.#o.maxKeys ?? MAX_NOISE_KEYS)) {

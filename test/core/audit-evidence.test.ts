@@ -55,6 +55,17 @@ describe("audit evidence under attack and crash", () => {
     await log.close();
   });
 
+  it("a 64 KiB claimed client id is cut to 64 characters and does not block the noise behind it", async () => {
+    const dev = newDevice();
+    const log = await openLog(ramFlash(32 * 4096), dev);
+    log.noise(refusal("192.0.2.1:5", "x".repeat(65_535)));
+    log.noise(refusal("192.0.2.2:5", "cam"));
+    dev.clock.tick(120_000);
+    const rows = log.query({ kind: "auth" }).filter(isNoiseRecord);
+    assert.deepEqual(rows.map((r) => [r.detail!.remote, (r.detail!.claimed as string).length]), [["192.0.2.1", 64], ["192.0.2.2", 3]]);
+    await log.close();
+  });
+
   it("noise from many sources stays within its share for hours: the first seal and the evidence stay", async () => {
     const dev = newDevice();
     const flash = ramFlash(64 * 4096);
