@@ -59,3 +59,14 @@ export function expiredSpans(ring: FlashRing, decode: Decode, rules: PurgeRules,
   }
   return out;
 }
+
+/**
+ * The history the partition holds at the rate seen so far, in ms, or undefined while the log is too
+ * young to tell (less than an hour or 5 % of the partition). Used to warn at boot when a configured
+ * retention cannot fit: the log would fail closed when it fills.
+ */
+export function projectedHistoryMs(oldestTime: number, now: number, bytesUsed: number, bytesTotal: number): number | undefined {
+  const span = now - oldestTime;
+  if (!(span >= 3600_000) || !(bytesUsed >= bytesTotal * 0.05)) return undefined;
+  return (span * bytesTotal) / bytesUsed;
+}

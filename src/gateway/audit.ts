@@ -9,6 +9,7 @@ import type { FlowDecision } from "../policy/types.js";
 import type { GatewayConfig } from "../config.js";
 import { FlashAuditLog } from "../audit/log.js";
 import { isNoise } from "../audit/noise.js";
+import { projectedHistoryMs } from "../audit/purge.js";
 import { auditPartitionBytes } from "./outbound.js";
 
 const DAY_MS = 24 * 3600_000;
@@ -78,6 +79,7 @@ export async function openAudit(
       onAlarm: alarm,
     },
   });
+  warnIfRetentionCannotFit(log, retention, board.clock.now(), alarm);
   let failClosed = false;
   const refuse = (e: unknown): void => {
     if (failClosed) return;
@@ -129,4 +131,17 @@ export async function openAudit(
     },
     close: () => log.close(),
   };
+}
+
+/** Boot-time check: a retention longer than the history the partition holds means a fail-closed log later. */
+function warnIfRetentionCannotFit(log: FlashAuditLog, retention: Partial<Record<AuditKind, number>>, now: number, alarm: (text: string) => void): void {
+  const longest = Math.max(0, ...Object.values(retention).map((v) => v ?? 0));
+  if (longest === 0) return;
+  const s = log.stats();
+  const oldest = log.query({ since: s.firstSeq, limit: 1 })[0];
+  if (!oldest || !oldest.timeSet) return;
+  const history = projectedHistoryMs(oldest.time, now, s.bytesUsed, s.bytesTotal);
+  if (history !== undefined && history < longest) {
+    alarm(`audit: retention of ${(longest / DAY_MS).toFixed(2)} days cannot fit: at the rate so far the partition holds about ${(history / 3600_000).toFixed(1)} h; the log will fail closed when full (raise audit.partitionBytes or audit.flowCommitMs, or lower audit.retentionDays)`);
+  }
 }

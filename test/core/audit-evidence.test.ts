@@ -10,6 +10,7 @@ import { NOISE_SHARE_PERCENT } from "../../src/audit/log.js";
 import type { AuditEvent, AuditRecord } from "../../src/audit/types.js";
 import { newDevice, openLog } from "../powerloss/support.js";
 import { parseGatewayConfig } from "../../src/config.js";
+import { projectedHistoryMs } from "../../src/audit/purge.js";
 
 const DAY = 24 * 3600_000;
 const badToken = (remote: string): AuditEvent => ({ kind: "admin", decision: "deny", reason: "bad-token", detail: { remote, path: "/api/v1/audit" } });
@@ -25,6 +26,12 @@ describe("audit evidence under attack and crash", () => {
       const r = parse(bad);
       assert.ok(!r.ok && r.errors.some((e) => e.path === "/audit/flowCommitMs"), String(bad));
     }
+  });
+
+  it("projects the history a partition holds from the rate so far (the boot-time retention check)", () => {
+    assert.equal(projectedHistoryMs(0, 1800_000, 500_000, 1_000_000), undefined, "younger than an hour: too early");
+    assert.equal(projectedHistoryMs(0, 7200_000, 10_000, 1_000_000), undefined, "under 5 % used: too early");
+    assert.equal(projectedHistoryMs(0, 2 * 3600_000, 250_000, 1_000_000), 8 * 3600_000);
   });
 
   it("tells noise from evidence, and keys sources by address without the port", () => {
