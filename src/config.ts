@@ -54,8 +54,10 @@ export interface GatewayConfig {
     readonly groupCommitMs: number;
     /** Bytes of the audit partition (whole 4096-byte sectors; default 1 MiB). The queue slots follow it. */
     readonly partitionBytes?: number;
-    /** How often per-minute flow summaries are written (default 60 s). */
+    /** How often per-minute flow summaries are written (default 5 min). */
     readonly summaryEveryMs?: number;
+    /** Longest wait for the flow commit record that must be durable before a message leaves (default 2 s). */
+    readonly flowCommitMs?: number;
     /** Retention in days per record kind; absent kinds are kept until space runs out. */
     readonly retentionDays: Readonly<Record<string, number>>;
   };
@@ -137,6 +139,8 @@ export function parseGatewayConfig(
   }
   const summaryEveryMs = typeof audit.summaryEveryMs === "number" && audit.summaryEveryMs >= 1000 ? audit.summaryEveryMs : undefined;
   if (audit.summaryEveryMs !== undefined && summaryEveryMs === undefined) errors.push({ path: "/audit/summaryEveryMs", message: "must be a number of milliseconds, at least 1000" });
+  const flowCommitMs = typeof audit.flowCommitMs === "number" && Number.isInteger(audit.flowCommitMs) && audit.flowCommitMs >= 0 && audit.flowCommitMs <= 60_000 ? audit.flowCommitMs : undefined;
+  if (audit.flowCommitMs !== undefined && flowCommitMs === undefined) errors.push({ path: "/audit/flowCommitMs", message: "must be whole milliseconds from 0 to 60000" });
   const retentionDays: Record<string, number> = {};
   if (isObject(audit.retentionDays)) {
     for (const [k, v] of Object.entries(audit.retentionDays)) {
@@ -146,7 +150,7 @@ export function parseGatewayConfig(
   }
   const admin = parseAdmin(raw.admin, errors);
   if (errors.length) return { ok: false, errors };
-  return { ok: true, config: { name, devices, contracts, audit: { groupCommitMs, retentionDays, ...(summaryEveryMs === undefined ? {} : { summaryEveryMs }), ...(typeof partitionBytes === "number" ? { partitionBytes } : {}) }, ...(admin ? { admin } : {}) } };
+  return { ok: true, config: { name, devices, contracts, audit: { groupCommitMs, retentionDays, ...(summaryEveryMs === undefined ? {} : { summaryEveryMs }), ...(flowCommitMs === undefined ? {} : { flowCommitMs }), ...(typeof partitionBytes === "number" ? { partitionBytes } : {}) }, ...(admin ? { admin } : {}) } };
 }
 
 const ADDRESS = /^(\d{1,3}(\.\d{1,3}){3}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$/;

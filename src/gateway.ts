@@ -71,17 +71,23 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   const outbound = openOutbound(board, config, policy, record, () => audit.failClosed);
   const devices = new Map(config.devices.map((d) => [d.id, d]));
 
-  const handleDecision = (device: string, topic: string, d: FlowDecision, bytesIn: number): void => {
+  /**
+   * Records one decision and, for an allowed flow, forwards it only once a durable record covers it
+   * (issue 13, "Nothing leaves before it is recorded"), and only if the log is not failing closed then.
+   * Rejects when the message was not recorded or not forwarded for that reason (so no PUBACK).
+   */
+  const handleDecision = async (device: string, topic: string, d: FlowDecision, bytesIn: number): Promise<void> => {
     if (d.verdict === "deny" || d.integration === null || !d.payload || d.vendorTopic === undefined || d.destination === undefined) {
-      audit.flow(device, topic, d, bytesIn);
+      await audit.flow(device, topic, d, bytesIn);
       return;
     }
     if (audit.failClosed) {
       // Fail closed: nothing leaves that the log could not record.
-      audit.flow(device, topic, { ...d, verdict: "deny", reason: "audit-unavailable" }, bytesIn);
+      await audit.flow(device, topic, { ...d, verdict: "deny", reason: "audit-unavailable" }, bytesIn);
       return;
     }
-    audit.flow(device, topic, d, bytesIn);
+    await audit.flow(device, topic, d, bytesIn);
+    if (audit.failClosed) throw new Error("audit log fails closed: message recorded but not forwarded");
     outbound.send(d.integration, d.destination, d.vendorTopic, d.payload);
   };
 
@@ -99,8 +105,15 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
       if (!dev) return false;
       return filter === `cmd/${clientId}` || filter.startsWith(`cmd/${clientId}/`) || dev.subscribe.includes(filter);
     },
+    /**
+     * Resolves once every decision for the message is durably recorded (and allowed ones handed to the
+     * outbound queue); a broker that awaits it sends PUBACK only then. A rejection is also handled
+     * here, so a broker that ignores the promise leaves no unhandled rejection behind.
+     */
     onPublish(clientId, topic, payload) {
-      for (const d of policy.engine.evaluate({ device: clientId, topic, payload })) handleDecision(clientId, topic, d, payload.length);
+      const done = Promise.all(policy.engine.evaluate({ device: clientId, topic, payload }).map((d) => handleDecision(clientId, topic, d, payload.length))).then(() => undefined);
+      done.catch(() => undefined);
+      return done;
     },
     onEvent: record,
   });

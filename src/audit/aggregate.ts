@@ -4,6 +4,12 @@
  * - Allowed and minimized flows become rows of per-minute summaries per device × integration ×
  *   decision × rule (count, bytes, fieldsDropped), written as `flow-summary` records every
  *   `summaryEveryMs` (rows of several minutes share one record and its string table).
+ * - Every allowed or minimized flow is also counted in a flow commit: one `flow-summary` record with
+ *   reason `commit` and detail `{ <integration>: count, ... }` (bytes and devices are in the rows),
+ *   written at most every `flowCommitMs` (the first flow after a quiet window is committed at once).
+ *   `add` resolves only once the commit that counts the flow is durable, so the gateway forwards a
+ *   message (and acknowledges it) only after a durable record covers it; a crash loses at most the
+ *   per-device breakdown of the rows, never the evidence that the messages left (issue 13).
  * - Each denial is written at once as its own `flow` record. Identical denials (same device,
  *   integration, rule, reason, topic) later in the same minute are only counted; records are
  *   immutable, so the count goes into a follow-up `flow-summary` record with decision `deny` and
@@ -16,6 +22,8 @@ import { ErrorCode, PortcullisError } from "../errors.js";
 /** Groups held in RAM before an early flush (the aggregator rejects growth by flushing). */
 export const MAX_GROUPS = 2048;
 export const DEFAULT_SUMMARY_EVERY_MS = 5 * 60_000;
+/** Longest wait for a flow commit (bench/audit.bench.ts weighs it against flash volume). */
+export const DEFAULT_FLOW_COMMIT_MS = 2000;
 
 /** One flow decision as the gateway reports it. */
 export interface FlowSample {
@@ -34,6 +42,10 @@ export interface AggregatorOptions {
   readonly clock: Clock;
   readonly timers: Timers;
   readonly summaryEveryMs?: number;
+  /** Flow commits are written at most this often (0: one per turn of the event loop). */
+  readonly flowCommitMs?: number;
+  /** Makes the records just emitted durable now, skipping the group-commit window. */
+  readonly commitNow?: () => void;
   readonly maxGroups?: number;
   /** Largest number of rows one record may carry (the log keeps records inside a flash sector). */
   readonly rowsPerRecord: number;
@@ -51,6 +63,16 @@ interface Denial {
   repeats: number;
 }
 
+/** The detail key of flows without an integration in a flow commit. */
+export const NO_INTEGRATION = "(none)";
+/** Integrations one commit record counts at most (the log's detail-entry limit). */
+const COMMIT_KEYS = 32;
+
+interface Waiter {
+  readonly resolve: () => void;
+  readonly reject: (e: unknown) => void;
+}
+
 const SEP = "\u0000";
 
 export class FlowAggregator {
@@ -58,10 +80,16 @@ export class FlowAggregator {
   readonly #rows = new Map<string, { -readonly [K in keyof FlowSummaryRow]: FlowSummaryRow[K] }>();
   readonly #denials = new Map<string, Denial>();
   readonly #timer: TimerId;
+  readonly #commits = new Map<string, number>();
+  #waiters: Waiter[] = [];
+  #commitTimer: TimerId | undefined;
+  #commitQueued = false;
+  #lastCommit = -Infinity;
   #closed = false;
 
   constructor(o: AggregatorOptions) {
     if (o.rowsPerRecord < 1) throw new RangeError("rowsPerRecord must be positive");
+    if (!((o.flowCommitMs ?? 0) >= 0)) throw new RangeError("flowCommitMs must be non-negative");
     this.#o = o;
     this.#timer = o.timers.every(o.summaryEveryMs ?? DEFAULT_SUMMARY_EVERY_MS, () => void this.flush(false));
   }
@@ -71,9 +99,15 @@ export class FlowAggregator {
     return this.#rows.size + this.#denials.size;
   }
 
+  /** Flows waiting for their commit record. */
+  get uncommitted(): number {
+    return this.#waiters.length;
+  }
+
   /**
-   * Records one flow decision. Resolves with the seq of the record that holds it once that is durable
-   * (a denial's own record, or its first occurrence's), or undefined for an aggregated allow.
+   * Records one flow decision. Resolves once a durable record covers it: with the seq of a denial's
+   * own record (or its first occurrence's), or undefined for an allowed flow once its commit record
+   * is durable. Rejects when that record cannot be written (the caller then fails closed).
    * @throws PortcullisError `bad-option` on a malformed sample (negative counts).
    */
   add(s: FlowSample): Promise<number | undefined> {
@@ -109,7 +143,62 @@ export class FlowAggregator {
     } else {
       this.#rows.set(key, { minute, device: s.device, integration: s.integration, decision: s.decision, rule: s.rule, count: 1, bytes: s.bytes, fieldsDropped: s.fieldsDropped });
     }
-    return Promise.resolve(undefined);
+    const ck = s.integration ?? NO_INTEGRATION;
+    this.#commits.set(ck, (this.#commits.get(ck) ?? 0) + 1);
+    const p = new Promise<undefined>((resolve, reject) => {
+      this.#waiters.push({ resolve: () => resolve(undefined), reject });
+      this.#scheduleCommit();
+    });
+    // A refused commit is raised by the log (alarm, fail closed); a caller that drops the promise
+    // must not turn it into an unhandled rejection. Callers that await it still see the rejection.
+    p.catch(() => undefined);
+    return p;
+  }
+
+  /** Writes the pending flow commits now. Resolves (never rejects) once they are durable or failed. */
+  commit(): Promise<void> {
+    if (this.#commitTimer !== undefined) this.#o.timers.cancel(this.#commitTimer);
+    this.#commitTimer = undefined;
+    this.#commitQueued = false;
+    const waiters = this.#waiters;
+    if (waiters.length === 0) return Promise.resolve();
+    this.#lastCommit = this.#o.clock.monotonic();
+    this.#waiters = [];
+    const done: Promise<number>[] = [];
+    try {
+      // One record per window (per 32 integrations): its fixed cost is most of the flash volume.
+      const all = [...this.#commits];
+      for (let i = 0; i < all.length; i += COMMIT_KEYS) {
+        const detail: Record<string, number> = {};
+        for (const [k, n] of all.slice(i, i + COMMIT_KEYS)) detail[k] = n;
+        done.push(this.#o.emit({ kind: "flow-summary", decision: "allow", reason: "commit", detail }).done);
+      }
+      this.#o.commitNow?.();
+    } catch (e) {
+      done.push(Promise.reject(e));
+    } finally {
+      this.#commits.clear();
+    }
+    return Promise.all(done).then(
+      () => { for (const w of waiters) w.resolve(); },
+      (e: unknown) => { for (const w of waiters) w.reject(e); },
+    );
+  }
+
+  /** The first flow after a quiet window commits at the end of this turn; later ones wait for it. */
+  #scheduleCommit(): void {
+    if (this.#commitQueued || this.#commitTimer !== undefined) return;
+    const every = this.#o.flowCommitMs ?? DEFAULT_FLOW_COMMIT_MS;
+    const wait = this.#lastCommit + every - this.#o.clock.monotonic();
+    if (wait <= 0) {
+      this.#commitQueued = true;
+      void Promise.resolve().then(() => { if (this.#commitQueued) void this.commit(); });
+    } else {
+      this.#commitTimer = this.#o.timers.after(wait, () => {
+        this.#commitTimer = undefined;
+        void this.commit();
+      });
+    }
   }
 
   /**
@@ -147,6 +236,7 @@ export class FlowAggregator {
   /** Flushes everything and stops the timer. Harmless twice. */
   close(): void {
     if (this.#closed) return;
+    void this.commit();
     void this.flush(true);
     this.#o.timers.cancel(this.#timer);
     this.#closed = true;

@@ -11,12 +11,14 @@ import { canonicalBytes, decodeBody, encodeBody, normalizeEvent } from "./record
 import { chainNext, checkpointMac, evolveKey, GENESIS_CHAIN, sealMac, type Checkpoint, type ExportRange } from "./chain.js";
 import { fromUtf8, toHex, utf8 } from "../util/bytes.js";
 import {
-  FLAG_SEAL, KEY_HOLD, loadSealState, nextBoot, openPayload, PREFIX_SIZE, readPrefix, sealPayload,
+  FLAG_NOISE, FLAG_SEAL, KEY_CLEAN, KEY_HOLD, loadSealState, nextBoot, openPayload, PREFIX_SIZE, readPrefix, sealPayload,
   storageKey, storeSealState, TAG_SIZE, type SealState,
 } from "./store.js";
 import { FlowAggregator, type FlowSample } from "./aggregate.js";
-import { chainAt, chainBefore, expiredSpans, exportEnd, exportHeader, exportRecords, findHoles, queryRing, sealState } from "./reader.js";
+import { chainAt, chainBefore, exportEnd, exportHeader, exportRecords, findHoles, queryRing, sealState } from "./reader.js";
 import { checkpointJson, trailerLine, type CheckpointJson } from "./checkpoint.js";
+import { blocker, expiredSpans, type PurgeRules } from "./purge.js";
+import { NoiseAggregator } from "./noise.js";
 
 /** The ring tag of the audit region ("A1"); the outbound queue uses another. */
 export const AUDIT_RING_TAG = 0xa1;
@@ -28,6 +30,10 @@ export const DEFAULT_SCRUB_EVERY_MS = 24 * 60 * 60_000;
 /** Records one query returns at most. */
 export const MAX_QUERY_RECORDS = 1000;
 export const SUMMARY_ROWS_PER_RECORD = 256;
+/** Share of the partition's bytes that noise records may hold at most (see `noise.ts`). */
+export const NOISE_SHARE_PERCENT = 10;
+/** How long noise records are kept when space is not needed sooner. */
+export const DEFAULT_NOISE_RETENTION_MS = 7 * 24 * 3600_000;
 /**
  * Free sectors each class of record must leave: ordinary records stop at 2 (then the oldest sector is
  * purged, or under legal hold they are refused); seals and incident records may use one more; the
@@ -54,6 +60,11 @@ export interface AuditLogOptions {
   readonly scrubEveryMs?: number;
   /** How often aggregated flow summaries are written (default 5 min). */
   readonly summaryEveryMs?: number;
+  /** Longest wait before a flow commit record covers an allowed flow (default 2 s; `aggregate.ts`). */
+  readonly flowCommitMs?: number;
+  /** Percent of the partition noise may occupy (default {@link NOISE_SHARE_PERCENT}). */
+  readonly noiseSharePercent?: number;
+  readonly noiseRetentionMs?: number;
   /** Receives k[0] once, at first boot; the device keeps no copy once epoch 0 is sealed. */
   readonly onVerificationKey?: (key: Uint8Array) => void;
   /** Console alarms (full under legal hold, flash failure, key state lost). */
@@ -81,6 +92,15 @@ export class FlashAuditLog implements AuditLog {
   readonly #boot: number;
   readonly #storeKey: Uint8Array;
   readonly #aggregator: FlowAggregator;
+  readonly #noise: NoiseAggregator;
+  readonly #rules: PurgeRules;
+  /** Noise records in the live log (seq, payload bytes), counted at the first noise write. */
+  #noiseRecords: { seq: number; bytes: number }[] | undefined;
+  #noiseFull = false;
+  /** The oldest sector's first seq while it holds a record kept until `until` (see #ensureSpace). */
+  #blocked: { firstSeq: number; until: number; record: AuditRecord } | undefined;
+  /** The last durable seq at mount when the previous run did not close cleanly. */
+  readonly uncleanStop: number | undefined;
   readonly #reported = new Set<string>();
   readonly #decoder = (seq: number, data: Uint8Array): AuditRecord | undefined => this.#decode(seq, data);
   readonly #retentionTimer: TimerId;
@@ -107,11 +127,15 @@ export class FlashAuditLog implements AuditLog {
     this.#i = init;
     this.#o = o;
     if ((o.sealEveryRecords ?? 1) < 1 || (o.sealEveryMs ?? 1) <= 0) throw new RangeError("seal intervals must be positive");
+    const share = o.noiseSharePercent ?? NOISE_SHARE_PERCENT;
+    if (!(share >= 0 && share <= 50)) throw new RangeError("noiseSharePercent must be 0..50");
+    this.#rules = { retention: o.retention ?? {}, noiseRetentionMs: o.noiseRetentionMs ?? DEFAULT_NOISE_RETENTION_MS };
     this.#ring = FlashRing.mount({
       flash: init.flash, tag: AUDIT_RING_TAG, timers: init.timers, groupCommitMs: o.groupCommitMs ?? 0, reserveSectors: KEEP_NORMAL,
       ...(o.offset === undefined ? {} : { offset: o.offset }), ...(o.size === undefined ? {} : { size: o.size }),
     });
     let aggregator: FlowAggregator | undefined;
+    let noise: NoiseAggregator | undefined;
     let retention: TimerId | undefined;
     let scrub: TimerId | undefined;
     try {
@@ -120,6 +144,10 @@ export class FlashAuditLog implements AuditLog {
       const hold = init.keys.get(KEY_HOLD);
       this.#held = hold ? fromUtf8(hold) : undefined;
       const last = this.#ring.last();
+      // Cleared before anything is written: a crash from now on is an unclean stop of this run.
+      const clean = init.keys.get(KEY_CLEAN) !== undefined;
+      if (clean) init.keys.delete(KEY_CLEAN);
+      this.uncleanStop = last && !clean ? last.seq : undefined;
       const state = loadSealState(init.keys);
       if (!last) {
         this.#chain = GENESIS_CHAIN;
@@ -149,9 +177,15 @@ export class FlashAuditLog implements AuditLog {
       this.#aggregator = aggregator = new FlowAggregator({
         clock: init.clock, timers: init.timers, rowsPerRecord: SUMMARY_ROWS_PER_RECORD,
         ...(o.summaryEveryMs === undefined ? {} : { summaryEveryMs: o.summaryEveryMs }),
+        ...(o.flowCommitMs === undefined ? {} : { flowCommitMs: o.flowCommitMs }),
+        commitNow: () => this.#ring.flush(),
         emit: (ev) => this.#emitSplit(ev),
-        onError: (e) => this.#markFailed(e),
+        // A refusal (full, held) is already alarmed and fails the gateway closed; only flash faults fail the log.
+        onError: (e) => {
+          if (!(e instanceof PortcullisError && e.code === ErrorCode.Limit)) this.#markFailed(e);
+        },
       });
+      this.#noise = noise = new NoiseAggregator({ clock: init.clock, timers: init.timers, emit: (ev) => this.#emitNoise(ev) });
       this.#retentionTimer = retention = init.timers.every(o.retentionCheckMs ?? DEFAULT_RETENTION_CHECK_MS, () => this.#safely(() => this.applyRetention()));
       this.#scrubTimer = scrub = init.timers.every(o.scrubEveryMs ?? DEFAULT_SCRUB_EVERY_MS, () => this.#safely(() => void this.scrub()));
       const spans = this.#ring.spans();
@@ -159,10 +193,16 @@ export class FlashAuditLog implements AuditLog {
       if (head) this.#reportGaps(this.#ring.entries(head.firstSeq));
       if (!last) this.#doSeal();
       else this.#armSealTimer();
+      if (this.uncleanStop !== undefined) {
+        const detail = { lastDurableSeq: this.uncleanStop };
+        this.#o.onAlarm?.(`audit: the previous run did not stop cleanly; the last durable record was seq ${this.uncleanStop}`);
+        this.#safely(() => void this.#write(normalizeEvent({ kind: "boot", decision: "info", reason: "unclean-stop", detail }), KEEP_PRIORITY));
+      }
     } catch (e) {
       // A failed open leaves no timer behind (the board may retry or halt).
       this.#closed = true;
       aggregator?.close();
+      noise?.close();
       if (retention !== undefined) init.timers.cancel(retention);
       if (scrub !== undefined) init.timers.cancel(scrub);
       if (this.#sealTimer !== undefined) init.timers.cancel(this.#sealTimer);
@@ -205,13 +245,22 @@ export class FlashAuditLog implements AuditLog {
   }
 
   /**
+   * Counts one event from an unauthenticated source (see `noise.ts`): written as one record per source
+   * × kind × reason × minute, within the noise share. Never rejects; ignored after `close()`.
+   */
+  noise(event: AuditEvent): void {
+    if (!this.#closed && this.#failed === undefined) this.#noise.add(event);
+  }
+
+  /**
    * Writes the aggregator's pending rows now, the current minute's too (a minute may then span two
    * summary records), so a reader pulling the log sees every decision made so far. Resolves once
    * they are durable.
    */
   flushSummaries(): Promise<void> {
     if (this.#closed || this.#failed !== undefined) return Promise.resolve();
-    return this.#aggregator.flush(true);
+    this.#noise.flush(true);
+    return Promise.all([this.#aggregator.commit(), this.#aggregator.flush(true)]).then(() => undefined);
   }
 
   /**
@@ -313,7 +362,7 @@ export class FlashAuditLog implements AuditLog {
     this.#usable();
     if (this.#held !== undefined) return undefined;
     let through: number | undefined;
-    for (const lastSeq of expiredSpans(this.#ring, this.#decoder, this.#o.retention ?? {}, this.#i.clock.now())) {
+    for (const lastSeq of expiredSpans(this.#ring, this.#decoder, this.#rules, this.#i.clock.now())) {
       // One sector per purge record: a power cut can then never leave a half-done multi-sector trim.
       this.#purge(lastSeq, "retention");
       through = lastSeq;
@@ -352,6 +401,7 @@ export class FlashAuditLog implements AuditLog {
     try {
       if (this.#failed === undefined) {
         this.#aggregator.close();
+        this.#noise.close();
         this.#doSeal();
       }
     } catch (e) {
@@ -360,10 +410,15 @@ export class FlashAuditLog implements AuditLog {
     } finally {
       this.#closed = true;
       this.#aggregator.close();
+      this.#noise.close();
       this.#i.timers.cancel(this.#retentionTimer);
       this.#i.timers.cancel(this.#scrubTimer);
       if (this.#sealTimer !== undefined) this.#i.timers.cancel(this.#sealTimer);
-      if (this.#failed === undefined) this.#ring.close();
+      if (this.#failed === undefined) {
+        this.#ring.close();
+        // Everything acknowledged is on flash now: the next mount finds a clean stop.
+        if (this.#failed === undefined) this.#i.keys.set(KEY_CLEAN, new Uint8Array([1]));
+      }
       this.#seal.key.fill(0);
       this.#storeKey.fill(0);
     }
@@ -444,6 +499,52 @@ export class FlashAuditLog implements AuditLog {
     }
   }
 
+  /**
+   * Noise aggregator output: written (flagged as noise) only while noise holds less than its share of
+   * the partition; false leaves the row to the aggregator, which keeps counting it.
+   */
+  #emitNoise(ev: AuditEvent): boolean {
+    if (this.#closed || this.#failed !== undefined) return false;
+    try {
+      const e = normalizeEvent(ev);
+      const clock = this.#i.clock;
+      const length = PREFIX_SIZE + encodeBody({ ...e, seq: 0, time: Math.floor(clock.now()), timeSet: clock.isSet() }).length + TAG_SIZE;
+      const budget = (this.#ring.sectors * this.#ring.sectorSize * (this.#o.noiseSharePercent ?? NOISE_SHARE_PERCENT)) / 100;
+      if (this.#noiseBytes() + length > budget) {
+        // Once per episode: an attack (or a misconfigured device) is under way; evidence is safe.
+        if (!this.#noiseFull) this.#o.onAlarm?.("audit: unauthenticated noise fills its share of the log; it is counted in RAM until older noise is purged");
+        this.#noiseFull = true;
+        return false;
+      }
+      const { seq } = this.#write(e, KEEP_NORMAL, FLAG_NOISE);
+      this.#noiseRecords!.push({ seq, bytes: length });
+      this.#noiseFull = false;
+      return true;
+    } catch (e) {
+      // A row the log can never take (malformed) is dropped rather than block the rows behind it.
+      if (e instanceof PortcullisError && e.code === ErrorCode.BadOption) return true;
+      if (!(e instanceof PortcullisError && e.code === ErrorCode.Limit)) this.#markFailed(e);
+      return false;
+    }
+  }
+
+  /** Payload bytes of the noise records still in the log (the first call reads every prefix once). */
+  #noiseBytes(): number {
+    if (!this.#noiseRecords) {
+      this.#noiseRecords = [];
+      for (const e of this.#ring.entries(this.#ring.firstSeq)) {
+        if (e.type === "record" && ((readPrefix(e.data)?.flags ?? 0) & FLAG_NOISE) !== 0) this.#noiseRecords.push({ seq: e.seq, bytes: e.data.length });
+      }
+    }
+    const first = this.#ring.firstSeq;
+    let drop = 0;
+    while (drop < this.#noiseRecords.length && this.#noiseRecords[drop]!.seq < first) drop++;
+    if (drop > 0) this.#noiseRecords.splice(0, drop);
+    let sum = 0;
+    for (const r of this.#noiseRecords) sum += r.bytes;
+    return sum;
+  }
+
   /** Seals the current epoch (durably), then evolves and stores the key, wiping the old one. */
   #doSeal(keep = KEEP_PRIORITY): number {
     // Make room first: a purge appends records, which would change what this seal covers.
@@ -507,17 +608,35 @@ export class FlashAuditLog implements AuditLog {
 
   /**
    * Makes room for a record of `length` payload bytes: without a hold, purges oldest sectors until it
-   * fits; under hold (or with nothing left to purge) raises the alarm once and refuses.
+   * fits, as long as each may go (`purge.ts`: nothing within its retention); under hold, or when the
+   * oldest sector holds a record that must be kept, raises the alarm once and refuses.
    * @throws PortcullisError `limit` when the record cannot be written.
    */
   #ensureSpace(length: number, keep: number): void {
+    let kept: AuditRecord | undefined;
     while (!this.#ring.canAppend(length, keep) && keep > KEEP_PURGE && this.#held === undefined) {
       const spans = this.#ring.spans();
       if (spans.length < 2) break;
+      const now = this.#i.clock.now();
+      // While the same oldest sector is known to be kept, do not decrypt it again on every append.
+      const b = this.#blocked;
+      if (b && b.firstSeq === spans[0]!.firstSeq && now < b.until) {
+        kept = b.record;
+        break;
+      }
+      kept = blocker(this.#ring, this.#decoder, spans[0]!, this.#rules, now);
+      if (kept) {
+        this.#blocked = { firstSeq: spans[0]!.firstSeq, until: kept.time + (this.#rules.retention[kept.kind] ?? 0), record: kept };
+        break;
+      }
       this.#purge(spans[0]!.lastSeq, "full");
     }
-    if (this.#ring.canAppend(length, keep)) return;
-    const why = this.#held !== undefined ? `partition full under legal hold (${this.#held})` : "partition full";
+    if (this.#ring.canAppend(length, keep)) {
+      if (keep === KEEP_NORMAL) this.#alarmedFull = false;
+      return;
+    }
+    const why = this.#held !== undefined ? `partition full under legal hold (${this.#held})`
+      : kept ? `partition full of records within their retention (oldest kept: seq ${kept.seq}, ${kept.kind})` : "partition full";
     if (!this.#alarmedFull) this.#o.onAlarm?.(`audit: ${why}; records are refused and the gateway fails closed`);
     this.#alarmedFull = true;
     throw fail(ErrorCode.Limit, `audit log ${why}`);

@@ -1,7 +1,7 @@
 /**
  * How an audit record sits in a ring payload (SPEC.md "Audit log" §3): a 44-byte clear prefix (format,
  * epoch, boot counter, chain value) and the body under AES-256-GCM with the device storage key, and
- * the key-store entries the log keeps (storage key, sealing state, boot counter, legal hold).
+ * the key-store entries the log keeps (storage key, sealing state, boot counter, legal hold, clean stop).
  */
 import type { Crypto, KeyStore, Random } from "../ports.js";
 import { ErrorCode, PortcullisError } from "../errors.js";
@@ -13,11 +13,15 @@ export const PREFIX_SIZE = 12 + CHAIN_SIZE;
 export const TAG_SIZE = 16;
 /** Bit 0 of the prefix flags: the record is a seal (mount needs to know without decrypting). */
 export const FLAG_SEAL = 1;
+/** Bit 1: the record aggregates unauthenticated noise (its share is bounded; it may be purged first). */
+export const FLAG_NOISE = 2;
 
 export const KEY_STORAGE = "audit.store";
 export const KEY_SEAL = "audit.seal";
 export const KEY_BOOT = "audit.boot";
 export const KEY_HOLD = "audit.hold";
+/** Present while the log is closed cleanly: set by `close()`, deleted at mount. */
+export const KEY_CLEAN = "audit.clean";
 
 export interface Prefix {
   readonly flags: number;

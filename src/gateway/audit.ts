@@ -8,12 +8,17 @@ import type { AuditEvent, AuditKind } from "../audit/types.js";
 import type { FlowDecision } from "../policy/types.js";
 import type { GatewayConfig } from "../config.js";
 import { FlashAuditLog } from "../audit/log.js";
+import { isNoise } from "../audit/noise.js";
+import { projectedHistoryMs } from "../audit/purge.js";
 import { auditPartitionBytes } from "./outbound.js";
 
 const DAY_MS = 24 * 3600_000;
+// Noise (refused connections, bad tokens) is routed to the log's noise aggregator by `isNoise`; flow
+// decisions resolve only once durable, so `src/gateway.ts` forwards after them (issue 13).
 /**
- * How often allowed-flow summaries are written (rows stay per minute). Five minutes keeps about 74 h of
- * the typical home load in the 1 MiB partition; every minute only about 17 h (bench/audit.bench.ts).
+ * How often allowed-flow summaries (the per-device rows, per minute) are written. What makes each
+ * message durable before it leaves is the flow commit (`audit.flowCommitMs`, default 2 s); the rows
+ * add little on top: with both, the typical home keeps about 4.5 h in 1 MiB (bench/audit.bench.ts).
  */
 export const DEFAULT_SUMMARY_EVERY_MS = 5 * 60_000;
 
@@ -23,9 +28,17 @@ export interface AuditHandle {
   readonly failClosed: boolean;
   /** The legal-hold reason, when held. */
   readonly held: string | undefined;
+  /**
+   * Records an event: noise from unauthenticated sources is aggregated (`audit/noise.ts`), anything
+   * else appended. A refusal makes the gateway fail closed.
+   */
   record(event: AuditEvent): void;
-  /** One flow decision (allowed ones are aggregated per minute; denials kept individually). */
-  flow(device: string, topic: string, d: FlowDecision, bytesIn: number): void;
+  /**
+   * One flow decision (allowed ones are aggregated per minute and covered by a flow commit; denials
+   * kept individually). Resolves once a durable record covers it; rejects (and fails closed) when the
+   * log refuses it, so nothing is forwarded or acknowledged without its record.
+   */
+  flow(device: string, topic: string, d: FlowDecision, bytesIn: number): Promise<void>;
   exportJsonl(from: number | undefined, to: number | undefined): Promise<string[]>;
   onAlarm(listener: (text: string) => void): void;
   close(): Promise<void>;
@@ -59,12 +72,14 @@ export async function openAudit(
       // The audit partition only: the outbound queue slots follow it on the same flash.
       size: partition,
       groupCommitMs: config.audit.groupCommitMs,
+      ...(config.audit.flowCommitMs === undefined ? {} : { flowCommitMs: config.audit.flowCommitMs }),
       summaryEveryMs: config.audit.summaryEveryMs ?? DEFAULT_SUMMARY_EVERY_MS,
       retention,
       onVerificationKey: (key) => hooks.onVerificationKey(key),
       onAlarm: alarm,
     },
   });
+  warnIfRetentionCannotFit(log, retention, board.clock.now(), alarm);
   let failClosed = false;
   const refuse = (e: unknown): void => {
     if (failClosed) return;
@@ -86,10 +101,11 @@ export async function openAudit(
       return log.held;
     },
     record(event) {
-      log.append(event).then(accepted, refuse);
+      if (isNoise(event)) log.noise(event);
+      else log.append(event).then(accepted, refuse);
     },
     flow(device, topic, d, bytesIn) {
-      log
+      return log
         .aggregate({
           device,
           integration: d.integration,
@@ -100,7 +116,10 @@ export async function openAudit(
           bytes: d.payload ? d.payload.length : bytesIn,
           fieldsDropped: d.fieldsDropped,
         })
-        .then(accepted, refuse);
+        .then(accepted, (e: unknown) => {
+          refuse(e);
+          throw e;
+        });
     },
     async exportJsonl(from, to) {
       await log.flushSummaries();
@@ -112,4 +131,17 @@ export async function openAudit(
     },
     close: () => log.close(),
   };
+}
+
+/** Boot-time check: a retention longer than the history the partition holds means a fail-closed log later. */
+function warnIfRetentionCannotFit(log: FlashAuditLog, retention: Partial<Record<AuditKind, number>>, now: number, alarm: (text: string) => void): void {
+  const longest = Math.max(0, ...Object.values(retention).map((v) => v ?? 0));
+  if (longest === 0) return;
+  const s = log.stats();
+  const oldest = log.query({ since: s.firstSeq, limit: 1 })[0];
+  if (!oldest || !oldest.timeSet) return;
+  const history = projectedHistoryMs(oldest.time, now, s.bytesUsed, s.bytesTotal);
+  if (history !== undefined && history < longest) {
+    alarm(`audit: retention of ${(longest / DAY_MS).toFixed(2)} days cannot fit: at the rate so far the partition holds about ${(history / 3600_000).toFixed(1)} h; the log will fail closed when full (raise audit.partitionBytes or audit.flowCommitMs, or lower audit.retentionDays)`);
+  }
 }

@@ -144,6 +144,7 @@ describe("FlashAuditLog", () => {
     assert.equal(dev.alarms.filter((a) => /legal hold/.test(a)).length, 1);
     assert.ok(verify(log, dev).ok, "the export still seals from the reserve");
     await log.release();
+    dev.clock.tick(10); // the held records' 1 ms retention has passed: now they may be purged
     for (let i = 0; i < 50 && log.stats().firstSeq === 1; i++) await log.append(ev(i, { detail: { pad: "y".repeat(100) } }));
     assert.ok(log.stats().firstSeq > 1, "space was made by purging");
     assert.equal(log.query({ kind: "purge" }).length >= 1, true);
@@ -192,19 +193,24 @@ describe("FlashAuditLog", () => {
     const log = await openLog(ramFlash(32 * 4096), dev, { summaryEveryMs: 5 * 60_000 });
     dev.clock.tick(60_000 - (dev.clock.now() % 60_000));
     const denySeq = await log.aggregate({ device: "cam", integration: "vendor", decision: "deny", rule: null, reason: "no-contract", bytes: 10, fieldsDropped: 0 });
+    // Allowed flows resolve once their flow commit (at most every second) is durable.
+    const allowed: Promise<unknown>[] = [];
     for (let m = 0; m < 5; m++) {
       for (let d = 0; d < 50; d++) {
-        await log.aggregate({ device: `dev-${d}`, integration: "cloud", decision: "allow", rule: "r1", reason: "ok", bytes: 100, fieldsDropped: 1 });
-        await log.aggregate({ device: `dev-${d}`, integration: "cloud", decision: "allow", rule: "r1", reason: "ok", bytes: 50, fieldsDropped: 0 });
+        allowed.push(log.aggregate({ device: `dev-${d}`, integration: "cloud", decision: "allow", rule: "r1", reason: "ok", bytes: 100, fieldsDropped: 1 }));
+        allowed.push(log.aggregate({ device: `dev-${d}`, integration: "cloud", decision: "allow", rule: "r1", reason: "ok", bytes: 50, fieldsDropped: 0 }));
       }
       if (m === 0) for (let i = 0; i < 3; i++) await log.aggregate({ device: "cam", integration: "vendor", decision: "deny", rule: null, reason: "no-contract", bytes: 10, fieldsDropped: 0 });
       dev.clock.tick(60_000);
     }
     dev.clock.tick(5 * 60_000);
+    await Promise.all(allowed);
     const denials = log.query({ kind: "flow" });
     assert.deepEqual(denials.map((r) => [r.seq, r.decision, r.device]), [[denySeq, "deny", "cam"]]);
     const summaries = log.query({ kind: "flow-summary" });
     const rows = summaries.flatMap((s) => s.summary ?? []);
+    const commits = summaries.filter((s) => s.reason === "commit");
+    assert.equal(commits.reduce((n, c) => n + (c.detail!.cloud as number), 0), 500, "flow commits count every allowed flow");
     assert.equal(rows.length, 250);
     assert.ok(rows.every((r) => r.count === 2 && r.bytes === 150 && r.fieldsDropped === 1));
     const repeat = summaries.find((s) => s.decision === "deny")!;

@@ -162,6 +162,8 @@ describe("the gateway on in-memory ports", () => {
     assert.deepEqual(open(sent[0]!), { temperature_c: 21, hvac_mode: "cool" });
     await g.shell.execute("consent thermo-cloud usage withdrawn");
     publish(s, { temperature_c: 22, hvac_mode: "off" });
+    // The second message within the flow-commit window leaves when its commit record is durable.
+    await settle(clock, 2100);
     await settle(clock);
     assert.equal(sent.length, 2);
     const last = parseEnvelope(sent[1]!.payload);
@@ -169,14 +171,33 @@ describe("the gateway on in-memory ports", () => {
     assert.ok(g.audit.log.query({ kind: "consent" }).some((r) => r.reason === "withdrawn"));
   });
 
+  it("forwards a message only once a durable flow commit counts it", async () => {
+    await boot({ groupCommitMs: 0, flowCommitMs: 1000 });
+    const s = device();
+    await settle(clock);
+    publish(s, { temperature_c: 20 });
+    await settle(clock);
+    assert.equal(sent.length, 1, "the first message after a quiet window is committed at once");
+    publish(s, { temperature_c: 21 });
+    publish(s, { temperature_c: 22 });
+    await settle(clock, 500);
+    assert.equal(sent.length, 1, "later ones wait for the commit window");
+    const commits = () => g.audit.log.query({ kind: "flow-summary" }).filter((r) => r.reason === "commit");
+    assert.equal(commits().reduce((n, r) => n + ((r.detail!["thermo-cloud"] as number | undefined) ?? 0), 0), 1);
+    await settle(clock, 600);
+    await settle(clock);
+    assert.equal(sent.length, 3);
+    assert.equal(commits().reduce((n, r) => n + ((r.detail!["thermo-cloud"] as number | undefined) ?? 0), 0), 3, "every message that left is counted on flash");
+  });
+
   it("refuses a wrong password with CONNACK 5 and an audit record", async () => {
     const s = device("wrong");
     await settle(clock);
     assert.equal((s.received[0] as { returnCode?: number }).returnCode, 5);
     assert.ok(s.closed);
-    // The id is only claimed: a failed login never names the device (issue #13).
-    const denied = g.audit.log.query({ kind: "auth" }).filter((r) => r.decision === "deny");
-    assert.ok(denied.some((r) => r.detail?.["claimed"] === "thermostat" && r.device === undefined));
+    // Refusals are unauthenticated noise: counted per source and minute, written at the next flush.
+    await g.audit.log.flushSummaries();
+    assert.ok(g.audit.log.query({ kind: "auth" }).some((r) => r.decision === "deny" && r.detail?.claimed === "thermostat" && r.detail.count === 1 && r.device === undefined), "a failed login is counted noise and never names the device");
   });
 
   it("queues while the vendor is down and delivers in order when it returns", async () => {

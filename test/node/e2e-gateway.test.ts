@@ -133,9 +133,11 @@ describe("end to end on the Node board", function () {
       const res = await get(board.httpsPort, "/api/v1/audit?kind=auth&limit=50", token);
       return res.body.includes("unknown-camera") ? res : undefined;
     });
+    // Refusals are unauthenticated noise: one record per source × reason × minute, with a count.
     const rec = r.body.trim().split("\n").map((l) => JSON.parse(l)).find((x) => x.detail?.claimed === "unknown-camera");
     assert.equal(rec.decision, "deny");
     assert.equal(rec.device, null, "a refused login names no device");
+    assert.ok(rec.detail.count >= 1);
   });
 
   it("serves audit records with allow and deny decisions over HTTPS, only with the token", async () => {
