@@ -6,7 +6,8 @@
  *   `summaryEveryMs` (rows of several minutes share one record and its string table).
  * - Every allowed or minimized flow is also counted in a flow commit: one `flow-summary` record with
  *   reason `commit` and detail `{ <integration>: count, ... }` (bytes and devices are in the rows),
- *   written at most every `flowCommitMs` (the first flow after a quiet window is committed at once).
+ *   written at most every `flowCommitMs` (the first flow after a quiet window is committed at once,
+ *   and so is a commit that already covers FLOW_COMMIT_BATCH flows).
  *   `add` resolves only once the commit that counts the flow is durable, so the gateway forwards a
  *   message (and acknowledges it) only after a durable record covers it; a crash loses at most the
  *   per-device breakdown of the rows, never the evidence that the messages left (issue 13).
@@ -24,6 +25,12 @@ export const MAX_GROUPS = 2048;
 export const DEFAULT_SUMMARY_EVERY_MS = 5 * 60_000;
 /** Longest wait for a flow commit (bench/audit.bench.ts weighs it against flash volume). */
 export const DEFAULT_FLOW_COMMIT_MS = 2000;
+/**
+ * Flows waiting for one commit that make it worth writing at once, before the window ends: the
+ * record's fixed cost is then shared by this many messages, and a device at its limit of pending
+ * acceptances (the broker's maxPendingAccepts, 8) is never held for a whole window.
+ */
+export const FLOW_COMMIT_BATCH = 8;
 
 /** One flow decision as the gateway reports it. */
 export interface FlowSample {
@@ -187,6 +194,13 @@ export class FlowAggregator {
 
   /** The first flow after a quiet window commits at the end of this turn; later ones wait for it. */
   #scheduleCommit(): void {
+    if (this.#waiters.length >= FLOW_COMMIT_BATCH && !this.#commitQueued) {
+      if (this.#commitTimer !== undefined) this.#o.timers.cancel(this.#commitTimer);
+      this.#commitTimer = undefined;
+      this.#commitQueued = true;
+      void Promise.resolve().then(() => { if (this.#commitQueued) void this.commit(); });
+      return;
+    }
     if (this.#commitQueued || this.#commitTimer !== undefined) return;
     const every = this.#o.flowCommitMs ?? DEFAULT_FLOW_COMMIT_MS;
     const wait = this.#lastCommit + every - this.#o.clock.monotonic();

@@ -156,6 +156,7 @@ describe("gateway defects (issue #13), each with its regression", () => {
 
     assert.match(await gw.shell.execute("approve thermo-cloud"), /approved/);
     publish(s, { temperature_c: 21 });
+    await settle(clock, 2100); // the flow commit window (audit.flowCommitMs) before it may leave
     await settle(clock);
     const last = vendors.sent.at(-1)!;
     assert.equal(`${last.host}:${last.port}`, "new.vendor.example:9883");
@@ -177,7 +178,7 @@ describe("gateway defects (issue #13), each with its regression", () => {
     assert.equal(vendors.sent.length, 0);
     assert.match(await gw.shell.execute("approve thermo-cloud"), /approved/);
     publish(s, { temperature_c: 21 });
-    await settle(clock);
+    await settle(clock, 2100);
     assert.deepEqual(vendors.sent.map((m) => `${m.host}:${m.port}`), ["vendor.example:9884"]);
   });
 

@@ -235,16 +235,23 @@ describe("the gateway on in-memory ports", () => {
     }
     assert.ok(g.audit.failClosed, "the log filled under hold");
     assert.ok(out.some((l) => /ALARM: .*outbound flows stopped/.test(l)), out.join(""));
+    // A message the log cannot record is not accepted: no PUBACK, the connection closes, and the
+    // device keeps it to send again (nothing acknowledged without a record).
+    assert.ok(s.closed, "the refused publish closed its connection");
     const before = sent.length;
-    publish(s, { temperature_c: 19 });
+    const s2 = device();
+    await settle(clock);
+    publish(s2, { temperature_c: 19 });
     await settle(clock);
     assert.equal(sent.length, before, "nothing leaves that the log could not record");
     assert.match(await g.shell.execute("unhold"), /lifted/);
-    publish(s, { n: "after" }, "home/thermostat/unclaimed");
+    const s3 = device();
+    await settle(clock);
+    publish(s3, { n: "after" }, "home/thermostat/unclaimed");
     await settle(clock, 60_000);
     assert.ok(!g.audit.failClosed, "the log takes records again once the hold is lifted");
-    publish(s, { temperature_c: 20 });
-    await settle(clock);
+    publish(s3, { temperature_c: 20 });
+    await settle(clock, 2100);
     assert.equal(sent.length, before + 1, "flows resume");
   });
 

@@ -74,7 +74,7 @@ async function records(port: number, token: string, kind: string): Promise<Recor
   }
 }
 
-/** Publishes QoS 1 telemetry from two plugs every 40 ms until stopped (errors after the kill are expected). */
+/** Publishes QoS 1 telemetry from two plugs every 120 ms (under the broker's per-device rate limit, 10/s) until stopped (errors after the kill are expected). */
 function traffic(port: number): { stop(): void } {
   const clients = ["plug-kitchen", "plug-office"].map((id) => {
     const c = mqtt.connect({ host: "127.0.0.1", port, clientId: id, username: id, password: password(id), protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 3000 });
@@ -86,7 +86,7 @@ function traffic(port: number): { stop(): void } {
     for (const { id, c } of clients) {
       if (c.connected) c.publish(`home/${id}/telemetry`, JSON.stringify({ power_w: n++, energy_wh: 1000 + n, serial: "PLG-0001-KT" }), { qos: 1 }, () => undefined);
     }
-  }, 40);
+  }, 120);
   return {
     stop() {
       clearInterval(timer);
