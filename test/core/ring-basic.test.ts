@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { crc32c } from "../../src/flash/crc32c.js";
 import { FlashRing, type RingEntry } from "../../src/flash/ring.js";
 import { ramFlash, type NorFlash } from "../../src/flash/nor.js";
-import { FaultyFlash } from "../../src/flash/faulty.js";
+import { FaultyFlash } from "../lib/faulty-flash.js";
 import { FakeClock } from "../lib/fake-clock.js";
 import type { Flash } from "../../src/ports.js";
 

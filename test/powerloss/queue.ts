@@ -10,7 +10,7 @@ import { FlashQueue } from "../../src/outbound/flash-queue.js";
 import type { OutboundQueue } from "../../src/outbound/queue.js";
 import { FlashRing } from "../../src/flash/ring.js";
 import { ramFlash } from "../../src/flash/nor.js";
-import { FaultyFlash, isPowerCut, type TearMode } from "../../src/flash/faulty.js";
+import { FaultyFlash, isPowerCut, type TearMode } from "../lib/faulty-flash.js";
 import type { Flash } from "../../src/ports.js";
 
 const TAG = 0x51;

@@ -7,7 +7,7 @@
  */
 import type { TimerId, Timers } from "../../src/ports.js";
 import { ramFlash, type NorFlash } from "../../src/flash/nor.js";
-import { FaultyFlash, isPowerCut, type TearMode } from "../../src/flash/faulty.js";
+import { FaultyFlash, isPowerCut, type TearMode } from "../lib/faulty-flash.js";
 import { verifyExport } from "../../src/audit/verify.js";
 import type { FlashAuditLog, AuditLogOptions } from "../../src/audit/log.js";
 import { FlashAuditLog as Log } from "../../src/audit/log.js";
