@@ -103,7 +103,10 @@ export function openOutbound(board: Board, config: GatewayConfig, policy: Policy
         tag: QUEUE_TAG_BASE + slot,
         timers: board.timers,
       });
-      const queue = new FlashQueue(ring, contract.terms.queue, board.clock);
+      const queue = new FlashQueue(ring, contract.terms.queue, board.clock, {
+        crypto: board.crypto, keys: board.keys, random: board.random, slot,
+        onDrop: (d) => record({ kind: "queue", decision: "deny", integration: contract.id, reason: d.cause, detail: { destination: dest.id, count: d.count, bytes: d.bytes, fromSeq: d.fromSeq, toSeq: d.toSeq } }),
+      });
       const sealer = new EnvelopeSealer({
         crypto: board.crypto,
         clock: board.clock,

@@ -11,7 +11,10 @@ import type { OutboundQueue } from "../../src/outbound/queue.js";
 import { FlashRing } from "../../src/flash/ring.js";
 import { ramFlash } from "../../src/flash/nor.js";
 import { FaultyFlash, isPowerCut, type TearMode } from "../lib/faulty-flash.js";
-import type { Flash } from "../../src/ports.js";
+import type { Flash, KeyStore } from "../../src/ports.js";
+import type { QueueAtRest } from "../../src/outbound/flash-queue.js";
+import { nobleCrypto, seededRandom } from "../lib/noble-crypto.js";
+import { MemoryKeys } from "../lib/memory-keys.js";
 
 const TAG = 0x51;
 
@@ -23,8 +26,14 @@ export interface QueuePowerlossResult {
   failures: string[];
 }
 
-function mount(flash: Flash): FlashQueue {
-  return new FlashQueue(FlashRing.mount({ flash, tag: TAG }), { maxBytes: 64 * 1024, overflow: "drop-oldest", ttlSeconds: 3600 }, new FakeClock());
+/** Encryption at rest for a test queue: deterministic crypto, the board's key store `keys`. */
+export function testAtRest(keys: KeyStore, slot = 0, onDrop?: QueueAtRest["onDrop"]): QueueAtRest {
+  const random = seededRandom(`queue-${slot}`);
+  return { crypto: nobleCrypto(random), keys, random, slot, ...(onDrop ? { onDrop } : {}) };
+}
+
+function mount(flash: Flash, keys: KeyStore): FlashQueue {
+  return new FlashQueue(FlashRing.mount({ flash, tag: TAG }), { maxBytes: 64 * 1024, overflow: "drop-oldest", ttlSeconds: 3600 }, new FakeClock(), testAtRest(keys));
 }
 
 /** Delivers and acknowledges everything queued; returns the sequence numbers in delivery order. */
@@ -52,22 +61,23 @@ export async function runQueuePowerloss(o: { pushes: number; size: number; secto
     }
   };
   const probe = new FaultyFlash(ramFlash(o.sectors * 4096));
-  await workload(mount(probe), [], new Set());
+  await workload(mount(probe, new MemoryKeys()), [], new Set());
   const total = probe.operations;
   const out: QueuePowerlossResult = { cuts: 0, lost: 0, unknown: 0, reordered: 0, failures: [] };
   const tears: TearMode[] = ["none", "half", "bits"];
   for (let cut = 1; cut <= total; cut += o.step ?? 1) {
     for (const tear of tears) {
       const inner = ramFlash(o.sectors * 4096);
+      const keys = new MemoryKeys();
       const durable: number[] = [];
       const delivered = new Set<number>();
       try {
-        await workload(mount(new FaultyFlash(inner, { cutAt: cut, tear })), durable, delivered);
+        await workload(mount(new FaultyFlash(inner, { cutAt: cut, tear }), keys), durable, delivered);
       } catch (e) {
         if (!isPowerCut(e)) throw e;
       }
       out.cuts++;
-      const after = mount(inner);
+      const after = mount(inner, keys);
       const back = await drain(after);
       const last = Math.max(0, ...durable);
       for (const s of durable) {
