@@ -14,6 +14,7 @@ import { FlashRing } from "../../src/flash/ring.js";
 import { NorFlash, RamStore } from "../../src/flash/nor.js";
 import { encodeFrame, scanSector } from "../../src/flash/ring-format.js";
 import { drain, testAtRest } from "../powerloss/queue.js";
+import { FaultyFlash } from "../lib/faulty-flash.js";
 import type { KeyStore } from "../../src/ports.js";
 
 const TAG = 0x52;
@@ -167,5 +168,22 @@ describe("FlashQueue at rest", () => {
     assert.equal(reported + jammed.count, 4 + (r.ok ? 1 : 0));
     const after = mount(b);
     assert.ok(after.nextSeq >= jammed.nextSeq, "the sequence continues past every message");
+  });
+
+  it("worn-out sectors and a power cut fail the queue closed with a result, never an exception", async () => {
+    for (const faults of [{ enduranceLimit: 2 }, { cutAt: 40, tear: "bits" as const }]) {
+      const inner = board(3);
+      const flash = new FaultyFlash(inner.flash, faults);
+      const q = new FlashQueue(FlashRing.mount({ flash, tag: TAG }), terms(), new FakeClock(), testAtRest(inner.keys, 1));
+      const reasons = new Set<string>();
+      for (let i = 0; i < 200; i++) {
+        const r = await q.push("t", new Uint8Array(700)); // a rejection fails the test
+        if (!r.ok) reasons.add(r.reason);
+        const it = q.peek();
+        if (i % 2 && it) await q.ack(it.seq);
+      }
+      assert.deepEqual([...reasons], ["failed"], JSON.stringify(faults));
+      assert.equal(q.peek(), undefined, "nothing is handed out once the store failed");
+    }
   });
 });
