@@ -179,9 +179,9 @@ describe("FlashQueue durability", () => {
     assert.ok(refused > 0 && r2.count > 0);
   });
 
-  it("power cut at every flash operation: an acknowledged push is never lost, nothing is reordered", async () => {
-    const r = await runQueuePowerloss({ pushes: 12, size: 700, sectors: 8 });
+  it("power cut at every flash operation, and again in the recovery: an acknowledged push is never lost, nothing is reordered", async () => {
+    const r = await runQueuePowerloss({ pushes: 12, size: 700, sectors: 8, recoveryStep: 2 });
     assert.deepEqual(r.failures, []);
-    assert.ok(r.cuts > 30, `${r.cuts} cuts`);
+    assert.ok(r.cuts - r.recoveryCuts > 30 && r.recoveryCuts > 30, `${r.cuts} cuts, ${r.recoveryCuts} in recovery`);
   });
 });

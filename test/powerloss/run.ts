@@ -44,10 +44,10 @@ for (const groupCommitMs of [5, 0]) {
   corrupt += r.corrupt;
   failures += r.failures.length;
 }
-// The outbound queue on its own ring (issue 5): pushes and acknowledgements, every cut, three tears.
-const q = await runQueuePowerloss({ pushes: 40, size: 700, sectors: 8 });
+// The outbound queue on its own ring (issue 5): pushes and acknowledgements, every cut, three tears, second cuts in recovery.
+const q = await runQueuePowerloss({ pushes: 40, size: 700, sectors: 8, recoveryStep: arg("recovery-step", 1) });
 for (const f of q.failures.slice(0, 20)) console.log(`  ${f}`);
-console.log(`  outbound queue: ${q.cuts} cuts, ${q.lost} lost, ${q.unknown + q.reordered} corrupt`);
+console.log(`  outbound queue: ${q.cuts} cuts (${q.recoveryCuts} second cuts in recovery), ${q.lost} lost, ${q.unknown + q.reordered} corrupt`);
 cuts += q.cuts;
 lost += q.lost;
 corrupt += q.unknown + q.reordered;
