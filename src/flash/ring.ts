@@ -400,6 +400,12 @@ export class FlashRing {
     this.#writeOffset += bytes.length;
   }
 
+  #erasedBody(idx: number): boolean {
+    const b = this.#flash.read(this.#addr(idx) + PART_B_OFFSET, this.sectorSize - PART_B_OFFSET);
+    for (let i = 0; i < b.length; i++) if (b[i] !== 0xff) return false;
+    return true;
+  }
+
   #prepare(idx: number): void {
     const count = this.eraseCounts[idx]! + 1;
     this.#guard(() => {
@@ -414,7 +420,9 @@ export class FlashRing {
   #openNext(): void {
     const head = this.#live[this.#live.length - 1];
     const idx = head ? (head.index + 1) % this.sectors : 0;
-    if (this.#state[idx] !== "prepared") {
+    // A "prepared" header promises an erased body, but an erase cut short can leave an old part A
+    // intact over cells that never reached 0xFF: check before programming into it, else erase again.
+    if (this.#state[idx] !== "prepared" || !this.#erasedBody(idx)) {
       this.syncErases++;
       this.#prepare(idx);
     }

@@ -104,7 +104,7 @@ export function openOutbound(board: Board, config: GatewayConfig, policy: Policy
   /** Opens a route, or rebuilds one over its existing queue (`previous`, already stopped). */
   const open = (contract: Contract, dest: Destination, previous?: Route): void => {
     const key = `${contract.id}/${dest.id}`;
-    const slot = previous ? 0 : slotFor(key);
+    const slot = slotFor(key); // a rebuilt route keeps its slot: the queue's at-rest key and AAD name it
     if (slot === undefined) {
       record({ kind: "uplink", decision: "deny", integration: contract.id, reason: "no-queue-slot", detail: { destination: dest.id, slots: usableSlots } });
       return;
@@ -120,7 +120,10 @@ export function openOutbound(board: Board, config: GatewayConfig, policy: Policy
       const queueTerms = JSON.stringify(contract.terms.queue);
       // The same queue when its terms did not change; new terms replay the ring under the new limits.
       if (previous && previous.queueTerms !== queueTerms) ring.flush();
-      const queue = previous && previous.queueTerms === queueTerms ? previous.queue : new FlashQueue(ring, contract.terms.queue, board.clock);
+      const queue = previous && previous.queueTerms === queueTerms ? previous.queue : new FlashQueue(ring, contract.terms.queue, board.clock, {
+        crypto: board.crypto, keys: board.keys, random: board.random, slot,
+        onDrop: (d) => record({ kind: "queue", decision: "deny", integration: contract.id, reason: d.cause, detail: { destination: dest.id, count: d.count, bytes: d.bytes, fromSeq: d.fromSeq, toSeq: d.toSeq } }),
+      });
       const sealer = new EnvelopeSealer({
         crypto: board.crypto,
         clock: board.clock,

@@ -1,26 +1,47 @@
 /**
  * The durable outbound queue on the audit log's flash ring (src/flash/ring.ts), in its own region and
- * with its own ring tag. Two record types (SPEC.md "Outbound envelope", "Queue records"):
+ * with its own ring tag, encrypted at rest (SPEC.md "Queue records", format 2):
  *
- *   ITEM     0x01 ‖ seq u64 ‖ enqueuedAt u64 (ms) ‖ topic length u16 ‖ topic (UTF-8) ‖ payload
- *   CONSUMED 0x02 ‖ through u64 ‖ cause u8 (0 ack, 1 overflow, 2 ttl, 3 purge, 4 corrupt)
+ *   ITEM     0x03 ‖ seq u64 ‖ enqueuedAt u64 (ms) ‖ boot u32 ‖ AES-256-GCM(topic length u16 ‖ topic ‖ payload)
+ *   CONSUMED 0x04 ‖ through u64 ‖ cause u8 (0 ack, 1 overflow, 2 ttl, 3 purge, 4 corrupt) ‖ boot u32 ‖ GCM tag
  *
- * A message is durable once its ITEM is programmed; it is gone once a CONSUMED record at or above its
- * seq is programmed. Whole sectors below the oldest kept message are then retired and erased by the
- * ring's idle eraser, so purged data does not linger. Mount replays the ring: what was queued and not
- * consumed before a reboot or power cut is queued again, and a torn or corrupt ITEM is reported lost.
+ * The key is derived from the device storage key (the audit log's) per slot; the nonce is the ring
+ * seq ‖ the queue's boot counter ‖ "PQ" ‖ slot ‖ 1, and the clear header, slot and ring seq are the
+ * AAD, so an item moved, altered or replayed fails authentication. A message is durable once its ITEM
+ * is programmed and gone once a CONSUMED record at or above its seq is. Mount replays the ring: what
+ * was queued and not consumed comes back; a torn, corrupt or unauthentic record is reported lost.
  */
-import type { Clock } from "../ports.js";
+import type { Clock, Crypto, KeyStore, Random } from "../ports.js";
 import { ErrorCode, PortcullisError } from "../errors.js";
-import { FlashRing } from "../flash/ring.js";
-import { concat, i2osp, utf8 as text } from "../util/bytes.js";
+import { FlashRing, ringFull } from "../flash/ring.js";
+import { readU32, writeU32 } from "../flash/ring-format.js";
+import { storageKey } from "../audit/store.js";
+import { concat, i2osp, tryUtf8, utf8 } from "../util/bytes.js";
 import { QueueBase, type DropCause, type IndexEntry, type QueueDrop, type QueueItem, type QueueTerms } from "./queue.js";
 
-const ITEM = 0x01;
-const CONSUMED = 0x02;
+const ITEM = 0x03;
+const CONSUMED = 0x04;
 const CAUSES: readonly (DropCause | "ack")[] = Object.freeze(["ack", "overflow", "ttl", "purge", "corrupt"]);
-const ITEM_HEAD = 1 + 8 + 8 + 2;
-const CONSUMED_SIZE = 1 + 8 + 1;
+/** Clear header of an ITEM: type, seq, enqueuedAt, boot. */
+const ITEM_HEAD = 1 + 8 + 8 + 4;
+const TAG = 16;
+/** Bytes an ITEM adds to topic + payload: header, topic length, GCM tag. */
+const ITEM_OVERHEAD = ITEM_HEAD + 2 + TAG;
+const CONSUMED_HEAD = 1 + 8 + 1 + 4;
+const CONSUMED_SIZE = CONSUMED_HEAD + TAG;
+
+/** What the queue needs to keep its items encrypted at rest. */
+export interface QueueAtRest {
+  readonly crypto: Crypto;
+  /** Holds the storage key (shared with the audit log) and the queue's boot counter. */
+  readonly keys: KeyStore;
+  /** Creates the storage key on first use. */
+  readonly random: Random;
+  /** The queue's slot (0–255): part of its key, nonces and AAD. */
+  readonly slot: number;
+  /** Drops found outside push/expire/purge (an item that fails authentication when read back). */
+  readonly onDrop?: (d: QueueDrop) => void;
+}
 
 function u64(b: Uint8Array, at: number): number {
   let v = 0;
@@ -28,68 +49,133 @@ function u64(b: Uint8Array, at: number): number {
   return v;
 }
 
-function decodeUtf8(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; ) {
-    const c = b[i] ?? 0;
-    const n = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
-    let cp = n === 1 ? c : c & (0xff >> (n + 1));
-    for (let k = 1; k < n; k++) cp = (cp << 6) | ((b[i + k] ?? 0) & 63);
-    s += String.fromCodePoint(cp);
-    i += n;
+function be32(b: Uint8Array, at: number): number {
+  return (((b[at] ?? 0) << 24) | ((b[at + 1] ?? 0) << 16) | ((b[at + 2] ?? 0) << 8) | (b[at + 3] ?? 0)) >>> 0;
+}
+
+/** The slot's key, nonces and boot counter. */
+class Sealer {
+  readonly boot: number;
+  readonly #crypto: Crypto;
+  readonly #key: Uint8Array;
+  readonly #slot: number;
+
+  constructor(a: QueueAtRest) {
+    if (!Number.isInteger(a.slot) || a.slot < 0 || a.slot > 255) throw new PortcullisError(ErrorCode.BadOption, "queue slot must be 0..255");
+    this.#crypto = a.crypto;
+    this.#slot = a.slot;
+    const store = storageKey(a.keys, a.random);
+    const prk = a.crypto.hkdfExtract(utf8("portcullis queue"), store);
+    store.fill(0);
+    this.#key = a.crypto.hkdfExpand(prk, utf8(`queue v2 slot ${a.slot}`), 32);
+    prk.fill(0);
+    // A boot counter of its own, bumped before anything is written: a torn record's ring seq is
+    // reused only after a remount, so (key, nonce) never repeats (NIST SP 800-38D §8.2.1).
+    const name = `queue.boot.${a.slot}`;
+    const v = a.keys.get(name);
+    const boot = ((v && v.length === 4 ? readU32(v, 0) : 0) + 1) >>> 0;
+    const b = new Uint8Array(4);
+    writeU32(b, 0, boot);
+    a.keys.set(name, b);
+    this.boot = boot;
   }
-  return s;
+
+  #nonce(ringSeq: number, boot: number): Uint8Array {
+    const n = new Uint8Array(12);
+    writeU32(n, 0, ringSeq);
+    writeU32(n, 4, boot);
+    n.set([0x50, 0x51, this.#slot, 1], 8);
+    return n;
+  }
+
+  #aad(head: Uint8Array, ringSeq: number): Uint8Array {
+    const a = new Uint8Array(head.length + 5);
+    a.set(head);
+    a[head.length] = this.#slot;
+    writeU32(a, head.length + 1, ringSeq);
+    return a;
+  }
+
+  /** The record for ring seq `ringSeq`: `head` (ending in this boot's counter) ‖ sealed body. */
+  seal(ringSeq: number, head: Uint8Array, body: Uint8Array): Uint8Array {
+    return concat(head, this.#crypto.aesGcmSeal(this.#key, this.#nonce(ringSeq, this.boot), body, this.#aad(head, ringSeq)));
+  }
+
+  /** The body of a record whose clear header is `headLength` bytes, or undefined when unauthentic. */
+  open(ringSeq: number, d: Uint8Array, headLength: number): Uint8Array | undefined {
+    if (d.length < headLength + TAG) return undefined;
+    const head = d.subarray(0, headLength);
+    return this.#crypto.aesGcmOpen(this.#key, this.#nonce(ringSeq, be32(head, headLength - 4)), d.subarray(headLength), this.#aad(head, ringSeq));
+  }
 }
 
 /**
- * Replays a mounted ring into the queue's starting state. Records the ring could not read back
- * (corrupt, not torn-at-tail) are reported once as a "corrupt" drop; `count` is in ring records and
- * `fromSeq`/`toSeq` give the ring's sequence range, since the message numbers inside are unreadable.
+ * Replays a mounted ring into the queue's starting state. Records the ring could not read back or
+ * that fail authentication are reported once as a "corrupt" drop, unless a later consumption record
+ * covers them (they were dropped before); `count` is in ring records and `fromSeq`/`toSeq` give the
+ * ring's sequence range, since the message numbers inside are unreadable.
  */
-function replay(ring: FlashRing): { items: IndexEntry[]; nextSeq: number; lost?: QueueDrop } {
+function replay(ring: FlashRing, s: Sealer): { items: IndexEntry[]; nextSeq: number; lost?: QueueDrop } {
   const items: IndexEntry[] = [];
   let through = 0;
   let nextSeq = 1;
-  let lost: { count: number; from: number; to: number } | undefined;
+  /** Unreadable ring records, each with the lowest message seq it could have held. */
+  const bad: { from: number; to: number; minSeq: number }[] = [];
   for (const e of ring.entries()) {
     if (e.type === "gap") {
-      lost = { count: (lost?.count ?? 0) + e.to - e.from + 1, from: lost?.from ?? e.from, to: e.to };
+      bad.push({ from: e.from, to: e.to, minSeq: nextSeq });
       continue;
     }
     const d = e.data;
-    if (d[0] === ITEM && d.length >= ITEM_HEAD) {
+    if (d[0] === ITEM && s.open(e.seq, d, ITEM_HEAD) !== undefined) {
       const seq = u64(d, 1);
-      items.push({ seq, size: d.length - ITEM_HEAD, enqueuedAt: u64(d, 9), ref: e.seq });
+      items.push({ seq, size: d.length - ITEM_OVERHEAD, enqueuedAt: u64(d, 9), ref: e.seq });
       nextSeq = Math.max(nextSeq, seq + 1);
-    } else if (d[0] === CONSUMED && d.length >= CONSUMED_SIZE) {
+    } else if (d[0] === CONSUMED && d.length === CONSUMED_SIZE && s.open(e.seq, d, CONSUMED_HEAD) !== undefined) {
       through = Math.max(through, u64(d, 1));
       nextSeq = Math.max(nextSeq, through + 1);
-    }
+    } else bad.push({ from: e.seq, to: e.seq, minSeq: nextSeq });
   }
   const kept = items.filter((i) => i.seq > through);
-  if (!lost) return { items: kept, nextSeq };
-  return { items: kept, nextSeq, lost: { cause: "corrupt", count: lost.count, bytes: 0, fromSeq: lost.from, toSeq: lost.to } };
+  const lost = bad.filter((b) => b.minSeq > through);
+  const first = lost[0];
+  const last = lost[lost.length - 1];
+  if (!first || !last) return { items: kept, nextSeq };
+  let count = 0;
+  for (const b of lost) count += b.to - b.from + 1;
+  return { items: kept, nextSeq, lost: { cause: "corrupt", count, bytes: 0, fromSeq: first.from, toSeq: last.to } };
 }
 
-/** A queue that survives reboot and power loss, on a FlashRing. */
+/** A queue that survives reboot and power loss, on a FlashRing, encrypted at rest. */
 export class FlashQueue extends QueueBase {
   readonly ring: FlashRing;
+  readonly #s: Sealer;
+  /** Ring seq of the newest ITEM on flash (replayed or stored); 0 when none. */
+  #newestRef: number;
 
   /**
-   * Replays `ring` (already mounted) and continues from it.
-   * @throws PortcullisError(BadOption) on bad terms.
+   * Replays `ring` (already mounted) and continues from it. Bumps the slot's boot counter.
+   * @throws PortcullisError(BadOption) on bad terms or slot; the key store's errors.
    */
-  constructor(ring: FlashRing, terms: QueueTerms, clock: Clock) {
-    super(terms, clock, replay(ring));
+  constructor(ring: FlashRing, terms: QueueTerms, clock: Clock, atRest: QueueAtRest) {
+    const s = new Sealer(atRest);
+    const r = replay(ring, s);
+    super(terms, clock, r, atRest.onDrop);
     this.ring = ring;
+    this.#s = s;
+    this.#newestRef = r.items[r.items.length - 1]?.ref ?? 0;
   }
 
   protected maxItem(): number {
-    return this.ring.maxPayload - ITEM_HEAD;
+    return this.ring.maxPayload - ITEM_OVERHEAD;
   }
 
+  /**
+   * Room now, and a free sector left after it: a consumption record must always find room, and only
+   * consumption records may take the last free sector (the trim after them frees sectors again).
+   */
   protected fits(size: number): boolean {
-    return this.ring.canAppend(ITEM_HEAD + size);
+    return this.ring.canAppend(ITEM_OVERHEAD + size) && this.ring.freeSectors >= 1;
   }
 
   /** After consuming everything before `nextKept`, would whole sectors free up enough room? */
@@ -99,29 +185,48 @@ export class FlashQueue extends QueueBase {
     const spans = this.ring.spans();
     let freed = 0;
     for (let i = 0; i < spans.length - 1; i++) if ((spans[i]?.lastSeq ?? Infinity) < keepFrom) freed++;
-    // The ring keeps its reserve (default 1 sector) free for consumption records like ours.
+    // canAppend with keep = every sector is true only when the head itself has room.
+    if (!this.ring.canAppend(CONSUMED_SIZE, this.ring.sectors)) return this.ring.freeSectors - 1 + freed >= 1;
     return this.ring.freeSectors + freed - 1 >= 1;
   }
 
   protected store(item: QueueItem): Promise<number> {
-    const topic = text(item.topic);
-    const rec = concat(new Uint8Array([ITEM]), i2osp(item.seq, 8), i2osp(item.enqueuedAt, 8), i2osp(topic.length, 2), topic, item.payload);
+    const topic = utf8(item.topic);
+    const head = concat(new Uint8Array([ITEM]), i2osp(item.seq, 8), i2osp(item.enqueuedAt, 8), i2osp(this.#s.boot, 4));
     const ref = this.ring.nextSeq;
-    return this.ring.append(rec).then(() => ref);
+    const rec = this.#s.seal(ref, head, concat(i2osp(topic.length, 2), topic, item.payload));
+    return this.ring.append(rec).then(() => {
+      this.#newestRef = ref;
+      return ref;
+    });
   }
 
   protected load(e: IndexEntry): { topic: string; payload: Uint8Array } | undefined {
     const d = this.ring.read(e.ref);
     if (!d || d[0] !== ITEM || u64(d, 1) !== e.seq) return undefined;
-    const topicLen = ((d[17] ?? 0) << 8) | (d[18] ?? 0);
-    return { topic: decodeUtf8(d.subarray(ITEM_HEAD, ITEM_HEAD + topicLen)), payload: d.slice(ITEM_HEAD + topicLen) };
+    const body = this.#s.open(e.ref, d, ITEM_HEAD);
+    if (!body || body.length < 2) return undefined;
+    const topicLen = ((body[0] ?? 0) << 8) | (body[1] ?? 0);
+    if (2 + topicLen > body.length) return undefined;
+    const topic = tryUtf8(body.subarray(2, 2 + topicLen));
+    return topic === undefined ? undefined : { topic, payload: body.slice(2 + topicLen) };
   }
 
   protected async consume(through: number, cause: DropCause | "ack", next: IndexEntry | undefined): Promise<void> {
     const code = CAUSES.indexOf(cause);
     if (code < 0) throw new PortcullisError(ErrorCode.BadOption, `unknown cause ${cause}`);
+    const keepFrom = next?.ref ?? this.ring.nextSeq;
+    if (!this.ring.canAppend(CONSUMED_SIZE, 0)) {
+      // No room even for the consumption record (a ring left full by an older layout or a cut):
+      // give up the sectors wholly below the oldest kept message first, but never the one holding
+      // the newest ITEM, so a remount still continues the sequence past every message.
+      this.ring.trimThrough(Math.min(keepFrom, this.#newestRef || keepFrom) - 1);
+      if (!this.ring.canAppend(CONSUMED_SIZE, 0)) throw ringFull(`no room for a consumption record (${this.ring.freeSectors} free sectors)`);
+    }
+    const head = concat(new Uint8Array([CONSUMED]), i2osp(through, 8), new Uint8Array([code]), i2osp(this.#s.boot, 4));
+    const rec = this.#s.seal(this.ring.nextSeq, head, new Uint8Array(0));
     // The reserve sectors exist for this: a consumption record must always get through.
-    await this.ring.append(concat(new Uint8Array([CONSUMED]), i2osp(through, 8), new Uint8Array([code])), 0);
-    this.ring.trimThrough((next?.ref ?? this.ring.nextSeq) - 1);
+    await this.ring.append(rec, 0);
+    this.ring.trimThrough(keepFrom - 1);
   }
 }

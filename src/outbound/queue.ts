@@ -99,10 +99,15 @@ export abstract class QueueBase implements OutboundQueue {
   #nextSeq: number;
   #failed: string | undefined;
   #chain: Promise<void> = Promise.resolve();
+  readonly #onDrop: ((d: QueueDrop) => void) | undefined;
   recovered: QueueDrop | undefined;
 
-  /** @throws PortcullisError(BadOption) on bad terms. */
-  constructor(terms: QueueTerms, clock: Clock, recovered: { items: IndexEntry[]; nextSeq: number; lost?: QueueDrop }) {
+  /**
+   * `onDrop` hears of drops no call returns: a message that cannot be read back (dropped, never handed
+   * out) and drops made for a push that then failed.
+   * @throws PortcullisError(BadOption) on bad terms.
+   */
+  constructor(terms: QueueTerms, clock: Clock, recovered: { items: IndexEntry[]; nextSeq: number; lost?: QueueDrop }, onDrop?: (d: QueueDrop) => void) {
     if (!(terms.maxBytes > 0) || !(terms.ttlSeconds > 0)) throw new PortcullisError(ErrorCode.BadOption, "queue maxBytes and ttlSeconds must be positive");
     if (terms.overflow !== "drop-oldest" && terms.overflow !== "reject-new") throw new PortcullisError(ErrorCode.BadOption, "overflow must be drop-oldest or reject-new");
     this.terms = terms;
@@ -113,6 +118,7 @@ export abstract class QueueBase implements OutboundQueue {
     }
     this.#nextSeq = recovered.nextSeq;
     this.recovered = recovered.lost;
+    this.#onDrop = onDrop;
   }
 
   /** Largest message (topic + payload bytes) the store can hold. */
@@ -179,6 +185,7 @@ export abstract class QueueBase implements OutboundQueue {
       if (n < 0) return { ok: false, reason: "overflow", detail: "the store has no room even when emptied" };
       const d = await this.#drop(n, "overflow");
       if (d) dropped.push(d);
+      if (this.#failed) return this.#refused(dropped, { ok: false, reason: "failed", detail: this.#failed });
     }
     const seq = this.#nextSeq++;
     const enqueuedAt = this.#clock.now();
@@ -189,20 +196,42 @@ export abstract class QueueBase implements OutboundQueue {
     } catch (e) {
       this.#nextSeq--;
       // A full store is an overflow (reported, nothing written); anything else fails the queue closed.
-      if (e instanceof PortcullisError && e.code === ErrorCode.Limit) return { ok: false, reason: "overflow", detail: e.message };
+      if (e instanceof PortcullisError && e.code === ErrorCode.Limit) return this.#refused(dropped, { ok: false, reason: "overflow", detail: e.message });
       this.#failed = `store failed: ${(e as Error).message}`;
-      return { ok: false, reason: "failed", detail: this.#failed };
+      return this.#refused(dropped, { ok: false, reason: "failed", detail: this.#failed });
     }
     return { ok: true, seq, dropped };
   }
 
+  /** A refusal after drops were made for it: the drops are still reported. */
+  #refused(dropped: readonly QueueDrop[], r: PushResult): PushResult {
+    for (const d of dropped) this.#onDrop?.(d);
+    return r;
+  }
+
   peek(): QueueItem | undefined {
-    if (this.#frozen || this.#failed) return undefined;
-    const e = this.#index[0];
-    if (!e) return undefined;
-    const data = this.load(e);
-    if (!data) return undefined;
-    return { seq: e.seq, topic: data.topic, payload: data.payload, enqueuedAt: e.enqueuedAt };
+    for (;;) {
+      if (this.#frozen || this.#failed) return undefined;
+      const e = this.#index[0];
+      if (!e) return undefined;
+      const data = this.load(e);
+      if (data) return { seq: e.seq, topic: data.topic, payload: data.payload, enqueuedAt: e.enqueuedAt };
+      // Unreadable (corrupt or tampered): never handed out; dropped, recorded and reported.
+      this.#index.shift();
+      this.#bytes -= e.size;
+      this.#onDrop?.({ cause: "corrupt", count: 1, bytes: e.size, fromSeq: e.seq, toSeq: e.seq });
+      const next = this.#index[0];
+      void this.#serial(() => this.#consumed(e.seq, "corrupt", next));
+    }
+  }
+
+  /** Records a consumption; a store failure fails the queue closed here, where it occurs (never thrown on). */
+  async #consumed(through: number, cause: DropCause | "ack", next: IndexEntry | undefined): Promise<void> {
+    try {
+      await this.consume(through, cause, next);
+    } catch (e) {
+      this.#failed ??= `consumption record failed: ${e instanceof Error ? e.message : String(e)}`;
+    }
   }
 
   async #ack(seq: number): Promise<void> {
@@ -210,7 +239,7 @@ export abstract class QueueBase implements OutboundQueue {
     if (!e || e.seq !== seq) throw new PortcullisError(ErrorCode.BadOption, `ack of ${seq} but the oldest is ${e?.seq ?? "none"}`);
     this.#index.shift();
     this.#bytes -= e.size;
-    await this.consume(seq, "ack", this.#index[0]);
+    await this.#consumed(seq, "ack", this.#index[0]);
   }
 
   async #expire(): Promise<QueueDrop | undefined> {
@@ -253,7 +282,7 @@ export abstract class QueueBase implements OutboundQueue {
     let bytes = 0;
     for (const g of gone) bytes += g.size;
     this.#bytes -= bytes;
-    await this.consume(last.seq, cause, this.#index[0]);
+    await this.#consumed(last.seq, cause, this.#index[0]);
     return { cause, count: gone.length, bytes, fromSeq: first.seq, toSeq: last.seq };
   }
 }

@@ -9,7 +9,8 @@ import { MemoryQueue, type OutboundQueue, type QueueTerms } from "../../src/outb
 import { FlashQueue } from "../../src/outbound/flash-queue.js";
 import { FlashRing } from "../../src/flash/ring.js";
 import { ramFlash, type NorFlash } from "../../src/flash/nor.js";
-import { drain, runQueuePowerloss } from "../powerloss/queue.js";
+import { drain, runQueuePowerloss, testAtRest } from "../powerloss/queue.js";
+import { MemoryKeys } from "../lib/memory-keys.js";
 import type { Flash } from "../../src/ports.js";
 
 const TAG = 0x51;
@@ -18,7 +19,7 @@ const terms = (t: Partial<QueueTerms> = {}): QueueTerms => ({ maxBytes: 1000, ov
 
 const makers: [string, (t: QueueTerms, clock: FakeClock) => OutboundQueue][] = [
   ["MemoryQueue", (t, clock) => new MemoryQueue(t, clock)],
-  ["FlashQueue", (t, clock) => new FlashQueue(FlashRing.mount({ flash: ramFlash(16 * 4096), tag: TAG }), t, clock)],
+  ["FlashQueue", (t, clock) => new FlashQueue(FlashRing.mount({ flash: ramFlash(16 * 4096), tag: TAG }), t, clock, testAtRest(new MemoryKeys()))],
 ];
 
 for (const [name, make] of makers) {
@@ -124,8 +125,9 @@ for (const [name, make] of makers) {
 }
 
 describe("FlashQueue durability", () => {
+  const keys = new MemoryKeys();
   const mount = (flash: Flash, clock = new FakeClock(), t = terms({ maxBytes: 64 * 1024 })): FlashQueue =>
-    new FlashQueue(FlashRing.mount({ flash, tag: TAG }), t, clock);
+    new FlashQueue(FlashRing.mount({ flash, tag: TAG }), t, clock, testAtRest(keys));
 
   it("survives a reboot: what was not acknowledged comes back in order, and seq continues", async () => {
     const flash = ramFlash(16 * 4096);
@@ -177,9 +179,9 @@ describe("FlashQueue durability", () => {
     assert.ok(refused > 0 && r2.count > 0);
   });
 
-  it("power cut at every flash operation: an acknowledged push is never lost, nothing is reordered", async () => {
-    const r = await runQueuePowerloss({ pushes: 12, size: 700, sectors: 8 });
+  it("power cut at every flash operation, and again in the recovery: an acknowledged push is never lost, nothing is reordered", async () => {
+    const r = await runQueuePowerloss({ pushes: 12, size: 700, sectors: 8, recoveryStep: 2 });
     assert.deepEqual(r.failures, []);
-    assert.ok(r.cuts > 30, `${r.cuts} cuts`);
+    assert.ok(r.cuts - r.recoveryCuts > 30 && r.recoveryCuts > 30, `${r.cuts} cuts, ${r.recoveryCuts} in recovery`);
   });
 });

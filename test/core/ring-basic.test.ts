@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { crc32c } from "../../src/flash/crc32c.js";
 import { FlashRing, type RingEntry } from "../../src/flash/ring.js";
 import { ramFlash, type NorFlash } from "../../src/flash/nor.js";
-import { FaultyFlash } from "../../src/flash/faulty.js";
+import { FaultyFlash, tornErase } from "../lib/faulty-flash.js";
 import { FakeClock } from "../lib/fake-clock.js";
 import type { Flash } from "../../src/ports.js";
 
@@ -188,5 +188,56 @@ describe("FlashRing", () => {
     await b.append(rec(2));
     assert.deepEqual(FlashRing.mount({ flash, tag: 1, size: 4 * 4096 }).read(1), rec(1));
     assert.deepEqual(FlashRing.mount({ flash, tag: 2, offset: 4 * 4096 }).read(1), rec(2));
+  });
+
+  it("erase tears differ: half erases the first half only, bits leaves scattered cells across the sector", () => {
+    const old = new Uint8Array(4096).map((_, i) => i % 3 === 0 ? 0 : 0x5a);
+    const half = tornErase(old, "half", 3);
+    assert.ok(half.subarray(0, 2048).every((b) => b === 0xff));
+    assert.deepEqual(half.subarray(2048), old.subarray(2048));
+    const bits = tornErase(old, "bits", 3);
+    const erased = (a: Uint8Array) => a.filter((b) => b === 0xff).length;
+    for (const part of [bits.subarray(0, 2048), bits.subarray(2048)]) {
+      assert.ok(erased(part) > 700 && erased(part) < 1500, `${erased(part)} of 2048 erased`);
+    }
+    assert.ok(bits.every((b, i) => (b & old[i]!) === old[i]), "an erase only sets bits");
+    assert.notDeepEqual(bits, tornErase(old, "bits", 4), "the pattern differs per sector");
+  });
+
+  it("an erase cut short, in either tear mode, leaves a sector the ring erases again before use", async () => {
+    for (const tear of ["half", "bits"] as const) {
+      const inner = ramFlash(4 * 4096);
+      const setup = FlashRing.mount({ flash: inner, tag: 1, prepareAhead: 0 });
+      let n = 0;
+      while (setup.spans().length < 3) await setup.append(rec(n++, 300));
+      setup.trimThrough(setup.spans()[0]!.lastSeq); // sector 0 retired, erased by the next maintain
+      const cut = new FaultyFlash(inner, { cutAt: 1, tear });
+      const ring = FlashRing.mount({ flash: cut, tag: 1, prepareAhead: 1 });
+      assert.throws(() => ring.maintain(), /power cut/);
+      const after = FlashRing.mount({ flash: inner, tag: 1 });
+      const kept = records(after.entries()).length;
+      while (after.spans().length < 3 || after.spans()[2]!.sector !== 0) {
+        if (!after.canAppend(300)) after.trimThrough(after.spans()[0]!.lastSeq);
+        await after.append(rec(n++, 300));
+      }
+      assert.ok(kept > 0);
+      const last = after.nextSeq - 1;
+      assert.deepEqual(FlashRing.mount({ flash: inner, tag: 1 }).read(last), rec(n - 1, 300), tear);
+    }
+  });
+
+  it("a 'prepared' header over cells that are not erased is not trusted: the sector is erased again", async () => {
+    const flash = ramFlash(4 * 4096);
+    const ring = FlashRing.mount({ flash, tag: 1, prepareAhead: 2 });
+    await ring.append(rec(1));
+    const again = FlashRing.mount({ flash, tag: 1 });
+    // Sector 1 reads "prepared" (part A intact, part B erased) but an old record survives below it,
+    // as an erase that stopped part way may leave it.
+    flash.program(4096 + 512, new Uint8Array(64));
+    const before = again.syncErases;
+    let n = 0;
+    while (again.spans().length < 2) await again.append(rec(n++, 500));
+    assert.equal(again.syncErases, before + 1);
+    assert.deepEqual(FlashRing.mount({ flash, tag: 1 }).read(again.nextSeq - 1), rec(n - 1, 500));
   });
 });

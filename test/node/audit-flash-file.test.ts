@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { flashContract } from "../contract/flash.contract.js";
 import { NorFlash } from "../../src/flash/nor.js";
-import { FaultyFlash, isPowerCut } from "../../src/flash/faulty.js";
+import { FaultyFlash, isPowerCut } from "../lib/faulty-flash.js";
 import { FileStore } from "../../hosts/node/flash-file.js";
 import { FileKeyStore } from "../../hosts/node/keys.js";
 import { FlashAuditLog } from "../../src/audit/log.js";

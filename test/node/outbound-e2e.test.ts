@@ -15,6 +15,7 @@ import { nodeUplink } from "../../hosts/node/uplink.js";
 import { nodeClock, nodeTimers } from "../../hosts/node/clock.js";
 import { EnvelopeSealer } from "../../src/outbound/envelope.js";
 import { FlashQueue } from "../../src/outbound/flash-queue.js";
+import { MemoryKeys } from "../lib/memory-keys.js";
 import type { QueueTerms } from "../../src/outbound/queue.js";
 import { UplinkManager } from "../../src/outbound/uplink-manager.js";
 import { FlashRing } from "../../src/flash/ring.js";
@@ -26,6 +27,8 @@ import { freePort, hasMosquitto, makeTestCa, startAedesTls, startMosquittoTls, t
 import { skipUnlessAvailable } from "../lib/skip.js";
 
 const crypto = nodeCrypto();
+/** The board's key store: it outlives every boot of this file (the queue's storage key and boot counter). */
+const keys = new MemoryKeys();
 const vendor = crypto.p256Generate();
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -35,7 +38,7 @@ function boot(flash: Flash, pki: TestCa, port: number, events: AuditEvent[], opt
   const clock = nodeClock();
   const timers = nodeTimers();
   const ring = FlashRing.mount({ flash, tag: 0x51 });
-  const queue = new FlashQueue(ring, { maxBytes: 64 * 1024, overflow: "drop-oldest", ttlSeconds: 3600, ...opts.terms }, clock);
+  const queue = new FlashQueue(ring, { maxBytes: 64 * 1024, overflow: "drop-oldest", ttlSeconds: 3600, ...opts.terms }, clock, { crypto, keys, random: nodeRandom(), slot: 0 });
   const sealer = new EnvelopeSealer({ crypto, clock, integration: "acme", contractVersion: "1", encryption: "hpke", vendorPublicKey: vendor.publicKey });
   const mgr = new UplinkManager({
     integration: "acme",

@@ -1,32 +1,38 @@
 /**
  * The power-loss test in the littlefs manner (its "reentrant" test cases): a deterministic workload of
  * mixed audit-log operations is re-run with the power cut at every erase and program (FaultyFlash
- * cutAt = 1..N), for each tear mode; after each cut the log is mounted again and must hold every
- * acknowledged record, show nothing unacknowledged out of order, and export a log that verifies.
- * Portable: the CLI (run.ts) runs it in full, test/core/audit-powerloss.test.ts a sampled version.
+ * cutAt = 1..N) in each tear mode, and at every key-store write (the boot counter, the sealing key's
+ * forward-secure update, the legal hold; the write lost or done). After each cut, the recovery boot is
+ * cut a second time at each of its own writes (on copies of the board); then a clean mount must pass
+ * the invariant of check.ts. Portable: the CLI (run.ts) runs it in full, the core test a sampled version.
  */
-import type { TimerId, Timers } from "../../src/ports.js";
-import { ramFlash, type NorFlash } from "../../src/flash/nor.js";
-import { FaultyFlash, isPowerCut, type TearMode } from "../../src/flash/faulty.js";
-import { verifyExport } from "../../src/audit/verify.js";
-import type { FlashAuditLog, AuditLogOptions } from "../../src/audit/log.js";
-import { FlashAuditLog as Log } from "../../src/audit/log.js";
-import { nobleCrypto, seededRandom } from "../lib/noble-crypto.js";
-import { FakeClock } from "../lib/fake-clock.js";
-import { MemoryKeyStore } from "./support.js";
+import type { KeyStore } from "../../src/ports.js";
+import type { AuditEvent } from "../../src/audit/types.js";
+import type { FlashAuditLog } from "../../src/audit/log.js";
+import { FaultyFlash, isPowerCut, type TearMode } from "../lib/faulty-flash.js";
+import { FaultyKeyStore, type KeyTear } from "../lib/faulty-keys.js";
+import { boot, cloneDevice, freshDevice, type Device } from "./device.js";
+import { check, newLedger, recover, type Ledger } from "./check.js";
 
 export interface PowerlossOptions {
   /** Workload operations (≥ 300 for the full run). */
   readonly ops: number;
-  /** Cut at every `step`-th operation (1: every one). */
+  /** Cut at every `step`-th flash operation (1: every one). */
   readonly step?: number;
   readonly tears?: readonly TearMode[];
   readonly sectors?: number;
   readonly seed?: number;
-  /** Cut only at these operations (regression cases), instead of every `step`-th. */
+  /** Cut only at these flash operations (regression cases), instead of every `step`-th. */
   readonly only?: readonly number[];
   /** Group-commit window of the log under test (default 5 ms; 0: every append programmed at once). */
   readonly groupCommitMs?: number;
+  /**
+   * After each first cut, cut the recovery boot again at every `recoveryStep`-th of its flash and
+   * key-store writes (each on a copy of the board), then mount cleanly and check. 0: no second cuts.
+   */
+  readonly recoveryStep?: number;
+  /** Cut at every `keyStep`-th key-store write of the workload, both tears (0: none; default 1). */
+  readonly keyStep?: number;
   /** Progress output. */
   readonly progress?: (line: string) => void;
 }
@@ -34,70 +40,27 @@ export interface PowerlossOptions {
 export interface PowerlossResult {
   /** Flash operations in the uncut run (the cut points available). */
   readonly operations: number;
+  /** Key-store writes in the uncut run. */
+  readonly keyWrites: number;
   /** What the uncut run did: op kinds performed, and the log's record kinds at the end. */
   readonly mix: Record<string, number>;
+  /** Every cut: first cuts in the workload (flash, key store) and second cuts in recovery. */
   readonly cuts: number;
+  readonly keyCuts: number;
+  readonly recoveryCuts: number;
   readonly lost: number;
   readonly corrupt: number;
   readonly failures: string[];
 }
 
-/** Timers of one boot: a power cut kills them all, as it kills the board's event loop. */
-class BootTimers implements Timers {
-  readonly #clock: FakeClock;
-  readonly #ids = new Set<TimerId>();
-  dead = false;
-  constructor(clock: FakeClock) {
-    this.#clock = clock;
-  }
-  after(ms: number, cb: () => void): TimerId {
-    const id = this.#clock.after(ms, () => {
-      this.#ids.delete(id);
-      if (!this.dead) cb();
-    });
-    this.#ids.add(id);
-    return id;
-  }
-  every(ms: number, cb: () => void): TimerId {
-    const id = this.#clock.every(ms, () => {
-      if (!this.dead) cb();
-    });
-    this.#ids.add(id);
-    return id;
-  }
-  cancel(id: TimerId): void {
-    this.#ids.delete(id);
-    this.#clock.cancel(id);
-  }
-  kill(): void {
-    this.dead = true;
-    for (const id of this.#ids) this.#clock.cancel(id);
-    this.#ids.clear();
-  }
-}
-
-interface Device {
-  readonly groupCommitMs: number;
-  readonly keys: MemoryKeyStore;
-  readonly clock: FakeClock;
-  k0?: Uint8Array;
-  timers?: BootTimers;
-}
-
-const OPTIONS: AuditLogOptions = { sealEveryRecords: 24, retention: { connect: 20 * 60_000 }, retentionCheckMs: 40 * 60_000 };
-const crypto = nobleCrypto(seededRandom("powerloss-verify"));
-
-async function boot(flash: FaultyFlash | NorFlash, dev: Device): Promise<FlashAuditLog> {
-  const groupCommitMs = dev.groupCommitMs;
-  dev.timers?.kill();
-  const timers = new BootTimers(dev.clock);
-  dev.timers = timers;
-  const random = seededRandom("powerloss");
-  return Log.open({
-    flash, crypto: nobleCrypto(random), random, keys: dev.keys, clock: dev.clock, timers,
-    options: { ...OPTIONS, groupCommitMs, onVerificationKey: (k) => (dev.k0 = k) },
-  });
-}
+/**
+ * The append-like calls whose resolved promise is a promise of durability: each counts as
+ * acknowledged in the ledger. Another such call (a flow-commit record, say) joins the run by adding
+ * an entry here; the check then holds it to the same invariant.
+ */
+export const ACKNOWLEDGED_APPENDS: readonly ((log: FlashAuditLog, e: AuditEvent) => Promise<number>)[] = [
+  (log, e) => log.append(e),
+];
 
 /** A small deterministic PRNG (xorshift32) so every run replays the same workload. */
 function prng(seed: number): () => number {
@@ -110,28 +73,24 @@ function prng(seed: number): () => number {
   };
 }
 
-interface Ledger {
-  /** seq → op number of every acknowledged record. */
-  readonly acked: Map<number, number>;
-  /** Ops appended but not (yet) acknowledged. */
-  readonly inflight: Set<number>;
-}
-
 /** Runs the workload until it ends or the power fails (then the FaultyFlash is dead). */
-async function workload(flash: FaultyFlash, dev: Device, ops: number, seed: number, ledger: Ledger, mix: Record<string, number> = {}): Promise<void> {
+async function workload(dev: Device, flash: FaultyFlash, keys: KeyStore, ops: number, seed: number, ledger: Ledger, mix: Record<string, number> = {}): Promise<void> {
   const rand = prng(seed);
   const KINDS = ["admin", "connect", "consent", "auth"] as const;
   let log: FlashAuditLog;
+  let calls = 0;
   try {
-    log = await boot(flash, dev);
+    log = await boot(dev, flash, keys);
   } catch (e) {
     if (isPowerCut(e) || flash.dead) return;
     throw e;
   }
   const append = (op: number) => {
     ledger.inflight.add(op);
+    ledger.calls.set(op, calls++);
     const kind = KINDS[op % KINDS.length]!;
-    return log.append({ kind, decision: "info", device: `d${op % 7}`, detail: { op, pad: "p".repeat(op % 50) } }).then(
+    const call = ACKNOWLEDGED_APPENDS[op % ACKNOWLEDGED_APPENDS.length]!;
+    return call(log, { kind, decision: "info", device: `d${op % 7}`, detail: { op, pad: "p".repeat(op % 50) } }).then(
       (seq) => {
         ledger.acked.set(seq, op);
         ledger.inflight.delete(op);
@@ -162,10 +121,10 @@ async function workload(flash: FaultyFlash, dev: Device, ops: number, seed: numb
         for (let d = 0; d < 5; d++) void log.aggregate({ device: `d${d}`, integration: "cloud", decision: "allow", rule: "r", reason: "ok", bytes: 80, fieldsDropped: 1 });
       } else if (r < 0.84) dev.clock.tick(16 * 60_000);
       else if (r < 0.89) log.applyRetention();
-      else if (r < 0.94) log = await boot(flash, dev);
+      else if (r < 0.94) log = await boot(dev, flash, keys);
       else if (r < 0.97) {
         await log.close();
-        log = await boot(flash, dev);
+        log = await boot(dev, flash, keys);
       } else if (r < 0.985) log.exportJsonl();
       else {
         const p = log.held === undefined ? log.hold(`case ${op}`) : log.release();
@@ -186,55 +145,55 @@ async function workload(flash: FaultyFlash, dev: Device, ops: number, seed: numb
   dev.timers?.kill();
 }
 
-/** Mounts after a cut and checks the invariant; returns [lost, corrupt, notes]. */
-async function check(inner: NorFlash, dev: Device, ledger: Ledger): Promise<[number, number, string[]]> {
-  let log: FlashAuditLog;
-  try {
-    log = await boot(inner, dev);
-  } catch (e) {
-    return [0, 1, [`mount failed: ${String(e)}`]];
-  }
-  const notes: string[] = [];
-  let lost = 0;
-  let corrupt = 0;
-  const booted = log.append({ kind: "boot", decision: "info", detail: { op: -1 } });
-  dev.clock.tick(5);
-  await booted.catch((e: unknown) => {
-    if (!/full under legal hold/.test(String(e))) throw e;
-  });
-  const lines = log.exportJsonl();
-  const v = verifyExport(lines, dev.k0!, crypto);
-  if (!v.ok) (corrupt++, notes.push(`verify: ${v.message}`));
-  // Presence through query (it also sees records after the last seal, when full under hold).
-  const bySeq = new Map<number, { op?: number; kind: string }>();
-  let maxThrough = 0;
-  for (const r of log.query({})) {
-    const op = r.detail?.op;
-    bySeq.set(r.seq, { kind: r.kind, ...(typeof op === "number" ? { op } : {}) });
-    if (r.kind === "purge") maxThrough = Math.max(maxThrough, r.detail!.through as number);
-    if (r.kind === "corruption") (corrupt++, notes.push(`corruption record at ${r.seq}`));
-  }
-  const first = log.stats().firstSeq;
-  if (first > 1 && maxThrough < first - 1) (corrupt++, notes.push(`gap before ${first} unexplained (purged through ${maxThrough})`));
-  for (const [seq, op] of ledger.acked) {
-    if (seq < first) continue;
-    if (bySeq.get(seq)?.op !== op) (lost++, notes.push(`acked op ${op} at seq ${seq} missing`));
-  }
-  const ackedOps = new Set(ledger.acked.values());
-  let lastOp = -Infinity;
-  for (const [seq, r] of [...bySeq].sort((a, b) => a[0] - b[0])) {
-    if (r.op === undefined || r.op < 0) continue;
-    if (!ackedOps.has(r.op) && !ledger.inflight.has(r.op)) (corrupt++, notes.push(`seq ${seq} holds op ${r.op}, never appended in flight`));
-    if (r.op % 100_000 < lastOp % 100_000 && !ackedOps.has(r.op)) (corrupt++, notes.push(`seq ${seq} op ${r.op} out of order`));
-    lastOp = r.op;
-  }
-  await log.close();
-  dev.timers?.kill();
-  return [lost, corrupt, notes];
+function points(total: number, step: number): number[] {
+  return step > 0 ? Array.from({ length: Math.ceil(total / step) }, (_, i) => 1 + i * step) : [];
 }
 
-function freshDevice(groupCommitMs: number): Device {
-  return { groupCommitMs, keys: new MemoryKeyStore(), clock: new FakeClock() };
+interface Tally {
+  cuts: number;
+  recoveryCuts: number;
+  lost: number;
+  corrupt: number;
+  readonly failures: string[];
+}
+
+async function tallyCheck(t: Tally, dev: Device, ledger: Ledger, label: string): Promise<void> {
+  let l = 0, c = 0, n: string[] = [];
+  try {
+    [l, c, n] = await check(dev, ledger);
+  } catch (e) {
+    [c, n] = [1, [`check threw ${String(e)}`]];
+  }
+  t.lost += l;
+  t.corrupt += c;
+  for (const x of n) t.failures.push(`${label}: ${x}`);
+}
+
+/** After a first cut: the recovery boot cut again at each of its writes (on copies), then the clean check. */
+async function afterCut(t: Tally, dev: Device, ledger: Ledger, label: string, tear: TearMode, recoveryStep: number): Promise<void> {
+  if (recoveryStep > 0) {
+    const probe = cloneDevice(dev);
+    const pf = new FaultyFlash(probe.flash);
+    const pk = new FaultyKeyStore(probe.keys);
+    await recover(probe, pf, pk, () => false);
+    const second: [string, (c: Device) => [FaultyFlash, KeyStore]][] = [
+      ...points(pf.operations, recoveryStep).map((j): [string, (c: Device) => [FaultyFlash, KeyStore]] => [`flash ${j}`, (c) => [new FaultyFlash(c.flash, { cutAt: j, tear }), c.keys]]),
+      ...points(pk.operations, recoveryStep).map((j): [string, (c: Device) => [FaultyFlash, KeyStore]] => [`keys ${j}`, (c) => {
+        const f = new FaultyFlash(c.flash);
+        return [f, new FaultyKeyStore(c.keys, { cutAt: j, tear: "lost", power: f })];
+      }]),
+    ];
+    for (const [at, make] of second) {
+      const c = cloneDevice(dev);
+      const [f, k] = make(c);
+      const note = await recover(c, f, k, () => f.dead);
+      if (note) (t.corrupt++, t.failures.push(`${label}, recovery cut ${at}: ${note}`));
+      t.cuts++;
+      t.recoveryCuts++;
+      await tallyCheck(t, c, ledger, `${label}, recovery cut ${at}`);
+    }
+  }
+  await tallyCheck(t, dev, ledger, label);
 }
 
 /** The whole power-loss run. */
@@ -243,44 +202,62 @@ export async function runPowerloss(o: PowerlossOptions): Promise<PowerlossResult
   const seed = o.seed ?? 0x5eed;
   const tears = o.tears ?? ["none", "half", "bits"];
   const step = o.step ?? 1;
-  // The uncut run: counts the flash operations, and must itself pass the invariant.
-  const base = ramFlash(sectors * 4096);
-  const counting = new FaultyFlash(base);
-  const dev0 = freshDevice(o.groupCommitMs ?? 5);
-  const ledger0: Ledger = { acked: new Map(), inflight: new Set() };
+  const gc = o.groupCommitMs ?? 5;
+  const recoveryStep = o.recoveryStep ?? 0;
+  // The uncut run: counts the flash operations and key-store writes, and must itself pass the invariant.
+  const dev0 = freshDevice(gc, sectors);
+  const counting = new FaultyFlash(dev0.flash);
+  const countingKeys = new FaultyKeyStore(dev0.keys);
+  const ledger0 = newLedger();
   const mix: Record<string, number> = {};
-  await workload(counting, dev0, o.ops, seed, ledger0, mix);
+  await workload(dev0, counting, countingKeys, o.ops, seed, ledger0, mix);
   const operations = counting.operations;
-  const after = await boot(base, dev0);
+  const keyWrites = countingKeys.operations;
+  const after = await boot(dev0);
   for (const r of after.query({})) mix[`record:${r.kind}`] = (mix[`record:${r.kind}`] ?? 0) + 1;
-  mix.erases = base.erases;
+  mix.erases = dev0.flash.erases;
   mix.firstSeq = after.stats().firstSeq;
   mix.nextSeq = after.nextSeq;
   await after.close();
   dev0.timers?.kill();
-  const failures: string[] = [];
-  let [lost, corrupt, notes] = await check(base, dev0, ledger0);
-  failures.push(...notes.map((n) => `uncut: ${n}`));
-  let cuts = 0;
+  const t: Tally = { cuts: 0, recoveryCuts: 0, lost: 0, corrupt: 0, failures: [] };
+  await tallyCheck(t, dev0, ledger0, "uncut");
+  const report = (): void => {
+    if (t.cuts % 200 < 1 + (recoveryStep > 0 ? 20 : 0)) o.progress?.(`  ${t.cuts} cuts, ${t.lost} lost, ${t.corrupt} corrupt`);
+  };
   for (const tear of tears) {
-    const points = o.only ?? Array.from({ length: Math.ceil(operations / step) }, (_, i) => 1 + i * step);
-    for (const cutAt of points) {
-      const inner = ramFlash(sectors * 4096);
-      const dev = freshDevice(o.groupCommitMs ?? 5);
-      const ledger: Ledger = { acked: new Map(), inflight: new Set() };
-      let l = 0, c = 0, n: string[] = [];
+    for (const cutAt of o.only ?? points(operations, step)) {
+      const dev = freshDevice(gc, sectors);
+      const ledger = newLedger();
+      const label = `cut ${cutAt} (${tear})`;
       try {
-        await workload(new FaultyFlash(inner, { cutAt, tear }), dev, o.ops, seed, ledger);
-        [l, c, n] = await check(inner, dev, ledger);
+        await workload(dev, new FaultyFlash(dev.flash, { cutAt, tear }), dev.keys, o.ops, seed, ledger);
+        t.cuts++;
+        await afterCut(t, dev, ledger, label, tear, recoveryStep);
       } catch (e) {
-        [c, n] = [1, [`threw ${String(e)}`]];
+        (t.corrupt++, t.failures.push(`${label}: threw ${String(e)}`));
       }
-      cuts++;
-      lost += l;
-      corrupt += c;
-      for (const x of n) failures.push(`cut ${cutAt} (${tear}): ${x}`);
-      if (cuts % 200 === 0) o.progress?.(`  ${cuts} cuts, ${lost} lost, ${corrupt} corrupt`);
+      report();
     }
   }
-  return { operations, mix, cuts, lost, corrupt, failures };
+  // The key store's writes (boot counter, storage key, the sealing key's forward-secure update, legal hold).
+  let keyCuts = 0;
+  const keyTears: KeyTear[] = ["lost", "done"];
+  for (const tear of o.only ? [] : keyTears) {
+    for (const cutAt of points(keyWrites, o.keyStep ?? 1)) {
+      const dev = freshDevice(gc, sectors);
+      const ledger = newLedger();
+      const label = `key-store cut ${cutAt} (${tear})`;
+      const flash = new FaultyFlash(dev.flash);
+      try {
+        await workload(dev, flash, new FaultyKeyStore(dev.keys, { cutAt, tear, power: flash }), o.ops, seed, ledger);
+        t.cuts++;
+        keyCuts++;
+        await afterCut(t, dev, ledger, label, "none", recoveryStep);
+      } catch (e) {
+        (t.corrupt++, t.failures.push(`${label}: threw ${String(e)}`));
+      }
+    }
+  }
+  return { operations, keyWrites, mix, cuts: t.cuts, keyCuts, recoveryCuts: t.recoveryCuts, lost: t.lost, corrupt: t.corrupt, failures: t.failures };
 }

@@ -1,17 +1,21 @@
 /**
  * Fault injection for any {@link Flash}, after littlefs's `lfs_emubd`: cut the power after N mutating
- * operations (the cut one may be torn), flip bits on read-back, and wear sectors out. Used by the
- * power-loss runner and the flash contract suite; it runs in XS as well as on Node.
+ * operations (the cut one may be torn) and wear sectors out. Test-only (it is not in the firmware
+ * preload): used by the power-loss runner and the flash contract suite; it runs in XS as well as on Node.
  */
-import type { Flash } from "../ports.js";
-import { ErrorCode, PortcullisError } from "../errors.js";
+import type { Flash } from "../../src/ports.js";
+import { ErrorCode, PortcullisError } from "../../src/errors.js";
 
 export type TearMode =
   /** The cut operation does not happen at all. */
   | "none"
-  /** A program writes only its first half (rounded to the program size); an erase leaves the sector's first half erased. */
+  /** A program writes only its first half (rounded to the program size); an erase leaves the sector's first half erased (0xFF), the rest as before. */
   | "half"
-  /** A program clears only some of the bits it should (a deterministic pattern); an erase sets only some bytes to 0xFF. */
+  /**
+   * A program clears only some of the bits it should (every other byte); an erase stops part way, as
+   * NOR cells do: across the whole sector a scattered half of the bytes reads 0xFF, a quarter has only
+   * some bits set, a quarter is unchanged (a deterministic pattern per sector).
+   */
   | "bits";
 
 export interface FaultyFlashOptions {
@@ -25,6 +29,31 @@ export interface FaultyFlashOptions {
 /** Thrown (with code `power-cut`) by the operation the power failed in, and every call after it. */
 export function isPowerCut(e: unknown): boolean {
   return e instanceof PortcullisError && e.code === ErrorCode.PowerCut;
+}
+
+/**
+ * What a sector reads after an erase cut short (an erase only sets bits). "half": the first half
+ * erased, the second as before. "bits": a pattern over the whole sector (xorshift32 seeded by the
+ * sector number), so headers, frames and padding are all hit.
+ */
+export function tornErase(old: Uint8Array, tear: "half" | "bits", sector: number): Uint8Array {
+  const out = old.slice();
+  if (tear === "half") {
+    out.fill(0xff, 0, old.length / 2);
+    return out;
+  }
+  let x = (0x9e3779b9 ^ (sector * 0x85ebca6b)) >>> 0 || 1;
+  for (let i = 0; i < out.length; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    const r = x & 3;
+    if (r < 2) out[i] = 0xff;
+    else if (r === 2) out[i] = out[i]! | ((x >>> 8) & 0xff);
+  }
+  return out;
 }
 
 export class FaultyFlash implements Flash {
@@ -55,6 +84,11 @@ export class FaultyFlash implements Flash {
     return this.#dead;
   }
 
+  /** Cuts the power from outside (a fault elsewhere on the same rail, such as the key store). */
+  kill(): void {
+    this.#dead = true;
+  }
+
   read(offset: number, length: number): Uint8Array {
     this.#alive();
     return this.#inner.read(offset, length);
@@ -82,11 +116,9 @@ export class FaultyFlash implements Flash {
     this.#alive();
     if (this.#cuts()) {
       if (this.#tear !== "none") {
-        // An interrupted erase: the first half of the sector reads erased, the second half as before.
         const old = this.#inner.read(sector * this.sectorSize, this.sectorSize);
         this.#inner.erase(sector);
-        const keep = old.subarray(this.sectorSize / 2);
-        this.#inner.program(sector * this.sectorSize + this.sectorSize / 2, keep);
+        this.#inner.program(sector * this.sectorSize, tornErase(old, this.#tear, sector));
       }
       this.#die();
     }
