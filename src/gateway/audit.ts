@@ -84,7 +84,7 @@ export async function openAudit(
   const refuse = (e: unknown): void => {
     if (failClosed) return;
     failClosed = true;
-    alarm(`audit log refused a record (${e instanceof Error ? e.message : String(e)}): outbound flows stopped, devices still served locally`);
+    alarm(`audit log refused a record (${e instanceof Error ? e.message : String(e)}): outbound flows stopped; publishes that cannot be recorded are not acknowledged`);
   };
   // Flows resume only once the log takes records again (a legal hold released, space freed).
   const accepted = (): void => {

@@ -27,7 +27,8 @@ export function newLedger(): Ledger {
 }
 
 const crypto = nobleCrypto(seededRandom("powerloss-verify"));
-const fullUnderHold = (e: unknown): boolean => /full under legal hold/.test(String(e));
+/** The log refusing a record it has no room for (legal hold, or every sector within retention): fail closed, not loss. */
+const fullUnderHold = (e: unknown): boolean => /full under legal hold|full of records within their retention/.test(String(e));
 
 /** The first boot after a cut: mount (finishing what the cut interrupted), one record, the idle eraser, close. */
 export async function recover(dev: Device, flash: Flash, keys: KeyStore, dead: () => boolean): Promise<string | undefined> {

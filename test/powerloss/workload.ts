@@ -97,7 +97,7 @@ async function workload(dev: Device, flash: FaultyFlash, keys: KeyStore, ops: nu
       },
       (e: unknown) => {
         if (isPowerCut(e) || flash.dead) return;
-        if (!/full under legal hold/.test(String(e))) throw e;
+        if (!/full under legal hold|full of records within their retention/.test(String(e))) throw e;
         mix.refused = (mix.refused ?? 0) + 1;
         ledger.inflight.delete(op);
       },
@@ -133,7 +133,7 @@ async function workload(dev: Device, flash: FaultyFlash, keys: KeyStore, ops: nu
       }
     } catch (e) {
       if (isPowerCut(e) || flash.dead) break;
-      if (/full under legal hold/.test(String(e))) continue;
+      if (/full under legal hold|full of records within their retention/.test(String(e))) continue;
       throw e;
     }
   }
