@@ -11,6 +11,7 @@ import type { AuditEvent, AuditRecord } from "../../src/audit/types.js";
 import { newDevice, openLog } from "../powerloss/support.js";
 import { parseGatewayConfig } from "../../src/config.js";
 import { projectedHistoryMs } from "../../src/audit/purge.js";
+import { FLOW_COMMIT_BATCH } from "../../src/audit/aggregate.js";
 
 const DAY = 24 * 3600_000;
 const badToken = (remote: string): AuditEvent => ({ kind: "admin", decision: "deny", reason: "bad-token", detail: { remote, path: "/api/v1/audit" } });
@@ -181,5 +182,22 @@ describe("audit evidence under attack and crash", () => {
     assert.equal(clean.uncleanStop, undefined, "after close() the next boot is clean");
     assert.equal(clean.query({ kind: "boot" }).filter((r) => r.reason === "unclean-stop").length, 1);
     await clean.close();
+  });
+  it("a commit that already counts FLOW_COMMIT_BATCH flows is written at once, not at the end of the window", async () => {
+    const dev = newDevice();
+    const log = await openLog(ramFlash(32 * 4096), dev, { groupCommitMs: 20, flowCommitMs: 60_000 });
+    const flow = { device: "plug", integration: "cloud", decision: "allow", rule: "r", reason: "ok", bytes: 50, fieldsDropped: 0 } as const;
+    await log.aggregate(flow); // the first after a quiet window: at once
+    const commits = () => log.query({ kind: "flow-summary" }).filter((r) => r.reason === "commit");
+    let done = 0;
+    const batch = Array.from({ length: FLOW_COMMIT_BATCH - 1 }, () => log.aggregate(flow).then(() => done++));
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+    assert.equal(done, 0, "fewer than a batch wait for the window");
+    assert.equal(commits().length, 1);
+    const last = log.aggregate(flow).then(() => done++);
+    await Promise.all([...batch, last]);
+    assert.equal(done, FLOW_COMMIT_BATCH, "the batch resolved without the clock moving");
+    assert.deepEqual(commits().map((r) => r.detail), [{ cloud: 1 }, { cloud: FLOW_COMMIT_BATCH }]);
+    await log.close();
   });
 });
