@@ -4,7 +4,7 @@
  * authentication) are handed back to the caller, which records them.
  */
 import type { FlashRing, RingEntry } from "../flash/ring.js";
-import type { AuditKind, AuditQuery, AuditRecord } from "./types.js";
+import type { AuditQuery, AuditRecord } from "./types.js";
 import { GENESIS_CHAIN, type Checkpoint } from "./chain.js";
 import { recordJson } from "./record.js";
 import { FLAG_SEAL, readPrefix } from "./store.js";
@@ -15,8 +15,6 @@ import { EXPORT_FORMAT, EXPORT_VERSION } from "./verify.js";
 /** Decrypts and decodes a stored payload, or undefined when it fails authentication or decoding. */
 export type Decode = (seq: number, data: Uint8Array) => AuditRecord | undefined;
 
-/** Kinds that never hold a sector back from retention: they expire with their neighbours. */
-const STRUCTURAL: readonly AuditKind[] = Object.freeze(["seal", "purge", "corruption"]);
 
 export function matches(r: AuditRecord, q: AuditQuery): boolean {
   if (q.fromTime !== undefined && r.time < q.fromTime) return false;
@@ -108,21 +106,4 @@ export function sealState(ring: FlashRing, decode: Decode, sealSeq: number): Omi
   const r = data ? decode(sealSeq, data) : undefined;
   if (!p || !r || r.kind !== "seal" || (p.flags & FLAG_SEAL) === 0) return undefined;
   return { seq: sealSeq, chain: p.chain, time: r.time, timeSet: r.timeSet };
-}
-
-/**
- * The oldest sectors (never the head) whose records have all outlived their kind's retention at
- * `now`, as the last seq of each, oldest first. Kinds without a retention never expire.
- */
-export function expiredSpans(ring: FlashRing, decode: Decode, retention: Partial<Record<AuditKind, number>>, now: number): number[] {
-  const out: number[] = [];
-  for (const span of ring.spans().slice(0, -1)) {
-    for (const e of ring.entries(span.firstSeq, span.lastSeq)) {
-      const r = e.type === "record" ? decode(e.seq, e.data) : undefined;
-      if (!r || STRUCTURAL.includes(r.kind)) continue;
-      if (r.time + (retention[r.kind] ?? Infinity) > now) return out;
-    }
-    out.push(span.lastSeq);
-  }
-  return out;
 }
