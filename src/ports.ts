@@ -120,6 +120,13 @@ export interface Flash {
   read(offset: number, length: number): Uint8Array;
   program(offset: number, data: Uint8Array): void;
   erase(sector: number): void;
+  /**
+   * Optional. Where programs and erases survive the loss of this program but not yet of the host's
+   * power (a flash image in a file: written, not yet fsync'ed), makes every one made so far durable
+   * across both before it returns. Callers call it at acknowledgement points (a group commit), never
+   * per trim. A chip's flash, whose program is durable when it returns, leaves it out.
+   */
+  sync?(): void;
 }
 
 /** One device-side TCP connection (a home device speaking MQTT to the gateway). */

@@ -11,6 +11,8 @@ import { ErrorCode, PortcullisError } from "../errors.js";
 export interface FlashStore {
   read(offset: number, length: number): Uint8Array;
   write(offset: number, data: Uint8Array): void;
+  /** Optional: make every write so far survive the host's power (see the Flash port's `sync`). */
+  sync?(): void;
 }
 
 export const SECTOR_SIZE = 4096;
@@ -39,6 +41,8 @@ export class NorFlash implements Flash {
   /** Operation counters. */
   programs = 0;
   erases = 0;
+  /** Acknowledgement points the ring asked for (each one fsync on a file store). */
+  syncs = 0;
   bytesProgrammed = 0;
   readonly #store: FlashStore;
 
@@ -85,6 +89,12 @@ export class NorFlash implements Flash {
     this.#store.write(sector * this.sectorSize, new Uint8Array(this.sectorSize).fill(0xff));
     this.eraseCounts[sector]!++;
     this.erases++;
+  }
+
+  /** The store's sync, when it has one (a file); RAM and chip stores need none. */
+  sync(): void {
+    this.#store.sync?.();
+    this.syncs++;
   }
 
   #range(offset: number, length: number): void {

@@ -199,6 +199,7 @@ export class FlashRing {
     if (this.#groupMs === 0) {
       try {
         this.#program(frame);
+        this.#sync();
       } catch (e) {
         return Promise.reject(e);
       }
@@ -236,6 +237,7 @@ export class FlashRing {
     }
     try {
       this.#program(all);
+      this.#sync();
     } catch (e) {
       for (const r of p.reject) r(e);
       throw e;
@@ -392,6 +394,11 @@ export class FlashRing {
       this.#failed = e;
       throw e;
     }
+  }
+
+  /** An acknowledgement point: what was programmed so far must survive the host's power too. */
+  #sync(): void {
+    if (this.#flash.sync) this.#guard(() => this.#flash.sync!());
   }
 
   #program(bytes: Uint8Array): void {

@@ -52,6 +52,29 @@ describe("CRC-32C", () => {
 });
 
 describe("FlashRing", () => {
+  it("asks the flash to sync only at acknowledgement points: once per group commit, never for a trim", async () => {
+    const flash = ramFlash(8 * 4096);
+    const clock = new FakeClock();
+    const ring = FlashRing.mount({ flash, tag: 1, timers: clock, groupCommitMs: 20 });
+    const before = flash.syncs;
+    const acks = Array.from({ length: 30 }, (_, i) => ring.append(rec(i)));
+    assert.equal(flash.syncs, before, "nothing acknowledged yet, nothing synced");
+    clock.tick(20);
+    const seqs = await Promise.all(acks);
+    assert.equal(flash.syncs, before + 1, "one sync for the whole batch, before any append resolved");
+    for (let i = 0; i < 100; i++) void ring.append(rec(i, 60)); // into a second sector, so there is one to trim
+    clock.tick(20);
+    const synced = flash.syncs;
+    ring.trimThrough(ring.spans()[0]!.lastSeq);
+    assert.equal(flash.syncs, synced, "a trim is not an acknowledgement point");
+    assert.ok(seqs.length === 30);
+    const flash2 = ramFlash(8 * 4096);
+    const direct = FlashRing.mount({ flash: flash2, tag: 2 });
+    const s0 = flash2.syncs;
+    await direct.append(rec(1));
+    await direct.append(rec(2));
+    assert.equal(flash2.syncs, s0 + 2, "without group commit every append is its own acknowledgement point");
+  });
   it("appends, iterates in order and continues the sequence after a remount", async () => {
     const flash = ramFlash(8 * 4096);
     let ring = FlashRing.mount({ flash, tag: 1 });
