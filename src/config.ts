@@ -63,6 +63,8 @@ export interface GatewayConfig {
   };
   /** Admin HTTPS options; absent fields take the host's defaults. */
   readonly admin?: AdminConfig;
+  /** Device-side broker limits (`BrokerLimits` in src/mqtt/broker.ts); absent ones keep their defaults. */
+  readonly broker?: Readonly<Record<string, number>>;
 }
 
 export interface ConfigError {
@@ -149,8 +151,36 @@ export function parseGatewayConfig(
     }
   }
   const admin = parseAdmin(raw.admin, errors);
+  const broker = parseBroker(raw.broker, errors);
   if (errors.length) return { ok: false, errors };
-  return { ok: true, config: { name, devices, contracts, audit: { groupCommitMs, retentionDays, ...(summaryEveryMs === undefined ? {} : { summaryEveryMs }), ...(flowCommitMs === undefined ? {} : { flowCommitMs }), ...(typeof partitionBytes === "number" ? { partitionBytes } : {}) }, ...(admin ? { admin } : {}) } };
+  return { ok: true, config: { name, devices, contracts, audit: { groupCommitMs, retentionDays, ...(summaryEveryMs === undefined ? {} : { summaryEveryMs }), ...(flowCommitMs === undefined ? {} : { flowCommitMs }), ...(typeof partitionBytes === "number" ? { partitionBytes } : {}) }, ...(admin ? { admin } : {}), ...(broker ? { broker } : {}) } };
+}
+
+/** Integer ranges of the broker limits gateway.json may set: [min, max]. */
+const BROKER_RANGES = Object.freeze({
+  maxConnections: [1, 1024],
+  maxPendingConnections: [1, 1024],
+  maxPendingPerAddress: [1, 1024],
+  maxInflight: [1, 1024],
+  maxPendingAccepts: [1, 1024],
+  publishRatePerSec: [1, 100_000],
+  publishBurst: [1, 100_000],
+} as const);
+
+function parseBroker(raw: unknown, errors: ConfigError[]): Record<string, number> | undefined {
+  if (raw === undefined) return undefined;
+  if (!isObject(raw)) {
+    errors.push({ path: "/broker", message: "must be an object" });
+    return undefined;
+  }
+  const out: Record<string, number> = {};
+  for (const [key, v] of Object.entries(raw)) {
+    const range = (BROKER_RANGES as Record<string, readonly [number, number]>)[key];
+    if (!range) errors.push({ path: `/broker/${key}`, message: `unknown broker limit; one of ${Object.keys(BROKER_RANGES).join(", ")}` });
+    else if (typeof v !== "number" || !Number.isInteger(v) || v < range[0] || v > range[1]) errors.push({ path: `/broker/${key}`, message: `must be an integer from ${range[0]} to ${range[1]}` });
+    else out[key] = v;
+  }
+  return out;
 }
 
 const ADDRESS = /^(\d{1,3}(\.\d{1,3}){3}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$/;

@@ -94,6 +94,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   const broker = new Broker({
     clock: board.clock,
     timers: board.timers,
+    ...(config.broker ? { limits: config.broker } : {}),
     authenticate(clientId, username, password) {
       const dev = devices.get(clientId);
       // The same HMAC work for unknown ids, so timing does not tell which client ids exist.

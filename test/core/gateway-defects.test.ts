@@ -232,4 +232,13 @@ describe("gateway defects (issue #13), each with its regression", () => {
     assert.equal(jsonErrorLine("{}", "JSON.parse: 3: invalid character"), 3); // XS 13.3, measured
     assert.equal(jsonErrorLine("{}", "syntax error"), undefined);
   });
+  it("gateway.json broker limits are parsed for the broker; unknown or out-of-range ones are named", async () => {
+    const secret = makeDeviceSecret(crypto, new Uint8Array(16), "device-password");
+    const bad = parseGatewayConfig(JSON.stringify({ name: "x", devices: [{ id: "thermostat", secret }], audit: { groupCommitMs: 0 }, broker: { publishRatePerSec: 0, bogus: 1 } }), []);
+    assert.ok(!bad.ok);
+    assert.deepEqual(bad.errors.map((e) => e.path).sort(), ["/broker/bogus", "/broker/publishRatePerSec"]);
+    const good = parseGatewayConfig(JSON.stringify({ name: "x", devices: [{ id: "thermostat", secret }], audit: { groupCommitMs: 0 }, broker: { maxConnections: 1 } }), []);
+    assert.ok(good.ok);
+    assert.deepEqual(good.config.broker, { maxConnections: 1 });
+  });
 });
