@@ -92,6 +92,20 @@ export interface Vendor extends Proc {
 }
 
 /** The vendor cloud: mosquitto with a TLS listener (the test CA's server cert) and a plain one for the observer. */
+/** The lines both mosquitto configs share. */
+function mosquittoCommon(): string[] {
+  return [
+    // mosquitto started as root drops to user "mosquitto", who could not read the 0600 files here.
+    `user ${userInfo().username}`,
+    "per_listener_settings false",
+    "allow_anonymous true",
+    "persistence false",
+    "log_dest stderr",
+    "log_type error",
+    "max_queued_messages 0",
+  ];
+}
+
 export async function startVendor(dir: string, ca: TestCa): Promise<Vendor> {
   mkdirSync(dir, { recursive: true });
   const tlsPort = await freePort();
@@ -101,14 +115,7 @@ export async function startVendor(dir: string, ca: TestCa): Promise<Vendor> {
   writeFileSync(path.join(dir, "server.key"), ca.server.key, { mode: 0o600 });
   const conf = path.join(dir, "vendor.conf");
   writeFileSync(conf, [
-    // mosquitto started as root drops to user "mosquitto", who could not read the 0600 files here.
-    `user ${userInfo().username}`,
-    "per_listener_settings false",
-    "allow_anonymous true",
-    "persistence false",
-    "log_dest stderr",
-    "log_type error",
-    "max_queued_messages 0",
+    ...mosquittoCommon(),
     "max_inflight_messages 0",
     `listener ${tlsPort} 127.0.0.1`,
     `cafile ${path.join(dir, "ca.pem")}`,
@@ -138,14 +145,7 @@ export async function startBridge(dir: string, vendor: Vendor): Promise<Target> 
   const port = await freePort();
   const conf = path.join(dir, "bridge.conf");
   writeFileSync(conf, [
-    // mosquitto started as root drops to user "mosquitto", who could not read the 0600 files here.
-    `user ${userInfo().username}`,
-    "per_listener_settings false",
-    "allow_anonymous true",
-    "persistence false",
-    "log_dest stderr",
-    "log_type error",
-    "max_queued_messages 0",
+    ...mosquittoCommon(),
     `listener ${port} 127.0.0.1`,
     "connection vendor",
     `address 127.0.0.1:${vendor.tlsPort}`,

@@ -10,6 +10,7 @@ import { CONNECT_TIMEOUT_MS } from "../../src/mqtt/broker.js";
 import type { FakeSocket } from "../fixtures/mqtt/fake-socket.js";
 import { harness } from "../fixtures/mqtt/harness.js";
 import { ascii } from "../fixtures/mqtt/packets.js";
+import { referenceMatches } from "../fixtures/mqtt/reference-topic.js";
 
 const MAX_CONNECTIONS = 3;
 const MAX_PENDING = 3;
@@ -45,18 +46,7 @@ interface Real {
 
 type Cmd = fc.Command<Model, Real>;
 
-/** The textbook matcher, independent of src/mqtt/topic.ts. */
-function matches(filter: string, topic: string): boolean {
-  if (topic.startsWith("$") && (filter.startsWith("+") || filter.startsWith("#"))) return false;
-  const f = filter.split("/");
-  const t = topic.split("/");
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === "#") return true;
-    if (i >= t.length) return false;
-    if (f[i] !== "+" && f[i] !== t[i]) return false;
-  }
-  return f.length === t.length;
-}
+const matches = referenceMatches;
 
 /** What the broker must do when socket `index` from `address` is accepted: evict, then add it as pending. */
 function modelOpen(m: Model, r: Real, index: number, address: string): void {

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { isValidTopicFilter, isValidTopicName, topicMatches } from "../../src/mqtt/codec.js";
+import { referenceMatches } from "../fixtures/mqtt/reference-topic.js";
 
 /** [filter, topic, matches] — every example of §4.7.1.2, §4.7.1.3, §4.7.2 and §4.7.3. */
 const MATCHES: readonly [string, string, boolean][] = [
@@ -66,15 +67,4 @@ describe("mqtt topics (§4.7)", () => {
   });
 });
 
-/** The textbook algorithm, written independently of src/mqtt/topic.ts. */
-function reference(filter: string, topic: string): boolean {
-  if (topic.startsWith("$") && (filter.startsWith("+") || filter.startsWith("#"))) return false;
-  const f = filter.split("/");
-  const t = topic.split("/");
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === "#") return true;
-    if (i >= t.length) return false;
-    if (f[i] !== "+" && f[i] !== t[i]) return false;
-  }
-  return f.length === t.length;
-}
+const reference = referenceMatches;
