@@ -112,7 +112,9 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
      * here, so a broker that ignores the promise leaves no unhandled rejection behind.
      */
     onPublish(clientId, topic, payload) {
-      const done = Promise.all(policy.engine.evaluate({ device: clientId, topic, payload }).map((d) => handleDecision(clientId, topic, d, payload.length))).then(() => undefined);
+      const ds = policy.engine.evaluate({ device: clientId, topic, payload });
+      // One decision is the common case: no Promise.all (and its array) on the per-message path.
+      const done = ds.length === 1 ? handleDecision(clientId, topic, ds[0]!, payload.length) : Promise.all(ds.map((d) => handleDecision(clientId, topic, d, payload.length))).then(() => undefined);
       done.catch(() => undefined);
       return done;
     },

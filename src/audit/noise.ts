@@ -124,7 +124,10 @@ export class NoiseAggregator {
       row = { kind: e.kind, reason, remote, minute, last: minute, count: 0, claimed };
       this.#rows.set(key, row);
     }
-    row.count++;
+    // An event the source already tallied (the broker's evictions, the admin throttle's lockouts)
+    // carries its own count: add it, so the row's count stays the number of occurrences.
+    const n = e.detail?.count;
+    row.count += typeof n === "number" && Number.isInteger(n) && n > 0 ? n : 1;
     row.last = Math.max(row.last, minute);
   }
 

@@ -63,6 +63,20 @@ describe("audit evidence under attack and crash", () => {
     await log.close();
   });
 
+  it("an event its source already tallied adds its own count (the broker's evictions)", async () => {
+    const dev = newDevice();
+    const log = await openLog(ramFlash(64 * 4096), dev);
+    dev.clock.tick(60_000 - (dev.clock.now() % 60_000));
+    const evicted = (count: number): AuditEvent => ({ kind: "connect", decision: "deny", reason: "evicted", detail: { remote: "203.0.113.5:4000", count } });
+    log.noise(evicted(1));
+    log.noise(evicted(499));
+    dev.clock.tick(60_000);
+    const rows = log.query({ kind: "connect" });
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0]!.detail!.count, 500);
+    await log.close();
+  });
+
   it("a 64 KiB claimed client id is cut to 64 characters and does not block the noise behind it", async () => {
     const dev = newDevice();
     const log = await openLog(ramFlash(32 * 4096), dev);
