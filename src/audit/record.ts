@@ -4,7 +4,8 @@
  */
 import { AuditKinds, type AuditDecision, type AuditEvent, type AuditKind, type AuditRecord, type DetailValue } from "./types.js";
 import { ErrorCode, PortcullisError } from "../errors.js";
-import { canonicalJson, wellFormed, type Json } from "./text.js";import { utf8 } from "../util/bytes.js";
+import { canonicalJson, wellFormed, type Json } from "./text.js";
+import { utf8 } from "../util/bytes.js";
 import { Reader, Writer } from "./varint.js";
 import { compareRows, decodeSummary, encodeSummary } from "./summary.js";
 
@@ -16,6 +17,11 @@ export const BODY_VERSION = 1;
 
 const DECISIONS: readonly AuditDecision[] = Object.freeze(["allow", "minimize", "deny", "info"]);
 const STRING_FIELDS = Object.freeze(["device", "integration", "topic", "rule", "reason"] as const);
+
+/** Sets an own data property even for the key "__proto__" (plain assignment would set the prototype instead and lose the entry). */
+function setOwn(o: Record<string, DetailValue>, k: string, v: DetailValue): void {
+  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+}
 
 function bad(message: string): PortcullisError {
   return new PortcullisError(ErrorCode.BadOption, message);
@@ -50,9 +56,9 @@ export function normalizeEvent(e: AuditEvent): AuditEvent {
       const v = e.detail[k];
       if (typeof v === "number") {
         if (!Number.isFinite(v)) throw bad(`detail ${k} is not finite`);
-        d[str(k, "detail key")] = v === 0 ? 0 : v;
-      } else if (typeof v === "string") d[str(k, "detail key")] = str(v, `detail ${k}`);
-      else if (v === null || typeof v === "boolean") d[str(k, "detail key")] = v;
+        setOwn(d, str(k, "detail key"), v === 0 ? 0 : v);
+      } else if (typeof v === "string") setOwn(d, str(k, "detail key"), str(v, `detail ${k}`));
+      else if (v === null || typeof v === "boolean") setOwn(d, str(k, "detail key"), v);
       else throw bad(`detail ${k} must be a scalar`);
     }
     out.detail = d;
@@ -149,14 +155,14 @@ export function decodeBody(seq: number, b: Uint8Array): AuditRecord {
     for (let n = r.varint(); n > 0; n--) {
       const k = r.str();
       const tag = r.u8();
-      if (tag === TAG_NULL) d[k] = null;
-      else if (tag === TAG_FALSE || tag === TAG_TRUE) d[k] = tag === TAG_TRUE;
-      else if (tag === TAG_STRING) d[k] = r.str();
-      else if (tag === TAG_UINT || tag === TAG_NINT) d[k] = tag === TAG_NINT ? -r.varint() : r.varint();
+      if (tag === TAG_NULL) setOwn(d, k, null);
+      else if (tag === TAG_FALSE || tag === TAG_TRUE) setOwn(d, k, tag === TAG_TRUE);
+      else if (tag === TAG_STRING) setOwn(d, k, r.str());
+      else if (tag === TAG_UINT || tag === TAG_NINT) setOwn(d, k, tag === TAG_NINT ? -r.varint() : r.varint());
       else if (tag === TAG_F64) {
         const f = new Uint8Array(8);
         for (let i = 0; i < 8; i++) f[i] = r.u8();
-        d[k] = new DataView(f.buffer).getFloat64(0, true);
+        setOwn(d, k, new DataView(f.buffer).getFloat64(0, true));
       } else throw new RangeError("bad detail tag");
     }
     out.detail = d;

@@ -1,7 +1,8 @@
 /** Audit record encodings: UTF-8 and hex, canonical JSON, and the compact body's round trip (properties). */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { canonicalJson, wellFormed } from "../../src/audit/text.js";import { fromHex, fromUtf8, toHex, utf8 } from "../../src/util/bytes.js";
+import { canonicalJson, wellFormed } from "../../src/audit/text.js";
+import { fromHex, fromUtf8, toHex, utf8 } from "../../src/util/bytes.js";
 import { canonicalBytes, decodeBody, encodeBody, normalizeEvent } from "../../src/audit/record.js";
 import { AuditKinds, type AuditEvent, type AuditRecord, type FlowSummaryRow } from "../../src/audit/types.js";
 
@@ -56,6 +57,16 @@ describe("audit record body", () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("keeps a detail key named __proto__ as an entry, never as the prototype", () => {
+    const e = normalizeEvent({ kind: "boot", decision: "allow", detail: JSON.parse('{"__proto__":null,"a":1}') });
+    assert.deepEqual(Object.keys(e.detail!), ["__proto__", "a"]);
+    assert.equal(Object.getPrototypeOf(e.detail), Object.prototype);
+    const back = decodeBody(3, encodeBody({ ...e, seq: 3, time: 0, timeSet: false }));
+    assert.deepEqual(Object.keys(back.detail!), ["__proto__", "a"]);
+    assert.equal(Object.getPrototypeOf(back.detail), Object.prototype);
+    assert.match(new TextDecoder().decode(canonicalBytes(back)), /"detail":\{"__proto__":null,"a":1\}/);
   });
 
   it("codes a steady device's minutes as one run: 50 devices × 5 minutes in well under 1 KiB", () => {
