@@ -1,0 +1,133 @@
+/**
+ * Board profiles: what a board promises to serve, and the limits that keep it inside its memory.
+ *
+ * Each profile is a promise (the home it serves: devices, integrations, sustained and burst rates)
+ * and the named limits the core enforces so the gateway refuses what it cannot hold instead of
+ * running out of heap: a device connect beyond `sessions` gets CONNACK 3 and an audit record, a
+ * contract beyond `integrations` is blocked with a reason, an uplink keeps at most `uplinkWindow`
+ * QoS 1 messages in flight per destination.
+ *
+ * The XS creation values (slot and chunk heaps, stack) that go with each profile live in
+ * manifest.json (per platform); `heap` here records them so tests and the lin load run can check
+ * that the manifest and the profile agree. DESIGN.md "Memory budget" explains each figure.
+ *
+ * gateway.json may lower a limit (`broker.*`, `limits.*`), never raise it above the profile.
+ */
+
+export type ProfileName = "esp32" | "esp32-psram" | "node";
+
+export interface BoardLimits {
+  /** Devices gateway.json may configure. */
+  readonly devices: number;
+  /** MQTT sessions connected at once; one more gets CONNACK 3 (server unavailable) and a record. */
+  readonly sessions: number;
+  /** Sockets accepted but not yet past CONNECT, in all. */
+  readonly pendingConnections: number;
+  /** QoS 1 publishes from one device awaiting PUBACK; beyond it the socket is not read. */
+  readonly inflightPerDevice: number;
+  /** Integrations (active contracts); one more is blocked at load with a reason. */
+  readonly integrations: number;
+  /** QoS 1 messages in flight per destination (vendor uplink), awaiting PUBACK. */
+  readonly uplinkWindow: number;
+  /** Vendor TLS connections held open at once (the rest wait, their queue on flash). */
+  readonly uplinkConnections: number;
+  /** Admin HTTPS connections at once. */
+  readonly adminSessions: number;
+  /** Bytes of messages held in RAM between the broker and the flash queue, in all. */
+  readonly pipelineBytes: number;
+  /** Per-device publish rate (token bucket) and burst. */
+  readonly publishRatePerSec: number;
+  readonly publishBurst: number;
+}
+
+export interface BoardPromise {
+  /** The home this profile is sized for (what the load run offers). */
+  readonly devices: number;
+  readonly integrations: number;
+  readonly sustainedMsgsPerSec: number;
+  readonly burstMsgsPerSec: number;
+  readonly burstSeconds: number;
+}
+
+export interface XsCreation {
+  /** XS slot heap, in slots (16 bytes on ESP32, 32 on a 64-bit host). */
+  readonly slots: number;
+  /** XS chunk heap, bytes. */
+  readonly chunk: number;
+  /** XS stack, in slots. */
+  readonly stack: number;
+}
+
+export interface BoardProfile {
+  readonly name: ProfileName;
+  readonly description: string;
+  readonly promise: BoardPromise;
+  readonly limits: BoardLimits;
+  /** XS creation values of the firmware build (absent for the Node board, which has no fixed heap). */
+  readonly heap?: XsCreation;
+}
+
+const ESP32: BoardProfile = Object.freeze({
+  name: "esp32",
+  description: "plain ESP32 without PSRAM (nodemcu): a small home",
+  promise: Object.freeze({ devices: 8, integrations: 2, sustainedMsgsPerSec: 10, burstMsgsPerSec: 50, burstSeconds: 10 }),
+  limits: Object.freeze({
+    devices: 8,
+    sessions: 8,
+    pendingConnections: 4,
+    inflightPerDevice: 4,
+    integrations: 2,
+    uplinkWindow: 4,
+    uplinkConnections: 2,
+    adminSessions: 1,
+    pipelineBytes: 16 * 1024,
+    publishRatePerSec: 10,
+    publishBurst: 20,
+  }),
+});
+
+const ESP32_PSRAM: BoardProfile = Object.freeze({
+  name: "esp32-psram",
+  description: "ESP32 or ESP32-S3 with PSRAM (N8R8 module): a large home",
+  promise: Object.freeze({ devices: 50, integrations: 8, sustainedMsgsPerSec: 50, burstMsgsPerSec: 200, burstSeconds: 10 }),
+  limits: Object.freeze({
+    devices: 50,
+    sessions: 50,
+    pendingConnections: 16,
+    inflightPerDevice: 8,
+    integrations: 8,
+    uplinkWindow: 8,
+    uplinkConnections: 8,
+    adminSessions: 2,
+    pipelineBytes: 128 * 1024,
+    publishRatePerSec: 10,
+    publishBurst: 20,
+  }),
+});
+
+/** The Node board: the large home's promise, with a simulator's room for admin sessions and the window. */
+const NODE: BoardProfile = Object.freeze({
+  name: "node",
+  description: "the Node.js board simulator: the large home (esp32-psram's promise), no fixed heap",
+  promise: ESP32_PSRAM.promise,
+  limits: Object.freeze({
+    ...ESP32_PSRAM.limits,
+    pendingConnections: 16,
+    uplinkWindow: 32,
+    adminSessions: 16,
+    pipelineBytes: 1024 * 1024,
+  }),
+});
+
+export const PROFILES: Readonly<Record<ProfileName, BoardProfile>> = Object.freeze({ esp32: ESP32, "esp32-psram": ESP32_PSRAM, node: NODE });
+
+export const PROFILE_NAMES: readonly ProfileName[] = Object.freeze(["esp32", "esp32-psram", "node"] as ProfileName[]);
+
+/** The profile of that name, or an error that lists the names. */
+export function profileByName(name: string): BoardProfile {
+  const p = (PROFILES as Readonly<Record<string, BoardProfile>>)[name];
+  if (!p || !Object.prototype.hasOwnProperty.call(PROFILES, name)) {
+    throw new RangeError(`unknown board profile "${name}"; one of ${PROFILE_NAMES.join(", ")}`);
+  }
+  return p;
+}
