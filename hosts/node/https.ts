@@ -7,7 +7,7 @@
 import { createServer, type Server } from "node:https";
 import type { Socket } from "node:net";
 import type { SecureContextOptions } from "node:tls";
-import type { AdminApi } from "../../src/admin/api.js";
+import { MAX_ADMIN_BODY, type AdminApi } from "../../src/admin/api.js";
 import type { Identity } from "./identity.js";
 
 export { loadOrCreateIdentity, renewIdentityIfDue, CERT_DEFAULTS, type Identity, type CertPolicy, type LoadedIdentity } from "./identity.js";
@@ -82,17 +82,45 @@ export async function startAdminServer(api: AdminApi, identity: Identity, option
     clearTimeout(deadlines.get(key));
     deadlines.delete(key);
     res.shouldKeepAlive = false; // one request per connection: every connection lives under the head deadline
-    api
-      .handle({ method: req.method ?? "GET", target: req.url ?? "/", authorization: req.headers.authorization, remote: req.socket.remoteAddress ?? "?" })
-      .then((r) => {
-        res.writeHead(r.status, { ...r.headers, "content-type": r.contentType, "cache-control": "no-store", connection: "close" });
-        for (const chunk of r.body) res.write(chunk);
-        res.end();
-      })
-      .catch(() => {
-        if (!res.headersSent) res.writeHead(500, { "content-type": "application/json", connection: "close" });
-        res.end('{"error":"internal error"}\n');
-      });
+    const send = (status: number, headers: Record<string, string>, body: readonly string[]): void => {
+      res.writeHead(status, { ...headers, "cache-control": headers["cache-control"] ?? "no-store", connection: "close" });
+      for (const chunk of body) res.write(chunk);
+      res.end();
+    };
+    // The body (JSON commands) is read whole, at most MAX_ADMIN_BODY bytes, under the idle timeout.
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let refused = false;
+    req.on("data", (c: Buffer) => {
+      if (refused) return;
+      size += c.length;
+      if (size > MAX_ADMIN_BODY) {
+        refused = true;
+        send(413, { "content-type": "application/json" }, [JSON.stringify({ error: `request body over ${MAX_ADMIN_BODY} bytes` }) + "\n"]);
+        req.socket.destroySoon();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("end", () => {
+      if (refused) return;
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) if (k !== "authorization" && typeof v === "string") headers[k] = v;
+      api
+        .handle({
+          method: req.method ?? "GET",
+          target: req.url ?? "/",
+          authorization: req.headers.authorization,
+          remote: req.socket.remoteAddress ?? "?",
+          headers,
+          ...(size > 0 ? { body: Buffer.concat(chunks).toString("utf8") } : {}),
+        })
+        .then((r) => send(r.status, { ...r.headers, "content-type": r.contentType }, r.body))
+        .catch(() => {
+          if (!res.headersSent) res.writeHead(500, { "content-type": "application/json", connection: "close" });
+          res.end('{"error":"internal error"}\n');
+        });
+    });
   });
   // Beyond the cap, node closes a new TCP connection at accept, before any TLS work.
   server.maxConnections = maxConnections;

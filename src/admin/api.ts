@@ -30,7 +30,14 @@ export interface AdminRequest {
   readonly authorization?: string | undefined;
   /** Peer address ("192.0.2.7", or "192.0.2.7:50122": the port is dropped), for throttling and the audit record. */
   readonly remote: string;
+  /** Other request headers the API reads (`cookie`, `content-type`, `x-csrf-token`), names in lower case. */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** The request body as text (at most {@link MAX_ADMIN_BODY} bytes; the host answers 413 beyond it). */
+  readonly body?: string;
 }
+
+/** The largest request body a host reads for the API (JSON commands are small). */
+export const MAX_ADMIN_BODY = 16 * 1024;
 
 export interface AdminResponse {
   readonly status: number;
