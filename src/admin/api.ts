@@ -19,6 +19,7 @@ import type { CheckpointJson } from "../audit/checkpoint.js";
 import { constantTimeEqual, utf8 } from "../util/bytes.js";
 import { ErrorCode, PortcullisError } from "../errors.js";
 import { AuthThrottle, addressOf, type ThrottleOptions } from "./throttle.js";
+import { errorReply, jsonReply, matchRoute, type Principal, type Route, type RouteCall } from "./routes.js";
 
 export { AUTH_THROTTLE, addressOf } from "./throttle.js";
 
@@ -71,6 +72,8 @@ export interface AdminApiOptions {
   readonly beforeRead?: () => Promise<void>;
   /** The status document for `/api/v1/status`. */
   readonly status: () => Record<string, unknown>;
+  /** More routes (incidents, owner actions), after the built-in ones; see routes.ts. */
+  readonly routes?: readonly Route[];
 }
 
 /** The JSON form of a record, as served: ISO time, every standard field present (null when absent). */
@@ -124,7 +127,7 @@ export function recordLines(r: AuditRecord, filter: { device?: string; integrati
 }
 
 function reply(status: number, message: string): AdminResponse {
-  return { status, contentType: "application/json", body: [JSON.stringify({ error: message }) + "\n"] };
+  return errorReply(status, message);
 }
 
 function parseQuery(target: string): { path: string; params: Map<string, string> } {
@@ -169,6 +172,7 @@ export class AdminApi {
     if (options.tokenHash.length !== 32) throw new Error("tokenHash must be a SHA-256 digest");
     this.#o = options;
     this.#throttle = new AuthThrottle(() => options.clock.monotonic(), options.onEvent, options.throttle);
+    this.#routes = [...this.#builtins(), ...(options.routes ?? [])];
   }
 
   /** Handles one request. Never throws for bad input: it answers 4xx. */
@@ -186,23 +190,45 @@ export class AdminApi {
     if (wait > 0) {
       return { ...reply(429, `too many failed attempts from this address; retry in ${wait} s`), headers: { "Retry-After": String(wait) } };
     }
-    if (!this.#authorized(req.authorization)) {
+    const principal = this.#authenticate(req.authorization, remote);
+    if (!principal) {
       if (!this.#throttle.failed(remote)) {
         this.#o.onEvent({ kind: "admin", decision: "deny", reason: req.authorization ? "bad-token" : "no-token", detail: { remote, path } });
       }
       return reply(401, "missing or wrong bearer token");
     }
-    if (req.method !== "GET") return reply(405, "only GET is supported");
-    if (path === "/api/v1/audit") {
-      await this.#o.beforeRead?.();
-      return this.#audit(params);
+    const m = matchRoute(this.#routes, req.method, path);
+    if (m.kind === "none") return reply(404, "not found");
+    if (m.kind === "method") return { ...reply(405, `${req.method} is not allowed here; use ${m.allowed.join(" or ")}`), headers: { Allow: m.allowed.join(", ") } };
+    if (!m.route.roles.includes(principal.role)) {
+      this.#o.onEvent({ kind: "admin", decision: "deny", reason: "forbidden", detail: { remote, path, account: principal.account, role: principal.role } });
+      return reply(403, `the ${principal.role} role may not ${req.method} ${m.route.path}`);
     }
-    if (path === "/api/v1/audit/export") return this.#export(params, remote);
-    if (path === "/api/v1/audit/checkpoint") return this.#checkpoint(remote);
-    if (path === "/api/v1/status") {
-      return { status: 200, contentType: "application/json", body: [JSON.stringify(this.#o.status()) + "\n"] };
-    }
-    return reply(404, "not found");
+    return m.route.handle({ req, path, query: params, params: m.params, principal });
+  }
+
+  /** The built-in routes, then the host's; the route × role table of SPEC.md lists them all. */
+  get routes(): readonly Route[] {
+    return this.#routes;
+  }
+
+  readonly #routes: readonly Route[];
+
+  #builtins(): Route[] {
+    return [
+      { method: "GET", path: "/api/v1/audit", roles: ["owner", "auditor"], summary: "audit records (NDJSON)", handle: async (c: RouteCall) => {
+        await this.#o.beforeRead?.();
+        return this.#audit(c.query as Map<string, string>);
+      } },
+      { method: "GET", path: "/api/v1/audit/export", roles: ["owner", "auditor"], summary: "self-verifying export (JSONL)", handle: (c: RouteCall) => this.#export(c.query as Map<string, string>, c.principal.remote) },
+      { method: "GET", path: "/api/v1/audit/checkpoint", roles: ["owner", "auditor"], summary: "newest sealed state, MACed", handle: (c: RouteCall) => this.#checkpoint(c.principal.remote) },
+      { method: "GET", path: "/api/v1/status", roles: ["owner", "auditor", "installer"], summary: "gateway status", handle: () => jsonReply(200, this.#o.status()) },
+    ];
+  }
+
+  /** The caller, or undefined: today the owner's bearer token only. */
+  #authenticate(header: string | undefined, remote: string): Principal | undefined {
+    return this.#authorized(header) ? { account: "owner-token", role: "owner", via: "token", remote } : undefined;
   }
 
   #authorized(header: string | undefined): boolean {

@@ -1,0 +1,109 @@
+/**
+ * The admin API's routes: each a method, a path pattern, the roles that may call it and a handler.
+ * AdminApi authenticates the caller, finds the route, checks the role and calls the handler with the
+ * caller (`Principal`), so a handler never sees an unauthenticated or unauthorized request.
+ *
+ * Path patterns are literal segments and `{name}` segments (`/api/v1/incidents/{id}/notes`); a `{name}`
+ * matches one non-empty segment, percent-decoded.
+ */
+import type { AdminRequest, AdminResponse } from "./api.js";
+
+export type Role = "owner" | "auditor" | "installer";
+export const ROLES: readonly Role[] = Object.freeze(["owner", "auditor", "installer"] as Role[]);
+
+/** Who is calling, as authenticated. */
+export interface Principal {
+  /** Account name; "owner-token" for the break-glass bearer token, "console" on the serial console. */
+  readonly account: string;
+  readonly role: Role;
+  readonly via: "token" | "session" | "console";
+  /** Caller's address without port ("console" on the serial console). */
+  readonly remote: string;
+}
+
+export type Method = "GET" | "POST" | "PUT" | "DELETE";
+
+export interface RouteCall {
+  readonly req: AdminRequest;
+  readonly path: string;
+  readonly query: ReadonlyMap<string, string>;
+  /** The `{name}` segments of the pattern. */
+  readonly params: Readonly<Record<string, string>>;
+  readonly principal: Principal;
+}
+
+export interface Route {
+  readonly method: Method;
+  readonly path: string;
+  readonly roles: readonly Role[];
+  /** One line for the route × role table (SPEC.md). */
+  readonly summary: string;
+  readonly handle: (call: RouteCall) => AdminResponse | Promise<AdminResponse>;
+}
+
+/** A JSON answer. */
+export function jsonReply(status: number, value: unknown, headers?: Readonly<Record<string, string>>): AdminResponse {
+  return { status, contentType: "application/json", body: [JSON.stringify(value) + "\n"], ...(headers ? { headers } : {}) };
+}
+
+/** A JSON error: `{"error": message, "field": field}`; `field` names the bad input when there is one. */
+export function errorReply(status: number, message: string, field?: string): AdminResponse {
+  return jsonReply(status, field === undefined ? { error: message } : { error: message, field });
+}
+
+/** The body as a JSON object, or the 400/415 answer that says why not. An absent body is `{}`. */
+export function jsonBody(req: AdminRequest): { ok: true; value: Record<string, unknown> } | { ok: false; response: AdminResponse } {
+  const text = req.body;
+  if (text === undefined || text === "") return { ok: true, value: {} };
+  const type = req.headers?.["content-type"];
+  if (type !== undefined && !/^application\/json\s*(;|$)/i.test(type)) {
+    return { ok: false, response: errorReply(415, "the body must be application/json") };
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return { ok: false, response: errorReply(400, "the body is not JSON", "body") };
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return { ok: false, response: errorReply(400, "the body must be a JSON object", "body") };
+  return { ok: true, value: v as Record<string, unknown> };
+}
+
+function segments(path: string): string[] {
+  return path.split("/").slice(1);
+}
+
+export type RouteMatch =
+  | { readonly kind: "found"; readonly route: Route; readonly params: Readonly<Record<string, string>> }
+  | { readonly kind: "method"; readonly allowed: readonly Method[] }
+  | { readonly kind: "none" };
+
+/** Finds the route for `method path`; "method" when the path exists with other methods only. */
+export function matchRoute(routes: readonly Route[], method: string, path: string): RouteMatch {
+  const got = segments(path);
+  const allowed: Method[] = [];
+  for (const route of routes) {
+    const want = segments(route.path);
+    if (want.length !== got.length) continue;
+    const params: Record<string, string> = {};
+    let ok = true;
+    for (let i = 0; i < want.length && ok; i++) {
+      const w = want[i]!;
+      const g = got[i]!;
+      if (w.startsWith("{") && w.endsWith("}")) {
+        if (g === "") ok = false;
+        else {
+          try {
+            Object.defineProperty(params, w.slice(1, -1), { value: decodeURIComponent(g), enumerable: true });
+          } catch {
+            ok = false;
+          }
+        }
+      } else if (w !== g) ok = false;
+    }
+    if (!ok) continue;
+    if (route.method === method) return { kind: "found", route, params };
+    if (!allowed.includes(route.method)) allowed.push(route.method);
+  }
+  return allowed.length ? { kind: "method", allowed } : { kind: "none" };
+}
