@@ -9,6 +9,8 @@
  *   driver check <cert> <key>                        prints "OK" or "ERR <code>" for tls_pump_config_create
  *   driver serve <cert> <key> <connections>          listens on 127.0.0.1, prints "PORT <n>", then one
  *                                                    "RESULT <state> <error>" line per connection
+ *   driver version                                   prints the mbedTLS version compiled against (string,
+ *                                                    number) and the number of the library linked
  *
  * The served application is HTTP-ish: it answers one request per connection with "HTTP/1.0 200 OK" and
  * the body "echo:<request line>", or 20000 pattern bytes for "GET /big" (to exercise back-pressure).
@@ -23,6 +25,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "mbedtls/version.h"
 
 #include "tls_pump.h"
 
@@ -222,6 +226,10 @@ int main(int argc, char **argv)
 		else
 			printf("ERR %d\n", err);
 		tls_pump_config_destroy(c);
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[1], "version") == 0) {
+		printf("%s %08x %08x\n", MBEDTLS_VERSION_STRING, (unsigned)MBEDTLS_VERSION_NUMBER, mbedtls_version_get_number());
 		return 0;
 	}
 	if (argc == 5 && strcmp(argv[1], "serve") == 0)
