@@ -2,7 +2,7 @@
  * tls_compat: the one place where tls_pump.c and tls_identity.c meet the differences between mbedTLS
  * versions. Three lines are handled, chosen by MBEDTLS_VERSION_NUMBER:
  *   - 2.28 LTS (Debian 12 libmbedtls-dev: CI and the lin build);
- *   - 3.x (ESP-IDF 5.x; kept from before, not tested here);
+ *   - 3.x (ESP-IDF 5.x; the test has passed against 3.6.6 too);
  *   - 4.x with TF-PSA-Crypto 1.x (ESP-IDF 6.0, the IDF the Moddable SDK 8.2 documents for ESP32).
  * In 4.x the random source is PSA's own DRBG, seeded by the platform's entropy (ESP-IDF: the hardware
  * RNG); the `rng` arguments below are then used only where this code draws random bytes itself (the
