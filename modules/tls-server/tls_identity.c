@@ -9,16 +9,9 @@
 
 #include <string.h>
 
-#include "mbedtls/version.h"
-#if MBEDTLS_VERSION_NUMBER < 0x03000000
-#include "mbedtls/config.h"
-#endif
-#include "mbedtls/bignum.h"
-#include "mbedtls/ecp.h"
+#include "tls_compat.h"
+
 #include "mbedtls/md.h"
-#include "mbedtls/pk.h"
-#include "mbedtls/platform_util.h"
-#include "mbedtls/x509_crt.h"
 
 /* mbedTLS writes DER at the end of the buffer (pk.h mbedtls_pk_write_key_der): move it to the front. */
 static int to_front(int written, uint8_t *buf, size_t cap, size_t *len)
@@ -60,7 +53,6 @@ int tls_pump_generate_identity(tls_pump_rng_t rng, void *rng_ctx, const char *co
 {
 	mbedtls_pk_context pk;
 	mbedtls_x509write_cert crt;
-	mbedtls_mpi serial;
 	char subject[96];
 	unsigned char serial_bytes[16];
 	int r;
@@ -75,19 +67,16 @@ int tls_pump_generate_identity(tls_pump_rng_t rng, void *rng_ctx, const char *co
 
 	mbedtls_pk_init(&pk);
 	mbedtls_x509write_crt_init(&crt);
-	mbedtls_mpi_init(&serial);
 
-	if ((r = mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY))) != 0)
+	if ((r = tls_compat_init()) != 0)
 		goto done;
-	if ((r = mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(pk), rng, rng_ctx)) != 0)
+	if ((r = tls_compat_generate_p256(&pk, rng, rng_ctx)) != 0)
 		goto done;
 	/* A positive 128-bit random serial (RFC 5280 §4.1.2.2: at most 20 octets, positive). */
 	if ((r = rng(rng_ctx, serial_bytes, sizeof(serial_bytes))) != 0)
 		goto done;
 	serial_bytes[0] &= 0x7f;
 	serial_bytes[0] |= 0x40;
-	if ((r = mbedtls_mpi_read_binary(&serial, serial_bytes, sizeof(serial_bytes))) != 0)
-		goto done;
 
 	mbedtls_x509write_crt_set_version(&crt, MBEDTLS_X509_CRT_VERSION_3);
 	mbedtls_x509write_crt_set_md_alg(&crt, MBEDTLS_MD_SHA256);
@@ -97,7 +86,7 @@ int tls_pump_generate_identity(tls_pump_rng_t rng, void *rng_ctx, const char *co
 		goto done;
 	if ((r = mbedtls_x509write_crt_set_issuer_name(&crt, subject)) != 0)
 		goto done;
-	if ((r = mbedtls_x509write_crt_set_serial(&crt, &serial)) != 0)
+	if ((r = tls_compat_set_serial(&crt, serial_bytes, sizeof(serial_bytes))) != 0)
 		goto done;
 	if ((r = mbedtls_x509write_crt_set_validity(&crt, not_before, not_after)) != 0)
 		goto done;
@@ -106,11 +95,10 @@ int tls_pump_generate_identity(tls_pump_rng_t rng, void *rng_ctx, const char *co
 
 	if ((r = to_front(mbedtls_pk_write_key_der(&pk, key_out, *key_len), key_out, *key_len, key_len)) != 0)
 		goto done;
-	r = to_front(mbedtls_x509write_crt_der(&crt, cert_out, *cert_len, rng, rng_ctx), cert_out, *cert_len, cert_len);
+	r = to_front(tls_compat_write_crt_der(&crt, cert_out, *cert_len, rng, rng_ctx), cert_out, *cert_len, cert_len);
 
 done:
 	mbedtls_platform_zeroize(serial_bytes, sizeof(serial_bytes));
-	mbedtls_mpi_free(&serial);
 	mbedtls_x509write_crt_free(&crt);
 	mbedtls_pk_free(&pk);
 	return r;

@@ -1,8 +1,8 @@
 /*
  * tls_pump: TLS 1.2 server handshake and records over mbedTLS, fed and drained as bytes (see tls_pump.h).
  *
- * Builds against mbedTLS 2.28 (Debian 12 libmbedtls-dev) and 3.x (ESP-IDF 5): the few API differences
- * are behind MBEDTLS_VERSION_NUMBER. The BIO callbacks below are the only I/O: mbedTLS reads from
+ * Builds against mbedTLS 2.28 (Debian 12 libmbedtls-dev) and 4.x (ESP-IDF 6.0): every API difference
+ * is in tls_compat.c. The BIO callbacks below are the only I/O: mbedTLS reads from
  * `in` and writes to `out`, and answers WANT_READ / WANT_WRITE when they are empty / full
  * (mbedTLS "non-blocking I/O", ssl.h mbedtls_ssl_set_bio).
  */
@@ -11,16 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mbedtls/version.h"
-#if MBEDTLS_VERSION_NUMBER < 0x03000000
-#include "mbedtls/config.h"
-#endif
-#include "mbedtls/ecp.h"
-#include "mbedtls/error.h"
-#include "mbedtls/pk.h"
-#include "mbedtls/ssl.h"
+#include "tls_compat.h"
+
 #include "mbedtls/ssl_ciphersuites.h"
-#include "mbedtls/x509_crt.h"
 
 struct tls_pump_config {
 	mbedtls_ssl_config conf;
@@ -48,7 +41,7 @@ struct tls_pump {
 static const int kCiphersuites[] = {
 	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
 	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-#if defined(MBEDTLS_CHACHAPOLY_C)
+#if defined(TLS_COMPAT_HAVE_CHACHAPOLY)
 	MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
 #endif
 	0
@@ -97,17 +90,13 @@ static int parse_key(tls_pump_config_t *c, const uint8_t *data, size_t len)
 		if (!copy && data[len - 1] != 0)
 			return -1;
 	}
-#if MBEDTLS_VERSION_NUMBER >= 0x03000000
-	int r = mbedtls_pk_parse_key(&c->key, copy ? copy : data, n, NULL, 0, c->rng, c->rng_ctx);
-#else
-	int r = mbedtls_pk_parse_key(&c->key, copy ? copy : data, n, NULL, 0);
-#endif
+	int r = tls_compat_parse_key(&c->key, copy ? copy : data, n, c->rng, c->rng_ctx);
 	if (copy) {
 		mbedtls_platform_zeroize(copy, n);
 		free(copy);
 	}
-	if (r == 0 && !(mbedtls_pk_can_do(&c->key, MBEDTLS_PK_ECDSA) && mbedtls_pk_get_bitlen(&c->key) == 256))
-		r = -1; /* not a P-256 key: refuse rather than fall back to a slower or weaker one */
+	if (r == 0 && !tls_compat_is_p256_private(&c->key))
+		r = -1; /* not a P-256 key (secp256r1 itself, not merely 256 bits): refuse rather than fall back */
 	return r;
 }
 
@@ -123,31 +112,22 @@ tls_pump_config_t *tls_pump_config_create(const uint8_t *cert, size_t cert_len, 
 	mbedtls_ssl_config_init(&c->conf);
 	mbedtls_x509_crt_init(&c->cert);
 	mbedtls_pk_init(&c->key);
+	if ((r = tls_compat_init()) != 0)
+		goto fail;
 	if ((r = parse_cert(&c->cert, cert, cert_len)) != 0)
 		goto fail;
 	if ((r = parse_key(c, key, key_len)) != 0)
 		goto fail;
-#if MBEDTLS_VERSION_NUMBER >= 0x03000000
-	r = mbedtls_pk_check_pair(&c->cert.pk, &c->key, rng, rng_ctx);
-#else
-	r = mbedtls_pk_check_pair(&c->cert.pk, &c->key);
-#endif
-	if (r != 0)
+	if ((r = tls_compat_check_pair(&c->cert.pk, &c->key, rng, rng_ctx)) != 0)
 		goto fail;
 	r = mbedtls_ssl_config_defaults(&c->conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
 		MBEDTLS_SSL_PRESET_DEFAULT);
 	if (r != 0)
 		goto fail;
 	/* One protocol on both platforms: TLS 1.2 (RFC 5246). ESP-IDF may enable 1.3; we keep behaviour identical. */
-#if MBEDTLS_VERSION_NUMBER >= 0x03020000
-	mbedtls_ssl_conf_min_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
-	mbedtls_ssl_conf_max_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
-#else
-	mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
-	mbedtls_ssl_conf_max_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
-#endif
+	tls_compat_conf_tls12_only(&c->conf);
 	mbedtls_ssl_conf_ciphersuites(&c->conf, kCiphersuites);
-	mbedtls_ssl_conf_rng(&c->conf, rng, rng_ctx);
+	tls_compat_conf_rng(&c->conf, rng, rng_ctx); /* 4.x: PSA's DRBG instead */
 	mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_NONE); /* clients authenticate with the owner token over HTTP */
 	if ((r = mbedtls_ssl_conf_own_cert(&c->conf, &c->cert, &c->key)) != 0)
 		goto fail;
@@ -165,7 +145,7 @@ void tls_pump_config_destroy(tls_pump_config_t *c)
 		return;
 	mbedtls_ssl_config_free(&c->conf);
 	mbedtls_x509_crt_free(&c->cert);
-	mbedtls_pk_free(&c->key); /* zeroizes the private key (mbedtls_ecp_keypair_free) */
+	mbedtls_pk_free(&c->key); /* zeroizes the private key */
 	free(c);
 }
 

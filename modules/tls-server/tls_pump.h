@@ -3,7 +3,7 @@
  *
  * The caller owns the TCP connection. It feeds received ciphertext in, takes ciphertext out to send,
  * and reads/writes plaintext. Because the pump never touches a socket or a clock, the same file
- * builds on ESP-IDF (mbedTLS 3.x) and on Linux against Debian's libmbedtls-dev (2.28): the XS
+ * builds on ESP-IDF 6.0 (mbedTLS 4.0, through tls_compat.c) and on Linux against Debian's libmbedtls-dev (2.28): the XS
  * binding (xs_tls_server.c) and the native test driver (test/native/tls_pump_driver.c) are its only
  * callers.
  *
@@ -45,6 +45,7 @@ typedef struct tls_pump tls_pump_t;
  * Parses the server certificate and its ECDSA P-256 private key (DER, or PEM with or without a
  * trailing NUL) and builds a server configuration restricted to TLS 1.2 ECDHE-ECDSA with AES-GCM or ChaCha20-Poly1305.
  * `rng` must be a cryptographically secure source (esp_fill_random, getrandom); it must outlive the config.
+ * On mbedTLS 4.x TLS draws from PSA's DRBG instead and `rng` is not used here (tls_compat.h).
  * Returns NULL and sets *err (an mbedTLS error code, or -1 for out of memory / not a P-256 key).
  */
 tls_pump_config_t *tls_pump_config_create(const uint8_t *cert, size_t cert_len, const uint8_t *key, size_t key_len,
@@ -83,7 +84,7 @@ int tls_pump_last_error(const tls_pump_t *pump);
  * Generates a fresh ECDSA P-256 key and a self-signed certificate for `common_name`, valid between
  * `not_before` and `not_after` ("YYYYMMDDhhmmss", UTC; at most TLS_PUMP_CERT_MAX_DAYS apart). Writes
  * DER into key_out/cert_out and their lengths into *key_len and *cert_len (in: capacity). Returns 0,
- * -1 for malformed dates or a longer validity, or an mbedTLS error code.
+ * -1 for malformed dates or a longer validity, or an mbedTLS (on 4.x also PSA) error code, negative.
  */
 int tls_pump_generate_identity(tls_pump_rng_t rng, void *rng_ctx, const char *common_name, const char *not_before,
 	const char *not_after, uint8_t *key_out, size_t *key_len, uint8_t *cert_out, size_t *cert_len);

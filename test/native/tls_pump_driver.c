@@ -9,6 +9,9 @@
  *   driver check <cert> <key>                        prints "OK" or "ERR <code>" for tls_pump_config_create
  *   driver serve <cert> <key> <connections>          listens on 127.0.0.1, prints "PORT <n>", then one
  *                                                    "RESULT <state> <error>" line per connection
+ *   driver version                                   prints the mbedTLS version compiled against (string,
+ *                                                    number), the number of the library linked, and
+ *                                                    "chachapoly" or "no-chachapoly" (whether it is offered)
  *
  * The served application is HTTP-ish: it answers one request per connection with "HTTP/1.0 200 OK" and
  * the body "echo:<request line>", or 20000 pattern bytes for "GET /big" (to exercise back-pressure).
@@ -24,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tls_compat.h"
 #include "tls_pump.h"
 
 static int os_random(void *ctx, unsigned char *out, size_t len)
@@ -222,6 +226,15 @@ int main(int argc, char **argv)
 		else
 			printf("ERR %d\n", err);
 		tls_pump_config_destroy(c);
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[1], "version") == 0) {
+#if defined(TLS_COMPAT_HAVE_CHACHAPOLY)
+		const char *chachapoly = "chachapoly";
+#else
+		const char *chachapoly = "no-chachapoly";
+#endif
+		printf("%s %08x %08x %s\n", MBEDTLS_VERSION_STRING, (unsigned)MBEDTLS_VERSION_NUMBER, mbedtls_version_get_number(), chachapoly);
 		return 0;
 	}
 	if (argc == 5 && strcmp(argv[1], "serve") == 0)

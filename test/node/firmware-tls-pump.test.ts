@@ -1,9 +1,12 @@
 /**
- * The TLS byte pump (modules/tls-server/tls_pump.c) compiled against the system mbedTLS and driven by
+ * The TLS byte pump (modules/tls-server/tls_pump.c) compiled against an mbedTLS and driven by
  * test/native/tls_pump_driver.c, with Node's TLS client as the peer: a real handshake, pinning by
  * fingerprint, an HTTP-ish echo, back-pressure on a large response, fail-closed on bad clients, the
- * offered suites (TLS 1.2 ECDHE AEAD only) and the certificate's validity cap (825 days).
- * Needs `cc` and libmbedtls-dev (Debian: `apt-get install -y libmbedtls-dev`); skips with a message otherwise.
+ * offered suites (TLS 1.2 ECDHE AEAD only), P-256 keys only and the certificate's validity cap (825 days).
+ * By default against the system's (Debian 12 libmbedtls-dev 2.28: `apt-get install -y libmbedtls-dev`;
+ * skips with a message when it or `cc` is missing). With MBEDTLS_PREFIX=<dir> against the mbedTLS
+ * installed there (<dir>/include, <dir>/lib, e.g. mbedTLS 4.0 as ESP-IDF 6.0 ships it, built by
+ * DESIGN.md "mbedTLS versions"); a prefix that is not an mbedTLS install fails, never skips.
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
@@ -16,15 +19,40 @@ import tls from "node:tls";
 import { skipUnlessAvailable } from "../lib/skip.js";
 
 const root = new URL("../../", import.meta.url).pathname;
-const sources = ["test/native/tls_pump_driver.c", "modules/tls-server/tls_pump.c", "modules/tls-server/tls_identity.c"];
+const sources = ["test/native/tls_pump_driver.c", "modules/tls-server/tls_pump.c", "modules/tls-server/tls_identity.c", "modules/tls-server/tls_compat.c"];
+/** An mbedTLS install to build against instead of the system's; unset or empty: the system's. */
+const prefix = process.env.MBEDTLS_PREFIX || undefined;
+const includeDir = prefix ? join(prefix, "include") : "/usr/include";
 
 /** Why the native test cannot run here, or undefined when it can. */
 function missing(): string | undefined {
-  if (!existsSync("/usr/include/mbedtls/ssl.h")) return "mbedTLS headers absent: apt-get install -y libmbedtls-dev";
+  if (!prefix && !existsSync("/usr/include/mbedtls/ssl.h")) return "mbedTLS headers absent: apt-get install -y libmbedtls-dev";
   try {
     execFileSync("cc", ["--version"], { stdio: "ignore" });
   } catch {
     return "no C compiler (cc) on PATH";
+  }
+  return undefined;
+}
+
+/** With MBEDTLS_PREFIX set, the flags that build against it; throws (the test fails) when it is not an install. */
+function prefixFlags(): string[] {
+  if (!prefix) return [];
+  const lib = join(prefix, "lib");
+  const libraries = ["libmbedtls", "libmbedx509", "libmbedcrypto"];
+  const absent = [join(includeDir, "mbedtls/ssl.h"), ...libraries.map((l) => join(lib, `${l}.a`))].filter(
+    (f, i) => !existsSync(f) && !(i > 0 && existsSync(f.replace(/\.a$/, ".so"))),
+  );
+  if (absent.length > 0) throw new Error(`MBEDTLS_PREFIX=${prefix} is not an mbedTLS install: missing ${absent.join(", ")}`);
+  return ["-I", includeDir, "-L", lib, `-Wl,-rpath,${lib}`];
+}
+
+/** MBEDTLS_VERSION_STRING as the headers in `dir` define it (build_info.h from 3.0 on, version.h before). */
+function headerVersion(dir: string): string | undefined {
+  for (const file of ["mbedtls/build_info.h", "mbedtls/version.h"]) {
+    const path = join(dir, file);
+    const m = existsSync(path) ? /#define\s+MBEDTLS_VERSION_STRING\s+"([^"]+)"/.exec(readFileSync(path, "utf8")) : null;
+    if (m) return m[1];
   }
   return undefined;
 }
@@ -93,16 +121,29 @@ describe("firmware: TLS byte pump over mbedTLS (native)", function () {
   let dir = "";
   let driver = "";
   let cert: X509Certificate;
+  /** Whether this mbedTLS build has ChaCha20-Poly1305 (ESP-IDF 6.0's default configuration does not). */
+  let chachaBuiltIn = true;
 
   before(function () {
     const why = missing();
+    if (prefix && why) throw new Error(`MBEDTLS_PREFIX=${prefix} is set but ${why}`);
     skipUnlessAvailable(this, why?.startsWith("no C compiler") ? "cc" : "libmbedtls-dev", why, "apt-get install -y libmbedtls-dev gcc");
+    const flags = prefixFlags();
     dir = mkdtempSync(join(tmpdir(), "tls-pump-"));
     driver = join(dir, "driver");
-    execFileSync("cc", ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-Imodules/tls-server", "-o", driver, ...sources,
+    execFileSync("cc", ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-Imodules/tls-server", ...flags, "-o", driver, ...sources,
       "-lmbedtls", "-lmbedx509", "-lmbedcrypto"], { cwd: root, stdio: "inherit" });
+    chachaBuiltIn = execFileSync(driver, ["version"], { encoding: "utf8" }).trim().endsWith(" chachapoly");
     execFileSync(driver, ["gen", "portcullis.local", join(dir, "key.der"), join(dir, "cert.der")]);
     cert = new X509Certificate(readFileSync(join(dir, "cert.der")));
+  });
+
+  it("runs the mbedTLS it was compiled against: headers and library agree, from MBEDTLS_PREFIX when set", () => {
+    const [compiled, compiledNumber, linkedNumber, chacha] = execFileSync(driver, ["version"], { encoding: "utf8" }).trim().split(" ");
+    assert.equal(linkedNumber, compiledNumber, "the library linked is the one whose headers were compiled");
+    assert.equal(compiled, headerVersion(includeDir), `headers from ${includeDir}`);
+    if (!prefix) assert.equal(chacha, "chachapoly", "Debian's build has ChaCha20-Poly1305");
+    console.log(`      mbedTLS ${compiled} (${prefix ? `MBEDTLS_PREFIX=${prefix}` : "system"}), ${chacha}`);
   });
 
   it("generates a self-signed P-256 certificate for the given name, valid now", () => {
@@ -136,7 +177,7 @@ describe("firmware: TLS byte pump over mbedTLS (native)", function () {
     }
   });
 
-  it("accepts its own pair and refuses mismatched, RSA and P-384 keys", () => {
+  it("accepts its own pair and refuses mismatched, RSA, P-384 and other 256-bit curves' keys", () => {
     const check = (c: string, k: string) => execFileSync(driver, ["check", c, k]).toString().trim();
     assert.equal(check(join(dir, "cert.der"), join(dir, "key.der")), "OK");
     execFileSync(driver, ["gen", "other", join(dir, "key2.der"), join(dir, "cert2.der")]);
@@ -147,6 +188,12 @@ describe("firmware: TLS byte pump over mbedTLS (native)", function () {
     const p384 = generateKeyPairSync("ec", { namedCurve: "secp384r1" }).privateKey.export({ format: "der", type: "pkcs8" });
     writeFileSync(join(dir, "p384.der"), p384);
     assert.equal(check(join(dir, "cert.der"), join(dir, "p384.der")), "ERR -1");
+    for (const namedCurve of ["secp256k1", "brainpoolP256r1"]) {
+      // 256 bits and ECDSA-capable, but not P-256: refused by the curve check, not by a later pair mismatch
+      const other = generateKeyPairSync("ec", { namedCurve }).privateKey.export({ format: "der", type: "pkcs8" });
+      writeFileSync(join(dir, `${namedCurve}.der`), other);
+      assert.equal(check(join(dir, "cert.der"), join(dir, `${namedCurve}.der`)), "ERR -1", namedCurve);
+    }
   });
 
   it("serves TLS 1.2 ECDHE-ECDSA-AES-GCM, the pinned fingerprint, an echo and a 20000-byte body", async () => {
@@ -172,7 +219,7 @@ describe("firmware: TLS byte pump over mbedTLS (native)", function () {
     }
   });
 
-  it("offers only TLS 1.2 ECDHE-ECDSA AEAD suites: GCM and ChaCha20-Poly1305, no CBC, SHA-1, CCM8, TLS 1.0/1.1", async () => {
+  it("offers only TLS 1.2 ECDHE-ECDSA AEAD suites: GCM and ChaCha20-Poly1305 (where built in), no CBC, SHA-1, CCM8, TLS 1.0/1.1", async () => {
     const refused: tls.ConnectionOptions[] = [
       { ciphers: "ECDHE-ECDSA-AES128-SHA", maxVersion: "TLSv1.2" },
       { ciphers: "ECDHE-ECDSA-AES128-SHA256", maxVersion: "TLSv1.2" },
@@ -181,7 +228,9 @@ describe("firmware: TLS byte pump over mbedTLS (native)", function () {
       { minVersion: "TLSv1.1", maxVersion: "TLSv1.1", ciphers: "DEFAULT@SECLEVEL=0" },
       { minVersion: "TLSv1", maxVersion: "TLSv1", ciphers: "DEFAULT@SECLEVEL=0" },
     ];
-    const accepted = ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305"];
+    const accepted = ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384"];
+    if (chachaBuiltIn) accepted.push("ECDHE-ECDSA-CHACHA20-POLY1305");
+    else refused.push({ ciphers: "ECDHE-ECDSA-CHACHA20-POLY1305", maxVersion: "TLSv1.2" });
     const server = new Server(driver, join(dir, "cert.der"), join(dir, "key.der"), refused.length + accepted.length);
     try {
       const port = await server.port;
