@@ -131,3 +131,78 @@ export function profileByName(name: string): BoardProfile {
   }
   return p;
 }
+
+/** Every key of {@link BoardLimits}, in the order `status` shows them. */
+export const LIMIT_KEYS: readonly (keyof BoardLimits)[] = Object.freeze([
+  "devices",
+  "sessions",
+  "pendingConnections",
+  "inflightPerDevice",
+  "integrations",
+  "uplinkWindow",
+  "uplinkConnections",
+  "adminSessions",
+  "pipelineBytes",
+  "publishRatePerSec",
+  "publishBurst",
+] as (keyof BoardLimits)[]);
+
+/** Whether `name` is a profile name. */
+export function isProfileName(name: unknown): name is ProfileName {
+  return typeof name === "string" && (PROFILE_NAMES as readonly string[]).includes(name);
+}
+
+/**
+ * The limits a gateway runs with: the profile's, each lowered by `lower` where it names one.
+ * @throws RangeError when a value is not a positive integer or exceeds the profile (a caller bug:
+ * src/config.ts reports the same as config errors with their path).
+ */
+export function resolveLimits(profile: BoardProfile, lower?: Partial<BoardLimits>): BoardLimits {
+  const out: Record<string, number> = {};
+  for (const k of LIMIT_KEYS) {
+    const max = profile.limits[k];
+    const v = lower?.[k] ?? max;
+    if (!Number.isInteger(v) || v < 1 || v > max) throw new RangeError(`limits.${k}: at most ${max} on the ${profile.name} profile, got ${v}`);
+    out[k] = v;
+  }
+  return Object.freeze(out) as unknown as BoardLimits;
+}
+
+/** The limits `status` reports as used/limit, with when each was last reached. */
+export type GaugeName = "sessions" | "pending" | "integrations" | "pipelineBytes" | "queueBytes";
+export const GAUGE_NAMES: readonly GaugeName[] = Object.freeze(["sessions", "pending", "integrations", "pipelineBytes", "queueBytes"] as GaugeName[]);
+
+export interface GaugeStatus {
+  readonly used: number;
+  readonly limit: number;
+  /** Times the limit was reached since boot. */
+  readonly hits: number;
+  /** Wall-clock ms of the last time it was reached, or null when never. */
+  readonly lastHit: number | null;
+}
+
+/**
+ * Counts when each limit is reached (the audit record of a hit is written by whoever refused, in
+ * aggregate; this keeps the count and the last time for `status`). O(1) memory.
+ */
+export class LimitHits {
+  readonly #now: () => number;
+  readonly #hits: Record<GaugeName, { hits: number; lastHit: number | null }>;
+
+  constructor(now: () => number) {
+    this.#now = now;
+    this.#hits = { sessions: { hits: 0, lastHit: null }, pending: { hits: 0, lastHit: null }, integrations: { hits: 0, lastHit: null }, pipelineBytes: { hits: 0, lastHit: null }, queueBytes: { hits: 0, lastHit: null } };
+  }
+
+  /** The limit `name` was reached now. */
+  hit(name: GaugeName, count = 1): void {
+    const h = this.#hits[name];
+    h.hits += count;
+    h.lastHit = this.#now();
+  }
+
+  gauge(name: GaugeName, used: number, limit: number): GaugeStatus {
+    const h = this.#hits[name];
+    return { used, limit, hits: h.hits, lastHit: h.lastHit };
+  }
+}
