@@ -43,7 +43,7 @@ export function registerCommands(g: Gateway, board: Board): void {
       const a = s.audit;
       const l = s.limits;
       const gauge = (label: string, g: GaugeStatus, fmt: (n: number) => string = String): string =>
-        `  ${label.padEnd(12)}${`${fmt(g.used)}/${fmt(g.limit)}`.padEnd(22)}${g.lastHit === null ? "never reached" : `reached ${g.hits}×, last ${new Date(g.lastHit).toISOString()}`}`;
+        `  ${label.padEnd(14)}${`${fmt(g.used)}/${fmt(g.limit)}`.padEnd(22)}${g.lastHit === null ? "never reached" : `reached ${g.hits}×, last ${new Date(g.lastHit).toISOString()}`}`;
       return [
         `name          ${s.name}`,
         `uptime        ${s.uptimeSeconds} s${s.timeSet ? "" : " (clock not set: record times are not evidence)"}`,

@@ -148,6 +148,11 @@ export class Broker {
       },
       tally: (key, e) => this.#tally.add(key, e),
       admit: (s) => this.#admit(s),
+      full: (id) => {
+        if (this.#byId.has(id) || this.#byId.size < this.#maxConnections) return false;
+        this.#limit("sessions");
+        return true;
+      },
       closed: (s) => {
         this.#own.delete(s.socket);
         this.#sessions.delete(s);
