@@ -57,7 +57,7 @@ async function boot(): Promise<void> {
 
   const provisioning = readProvisioning(board.keys);
   if (provisioning.configText === undefined) return consoleOnly(board, config, "not provisioned (tools/provision.ts)");
-  const parsed = parseGatewayConfig(provisioning.configText, provisioning.contracts);
+  const parsed = parseGatewayConfig(provisioning.configText, provisioning.contracts, { profile: config.profile });
   if (!parsed.ok) {
     for (const e of parsed.errors) say(`config ${e.path || "/"}: ${e.message}`);
     return consoleOnly(board, config, "the provisioned config was rejected");
@@ -82,7 +82,7 @@ async function boot(): Promise<void> {
   const admin = parsed.config.admin ?? {};
   const tls = new TlsNetwork({
     network: board.network, identity: server.identity, clock: board.clock, timers: board.timers,
-    ...(admin.maxConnections ? { maxConnections: admin.maxConnections } : {}),
+    maxConnections: admin.maxConnections ?? parsed.config.limits.adminSessions,
     ...(admin.idleTimeoutMs ? { idleTimeoutMs: admin.idleTimeoutMs } : {}),
   });
   serveAdmin(tls, config.httpsPort, gateway.admin, board.timers, ...(admin.headerTimeoutMs ? [admin.headerTimeoutMs] : []));
