@@ -122,7 +122,7 @@ describe("board profiles on the Node board (mqtt.js over TCP)", function () {
 
   it("a flood against a 4 KiB pipeline: sockets paused, the pipeline held near its bound, every PUBACKed message recorded", async () => {
     const n = 20;
-    const perDevice = 20; // the profile's burst: beyond it a QoS 1 publish is a rate-limit disconnect
+    const perDevice = 20;
     const limit = 4096;
     const b = await boot({ devices: devices(n), limits: { pipelineBytes: limit }, audit: { groupCommitMs: 20 } });
     clients = await Promise.all(devices(n).map((d) => connect(b.mqttPort, d.id)));
