@@ -68,12 +68,17 @@ function ownerTokenHash(board: Board, hooks: GatewayHooks): Uint8Array {
 export async function startGateway(board: Board, config: GatewayConfig, hooks: GatewayHooks): Promise<Gateway> {
   const started = board.clock.monotonic();
   const audit = await openAudit(board, config, hooks);
-  const record = (event: AuditEvent): void => audit.record(event);
+  const hits = new LimitHits(() => board.clock.now());
+  const record = (event: AuditEvent): void => {
+    // A queue that overflows (drop-oldest, or a refusal under drop-newest) reached its byte limit: the
+    // queue records the drop itself; `status` counts it.
+    if (event.kind === "queue" && event.decision === "deny" && event.reason === "overflow") hits.hit("queueBytes");
+    audit.record(event);
+  };
   const policy = openPolicy(board, config, record, hooks.contractStore);
   const outbound = openOutbound(board, config, policy, record, () => audit.failClosed);
   const devices = new Map(config.devices.map((d) => [d.id, d]));
   const limits = config.limits;
-  const hits = new LimitHits(() => board.clock.now());
   /** Limit hits that no other record covers (the pipeline), one record per limit and minute. */
   const limitTally = new Tally(board.timers, AGGREGATE_WINDOW_MS, GAUGE_NAMES.length, record);
   /**

@@ -21,7 +21,13 @@ import { FakeSocket } from "../fixtures/mqtt/fake-socket.js";
 
 class Vendors implements Uplink {
   readonly sent: { host: string; topic: string }[] = [];
+  /** Every vendor is unreachable: connections fail, queues fill. */
+  down = false;
   connect(o: UplinkOptions) {
+    if (this.down) {
+      Promise.resolve().then(() => o.onClose("network", "vendor down"));
+      return { publish: () => Promise.reject(new Error("closed")), close: () => undefined };
+    }
     let open = true;
     Promise.resolve().then(() => open && o.onConnect());
     return {
@@ -74,10 +80,11 @@ describe("board profiles in the gateway", () => {
     g = undefined;
   });
 
-  async function boot(v: Record<string, unknown>, contracts: { source: string; text: string }[] = [], o: ParseOptions = {}): Promise<Gateway> {
+  async function boot(v: Record<string, unknown>, contracts: { source: string; text: string }[] = [], o: ParseOptions = {}, vendorDown = false): Promise<Gateway> {
     out = [];
     const konsole: Console = { start: () => undefined, write: (t) => void out.push(t) };
     vendors = new Vendors();
+    vendors.down = vendorDown;
     const board: Board = {
       clock, timers: clock, random, crypto, flash: ramFlash(FLASH_BYTES_NEEDED), keys: new MemoryKeys(), console: konsole,
       network: { listen: () => { throw new Error("not used"); } },
@@ -206,6 +213,19 @@ describe("board profiles in the gateway", () => {
     assert.equal(gw.broker.usage().maxPending, 4);
   });
 
+  it("esp32: a fifth socket awaiting CONNECT evicts the oldest (pendingConnections 4), counted in status", async () => {
+    const gw = await boot({ profile: "esp32", devices: [dev("a")] });
+    const idle = Array.from({ length: 5 }, (_, i) => {
+      const s = new FakeSocket(`192.0.2.${i + 10}:4000`);
+      s.handler = gw.broker.accept(s);
+      return s;
+    });
+    assert.deepEqual(idle.map((s) => s.closed), [true, false, false, false, false]);
+    const st = gw.status() as { limits: { pending: { used: number; limit: number; hits: number } } };
+    assert.deepEqual([st.limits.pending.used, st.limits.pending.limit, st.limits.pending.hits], [4, 4, 1]);
+    assert.equal(connack(connect(gw, "a", "192.0.2.1:1")), ConnackCode.Accepted, "a device still gets in");
+  });
+
   it("a contract over a contract limit is `blocked: <reason>` with an alarm; its device is denied `blocked`, the other integration forwards", async () => {
     const fifty = Array.from({ length: 50 }, (_, i) => `home/camera/t${i}`);
     const gw = await boot({ profile: "esp32", devices: [dev("thermostat"), dev("camera")] }, [
@@ -259,6 +279,21 @@ describe("board profiles in the gateway", () => {
     await settle(clock);
     assert.deepEqual(vendors.sent.map((s) => s.host), ["a-cloud.example"]);
     assert.equal(gw.audit.log.query({ kind: "flow" }).find((r) => r.device === "c")?.reason, "blocked");
+  });
+
+  it("a queue that overflows while its vendor is down counts as the queue limit reached, with the queue's own record", async () => {
+    const gw = await boot({ devices: [dev("thermostat")] }, [{ source: "t.json", text: contract("thermo-cloud", "thermostat", pub) }], {}, true);
+    const th = connect(gw, "thermostat", "192.0.2.8:5000");
+    for (let i = 0; i < 200; i++) {
+      publish(th, "home/thermostat/telemetry", { temperature_c: i, pad: "x".repeat(200) });
+      await settle(clock, 5);
+    }
+    const st = gw.status() as { limits: { queueBytes: { used: number; limit: number; hits: number; lastHit: number | null } } };
+    assert.equal(st.limits.queueBytes.limit, 8192, "the contract's queue.maxBytes");
+    assert.ok(st.limits.queueBytes.used > 0 && st.limits.queueBytes.used <= 8192, `used ${st.limits.queueBytes.used}`);
+    assert.ok(st.limits.queueBytes.hits >= 1 && st.limits.queueBytes.lastHit !== null);
+    assert.ok(gw.audit.log.query({ kind: "queue" }).some((r) => r.decision === "deny" && r.reason === "overflow"));
+    assert.match(await gw.shell.execute("status"), /queue +\d+(\.\d)? (B|KiB)\/8\.0 KiB +reached \d+×/);
   });
 
   it("a contract that is not JSON is listed blocked under its source, with an alarm", async () => {
