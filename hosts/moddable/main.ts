@@ -82,7 +82,9 @@ async function boot(): Promise<void> {
   const admin = parsed.config.admin ?? {};
   const tls = new TlsNetwork({
     network: board.network, identity: server.identity, clock: board.clock, timers: board.timers,
-    maxConnections: admin.maxConnections ?? parsed.config.limits.adminSessions,
+    // The profile's adminSessions bounds admin.maxConnections (src/config.ts); the default stays the
+    // firmware's MAX_TLS_CONNECTIONS until the lin load run has measured one session on esp32.
+    ...(admin.maxConnections ? { maxConnections: admin.maxConnections } : {}),
     ...(admin.idleTimeoutMs ? { idleTimeoutMs: admin.idleTimeoutMs } : {}),
   });
   serveAdmin(tls, config.httpsPort, gateway.admin, board.timers, ...(admin.headerTimeoutMs ? [admin.headerTimeoutMs] : []));
