@@ -4,6 +4,7 @@
  */
 import type { Crypto } from "./ports.js";
 import { constantTimeEqual, fromBase64, toBase64, utf8 } from "./util/bytes.js";
+import { LIMIT_KEYS, PROFILE_NAMES, isProfileName, profileByName, resolveLimits, type BoardLimits, type BoardProfile, type ProfileName } from "./profiles.js";
 
 export interface DeviceEntry {
   /** The MQTT client id the device connects with. */
@@ -63,8 +64,17 @@ export interface GatewayConfig {
   };
   /** Admin HTTPS options; absent fields take the host's defaults. */
   readonly admin?: AdminConfig;
-  /** Device-side broker limits (`BrokerLimits` in src/mqtt/broker.ts); absent ones keep their defaults. */
+  /** Device-side broker limits (`BrokerLimits` in src/mqtt/broker.ts); absent ones come from the profile's limits. */
   readonly broker?: Readonly<Record<string, number>>;
+  /** The board profile the gateway runs with (src/profiles.ts): the host's, else gateway.json's, else `node`. */
+  readonly profile: ProfileName;
+  /** The profile's limits, each lowered where gateway.json's `limits` says (never above the profile). */
+  readonly limits: BoardLimits;
+}
+
+/** What the host tells the parser: the board profile it runs (a firmware build is one profile). */
+export interface ParseOptions {
+  readonly profile?: ProfileName;
 }
 
 export interface ConfigError {
@@ -89,6 +99,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 export function parseGatewayConfig(
   text: string,
   contracts: readonly { source: string; text: string }[],
+  options: ParseOptions = {},
 ): { ok: true; config: GatewayConfig } | { ok: false; errors: ConfigError[] } {
   const errors: ConfigError[] = [];
   let raw: unknown;
@@ -99,6 +110,8 @@ export function parseGatewayConfig(
   }
   if (!isObject(raw)) return { ok: false, errors: [{ path: "", message: "must be a JSON object" }] };
   const name = typeof raw.name === "string" && raw.name.length > 0 ? raw.name : "portcullis";
+  const profile = parseProfile(raw.profile, options.profile, errors);
+  const limits = parseLimits(raw.limits, profile, errors);
   const devices: DeviceEntry[] = [];
   if (!Array.isArray(raw.devices)) errors.push({ path: "/devices", message: "must be an array of devices" });
   else {
@@ -132,6 +145,9 @@ export function parseGatewayConfig(
       });
       return undefined;
     });
+    if (raw.devices.length > limits.devices) {
+      errors.push({ path: `/devices/${limits.devices}`, message: `at most ${limits.devices} devices ${limits.devices < profile.limits.devices ? "(limits.devices)" : `on the ${profile.name} profile`}` });
+    }
   }
   const audit = isObject(raw.audit) ? raw.audit : {};
   const groupCommitMs = typeof audit.groupCommitMs === "number" && audit.groupCommitMs >= 0 ? audit.groupCommitMs : 0;
@@ -151,9 +167,85 @@ export function parseGatewayConfig(
     }
   }
   const admin = parseAdmin(raw.admin, errors);
+  if (admin?.maxConnections !== undefined && admin.maxConnections > limits.adminSessions) {
+    errors.push({ path: "/admin/maxConnections", message: atMost(limits.adminSessions, "adminSessions", limits, profile) });
+  }
   const broker = parseBroker(raw.broker, errors);
+  if (broker) {
+    for (const [key, v] of Object.entries(broker)) {
+      const bound = BROKER_BOUND[key];
+      if (bound !== undefined && v > limits[bound]) errors.push({ path: `/broker/${key}`, message: atMost(limits[bound], bound, limits, profile) });
+    }
+  }
   if (errors.length) return { ok: false, errors };
-  return { ok: true, config: { name, devices, contracts, audit: { groupCommitMs, retentionDays, ...(summaryEveryMs === undefined ? {} : { summaryEveryMs }), ...(flowCommitMs === undefined ? {} : { flowCommitMs }), ...(typeof partitionBytes === "number" ? { partitionBytes } : {}) }, ...(admin ? { admin } : {}), ...(broker ? { broker } : {}) } };
+  return { ok: true, config: { name, profile: profile.name, limits, devices, contracts, audit: { groupCommitMs, retentionDays, ...(summaryEveryMs === undefined ? {} : { summaryEveryMs }), ...(flowCommitMs === undefined ? {} : { flowCommitMs }), ...(typeof partitionBytes === "number" ? { partitionBytes } : {}) }, ...(admin ? { admin } : {}), ...(broker ? { broker } : {}) } };
+}
+
+/**
+ * The board profile: the host's when it names one (gateway.json's `profile` must then agree), else
+ * gateway.json's, else `node`.
+ */
+function parseProfile(raw: unknown, host: ProfileName | undefined, errors: ConfigError[]): BoardProfile {
+  if (raw !== undefined && !isProfileName(raw)) {
+    errors.push({ path: "/profile", message: `unknown board profile; one of ${PROFILE_NAMES.join(", ")}` });
+    return profileByName(host ?? "node");
+  }
+  if (host !== undefined && raw !== undefined && raw !== host) {
+    errors.push({ path: "/profile", message: `this board runs the ${host} profile, not ${raw as string}` });
+  }
+  return profileByName(host ?? (raw as ProfileName | undefined) ?? "node");
+}
+
+/** `limits` of gateway.json: any BoardLimits key, a positive integer no higher than the profile's. */
+function parseLimits(raw: unknown, profile: BoardProfile, errors: ConfigError[]): BoardLimits {
+  if (raw === undefined) return profile.limits;
+  if (!isObject(raw)) {
+    errors.push({ path: "/limits", message: "must be an object" });
+    return profile.limits;
+  }
+  const lower: Record<string, number> = {};
+  for (const [key, v] of Object.entries(raw)) {
+    const max = (profile.limits as unknown as Record<string, number>)[key];
+    if (max === undefined || !(LIMIT_KEYS as readonly string[]).includes(key)) errors.push({ path: `/limits/${key}`, message: `unknown limit; one of ${LIMIT_KEYS.join(", ")}` });
+    else if (typeof v !== "number" || !Number.isInteger(v) || v < 1) errors.push({ path: `/limits/${key}`, message: "must be a positive integer" });
+    else if (v > max) errors.push({ path: `/limits/${key}`, message: `at most ${max} on the ${profile.name} profile` });
+    else lower[key] = v;
+  }
+  return resolveLimits(profile, lower as Partial<BoardLimits>);
+}
+
+/** "at most 8 on the esp32 profile", or "(limits.sessions)" when gateway.json lowered it. */
+function atMost(value: number, key: keyof BoardLimits, limits: BoardLimits, profile: BoardProfile): string {
+  return `at most ${value} ${limits[key] < profile.limits[key] ? `(limits.${key})` : `on the ${profile.name} profile`}`;
+}
+
+/** The board limit each broker key may not exceed. */
+const BROKER_BOUND: Readonly<Record<string, keyof BoardLimits>> = Object.freeze({
+  maxConnections: "sessions",
+  maxPendingConnections: "pendingConnections",
+  maxPendingPerAddress: "pendingConnections",
+  maxInflight: "inflightPerDevice",
+  maxPendingAccepts: "inflightPerDevice",
+  publishRatePerSec: "publishRatePerSec",
+  publishBurst: "publishBurst",
+});
+
+/**
+ * The broker limits the gateway runs with: the board limits mapped onto the broker's, then gateway.json's
+ * `broker` keys (already checked to be no higher).
+ */
+export function brokerLimits(config: Pick<GatewayConfig, "limits" | "broker">): Record<string, number> {
+  const l = config.limits;
+  return {
+    maxConnections: l.sessions,
+    maxPendingConnections: l.pendingConnections,
+    maxPendingPerAddress: Math.min(2, l.pendingConnections),
+    maxInflight: l.inflightPerDevice,
+    maxPendingAccepts: l.inflightPerDevice,
+    publishRatePerSec: l.publishRatePerSec,
+    publishBurst: l.publishBurst,
+    ...(config.broker ?? {}),
+  };
 }
 
 /** Integer ranges of the broker limits gateway.json may set: [min, max]. */

@@ -10,8 +10,10 @@
 import type { Board } from "./ports.js";
 import type { AuditEvent } from "./audit/types.js";
 import type { FlowDecision } from "./policy/types.js";
-import { type GatewayConfig, checkDeviceSecret } from "./config.js";
+import { type GatewayConfig, brokerLimits, checkDeviceSecret } from "./config.js";
 import { Broker } from "./mqtt/broker.js";
+import { AGGREGATE_WINDOW_MS, Tally } from "./mqtt/tally.js";
+import { GAUGE_NAMES, LimitHits, type GaugeName, type GaugeStatus } from "./profiles.js";
 import { Shell } from "./console/shell.js";
 import { AdminApi } from "./admin/api.js";
 import { toBase64, utf8 } from "./util/bytes.js";
@@ -66,10 +68,26 @@ function ownerTokenHash(board: Board, hooks: GatewayHooks): Uint8Array {
 export async function startGateway(board: Board, config: GatewayConfig, hooks: GatewayHooks): Promise<Gateway> {
   const started = board.clock.monotonic();
   const audit = await openAudit(board, config, hooks);
-  const record = (event: AuditEvent): void => audit.record(event);
+  const hits = new LimitHits(() => board.clock.now());
+  const record = (event: AuditEvent): void => {
+    // A queue that overflows (drop-oldest, or a refusal under drop-newest) reached its byte limit: the
+    // queue records the drop itself; `status` counts it.
+    if (event.kind === "queue" && event.decision === "deny" && event.reason === "overflow") hits.hit("queueBytes");
+    audit.record(event);
+  };
   const policy = openPolicy(board, config, record, hooks.contractStore);
   const outbound = openOutbound(board, config, policy, record, () => audit.failClosed);
   const devices = new Map(config.devices.map((d) => [d.id, d]));
+  const limits = config.limits;
+  /** Limit hits that no other record covers (the pipeline), one record per limit and minute. */
+  const limitTally = new Tally(board.timers, AGGREGATE_WINDOW_MS, GAUGE_NAMES.length, record);
+  /**
+   * Bytes of device messages accepted by the broker and not yet recorded and queued (issue 9, "a
+   * bounded outbound pipeline"). At `pipelineBytes` every device socket stops being read until it
+   * falls to three quarters of that.
+   */
+  let pipelineUsed = 0;
+  let pipelinePeak = 0;
 
   /**
    * Records one decision and, for an allowed flow, forwards it only once a durable record covers it
@@ -94,7 +112,8 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   const broker = new Broker({
     clock: board.clock,
     timers: board.timers,
-    ...(config.broker ? { limits: config.broker } : {}),
+    limits: brokerLimits(config),
+    onLimit: (name) => hits.hit(name),
     authenticate(clientId, username, password) {
       const dev = devices.get(clientId);
       // The same HMAC work for unknown ids, so timing does not tell which client ids exist.
@@ -112,10 +131,22 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
      * here, so a broker that ignores the promise leaves no unhandled rejection behind.
      */
     onPublish(clientId, topic, payload) {
+      const held = payload.length + topic.length;
+      pipelineUsed += held;
+      if (pipelineUsed > pipelinePeak) pipelinePeak = pipelineUsed;
+      if (pipelineUsed >= limits.pipelineBytes && !broker.paused) {
+        broker.pauseAll();
+        hits.hit("pipelineBytes");
+        limitTally.add("pipelineBytes", { kind: "queue", decision: "info", reason: "limit", detail: { limit: "pipelineBytes", max: limits.pipelineBytes, action: "devices paused" } });
+      }
       const ds = policy.engine.evaluate({ device: clientId, topic, payload });
       // One decision is the common case: no Promise.all (and its array) on the per-message path.
       const done = ds.length === 1 ? handleDecision(clientId, topic, ds[0]!, payload.length) : Promise.all(ds.map((d) => handleDecision(clientId, topic, d, payload.length))).then(() => undefined);
-      done.catch(() => undefined);
+      const release = (): void => {
+        pipelineUsed -= held;
+        if (broker.paused && pipelineUsed <= (limits.pipelineBytes * 3) / 4) broker.resumeAll();
+      };
+      done.then(release, release);
       return done;
     },
     onEvent: record,
@@ -125,6 +156,25 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   const tokenHash = ownerTokenHash(board, hooks);
   const cert = hooks.certificateFingerprint ?? "none";
   const fingerprint = typeof cert === "string" ? () => cert : cert;
+
+  /** Each limit `status` reports: used/limit and when it was last reached. */
+  const gauges = (): Record<GaugeName, GaugeStatus> => {
+    const u = broker.usage();
+    const out = outbound.summary();
+    let queued = 0;
+    let queueMax = 0;
+    for (const [key, st] of Object.entries(out)) {
+      queued += st.queuedBytes;
+      queueMax += policy.engine.contract(key.slice(0, key.indexOf("/")))?.terms.queue.maxBytes ?? 0;
+    }
+    return {
+      sessions: hits.gauge("sessions", u.sessions, u.maxSessions),
+      pending: hits.gauge("pending", u.pending, u.maxPending),
+      integrations: hits.gauge("integrations", policy.engine.loaded, limits.integrations),
+      pipelineBytes: hits.gauge("pipelineBytes", pipelineUsed, limits.pipelineBytes),
+      queueBytes: hits.gauge("queueBytes", queued, queueMax),
+    };
+  };
 
   const status = (): Record<string, unknown> => {
     const s = audit.log.stats();
@@ -137,6 +187,8 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
       integrations: policy.summary(),
       audit: { records: s.records, nextSeq: audit.log.nextSeq, flashUsedBytes: s.bytesUsed, flashTotalBytes: s.bytesTotal, failClosed: audit.failClosed, hold: audit.held },
       outbound: outbound.summary(),
+      profile: config.profile,
+      limits: { ...gauges(), pipelinePeakBytes: pipelinePeak, devicesPaused: broker.paused },
       certificateFingerprint: fingerprint(),
     };
   };
@@ -166,12 +218,20 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     async stop() {
       outbound.close();
       broker.close();
+      limitTally.flushAll();
       await audit.close();
     },
   };
   registerCommands(gateway, board);
   audit.onAlarm((text) => shell.say(`ALARM: ${text}`));
-  record({ kind: "boot", decision: "info", detail: { devices: config.devices.length, contracts: config.contracts.length } });
+  record({ kind: "boot", decision: "info", detail: { devices: config.devices.length, contracts: config.contracts.length, profile: config.profile } });
+  // A contract rejected at load blocks its integration: an alarm, on the console and in the log.
+  for (const i of policy.engine.integrations()) {
+    if (i.blocked === undefined) continue;
+    if (i.overLimit) hits.hit("integrations");
+    record({ kind: "alarm", decision: "deny", integration: i.id, reason: "integration-blocked", detail: { why: i.blocked, source: i.source.slice(0, 120), overLimit: i.overLimit } });
+    shell.say(`ALARM: integration ${i.id} blocked: ${i.blocked}`);
+  }
   // A quarantine survives reboots in the policy engine; its queues stay frozen with it.
   for (const i of policy.engine.integrations()) if (i.state === "quarantined") outbound.freeze(i.id, "quarantine (at boot)");
   outbound.start();

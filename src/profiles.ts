@@ -105,7 +105,11 @@ const ESP32_PSRAM: BoardProfile = Object.freeze({
   }),
 });
 
-/** The Node board: the large home's promise, with a simulator's room for admin sessions and the window. */
+/**
+ * The Node board: the large home's promise, with a simulator's room for admin sessions, the window and
+ * the per-device publish rate (the simulator has no CPU budget to protect, and the benches measure the
+ * pipeline at one device; a home on the Node board lowers it in gateway.json `limits`, as examples/home does).
+ */
 const NODE: BoardProfile = Object.freeze({
   name: "node",
   description: "the Node.js board simulator: the large home (esp32-psram's promise), no fixed heap",
@@ -116,6 +120,8 @@ const NODE: BoardProfile = Object.freeze({
     uplinkWindow: 32,
     adminSessions: 16,
     pipelineBytes: 1024 * 1024,
+    publishRatePerSec: 100_000,
+    publishBurst: 100_000,
   }),
 });
 
@@ -130,4 +136,79 @@ export function profileByName(name: string): BoardProfile {
     throw new RangeError(`unknown board profile "${name}"; one of ${PROFILE_NAMES.join(", ")}`);
   }
   return p;
+}
+
+/** Every key of {@link BoardLimits}, in the order `status` shows them. */
+export const LIMIT_KEYS: readonly (keyof BoardLimits)[] = Object.freeze([
+  "devices",
+  "sessions",
+  "pendingConnections",
+  "inflightPerDevice",
+  "integrations",
+  "uplinkWindow",
+  "uplinkConnections",
+  "adminSessions",
+  "pipelineBytes",
+  "publishRatePerSec",
+  "publishBurst",
+] as (keyof BoardLimits)[]);
+
+/** Whether `name` is a profile name. */
+export function isProfileName(name: unknown): name is ProfileName {
+  return typeof name === "string" && (PROFILE_NAMES as readonly string[]).includes(name);
+}
+
+/**
+ * The limits a gateway runs with: the profile's, each lowered by `lower` where it names one.
+ * @throws RangeError when a value is not a positive integer or exceeds the profile (a caller bug:
+ * src/config.ts reports the same as config errors with their path).
+ */
+export function resolveLimits(profile: BoardProfile, lower?: Partial<BoardLimits>): BoardLimits {
+  const out: Record<string, number> = {};
+  for (const k of LIMIT_KEYS) {
+    const max = profile.limits[k];
+    const v = lower?.[k] ?? max;
+    if (!Number.isInteger(v) || v < 1 || v > max) throw new RangeError(`limits.${k}: at most ${max} on the ${profile.name} profile, got ${v}`);
+    out[k] = v;
+  }
+  return Object.freeze(out) as unknown as BoardLimits;
+}
+
+/** The limits `status` reports as used/limit, with when each was last reached. */
+export type GaugeName = "sessions" | "pending" | "integrations" | "pipelineBytes" | "queueBytes";
+export const GAUGE_NAMES: readonly GaugeName[] = Object.freeze(["sessions", "pending", "integrations", "pipelineBytes", "queueBytes"] as GaugeName[]);
+
+export interface GaugeStatus {
+  readonly used: number;
+  readonly limit: number;
+  /** Times the limit was reached since boot. */
+  readonly hits: number;
+  /** Wall-clock ms of the last time it was reached, or null when never. */
+  readonly lastHit: number | null;
+}
+
+/**
+ * Counts when each limit is reached (the audit record of a hit is written by whoever refused, in
+ * aggregate; this keeps the count and the last time for `status`). O(1) memory.
+ */
+export class LimitHits {
+  readonly #now: () => number;
+  readonly #hits: Record<GaugeName, { hits: number; lastHit: number | null }>;
+
+  constructor(now: () => number) {
+    this.#now = now;
+    this.#hits = { sessions: { hits: 0, lastHit: null }, pending: { hits: 0, lastHit: null }, integrations: { hits: 0, lastHit: null }, pipelineBytes: { hits: 0, lastHit: null }, queueBytes: { hits: 0, lastHit: null } };
+  }
+
+  /** The limit `name` was reached now. */
+  hit(name: GaugeName, count = 1): void {
+    const h = this.#hits[name];
+    h.hits += count;
+    h.lastHit = this.#now();
+  }
+
+  gauge(name: GaugeName, used: number, limit: number): GaugeStatus {
+    const h = this.#hits[name];
+    return { used, limit, hits: h.hits, lastHit: h.lastHit };
+  }
 }

@@ -172,8 +172,8 @@ export function writeGatewayConfig(dir: string, devices: readonly BenchDevice[],
     devices: devices.map((d) => ({ id: d.id, secret: makeDeviceSecret(crypto, randomBytes(16), d.password), groups: ["bench"] })),
     audit: { groupCommitMs: 20 },
     // The bench measures the pipeline, not the per-device defences: no publish rate limit to speak
-    // of, and room for N = 50 (the defaults are 10 msgs/s per device and 16 devices).
-    broker: { publishRatePerSec: 100_000, publishBurst: 100_000, maxConnections: 64 },
+    // of (the node profile's ceiling; DESIGN.md "Board profiles"), and the node profile's 50 sessions for N = 50.
+    broker: { publishRatePerSec: 100_000, publishBurst: 100_000 },
   }, null, 2));
   const { publicKey, keyId } = vendorKeygen(vendorKeyFile);
   const fields = [

@@ -4,6 +4,7 @@
  */
 import config from "mc/config";
 import type { SerialOptions } from "portcullis/moddable/console";
+import { PROFILE_NAMES, isProfileName, type ProfileName } from "portcullis/profiles";
 
 export interface FirmwareConfig {
   /** lin only: the directory (ending in "/") holding audit.flash and keys/. */
@@ -18,6 +19,11 @@ export interface FirmwareConfig {
   readonly mqttPort: number;
   /** HTTPS port for the audit pull. */
   readonly httpsPort: number;
+  /**
+   * The board profile this build is (src/profiles.ts): its limits bound gateway.json. Absent in the
+   * manifest means `esp32`, the smallest, so a build never promises more than the plain chip holds.
+   */
+  readonly profile: ProfileName;
 }
 
 /** @throws Error naming the first missing or malformed entry. */
@@ -38,5 +44,11 @@ export function readConfig(): FirmwareConfig {
     name: need("name", (v) => typeof v === "string" && /^[A-Za-z0-9.-]{1,63}$/.test(v as string)),
     mqttPort: need("mqttPort", port),
     httpsPort: need("httpsPort", port),
+    profile: c.profile === undefined ? "esp32" : profileOf(c.profile),
   };
+}
+
+function profileOf(v: unknown): ProfileName {
+  if (!isProfileName(v)) throw new Error(`manifest config.portcullis.profile must be one of ${PROFILE_NAMES.join(", ")}`);
+  return v;
 }

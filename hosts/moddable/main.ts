@@ -57,7 +57,7 @@ async function boot(): Promise<void> {
 
   const provisioning = readProvisioning(board.keys);
   if (provisioning.configText === undefined) return consoleOnly(board, config, "not provisioned (tools/provision.ts)");
-  const parsed = parseGatewayConfig(provisioning.configText, provisioning.contracts);
+  const parsed = parseGatewayConfig(provisioning.configText, provisioning.contracts, { profile: config.profile });
   if (!parsed.ok) {
     for (const e of parsed.errors) say(`config ${e.path || "/"}: ${e.message}`);
     return consoleOnly(board, config, "the provisioned config was rejected");
@@ -82,6 +82,8 @@ async function boot(): Promise<void> {
   const admin = parsed.config.admin ?? {};
   const tls = new TlsNetwork({
     network: board.network, identity: server.identity, clock: board.clock, timers: board.timers,
+    // The profile's adminSessions bounds admin.maxConnections (src/config.ts); the default stays the
+    // firmware's MAX_TLS_CONNECTIONS until the lin load run has measured one session on esp32.
     ...(admin.maxConnections ? { maxConnections: admin.maxConnections } : {}),
     ...(admin.idleTimeoutMs ? { idleTimeoutMs: admin.idleTimeoutMs } : {}),
   });

@@ -9,6 +9,7 @@ import type { Readable, Writable } from "node:stream";
 import type { Board, Listener } from "../../src/ports.js";
 import { NorFlash } from "../../src/flash/nor.js";
 import { parseGatewayConfig } from "../../src/config.js";
+import type { ProfileName } from "../../src/profiles.js";
 import { startGateway, type Gateway } from "../../src/gateway.js";
 import { flashBytesNeeded } from "../../src/gateway/outbound.js";
 import { nodeClock, nodeTimers } from "./clock.js";
@@ -41,6 +42,8 @@ export interface NodeBoardOptions {
   readonly host?: string;
   /** Bind address of the admin HTTPS server; beats gateway.json `admin.host` (default 127.0.0.1, see https.ts). */
   readonly httpsHost?: string;
+  /** The board profile (`--profile`); absent: gateway.json's `profile`, else `node`. */
+  readonly profile?: ProfileName;
 }
 
 export interface RunningBoard {
@@ -60,7 +63,7 @@ export interface RunningBoard {
 export const CERT_CHECK_EVERY_MS = 86_400_000;
 
 /** Reads gateway.json and contracts/*.json from the config folder. @throws Error naming every problem. */
-export function loadConfigDir(dir: string) {
+export function loadConfigDir(dir: string, profile?: ProfileName) {
   const file = path.join(dir, "gateway.json");
   if (!existsSync(file)) throw new Error(`no gateway.json in ${dir} (pass --config <dir>; see examples/home)`);
   const contractsDir = path.join(dir, "contracts");
@@ -70,7 +73,7 @@ export function loadConfigDir(dir: string) {
         .sort()
         .map((n) => ({ source: path.join(contractsDir, n), text: readFileSync(path.join(contractsDir, n), "utf8") }))
     : [];
-  const parsed = parseGatewayConfig(readFileSync(file, "utf8"), contracts);
+  const parsed = parseGatewayConfig(readFileSync(file, "utf8"), contracts, profile === undefined ? {} : { profile });
   if (!parsed.ok) throw new Error(`${file}:\n` + parsed.errors.map((e) => `  ${e.path || "/"}: ${e.message}`).join("\n"));
   return parsed.config;
 }
@@ -80,10 +83,10 @@ export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningB
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const out = options.consoleOutput ?? process.stdout;
   const say = (line: string): void => void out.write(line + "\n");
-  loadConfigDir(options.configDir); // fail early, before the demo starts anything, on a bad config
+  loadConfigDir(options.configDir, options.profile); // fail early, before the demo starts anything, on a bad config
 
   const demo: Demo | undefined = options.demo ? await startDemo({ dataDir: options.dataDir, configDir: options.configDir, say }) : undefined;
-  const config = loadConfigDir(demo?.configDir ?? options.configDir);
+  const config = loadConfigDir(demo?.configDir ?? options.configDir, options.profile);
   const vendorCa = options.vendorCaPem ?? demo?.caPem;
 
   const random = nodeRandom();
@@ -138,7 +141,7 @@ export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningB
     https = await startAdminServer(gateway.admin, identity, {
       port: options.httpsPort,
       host: options.httpsHost ?? config.admin?.host ?? options.host ?? ADMIN_HTTPS_DEFAULTS.host,
-      ...(config.admin?.maxConnections ? { maxConnections: config.admin.maxConnections } : {}),
+      maxConnections: config.admin?.maxConnections ?? config.limits.adminSessions,
       ...(config.admin?.headerTimeoutMs ? { headerTimeoutMs: config.admin.headerTimeoutMs } : {}),
       ...(config.admin?.idleTimeoutMs ? { idleTimeoutMs: config.admin.idleTimeoutMs } : {}),
     });

@@ -9,6 +9,7 @@ import type { Socket } from "node:net";
 import type { SecureContextOptions } from "node:tls";
 import { MAX_ADMIN_BODY, type AdminApi } from "../../src/admin/api.js";
 import type { Identity } from "./identity.js";
+import { PROFILES } from "../../src/profiles.js";
 
 export { loadOrCreateIdentity, renewIdentityIfDue, CERT_DEFAULTS, type Identity, type CertPolicy, type LoadedIdentity } from "./identity.js";
 
@@ -19,7 +20,8 @@ export const ADMIN_HTTPS_DEFAULTS = Object.freeze({
    * the machine is on, not the home LAN the gateway guards. `--https-host` or `admin.host` opens it.
    */
   host: "127.0.0.1",
-  maxConnections: 16,
+  /** The node profile's admin sessions; the board passes its profile's (src/profiles.ts). */
+  maxConnections: PROFILES.node.limits.adminSessions,
   headerTimeoutMs: 10_000,
   idleTimeoutMs: 30_000,
 });

@@ -2,17 +2,20 @@
  * `npm start`: boots the Node board (the simulator) with a config folder and a data folder, and by
  * default the demo home: simulated devices and two local vendor brokers over TLS.
  *
- *   npm start -- [--config <dir>] [--data <dir>] [--mqtt-port <n>] [--https-port <n>] [--https-host <addr>] [--no-demo] [--vendor-ca <pem>]
+ *   npm start -- [--config <dir>] [--data <dir>] [--profile <name>] [--mqtt-port <n>] [--https-port <n>] [--https-host <addr>] [--no-demo] [--vendor-ca <pem>]
  */
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { bootNodeBoard } from "./board.js";
+import { PROFILES, PROFILE_NAMES, isProfileName } from "../../src/profiles.js";
 
-const USAGE = `usage: npm start -- [--config <dir>] [--data <dir>] [--mqtt-port <n>] [--https-port <n>] [--https-host <addr>] [--no-demo] [--vendor-ca <pem>]
+const USAGE = `usage: npm start -- [--config <dir>] [--data <dir>] [--profile <name>] [--mqtt-port <n>] [--https-port <n>] [--https-host <addr>] [--no-demo] [--vendor-ca <pem>]
   --config <dir>      folder with gateway.json and contracts/ (default: examples/home)
   --data <dir>        flash image, keys, owner token, verification key (default: ./.portcullis-data)
+  --profile <name>    board profile whose limits the gateway enforces: ${PROFILE_NAMES.join(", ")}
+                      (default: gateway.json "profile", else node: ${PROFILES.node.limits.devices} devices, ${PROFILES.node.limits.integrations} integrations)
   --mqtt-port <n>     device-side MQTT port (default 1883)
   --https-port <n>    admin HTTPS port (default 8443)
   --https-host <addr> admin HTTPS bind address (default gateway.json admin.host, else 127.0.0.1;
@@ -37,6 +40,7 @@ try {
     options: {
       config: { type: "string" },
       data: { type: "string" },
+      profile: { type: "string" },
       "mqtt-port": { type: "string" },
       "https-port": { type: "string" },
       "https-host": { type: "string" },
@@ -54,6 +58,10 @@ if (args.help) {
   process.exit(0);
 }
 
+const profile = args.profile;
+if (profile !== undefined && !isProfileName(profile)) {
+  fail(`--profile: unknown board profile "${profile}"; one of:\n${PROFILE_NAMES.map((n) => `  ${n.padEnd(12)} ${PROFILES[n].description}`).join("\n")}`);
+}
 const httpsHost = args["https-host"];
 if (httpsHost !== undefined && isIP(httpsHost) === 0) fail(`--https-host must be an IPv4 or IPv6 address, got "${httpsHost}"`);
 let vendorCaPem: string | undefined;
@@ -69,6 +77,7 @@ if (args["vendor-ca"] !== undefined) {
 const board = await bootNodeBoard({
   configDir: path.resolve(args.config ?? "examples/home"),
   dataDir: path.resolve(args.data ?? ".portcullis-data"),
+  ...(profile !== undefined ? { profile } : {}),
   mqttPort: port(args["mqtt-port"], "--mqtt-port", 1883),
   httpsPort: port(args["https-port"], "--https-port", 8443),
   ...(httpsHost !== undefined ? { httpsHost } : {}),

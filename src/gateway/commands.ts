@@ -8,6 +8,7 @@ import type { Gateway } from "../gateway.js";
 import { recordLines } from "../admin/api.js";
 import { AuditKinds, type AuditKind } from "../audit/types.js";
 import { DataClasses } from "../policy/contract.js";
+import type { GaugeName, GaugeStatus } from "../profiles.js";
 
 const WHO = "console";
 
@@ -33,16 +34,27 @@ export function registerCommands(g: Gateway, board: Board): void {
     run: () => {
       const s = g.status() as {
         name: string; uptimeSeconds: number; timeSet: boolean; devicesConnected: number; devicesConfigured: number;
-        integrations: { id: string; state: string; version: string | null }[];
+        integrations: { id: string; state: string; version: string | null; blocked?: string }[];
         audit: { records: number; nextSeq: number; flashUsedBytes: number; flashTotalBytes: number; failClosed: boolean; hold: string | undefined };
         certificateFingerprint: string;
+        profile: string;
+        limits: Record<GaugeName, GaugeStatus> & { devicesPaused: boolean };
       };
       const a = s.audit;
+      const l = s.limits;
+      const gauge = (label: string, g: GaugeStatus, fmt: (n: number) => string = String): string =>
+        `  ${label.padEnd(14)}${`${fmt(g.used)}/${fmt(g.limit)}`.padEnd(22)}${g.lastHit === null ? "never reached" : `reached ${g.hits}×, last ${new Date(g.lastHit).toISOString()}`}`;
       return [
         `name          ${s.name}`,
         `uptime        ${s.uptimeSeconds} s${s.timeSet ? "" : " (clock not set: record times are not evidence)"}`,
         `devices       ${s.devicesConnected} connected of ${s.devicesConfigured} configured`,
-        `integrations  ${s.integrations.map((i) => `${i.id} (${i.state}${i.version ? ` v${i.version}` : ""})`).join(", ") || "none"}`,
+        `integrations  ${s.integrations.map((i) => `${i.id} (${i.blocked !== undefined ? `blocked: ${i.blocked}` : i.state}${i.version ? ` v${i.version}` : ""})`).join(", ") || "none"}`,
+        `limits        ${s.profile} profile${l.devicesPaused ? ", DEVICES PAUSED: pipeline full" : ""}`,
+        gauge("sessions", l.sessions),
+        gauge("pending", l.pending),
+        gauge("integrations", l.integrations),
+        gauge("pipeline", l.pipelineBytes, bytes),
+        gauge("queue", l.queueBytes, bytes),
         `audit         ${a.records} records, next seq ${a.nextSeq}${a.hold ? `, LEGAL HOLD: ${a.hold}` : ""}${a.failClosed ? ", FAIL-CLOSED: outbound stopped" : ""}`,
         `flash         ${bytes(a.flashUsedBytes)} of ${bytes(a.flashTotalBytes)} used (${((100 * a.flashUsedBytes) / Math.max(1, a.flashTotalBytes)).toFixed(1)}%)`,
         `certificate   SHA-256 ${s.certificateFingerprint}`,
@@ -72,7 +84,7 @@ export function registerCommands(g: Gateway, board: Board): void {
           const sum = (f: (s: (typeof routes)[number]) => number): string => String(routes.reduce((n, s) => n + f(s), 0));
           return [
             i.id,
-            i.state + (i.quarantine ? ` (${i.quarantine})` : "") + (i.pending ? ` → v${i.pending.version} pending` : "") + (i.broken.length ? " (contract file broken; approved version in force)" : ""),
+            (i.blocked !== undefined ? `blocked: ${i.blocked}` : i.state) + (i.quarantine ? ` (${i.quarantine})` : "") + (i.pending ? ` → v${i.pending.version} pending` : "") + (i.broken.length ? " (contract file broken; approved version in force)" : ""),
             i.version ?? "-",
             routes.map((r) => r.state).join(",") || "-",
             sum((s) => s.queued),

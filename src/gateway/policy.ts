@@ -9,6 +9,7 @@ import type { AuditEvent } from "../audit/types.js";
 import type { GatewayConfig } from "../config.js";
 import { parseContract, type ContractError } from "../policy/contract.js";
 import { PolicyEngine, type LoadResult } from "../policy/engine.js";
+import { blockReason } from "../policy/registry.js";
 
 /** Where approved contract texts are kept between boots (files on the Node board, flash on the firmware). */
 export interface ContractStore {
@@ -19,7 +20,7 @@ export interface ContractStore {
 export interface PolicyHandle {
   readonly engine: PolicyEngine;
   /** Per integration: state and version, for `status`. */
-  summary(): { id: string; state: string; version: string | null }[];
+  summary(): { id: string; state: string; version: string | null; blocked?: string }[];
   /** Approves a pending contract version and remembers its text as the new baseline. */
   approve(integration: string, who: string): boolean;
   /** Rejects a pending contract version (the enforced one stays). */
@@ -41,7 +42,7 @@ export function contractErrorLine(source: string, e: ContractError): string {
 export function openPolicy(board: Board, config: GatewayConfig, record: (e: AuditEvent) => void, store?: ContractStore): PolicyHandle {
   const groups: Record<string, string[]> = {};
   for (const d of config.devices) for (const g of d.groups) (groups[g] ??= []).push(d.id);
-  const engine = new PolicyEngine({ crypto: board.crypto, keys: board.keys, random: board.random, clock: board.clock, onEvent: record, groups });
+  const engine = new PolicyEngine({ crypto: board.crypto, keys: board.keys, random: board.random, clock: board.clock, onEvent: record, groups, limits: { integrations: config.limits.integrations } });
   const pendingText = new Map<string, string>();
   const listeners: ((integration: string) => void)[] = [];
   const say = (line: string): void => board.console.write(line + "\n");
@@ -65,7 +66,7 @@ export function openPolicy(board: Board, config: GatewayConfig, record: (e: Audi
       const first = result.errors[0];
       const inForce = id !== undefined ? engine.integrations().find((i) => i.id === id && i.broken.length > 0)?.version : undefined;
       if (first) say(contractErrorLine(c.source, first) + (result.errors.length > 1 ? ` (and ${result.errors.length - 1} more)` : ""));
-      say(`  ${result.integration ?? hint ?? c.source}: ${inForce !== undefined ? `approved version ${inForce} stays in force until the file is fixed or the integration removed` : "blocked"}`);
+      say(`  ${result.integration ?? hint ?? c.source}: ${inForce !== undefined ? `approved version ${inForce} stays in force until the file is fixed or the integration removed` : `blocked: ${blockReason(result.errors)}`}`);
     }
   }
 
@@ -81,7 +82,7 @@ export function openPolicy(board: Board, config: GatewayConfig, record: (e: Audi
 
   return {
     engine,
-    summary: () => engine.integrations().map((i) => ({ id: i.id, state: i.state, version: i.version ?? null })),
+    summary: () => engine.integrations().map((i) => ({ id: i.id, state: i.state, version: i.version ?? null, ...(i.blocked !== undefined ? { blocked: i.blocked } : {}) })),
     approve(integration, who) {
       if (!engine.approve(integration, who)) return false;
       const text = pendingText.get(integration);

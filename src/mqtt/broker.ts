@@ -60,6 +60,12 @@ export interface BrokerOptions {
   onPublish(clientId: string, topic: string, payload: Uint8Array, qos: 0 | 1): void | Promise<void>;
   /** Audit events (see SPEC.md "MQTT on the device side"). A throw is swallowed. */
   onEvent(event: AuditEvent): void;
+  /**
+   * A limit was reached: `sessions` (a CONNECT refused with CONNACK 3) or `pending` (a socket awaiting
+   * CONNECT evicted at the shared limit). The refusal itself is already recorded (aggregated); this
+   * only counts it. A throw is swallowed.
+   */
+  onLimit?(name: "sessions" | "pending"): void;
   readonly limits?: BrokerLimits;
 }
 
@@ -85,6 +91,10 @@ export class Broker {
   readonly #pending = new Set<Session>();
   /** Connected sessions by client id. */
   readonly #byId = new Map<string, Session>();
+  /** Reading of every socket is stopped (the gateway's pipeline is full): see {@link pauseAll}. */
+  #held = false;
+  /** Per wrapped socket (what the session sees): the host's socket and whether its session asked for a pause. */
+  readonly #own = new Map<DeviceSocket, { readonly raw: DeviceSocket; paused: boolean }>();
   #closed = false;
 
   /**
@@ -138,7 +148,13 @@ export class Broker {
       },
       tally: (key, e) => this.#tally.add(key, e),
       admit: (s) => this.#admit(s),
+      full: (id) => {
+        if (this.#byId.has(id) || this.#byId.size < this.#maxConnections) return false;
+        this.#limit("sessions");
+        return true;
+      },
       closed: (s) => {
+        this.#own.delete(s.socket);
         this.#sessions.delete(s);
         this.#pending.delete(s);
         if (s.authenticated && s.clientId !== undefined) this.#tally.flush(`rate-limit|${s.clientId}`);
@@ -150,7 +166,10 @@ export class Broker {
   #admit(s: Session): "new" | "takeover" | "full" {
     const id = s.clientId!;
     const old = this.#byId.get(id);
-    if (old === undefined && this.#byId.size >= this.#maxConnections) return "full";
+    if (old === undefined && this.#byId.size >= this.#maxConnections) {
+      this.#limit("sessions");
+      return "full";
+    }
     old?.close("takeover"); // §3.1.4: the server disconnects the existing client
     this.#pending.delete(s);
     this.#byId.set(id, s);
@@ -176,11 +195,74 @@ export class Broker {
       oldestSame ??= s;
     }
     if (same >= this.#maxPerAddress) this.#evict(oldestSame!);
-    else if (this.#pending.size >= this.#maxPending) this.#evict(this.#pending.values().next().value!);
-    const session = new Session(this.#host, socket);
+    else if (this.#pending.size >= this.#maxPending) {
+      this.#limit("pending");
+      this.#evict(this.#pending.values().next().value!);
+    }
+    const session = new Session(this.#host, this.#wrap(socket));
     this.#sessions.add(session);
     this.#pending.add(session);
     return session;
+  }
+
+  /**
+   * The socket the session sees: its pause/resume are combined with the broker's own hold, so that a
+   * session resuming its reading does not undo {@link pauseAll}. Without `pause` the socket is used as is.
+   */
+  #wrap(socket: DeviceSocket): DeviceSocket {
+    if (typeof socket.pause !== "function" || typeof socket.resume !== "function") return socket;
+    const entry = { raw: socket, paused: false };
+    if (this.#held) socket.pause();
+    const wrapped: DeviceSocket = {
+      remote: socket.remote,
+      write: (data) => socket.write(data),
+      close: () => socket.close(),
+      pause: () => {
+        entry.paused = true;
+        socket.pause!();
+      },
+      resume: () => {
+        entry.paused = false;
+        if (!this.#held) socket.resume!();
+      },
+    };
+    this.#own.set(wrapped, entry);
+    return wrapped;
+  }
+
+  /**
+   * Stops reading every device socket (back-pressure: TCP then holds the devices back) until
+   * {@link resumeAll}. Packets already read are still handled. Sockets accepted meanwhile start paused.
+   */
+  pauseAll(): void {
+    if (this.#held) return;
+    this.#held = true;
+    for (const e of this.#own.values()) e.raw.pause!();
+  }
+
+  /** Reading continues on every socket whose own session does not hold it paused. */
+  resumeAll(): void {
+    if (!this.#held) return;
+    this.#held = false;
+    for (const e of this.#own.values()) if (!e.paused) e.raw.resume!();
+  }
+
+  /** Whether {@link pauseAll} holds the sockets. */
+  get paused(): boolean {
+    return this.#held;
+  }
+
+  /** Connected sessions and sockets awaiting CONNECT, against their limits (for `status`). */
+  usage(): { sessions: number; maxSessions: number; pending: number; maxPending: number } {
+    return { sessions: this.#byId.size, maxSessions: this.#maxConnections, pending: this.#pending.size, maxPending: this.#maxPending };
+  }
+
+  #limit(name: "sessions" | "pending"): void {
+    try {
+      this.#options.onLimit?.(name);
+    } catch {
+      // Counting a hit must not change the refusal.
+    }
   }
 
   /** Closes a socket still awaiting CONNECT; recorded in aggregate per source address. */

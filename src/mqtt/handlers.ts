@@ -46,6 +46,12 @@ function onConnect(s: Session, p: ConnectPacket): void {
     s.refuse(ConnackCode.IdentifierRejected, "connect", "persistent-session");
     return;
   }
+  if (s.host.full(p.clientId)) {
+    // At maxConnections a new client id is refused before the credential check: CONNACK 3 costs no
+    // HMAC work, and a device the board has no room for learns that it is full, not that it is unknown.
+    s.refuse(ConnackCode.ServerUnavailable, "connect", "limit");
+    return;
+  }
   if (!s.host.authenticate(p.clientId, p.username, p.password)) {
     s.refuse(ConnackCode.NotAuthorized, "auth", "not-authorized");
     return;

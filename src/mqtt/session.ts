@@ -72,6 +72,8 @@ export interface SessionHost {
    * that id was closed for it (§3.1.4), "full" (nothing registered) at maxConnections.
    */
   admit(session: Session): "new" | "takeover" | "full";
+  /** Whether a CONNECT with this client id finds no room (maxConnections reached and no session of that id to take over). */
+  full(clientId: string): boolean;
   event(event: AuditEvent): void;
   /** An aggregated event (see `tally.ts`): at most two records per `key` and window. */
   tally(key: string, event: AuditEvent): void;

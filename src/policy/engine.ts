@@ -10,7 +10,7 @@ import { decide, parsePayload, type ParsedPayload } from "./decide.js";
 import { ConsentStates, KeyPrefix, Ledger, type ConsentRecord, type ConsentState } from "./ledger.js";
 import { RateLimiter } from "./rate.js";
 import { DEFAULT_DENY_RULE, DEFAULT_POLICY_LIMITS, Reason, type PolicyLimits } from "./reasons.js";
-import { Registry, type Entry, type LoadResult } from "./registry.js";
+import { Registry, blockReason, type Entry, type LoadResult } from "./registry.js";
 import { utf8 as utf8Encode } from "../util/bytes.js";
 import type { FlowDecision, FlowInput } from "./types.js";
 
@@ -30,7 +30,7 @@ export interface PolicyEngineOptions {
   readonly limits?: Partial<PolicyLimits>;
 }
 
-export type IntegrationState = "active" | "pending-review" | "invalid" | "quarantined";
+export type IntegrationState = "active" | "pending-review" | "blocked" | "quarantined";
 
 export interface IntegrationStatus {
   readonly id: string;
@@ -43,6 +43,10 @@ export interface IntegrationStatus {
   /** Errors of the last loaded text while the approved `version` stays in force (empty when none). */
   readonly broken: readonly ContractError[];
   readonly quarantine: string | undefined;
+  /** Why its contract was rejected at load with no approved version in force (`blocked: <reason>`). */
+  readonly blocked: string | undefined;
+  /** It was refused by the integrations limit, not for its text. */
+  readonly overLimit: boolean;
 }
 
 const WHO = /^[\x20-\x7e]{1,64}$/;
@@ -76,6 +80,11 @@ export class PolicyEngine {
 
   get limits(): PolicyLimits {
     return this.#limits;
+  }
+
+  /** Integrations loaded (what the `integrations` limit counts; blocked ones listed without an entry are not). */
+  get loaded(): number {
+    return this.#reg.entries.size;
   }
 
   /**
@@ -199,6 +208,11 @@ export class PolicyEngine {
   evaluate(input: FlowInput): FlowDecision[] {
     const matches = this.#reg.index.lookup(input.device, input.topic);
     if (matches.length === 0) {
+      const b = this.#reg.blocked.size > 0 ? this.#reg.blockedFor(input.device, input.topic) : undefined;
+      if (b !== undefined) {
+        this.#counters.record(input.device, b.id, "deny", input.payload.length, 0, []);
+        return [{ verdict: "deny", integration: b.id, rule: b.rule, reason: Reason.Blocked, fieldsDropped: 0, classes: [] }];
+      }
       this.#counters.record(input.device, null, "deny", input.payload.length, 0, []);
       return [{ verdict: "deny", integration: null, rule: DEFAULT_DENY_RULE, reason: Reason.NoContract, fieldsDropped: 0, classes: [] }];
     }
@@ -217,7 +231,7 @@ export class PolicyEngine {
     const e = this.#reg.entries.get(flow.integration) as Entry;
     const deny = (reason: string): FlowDecision => ({ verdict: "deny", integration: e.id, rule: flow.flow.id, reason, fieldsDropped: 0, classes: [] });
     if (e.quarantine !== undefined) return deny(Reason.Quarantined);
-    if (e.errors.length) return deny(Reason.ContractInvalid);
+    if (e.errors.length) return deny(Reason.Blocked);
     if (e.unreviewed) return deny(Reason.PendingReview);
     let keyFailed = false;
     const pseudonym = (t: string): string => {
@@ -246,16 +260,23 @@ export class PolicyEngine {
 
   /** Status of every loaded integration, in load order. */
   integrations(): IntegrationStatus[] {
-    return Array.from(this.#reg.entries.values()).map((e) => ({
+    const out: IntegrationStatus[] = Array.from(this.#reg.entries.values()).map((e) => ({
       id: e.id,
-      state: e.quarantine !== undefined ? "quarantined" : e.errors.length ? "invalid" : e.unreviewed || e.pending ? "pending-review" : "active",
+      state: e.quarantine !== undefined ? "quarantined" : e.errors.length ? "blocked" : e.unreviewed || e.pending ? "pending-review" : "active",
       source: e.source,
       version: e.current?.contract.version,
       pending: e.pending ? { version: e.pending.compiled.contract.version, changes: e.pending.changes } : undefined,
       errors: e.errors,
       broken: e.broken,
       quarantine: e.quarantine,
+      blocked: e.errors.length ? blockReason(e.errors) : undefined,
+      overLimit: false,
     }));
+    for (const b of this.#reg.blocked.values()) {
+      if (this.#reg.entries.has(b.id)) continue;
+      out.push({ id: b.id, state: "blocked", source: b.source, version: undefined, pending: undefined, errors: b.errors, broken: [], quarantine: undefined, blocked: b.reason, overLimit: b.overLimit });
+    }
+    return out;
   }
 
   /** The contract in force for an integration (destinations, keys, queue terms for the outbound side). */

@@ -9,6 +9,8 @@ export const Reason = Object.freeze({
   Minimized: "minimized",
   NoContract: "no-contract",
   ContractInvalid: "contract-invalid",
+  /** The integration's contract was rejected at load (its text, or the board's integrations limit): see `integrations`. */
+  Blocked: "blocked",
   /** After a reboot the loaded text differs from the approved version and the old text is unknown. */
   PendingReview: "pending-review",
   Quarantined: "quarantined",

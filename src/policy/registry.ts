@@ -7,6 +7,7 @@ import { diffContracts, summarize, type Change } from "./diff.js";
 import { KeyPrefix, type Ledger } from "./ledger.js";
 import type { PolicyLimits } from "./reasons.js";
 import { toHex, tryUtf8 as utf8Decode, utf8 as utf8Encode } from "../util/bytes.js";
+import { isValidTopicFilter, topicMatches } from "../mqtt/topic.js";
 
 export type LoadResult =
   | { readonly status: "accepted"; readonly integration: string; readonly changes: readonly Change[] }
@@ -32,10 +33,33 @@ export interface Entry {
   quarantine: string | undefined;
 }
 
+/**
+ * An integration whose contract was rejected at load with no approved version to keep in force: it is
+ * listed as `blocked: <reason>`, and the messages its text claims (device × topic filter, read as far
+ * as the text parses) are denied with reason `blocked` instead of falling through to `no-contract`.
+ */
+export interface Blocked {
+  readonly id: string;
+  readonly source: string;
+  /** The first error, `path: message`, with how many more. */
+  readonly reason: string;
+  readonly errors: readonly ContractError[];
+  /** The integrations limit refused it (not its text). */
+  readonly overLimit: boolean;
+  readonly claims: readonly { readonly device: string; readonly filter: string; readonly rule: string }[];
+}
+
+/** Claims read from one rejected text at most (a rejected text may be arbitrarily large). */
+export const MAX_BLOCKED_CLAIMS = 256;
+/** Rejected integrations kept listed at most; beyond it the oldest is forgotten (its messages then get `no-contract`). */
+export const MAX_BLOCKED = 32;
+
 const UNKNOWN_BASE: Change = Object.freeze({ path: "", what: "differs from the approved version, which is not available", relevant: true });
 
 export class Registry {
   readonly entries = new Map<string, Entry>();
+  /** Rejected at load and not in force (see {@link Blocked}), by id, in load order. */
+  readonly blocked = new Map<string, Blocked>();
   index = new FlowIndex([]);
   readonly #crypto: Crypto;
   readonly #ledger: Ledger;
@@ -69,7 +93,7 @@ export class Registry {
     const id = parsed.contract.id;
     let e = this.entries.get(id);
     if (!e && this.entries.size >= this.#limits.integrations) {
-      return this.#reject(text, source, [{ path: "", message: `more than the limit of ${this.#limits.integrations} integrations` }]);
+      return this.#reject(text, source, [{ path: "", message: `more than the limit of ${this.#limits.integrations} integrations` }], undefined, true);
     }
     const rank = e ? e.rank : this.#nextRank;
     const built = compile(parsed.contract, this.#digest(text), this.#groups, rank);
@@ -134,7 +158,12 @@ export class Registry {
   }
 
   remove(id: string, who: string): boolean {
+    if (!this.entries.has(id) && this.blocked.delete(id)) {
+      this.#emit({ kind: "contract", decision: "info", integration: id, reason: "removed", detail: { who, blocked: true } });
+      return true;
+    }
     if (!this.entries.delete(id)) return false;
+    this.blocked.delete(id);
     this.#ledger.destroyKey(id);
     this.#ledger.clearConsent(id);
     this.#ledger.delete(KeyPrefix.approved, id);
@@ -162,7 +191,23 @@ export class Registry {
     return toHex(this.#crypto.sha256(utf8Encode(text)));
   }
 
+  #block(id: string, source: string, text: string, errors: readonly ContractError[], overLimit: boolean, claim: boolean): void {
+    this.blocked.delete(id);
+    if (this.blocked.size >= MAX_BLOCKED) this.blocked.delete(this.blocked.keys().next().value!);
+    // An entry with a version compiled keeps its flows in the index (denied as blocked there): no claims here.
+    this.blocked.set(id, { id, source, reason: blockReason(errors), errors: errors.slice(), overLimit, claims: claim ? claimsOf(text, this.#groups) : [] });
+  }
+
+  /** The rejected integration whose text claims this message, if any (first in load order). */
+  blockedFor(device: string, topic: string): { id: string; rule: string } | undefined {
+    for (const b of this.blocked.values()) {
+      for (const c of b.claims) if (c.device === device && topicMatches(c.filter, topic)) return { id: b.id, rule: c.rule };
+    }
+    return undefined;
+  }
+
   #accept(e: Entry, next: Compiled, changes: readonly Change[], reason: string, who?: string): LoadResult {
+    this.blocked.delete(e.id);
     this.#ledger.set(KeyPrefix.approved, e.id, hexBytes(next.digest));
     e.current = next;
     e.pending = undefined;
@@ -178,6 +223,7 @@ export class Registry {
   }
 
   #pendingResult(e: Entry, changes: readonly Change[]): LoadResult {
+    this.blocked.delete(e.id);
     this.#reindex();
     const relevant = changes.filter((c) => c.relevant).length;
     const detail = { source: e.source, relevant, other: changes.length - relevant, changes: summarize(changes) };
@@ -189,7 +235,7 @@ export class Registry {
    * A broken contract is rejected. When its integration has an approved version in force, that version
    * stays enforced (`inForce` in the record); when it is loaded without one, it is blocked.
    */
-  #reject(text: string, source: string, errors: readonly ContractError[], idHint?: string): LoadResult {
+  #reject(text: string, source: string, errors: readonly ContractError[], idHint?: string, overLimit = false): LoadResult {
     const id = guessId(text) ?? (idHint !== undefined && ID.test(idHint) ? idHint : null);
     const e = id === null ? undefined : this.entries.get(id);
     const keep = e !== undefined && e.current !== undefined && !e.unreviewed && e.errors.length === 0 ? e.current : undefined;
@@ -199,6 +245,7 @@ export class Registry {
       e.pending = undefined;
       this.#reindex();
     }
+    if (!keep) this.#block(id ?? source.slice(0, 64), source, text, errors, overLimit, e?.current === undefined);
     const first = errors[0];
     const detail: Record<string, string | number | boolean> = { source, errors: errors.length, first: first ? `${first.path}: ${first.message}`.slice(0, 200) : "", blocked: e !== undefined && !keep };
     if (first?.line !== undefined) detail.line = first.line;
@@ -210,6 +257,13 @@ export class Registry {
 
 const ID = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
+/** `path: message (and n more)` of the first error. */
+export function blockReason(errors: readonly ContractError[]): string {
+  const first = errors[0];
+  if (!first) return "rejected";
+  return `${first.path ? `${first.path}: ` : ""}${first.message}`.slice(0, 200) + (errors.length > 1 ? ` (and ${errors.length - 1} more)` : "");
+}
+
 /** The id a broken contract claims, when its text still parses far enough to say. */
 function guessId(text: string): string | null {
   try {
@@ -218,6 +272,35 @@ function guessId(text: string): string | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * What a rejected text claims, read as far as it parses: each flow's devices (and its groups' members)
+ * × its topic filters; a flow whose topics cannot be read claims all of its devices' topics (`#`).
+ * At most {@link MAX_BLOCKED_CLAIMS}. A text that is not JSON claims nothing.
+ */
+function claimsOf(text: string, groups: Readonly<Record<string, readonly string[]>> | undefined): { device: string; filter: string; rule: string }[] {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return [];
+  }
+  const flows = typeof v === "object" && v !== null ? (v as { flows?: unknown }).flows : undefined;
+  if (!Array.isArray(flows)) return [];
+  const out: { device: string; filter: string; rule: string }[] = [];
+  const strings = (x: unknown): string[] => (Array.isArray(x) ? x.filter((s): s is string => typeof s === "string") : []);
+  for (let i = 0; i < flows.length && out.length < MAX_BLOCKED_CLAIMS; i++) {
+    const f = flows[i] as { id?: unknown; devices?: unknown; groups?: unknown; topics?: unknown } | null;
+    if (typeof f !== "object" || f === null) continue;
+    const rule = typeof f.id === "string" ? f.id.slice(0, 64) : `flow-${i}`;
+    const devices = strings(f.devices);
+    for (const g of strings(f.groups)) devices.push(...(groups && Object.prototype.hasOwnProperty.call(groups, g) ? groups[g]! : []));
+    let topics = strings(f.topics).filter(isValidTopicFilter);
+    if (topics.length === 0 || devices.length * topics.length > MAX_BLOCKED_CLAIMS - out.length) topics = ["#"];
+    for (const device of devices) for (const filter of topics) if (out.length < MAX_BLOCKED_CLAIMS) out.push({ device, filter, rule });
+  }
+  return out;
 }
 
 function hexBytes(hex: string): Uint8Array {

@@ -95,7 +95,8 @@ class Connect implements Cmd {
     modelOpen(m, r, index, this.address);
     m.pending = m.pending.filter((p) => p.socket !== index); // CONNECT read: no longer pending
     const old = m.connected.get(this.id);
-    const expected = !this.good ? 5 : old !== undefined || m.connected.size < MAX_CONNECTIONS ? 0 : 3;
+    // Full (and no session of this id to take over): CONNACK 3 before the credentials are checked.
+    const expected = old === undefined && m.connected.size >= MAX_CONNECTIONS ? 3 : !this.good ? 5 : 0;
     assert.deepEqual(s.take(), [{ cmd: "connack", sessionPresent: false, returnCode: expected }]);
     if (expected === 0) {
       if (old !== undefined) assert.equal(r.h.published.length, before + 1, "taken-over session's will published");
