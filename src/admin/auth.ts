@@ -224,12 +224,13 @@ export class AdminAuth {
     const totp = b.value.totp;
     if (totp !== undefined && typeof totp !== "string") return errorReply(400, "totp must be a string", "totp");
     const known = this.accounts.get(name);
-    const v = this.guard.check(known?.name, name, c.remote);
-    if (!v.ok) return { ...errorReply(429, `too many failed attempts; retry in ${v.retryAfterS} s`), headers: { "Retry-After": String(v.retryAfterS) } };
     if (known?.locked) {
+      // Said before any check, and checks nothing: no oracle, and the person learns what to do.
       this.guard.refused(name, c.remote);
       return errorReply(423, "this account is locked after repeated failed logins; an owner (or the console: unlock <account>) must unlock it");
     }
+    const v = this.guard.check(known?.name, name, c.remote);
+    if (!v.ok) return { ...errorReply(429, `too many failed attempts; retry in ${v.retryAfterS} s`), headers: { "Retry-After": String(v.retryAfterS) } };
     let ok = this.accounts.checkPassword(name, password);
     let factor = "none";
     if (ok && known && (needsTotp(known.role) || known.totp)) {
