@@ -232,6 +232,7 @@ export class AdminApi {
       this.#o.onEvent({ kind: "admin", decision: "deny", reason: "forbidden", detail: { ...who(principal), result: "forbidden", path, action: route.action ?? `${route.method} ${route.path}`, account: principal.account } });
       return reply(403, `the ${principal.role} role may not ${req.method} ${route.path}`);
     }
+    if (route.recordFirst) this.#record(route, principal, req.target, undefined);
     let res: AdminResponse;
     try {
       res = await route.handle({ req, path, query: params, params: m.params, principal });
@@ -239,15 +240,16 @@ export class AdminApi {
       this.#record(route, principal, req.target, 500);
       throw e;
     }
-    if (!(route.quiet && principal.via === "session" && res.status < 400)) this.#record(route, principal, req.target, res.status);
+    const quiet = route.quiet && principal.via === "session";
+    if (res.status >= 400 || (!quiet && !route.recordFirst)) this.#record(route, principal, req.target, res.status);
     return res;
   }
 
-  /** One `admin` record for a call: the action, who, and how it ended. */
-  #record(route: Route, p: Principal, target: string, status: number): void {
-    const ok = status < 400;
+  /** One `admin` record for a call: the action, who, and how it ended (`requested` before a recordFirst handler runs). */
+  #record(route: Route, p: Principal, target: string, status: number | undefined): void {
+    const ok = status === undefined || status < 400;
     // The target with its query (an export's range, a read's filter), bounded.
-    this.#o.onEvent({ kind: "admin", decision: ok ? "allow" : "deny", reason: route.action ?? `${route.method} ${route.path}`, detail: { ...who(p), result: ok ? "ok" : "error", status, path: target.slice(0, 256) } });
+    this.#o.onEvent({ kind: "admin", decision: ok ? "allow" : "deny", reason: route.action ?? `${route.method} ${route.path}`, detail: { ...who(p), result: status === undefined ? "requested" : ok ? "ok" : "error", status: status ?? null, path: target.slice(0, 256) } });
   }
 
   /** The built-in routes, the account routes, then the host's; the route × role table of SPEC.md lists them all. */
@@ -263,8 +265,8 @@ export class AdminApi {
         await this.#o.beforeRead?.();
         return this.#audit(c.query as Map<string, string>);
       } },
-      { method: "GET", path: "/api/v1/audit/export", roles: ["owner", "auditor"], action: "export", summary: "self-verifying export (JSONL)", handle: (c: RouteCall) => this.#export(c.query as Map<string, string>) },
-      { method: "GET", path: "/api/v1/audit/checkpoint", roles: ["owner", "auditor"], action: "checkpoint", summary: "newest sealed state, MACed", handle: () => this.#checkpoint() },
+      { method: "GET", path: "/api/v1/audit/export", roles: ["owner", "auditor"], action: "export", recordFirst: true, summary: "self-verifying export (JSONL)", handle: (c: RouteCall) => this.#export(c.query as Map<string, string>) },
+      { method: "GET", path: "/api/v1/audit/checkpoint", roles: ["owner", "auditor"], action: "checkpoint", recordFirst: true, summary: "newest sealed state, MACed", handle: () => this.#checkpoint() },
       { method: "GET", path: "/api/v1/status", roles: ["owner", "auditor", "installer"], action: "status", quiet: true, summary: "gateway status", handle: () => jsonReply(200, this.#o.status()) },
     ];
   }

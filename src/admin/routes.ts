@@ -49,6 +49,11 @@ export interface Route {
    * break-glass token and refusals are recorded regardless.
    */
   readonly quiet?: boolean;
+  /**
+   * Record the call before handling it (result "requested"), so what the handler serves — an export,
+   * a checkpoint — already holds the record of its own request; a failure adds a second record.
+   */
+  readonly recordFirst?: boolean;
   readonly public?: undefined;
 }
 
