@@ -12,9 +12,9 @@ import { constantTimeEqual, fromBase64, fromUtf8, toBase64, utf8 } from "../util
 import { base32Encode, otpauthUri, TOTP } from "./totp.js";
 
 /**
- * PBKDF2 rounds for new passwords. Measured (DESIGN.md "Admin accounts"): about 1.1 s of login on
- * the ESP32 at 240 MHz with the SDK's native SHA-256 at this count. Each account keeps the count it
- * was hashed with, so changing this only affects new or changed passwords.
+ * PBKDF2 rounds for new passwords: about 0.6 s of login on the ESP32 by the estimate in DESIGN.md
+ * "Admin accounts, MFA and sessions" (xsnap figures measured, the chip's scaled, not measured). Each
+ * account keeps the count it was hashed with, so changing this only affects new or changed passwords.
  */
 export const PBKDF2_ITERATIONS = 4096;
 export const MAX_ACCOUNTS = 8;
