@@ -9,11 +9,12 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { AdminApi, type AdminRequest, type AdminResponse } from "../../src/admin/api.js";
 import { AccountStore, PBKDF2_ITERATIONS, RECOVERY_CODES } from "../../src/admin/accounts.js";
-import { LOGIN_GUARD } from "../../src/admin/guard.js";
+import { LOGIN_GUARD, LoginGuard } from "../../src/admin/guard.js";
 import { ROLES, type Role } from "../../src/admin/routes.js";
 import { SESSION_COOKIE, SESSION_DEFAULTS } from "../../src/admin/sessions.js";
 import { base32Decode, base32Encode, hotp, totpAt, verifyTotp } from "../../src/admin/totp.js";
 import type { AuditEvent, AuditLog } from "../../src/audit/types.js";
+import { parseGatewayConfig } from "../../src/config.js";
 import { utf8 } from "../../src/util/bytes.js";
 import { FakeClock } from "../lib/fake-clock.js";
 import { MemoryKeys } from "../lib/memory-keys.js";
@@ -268,6 +269,26 @@ describe("admin authentication", () => {
     });
   });
 
+  describe("gateway.json admin.sessionIdleMs / sessionMaxMs", () => {
+    const parse = (admin: unknown) => parseGatewayConfig(JSON.stringify({ devices: [], admin }), []);
+    it("accepts them in range, names them when out of range or idle > max, and the API uses them", async () => {
+      const r = parse({ sessionIdleMs: 120_000, sessionMaxMs: 3_600_000 });
+      assert.ok(r.ok);
+      assert.deepEqual(r.config.admin, { sessionIdleMs: 120_000, sessionMaxMs: 3_600_000 });
+      const bad = parse({ sessionIdleMs: 10, sessionMaxMs: 8 * 86_400_000 });
+      assert.ok(!bad.ok);
+      assert.deepEqual(bad.errors.map((e) => e.path).sort(), ["/admin/sessionIdleMs", "/admin/sessionMaxMs"]);
+      const order = parse({ sessionIdleMs: 7_200_000, sessionMaxMs: 3_600_000 });
+      assert.ok(!order.ok && order.errors[0]?.path === "/admin/sessionIdleMs");
+      const w = world({ sessionIdleMs: 120_000, sessionMaxMs: 3_600_000 });
+      await w.setupOwner();
+      const login = w.json(await w.login("alice", { bearer: true })) as { token: string; idleMs: number; maxMs: number };
+      assert.deepEqual([login.idleMs, login.maxMs], [120_000, 3_600_000]);
+      w.clock.tick(120_000);
+      assert.equal((await w.call("GET", "/api/v1/me", { authorization: `Bearer ${login.token}` })).status, 401);
+    });
+  });
+
   describe("back-off and lockout", () => {
     it("after 5 failures: 429 with a doubling Retry-After, no password check; at 20 the account locks until an owner unlocks", async () => {
       const w = world();
@@ -365,6 +386,35 @@ describe("admin authentication", () => {
         assert.equal((await w.login("bob", { remote: "203.0.113.1" })).status, 200);
       });
     }
+
+    it("property: an allowed check of an account or address always comes after its back-off; every attempt lands in a row", () => {
+      fc.assert(
+        fc.property(fc.array(fc.record({ a: fc.integer({ min: 0, max: 3 }), r: fc.integer({ min: 0, max: 80 }), dt: fc.integer({ min: 0, max: 20_000 }) }), { maxLength: 300 }), (ops) => {
+          const clock = new FakeClock();
+          const out: AuditEvent[] = [];
+          const g = new LoginGuard(clock, (e) => void out.push(e));
+          const last = new Map<string, { n: number; at: number }>();
+          let allowed = 0;
+          for (const op of ops) {
+            clock.tick(op.dt);
+            const acct = `a${op.a}`;
+            const remote = `10.0.0.${op.r}`;
+            if (!g.check(acct, acct, remote).ok) continue;
+            allowed++;
+            const prev = last.get(acct);
+            if (prev) assert.ok(clock.monotonic() - prev.at >= g.delayMs(prev.n), `${acct}: checked ${clock.monotonic() - prev.at} ms after failure ${prev.n}`);
+            g.failed(acct, acct, remote);
+            last.set(acct, { n: (prev?.n ?? 0) + 1, at: clock.monotonic() });
+          }
+          g.flush(true);
+          const rows = out.filter((e) => e.reason === "login-failed");
+          assert.equal(rows.reduce((n, e) => n + (e.detail?.count as number), 0), allowed);
+          assert.equal(rows.reduce((n, e) => n + (e.detail?.count as number) + (e.detail?.refused as number), 0), ops.length);
+          assert.ok(g.tracked <= LOGIN_GUARD.remotes + 1);
+        }),
+        { numRuns: 100 },
+      );
+    });
 
     it("a burst of failures in one minute raises one alarm record", async () => {
       const w = world();
