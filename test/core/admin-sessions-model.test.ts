@@ -127,7 +127,7 @@ describe("admin session table model", () => {
       fc.nat(50).map((p) => new Use(p)),
       fc.nat(50).map((p) => new Logout(p)),
       account.map((a) => new LogoutAll(a)),
-      fc.integer({ min: 0, max: 1500 }).map((ms) => new Tick(ms)),
+      fc.oneof(fc.constantFrom(1, IDLE - 1, IDLE, IDLE + 1, MAX_AGE), fc.integer({ min: 0, max: 1500 })).map((ms) => new Tick(ms)),
     ];
     fc.assert(
       fc.property(fc.commands(commands, { maxCommands: 60 }), (cmds) => {
