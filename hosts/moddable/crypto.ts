@@ -69,7 +69,9 @@ export class ModdableCrypto implements Crypto {
   pbkdf2Sha256(password: Uint8Array, salt: Uint8Array, iterations: number, length: number): Uint8Array {
     if (!Number.isInteger(iterations) || iterations < 1) throw new RangeError("PBKDF2 iterations must be a positive integer");
     if (!Number.isInteger(length) || length < 1) throw new RangeError("PBKDF2 length must be a positive integer");
-    const key = ab(password);
+    // RFC 2104: a key longer than the block is hashed first. Done once here, not by each of the
+    // `iterations` HMAC objects (a long password would otherwise cost extra compressions per round).
+    const key = ab(password.length > 64 ? this.sha256(password) : password);
     const out = new Uint8Array(length);
     for (let block = 1, done = 0; done < length; block++, done += HASH_LENGTH) {
       const first = new Uint8Array(salt.length + 4);

@@ -14,7 +14,7 @@
 import type { Clock, Crypto, KeyStore, Random, TimerId, Timers } from "../ports.js";
 import type { AuditEvent } from "../audit/types.js";
 import type { AdminRequest, AdminResponse } from "./api.js";
-import { AccountStore, isRecoveryCode, needsTotp, type Enrolment } from "./accounts.js";
+import { AccountStore, isRecoveryCode, needsTotp, PASSWORD_MAX, type Enrolment } from "./accounts.js";
 import { LoginGuard, type GuardOptions } from "./guard.js";
 import { errorReply, jsonBody, jsonReply, ROLES, type AnyRoute, type Principal, type PublicCall, type Role, type RouteCall } from "./routes.js";
 import { SESSION_COOKIE, SESSION_TOKEN_PREFIX, SessionTable, type Session } from "./sessions.js";
@@ -219,7 +219,7 @@ export class AdminAuth {
     if (!b.ok) return b.response;
     const name = str(b.value.account, "account", 64);
     if (typeof name !== "string") return name;
-    const password = str(b.value.password, "password", 1024);
+    const password = str(b.value.password, "password", 2 * PASSWORD_MAX);
     if (typeof password !== "string") return password;
     const totp = b.value.totp;
     if (totp !== undefined && typeof totp !== "string") return errorReply(400, "totp must be a string", "totp");
@@ -294,7 +294,7 @@ export class AdminAuth {
     if (bad) return bad;
     const b = jsonBody(c.req);
     if (!b.ok) return b.response;
-    const password = str(b.value.password, "password", 1024);
+    const password = str(b.value.password, "password", 2 * PASSWORD_MAX);
     if (typeof password !== "string") return password;
     if (!this.accounts.checkPassword(c.principal.account, password)) return errorReply(403, "wrong password", "password");
     return jsonReply(200, { account: c.principal.account, ...this.#enrolJson(this.accounts.enrol(c.principal.account)) });
@@ -305,9 +305,9 @@ export class AdminAuth {
     if (bad) return bad;
     const b = jsonBody(c.req);
     if (!b.ok) return b.response;
-    const password = str(b.value.password, "password", 1024);
+    const password = str(b.value.password, "password", 2 * PASSWORD_MAX);
     if (typeof password !== "string") return password;
-    const next = str(b.value.newPassword, "newPassword", 1024);
+    const next = str(b.value.newPassword, "newPassword", 2 * PASSWORD_MAX);
     if (typeof next !== "string") return next;
     if (!this.accounts.checkPassword(c.principal.account, password)) return errorReply(403, "wrong password", "password");
     try {
@@ -329,7 +329,7 @@ export class AdminAuth {
     if (typeof name !== "string") return name;
     const role = b.value.role;
     if (!(ROLES as readonly unknown[]).includes(role)) return errorReply(400, `role must be one of ${ROLES.join(", ")}`, "role");
-    const password = str(b.value.password, "password", 1024);
+    const password = str(b.value.password, "password", 2 * PASSWORD_MAX);
     if (typeof password !== "string") return password;
     try {
       const e = this.accounts.create(name, role as Role, password);
