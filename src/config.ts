@@ -36,6 +36,10 @@ export interface AdminConfig {
   /** Failed authentications from one address within `authWindowMs` that lock it out for `authWindowMs`. */
   readonly authFailures?: number;
   readonly authWindowMs?: number;
+  /** An admin session ends after this long without a request (ms; default 15 min). */
+  readonly sessionIdleMs?: number;
+  /** An admin session ends this long after login, however busy (ms; default 12 h). */
+  readonly sessionMaxMs?: number;
   /** Validity of the self-signed certificate the board makes (days, at most {@link CERT_MAX_DAYS}). */
   readonly certValidityDays?: number;
   /** Replace the certificate when it expires within this many days. */
@@ -284,6 +288,8 @@ const ADMIN_RANGES = Object.freeze({
   idleTimeoutMs: [100, 3_600_000],
   authFailures: [1, 1000],
   authWindowMs: [1000, 86_400_000],
+  sessionIdleMs: [60_000, 86_400_000],
+  sessionMaxMs: [60_000, 7 * 86_400_000],
   certValidityDays: [2, CERT_MAX_DAYS],
   certRenewDays: [1, CERT_MAX_DAYS - 1],
 } as const);
@@ -308,6 +314,7 @@ function parseAdmin(raw: unknown, errors: ConfigError[]): AdminConfig | undefine
     if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) errors.push({ path: `/admin/${key}`, message: `must be an integer from ${min} to ${max}` });
     else out[key] = v;
   }
+  if (typeof out.sessionIdleMs === "number" && typeof out.sessionMaxMs === "number" && out.sessionIdleMs > out.sessionMaxMs) errors.push({ path: "/admin/sessionIdleMs", message: "must not exceed sessionMaxMs" });
   const days = (out.certValidityDays as number | undefined) ?? CERT_MAX_DAYS;
   if (typeof out.certRenewDays === "number" && out.certRenewDays >= days) errors.push({ path: "/admin/certRenewDays", message: "must be less than certValidityDays" });
   return out as AdminConfig;

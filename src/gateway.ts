@@ -29,6 +29,8 @@ export interface GatewayHooks {
   onOwnerToken(token: string): void;
   /** Keeps approved contract texts across reboots, so change review can diff against them. */
   readonly contractStore?: ContractStore;
+  /** Admin sessions held at once (the board profile's adminSessions × 4); default 16. */
+  readonly maxAdminSessions?: number;
   /** The HTTPS certificate fingerprint, shown by `status` (a function when the host may renew it). */
   readonly certificateFingerprint?: string | (() => string);
 }
@@ -199,6 +201,18 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     throttle: { ...(config.admin?.authFailures ? { failures: config.admin.authFailures } : {}), ...(config.admin?.authWindowMs ? { windowMs: config.admin.authWindowMs } : {}) },
     audit: audit.log,
     tokenHash,
+    auth: {
+      keys: board.keys,
+      random: board.random,
+      timers: board.timers,
+      issuer: `Portcullis ${config.name}`,
+      ...(config.admin?.sessionIdleMs ? { sessionIdleMs: config.admin.sessionIdleMs } : {}),
+      ...(config.admin?.sessionMaxMs ? { sessionMaxMs: config.admin.sessionMaxMs } : {}),
+      ...(hooks.maxAdminSessions ? { maxSessions: hooks.maxAdminSessions } : {}),
+      // The serial console is physical presence: the first owner is made with the code shown there.
+      onSetupCode: (code) => shell.say(`first boot: no admin account yet. Setup code ${code} (single use, 1 h): POST /api/v1/setup {"code", "account", "password"} or open the admin page`),
+      onAlarm: (text) => shell.say(`ALARM: ${text}`),
+    },
     onEvent: record,
     exportJsonl: (from, to) => audit.exportJsonl(from, to),
     checkpoint: () => audit.log.flushSummaries().then(() => audit.log.checkpoint()),
@@ -216,6 +230,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     record,
     status,
     async stop() {
+      admin.close();
       outbound.close();
       broker.close();
       limitTally.flushAll();

@@ -66,6 +66,17 @@ export interface Crypto {
   sha256(data: Uint8Array): Uint8Array;
   /** HMAC-SHA256 (RFC 2104). Any key length. */
   hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array;
+  /**
+   * HMAC-SHA1 (RFC 2104), 20 bytes. Only for TOTP (RFC 6238's default, what authenticator apps
+   * use); never for anything new.
+   */
+  hmacSha1(key: Uint8Array, data: Uint8Array): Uint8Array;
+  /**
+   * PBKDF2-HMAC-SHA256 (RFC 8018 §5.2): `length` bytes derived from `password` and `salt` with
+   * `iterations` rounds. Slow on purpose: for admin passwords at login.
+   * @throws RangeError when `iterations` or `length` is not a positive integer.
+   */
+  pbkdf2Sha256(password: Uint8Array, salt: Uint8Array, iterations: number, length: number): Uint8Array;
   /** HKDF-Extract with SHA-256 (RFC 5869 §2.2). An empty salt means 32 zero bytes. */
   hkdfExtract(salt: Uint8Array, ikm: Uint8Array): Uint8Array;
   /**

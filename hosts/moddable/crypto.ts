@@ -61,6 +61,33 @@ export class ModdableCrypto implements Crypto {
     return new Uint8Array(new HMAC(new Digest("SHA256"), ab(key)).process(ab(data)));
   }
 
+  hmacSha1(key: Uint8Array, data: Uint8Array): Uint8Array {
+    return new Uint8Array(new HMAC(new Digest("SHA1"), ab(key)).process(ab(data)));
+  }
+
+  /** RFC 8018 §5.2 over the SDK's native HMAC: T_i = U_1 ^ … ^ U_c, U_1 = PRF(P, S ‖ INT(i)), U_j = PRF(P, U_{j-1}). */
+  pbkdf2Sha256(password: Uint8Array, salt: Uint8Array, iterations: number, length: number): Uint8Array {
+    if (!Number.isInteger(iterations) || iterations < 1) throw new RangeError("PBKDF2 iterations must be a positive integer");
+    if (!Number.isInteger(length) || length < 1) throw new RangeError("PBKDF2 length must be a positive integer");
+    // RFC 2104: a key longer than the block is hashed first. Done once here, not by each of the
+    // `iterations` HMAC objects (a long password would otherwise cost extra compressions per round).
+    const key = ab(password.length > 64 ? this.sha256(password) : password);
+    const out = new Uint8Array(length);
+    for (let block = 1, done = 0; done < length; block++, done += HASH_LENGTH) {
+      const first = new Uint8Array(salt.length + 4);
+      first.set(salt, 0);
+      new DataView(first.buffer).setUint32(salt.length, block);
+      let u = new Uint8Array(new HMAC(new Digest("SHA256"), key).process(first.buffer));
+      const t = u.slice();
+      for (let j = 1; j < iterations; j++) {
+        u = new Uint8Array(new HMAC(new Digest("SHA256"), key).process(u.buffer));
+        for (let k = 0; k < HASH_LENGTH; k++) t[k] = t[k]! ^ u[k]!;
+      }
+      out.set(t.subarray(0, Math.min(HASH_LENGTH, length - done)), done);
+    }
+    return out;
+  }
+
   hkdfExtract(salt: Uint8Array, ikm: Uint8Array): Uint8Array {
     return this.hmacSha256(salt.length === 0 ? new Uint8Array(HASH_LENGTH) : salt, ikm);
   }

@@ -2,7 +2,7 @@
  * The Crypto port on node:crypto (OpenSSL). Every output is a plain Uint8Array the caller owns (never
  * a pooled Buffer), and every peer point is validated before use (P-256 invalid-curve attacks).
  */
-import { createCipheriv, createDecipheriv, createECDH, createHash, createHmac } from "node:crypto";
+import { createCipheriv, createDecipheriv, createECDH, createHash, createHmac, pbkdf2Sync } from "node:crypto";
 import type { Crypto, P256KeyPair } from "../../src/ports.js";
 
 const HASH_LEN = 32;
@@ -56,6 +56,12 @@ export function nodeCrypto(): Crypto {
   return {
     sha256: (data) => copy(createHash("sha256").update(data).digest()),
     hmacSha256: hmac,
+    hmacSha1: (key, data) => copy(createHmac("sha1", key).update(data).digest()),
+    pbkdf2Sha256: (password, salt, iterations, length) => {
+      if (!Number.isInteger(iterations) || iterations < 1) throw new RangeError("PBKDF2 iterations must be a positive integer");
+      if (!Number.isInteger(length) || length < 1) throw new RangeError("PBKDF2 length must be a positive integer");
+      return copy(pbkdf2Sync(password, salt, iterations, length, "sha256"));
+    },
     // RFC 5869 §2.2: PRK = HMAC-Hash(salt, IKM); an absent salt is HashLen zero bytes.
     hkdfExtract: (salt, ikm) => hmac(salt.length === 0 ? new Uint8Array(HASH_LEN) : salt, ikm),
     // RFC 5869 §2.3: T(i) = HMAC-Hash(PRK, T(i-1) | info | i), OKM = first L octets of T(1)|T(2)|...

@@ -7,19 +7,24 @@
  *   GET /api/v1/audit/checkpoint                                                  → the newest sealed state, MACed
  *   GET /api/v1/status                                                            → JSON
  *
- * Every route needs `Authorization: Bearer <owner token>`; the device keeps only the token's SHA-256
- * and compares in constant time. Failed attempts are audit records (never the presented token) that
- * name the caller's address in `detail.remote`; an address that fails too often is locked out for a
- * while (429 + Retry-After, see throttle.ts).
+ * Every route but login and setup needs a credential (auth.ts): a session (cookie + CSRF header, or
+ * `Authorization: Bearer pcs_…`) or the break-glass owner token (`Bearer pct_…`; the device keeps only
+ * its SHA-256). Each route names the roles that may call it (the route × role table of SPEC.md).
+ * Every call is an `admin` audit record (who, role, via, remote, result), except successful polls
+ * of quiet routes with a session. Failed attempts are records too (never the presented token) that
+ * name the caller's address in `detail.remote`; an address that presents wrong tokens too often is
+ * locked out for a while (429 + Retry-After, see throttle.ts); password guessing is held back by
+ * guard.ts.
  */
 import type { Clock, Crypto } from "../ports.js";
+import { AdminAuth, type AuthOptions } from "./auth.js";
 import type { AuditEvent, AuditKind, AuditLog, AuditQuery, AuditRecord } from "../audit/types.js";
 import { AuditKinds } from "../audit/types.js";
 import type { CheckpointJson } from "../audit/checkpoint.js";
 import { constantTimeEqual, utf8 } from "../util/bytes.js";
 import { ErrorCode, PortcullisError } from "../errors.js";
 import { AuthThrottle, addressOf, type ThrottleOptions } from "./throttle.js";
-import { errorReply, jsonReply, matchRoute, type Principal, type Route, type RouteCall } from "./routes.js";
+import { errorReply, jsonReply, matchRoute, type AnyRoute, type Principal, type Route, type RouteCall } from "./routes.js";
 
 export { AUTH_THROTTLE, addressOf } from "./throttle.js";
 
@@ -55,8 +60,10 @@ export const AUDIT_PAGE_MAX = 1000;
 
 export interface AdminApiOptions {
   readonly crypto: Crypto;
-  /** Monotonic time for the failed-authentication throttle. */
-  readonly clock: Pick<Clock, "monotonic">;
+  /** Monotonic time for throttles and sessions; wall time (`now`, `isSet`) for TOTP and the failed-login minutes. */
+  readonly clock: Pick<Clock, "monotonic"> & Partial<Pick<Clock, "now" | "isSet">>;
+  /** Accounts, sessions, MFA (auth.ts). Without it only the break-glass owner token is accepted. */
+  readonly auth?: AuthOptions;
   /** Overrides of {@link AUTH_THROTTLE}. */
   readonly throttle?: ThrottleOptions;
   readonly audit: AuditLog;
@@ -126,6 +133,11 @@ export function recordLines(r: AuditRecord, filter: { device?: string; integrati
   return out;
 }
 
+/** The who/role/via/remote of an admin record. */
+function who(p: Principal): Record<string, string> {
+  return { who: p.account, role: p.role, via: p.via, remote: p.remote };
+}
+
 function reply(status: number, message: string): AdminResponse {
   return errorReply(status, message);
 }
@@ -172,7 +184,16 @@ export class AdminApi {
     if (options.tokenHash.length !== 32) throw new Error("tokenHash must be a SHA-256 digest");
     this.#o = options;
     this.#throttle = new AuthThrottle(() => options.clock.monotonic(), options.onEvent, options.throttle);
-    this.#routes = [...this.#builtins(), ...(options.routes ?? [])];
+    this.auth = options.auth ? new AdminAuth(options.auth, options.crypto, options.clock, options.tokenHash, options.onEvent) : undefined;
+    this.#routes = [...this.#builtins(), ...(this.auth?.routes() ?? []), ...(options.routes ?? [])];
+  }
+
+  /** Accounts, sessions and the login guard; undefined when the API runs with the owner token only. */
+  readonly auth: AdminAuth | undefined;
+
+  /** Writes pending failed-login rows; stops timers. */
+  close(): void {
+    this.auth?.close();
   }
 
   /** Handles one request. Never throws for bad input: it answers 4xx. */
@@ -186,49 +207,74 @@ export class AdminApi {
     const { path, params } = parsed;
     if (!path.startsWith("/api/v1/")) return reply(404, "not found");
     const remote = addressOf(req.remote);
+    const m = matchRoute(this.#routes, req.method, path);
+    if (m.kind === "found" && m.route.public) return m.route.handle({ req, path, query: params, params: m.params, remote });
     const wait = this.#throttle.check(remote);
     if (wait > 0) {
       return { ...reply(429, `too many failed attempts from this address; retry in ${wait} s`), headers: { "Retry-After": String(wait) } };
     }
-    const principal = this.#authenticate(req.authorization, remote);
-    if (!principal) {
-      if (!this.#throttle.failed(remote)) {
-        this.#o.onEvent({ kind: "admin", decision: "deny", reason: req.authorization ? "bad-token" : "no-token", detail: { remote, path } });
+    const a = this.auth ? this.auth.authenticate(req, remote) : this.#tokenOnly(req.authorization, remote);
+    if (!a.ok) {
+      if (a.principal) {
+        this.#o.onEvent({ kind: "admin", decision: "deny", reason: a.reason, detail: { ...who(a.principal), result: "denied", path } });
+        return reply(a.status, a.message);
       }
-      return reply(401, "missing or wrong bearer token");
+      if (a.reason !== "bad-token" || !this.#throttle.failed(remote)) {
+        this.#o.onEvent({ kind: "admin", decision: "deny", reason: a.reason, detail: { remote, path } });
+      }
+      return reply(401, a.message);
     }
-    const m = matchRoute(this.#routes, req.method, path);
+    const principal = a.principal;
     if (m.kind === "none") return reply(404, "not found");
     if (m.kind === "method") return { ...reply(405, `${req.method} is not allowed here; use ${m.allowed.join(" or ")}`), headers: { Allow: m.allowed.join(", ") } };
-    if (!m.route.roles.includes(principal.role)) {
-      this.#o.onEvent({ kind: "admin", decision: "deny", reason: "forbidden", detail: { remote, path, account: principal.account, role: principal.role } });
-      return reply(403, `the ${principal.role} role may not ${req.method} ${m.route.path}`);
+    const route = m.route as Route;
+    if (!route.roles.includes(principal.role)) {
+      this.#o.onEvent({ kind: "admin", decision: "deny", reason: "forbidden", detail: { ...who(principal), result: "forbidden", path, action: route.action ?? `${route.method} ${route.path}`, account: principal.account } });
+      return reply(403, `the ${principal.role} role may not ${req.method} ${route.path}`);
     }
-    return m.route.handle({ req, path, query: params, params: m.params, principal });
+    if (route.recordFirst) this.#record(route, principal, req.target, undefined);
+    let res: AdminResponse;
+    try {
+      res = await route.handle({ req, path, query: params, params: m.params, principal });
+    } catch (e) {
+      this.#record(route, principal, req.target, 500);
+      throw e;
+    }
+    const quiet = route.quiet && principal.via === "session";
+    if (res.status >= 400 || (!quiet && !route.recordFirst)) this.#record(route, principal, req.target, res.status);
+    return res;
   }
 
-  /** The built-in routes, then the host's; the route × role table of SPEC.md lists them all. */
-  get routes(): readonly Route[] {
+  /** One `admin` record for a call: the action, who, and how it ended (`requested` before a recordFirst handler runs). */
+  #record(route: Route, p: Principal, target: string, status: number | undefined): void {
+    const ok = status === undefined || status < 400;
+    // The target with its query (an export's range, a read's filter), bounded.
+    this.#o.onEvent({ kind: "admin", decision: ok ? "allow" : "deny", reason: route.action ?? `${route.method} ${route.path}`, detail: { ...who(p), result: status === undefined ? "requested" : ok ? "ok" : "error", status: status ?? null, path: target.slice(0, 256) } });
+  }
+
+  /** The built-in routes, the account routes, then the host's; the route × role table of SPEC.md lists them all. */
+  get routes(): readonly AnyRoute[] {
     return this.#routes;
   }
 
-  readonly #routes: readonly Route[];
+  readonly #routes: readonly AnyRoute[];
 
   #builtins(): Route[] {
     return [
-      { method: "GET", path: "/api/v1/audit", roles: ["owner", "auditor"], summary: "audit records (NDJSON)", handle: async (c: RouteCall) => {
+      { method: "GET", path: "/api/v1/audit", roles: ["owner", "auditor"], action: "audit-read", summary: "audit records (NDJSON)", handle: async (c: RouteCall) => {
         await this.#o.beforeRead?.();
         return this.#audit(c.query as Map<string, string>);
       } },
-      { method: "GET", path: "/api/v1/audit/export", roles: ["owner", "auditor"], summary: "self-verifying export (JSONL)", handle: (c: RouteCall) => this.#export(c.query as Map<string, string>, c.principal.remote) },
-      { method: "GET", path: "/api/v1/audit/checkpoint", roles: ["owner", "auditor"], summary: "newest sealed state, MACed", handle: (c: RouteCall) => this.#checkpoint(c.principal.remote) },
-      { method: "GET", path: "/api/v1/status", roles: ["owner", "auditor", "installer"], summary: "gateway status", handle: () => jsonReply(200, this.#o.status()) },
+      { method: "GET", path: "/api/v1/audit/export", roles: ["owner", "auditor"], action: "export", recordFirst: true, summary: "self-verifying export (JSONL)", handle: (c: RouteCall) => this.#export(c.query as Map<string, string>) },
+      { method: "GET", path: "/api/v1/audit/checkpoint", roles: ["owner", "auditor"], action: "checkpoint", recordFirst: true, summary: "newest sealed state, MACed", handle: () => this.#checkpoint() },
+      { method: "GET", path: "/api/v1/status", roles: ["owner", "auditor", "installer"], action: "status", quiet: true, summary: "gateway status", handle: () => jsonReply(200, this.#o.status()) },
     ];
   }
 
-  /** The caller, or undefined: today the owner's bearer token only. */
-  #authenticate(header: string | undefined, remote: string): Principal | undefined {
-    return this.#authorized(header) ? { account: "owner-token", role: "owner", via: "token", remote } : undefined;
+  /** Without accounts: the owner's bearer token only. */
+  #tokenOnly(header: string | undefined, remote: string): { ok: true; principal: Principal } | { ok: false; reason: "no-token" | "bad-token"; message: string; principal?: undefined; status: 401 } {
+    if (this.#authorized(header)) return { ok: true, principal: { account: "owner-token", role: "owner", via: "token", remote } };
+    return { ok: false, status: 401, reason: header ? "bad-token" : "no-token", message: "missing or wrong bearer token" };
   }
 
   #authorized(header: string | undefined): boolean {
@@ -267,12 +313,11 @@ export class AdminApi {
     return { status: 200, contentType: "application/x-ndjson", body };
   }
 
-  async #export(params: Map<string, string>, remote: string): Promise<AdminResponse> {
+  async #export(params: Map<string, string>): Promise<AdminResponse> {
     if (!this.#o.exportJsonl) return reply(501, "this log cannot export");
     const from = intParam(params, "from");
     const to = intParam(params, "to");
     for (const v of [from, to]) if (typeof v === "string") return reply(400, v);
-    this.#o.onEvent({ kind: "admin", decision: "allow", reason: "export", detail: { remote, from: (from as number | undefined) ?? null, to: (to as number | undefined) ?? null } });
     let lines: string[];
     try {
       lines = await this.#o.exportJsonl(from as number | undefined, to as number | undefined);
@@ -284,9 +329,8 @@ export class AdminApi {
   }
 
   /** The checkpoint an auditor saves, to reject later exports that end before it (SPEC.md "Audit log" §5). */
-  async #checkpoint(remote: string): Promise<AdminResponse> {
+  async #checkpoint(): Promise<AdminResponse> {
     if (!this.#o.checkpoint) return reply(501, "this log cannot give checkpoints");
-    this.#o.onEvent({ kind: "admin", decision: "allow", reason: "checkpoint", detail: { remote } });
     try {
       return { status: 200, contentType: "application/json", body: [JSON.stringify(await this.#o.checkpoint()) + "\n"] };
     } catch (e) {

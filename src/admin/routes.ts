@@ -39,7 +39,45 @@ export interface Route {
   /** One line for the route × role table (SPEC.md). */
   readonly summary: string;
   readonly handle: (call: RouteCall) => AdminResponse | Promise<AdminResponse>;
+  /**
+   * The audit record's `reason` for a call (default `"<METHOD> <path pattern>"`). AdminApi writes one
+   * `admin` record per call, allowed or refused, with who, role, via, remote and result.
+   */
+  readonly action?: string;
+  /**
+   * No record for a successful call with a session (polled reads like `/api/v1/status`). Calls with the
+   * break-glass token and refusals are recorded regardless.
+   */
+  readonly quiet?: boolean;
+  /**
+   * Record the call before handling it (result "requested"), so what the handler serves — an export,
+   * a checkpoint — already holds the record of its own request; a failure adds a second record.
+   */
+  readonly recordFirst?: boolean;
+  readonly public?: undefined;
 }
+
+/** What a route open to anyone (`/api/v1/login`, `/api/v1/setup`) is called with: no principal. */
+export interface PublicCall {
+  readonly req: AdminRequest;
+  readonly path: string;
+  readonly query: ReadonlyMap<string, string>;
+  readonly params: Readonly<Record<string, string>>;
+  /** Caller's address without port. */
+  readonly remote: string;
+}
+
+/** A route that needs no credential: it authenticates the caller itself (login, first-boot setup). */
+export interface PublicRoute {
+  readonly method: Method;
+  readonly path: string;
+  readonly roles: readonly Role[];
+  readonly summary: string;
+  readonly public: true;
+  readonly handle: (call: PublicCall) => AdminResponse | Promise<AdminResponse>;
+}
+
+export type AnyRoute = Route | PublicRoute;
 
 /** A JSON answer. */
 export function jsonReply(status: number, value: unknown, headers?: Readonly<Record<string, string>>): AdminResponse {
@@ -73,13 +111,13 @@ function segments(path: string): string[] {
   return path.split("/").slice(1);
 }
 
-export type RouteMatch =
-  | { readonly kind: "found"; readonly route: Route; readonly params: Readonly<Record<string, string>> }
+export type RouteMatch<R extends { method: Method; path: string } = Route> =
+  | { readonly kind: "found"; readonly route: R; readonly params: Readonly<Record<string, string>> }
   | { readonly kind: "method"; readonly allowed: readonly Method[] }
   | { readonly kind: "none" };
 
 /** Finds the route for `method path`; "method" when the path exists with other methods only. */
-export function matchRoute(routes: readonly Route[], method: string, path: string): RouteMatch {
+export function matchRoute<R extends { readonly method: Method; readonly path: string }>(routes: readonly R[], method: string, path: string): RouteMatch<R> {
   const got = segments(path);
   const allowed: Method[] = [];
   for (const route of routes) {

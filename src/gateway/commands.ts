@@ -1,7 +1,7 @@
 /**
  * The console commands of the gateway: diagnostics (`status`, `devices`, `integrations`, `datamap`,
  * `audit`) and the owner's actions (`consent`, `approve`, `reject`, `remove`, `quarantine`, `release`, `hold`,
- * `unhold`, `seal`, `rotate`). Every action is an audit record; who acted is "console".
+ * `unhold`, `seal`, `rotate`, `unlock`). Every action is an audit record; who acted is "console".
  */
 import type { Board } from "../ports.js";
 import type { Gateway } from "../gateway.js";
@@ -163,6 +163,16 @@ export function registerCommands(g: Gateway, board: Board): void {
       engine.release(args[0]!, WHO);
       g.outbound.thaw(args[0]!, "released");
       return `${args[0]} released`;
+    },
+  });
+  shell.register({
+    name: "unlock",
+    summary: "unlock <account|address>: lift an admin login lockout or back-off",
+    run: (args) => {
+      const auth = g.admin.auth;
+      if (!auth) return "this gateway has no admin accounts";
+      if (args[0] === undefined) return "give an account name or an address";
+      return auth.unlock(args[0], WHO) ? `${args[0]} unlocked` : `no account or tracked address "${args[0]}"`;
     },
   });
   shell.register({

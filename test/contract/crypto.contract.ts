@@ -1,6 +1,6 @@
 /**
  * The Crypto port contract (src/ports.ts) as an abstract suite, with known answers from the standards:
- * FIPS 180-2 SHA-256 examples, RFC 4231 HMAC-SHA256, RFC 5869 HKDF cases 1–3, McGrew–Viega GCM test
+ * FIPS 180-2 SHA-256 examples, RFC 4231 HMAC-SHA256, RFC 2202 HMAC-SHA1, RFC 7914 PBKDF2-HMAC-SHA256, RFC 5869 HKDF cases 1–3, McGrew–Viega GCM test
  * cases (the GCM specification's appendix B) for AES-128 and AES-256, Wycheproof P-256 ECDH.
  */
 import assert from "node:assert/strict";
@@ -53,6 +53,21 @@ export function cryptoContract(name: string, make: () => Crypto): void {
         [rep(0xaa, 131), text("This is a test using a larger than block-size key and a larger than block-size data. The key needs to be hashed before being used by the HMAC algorithm."), "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"],
       ];
       for (const [key, data, mac] of cases) assert.equal(toHex(c.hmacSha256(key, data)), mac);
+    });
+
+    it("HMAC-SHA1 matches RFC 2202 test cases 1, 2, 6", () => {
+      assert.equal(toHex(c.hmacSha1(rep(0x0b, 20), text("Hi There"))), "b617318655057264e28bc0b6fb378c8ef146be00");
+      assert.equal(toHex(c.hmacSha1(text("Jefe"), text("what do ya want for nothing?"))), "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+      assert.equal(toHex(c.hmacSha1(rep(0xaa, 80), text("Test Using Larger Than Block-Size Key - Hash Key First"))), "aa4ae5e15272d00e95705637ce8a3b55ed402112");
+    });
+
+    it("PBKDF2-HMAC-SHA256 matches RFC 7914 §11 and refuses bad counts", () => {
+      assert.equal(toHex(c.pbkdf2Sha256(text("passwd"), text("salt"), 1, 64)), "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783");
+      assert.equal(toHex(c.pbkdf2Sha256(text("Password"), text("NaCl"), 80000, 64)), "4ddcd8f60b98be21830cee5ef22701f9641a4418d04c0414aeff08876b34ab56a1d425a1225833549adb841b51c9b3176a272bdebba1d078478f62b397f33c8d");
+      // A password longer than the hash block (HMAC hashes such a key first; node:crypto's answer).
+      assert.equal(toHex(c.pbkdf2Sha256(rep(0x61, 100), text("salt"), 3, 32)), "338c89a22703aed3e2d593f2febdd48122aedc8ee805d48b5aa2a6b2c2d3db60");
+      assert.throws(() => c.pbkdf2Sha256(text("p"), text("s"), 0, 32), RangeError);
+      assert.throws(() => c.pbkdf2Sha256(text("p"), text("s"), 1, 0), RangeError);
     });
 
     it("HKDF Extract/Expand match RFC 5869 test cases 1–3 (A.1–A.3)", () => {

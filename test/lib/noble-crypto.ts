@@ -5,6 +5,8 @@
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import { hmac } from "@noble/hashes/hmac.js";
+import { pbkdf2 } from "@noble/hashes/pbkdf2.js";
+import { sha1 } from "@noble/hashes/legacy.js";
 import { extract, expand } from "@noble/hashes/hkdf.js";
 import { gcm } from "@noble/ciphers/aes.js";
 import { p256 } from "@noble/curves/nist.js";
@@ -20,6 +22,12 @@ export function nobleCrypto(random: Random): Crypto {
   return {
     sha256: (data) => sha256(data),
     hmacSha256: (key, data) => hmac(sha256, key, data),
+    hmacSha1: (key, data) => hmac(sha1, key, data),
+    pbkdf2Sha256: (password, salt, iterations, length) => {
+      if (!Number.isInteger(iterations) || iterations < 1) throw new RangeError("PBKDF2 iterations must be a positive integer");
+      if (!Number.isInteger(length) || length < 1) throw new RangeError("PBKDF2 length must be a positive integer");
+      return pbkdf2(sha256, password, salt, { c: iterations, dkLen: length });
+    },
     hkdfExtract: (salt, ikm) => extract(sha256, ikm, salt.length === 0 ? new Uint8Array(32) : salt),
     hkdfExpand: (prk, info, length) => {
       if (length > 255 * 32) throw new RangeError("HKDF-Expand length too large");
