@@ -29,7 +29,7 @@ export interface GatewayHooks {
   onOwnerToken(token: string): void;
   /** Keeps approved contract texts across reboots, so change review can diff against them. */
   readonly contractStore?: ContractStore;
-  /** Admin sessions held at once (the board profile's adminSessions × 4); default 16. */
+  /** Admin sessions held at once; default the board profile's adminSessions × 4 (a phone, a laptop, a script each). */
   readonly maxAdminSessions?: number;
   /** The HTTPS certificate fingerprint, shown by `status` (a function when the host may renew it). */
   readonly certificateFingerprint?: string | (() => string);
@@ -208,7 +208,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
       issuer: `Portcullis ${config.name}`,
       ...(config.admin?.sessionIdleMs ? { sessionIdleMs: config.admin.sessionIdleMs } : {}),
       ...(config.admin?.sessionMaxMs ? { sessionMaxMs: config.admin.sessionMaxMs } : {}),
-      ...(hooks.maxAdminSessions ? { maxSessions: hooks.maxAdminSessions } : {}),
+      maxSessions: hooks.maxAdminSessions ?? config.limits.adminSessions * 4,
       // The serial console is physical presence: the first owner is made with the code shown there.
       onSetupCode: (code) => shell.say(`first boot: no admin account yet. Setup code ${code} (single use, 1 h): POST /api/v1/setup {"code", "account", "password"} or open the admin page`),
       onAlarm: (text) => shell.say(`ALARM: ${text}`),
