@@ -21,6 +21,7 @@ import { nodeNetwork } from "./network.js";
 import { nodeUplink } from "./uplink.js";
 import { ADMIN_HTTPS_DEFAULTS, loadOrCreateIdentity, renewIdentityIfDue, startAdminServer, type AdminServer, type CertPolicy, type Identity, type LoadedIdentity } from "./https.js";
 import { startDemo, type Demo } from "./demo.js";
+import { loadWebAssets, webHandler } from "./web.js";
 
 
 export interface NodeBoardOptions {
@@ -41,6 +42,8 @@ export interface NodeBoardOptions {
   readonly host?: string;
   /** Bind address of the admin HTTPS server; beats gateway.json `admin.host` (default 127.0.0.1, see https.ts). */
   readonly httpsHost?: string;
+  /** The built dashboard (default build/web, see tools/build-web.ts); served at `/` when built. */
+  readonly webDir?: string;
 }
 
 export interface RunningBoard {
@@ -141,6 +144,7 @@ export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningB
       ...(config.admin?.maxConnections ? { maxConnections: config.admin.maxConnections } : {}),
       ...(config.admin?.headerTimeoutMs ? { headerTimeoutMs: config.admin.headerTimeoutMs } : {}),
       ...(config.admin?.idleTimeoutMs ? { idleTimeoutMs: config.admin.idleTimeoutMs } : {}),
+      staticFiles: webHandler(loadWebAssets(options.webDir)),
     });
   } catch (e) {
     listener?.close();
