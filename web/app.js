@@ -17,6 +17,8 @@ function h(tag, attrs, ...kids) {
   for (const c of kids.flat()) if (c !== null && c !== undefined && c !== false) el.append(typeof c === "object" ? c : String(c));
   return el;
 }
+/** Appends the children that are not null/undefined/false (DOM append would write "null"). */
+const add = (el, ...xs) => el.append(...xs.flat().filter((x) => x !== null && x !== undefined && x !== false));
 const table = (heads, rows) => h("div.scroll", null, h("table", null, h("thead", null, h("tr", null, heads.map((x) => h("th", { scope: "col" }, x)))), h("tbody", null, rows)));
 const dl = (pairs) => h("dl", null, pairs.filter(Boolean).flatMap(([k, v]) => [h("dt", null, k), h("dd", null, v)]));
 const when = (t) => (t ? new Date(t).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }) : "—");
@@ -63,7 +65,7 @@ async function route() {
   try {
     await page[2](body);
   } catch (e) {
-    body.append(h("p.err", { role: "alert" }, "This page failed: " + e.message));
+    add(body, h("p.err", { role: "alert" }, "This page failed: " + e.message));
   }
 }
 
@@ -141,20 +143,20 @@ function describe(c, grants) {
 
 async function overview(body) {
   const [s, cs, gs] = await Promise.all([api.status(), api.contracts(), api.consent()]);
-  if (!s.ok) return body.append(failNote(s));
+  if (!s.ok) return add(body, failNote(s));
   const st = s.data;
   const contractsById = {};
   for (const c of api.list(cs.data, "contracts")) contractsById[c.id] = c;
   const grants = api.list(gs.data, "consent");
   const live = h("p.mut", { role: "status" });
-  body.append(
+  add(body, 
     h("p", null, `${st.name}: ${st.devicesConnected} of ${st.devicesConfigured} devices connected, up ${Math.round(st.uptimeSeconds / 60)} min.`),
     st.audit && st.audit.failClosed ? h("p.err", null, "The audit log cannot record: the gateway is refusing all traffic (fail closed).") : null,
     st.audit && st.audit.hold ? h("p.note", null, "The audit log is on hold: nothing is deleted by retention.") : null,
     cs.ok ? null : cs.absent ? h("p.note", { "data-absent": "" }, "Contract details are not offered over HTTPS yet: integrations are shown by name.") : failNote(cs),
   );
   const cards = h("div", { id: "integrations" });
-  body.append(h("h2", null, "Integrations"), cards, live);
+  add(body, h("h2", null, "Integrations"), cards, live);
   const paint = (st) => {
     cards.replaceChildren(...(st.integrations || []).map((i) => {
       const o = (st.outbound || {})[i.id] || {};
@@ -186,16 +188,16 @@ async function datamap(body) {
   const r = await api.datamap();
   const p = problem(r, "the data map");
   if (p) {
-    body.append(p);
+    add(body, p);
     const cs = await api.contracts();
     if (!cs.ok) return;
-    body.append(h("h2", null, "Declared in contracts"), table(["Device", "Data", "Class", "Integration", "Destination"],
+    add(body, h("h2", null, "Declared in contracts"), table(["Device", "Data", "Class", "Integration", "Destination"],
       api.list(cs.data, "contracts").flatMap((c) => (c.flows || []).flatMap((f) => (f.devices || []).flatMap((d) => (f.fields || []).map((fl) =>
         h("tr", null, h("td", null, d), h("td", null, fieldName(fl.path)), h("td", null, fl.class), h("td", null, c.id), h("td", null, f.destination))))))));
     return;
   }
   const rows = api.list(r.data, "flows");
-  body.append(h("p.mut", null, "Declared: what the contracts allow. Observed: what actually left, and what was attempted and denied."),
+  add(body, h("p.mut", null, "Declared: what the contracts allow. Observed: what actually left, and what was attempted and denied."),
     table(["Device", "Class", "Integration", "Destination", "Declared", "Observed", "Denied"], rows.map((x) =>
       h("tr", null, h("td", null, x.device), h("td", null, x.class), h("td", null, x.integration), h("td", null, x.destination || "—"),
         h("td", null, x.declared ? "yes" : h("span.bad", null, "no")), h("td", null, String(x.observed ?? 0)), h("td", null, h("span", { class: x.denied ? "bad" : "" }, String(x.denied ?? 0)))))));
@@ -229,7 +231,7 @@ async function flows(body) {
     live.textContent = `Live: updated ${new Date().toLocaleTimeString()}`;
   };
   const apply = (ev) => (ev.preventDefault(), pull(true));
-  body.append(h("form.row", { onsubmit: apply, "aria-label": "Filter flows" }, h("label", null, "Device", dev), h("label", null, "Integration", integ), h("label", null, "Decision", dec), h("button", { type: "submit" }, "Filter")),
+  add(body, h("form.row", { onsubmit: apply, "aria-label": "Filter flows" }, h("label", null, "Device", dev), h("label", null, "Integration", integ), h("label", null, "Decision", dec), h("button", { type: "submit" }, "Filter")),
     live, table(["Time", "Decision", "Device", "Integration", "Rule", "Reason", "Count"], []));
   body.querySelector("table").replaceChild(tbody, body.querySelector("tbody"));
   dec.addEventListener("change", paint);
@@ -239,12 +241,12 @@ async function flows(body) {
 
 async function contracts(body) {
   const [cs, ps, is] = await Promise.all([api.contracts(), api.pendingContracts(), api.integrations()]);
-  body.append(h("h2", null, "Pending review"));
+  add(body, h("h2", null, "Pending review"));
   const pp = problem(ps, "contract review");
-  if (pp) body.append(pp);
+  if (pp) add(body, pp);
   else {
     const pending = api.list(ps.data, "pending");
-    if (!pending.length) body.append(h("p", null, "Nothing waits for review."));
+    if (!pending.length) add(body, h("p", null, "Nothing waits for review."));
     for (const p of pending) {
       const out = h("p", { role: "status" });
       const act = (fn, done) => async () => {
@@ -252,14 +254,14 @@ async function contracts(body) {
         out.textContent = r.ok ? done : `Refused: ${r.error}`;
         if (r.ok) setTimeout(route, 800);
       };
-      body.append(h("section.card", { "data-pending": p.id }, h("h3", null, `${p.id}: ${p.from || "new"} → ${p.version}`),
+      add(body, h("section.card", { "data-pending": p.id }, h("h3", null, `${p.id}: ${p.from || "new"} → ${p.version}`),
         h("ul", null, (p.diff || []).map((d) => h("li", null, typeof d === "string" ? d : JSON.stringify(d)))),
         h("div.row", null, h("button", { type: "button", onclick: act(api.approve, "Approved.") }, "Approve"), h("button.danger", { type: "button", onclick: act(api.reject, "Rejected.") }, "Reject")), out));
     }
   }
-  body.append(h("h2", null, "In force"));
+  add(body, h("h2", null, "In force"));
   const cp = problem(cs, "contracts");
-  if (cp) return body.append(cp);
+  if (cp) return add(body, cp);
   const states = {};
   for (const i of api.list(is.data, "integrations")) states[i.id] = i.state;
   for (const c of api.list(cs.data, "contracts")) {
@@ -270,16 +272,16 @@ async function contracts(body) {
       out.textContent = r.ok ? (q ? "Released." : "Quarantined: nothing leaves for this integration.") : `Refused: ${r.error}`;
       if (r.ok) setTimeout(route, 800);
     };
-    body.append(h("section.card", { "data-contract": c.id }, h("h3", null, `${c.vendor || c.id} — version ${c.version}`), dl([["Purpose", c.purpose || "—"], ["Effective", c.effective || "—"], ["Contact", c.contact || "—"], ["State", states[c.id] || "—"]]),
+    add(body, h("section.card", { "data-contract": c.id }, h("h3", null, `${c.vendor || c.id} — version ${c.version}`), dl([["Purpose", c.purpose || "—"], ["Effective", c.effective || "—"], ["Contact", c.contact || "—"], ["State", states[c.id] || "—"]]),
       is.ok ? h("button.sec", { type: "button", onclick: toggle }, q ? "Release" : "Quarantine") : null, out));
   }
 }
 
 async function consent(body) {
   const [gs, cs] = await Promise.all([api.consent(), api.contracts()]);
-  body.append(h("p", null, "Withdrawing consent takes effect at once: the integration's key for that data is destroyed, messages already waiting are purged, and later messages leave without that data. Giving it again applies only to new messages."));
+  add(body, h("p", null, "Withdrawing consent takes effect at once: the integration's key for that data is destroyed, messages already waiting are purged, and later messages leave without that data. Giving it again applies only to new messages."));
   const p = problem(gs, "consent choices");
-  if (p) return body.append(p);
+  if (p) return add(body, p);
   const grants = api.list(gs.data, "consent");
   const rows = grants.map((g) => {
     const out = h("span", { role: "status" });
@@ -294,16 +296,16 @@ async function consent(body) {
     });
     return h("tr", null, h("td", null, g.integration), h("td", null, g.class), h("td", null, h("label", null, box)), h("td", null, g.time ? when(g.time) + (g.by ? " by " + g.by : "") : "—", " ", out));
   });
-  body.append(table(["Integration", "Data class", "Consent", "Last change"], rows));
+  add(body, table(["Integration", "Data class", "Consent", "Last change"], rows));
   if (!cs.ok) return;
 }
 
 async function incidents(body) {
   const r = await api.incidents();
   const p = problem(r, "incidents");
-  if (p) return body.append(p);
+  if (p) return add(body, p);
   const xs = api.list(r.data, "incidents");
-  body.append(xs.length ? table(["Opened", "State", "Summary"], xs.map((x) => h("tr", null, h("td", null, when(x.opened)), h("td", null, x.state), h("td", null, x.summary)))) : h("p", null, "No incidents."));
+  add(body, xs.length ? table(["Opened", "State", "Summary"], xs.map((x) => h("tr", null, h("td", null, when(x.opened)), h("td", null, x.state), h("td", null, x.summary)))) : h("p", null, "No incidents."));
 }
 
 async function audit(body) {
@@ -326,7 +328,7 @@ async function audit(body) {
     out.textContent = r.ok ? done : r.absent ? "This gateway does not offer that over HTTPS yet." : `Refused: ${r.error}`;
   };
   const seal = cp.ok ? cp.data : null;
-  body.append(
+  add(body, 
     dl([
       ["Records", String(st.records ?? "—")],
       ["Flash used", st.flashTotalBytes ? `${Math.round((100 * st.flashUsedBytes) / st.flashTotalBytes)} % of ${Math.round(st.flashTotalBytes / 1024)} KiB` : "—"],
@@ -345,21 +347,21 @@ async function audit(body) {
 
 async function accounts(body) {
   const r = await api.accounts();
-  body.append(h("p", null, me ? `You are signed in as ${me.account} (${me.role}).` : ""));
+  add(body, h("p", null, me ? `You are signed in as ${me.account} (${me.role}).` : ""));
   const p = problem(r, "account management");
-  if (p) return body.append(p);
-  body.append(table(["Account", "Role", "MFA", "Locked"], api.list(r.data, "accounts").map((a) => h("tr", null, h("td", null, a.account), h("td", null, a.role), h("td", null, a.mfa ? "yes" : "no"), h("td", null, a.locked ? "yes" : "no")))));
+  if (p) return add(body, p);
+  add(body, table(["Account", "Role", "MFA", "Locked"], api.list(r.data, "accounts").map((a) => h("tr", null, h("td", null, a.account), h("td", null, a.role), h("td", null, a.mfa ? "yes" : "no"), h("td", null, a.locked ? "yes" : "no")))));
 }
 
 async function devices(body) {
   const [r, s] = await Promise.all([api.devices(), api.status()]);
   const p = problem(r, "device management");
   if (p) {
-    body.append(p);
-    if (s.ok) body.append(h("p", null, `${s.data.devicesConnected} of ${s.data.devicesConfigured} configured devices are connected.`));
+    add(body, p);
+    if (s.ok) add(body, h("p", null, `${s.data.devicesConnected} of ${s.data.devicesConfigured} configured devices are connected.`));
     return;
   }
-  body.append(table(["Device", "Groups", "Connected", "State"], api.list(r.data, "devices").map((d) => h("tr", null, h("td", null, d.id), h("td", null, (d.groups || []).join(", ")), h("td", null, d.connected ? "yes" : "no"), h("td", null, d.disabled ? "disabled" : "enabled")))));
+  add(body, table(["Device", "Groups", "Connected", "State"], api.list(r.data, "devices").map((d) => h("tr", null, h("td", null, d.id), h("td", null, (d.groups || []).join(", ")), h("td", null, d.connected ? "yes" : "no"), h("td", null, d.disabled ? "disabled" : "enabled")))));
 }
 
 addEventListener("hashchange", route);

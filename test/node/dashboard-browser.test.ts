@@ -141,6 +141,7 @@ describe("dashboard in chromium", function () {
       assert.equal(await page.locator("nav a[aria-current=page]").innerText(), title);
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 0, `${id} is wider than the phone by ${overflow} px`);
+      assert.doesNotMatch(await page.locator("#main").innerText(), /\b(null|undefined|NaN|\[object Object\])\b/, `${id} shows a placeholder value`);
       await page.screenshot({ path: path.join(ARTIFACTS, `${i + 1}-${id}.png`), fullPage: true });
     }
     // Incidents has no route yet (a 404): it is not offered at all.
@@ -189,6 +190,26 @@ describe("dashboard in chromium", function () {
     assert.match(readFileSync(file, "utf8"), /"reason":"export"/);
     await page.getByText(/Exported \d+ lines/).waitFor();
     await page.screenshot({ path: path.join(ARTIFACTS, "10-audit-exported.png"), fullPage: true });
+  });
+
+  it("words each integration from its contract once GET /api/v1/contracts exists (the route answered with the real contract files)", async () => {
+    // The route comes with the owner-action branch; until then the browser answers it with the
+    // example home's own contract files, in the shape the page assumes (web/api.js), so the
+    // plain-words overview is checked against real contracts.
+    const files = ["thermo-cloud", "energy-insights"].map((n) => JSON.parse(readFileSync(`examples/home/contracts/${n}.json`, "utf8")) as unknown);
+    await page.route(`${base}/api/v1/contracts`, (r) => r.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(files) }));
+    try {
+      await page.evaluate(() => (location.hash = "#/contracts"));
+      await page.locator("[data-contract=thermo-cloud]").waitFor();
+      await page.evaluate(() => (location.hash = "#/overview"));
+      const card = page.locator("[data-integration=thermo-cloud]");
+      await card.getByText(/ThermoCloud receives/).waitFor();
+      assert.match(await card.innerText(), /ThermoCloud receives thermostat-hall's temperature and setpoint \(environment data\) and hvac mode \(usage data\), at most 30 messages a minute, keeps it 90 days, for: Remote thermostat app/);
+      assert.match(await card.innerText(), /environment: no consent; usage: consent given/);
+      await page.screenshot({ path: path.join(ARTIFACTS, "11-overview-with-contracts.png"), fullPage: true });
+    } finally {
+      await page.unroute(`${base}/api/v1/contracts`);
+    }
   });
 
   it("signs out: the navigation is gone and the API is no longer called with the token", async () => {
