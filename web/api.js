@@ -72,7 +72,7 @@ export async function me() {
 /** POST /api/v1/setup {code, account, password} → {otpauthUri, recoveryCodes}. */
 export const setup = (code, account, password) => call("POST", "/api/v1/setup", { code, account, password });
 
-/** GET /api/v1/status → {name, integrations:[{id,state,version}], outbound:{id:{sent,queued,dropped,...}}, audit:{...}, ...}. */
+/** GET /api/v1/status → {name, integrations:[{id,state,version}], outbound:{"<integration>/<destination>":{state,sent,queued,payloadBytes,dropped:{why:n}}}, audit:{records,nextSeq,hold,...}, certificateFingerprint}. */
 export const status = () => call("GET", "/api/v1/status");
 /** GET /api/v1/audit?since=&limit=&device=&integration=&kind= → NDJSON records. */
 export const audit = (f = {}) => call("GET", "/api/v1/audit" + q(f), undefined, "ndjson");

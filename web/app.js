@@ -159,7 +159,11 @@ async function overview(body) {
   add(body, h("h2", null, "Integrations"), cards, live);
   const paint = (st) => {
     cards.replaceChildren(...(st.integrations || []).map((i) => {
-      const o = (st.outbound || {})[i.id] || {};
+      // outbound is keyed "<integration>/<destination>": add up the integration's destinations.
+      const links = Object.entries(st.outbound || {}).filter(([k]) => k === i.id || k.startsWith(i.id + "/")).map(([, v]) => v);
+      const sum = (f) => links.reduce((n, l) => n + (l[f] || 0), 0);
+      const o = { sent: sum("sent"), payloadBytes: sum("payloadBytes"), queued: sum("queued"), dropped: {}, state: links.map((l) => l.state).join(", ") };
+      for (const l of links) for (const [why, n] of Object.entries(l.dropped || {})) o.dropped[why] = (o.dropped[why] || 0) + n;
       const c = contractsById[i.id];
       const d = c ? describe(c, grants) : null;
       const dropped = Object.values(o.dropped || {}).reduce((a, b) => a + b, 0);

@@ -72,7 +72,7 @@ describe("dashboard in chromium", function () {
       const url = new URL(m.location().url || "about:blank");
       const status = /status of (\d{3})/.exec(m.text())?.[1];
       const expected = m.text().startsWith("Failed to load resource") && url.origin === base &&
-        ((status === "404" && ABSENT_ROUTES.test(url.pathname)) || (status === "401" && /^\/api\/v1\/(status|me)$/.test(url.pathname)));
+        ((status === "404" && ABSENT_ROUTES.test(url.pathname)) || (status === "401" && /^\/api\/v1\/(status|me|login)$/.test(url.pathname)));
       if (!expected) problems.push(`console ${m.type()}: ${m.text()} (${url.href})`);
     });
     page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
@@ -102,6 +102,13 @@ describe("dashboard in chromium", function () {
     await page.fill("#login-token input[name=token]", "pct_wrong-token");
     await page.click("#login-token button");
     await page.getByText(/Not signed in: missing or wrong bearer token/).waitFor();
+    assert.equal(await page.locator("#nav").isHidden(), true);
+    // The password + TOTP form: POST /api/v1/login is not on this branch, so it cannot sign in.
+    await page.fill("#login-password input[name=account]", "owner");
+    await page.fill("#login-password input[name=password]", "not-a-password");
+    await page.fill("#login-password input[name=totp]", "123456");
+    await page.click("#login-password button");
+    await page.getByText(/Not signed in|not available on this gateway/).waitFor();
     assert.equal(await page.locator("#nav").isHidden(), true);
   });
 
@@ -174,6 +181,18 @@ describe("dashboard in chromium", function () {
     assert.match(await page.locator("#main tbody").innerText(), /plug-kitchen/);
     assert.doesNotMatch(await page.locator("#main tbody").innerText(), /thermostat-hall/);
     await page.screenshot({ path: path.join(ARTIFACTS, "9-flows-filtered.png"), fullPage: true });
+  });
+
+  it("updates the overview's counters live from real traffic (the vendor is unreachable: the message waits)", async () => {
+    await page.evaluate(() => (location.hash = "#/overview"));
+    const card = page.locator("[data-integration=thermo-cloud]");
+    await card.waitFor();
+    assert.match(await card.innerText(), /Waiting\s+0 messages/);
+    const c = await connectDevice(board.mqttPort, "thermostat-hall", demoPassword("thermostat-hall"));
+    await c.publishAsync("home/thermostat-hall/telemetry", JSON.stringify({ temperature_c: 21.5, setpoint_c: 20, hvac: { mode: "heat" } }), { qos: 1 });
+    await c.endAsync();
+    await card.getByText(/^[1-9]\d* messages$/).first().waitFor({ timeout: 15000 }); // the 5 s poll, no reload
+    assert.match(await card.innerText(), /Waiting\s+[1-9]\d* messages/);
   });
 
   it("downloads an export that audit-verify accepts with the first-boot key, and shows the last seal", async () => {
