@@ -231,6 +231,57 @@ describe("dashboard in chromium", function () {
     }
   });
 
+  it("sends the owner actions in the shapes web/api.js documents (consent, review, quarantine), the routes answered in the browser", async () => {
+    // Until the owner-action branch is merged, the browser answers these routes; what is checked is
+    // what the page sends and how it shows the answer. The lead replaces this with the real routes.
+    const posts: { path: string; body: unknown; auth: string | undefined }[] = [];
+    const json = (body: unknown) => ({ status: 200, contentType: "application/json", body: JSON.stringify(body) });
+    await page.route(/\/api\/v1\/(consent|contracts|contracts\/pending|integrations|contracts\/.+\/(approve|reject)|integrations\/.+\/(quarantine|release))$/, (r) => {
+      const req = r.request();
+      const p = new URL(req.url()).pathname;
+      if (req.method() === "POST") {
+        posts.push({ path: p, body: req.postDataJSON() as unknown, auth: req.headers()["authorization"] });
+        return r.fulfill(json({ ok: true }));
+      }
+      if (p.endsWith("/consent")) return r.fulfill(json([{ integration: "thermo-cloud", class: "environment", grant: false }, { integration: "thermo-cloud", class: "usage", grant: true, time: "2026-11-02T10:00:00Z", by: "owner" }]));
+      if (p.endsWith("/pending")) return r.fulfill(json([{ id: "thermo-cloud", from: "2.1.0", version: "2.2.0", diff: ["adds /humidity (environment data) to thermostat-state"] }]));
+      if (p.endsWith("/integrations")) return r.fulfill(json([{ id: "thermo-cloud", state: "active" }, { id: "energy-insights", state: "quarantined" }]));
+      return r.fulfill(json([JSON.parse(readFileSync("examples/home/contracts/thermo-cloud.json", "utf8")), JSON.parse(readFileSync("examples/home/contracts/energy-insights.json", "utf8"))]));
+    });
+    try {
+      await page.evaluate(() => (location.hash = "#/consent"));
+      const env = page.getByRole("checkbox", { name: "thermo-cloud: environment data" });
+      await env.waitFor();
+      assert.equal(await env.isChecked(), false);
+      await env.focus();
+      await page.keyboard.press("Space"); // keyboard toggle
+      await page.getByText("Given.").waitFor();
+      page.once("dialog", (d) => void d.accept()); // withdrawing asks first, saying what it destroys
+      await page.getByRole("checkbox", { name: "thermo-cloud: usage data" }).click();
+      await page.getByText("Withdrawn: key destroyed, queue purged.").waitFor();
+      await page.screenshot({ path: path.join(ARTIFACTS, "12-consent-with-route.png"), fullPage: true });
+
+      await page.evaluate(() => (location.hash = "#/contracts"));
+      await page.locator("[data-pending=thermo-cloud]").getByText(/adds \/humidity/).waitFor();
+      await page.screenshot({ path: path.join(ARTIFACTS, "13-contracts-with-route.png"), fullPage: true });
+      await page.locator("[data-pending=thermo-cloud]").getByRole("button", { name: "Approve" }).click();
+      await page.getByText("Approved.").waitFor();
+      await page.locator("[data-contract=energy-insights]").getByRole("button", { name: "Release" }).click();
+      await page.getByText("Released.").waitFor();
+      await page.locator("[data-contract=thermo-cloud]").getByRole("button", { name: "Quarantine" }).waitFor();
+      const token = readFileSync(path.join(data, "board", "owner.token"), "utf8").trim();
+      assert.deepEqual(posts.map(({ path: p, body }) => [p, body]), [
+        ["/api/v1/consent", { integration: "thermo-cloud", class: "environment", grant: true }],
+        ["/api/v1/consent", { integration: "thermo-cloud", class: "usage", grant: false }],
+        ["/api/v1/contracts/thermo-cloud/approve", null],
+        ["/api/v1/integrations/energy-insights/release", null],
+      ]);
+      assert.ok(posts.every((x) => x.auth === `Bearer ${token}`));
+    } finally {
+      await page.unrouteAll({ behavior: "wait" });
+    }
+  });
+
   it("signs out: the navigation is gone and the API is no longer called with the token", async () => {
     await page.click("nav button");
     await page.getByRole("heading", { name: "Sign in" }).waitFor();
