@@ -18,8 +18,16 @@ interface Entry {
 const text = (name: string): string => String.fromArrayBuffer(new Resource(name).slice(0) as ArrayBuffer);
 const flat = (file: string): string => file.slice(file.lastIndexOf("/") + 1);
 
-/** The table from the image's resources, or undefined when the image has no dashboard. */
+/** The table from the image's resources, or undefined when the image has no (whole) dashboard: `/` then answers 503. */
 export function loadWebAssets(): StaticTable | undefined {
+  try {
+    return load();
+  } catch {
+    return undefined; // a broken build costs the page, never the gateway
+  }
+}
+
+function load(): StaticTable | undefined {
   if (!Resource.exists("assets.json")) return undefined;
   const list = JSON.parse(text("assets.json")) as Entry[];
   const table = new Map<string, StaticAsset>();

@@ -134,6 +134,13 @@ export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningB
     },
   });
 
+  // A broken dashboard build costs the page (`/` answers 503), never the gateway.
+  let web: ReturnType<typeof loadWebAssets>;
+  try {
+    web = loadWebAssets(options.webDir);
+  } catch (e) {
+    say(`portcullis: dashboard not served: ${e instanceof Error ? e.message : String(e)} (npm run build:web)`);
+  }
   let listener: Listener | undefined;
   let https: AdminServer | undefined;
   try {
@@ -144,7 +151,7 @@ export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningB
       ...(config.admin?.maxConnections ? { maxConnections: config.admin.maxConnections } : {}),
       ...(config.admin?.headerTimeoutMs ? { headerTimeoutMs: config.admin.headerTimeoutMs } : {}),
       ...(config.admin?.idleTimeoutMs ? { idleTimeoutMs: config.admin.idleTimeoutMs } : {}),
-      staticFiles: webHandler(loadWebAssets(options.webDir)),
+      staticFiles: webHandler(web),
     });
   } catch (e) {
     listener?.close();

@@ -5,7 +5,7 @@
  * the API keeps `no-store`.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -111,6 +111,25 @@ describe("dashboard assets", function () {
         assert.match(r.body, /npm run build:web/);
       } finally {
         await bare.stop();
+      }
+    });
+
+    it("boots with a broken build, says so on the console, and answers / with 503", async () => {
+      const broken = path.join(dir, "broken");
+      cpSync(path.join(dir, "web"), broken, { recursive: true });
+      rmSync(path.join(broken, built[1]!.file));
+      const out = new PassThrough();
+      let said = "";
+      out.on("data", (c: Buffer) => (said += c.toString()));
+      const b = await bootNodeBoard({
+        configDir: path.resolve("examples/home"), dataDir: path.join(dir, "broken-board"), mqttPort: 0, httpsPort: 0, demo: false, host: "127.0.0.1",
+        consoleInput: new PassThrough(), consoleOutput: out, webDir: broken,
+      });
+      try {
+        assert.match(said, /dashboard not served: assets\.json: assets\/app\.[0-9a-f]{10}\.js is missing/);
+        assert.equal((await fetchRaw(b.httpsPort, "GET", "/")).status, 503);
+      } finally {
+        await b.stop();
       }
     });
   });
