@@ -77,6 +77,9 @@ function build(moddable: string, env: NodeJS.ProcessEnv, manifest = "manifest.js
   // --instrument: an instrumented build, in which XS also tracks the stack's peak (slower; for sizing).
   // --debug: a debug build (stack traces for the abort hook; connects to xsbug if one is listening).
   const flags = process.argv.includes("--instrument") ? ["-i"] : process.argv.includes("--debug") ? ["-d"] : [];
+  // The dashboard's files (resources in manifest.json) come from tools/build-web.ts.
+  const web = spawnSync(process.execPath, ["--import", "tsx", join(root, "tools/build-web.ts")], { cwd: root, env, encoding: "utf8" });
+  if (web.status !== 0) fail(`tools/build-web.ts failed:\n${web.stdout}${web.stderr}`);
   const result = spawnSync("mcconfig", ["-m", ...flags, "-p", "lin", manifest], { cwd: root, env, encoding: "utf8" });
   const output = `${result.stdout}${result.stderr}`;
   if (result.status !== 0) {

@@ -5,7 +5,7 @@
  * response body written chunk by chunk as the socket drains, so a large audit page never sits in RAM twice.
  */
 import type { DeviceSocket, Listener, Network, SocketHandler, TimerId, Timers } from "../../src/ports.js";
-import type { AdminApi } from "portcullis/admin/api";
+import type { AdminApi, AdminResponse } from "portcullis/admin/api";
 
 /** Request heads larger than this get 431 (RFC 6585 §5) and the connection closes. */
 export const MAX_REQUEST_HEAD = 4096;
@@ -20,8 +20,12 @@ function encode(text: string): Uint8Array {
 
 function head(status: number, contentType: string, extra: Readonly<Record<string, string>> = {}): string {
   let lines = "";
-  for (const [name, value] of Object.entries(extra)) lines += `${name}: ${value}\r\n`;
-  return `HTTP/1.1 ${status} ${REASONS[status] ?? "Status"}\r\nContent-Type: ${contentType}\r\nCache-Control: no-store\r\n${lines}Connection: close\r\n\r\n`;
+  let cache = "Cache-Control: no-store\r\n"; // the API's; a static file brings its own
+  for (const [name, value] of Object.entries(extra)) {
+    if (name.toLowerCase() === "cache-control") cache = "";
+    lines += `${name}: ${value}\r\n`;
+  }
+  return `HTTP/1.1 ${status} ${REASONS[status] ?? "Status"}\r\nContent-Type: ${contentType}\r\n${cache}${lines}Connection: close\r\n\r\n`;
 }
 
 /** What a request head says, or the status to refuse it with. */
@@ -53,9 +57,12 @@ class Exchange implements SocketHandler {
   #pending: string[] = [];
   #closed = false;
 
-  constructor(socket: DeviceSocket, api: AdminApi, timers: Timers, headerTimeoutMs: number) {
+  readonly #files: StaticFiles | undefined;
+
+  constructor(socket: DeviceSocket, api: AdminApi, timers: Timers, headerTimeoutMs: number, files?: StaticFiles) {
     this.#socket = socket;
     this.#api = api;
+    this.#files = files;
     this.#timers = timers;
     this.#deadline = timers.after(headerTimeoutMs, () => {
       this.#deadline = undefined;
@@ -82,6 +89,8 @@ class Exchange implements SocketHandler {
     this.#stopDeadline();
     const parsed = parseHead(this.#head.slice(0, end));
     if (typeof parsed === "number") return this.#respond(parsed, "text/plain", [`${REASONS[parsed] ?? "error"}\n`]);
+    const page = this.#files?.(parsed.method, parsed.target);
+    if (page) return this.#respond(page.status, page.contentType, page.body, { ...page.headers });
     this.#api
       .handle({ ...parsed, remote: this.#socket.remote })
       .then((r) => this.#respond(r.status, r.contentType, r.body, r.headers))
@@ -118,7 +127,10 @@ class Exchange implements SocketHandler {
   }
 }
 
-/** Serves `api` on `port` of `network`. @throws Error when the port cannot be bound. */
-export function serveAdmin(network: Network, port: number, api: AdminApi, timers: Timers, headerTimeoutMs = HEADER_TIMEOUT_MS): Listener {
-  return network.listen({ port, onConnection: (socket) => new Exchange(socket, api, timers, headerTimeoutMs) });
+/** The dashboard's files (src/admin/static.ts), asked before the API; undefined passes to the API. */
+export type StaticFiles = (method: string, target: string) => AdminResponse | undefined;
+
+/** Serves `api` (and `files`, the dashboard) on `port` of `network`. @throws Error when the port cannot be bound. */
+export function serveAdmin(network: Network, port: number, api: AdminApi, timers: Timers, headerTimeoutMs = HEADER_TIMEOUT_MS, files?: StaticFiles): Listener {
+  return network.listen({ port, onConnection: (socket) => new Exchange(socket, api, timers, headerTimeoutMs, files) });
 }

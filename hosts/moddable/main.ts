@@ -9,6 +9,7 @@ import { memory } from "portcullis/memory";
 import { parseGatewayConfig } from "portcullis/config";
 import { startGateway } from "portcullis/gateway";
 import { serveAdmin } from "portcullis/moddable/admin-http";
+import { loadWebAssets, webHandler } from "portcullis/moddable/web";
 import { createBoard, type ModdableBoard } from "portcullis/moddable/board";
 import { syncTime } from "portcullis/moddable/clock";
 import { readConfig, type FirmwareConfig } from "portcullis/moddable/config";
@@ -87,7 +88,7 @@ async function boot(): Promise<void> {
     ...(admin.maxConnections ? { maxConnections: admin.maxConnections } : {}),
     ...(admin.idleTimeoutMs ? { idleTimeoutMs: admin.idleTimeoutMs } : {}),
   });
-  serveAdmin(tls, config.httpsPort, gateway.admin, board.timers, ...(admin.headerTimeoutMs ? [admin.headerTimeoutMs] : []));
+  serveAdmin(tls, config.httpsPort, gateway.admin, board.timers, admin.headerTimeoutMs ?? undefined, webHandler(loadWebAssets()));
   const certPolicy = { ...(admin.certValidityDays ? { validityDays: admin.certValidityDays } : {}), ...(admin.certRenewDays ? { renewDays: admin.certRenewDays } : {}) };
   const identityContext: IdentityContext<TLSIdentity> = { keys: board.keys, crypto: board.crypto, clock: board.clock, native, commonName: config.name, policy: certPolicy };
   /** A replaced certificate changes the owner's pin: said on the console and kept in the audit log. */

@@ -22,6 +22,7 @@ import { nodeNetwork } from "./network.js";
 import { nodeUplink } from "./uplink.js";
 import { ADMIN_HTTPS_DEFAULTS, loadOrCreateIdentity, renewIdentityIfDue, startAdminServer, type AdminServer, type CertPolicy, type Identity, type LoadedIdentity } from "./https.js";
 import { startDemo, type Demo } from "./demo.js";
+import { loadWebAssets, webHandler } from "./web.js";
 
 
 export interface NodeBoardOptions {
@@ -44,6 +45,8 @@ export interface NodeBoardOptions {
   readonly httpsHost?: string;
   /** The board profile (`--profile`); absent: gateway.json's `profile`, else `node`. */
   readonly profile?: ProfileName;
+  /** The built dashboard (default build/web, see tools/build-web.ts); served at `/` when built. */
+  readonly webDir?: string;
 }
 
 export interface RunningBoard {
@@ -134,6 +137,13 @@ export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningB
     },
   });
 
+  // A broken dashboard build costs the page (`/` answers 503), never the gateway.
+  let web: ReturnType<typeof loadWebAssets>;
+  try {
+    web = loadWebAssets(options.webDir);
+  } catch (e) {
+    say(`portcullis: dashboard not served: ${e instanceof Error ? e.message : String(e)} (npm run build:web)`);
+  }
   let listener: Listener | undefined;
   let https: AdminServer | undefined;
   try {
@@ -144,6 +154,7 @@ export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningB
       maxConnections: config.admin?.maxConnections ?? config.limits.adminSessions,
       ...(config.admin?.headerTimeoutMs ? { headerTimeoutMs: config.admin.headerTimeoutMs } : {}),
       ...(config.admin?.idleTimeoutMs ? { idleTimeoutMs: config.admin.idleTimeoutMs } : {}),
+      staticFiles: webHandler(web),
     });
   } catch (e) {
     listener?.close();

@@ -7,7 +7,7 @@
 import { createServer, type Server } from "node:https";
 import type { Socket } from "node:net";
 import type { SecureContextOptions } from "node:tls";
-import { MAX_ADMIN_BODY, type AdminApi } from "../../src/admin/api.js";
+import { MAX_ADMIN_BODY, type AdminApi, type AdminResponse } from "../../src/admin/api.js";
 import type { Identity } from "./identity.js";
 import { PROFILES } from "../../src/profiles.js";
 
@@ -47,6 +47,8 @@ export interface AdminServerOptions {
   readonly maxConnections?: number;
   readonly headerTimeoutMs?: number;
   readonly idleTimeoutMs?: number;
+  /** The dashboard's files (src/admin/static.ts): asked first; undefined passes the request to the API. */
+  readonly staticFiles?: (method: string, target: string) => AdminResponse | undefined;
 }
 
 export interface AdminServer {
@@ -89,6 +91,12 @@ export async function startAdminServer(api: AdminApi, identity: Identity, option
       for (const chunk of body) res.write(chunk);
       res.end();
     };
+    const page = options.staticFiles?.(req.method ?? "GET", req.url ?? "/");
+    if (page) {
+      send(page.status, { ...page.headers, "content-type": page.contentType }, page.body);
+      req.resume();
+      return;
+    }
     // The body (JSON commands) is read whole, at most MAX_ADMIN_BODY bytes, under the idle timeout.
     const chunks: Buffer[] = [];
     let size = 0;

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { AdminApi, AUTH_THROTTLE } from "../../src/admin/api.js";
+import { serveStatic, staticTable } from "../../src/admin/static.js";
 import type { AuditEvent } from "../../src/audit/types.js";
 import type { DeviceSocket, Listener, Network, SocketHandler } from "../../src/ports.js";
 import { utf8 } from "../../src/util/bytes.js";
@@ -27,6 +28,12 @@ String.fromArrayBuffer ??= (b) => new TextDecoder().decode(b);
 const { HEADER_TIMEOUT_MS, serveAdmin } = await import("../../hosts/moddable/admin-http.js");
 
 const TOKEN = "pct_firmware-http-test-not-a-secret";
+/** A dashboard table as hosts/moddable/web.ts builds it from resources (here from strings). */
+const PAGE = "<!doctype html><title>x</title>";
+const WEB = staticTable([
+  { path: "/", file: "index.html", contentType: "text/html; charset=utf-8", immutable: false },
+  { path: "/assets/app.0123456789.js", file: "app.0123456789.js", contentType: "text/javascript; charset=utf-8", immutable: true },
+], (f) => (f === "index.html" ? PAGE : "void 0"));
 
 class FakeSocket implements DeviceSocket {
   readonly remote: string;
@@ -64,7 +71,7 @@ describe("firmware: admin HTTP over a Network (hosts/moddable/admin-http.ts)", (
         return { port: o.port, close() {} };
       },
     };
-    serveAdmin(network, 443, api, clock);
+    serveAdmin(network, 443, api, clock, undefined, (method, target) => serveStatic(WEB, method, target));
     accept = (remote) => {
       const socket = new FakeSocket(remote);
       return { socket, handler: onConnection!(socket) };
@@ -97,6 +104,27 @@ describe("firmware: admin HTTP over a Network (hosts/moddable/admin-http.ts)", (
     assert.match(socket.written, /^HTTP\/1\.1 200 OK\r\n[^]*Connection: close\r\n\r\n\{"ok":true\}\n$/);
     clock.tick(HEADER_TIMEOUT_MS * 2);
     assert.ok(socket.closed);
+  });
+
+  it("serves the dashboard's files with their own caching and the CSP, and leaves /api/ to the API", async () => {
+    let { socket, handler } = accept("192.0.2.5:4000");
+    send(handler, "GET / HTTP/1.1\r\nHost: gw\r\n\r\n");
+    await settle();
+    assert.match(socket.written, /^HTTP\/1\.1 200 OK\r\nContent-Type: text\/html; charset=utf-8\r\n/);
+    assert.match(socket.written, /\r\ncontent-security-policy: default-src 'self'; script-src 'self';[^\r]*frame-ancestors 'none'\r\n/);
+    assert.match(socket.written, /\r\nx-content-type-options: nosniff\r\n/);
+    assert.equal(socket.written.match(/cache-control/gi)?.length, 1, "one Cache-Control");
+    assert.match(socket.written, /\r\ncache-control: no-cache\r\n/);
+    assert.ok(socket.written.endsWith("\r\n\r\n" + PAGE));
+    ({ socket, handler } = accept("192.0.2.5:4001"));
+    send(handler, "GET /assets/app.0123456789.js HTTP/1.1\r\n\r\n");
+    await settle();
+    assert.match(socket.written, /\r\ncache-control: public, max-age=31536000, immutable\r\n/);
+    ({ socket, handler } = accept("192.0.2.5:4002"));
+    send(handler, "GET /api/v1/status HTTP/1.1\r\n\r\n"); // no token: the API's 401, not a file
+    await settle();
+    assert.match(socket.written, /^HTTP\/1\.1 401 Unauthorized\r\n[^]*Cache-Control: no-store\r\n/);
+    assert.doesNotMatch(socket.written, /content-security-policy/i);
   });
 
   it("answers 429 with Retry-After to a locked-out address, and records it by address", async () => {
