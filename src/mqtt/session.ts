@@ -25,6 +25,11 @@ import { handlePacket, ProtocolReason } from "./handlers.js";
 import { Inbound } from "./inbound.js";
 import { TokenBucket } from "./rate.js";
 
+/** States of a message in {@link Session.inflight}. */
+export const AWAIT_PUBACK = 1;
+export const AWAIT_PUBREC = 2;
+export const AWAIT_PUBCOMP = 3;
+
 export type SessionState = "awaiting-connect" | "connected" | "closed";
 
 /** Why a connected session ended: the `reason` of its `disconnect` audit record. */
@@ -53,6 +58,8 @@ export interface SessionLimits {
   readonly publishRatePerSec: number;
   readonly publishBurst: number;
   readonly aggregateWindowMs: number;
+  /** Highest QoS granted to a subscription (1 or 2). */
+  readonly maxQos: 1 | 2;
 }
 
 /** What a session needs from its broker. Every callback into the gateway is guarded there. */
@@ -62,6 +69,16 @@ export interface SessionHost {
   readonly limits: SessionLimits;
   authenticate(clientId: string, username: string | undefined, password: Uint8Array | undefined): boolean;
   authorizeSubscribe(clientId: string, filter: string): boolean;
+  /** Whether a device may publish to `topic` (checked for every PUBLISH and the will). */
+  authorizePublish(clientId: string, topic: string): boolean;
+  /**
+   * Local side of a device PUBLISH the ACL allowed: stores/clears it as retained when `retain`, and
+   * delivers it to every matching subscription of connected clients (§3.3.5).
+   */
+  route(clientId: string, topic: string, payload: Uint8Array, qos: 0 | 1 | 2, retain: boolean): void;
+  /** Records `session`'s subscription in the broker's topic tree (and delivers retained messages). */
+  subscribed(session: Session, filter: string, qos: 0 | 1 | 2, fresh: boolean): void;
+  unsubscribed(session: Session, filter: string): void;
   /**
    * Device → gateway. Returning means accepted; a promise means accepted when it resolves. A throw or a
    * rejection means not accepted (then no PUBACK is sent).
@@ -98,10 +115,15 @@ export class Session implements SocketHandler {
   /** Monotonic ms (Clock.monotonic) when CONNECT was accepted: durations, not a time of day. */
   since = 0;
   will: Will | undefined;
-  /** Filter → granted QoS (at most 1). Bounded by maxSubscriptionsPerClient. */
-  readonly subscriptions = new Map<string, 0 | 1>();
-  /** Packet ids of QoS 1 messages sent to the device and not yet acknowledged. Bounded by maxInflight. */
-  readonly inflight = new Set<number>();
+  /** Filter → granted QoS. Bounded by maxSubscriptionsPerClient. */
+  readonly subscriptions = new Map<string, 0 | 1 | 2>();
+  /**
+   * QoS 1/2 messages sent to the device and not yet settled, by packet id: AWAIT_PUBACK, AWAIT_PUBREC
+   * or AWAIT_PUBCOMP (§4.3). Bounded by maxInflight.
+   */
+  readonly inflight = new Map<number, number>();
+  /** QoS 2 packet ids from the device whose PUBREL has not come (§4.3.3 method B). Bounded by maxInflight. */
+  readonly qos2In = new Set<number>();
   #nextId = 1;
   /** The socket refused a write and has not signalled onWritable since. */
   #blocked = false;
@@ -236,20 +258,20 @@ export class Session implements SocketHandler {
    * Delivers one gateway message if a subscription matches, at min(qos, granted). Refuses (returns
    * false) at the in-flight limit for QoS 1, and while the socket is blocked beyond the same limit.
    */
-  deliver(topic: string, payload: Uint8Array, qos: 0 | 1, granted: 0 | 1): boolean {
+  deliver(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, granted: 0 | 1 | 2, retain = false): boolean {
     if (this.state !== "connected") return false;
     const limit = this.host.limits.maxInflight;
     if (this.#blocked && this.#sentWhileBlocked >= limit) return false;
     const q = qos < granted ? qos : granted;
     if (q === 0) {
-      this.send({ cmd: "publish", topic, payload, qos: 0, retain: false, dup: false });
+      this.send({ cmd: "publish", topic, payload, qos: 0, retain, dup: false });
     } else {
       if (this.inflight.size >= limit) return false;
       while (this.inflight.has(this.#nextId)) this.#nextId = (this.#nextId % 0xffff) + 1;
       const packetId = this.#nextId;
       this.#nextId = (this.#nextId % 0xffff) + 1;
-      this.inflight.add(packetId);
-      this.send({ cmd: "publish", topic, payload, qos: 1, retain: false, dup: false, packetId });
+      this.inflight.set(packetId, q === 1 ? AWAIT_PUBACK : AWAIT_PUBREC);
+      this.send({ cmd: "publish", topic, payload, qos: q, retain, dup: false, packetId });
     }
     if (this.#blocked) this.#sentWhileBlocked++;
     return true;
@@ -264,6 +286,8 @@ export class Session implements SocketHandler {
     this.decoder.stop();
     this.inbound.clear();
     this.inflight.clear();
+    this.qos2In.clear();
+    for (const f of this.subscriptions.keys()) this.host.unsubscribed(this, f);
     this.subscriptions.clear();
     const will = wasConnected && reason !== "clean" && reason !== "shutdown" ? this.will : undefined;
     this.will = undefined;
@@ -273,7 +297,12 @@ export class Session implements SocketHandler {
       this.event("disconnect", "info", reason, { will: will !== undefined, ...(message !== undefined ? { message } : {}) });
     }
     if (will !== undefined && this.clientId !== undefined) {
+      if (!this.host.authorizePublish(this.clientId, will.topic)) {
+        this.host.tally(`acl-publish|${this.clientId}`, { kind: "auth", decision: "deny", device: this.clientId, topic: will.topic, reason: "not-authorized", detail: { op: "will" } });
+        return;
+      }
       try {
+        this.host.route(this.clientId, will.topic, will.payload, will.qos, will.retain);
         const r = this.host.publish(this.clientId, will.topic, will.payload, will.qos === 0 ? 0 : 1);
         if (r !== undefined) r.then(undefined, () => {});
       } catch {

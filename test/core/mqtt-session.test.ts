@@ -177,8 +177,8 @@ describe("mqtt session: PUBLISH from devices", () => {
   });
 
   for (const p of [pub("dev1/temp", 2), { cmd: "pubrel", packetId: 1 } as Packet]) {
-    it(`closes on QoS 2 (${p.cmd} qos ${"qos" in p ? p.qos : "-"}) with a protocol record and the will`, () => {
-      const h = harness();
+    it(`with maxQos 1, closes on QoS 2 (${p.cmd} qos ${"qos" in p ? p.qos : "-"}) with a protocol record and the will`, () => {
+      const h = harness({ limits: { maxQos: 1 } });
       const s = h.connect("dev1", { will });
       s.send(p);
       assert.equal(s.closed, true);
@@ -197,8 +197,16 @@ describe("mqtt session: PUBLISH from devices", () => {
 });
 
 describe("mqtt session: SUBSCRIBE, UNSUBSCRIBE and deliver", () => {
-  it("grants min(requested, 1), 0x80 for refused filters, and delivers at the granted QoS", () => {
-    const h = harness({ authorizeSubscribe: (id, f) => f.startsWith(`cmd/${id}/`) });
+  it("grants min(requested, 2) by default", () => {
+    const h = harness();
+    const s = h.connect("dev1");
+    s.take();
+    s.send({ cmd: "subscribe", packetId: 3, subscriptions: [{ filter: "a", qos: 2 }, { filter: "b", qos: 1 }, { filter: "c", qos: 0 }] });
+    assert.deepEqual(s.take(), [{ cmd: "suback", packetId: 3, granted: [2, 1, 0] }]);
+  });
+
+  it("with maxQos 1, grants min(requested, 1), 0x80 for refused filters, and delivers at the granted QoS", () => {
+    const h = harness({ limits: { maxQos: 1 }, authorizeSubscribe: (id, f) => f.startsWith(`cmd/${id}/`) });
     const s = h.connect("dev1");
     s.take();
     s.send({ cmd: "subscribe", packetId: 3, subscriptions: [{ filter: "cmd/dev1/#", qos: 2 }, { filter: "cmd/dev2/#", qos: 0 }] });
