@@ -4,6 +4,7 @@
  */
 import type { Crypto } from "./ports.js";
 import { constantTimeEqual, fromBase64, toBase64, utf8 } from "./util/bytes.js";
+import { parseAcl, parseDeviceRoles, parseRules, type AclConfig, type AclRules } from "./mqtt/acl.js";
 
 export interface DeviceEntry {
   /** The MQTT client id the device connects with. */
@@ -16,6 +17,10 @@ export interface DeviceEntry {
   readonly groups: readonly string[];
   /** Topic filters the device may subscribe to, besides `cmd/<id>/#`. */
   readonly subscribe: readonly string[];
+  /** Local-broker roles (declared in the top-level `acl.roles`), e.g. `controller`. */
+  readonly roles?: readonly string[];
+  /** The device's own local-broker ACL (`%c`/`%u` substituted); see src/mqtt/acl.ts. */
+  readonly acl?: AclRules;
 }
 
 /**
@@ -63,6 +68,8 @@ export interface GatewayConfig {
   };
   /** Admin HTTPS options; absent fields take the host's defaults. */
   readonly admin?: AdminConfig;
+  /** Local-broker ACL roles; with it (or any device `acl`/`roles`) publishing is default-deny and routed locally. */
+  readonly acl?: AclConfig;
   /** Device-side broker limits (`BrokerLimits` in src/mqtt/broker.ts); absent ones keep their defaults. */
   readonly broker?: Readonly<Record<string, number>>;
 }
@@ -100,6 +107,7 @@ export function parseGatewayConfig(
   if (!isObject(raw)) return { ok: false, errors: [{ path: "", message: "must be a JSON object" }] };
   const name = typeof raw.name === "string" && raw.name.length > 0 ? raw.name : "portcullis";
   const devices: DeviceEntry[] = [];
+  const acl = parseAcl(raw.acl, errors);
   if (!Array.isArray(raw.devices)) errors.push({ path: "/devices", message: "must be an array of devices" });
   else {
     if (raw.devices.length > CONFIG_LIMITS.devices) errors.push({ path: "/devices", message: `at most ${CONFIG_LIMITS.devices} devices` });
@@ -129,6 +137,7 @@ export function parseGatewayConfig(
         secret: typeof d.secret === "string" ? d.secret : "",
         groups: strings(d.groups, `${at}/groups`, CONFIG_LIMITS.groupsPerDevice),
         subscribe: strings(d.subscribe, `${at}/subscribe`, CONFIG_LIMITS.subscribePerDevice),
+        ...deviceAcl(d, at, acl, errors),
       });
       return undefined;
     });
@@ -153,7 +162,14 @@ export function parseGatewayConfig(
   const admin = parseAdmin(raw.admin, errors);
   const broker = parseBroker(raw.broker, errors);
   if (errors.length) return { ok: false, errors };
-  return { ok: true, config: { name, devices, contracts, audit: { groupCommitMs, retentionDays, ...(summaryEveryMs === undefined ? {} : { summaryEveryMs }), ...(flowCommitMs === undefined ? {} : { flowCommitMs }), ...(typeof partitionBytes === "number" ? { partitionBytes } : {}) }, ...(admin ? { admin } : {}), ...(broker ? { broker } : {}) } };
+  return { ok: true, config: { name, devices, contracts, audit: { groupCommitMs, retentionDays, ...(summaryEveryMs === undefined ? {} : { summaryEveryMs }), ...(flowCommitMs === undefined ? {} : { flowCommitMs }), ...(typeof partitionBytes === "number" ? { partitionBytes } : {}) }, ...(admin ? { admin } : {}), ...(broker ? { broker } : {}), ...(acl ? { acl } : {}) } };
+}
+
+/** A device's `roles` and `acl` (src/mqtt/acl.ts), only the fields present. */
+function deviceAcl(d: Record<string, unknown>, at: string, acl: AclConfig | undefined, errors: ConfigError[]): { roles?: string[]; acl?: AclRules } {
+  const roles = d.roles === undefined ? undefined : parseDeviceRoles(d.roles, `${at}/roles`, acl, errors);
+  const own = parseRules(d.acl, `${at}/acl`, errors);
+  return { ...(roles ? { roles } : {}), ...(own ? { acl: own } : {}) };
 }
 
 /** Integer ranges of the broker limits gateway.json may set: [min, max]. */
@@ -165,6 +181,10 @@ const BROKER_RANGES = Object.freeze({
   maxPendingAccepts: [1, 1024],
   publishRatePerSec: [1, 100_000],
   publishBurst: [1, 100_000],
+  maxSubscriptionsPerClient: [0, 1024],
+  maxRetainedMessages: [0, 100_000],
+  maxRetainedBytes: [0, 16 * 1024 * 1024],
+  maxQos: [1, 2],
 } as const);
 
 function parseBroker(raw: unknown, errors: ConfigError[]): Record<string, number> | undefined {
