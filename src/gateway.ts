@@ -19,7 +19,7 @@ import { openAudit, type AuditHandle } from "./gateway/audit.js";
 import { openPolicy, type ContractStore, type PolicyHandle } from "./gateway/policy.js";
 import { openOutbound, type OutboundHandle } from "./gateway/outbound.js";
 import { registerCommands } from "./gateway/commands.js";
-import { localBrokerOptions } from "./broker-local/options.js";
+import { localBrokerOptions, openRetainedArea } from "./broker-local/options.js";
 
 export interface GatewayHooks {
   /** First boot only: the audit log's initial sealing key, to be kept offline by the owner. */
@@ -104,6 +104,8 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     },
     // ACLs (cmd/<id>/#, devices[].subscribe, devices[].acl, acl.roles) and local-routing accounting.
     ...localBrokerOptions(config, audit.log),
+    // Retained messages persisted in their own flash area, when the board's flash has one.
+    ...openRetainedArea(board, config, record),
     /**
      * Resolves once every decision for the message is durably recorded (and allowed ones handed to the
      * outbound queue); a broker that awaits it sends PUBACK only then. A rejection is also handled

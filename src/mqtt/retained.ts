@@ -18,7 +18,7 @@ export type RetainOutcome = "stored" | "replaced" | "cleared" | "absent" | "full
 
 /** Defaults when the board profile gives none (the esp32 profile's figures). */
 export const MAX_RETAINED_MESSAGES = 64;
-export const MAX_RETAINED_BYTES = 32768;
+export const MAX_RETAINED_BYTES = 8192;
 
 function cost(topic: string, payload: Uint8Array): number {
   return utf8Length(topic) + payload.length;

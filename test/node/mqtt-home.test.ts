@@ -61,6 +61,7 @@ describe("mqtt home broker on the Node board (real clients)", function () {
     return c;
   };
   const token = () => readFileSync(path.join(data, "owner.token"), "utf8").trim();
+  const boot = () => bootNodeBoard({ configDir, dataDir: data, mqttPort: 0, httpsPort: 0, demo: true, demoDevices: false, host: "127.0.0.1", consoleInput: new PassThrough(), consoleOutput: new PassThrough() });
 
   before(async () => {
     data = mkdtempSync(path.join(tmpdir(), "portcullis-home-"));
@@ -76,7 +77,7 @@ describe("mqtt home broker on the Node board (real clients)", function () {
     for (const d of cfg.devices) d.roles = ["device"];
     cfg.devices.push({ id: "ha", secret: makeDeviceSecret(nodeCrypto(), new Uint8Array(16).fill(7), HA_PASSWORD), roles: ["controller"] });
     writeFileSync(file, JSON.stringify(cfg, null, 2));
-    board = await bootNodeBoard({ configDir, dataDir: data, mqttPort: 0, httpsPort: 0, demo: true, demoDevices: false, host: "127.0.0.1", consoleInput: new PassThrough(), consoleOutput: new PassThrough() });
+    board = await boot();
   });
   afterEach(() => {
     for (const c of clients.splice(0)) c.end(true);
@@ -171,5 +172,20 @@ describe("mqtt home broker on the Node board (real clients)", function () {
     // Refused publishes are aggregated per device and minute window: the record names the first topic.
     assert.ok(denials.some((r) => r.detail.op === "publish"), "refused publish recorded");
     assert.ok(denials.some((r) => r.topic === "#" && r.detail.op === "subscribe"), "refused subscribe recorded");
+  });
+
+  it("keeps retained state across a reboot (its own flash area, encrypted at rest)", async () => {
+    const plug = await open(PLUG, demoPassword(PLUG));
+    await plug.publishAsync(`stat/${PLUG}/BOOT`, "kept-across-reboot", { qos: 1, retain: true });
+    plug.end(true);
+    await board.stop();
+    const image = readFileSync(path.join(data, "flash.img"));
+    assert.equal(image.indexOf("kept-across-reboot"), -1, "not in clear on flash");
+    board = await boot();
+    const ha = await open("ha", HA_PASSWORD);
+    const got = collect(ha);
+    await ha.subscribeAsync(`stat/${PLUG}/BOOT`, { qos: 1 });
+    await until("the retained message after the reboot", () => (got.length ? true : undefined));
+    assert.deepEqual(got, [{ topic: `stat/${PLUG}/BOOT`, payload: "kept-across-reboot", qos: 1, retain: true }]);
   });
 });
