@@ -11,6 +11,7 @@ import { Session, addressOf, type SessionHost, type SessionLimits } from "./sess
 import { AGGREGATE_WINDOW_MS, MAX_AGGREGATE_KEYS, Tally } from "./tally.js";
 import { isValidTopicName } from "./topic.js";
 import { SubscriptionTree } from "./subtree.js";
+import { ParkedSession } from "./persist.js";
 import { MAX_RETAINED_BYTES, MAX_RETAINED_MESSAGES, RetainedStore, type RetainOutcome, type RetainedMessage } from "./retained.js";
 
 /** Connected devices at once; one more gets CONNACK 3. */
@@ -55,7 +56,15 @@ export interface BrokerLimits {
   readonly maxRetainedBytes?: number;
   /** Highest QoS granted to a subscription: 2 (default) or 1 (then QoS 2 closes the connection). */
   readonly maxQos?: number;
+  /** Persistent sessions (clean session 0) kept for offline clients; one more ends the oldest. */
+  readonly maxParkedSessions?: number;
+  /** QoS 1/2 messages kept per persistent session; beyond it the oldest is dropped and counted. */
+  readonly maxQueuedPerSession?: number;
 }
+
+/** Defaults of the persistent-session bounds. */
+export const MAX_PARKED_SESSIONS = 16;
+export const MAX_QUEUED_PER_SESSION = 32;
 
 export interface BrokerOptions {
   readonly clock: Clock;
@@ -117,7 +126,10 @@ export class Broker {
   /** Connected sessions by client id. */
   readonly #byId = new Map<string, Session>();
   /** Every granted subscription of every connected session. */
-  readonly #subs = new SubscriptionTree<Session>();
+  readonly #subs = new SubscriptionTree<Session | ParkedSession>();
+  /** Persistent sessions of offline clients by client id, oldest first. */
+  readonly #parked = new Map<string, ParkedSession>();
+  readonly #maxParked: number;
   readonly #retained: RetainedStore;
   readonly #local: boolean;
   #closed = false;
@@ -151,7 +163,9 @@ export class Broker {
       publishBurst: limit(l.publishBurst, PUBLISH_BURST, "publishBurst", 1),
       aggregateWindowMs: limit(l.aggregateWindowMs, AGGREGATE_WINDOW_MS, "aggregateWindowMs", 1),
       maxQos: limit(l.maxQos, 2, "maxQos", 1) >= 2 ? 2 : 1,
+      maxQueuedPerSession: limit(l.maxQueuedPerSession, MAX_QUEUED_PER_SESSION, "maxQueuedPerSession", 0),
     });
+    this.#maxParked = limit(l.maxParkedSessions, MAX_PARKED_SESSIONS, "maxParkedSessions", 0);
     for (const name of ["onLocal", "onRetained", "authorizePublish"] as const) {
       if (options[name] !== undefined && typeof options[name] !== "function") throw new TypeError(`${name} must be a function`);
     }
@@ -185,6 +199,8 @@ export class Broker {
         }
       },
       unsubscribed: (s, filter) => void this.#subs.remove(filter, s),
+      park: (s) => this.#park(s),
+      resume: (s, resume) => this.#resume(s, resume),
       publish: (id, topic, payload, qos) => o.onPublish(id, topic, payload, qos),
       event: (e) => {
         try {
@@ -212,6 +228,49 @@ export class Broker {
     this.#pending.delete(s);
     this.#byId.set(id, s);
     return old === undefined ? "new" : "takeover";
+  }
+
+  #park(s: Session): void {
+    const id = s.clientId!;
+    if (this.#maxParked === 0) {
+      for (const f of s.subscriptions.keys()) this.#subs.remove(f, s);
+      return;
+    }
+    if (this.#parked.size >= this.#maxParked && !this.#parked.has(id)) {
+      const [oldId, old] = this.#parked.entries().next().value!;
+      this.#discard(old);
+      this.#tally.add(`session-evicted|${oldId}`, { kind: "disconnect", decision: "info", device: oldId, reason: "session-evicted", detail: { queued: old.queue.length } });
+    }
+    const p = new ParkedSession(id, new Map(s.subscriptions), new Map(s.inflight), new Set(s.qos2In), s.host.limits.maxQueuedPerSession);
+    for (const m of s.backlog) p.deliver(m.topic, m.payload, m.qos, m.qos);
+    p.dropped += s.backlogDropped;
+    for (const [f, q] of s.subscriptions) {
+      this.#subs.remove(f, s);
+      this.#subs.add(f, p, q);
+    }
+    this.#parked.set(id, p);
+  }
+
+  #discard(p: ParkedSession): void {
+    for (const f of p.subscriptions.keys()) this.#subs.remove(f, p);
+    this.#parked.delete(p.clientId);
+  }
+
+  #resume(s: Session, resume: boolean): ParkedSession | undefined {
+    const p = this.#parked.get(s.clientId!);
+    if (p === undefined) return undefined;
+    this.#discard(p);
+    if (!resume) return undefined;
+    for (const [f, q] of p.subscriptions) {
+      s.subscriptions.set(f, q);
+      this.#subs.add(f, s, q);
+    }
+    return p;
+  }
+
+  /** Persistent sessions kept for offline clients: client id → QoS 1/2 messages queued for it. */
+  parkedSessions(): { clientId: string; queued: number; dropped: number }[] {
+    return [...this.#parked.values()].map((p) => ({ clientId: p.clientId, queued: p.queue.length, dropped: p.dropped }));
   }
 
   /** Wires one accepted device socket to a new session (pass to `Network.listen` as `onConnection`). */
@@ -301,7 +360,7 @@ export class Broker {
   /** Delivers to each matching connected session once, at min(qos, its highest granted QoS). */
   #fanOut(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, local: boolean): number {
     if (this.#subs.empty) return 0;
-    let targets: Map<Session, number> | undefined;
+    let targets: Map<Session | ParkedSession, number> | undefined;
     this.#subs.match(topic, (s, g) => {
       targets ??= new Map();
       const prev = targets.get(s);
@@ -317,7 +376,7 @@ export class Broker {
   }
 
   /** A local message a session could not take (in-flight limit, blocked socket): counted per receiver. */
-  #dropped(s: Session, topic: string): void {
+  #dropped(s: Session | ParkedSession, topic: string): void {
     if (s.state !== "connected" || s.clientId === undefined) return;
     this.#tally.add(`local-drop|${s.clientId}`, { kind: "flow", decision: "deny", device: s.clientId, topic, reason: "inflight-full", detail: { op: "local" } });
   }

@@ -41,11 +41,6 @@ function onConnect(s: Session, p: ConnectPacket): void {
     s.refuse(ConnackCode.IdentifierRejected, "auth", "bad-client-id");
     return;
   }
-  if (!p.cleanSession) {
-    // We keep no session state across connections (SPEC: clean sessions only).
-    s.refuse(ConnackCode.IdentifierRejected, "connect", "persistent-session");
-    return;
-  }
   if (!s.host.authenticate(p.clientId, p.username, p.password)) {
     s.refuse(ConnackCode.NotAuthorized, "auth", "not-authorized");
     return;
@@ -56,7 +51,7 @@ function onConnect(s: Session, p: ConnectPacket): void {
     s.refuse(ConnackCode.ServerUnavailable, "connect", "limit");
     return;
   }
-  s.accept(p, admission === "takeover");
+  s.accept(p, admission === "takeover", s.host.resume(s, !p.cleanSession));
 }
 
 /**
@@ -149,9 +144,9 @@ function onUnsubscribe(s: Session, p: UnsubscribePacket): void {
 
 /** Broker → device QoS 2, step 2: the device received it; release it (§4.3.3). */
 function onPubrec(s: Session, packetId: number): void {
-  const st = s.inflight.get(packetId);
-  if (st === AWAIT_PUBREC || st === AWAIT_PUBCOMP) {
-    s.inflight.set(packetId, AWAIT_PUBCOMP);
+  const m = s.inflight.get(packetId);
+  if (m !== undefined && (m.state === AWAIT_PUBREC || m.state === AWAIT_PUBCOMP)) {
+    m.state = AWAIT_PUBCOMP;
     s.send({ cmd: "pubrel", packetId });
   }
   // An unknown id is harmless: the message was already settled.
@@ -179,14 +174,20 @@ export function handlePacket(s: Session, p: Packet): void {
     case "publish":
       return onPublish(s, p);
     case "puback":
-      if (s.inflight.get(p.packetId) === AWAIT_PUBACK) s.inflight.delete(p.packetId); // an unknown id is harmless: already settled
+      if (s.inflight.get(p.packetId)?.state === AWAIT_PUBACK) {
+        s.inflight.delete(p.packetId);
+        s.drainBacklog();
+      } // an unknown id is harmless: the message was already settled
       return;
     case "pubrec":
       return onPubrec(s, p.packetId);
     case "pubrel":
       return onPubrel(s, p.packetId);
     case "pubcomp":
-      if (s.inflight.get(p.packetId) === AWAIT_PUBCOMP) s.inflight.delete(p.packetId);
+      if (s.inflight.get(p.packetId)?.state === AWAIT_PUBCOMP) {
+        s.inflight.delete(p.packetId);
+        s.drainBacklog();
+      }
       return;
     case "subscribe":
       return onSubscribe(s, p);

@@ -54,14 +54,21 @@ const matches = referenceMatches;
  * grant), except one at its in-flight limit. Checks what each socket got and returns the other
  * packets per device, and the number of devices reached.
  */
-function fanOut(m: Model, r: Real, topic: string, qos: 0 | 1 | 2): { rest: Map<string, Packet[]>; reached: number } {
+function fanOut(m: Model, r: Real, topic: string, qos: 0 | 1 | 2, local = true): { rest: Map<string, Packet[]>; reached: number } {
   const rest = new Map<string, Packet[]>();
   let reached = 0;
   for (const [id, d] of m.connected) {
     let granted = -1;
     for (const [f, g] of d.subs) if (g > granted && matches(f, topic)) granted = g;
     let q: 0 | 1 | 2 | undefined = granted < 0 ? undefined : ((qos < granted ? qos : granted) as 0 | 1 | 2);
-    if (q !== undefined && q > 0 && d.unacked.length >= MAX_INFLIGHT) q = undefined; // at the in-flight limit: skipped
+    if (q !== undefined && q > 0 && d.unacked.length >= MAX_INFLIGHT) {
+      q = undefined; // at the in-flight limit: skipped, and a local message's drop counted per receiver
+      if (local) {
+        const w = m.windows.get(`drop:${id}`);
+        if (w) w.more++;
+        else m.windows.set(`drop:${id}`, { at: r.h.clock.monotonic(), more: 0 });
+      }
+    }
     const got = r.sockets[d.socket]!.take();
     const pubs = got.filter((p) => p.cmd === "publish");
     rest.set(id, got.filter((p) => p.cmd !== "publish"));
@@ -275,7 +282,7 @@ class Deliver implements Cmd {
   once(m: Model, r: Real): void {
     const before = new Map([...m.connected].map(([id, d]) => [id, d.unacked.length]));
     const n = r.h.broker.deliver(this.topic, ascii("d"), this.qos);
-    const { rest, reached } = fanOut(m, r, this.topic, this.qos);
+    const { rest, reached } = fanOut(m, r, this.topic, this.qos, false);
     assert.equal(n, reached);
     for (const [id, extra] of rest) assert.deepEqual(extra, [], `${id} gets nothing else (${before.get(id)} in flight before)`);
   }

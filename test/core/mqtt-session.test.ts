@@ -55,11 +55,11 @@ describe("mqtt session: CONNECT", () => {
     for (const id of ["a/b", "dev+", "dev#", "tab\there"]) assert.deepEqual(h.connect(id).take(), [connack(2)], id);
   });
 
-  it("refuses a persistent session (clean session 0) with CONNACK 2", () => {
+  it("accepts a persistent session (clean session 0); no session present the first time", () => {
     const h = harness();
     const s = h.connect("dev1", { cleanSession: false });
-    assert.deepEqual(s.take(), [connack(2)]);
-    assert.equal(h.events[0]?.reason, "persistent-session");
+    assert.deepEqual(s.take(), [connack(0)]);
+    assert.deepEqual(h.events[0]?.detail, { remote: s.remote, keepalive: 0, takeover: false, persistent: true, resumed: false });
   });
 
   it("answers protocol level 5 with CONNACK 1 and closes", () => {
