@@ -174,6 +174,25 @@ describe("mqtt home broker on the Node board (real clients)", function () {
     assert.ok(denials.some((r) => r.topic === "#" && r.detail.op === "subscribe"), "refused subscribe recorded");
   });
 
+  it("a persistent session (clean session 0) gets what it missed on reconnect, with session present", async () => {
+    const first = await open("ha", HA_PASSWORD, { clean: false });
+    await first.subscribeAsync("tele/+/MISSED", { qos: 1 });
+    await first.endAsync();
+    const plug = await open(PLUG, demoPassword(PLUG));
+    for (let i = 0; i < 3; i++) await plug.publishAsync(`tele/${PLUG}/MISSED`, `m${i}`, { qos: 1 });
+    const got: Msg[] = [];
+    const present = await new Promise<boolean>((resolve, reject) => {
+      const x = mqtt.connect({ host: "127.0.0.1", port: board.mqttPort, clientId: "ha", username: "ha", password: HA_PASSWORD, protocolVersion: 4, reconnectPeriod: 0, clean: false });
+      clients.push(x);
+      x.on("message", (topic, payload, packet) => got.push({ topic, payload: payload.toString(), qos: packet.qos, retain: packet.retain }));
+      x.once("connect", (ack) => resolve(ack.sessionPresent));
+      x.once("error", reject);
+    });
+    assert.equal(present, true);
+    await until("the missed messages", () => (got.length >= 3 ? true : undefined));
+    assert.deepEqual(got.map((m) => m.payload), ["m0", "m1", "m2"]);
+  });
+
   it("keeps retained state across a reboot (its own flash area, encrypted at rest)", async () => {
     const plug = await open(PLUG, demoPassword(PLUG));
     await plug.publishAsync(`stat/${PLUG}/BOOT`, "kept-across-reboot", { qos: 1, retain: true });
