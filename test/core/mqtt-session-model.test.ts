@@ -37,6 +37,8 @@ interface Model {
   /** Open eviction-record windows by address: opened at, evictions after the first. */
   windows: Map<string, { at: number; more: number }>;
   evictions: number;
+  /** Local messages skipped at a receiver's in-flight limit. */
+  localDrops: number;
 }
 
 interface Real {
@@ -64,6 +66,7 @@ function fanOut(m: Model, r: Real, topic: string, qos: 0 | 1 | 2, local = true):
     if (q !== undefined && q > 0 && d.unacked.length >= MAX_INFLIGHT) {
       q = undefined; // at the in-flight limit: skipped, and a local message's drop counted per receiver
       if (local) {
+        m.localDrops++;
         const w = m.windows.get(`drop:${id}`);
         if (w) w.more++;
         else m.windows.set(`drop:${id}`, { at: r.h.clock.monotonic(), more: 0 });
@@ -305,8 +308,12 @@ function invariants(m: Model, r: Real): void {
   let recorded = 0;
   for (const e of r.h.events) if (e.reason === "evicted") recorded += e.detail?.["count"] as number;
   let held = 0;
-  for (const w of m.windows.values()) held += w.more;
+  for (const [k, w] of m.windows) if (!k.startsWith("drop:")) held += w.more; // drop:<id> windows count local drops
   assert.equal(recorded + held, m.evictions, "evictions counted");
+  let drops = 0;
+  for (const e of r.h.events) if (e.reason === "inflight-full") drops += e.detail?.["count"] as number;
+  for (const [k, w] of m.windows) if (k.startsWith("drop:")) drops += w.more;
+  assert.equal(drops, m.localDrops, "local drops counted exactly");
 }
 
 describe("mqtt session: model-based", () => {
@@ -326,7 +333,7 @@ describe("mqtt session: model-based", () => {
     fc.assert(
       fc.property(fc.commands(commands, { maxCommands: 60, size: "max" }), (cmds) => {
         const setup = () => ({
-          model: { connected: new Map(), pending: [], windows: new Map(), evictions: 0 } as Model,
+          model: { connected: new Map(), pending: [], windows: new Map(), evictions: 0, localDrops: 0 } as Model,
           real: {
             h: harness({
               limits: {
@@ -339,7 +346,7 @@ describe("mqtt session: model-based", () => {
         });
         fc.modelRun(setup, [...cmds].map((c) => wrap(c)));
       }),
-      { numRuns: 300 },
+      { numRuns: 300, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH } : {}) },
     );
   });
 });
