@@ -346,7 +346,7 @@ describe("mqtt session: model-based", () => {
         });
         fc.modelRun(setup, [...cmds].map((c) => wrap(c)));
       }),
-      { numRuns: 300, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH } : {}) },
+      { numRuns: 300 },
     );
   });
 });
