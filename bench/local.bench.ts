@@ -20,7 +20,42 @@ import { topicMatches } from "../src/mqtt/topic.js";
 import type { DeviceSocket } from "../src/ports.js";
 import { nodeClock, nodeTimers } from "../hosts/node/clock.js";
 import { nodeNetwork } from "../hosts/node/network.js";
+import { fileURLToPath } from "node:url";
 import { MOSQUITTO } from "./lib/systems.js";
+import { bundleForXs, runInXs } from "../test/xs/xsnap.js";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+/** XS: a topic-tree match among 1,000 subscriptions, and one routed publish (decode, match, 10 encodes). */
+const XS_ENTRY = (n: number, work: "match" | "route") => `
+import { SubscriptionTree } from "./src/mqtt/subtree.ts";
+import { Broker } from "./src/mqtt/broker.ts";
+import { encode } from "./src/mqtt/codec.ts";
+let hits = 0;
+if (${JSON.stringify(work)} === "match") {
+  const t = new SubscriptionTree();
+  for (let i = 0; i < 1000; i++) t.add(i % 2 ? "tele/dev" + i + "/+" : "stat/dev" + i + "/#", i, 1);
+  t.add("#", -1, 0);
+  for (let k = 0; k < ${n}; k++) t.match("tele/dev" + ((k * 37) % 1000) + "/STATE", () => { hits++; });
+} else {
+  const clock = { now: () => 0, monotonic: () => 0, isSet: () => true };
+  const timers = { after: () => 0, every: () => 0, cancel() {} };
+  const b = new Broker({ clock, timers, authenticate: () => true, onPublish: () => undefined, onEvent: () => undefined, limits: { publishRatePerSec: 1000000, publishBurst: 1000000 } });
+  const mk = (id) => { const h = b.accept({ remote: "10.0." + id.length + ".1:1", write: () => true, close() {} }); h.onData(encode({ cmd: "connect", clientId: id, cleanSession: true, keepalive: 0, username: id, password: new Uint8Array(1) })); return h; };
+  for (let i = 0; i < 10; i++) mk("s" + i).onData(encode({ cmd: "subscribe", packetId: 1, subscriptions: [{ filter: "tele/+/STATE", qos: 0 }] }));
+  const p = mk("pub");
+  const msg = encode({ cmd: "publish", topic: "tele/plug/STATE", payload: new Uint8Array(200), qos: 0, retain: false, dup: false });
+  for (let k = 0; k < ${n}; k++) p.onData(msg);
+}
+print("done " + hits);
+`;
+
+async function xsPer(work: "match" | "route"): Promise<number> {
+  const n = 500;
+  const [base, full] = await Promise.all([0, n].map(async (k) => (await runInXs(await bundleForXs(XS_ENTRY(k, work), root))).meter));
+  if (!base || !full) throw new Error("xsnap reported no meter");
+  return Math.round((full.compute - base.compute) / n);
+}
 
 function treeFigures(out: Record<string, number | string>): void {
   for (const n of [10, 100, 1000, 10000]) {
@@ -168,6 +203,12 @@ export default async function local(): Promise<Record<string, number | string>> 
   const out: Record<string, number | string> = {};
   treeFigures(out);
   fanOutFigures(out);
+  try {
+    out["xs computrons per match, 1,000 subscriptions"] = await xsPer("match");
+    out["xs computrons per routed 200 B publish, 1 → 10 subscribers (decode + match + 10 encodes)"] = await xsPer("route");
+  } catch (e) {
+    out["xs"] = `skipped: ${String(e)}`;
+  }
   const cases: { name: string; subs: number; filters: (i: number) => string[]; topics: string[]; n: number; per: number }[] = [
     { name: "1 → 10 subscribers", subs: 10, filters: () => ["tele/#"], topics: ["tele/plug/STATE"], n: 4000, per: 10 },
     { name: "1 → 100 subscribers", subs: 100, filters: () => ["tele/+/STATE"], topics: ["tele/plug/STATE"], n: 500, per: 100 },
