@@ -85,6 +85,8 @@ export class Inbound {
       result = s.host.publish(s.clientId!, p.topic, p.payload, p.qos === 0 ? 0 : 1);
     } catch (e) {
       // Not accepted: no PUBACK, so the device keeps the message; fail closed on this connection.
+      if (p.qos === 2) s.qos2In.delete(p.packetId!);
+      this.#forgetUnaccepted();
       s.close("internal-error", String(e));
       return;
     }
@@ -104,7 +106,9 @@ export class Inbound {
     result.then(
       () => this.#accepted(entry),
       (e: unknown) => {
-        if (s.state !== "closed") s.close("internal-error", String(e));
+        if (s.state === "closed") return;
+        this.#forgetUnaccepted();
+        s.close("internal-error", String(e));
       },
     );
   }
@@ -114,6 +118,14 @@ export class Inbound {
     this.#pending.length = 0;
     this.#held = [];
     this.#heldBytes = 0;
+  }
+
+  /**
+   * Before closing for a refusal: QoS 2 ids not yet accepted must not count as received, or a persistent
+   * session's resend after reconnecting would be acknowledged without reaching the gateway.
+   */
+  #forgetUnaccepted(): void {
+    for (const e of this.#pending) if (e.ack === "pubrec" && !e.accepted) this.#s.qos2In.delete(e.packetId);
   }
 
   #accepted(entry: Pending): void {

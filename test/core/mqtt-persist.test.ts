@@ -158,3 +158,26 @@ describe("mqtt persist: persistent sessions", () => {
     );
   });
 });
+
+describe("mqtt persist: QoS 2 refused by the gateway", () => {
+  it("a QoS 2 PUBLISH the gateway did not accept is handed on again when a persistent session resends it", async () => {
+    let refuse = true;
+    const seen: string[] = [];
+    const h = harness({
+      onPublish: (_id, topic) => {
+        seen.push(topic);
+        return refuse ? Promise.reject(new Error("audit log refuses")) : undefined;
+      },
+    });
+    const d = h.connect("dev1", { cleanSession: false });
+    d.send(pub("a", "x", 2, 3));
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+    assert.equal(d.closed, true, "closed, no PUBREC");
+    assert.deepEqual(d.take().map((p) => p.cmd), ["connack"]);
+    refuse = false;
+    const back = h.connect("dev1", { cleanSession: false });
+    back.send({ ...pub("a", "x", 2, 3), dup: true } as Packet);
+    assert.deepEqual(back.take().map((p) => p.cmd), ["connack", "pubrec"]);
+    assert.deepEqual(seen, ["a", "a"], "handed to the gateway again");
+  });
+});
