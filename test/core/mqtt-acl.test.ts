@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { compileAcls, DeviceAcl, filterCovers, parseAcl, parseDeviceRoles, parseRules, substitute } from "../../src/mqtt/acl.js";
 import { referenceMatches } from "../fixtures/mqtt/reference-topic.js";
+import { parseGatewayConfig } from "../../src/config.js";
 
 describe("mqtt acl: patterns", () => {
   it("substitutes %c and %u, and grants nothing when a value would change the pattern's shape", () => {
@@ -113,5 +114,26 @@ describe("mqtt acl: gateway.json validation", () => {
     const e2: { path: string; message: string }[] = [];
     assert.deepEqual(parseDeviceRoles(["constructor", "toString"], "/devices/0/roles", acl, e2), []);
     assert.deepEqual(e2.map((e) => e.path), ["/devices/0/roles/0", "/devices/0/roles/1"]);
+  });
+});
+
+describe("mqtt acl: in gateway.json", () => {
+  const secret = "hmac-sha256:AAAAAAAAAAAAAAAAAAAAAA==:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+  it("parses acl roles and device roles/acl into the config, and reports bad ones with their paths", () => {
+    const good = parseGatewayConfig(JSON.stringify({
+      acl: { roles: { controller: { subscribe: ["#"] } } },
+      devices: [{ id: "ha", secret, roles: ["controller"] }, { id: "plug", secret, acl: { publish: ["tele/%c/#"] } }],
+      audit: { groupCommitMs: 0, retentionDays: {} },
+    }), []);
+    assert.ok(good.ok);
+    assert.deepEqual(JSON.parse(JSON.stringify(good.config.acl)), { roles: { controller: { publish: [], subscribe: ["#"] } } });
+    assert.deepEqual(good.config.devices.map((d) => [d.roles, d.acl]), [[["controller"], undefined], [undefined, { publish: ["tele/%c/#"], subscribe: [] }]]);
+    const bad = parseGatewayConfig(JSON.stringify({
+      acl: { roles: { controller: { subscribe: ["a/#/b"] } } },
+      devices: [{ id: "ha", secret, roles: ["admin"] }, { id: "plug", secret, acl: { write: [] } }],
+      audit: { groupCommitMs: 0, retentionDays: {} },
+    }), []);
+    assert.ok(!bad.ok);
+    assert.deepEqual(bad.errors.map((e) => e.path).sort(), ["/acl/roles/controller/subscribe/0", "/devices/0/roles/0", "/devices/1/acl/write"]);
   });
 });
