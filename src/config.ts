@@ -185,6 +185,8 @@ const BROKER_RANGES = Object.freeze({
   maxRetainedMessages: [0, 100_000],
   maxRetainedBytes: [0, 16 * 1024 * 1024],
   maxQos: [1, 2],
+  maxParkedSessions: [0, 1024],
+  maxQueuedPerSession: [0, 100_000],
 } as const);
 
 function parseBroker(raw: unknown, errors: ConfigError[]): Record<string, number> | undefined {
