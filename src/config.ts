@@ -5,6 +5,7 @@
 import type { Crypto } from "./ports.js";
 import { constantTimeEqual, fromBase64, toBase64, utf8 } from "./util/bytes.js";
 import { LIMIT_KEYS, PROFILE_NAMES, isProfileName, profileByName, resolveLimits, type BoardLimits, type BoardProfile, type ProfileName } from "./profiles.js";
+import { parseAcl, parseDeviceRoles, parseRules, type AclConfig, type AclRules } from "./mqtt/acl.js";
 
 export interface DeviceEntry {
   /** The MQTT client id the device connects with. */
@@ -17,6 +18,10 @@ export interface DeviceEntry {
   readonly groups: readonly string[];
   /** Topic filters the device may subscribe to, besides `cmd/<id>/#`. */
   readonly subscribe: readonly string[];
+  /** Local-broker roles (declared in the top-level `acl.roles`), e.g. `controller`. */
+  readonly roles?: readonly string[];
+  /** The device's own local-broker ACL (`%c`/`%u` substituted); see src/mqtt/acl.ts. */
+  readonly acl?: AclRules;
 }
 
 /**
@@ -68,6 +73,8 @@ export interface GatewayConfig {
   };
   /** Admin HTTPS options; absent fields take the host's defaults. */
   readonly admin?: AdminConfig;
+  /** Local-broker ACL roles; with it (or any device `acl`/`roles`) publishing is default-deny and routed locally. */
+  readonly acl?: AclConfig;
   /** Device-side broker limits (`BrokerLimits` in src/mqtt/broker.ts); absent ones come from the profile's limits. */
   readonly broker?: Readonly<Record<string, number>>;
   /** The board profile the gateway runs with (src/profiles.ts): the host's, else gateway.json's, else `node`. */
@@ -117,6 +124,7 @@ export function parseGatewayConfig(
   const profile = parseProfile(raw.profile, options.profile, errors);
   const limits = parseLimits(raw.limits, profile, errors);
   const devices: DeviceEntry[] = [];
+  const acl = parseAcl(raw.acl, errors);
   if (!Array.isArray(raw.devices)) errors.push({ path: "/devices", message: "must be an array of devices" });
   else {
     if (raw.devices.length > CONFIG_LIMITS.devices) errors.push({ path: "/devices", message: `at most ${CONFIG_LIMITS.devices} devices` });
@@ -146,6 +154,7 @@ export function parseGatewayConfig(
         secret: typeof d.secret === "string" ? d.secret : "",
         groups: strings(d.groups, `${at}/groups`, CONFIG_LIMITS.groupsPerDevice),
         subscribe: strings(d.subscribe, `${at}/subscribe`, CONFIG_LIMITS.subscribePerDevice),
+        ...deviceAcl(d, at, acl, errors),
       });
       return undefined;
     });
@@ -182,7 +191,7 @@ export function parseGatewayConfig(
     }
   }
   if (errors.length) return { ok: false, errors };
-  return { ok: true, config: { name, profile: profile.name, limits, devices, contracts, audit: { groupCommitMs, retentionDays, ...(summaryEveryMs === undefined ? {} : { summaryEveryMs }), ...(flowCommitMs === undefined ? {} : { flowCommitMs }), ...(typeof partitionBytes === "number" ? { partitionBytes } : {}) }, ...(admin ? { admin } : {}), ...(broker ? { broker } : {}) } };
+  return { ok: true, config: { name, profile: profile.name, limits, devices, contracts, audit: { groupCommitMs, retentionDays, ...(summaryEveryMs === undefined ? {} : { summaryEveryMs }), ...(flowCommitMs === undefined ? {} : { flowCommitMs }), ...(typeof partitionBytes === "number" ? { partitionBytes } : {}) }, ...(admin ? { admin } : {}), ...(broker ? { broker } : {}), ...(acl ? { acl } : {}) } };
 }
 
 /**
@@ -232,6 +241,8 @@ const BROKER_BOUND: Readonly<Record<string, keyof BoardLimits>> = Object.freeze(
   maxPendingAccepts: "inflightPerDevice",
   publishRatePerSec: "publishRatePerSec",
   publishBurst: "publishBurst",
+  maxRetainedMessages: "retainedMessages",
+  maxRetainedBytes: "retainedBytes",
 });
 
 /**
@@ -248,8 +259,17 @@ export function brokerLimits(config: Pick<GatewayConfig, "limits" | "broker">): 
     maxPendingAccepts: l.inflightPerDevice,
     publishRatePerSec: l.publishRatePerSec,
     publishBurst: l.publishBurst,
+    maxRetainedMessages: l.retainedMessages,
+    maxRetainedBytes: l.retainedBytes,
     ...(config.broker ?? {}),
   };
+}
+
+/** A device's `roles` and `acl` (src/mqtt/acl.ts), only the fields present. */
+function deviceAcl(d: Record<string, unknown>, at: string, acl: AclConfig | undefined, errors: ConfigError[]): { roles?: string[]; acl?: AclRules } {
+  const roles = d.roles === undefined ? undefined : parseDeviceRoles(d.roles, `${at}/roles`, acl, errors);
+  const own = parseRules(d.acl, `${at}/acl`, errors);
+  return { ...(roles ? { roles } : {}), ...(own ? { acl: own } : {}) };
 }
 
 /** Integer ranges of the broker limits gateway.json may set: [min, max]. */
@@ -261,6 +281,12 @@ const BROKER_RANGES = Object.freeze({
   maxPendingAccepts: [1, 1024],
   publishRatePerSec: [1, 100_000],
   publishBurst: [1, 100_000],
+  maxSubscriptionsPerClient: [0, 1024],
+  maxRetainedMessages: [0, 100_000],
+  maxRetainedBytes: [0, 16 * 1024 * 1024],
+  maxQos: [1, 2],
+  maxParkedSessions: [0, 1024],
+  maxQueuedPerSession: [0, 100_000],
 } as const);
 
 function parseBroker(raw: unknown, errors: ConfigError[]): Record<string, number> | undefined {

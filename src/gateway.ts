@@ -21,6 +21,7 @@ import { openAudit, type AuditHandle } from "./gateway/audit.js";
 import { openPolicy, type ContractStore, type PolicyHandle } from "./gateway/policy.js";
 import { openOutbound, type OutboundHandle } from "./gateway/outbound.js";
 import { registerCommands } from "./gateway/commands.js";
+import { localBrokerOptions, openRetainedArea } from "./broker-local/options.js";
 
 export interface GatewayHooks {
   /** First boot only: the audit log's initial sealing key, to be kept offline by the owner. */
@@ -122,11 +123,10 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
       const ok = checkDeviceSecret(board.crypto, dev?.secret ?? UNKNOWN_DEVICE_SECRET, password ?? new Uint8Array(0));
       return ok && dev !== undefined && password !== undefined && (username === undefined || username === dev.username);
     },
-    authorizeSubscribe(clientId, filter) {
-      const dev = devices.get(clientId);
-      if (!dev) return false;
-      return filter === `cmd/${clientId}` || filter.startsWith(`cmd/${clientId}/`) || dev.subscribe.includes(filter);
-    },
+    // ACLs (cmd/<id>/#, devices[].subscribe, devices[].acl, acl.roles) and local-routing accounting.
+    ...localBrokerOptions(config, audit.log),
+    // Retained messages persisted in their own flash area, when the board's flash has one.
+    ...openRetainedArea(board, config, record),
     /**
      * Resolves once every decision for the message is durably recorded (and allowed ones handed to the
      * outbound queue); a broker that awaits it sends PUBACK only then. A rejection is also handled

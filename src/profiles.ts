@@ -38,6 +38,10 @@ export interface BoardLimits {
   /** Per-device publish rate (token bucket) and burst. */
   readonly publishRatePerSec: number;
   readonly publishBurst: number;
+  /** Retained messages the home broker keeps (RAM and the retained area on flash); one more is refused and counted. */
+  readonly retainedMessages: number;
+  /** Bytes of retained messages (topics + payloads) kept; must fit the flash area's live half (retained-flash.ts). */
+  readonly retainedBytes: number;
 }
 
 export interface BoardPromise {
@@ -83,6 +87,8 @@ const ESP32: BoardProfile = Object.freeze({
     pipelineBytes: 16 * 1024,
     publishRatePerSec: 10,
     publishBurst: 20,
+    retainedMessages: 64,
+    retainedBytes: 8 * 1024,
   }),
 });
 
@@ -102,6 +108,8 @@ const ESP32_PSRAM: BoardProfile = Object.freeze({
     pipelineBytes: 128 * 1024,
     publishRatePerSec: 10,
     publishBurst: 20,
+    retainedMessages: 256,
+    retainedBytes: 24 * 1024,
   }),
 });
 

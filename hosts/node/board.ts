@@ -3,15 +3,16 @@
  * keeps first-boot secrets in the data folder, and serves the device side (MQTT), the admin side
  * (HTTPS) and the serial console (stdin/stdout).
  */
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Readable, Writable } from "node:stream";
 import type { Board, Listener } from "../../src/ports.js";
 import { NorFlash } from "../../src/flash/nor.js";
-import { parseGatewayConfig } from "../../src/config.js";
+import { parseGatewayConfig, type GatewayConfig } from "../../src/config.js";
 import type { ProfileName } from "../../src/profiles.js";
 import { startGateway, type Gateway } from "../../src/gateway.js";
 import { flashBytesNeeded } from "../../src/gateway/outbound.js";
+import { RETAINED_AREA_BYTES } from "../../src/broker-local/retained-flash.js";
 import { nodeClock, nodeTimers } from "./clock.js";
 import { nodeConsole } from "./console.js";
 import { nodeCrypto } from "./crypto.js";
@@ -93,7 +94,7 @@ export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningB
   const vendorCa = options.vendorCaPem ?? demo?.caPem;
 
   const random = nodeRandom();
-  const flashBytes = options.flashBytes ?? flashBytesNeeded(config);
+  const flashBytes = options.flashBytes ?? nodeFlashBytes(path.join(options.dataDir, "flash.img"), config);
   const timers = nodeTimers();
   const konsole = nodeConsole(options.consoleInput ?? process.stdin, out);
   const flash = new NorFlash({ size: flashBytes, store: new FileStore(path.join(options.dataDir, "flash.img"), flashBytes) });
@@ -206,4 +207,14 @@ export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningB
       timers.cancelAll();
     },
   };
+}
+
+/**
+ * The Node board's flash: the config's layout plus the retained-message area (src/broker-local);
+ * an image made before that area existed keeps its size (retained messages then stay in RAM).
+ */
+function nodeFlashBytes(image: string, config: GatewayConfig): number {
+  const base = flashBytesNeeded(config);
+  if (existsSync(image) && statSync(image).size === base) return base;
+  return base + RETAINED_AREA_BYTES;
 }

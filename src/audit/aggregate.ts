@@ -70,6 +70,13 @@ interface Denial {
   repeats: number;
 }
 
+/**
+ * The `integration` of summary rows that count local deliveries (device → device through the home
+ * broker, never leaving the home): `rule` is then the topic, `count` the publishes routed, `bytes`
+ * their payload bytes. Not a valid integration id, so it cannot collide with one.
+ */
+export const LOCAL_INTEGRATION = "(local)";
+
 /** The detail key of flows without an integration in a flow commit. */
 export const NO_INTEGRATION = "(none)";
 /** Integrations one commit record counts at most (the log's detail-entry limit). */
@@ -160,6 +167,24 @@ export class FlowAggregator {
     // must not turn it into an unhandled rejection. Callers that await it still see the rejection.
     p.catch(() => undefined);
     return p;
+  }
+
+  /**
+   * Counts one publish routed between local clients in the per-minute rows (device × topic): no
+   * record of its own, no flow commit (nothing left the home), nothing to wait for.
+   */
+  countLocal(device: string, topic: string, bytes: number): void {
+    if (this.#closed) return;
+    const minute = Math.floor(this.#o.clock.now() / 60000) * 60000;
+    const key = [minute, device, LOCAL_INTEGRATION, "allow", topic].join(SEP);
+    const row = this.#rows.get(key);
+    if (row) {
+      row.count++;
+      row.bytes += bytes;
+      return;
+    }
+    if (this.pending >= (this.#o.maxGroups ?? MAX_GROUPS)) void this.flush(true);
+    this.#rows.set(key, { minute, device, integration: LOCAL_INTEGRATION, decision: "allow", rule: topic, count: 1, bytes, fieldsDropped: 0 });
   }
 
   /** Writes the pending flow commits now. Resolves (never rejects) once they are durable or failed. */

@@ -244,6 +244,11 @@ export class FlashAuditLog implements AuditLog {
     }
   }
 
+  /** Counts one publish routed between local clients in the per-minute summaries (`aggregate.ts`). Never throws. */
+  countLocal(device: string, topic: string, bytes: number): void {
+    if (!this.#closed && this.#failed === undefined) this.#aggregator.countLocal(device, topic, bytes);
+  }
+
   /**
    * Counts one event from an unauthenticated source (see `noise.ts`): written as one record per source
    * × kind × reason × minute, within the noise share. Never rejects; ignored after `close()`.

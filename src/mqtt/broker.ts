@@ -1,11 +1,18 @@
-/** The device-side MQTT 3.1.1 broker: admits sessions, routes device publishes to the gateway and back. */
+/**
+ * The device-side MQTT 3.1.1 broker: admits sessions, hands device publishes to the gateway (the
+ * contracts), routes them between local clients through a topic tree (`subtree.ts`) under per-device
+ * ACLs, keeps retained messages (`retained.ts`), and delivers the gateway's messages to devices.
+ */
 import type { AuditEvent } from "../audit/types.js";
 import type { Clock, DeviceSocket, SocketHandler, Timers } from "../ports.js";
 import { MAX_PACKET_BYTES } from "./packets.js";
 import { PUBLISH_BURST, PUBLISH_RATE_PER_SEC } from "./rate.js";
 import { Session, addressOf, type SessionHost, type SessionLimits } from "./session.js";
 import { AGGREGATE_WINDOW_MS, MAX_AGGREGATE_KEYS, Tally } from "./tally.js";
-import { isValidTopicName, topicMatches } from "./topic.js";
+import { isValidTopicName } from "./topic.js";
+import { SubscriptionTree } from "./subtree.js";
+import { ParkedSession } from "./persist.js";
+import { MAX_RETAINED_BYTES, MAX_RETAINED_MESSAGES, RetainedStore, type RetainOutcome, type RetainedMessage } from "./retained.js";
 
 /** Connected devices at once; one more gets CONNACK 3. */
 export const MAX_CONNECTIONS = 16;
@@ -43,7 +50,21 @@ export interface BrokerLimits {
   readonly publishBurst?: number;
   /** Window of aggregated records (evictions, rate-limited publishes). */
   readonly aggregateWindowMs?: number;
+  /** Retained messages held at once (0: none kept). */
+  readonly maxRetainedMessages?: number;
+  /** Bytes of retained messages (topics' UTF-8 + payloads) held at once. */
+  readonly maxRetainedBytes?: number;
+  /** Highest QoS granted to a subscription: 2 (default) or 1 (then QoS 2 closes the connection). */
+  readonly maxQos?: number;
+  /** Persistent sessions (clean session 0) kept for offline clients; one more ends the oldest. */
+  readonly maxParkedSessions?: number;
+  /** QoS 1/2 messages kept per persistent session; beyond it the oldest is dropped and counted. */
+  readonly maxQueuedPerSession?: number;
 }
+
+/** Defaults of the persistent-session bounds. */
+export const MAX_PARKED_SESSIONS = 16;
+export const MAX_QUEUED_PER_SESSION = 32;
 
 export interface BrokerOptions {
   readonly clock: Clock;
@@ -52,6 +73,25 @@ export interface BrokerOptions {
   authenticate(clientId: string, username: string | undefined, password: Uint8Array | undefined): boolean;
   /** Whether a device may subscribe to `filter`. Default: allow. A throw counts as a refusal. */
   authorizeSubscribe?(clientId: string, filter: string): boolean;
+  /**
+   * Whether a device may publish to `topic` (its PUBLISHes and its will). Default: allow. A refused
+   * PUBLISH is dropped (acknowledged, not handed on) and recorded in aggregate. A throw counts as a refusal.
+   */
+  authorizePublish?(clientId: string, topic: string): boolean;
+  /**
+   * Route device publishes to local subscribers and keep retained messages (default true). Off, the
+   * broker is the old chokepoint only: device publishes go to the gateway alone.
+   */
+  readonly localRouting?: boolean;
+  /**
+   * A device publish was delivered to `receivers` (> 0) local sessions: for the per-minute summaries.
+   * A throw is swallowed.
+   */
+  onLocal?(clientId: string, topic: string, bytes: number, receivers: number): void;
+  /** The retained set changed (`stored`, `replaced`, `cleared`): for keeping it on flash. A throw is swallowed. */
+  onRetained?(outcome: RetainOutcome, message: RetainedMessage): void;
+  /** Retained messages to start with (read back from flash at boot), oldest first. */
+  readonly retained?: readonly RetainedMessage[];
   /**
    * Device → gateway, also for will messages. Returning means accepted (a QoS 1 PUBACK follows);
    * returning a promise means accepted once it resolves (the PUBACK waits for it, in arrival order);
@@ -95,6 +135,13 @@ export class Broker {
   #held = false;
   /** Per wrapped socket (what the session sees): the host's socket and whether its session asked for a pause. */
   readonly #own = new Map<DeviceSocket, { readonly raw: DeviceSocket; paused: boolean }>();
+  /** Every granted subscription of every connected session. */
+  readonly #subs = new SubscriptionTree<Session | ParkedSession>();
+  /** Persistent sessions of offline clients by client id, oldest first. */
+  readonly #parked = new Map<string, ParkedSession>();
+  readonly #maxParked: number;
+  readonly #retained: RetainedStore;
+  readonly #local: boolean;
   #closed = false;
 
   /**
@@ -125,7 +172,19 @@ export class Broker {
       publishRatePerSec: limit(l.publishRatePerSec, PUBLISH_RATE_PER_SEC, "publishRatePerSec", 1),
       publishBurst: limit(l.publishBurst, PUBLISH_BURST, "publishBurst", 1),
       aggregateWindowMs: limit(l.aggregateWindowMs, AGGREGATE_WINDOW_MS, "aggregateWindowMs", 1),
+      maxQos: limit(l.maxQos, 2, "maxQos", 1) >= 2 ? 2 : 1,
+      maxQueuedPerSession: limit(l.maxQueuedPerSession, MAX_QUEUED_PER_SESSION, "maxQueuedPerSession", 0),
     });
+    this.#maxParked = limit(l.maxParkedSessions, MAX_PARKED_SESSIONS, "maxParkedSessions", 0);
+    for (const name of ["onLocal", "onRetained", "authorizePublish"] as const) {
+      if (options[name] !== undefined && typeof options[name] !== "function") throw new TypeError(`${name} must be a function`);
+    }
+    this.#local = options.localRouting !== false;
+    this.#retained = new RetainedStore(
+      limit(l.maxRetainedMessages, MAX_RETAINED_MESSAGES, "maxRetainedMessages", 0),
+      limit(l.maxRetainedBytes, MAX_RETAINED_BYTES, "maxRetainedBytes", 0),
+    );
+    for (const m of options.retained ?? []) this.#retained.set(m.topic, m.payload, m.qos);
     this.#tally = new Tally(options.timers, limits.aggregateWindowMs, MAX_AGGREGATE_KEYS, (e) => this.#host.event(e));
     this.#host = this.#makeHost(limits);
   }
@@ -138,6 +197,20 @@ export class Broker {
       limits,
       authenticate: (id, user, pass) => guard(() => o.authenticate(id, user, pass) === true),
       authorizeSubscribe: (id, filter) => (o.authorizeSubscribe ? guard(() => o.authorizeSubscribe!(id, filter) === true) : true),
+      authorizePublish: (id, topic) => (o.authorizePublish ? guard(() => o.authorizePublish!(id, topic) === true) : true),
+      route: (id, topic, payload, qos, retain) => this.#routeFrom(id, topic, payload, qos, retain),
+      subscribed: (s, filter, qos) => {
+        this.#subs.add(filter, s, qos);
+        // §3.3.1.3: retained messages go to every new subscription; a renewed one gets them again too
+        // (§3.8.4 allows either); RETAIN set since they answer the subscription.
+        if (!this.#local || this.#retained.size === 0) return;
+        for (const m of this.#retained.matching(filter)) {
+          if (!s.deliver(m.topic, m.payload, m.qos, qos, true)) this.#dropped(s, m.topic);
+        }
+      },
+      unsubscribed: (s, filter) => void this.#subs.remove(filter, s),
+      park: (s) => this.#park(s),
+      resume: (s, resume) => this.#resume(s, resume),
       publish: (id, topic, payload, qos) => o.onPublish(id, topic, payload, qos),
       event: (e) => {
         try {
@@ -174,6 +247,49 @@ export class Broker {
     this.#pending.delete(s);
     this.#byId.set(id, s);
     return old === undefined ? "new" : "takeover";
+  }
+
+  #park(s: Session): void {
+    const id = s.clientId!;
+    if (this.#maxParked === 0) {
+      for (const f of s.subscriptions.keys()) this.#subs.remove(f, s);
+      return;
+    }
+    if (this.#parked.size >= this.#maxParked && !this.#parked.has(id)) {
+      const [oldId, old] = this.#parked.entries().next().value!;
+      this.#discard(old);
+      this.#tally.add(`session-evicted|${oldId}`, { kind: "disconnect", decision: "info", device: oldId, reason: "session-evicted", detail: { queued: old.queue.length } });
+    }
+    const p = new ParkedSession(id, new Map(s.subscriptions), new Map(s.inflight), new Set(s.qos2In), s.host.limits.maxQueuedPerSession);
+    for (const m of s.backlog) p.deliver(m.topic, m.payload, m.qos, m.qos);
+    p.dropped += s.backlogDropped;
+    for (const [f, q] of s.subscriptions) {
+      this.#subs.remove(f, s);
+      this.#subs.add(f, p, q);
+    }
+    this.#parked.set(id, p);
+  }
+
+  #discard(p: ParkedSession): void {
+    for (const f of p.subscriptions.keys()) this.#subs.remove(f, p);
+    this.#parked.delete(p.clientId);
+  }
+
+  #resume(s: Session, resume: boolean): ParkedSession | undefined {
+    const p = this.#parked.get(s.clientId!);
+    if (p === undefined) return undefined;
+    this.#discard(p);
+    if (!resume) return undefined;
+    for (const [f, q] of p.subscriptions) {
+      s.subscriptions.set(f, q);
+      this.#subs.add(f, s, q);
+    }
+    return p;
+  }
+
+  /** Persistent sessions kept for offline clients: client id → QoS 1/2 messages queued for it. */
+  parkedSessions(): { clientId: string; queued: number; dropped: number }[] {
+    return [...this.#parked.values()].map((p) => ({ clientId: p.clientId, queued: p.queue.length, dropped: p.dropped }));
   }
 
   /** Wires one accepted device socket to a new session (pass to `Network.listen` as `onConnection`). */
@@ -281,13 +397,70 @@ export class Broker {
   deliver(topic: string, payload: Uint8Array, qos: 0 | 1 = 0): number {
     if (!isValidTopicName(topic)) throw new RangeError(`bad topic name "${topic}"`);
     if (qos !== 0 && qos !== 1) throw new RangeError(`bad QoS ${String(qos)}`);
+    return this.#fanOut(topic, payload, qos, false);
+  }
+
+  /** Subscriptions held by connected sessions, in all. */
+  get subscriptionCount(): number {
+    return this.#subs.size;
+  }
+
+  /** The retained messages held, oldest first. */
+  retained(): RetainedMessage[] {
+    return this.#retained.all();
+  }
+
+  /** A device publish the ACL allowed: retained handling, then local delivery (the sender included, §3.3.5). */
+  #routeFrom(clientId: string, topic: string, payload: Uint8Array, qos: 0 | 1 | 2, retain: boolean): void {
+    if (!this.#local) return;
+    if (retain) this.#retain(clientId, topic, payload, qos);
+    if (this.#subs.empty) return; // nobody subscribes: nothing to do
+    const n = this.#fanOut(topic, payload, qos, true);
+    if (n > 0 && this.#options.onLocal !== undefined) {
+      try {
+        this.#options.onLocal(clientId, topic, payload.length, n);
+      } catch {
+        // Accounting must not break delivery.
+      }
+    }
+  }
+
+  #retain(clientId: string, topic: string, payload: Uint8Array, qos: 0 | 1 | 2): void {
+    const outcome = this.#retained.set(topic, payload, qos);
+    if (outcome === "full") {
+      this.#tally.add(`retained-full|${clientId}`, { kind: "flow", decision: "deny", device: clientId, topic, reason: "retained-full", detail: { op: "retain" } });
+      return;
+    }
+    if (outcome === "absent" || this.#options.onRetained === undefined) return;
+    try {
+      this.#options.onRetained(outcome, { topic, payload, qos });
+    } catch {
+      // Persisting is the host's to report.
+    }
+  }
+
+  /** Delivers to each matching connected session once, at min(qos, its highest granted QoS). */
+  #fanOut(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, local: boolean): number {
+    if (this.#subs.empty) return 0;
+    let targets: Map<Session | ParkedSession, number> | undefined;
+    this.#subs.match(topic, (s, g) => {
+      targets ??= new Map();
+      const prev = targets.get(s);
+      if (prev === undefined || g > prev) targets.set(s, g);
+    });
+    if (targets === undefined) return 0;
     let count = 0;
-    for (const s of this.#byId.values()) {
-      let granted = -1;
-      for (const [filter, g] of s.subscriptions) if (g > granted && topicMatches(filter, topic)) granted = g;
-      if (granted >= 0 && s.deliver(topic, payload, qos, granted as 0 | 1)) count++;
+    for (const [s, g] of targets) {
+      if (s.deliver(topic, payload, qos, g as 0 | 1 | 2)) count++;
+      else if (local) this.#dropped(s, topic);
     }
     return count;
+  }
+
+  /** A local message a session could not take (in-flight limit, blocked socket): counted per receiver. */
+  #dropped(s: Session | ParkedSession, topic: string): void {
+    if (s.state !== "connected" || s.clientId === undefined) return;
+    this.#tally.add(`local-drop|${s.clientId}`, { kind: "flow", decision: "deny", device: s.clientId, topic, reason: "inflight-full", detail: { op: "local" } });
   }
 
   /** Connected devices; `since` is the monotonic ms of their CONNECT (subtract from `clock.monotonic()`). */

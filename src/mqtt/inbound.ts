@@ -10,8 +10,10 @@ import type { Packet, PublishPacket } from "./packets.js";
 import type { Session } from "./session.js";
 
 interface Pending {
-  /** The PUBLISH's packet id for QoS 1; 0 for QoS 0 (nothing to acknowledge). */
+  /** The PUBLISH's packet id for QoS 1 and 2; 0 for QoS 0 (nothing to acknowledge). */
   readonly packetId: number;
+  /** PUBACK for QoS 1, PUBREC for QoS 2. */
+  readonly ack: "puback" | "pubrec";
   accepted: boolean;
 }
 
@@ -64,33 +66,49 @@ export class Inbound {
     return true;
   }
 
-  /** Hands one device PUBLISH (QoS 0 or 1) to the gateway and acknowledges it when accepted. */
+  /**
+   * Acknowledges a PUBLISH without handing it to the gateway (refused by the ACL, or a QoS 2 resend),
+   * in turn after earlier pending ones.
+   */
+  acknowledge(p: PublishPacket): void {
+    if (p.qos === 0) return;
+    const ack = p.qos === 1 ? "puback" : "pubrec";
+    if (this.#pending.length === 0) this.#s.send({ cmd: ack, packetId: p.packetId! });
+    else this.#pending.push({ packetId: p.packetId!, ack, accepted: true });
+  }
+
+  /** Hands one device PUBLISH to the gateway (QoS 2 as 1) and acknowledges it when accepted. */
   publish(p: PublishPacket): void {
     const s = this.#s;
     let result: unknown;
     try {
-      result = s.host.publish(s.clientId!, p.topic, p.payload, p.qos === 1 ? 1 : 0);
+      result = s.host.publish(s.clientId!, p.topic, p.payload, p.qos === 0 ? 0 : 1);
     } catch (e) {
       // Not accepted: no PUBACK, so the device keeps the message; fail closed on this connection.
+      if (p.qos === 2) s.qos2In.delete(p.packetId!);
+      this.#forgetUnaccepted();
       s.close("internal-error", String(e));
       return;
     }
-    const packetId = p.qos === 1 ? p.packetId! : 0;
+    const packetId = p.qos === 0 ? 0 : p.packetId!;
+    const ack = p.qos === 2 ? "pubrec" : "puback";
     if (!isThenable(result)) {
       if (this.#pending.length === 0) {
-        if (packetId !== 0) s.send({ cmd: "puback", packetId });
+        if (packetId !== 0) s.send({ cmd: ack, packetId });
       } else {
-        this.#pending.push({ packetId, accepted: true }); // acknowledged in turn, after the earlier ones
+        this.#pending.push({ packetId, ack, accepted: true }); // acknowledged in turn, after the earlier ones
       }
       return;
     }
-    const entry: Pending = { packetId, accepted: false };
+    const entry: Pending = { packetId, ack, accepted: false };
     this.#pending.push(entry);
     if (this.#pending.length >= this.#max) this.#pause();
     result.then(
       () => this.#accepted(entry),
       (e: unknown) => {
-        if (s.state !== "closed") s.close("internal-error", String(e));
+        if (s.state === "closed") return;
+        this.#forgetUnaccepted();
+        s.close("internal-error", String(e));
       },
     );
   }
@@ -102,13 +120,21 @@ export class Inbound {
     this.#heldBytes = 0;
   }
 
+  /**
+   * Before closing for a refusal: QoS 2 ids not yet accepted must not count as received, or a persistent
+   * session's resend after reconnecting would be acknowledged without reaching the gateway.
+   */
+  #forgetUnaccepted(): void {
+    for (const e of this.#pending) if (e.ack === "pubrec" && !e.accepted) this.#s.qos2In.delete(e.packetId);
+  }
+
   #accepted(entry: Pending): void {
     const s = this.#s;
     if (s.state === "closed") return;
     entry.accepted = true;
     while (this.#pending.length > 0 && this.#pending[0]!.accepted) {
       const head = this.#pending.shift()!;
-      if (head.packetId !== 0) s.send({ cmd: "puback", packetId: head.packetId });
+      if (head.packetId !== 0) s.send({ cmd: head.ack, packetId: head.packetId });
       if ((s.state as string) === "closed") return;
     }
     this.#drain();

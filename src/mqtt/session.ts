@@ -24,6 +24,12 @@ import { ConnackCode, MqttError, type ConnectPacket, type Packet, type Will } fr
 import { handlePacket, ProtocolReason } from "./handlers.js";
 import { Inbound } from "./inbound.js";
 import { TokenBucket } from "./rate.js";
+import type { InflightMessage, OwedMessage, ParkedSession } from "./persist.js";
+
+/** States of a message in {@link Session.inflight}. */
+export const AWAIT_PUBACK = 1;
+export const AWAIT_PUBREC = 2;
+export const AWAIT_PUBCOMP = 3;
 
 export type SessionState = "awaiting-connect" | "connected" | "closed";
 
@@ -53,6 +59,10 @@ export interface SessionLimits {
   readonly publishRatePerSec: number;
   readonly publishBurst: number;
   readonly aggregateWindowMs: number;
+  /** QoS 1/2 messages kept per persistent session while offline (or waiting for in-flight room). */
+  readonly maxQueuedPerSession: number;
+  /** Highest QoS granted to a subscription (1 or 2). */
+  readonly maxQos: 1 | 2;
 }
 
 /** What a session needs from its broker. Every callback into the gateway is guarded there. */
@@ -62,6 +72,23 @@ export interface SessionHost {
   readonly limits: SessionLimits;
   authenticate(clientId: string, username: string | undefined, password: Uint8Array | undefined): boolean;
   authorizeSubscribe(clientId: string, filter: string): boolean;
+  /** Whether a device may publish to `topic` (checked for every PUBLISH and the will). */
+  authorizePublish(clientId: string, topic: string): boolean;
+  /**
+   * Local side of a device PUBLISH the ACL allowed: stores/clears it as retained when `retain`, and
+   * delivers it to every matching subscription of connected clients (§3.3.5).
+   */
+  route(clientId: string, topic: string, payload: Uint8Array, qos: 0 | 1 | 2, retain: boolean): void;
+  /** Records `session`'s subscription in the broker's topic tree (and delivers retained messages). */
+  subscribed(session: Session, filter: string, qos: 0 | 1 | 2, fresh: boolean): void;
+  unsubscribed(session: Session, filter: string): void;
+  /**
+   * After admission: the parked state of `session`'s client id, handed over (its subscriptions moved
+   * to `session` in the topic tree) when `resume`, else discarded (clean session, §3.1.2.4).
+   */
+  resume(session: Session, resume: boolean): ParkedSession | undefined;
+  /** A persistent session closed: keep its subscriptions and owed messages for its return. */
+  park(session: Session): void;
   /**
    * Device → gateway. Returning means accepted; a promise means accepted when it resolves. A throw or a
    * rejection means not accepted (then no PUBACK is sent).
@@ -100,10 +127,21 @@ export class Session implements SocketHandler {
   /** Monotonic ms (Clock.monotonic) when CONNECT was accepted: durations, not a time of day. */
   since = 0;
   will: Will | undefined;
-  /** Filter → granted QoS (at most 1). Bounded by maxSubscriptionsPerClient. */
-  readonly subscriptions = new Map<string, 0 | 1>();
-  /** Packet ids of QoS 1 messages sent to the device and not yet acknowledged. Bounded by maxInflight. */
-  readonly inflight = new Set<number>();
+  /** Filter → granted QoS. Bounded by maxSubscriptionsPerClient. */
+  readonly subscriptions = new Map<string, 0 | 1 | 2>();
+  /**
+   * QoS 1/2 messages sent to the device and not yet settled, by packet id: AWAIT_PUBACK, AWAIT_PUBREC
+   * or AWAIT_PUBCOMP (§4.3). Bounded by maxInflight.
+   */
+  readonly inflight = new Map<number, InflightMessage>();
+  /** Clean session 0: state is parked on close and resumed on the next CONNECT (§3.1.2.4). */
+  persistent = false;
+  /** QoS 1/2 messages waiting for in-flight room (persistent sessions only), oldest first; bounded. */
+  readonly backlog: OwedMessage[] = [];
+  /** Backlog messages dropped when it was full. */
+  backlogDropped = 0;
+  /** QoS 2 packet ids from the device whose PUBREL has not come (§4.3.3 method B). Bounded by maxInflight. */
+  readonly qos2In = new Set<number>();
   #nextId = 1;
   /** The socket refused a write and has not signalled onWritable since. */
   #blocked = false;
@@ -201,7 +239,7 @@ export class Session implements SocketHandler {
   }
 
   /** Accepts CONNECT (after authentication and admission). */
-  accept(connect: ConnectPacket, takeover: boolean): void {
+  accept(connect: ConnectPacket, takeover: boolean, parked?: ParkedSession): void {
     this.#cancelTimer();
     this.state = "connected";
     this.authenticated = true;
@@ -209,13 +247,48 @@ export class Session implements SocketHandler {
     const l = this.host.limits;
     this.bucket = new TokenBucket(l.publishRatePerSec, l.publishBurst, l.aggregateWindowMs, this.host.clock.monotonic());
     this.will = connect.will;
-    this.send({ cmd: "connack", sessionPresent: false, returnCode: ConnackCode.Accepted });
-    this.event("connect", "allow", undefined, { keepalive: connect.keepalive, takeover });
+    this.persistent = !connect.cleanSession;
+    this.send({ cmd: "connack", sessionPresent: parked !== undefined, returnCode: ConnackCode.Accepted });
+    this.event("connect", "allow", undefined, {
+      keepalive: connect.keepalive,
+      takeover,
+      ...(this.persistent ? { persistent: true, resumed: parked !== undefined } : {}),
+      ...(parked !== undefined && parked.dropped > 0 ? { dropped: parked.dropped } : {}),
+    });
+    if (parked !== undefined) this.#resume(parked);
     if (connect.keepalive > 0) {
       // §3.1.2.10: close when nothing arrives for one and a half times the keepalive.
       this.#keepaliveMs = connect.keepalive * 1500;
       this.#armKeepalive(this.#keepaliveMs);
     }
+  }
+
+  /** §4.4: resend unacknowledged PUBLISHes with DUP and the same ids, PUBREL for received ones, then the queue. */
+  #resume(p: ParkedSession): void {
+    for (const id of p.qos2In) this.qos2In.add(id);
+    for (const [id, m] of p.inflight) {
+      this.inflight.set(id, m);
+      if (m.state === AWAIT_PUBCOMP) this.send({ cmd: "pubrel", packetId: id });
+      else this.send({ cmd: "publish", topic: m.topic, payload: m.payload, qos: m.qos, retain: false, dup: true, packetId: id });
+    }
+    for (const m of p.queue) this.backlog.push(m);
+    this.drainBacklog();
+  }
+
+  /** Sends backlog messages while there is in-flight room. */
+  drainBacklog(): void {
+    while (this.backlog.length > 0 && this.state === "connected" && this.inflight.size < this.host.limits.maxInflight && !this.#blocked) {
+      const m = this.backlog.shift()!;
+      this.#sendQos(m.topic, m.payload, m.qos, false);
+    }
+  }
+
+  #sendQos(topic: string, payload: Uint8Array, q: 1 | 2, retain: boolean): void {
+    while (this.inflight.has(this.#nextId)) this.#nextId = (this.#nextId % 0xffff) + 1;
+    const packetId = this.#nextId;
+    this.#nextId = (this.#nextId % 0xffff) + 1;
+    this.inflight.set(packetId, { topic, payload, qos: q, state: q === 1 ? AWAIT_PUBACK : AWAIT_PUBREC });
+    this.send({ cmd: "publish", topic, payload, qos: q, retain, dup: false, packetId });
   }
 
   #armKeepalive(ms: number): void {
@@ -238,20 +311,26 @@ export class Session implements SocketHandler {
    * Delivers one gateway message if a subscription matches, at min(qos, granted). Refuses (returns
    * false) at the in-flight limit for QoS 1, and while the socket is blocked beyond the same limit.
    */
-  deliver(topic: string, payload: Uint8Array, qos: 0 | 1, granted: 0 | 1): boolean {
+  deliver(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, granted: 0 | 1 | 2, retain = false): boolean {
     if (this.state !== "connected") return false;
     const limit = this.host.limits.maxInflight;
     if (this.#blocked && this.#sentWhileBlocked >= limit) return false;
     const q = qos < granted ? qos : granted;
     if (q === 0) {
-      this.send({ cmd: "publish", topic, payload, qos: 0, retain: false, dup: false });
+      this.send({ cmd: "publish", topic, payload, qos: 0, retain, dup: false });
     } else {
-      if (this.inflight.size >= limit) return false;
-      while (this.inflight.has(this.#nextId)) this.#nextId = (this.#nextId % 0xffff) + 1;
-      const packetId = this.#nextId;
-      this.#nextId = (this.#nextId % 0xffff) + 1;
-      this.inflight.add(packetId);
-      this.send({ cmd: "publish", topic, payload, qos: 1, retain: false, dup: false, packetId });
+      if (this.inflight.size >= limit || this.backlog.length > 0) {
+        if (!this.persistent) return false;
+        // A persistent session keeps QoS 1/2 messages until there is room (bounded, oldest dropped).
+        if (this.backlog.length >= this.host.limits.maxQueuedPerSession) {
+          this.backlog.shift();
+          this.backlogDropped++;
+        }
+        if (this.host.limits.maxQueuedPerSession > 0) this.backlog.push({ topic, payload, qos: q });
+        else this.backlogDropped++;
+        return true;
+      }
+      this.#sendQos(topic, payload, q, retain);
     }
     if (this.#blocked) this.#sentWhileBlocked++;
     return true;
@@ -265,7 +344,11 @@ export class Session implements SocketHandler {
     this.#cancelTimer();
     this.decoder.stop();
     this.inbound.clear();
+    if (this.persistent && wasConnected && reason !== "shutdown") this.host.park(this);
+    else for (const f of this.subscriptions.keys()) this.host.unsubscribed(this, f);
     this.inflight.clear();
+    this.qos2In.clear();
+    this.backlog.length = 0;
     this.subscriptions.clear();
     const will = wasConnected && reason !== "clean" && reason !== "shutdown" ? this.will : undefined;
     this.will = undefined;
@@ -275,7 +358,12 @@ export class Session implements SocketHandler {
       this.event("disconnect", "info", reason, { will: will !== undefined, ...(message !== undefined ? { message } : {}) });
     }
     if (will !== undefined && this.clientId !== undefined) {
+      if (!this.host.authorizePublish(this.clientId, will.topic)) {
+        this.host.tally(`acl-publish|${this.clientId}`, { kind: "auth", decision: "deny", device: this.clientId, topic: will.topic, reason: "not-authorized", detail: { op: "will" } });
+        return;
+      }
       try {
+        this.host.route(this.clientId, will.topic, will.payload, will.qos, will.retain);
         const r = this.host.publish(this.clientId, will.topic, will.payload, will.qos === 0 ? 0 : 1);
         if (r !== undefined) r.then(undefined, () => {});
       } catch {

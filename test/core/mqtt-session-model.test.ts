@@ -25,9 +25,9 @@ const TOPICS = ["a/b", "a/c", "cmd/x", "$SYS/a"] as const;
 interface Device {
   socket: number;
   /** Filter → granted QoS. */
-  subs: Map<string, 0 | 1>;
-  /** Packet ids of QoS 1 deliveries not yet acknowledged. */
-  unacked: number[];
+  subs: Map<string, 0 | 1 | 2>;
+  /** QoS 1 and 2 deliveries not yet settled. */
+  unacked: { id: number; qos: 1 | 2 }[];
 }
 
 interface Model {
@@ -37,6 +37,8 @@ interface Model {
   /** Open eviction-record windows by address: opened at, evictions after the first. */
   windows: Map<string, { at: number; more: number }>;
   evictions: number;
+  /** Local messages skipped at a receiver's in-flight limit. */
+  localDrops: number;
 }
 
 interface Real {
@@ -47,6 +49,48 @@ interface Real {
 type Cmd = fc.Command<Model, Real>;
 
 const matches = referenceMatches;
+
+/**
+ * What one message to `topic` at `qos` must do (a device's publish routed locally, a will, or a gateway
+ * delivery): reach every connected device with a matching subscription once, at min(qos, its highest
+ * grant), except one at its in-flight limit. Checks what each socket got and returns the other
+ * packets per device, and the number of devices reached.
+ */
+function fanOut(m: Model, r: Real, topic: string, qos: 0 | 1 | 2, local = true): { rest: Map<string, Packet[]>; reached: number } {
+  const rest = new Map<string, Packet[]>();
+  let reached = 0;
+  for (const [id, d] of m.connected) {
+    let granted = -1;
+    for (const [f, g] of d.subs) if (g > granted && matches(f, topic)) granted = g;
+    let q: 0 | 1 | 2 | undefined = granted < 0 ? undefined : ((qos < granted ? qos : granted) as 0 | 1 | 2);
+    if (q !== undefined && q > 0 && d.unacked.length >= MAX_INFLIGHT) {
+      q = undefined; // at the in-flight limit: skipped, and a local message's drop counted per receiver
+      if (local) {
+        m.localDrops++;
+        const w = m.windows.get(`drop:${id}`);
+        if (w) w.more++;
+        else m.windows.set(`drop:${id}`, { at: r.h.clock.monotonic(), more: 0 });
+      }
+    }
+    const got = r.sockets[d.socket]!.take();
+    const pubs = got.filter((p) => p.cmd === "publish");
+    rest.set(id, got.filter((p) => p.cmd !== "publish"));
+    if (q === undefined) {
+      assert.deepEqual(pubs, [], `${id} must not get ${topic}`);
+      continue;
+    }
+    reached++;
+    assert.equal(pubs.length, 1, `${id} gets ${topic} once`);
+    const p = pubs[0]!;
+    assert.ok(p.cmd === "publish");
+    assert.deepEqual([p.topic, p.qos, p.retain], [topic, q, false]);
+    if (q > 0) {
+      assert.ok(!d.unacked.some((u) => u.id === p.packetId), `packet id ${p.packetId} is already in flight`);
+      d.unacked.push({ id: p.packetId!, qos: q as 1 | 2 });
+    }
+  }
+  return { rest, reached };
+}
 
 /** What the broker must do when socket `index` from `address` is accepted: evict, then add it as pending. */
 function modelOpen(m: Model, r: Real, index: number, address: string): void {
@@ -99,7 +143,11 @@ class Connect implements Cmd {
     const expected = old === undefined && m.connected.size >= MAX_CONNECTIONS ? 3 : !this.good ? 5 : 0;
     assert.deepEqual(s.take(), [{ cmd: "connack", sessionPresent: false, returnCode: expected }]);
     if (expected === 0) {
-      if (old !== undefined) assert.equal(r.h.published.length, before + 1, "taken-over session's will published");
+      if (old !== undefined) {
+        assert.equal(r.h.published.length, before + 1, "taken-over session's will published");
+        m.connected.delete(this.id);
+        fanOut(m, r, `${this.id}/lwt`, 0);
+      }
       m.connected.set(this.id, { socket: index, subs: new Map(), unacked: [] });
     }
   }
@@ -137,9 +185,9 @@ abstract class DeviceCmd implements Cmd {
 }
 
 class Publish extends DeviceCmd {
-  readonly qos: 0 | 1;
+  readonly qos: 0 | 1 | 2;
   readonly packetId: number;
-  constructor(id: string, qos: 0 | 1, packetId: number) {
+  constructor(id: string, qos: 0 | 1 | 2, packetId: number) {
     super(id);
     this.qos = qos;
     this.packetId = packetId;
@@ -147,11 +195,19 @@ class Publish extends DeviceCmd {
   override run(m: Model, r: Real): void {
     const s = this.socket(m, r);
     const before = r.h.published.length;
+    const topic = `${this.id}/t`;
     s.send(this.qos === 0
-      ? { cmd: "publish", topic: `${this.id}/t`, payload: ascii("1"), qos: 0, retain: false, dup: false }
-      : { cmd: "publish", topic: `${this.id}/t`, payload: ascii("1"), qos: 1, retain: false, dup: false, packetId: this.packetId });
-    assert.deepEqual(r.h.published.slice(before), [{ clientId: this.id, topic: `${this.id}/t`, payload: ascii("1"), qos: this.qos }]);
-    assert.deepEqual(s.take(), this.qos === 1 ? [{ cmd: "puback", packetId: this.packetId }] : []);
+      ? { cmd: "publish", topic, payload: ascii("1"), qos: 0, retain: false, dup: false }
+      : { cmd: "publish", topic, payload: ascii("1"), qos: this.qos, retain: false, dup: false, packetId: this.packetId });
+    assert.deepEqual(r.h.published.slice(before), [{ clientId: this.id, topic, payload: ascii("1"), qos: this.qos === 0 ? 0 : 1 }]);
+    // Routed to every matching subscription, the publisher's own included (§3.3.5).
+    const { rest } = fanOut(m, r, topic, this.qos);
+    const ack = this.qos === 1 ? [{ cmd: "puback", packetId: this.packetId }] : this.qos === 2 ? [{ cmd: "pubrec", packetId: this.packetId }] : [];
+    assert.deepEqual(rest.get(this.id), ack);
+    if (this.qos === 2) {
+      s.send({ cmd: "pubrel", packetId: this.packetId });
+      assert.deepEqual(s.take(), [{ cmd: "pubcomp", packetId: this.packetId }]);
+    }
   }
   override toString = () => `publish(${this.id}, qos ${this.qos})`;
 }
@@ -167,7 +223,7 @@ class Subscribe extends DeviceCmd {
   override run(m: Model, r: Real): void {
     const s = this.socket(m, r);
     s.send({ cmd: "subscribe", packetId: 9, subscriptions: [{ filter: this.filter, qos: this.qos }] });
-    const g = this.qos === 0 ? 0 : 1;
+    const g = this.qos;
     assert.deepEqual(s.take(), [{ cmd: "suback", packetId: 9, granted: [g] }]);
     m.connected.get(this.id)!.subs.set(this.filter, g);
   }
@@ -178,7 +234,16 @@ class Ack extends DeviceCmd {
   override run(m: Model, r: Real): void {
     const s = this.socket(m, r);
     const d = m.connected.get(this.id)!;
-    for (const id of d.unacked) s.send({ cmd: "puback", packetId: id });
+    const rels: Packet[] = [];
+    for (const u of d.unacked) {
+      if (u.qos === 1) s.send({ cmd: "puback", packetId: u.id });
+      else {
+        s.send({ cmd: "pubrec", packetId: u.id });
+        rels.push({ cmd: "pubrel", packetId: u.id });
+      }
+    }
+    assert.deepEqual(s.take(), rels, "PUBREL for each PUBREC (§4.3.3)");
+    for (const u of d.unacked) if (u.qos === 2) s.send({ cmd: "pubcomp", packetId: u.id });
     d.unacked = [];
     assert.deepEqual(s.take(), []);
   }
@@ -199,6 +264,7 @@ class Leave extends DeviceCmd {
     else s.send(Uint8Array.of(0x00, 0x02, 0xff, 0xff)); // reserved packet type 0: always malformed
     assert.equal(r.h.published.length, before + (this.how === "clean" ? 0 : 1), "will only on unclean close");
     m.connected.delete(this.id);
+    if (this.how !== "clean") fanOut(m, r, `${this.id}/lwt`, 0);
   }
   override toString = () => `leave(${this.id}, ${this.how})`;
 }
@@ -218,32 +284,11 @@ class Deliver implements Cmd {
     for (let i = 0; i < this.times; i++) this.once(m, r);
   }
   once(m: Model, r: Real): void {
-    const expected = new Map<string, 0 | 1>();
-    for (const [id, d] of m.connected) {
-      let granted = -1;
-      for (const [f, g] of d.subs) if (g > granted && matches(f, this.topic)) granted = g;
-      if (granted < 0) continue;
-      const q = this.qos < granted ? this.qos : (granted as 0 | 1);
-      if (q === 1 && d.unacked.length >= MAX_INFLIGHT) continue; // at the in-flight limit: skipped
-      expected.set(id, q);
-    }
-    assert.equal(r.h.broker.deliver(this.topic, ascii("d"), this.qos), expected.size);
-    for (const [id, d] of m.connected) {
-      const got = r.sockets[d.socket]!.take();
-      const q = expected.get(id);
-      if (q === undefined) {
-        assert.deepEqual(got, [], `${id} must not get ${this.topic}`);
-        continue;
-      }
-      assert.equal(got.length, 1, `${id} gets ${this.topic} once`);
-      const p = got[0]!;
-      assert.ok(p.cmd === "publish");
-      assert.deepEqual([p.topic, p.qos], [this.topic, q]);
-      if (q === 1) {
-        assert.ok(!d.unacked.includes(p.packetId!), `packet id ${p.packetId} is already in flight`);
-        d.unacked.push(p.packetId!);
-      }
-    }
+    const before = new Map([...m.connected].map(([id, d]) => [id, d.unacked.length]));
+    const n = r.h.broker.deliver(this.topic, ascii("d"), this.qos);
+    const { rest, reached } = fanOut(m, r, this.topic, this.qos, false);
+    assert.equal(n, reached);
+    for (const [id, extra] of rest) assert.deepEqual(extra, [], `${id} gets nothing else (${before.get(id)} in flight before)`);
   }
   toString = () => `deliver(${this.topic}, ${this.qos}) × ${this.times}`;
 }
@@ -264,8 +309,12 @@ function invariants(m: Model, r: Real): void {
   let recorded = 0;
   for (const e of r.h.events) if (e.reason === "evicted") recorded += e.detail?.["count"] as number;
   let held = 0;
-  for (const w of m.windows.values()) held += w.more;
+  for (const [k, w] of m.windows) if (!k.startsWith("drop:")) held += w.more; // drop:<id> windows count local drops
   assert.equal(recorded + held, m.evictions, "evictions counted");
+  let drops = 0;
+  for (const e of r.h.events) if (e.reason === "inflight-full") drops += e.detail?.["count"] as number;
+  for (const [k, w] of m.windows) if (k.startsWith("drop:")) drops += w.more;
+  assert.equal(drops, m.localDrops, "local drops counted exactly");
 }
 
 describe("mqtt session: model-based", () => {
@@ -276,7 +325,7 @@ describe("mqtt session: model-based", () => {
       fc.tuple(id, fc.boolean(), address).map(([i, g, a]) => new Connect(i, g, a)),
       address.map((a) => new Open(a)),
       fc.integer({ min: 1, max: 2 * CONNECT_TIMEOUT_MS }).map((ms) => new Tick(ms)),
-      fc.tuple(id, fc.constantFrom<0 | 1>(0, 1), fc.integer({ min: 1, max: 0xffff })).map(([i, q, p]) => new Publish(i, q, p)),
+      fc.tuple(id, fc.constantFrom<0 | 1 | 2>(0, 1, 2), fc.integer({ min: 1, max: 0xffff })).map(([i, q, p]) => new Publish(i, q, p)),
       fc.tuple(id, fc.constantFrom(...FILTERS), fc.constantFrom<0 | 1 | 2>(0, 1, 2)).map(([i, f, q]) => new Subscribe(i, f, q)),
       id.map((i) => new Ack(i)),
       fc.tuple(id, fc.constantFrom<"clean" | "drop" | "garbage">("clean", "drop", "garbage")).map(([i, how]) => new Leave(i, how)),
@@ -285,7 +334,7 @@ describe("mqtt session: model-based", () => {
     fc.assert(
       fc.property(fc.commands(commands, { maxCommands: 60, size: "max" }), (cmds) => {
         const setup = () => ({
-          model: { connected: new Map(), pending: [], windows: new Map(), evictions: 0 } as Model,
+          model: { connected: new Map(), pending: [], windows: new Map(), evictions: 0, localDrops: 0 } as Model,
           real: {
             h: harness({
               limits: {

@@ -55,11 +55,11 @@ describe("mqtt session: CONNECT", () => {
     for (const id of ["a/b", "dev+", "dev#", "tab\there"]) assert.deepEqual(h.connect(id).take(), [connack(2)], id);
   });
 
-  it("refuses a persistent session (clean session 0) with CONNACK 2", () => {
+  it("accepts a persistent session (clean session 0); no session present the first time", () => {
     const h = harness();
     const s = h.connect("dev1", { cleanSession: false });
-    assert.deepEqual(s.take(), [connack(2)]);
-    assert.equal(h.events[0]?.reason, "persistent-session");
+    assert.deepEqual(s.take(), [connack(0)]);
+    assert.deepEqual(h.events[0]?.detail, { remote: s.remote, keepalive: 0, takeover: false, persistent: true, resumed: false });
   });
 
   it("answers protocol level 5 with CONNACK 1 and closes", () => {
@@ -177,8 +177,8 @@ describe("mqtt session: PUBLISH from devices", () => {
   });
 
   for (const p of [pub("dev1/temp", 2), { cmd: "pubrel", packetId: 1 } as Packet]) {
-    it(`closes on QoS 2 (${p.cmd} qos ${"qos" in p ? p.qos : "-"}) with a protocol record and the will`, () => {
-      const h = harness();
+    it(`with maxQos 1, closes on QoS 2 (${p.cmd} qos ${"qos" in p ? p.qos : "-"}) with a protocol record and the will`, () => {
+      const h = harness({ limits: { maxQos: 1 } });
       const s = h.connect("dev1", { will });
       s.send(p);
       assert.equal(s.closed, true);
@@ -197,8 +197,16 @@ describe("mqtt session: PUBLISH from devices", () => {
 });
 
 describe("mqtt session: SUBSCRIBE, UNSUBSCRIBE and deliver", () => {
-  it("grants min(requested, 1), 0x80 for refused filters, and delivers at the granted QoS", () => {
-    const h = harness({ authorizeSubscribe: (id, f) => f.startsWith(`cmd/${id}/`) });
+  it("grants min(requested, 2) by default", () => {
+    const h = harness();
+    const s = h.connect("dev1");
+    s.take();
+    s.send({ cmd: "subscribe", packetId: 3, subscriptions: [{ filter: "a", qos: 2 }, { filter: "b", qos: 1 }, { filter: "c", qos: 0 }] });
+    assert.deepEqual(s.take(), [{ cmd: "suback", packetId: 3, granted: [2, 1, 0] }]);
+  });
+
+  it("with maxQos 1, grants min(requested, 1), 0x80 for refused filters, and delivers at the granted QoS", () => {
+    const h = harness({ limits: { maxQos: 1 }, authorizeSubscribe: (id, f) => f.startsWith(`cmd/${id}/`) });
     const s = h.connect("dev1");
     s.take();
     s.send({ cmd: "subscribe", packetId: 3, subscriptions: [{ filter: "cmd/dev1/#", qos: 2 }, { filter: "cmd/dev2/#", qos: 0 }] });

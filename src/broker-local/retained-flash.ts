@@ -1,0 +1,183 @@
+/**
+ * Retained messages kept on flash across reboots, in their own FlashRing area (own ring tag),
+ * encrypted at rest with a key derived from the device storage key (the audit log's), like the
+ * outbound queue (src/outbound/flash-queue.ts):
+ *
+ *   SET   0x05 ‖ boot u32 ‖ AES-256-GCM(qos u8 ‖ topic length u16 ‖ topic ‖ payload)
+ *   CLEAR 0x06 ‖ boot u32 ‖ AES-256-GCM(topic length u16 ‖ topic)
+ *
+ * Nonce: ring seq u32 ‖ boot u32 ‖ "RT" ‖ 0 ‖ 1; AAD: the clear header ‖ ring seq, so a record moved,
+ * altered or replayed fails authentication. Mount replays the ring in order (the last record of a topic
+ * wins). A change is appended; when the ring lacks room, the oldest sector's still-live messages are
+ * appended again (copied forward) and the sector is given up, so the ring never holds more than the
+ * live set plus the changes since. A torn or unauthentic record is skipped and counted (`lost`): a
+ * power cut loses at most the change being written, never the set.
+ */
+import type { Crypto, KeyStore, Random } from "../ports.js";
+import { ErrorCode, PortcullisError } from "../errors.js";
+import { FlashRing } from "../flash/ring.js";
+import { readU32, writeU32 } from "../flash/ring-format.js";
+import { storageKey } from "../audit/store.js";
+import { concat, i2osp, tryUtf8, utf8 } from "../util/bytes.js";
+import type { RetainedMessage } from "../mqtt/retained.js";
+
+const SET = 0x05;
+const CLEAR = 0x06;
+const HEAD = 1 + 4;
+const TAG = 16;
+/** The ring tag of the retained area (the audit log uses 0xA1, queue slots 0x10 + i). */
+export const RETAINED_RING_TAG = 0x30;
+/** Bytes of the retained area: 16 sectors, room for 16 KiB of live messages and their changes. */
+export const RETAINED_AREA_BYTES = 16 * 4096;
+
+export interface RetainedAtRest {
+  readonly crypto: Crypto;
+  readonly keys: KeyStore;
+  readonly random: Random;
+}
+
+interface Live {
+  readonly message: RetainedMessage;
+  /** Ring seq of the record holding it. */
+  ref: number;
+}
+
+export class RetainedFlash {
+  readonly ring: FlashRing;
+  readonly #crypto: Crypto;
+  readonly #key: Uint8Array;
+  readonly #boot: number;
+  readonly #live = new Map<string, Live>();
+  /** Records skipped at mount (torn, corrupt, unauthentic). */
+  readonly lost: number;
+
+  /**
+   * Replays `ring` (already mounted). Bumps the area's boot counter before writing anything.
+   * @throws the key store's errors.
+   */
+  constructor(ring: FlashRing, atRest: RetainedAtRest) {
+    this.ring = ring;
+    this.#crypto = atRest.crypto;
+    const store = storageKey(atRest.keys, atRest.random);
+    const prk = atRest.crypto.hkdfExtract(utf8("portcullis retained"), store);
+    store.fill(0);
+    this.#key = atRest.crypto.hkdfExpand(prk, utf8("retained v1"), 32);
+    prk.fill(0);
+    const v = atRest.keys.get("retained.boot");
+    const boot = ((v && v.length === 4 ? readU32(v, 0) : 0) + 1) >>> 0;
+    const b = new Uint8Array(4);
+    writeU32(b, 0, boot);
+    atRest.keys.set("retained.boot", b);
+    this.#boot = boot;
+    let lost = 0;
+    for (const e of ring.entries()) {
+      if (e.type === "gap") {
+        lost += e.to - e.from + 1;
+        continue;
+      }
+      if (!this.#apply(e.seq, e.data)) lost++;
+    }
+    this.lost = lost;
+  }
+
+  /** The retained messages read back, oldest change first. */
+  messages(): RetainedMessage[] {
+    const out: RetainedMessage[] = [];
+    for (const l of this.#live.values()) out.push(l.message);
+    return out;
+  }
+
+  /**
+   * Persists one change (a message stored or replaced, or a topic cleared). Resolves once durable.
+   * @throws PortcullisError(Limit) when the record does not fit the ring even after compaction.
+   */
+  change(outcome: "stored" | "replaced" | "cleared", m: RetainedMessage): Promise<number> {
+    const topic = utf8(m.topic);
+    let rec: Uint8Array;
+    if (outcome === "cleared") {
+      if (!this.#live.has(m.topic)) return Promise.resolve(0);
+      this.#live.delete(m.topic);
+      rec = this.#plain(CLEAR, concat(i2osp(topic.length, 2), topic));
+    } else {
+      rec = this.#plain(SET, concat(new Uint8Array([m.qos]), i2osp(topic.length, 2), topic, m.payload));
+    }
+    if (outcome !== "cleared") this.#live.delete(m.topic); // re-inserted last: the order is that of the changes
+    const { seq, done } = this.#append(rec);
+    if (outcome !== "cleared") this.#live.set(m.topic, { message: m, ref: seq });
+    return done;
+  }
+
+  #append(rec: Uint8Array): { seq: number; done: Promise<number> } {
+    const size = rec.length + 4 + TAG;
+    if (size > this.ring.maxPayload) throw new PortcullisError(ErrorCode.Limit, `retained record of ${size} bytes exceeds ${this.ring.maxPayload}`);
+    for (let guard = this.ring.sectors; !this.ring.canAppend(size) && guard > 0; guard--) this.#compactOldest();
+    if (!this.ring.canAppend(size)) throw new PortcullisError(ErrorCode.Limit, "retained area full");
+    const seq = this.ring.nextSeq;
+    return { seq, done: this.ring.append(this.#reseal(rec)) };
+  }
+
+  /** Copies the oldest sector's live messages forward, then gives the sector up. */
+  #compactOldest(): void {
+    const spans = this.ring.spans();
+    const oldest = spans[0];
+    if (oldest === undefined || spans.length < 2) return;
+    for (const l of [...this.#live.values()]) {
+      if (l.ref > oldest.lastSeq) continue;
+      const t = utf8(l.message.topic);
+      const rec = this.#plain(SET, concat(new Uint8Array([l.message.qos]), i2osp(t.length, 2), t, l.message.payload));
+      if (!this.ring.canAppend(rec.length + 4 + TAG, 0)) return; // no room to copy: keep the sector
+      const seq = this.ring.nextSeq;
+      this.ring.append(this.#reseal(rec), 0).catch(() => undefined); // a failure fails the ring: the next change reports it
+      l.ref = seq;
+    }
+    this.ring.trimThrough(oldest.lastSeq);
+  }
+
+  /** A record before sealing: type ‖ body (sealed by {@link #reseal} for the ring seq it gets). */
+  #plain(type: number, body: Uint8Array): Uint8Array {
+    return concat(new Uint8Array([type]), body);
+  }
+
+  #reseal(plain: Uint8Array): Uint8Array {
+    const seq = this.ring.nextSeq;
+    const head = concat(plain.subarray(0, 1), i2osp(this.#boot, 4));
+    return concat(head, this.#crypto.aesGcmSeal(this.#key, this.#nonce(seq, this.#boot), plain.subarray(1), this.#aad(head, seq)));
+  }
+
+  #nonce(seq: number, boot: number): Uint8Array {
+    const n = new Uint8Array(12);
+    writeU32(n, 0, seq);
+    writeU32(n, 4, boot);
+    n.set([0x52, 0x54, 0, 1], 8);
+    return n;
+  }
+
+  #aad(head: Uint8Array, seq: number): Uint8Array {
+    const a = new Uint8Array(head.length + 4);
+    a.set(head);
+    writeU32(a, head.length, seq);
+    return a;
+  }
+
+  /** Applies one record at mount; false when it is unreadable. */
+  #apply(seq: number, d: Uint8Array): boolean {
+    if (d.length < HEAD + TAG || (d[0] !== SET && d[0] !== CLEAR)) return false;
+    const head = d.subarray(0, HEAD);
+    const body = this.#crypto.aesGcmOpen(this.#key, this.#nonce(seq, ((head[1]! << 24) | (head[2]! << 16) | (head[3]! << 8) | head[4]!) >>> 0), d.subarray(HEAD), this.#aad(head, seq));
+    if (body === undefined) return false;
+    const off = d[0] === SET ? 1 : 0;
+    if (body.length < off + 2) return false;
+    const n = ((body[off] ?? 0) << 8) | (body[off + 1] ?? 0);
+    if (off + 2 + n > body.length) return false;
+    const topic = tryUtf8(body.subarray(off + 2, off + 2 + n));
+    if (topic === undefined || topic.length === 0) return false;
+    this.#live.delete(topic);
+    if (d[0] === CLEAR) return true;
+    const qos = body[0]!;
+    if (qos > 2) return false;
+    const payload = body.slice(off + 2 + n);
+    if (payload.length === 0) return false;
+    this.#live.set(topic, { message: { topic, payload, qos: qos as 0 | 1 | 2 }, ref: seq });
+    return true;
+  }
+}

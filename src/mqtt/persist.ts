@@ -1,0 +1,62 @@
+/**
+ * Persistent sessions (MQTT 3.1.1 §3.1.2.4, CONNECT with clean session 0): what the broker keeps for
+ * a client while it is offline — its subscriptions (they stay in the topic tree, pointing at the
+ * parked session), its QoS 1/2 messages not yet acknowledged (redelivered with DUP set, same packet
+ * id, §4.4), the QoS 2 ids it sent whose PUBREL has not come, and QoS 1/2 messages that matched while
+ * it was away (QoS 0 ones are not kept, as Mosquitto does by default). Bounded: at most `maxQueued`
+ * messages; beyond it the oldest is dropped and counted. Kept in RAM: a reboot of the gateway ends them.
+ */
+
+/** One message owed to a client. */
+export interface OwedMessage {
+  readonly topic: string;
+  readonly payload: Uint8Array;
+  readonly qos: 1 | 2;
+}
+
+/** An in-flight message to a client, by packet id (see Session.inflight). */
+export interface InflightMessage extends OwedMessage {
+  /** AWAIT_PUBACK, AWAIT_PUBREC or AWAIT_PUBCOMP (session.ts). */
+  state: number;
+}
+
+export class ParkedSession {
+  readonly clientId: string;
+  /** Filter → granted QoS. */
+  readonly subscriptions: Map<string, 0 | 1 | 2>;
+  /** Sent before the client left and not settled: redelivered first, with DUP. */
+  readonly inflight: Map<number, InflightMessage>;
+  /** QoS 2 ids from the client awaiting PUBREL. */
+  readonly qos2In: Set<number>;
+  /** Matched while offline, oldest first. */
+  readonly queue: OwedMessage[] = [];
+  readonly maxQueued: number;
+  /** Messages dropped because the queue was full (oldest first). */
+  dropped = 0;
+  /** Always "parked": a subscriber in the topic tree that is not a live connection. */
+  readonly state = "parked" as const;
+
+  constructor(clientId: string, subscriptions: Map<string, 0 | 1 | 2>, inflight: Map<number, InflightMessage>, qos2In: Set<number>, maxQueued: number) {
+    this.clientId = clientId;
+    this.subscriptions = subscriptions;
+    this.inflight = inflight;
+    this.qos2In = qos2In;
+    this.maxQueued = maxQueued;
+  }
+
+  /** A message matched one of the parked subscriptions: QoS 0 is not kept; the rest queued at min(qos, granted). */
+  deliver(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, granted: 0 | 1 | 2): boolean {
+    const q = qos < granted ? qos : granted;
+    if (q === 0) return true;
+    if (this.maxQueued === 0) {
+      this.dropped++;
+      return true;
+    }
+    if (this.queue.length >= this.maxQueued) {
+      this.queue.shift();
+      this.dropped++;
+    }
+    this.queue.push({ topic, payload, qos: q });
+    return true;
+  }
+}
