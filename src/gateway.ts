@@ -19,6 +19,8 @@ import { openAudit, type AuditHandle } from "./gateway/audit.js";
 import { openPolicy, type ContractStore, type PolicyHandle } from "./gateway/policy.js";
 import { openOutbound, type OutboundHandle } from "./gateway/outbound.js";
 import { registerCommands } from "./gateway/commands.js";
+import { createActions, type OwnerActions } from "./gateway/actions.js";
+import { ownerRoutes } from "./admin/owner-routes.js";
 
 export interface GatewayHooks {
   /** First boot only: the audit log's initial sealing key, to be kept offline by the owner. */
@@ -38,6 +40,8 @@ export interface Gateway {
   readonly audit: AuditHandle;
   readonly policy: PolicyHandle;
   readonly outbound: OutboundHandle;
+  /** The owner's actions (console and admin API call the same ones). */
+  readonly actions: OwnerActions;
   /** Appends an audit record; failures make the gateway fail closed. */
   record(event: AuditEvent): void;
   status(): Record<string, unknown>;
@@ -141,6 +145,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     };
   };
 
+  const actions = createActions({ policy, outbound, audit, broker, config, clock: board.clock, record });
   const admin = new AdminApi({
     crypto: board.crypto,
     clock: board.clock,
@@ -152,6 +157,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     checkpoint: () => audit.log.flushSummaries().then(() => audit.log.checkpoint()),
     beforeRead: () => audit.log.flushSummaries(),
     status,
+    routes: ownerRoutes(actions),
   });
 
   const gateway: Gateway = {
@@ -161,6 +167,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     audit,
     policy,
     outbound,
+    actions,
     record,
     status,
     async stop() {
