@@ -19,6 +19,7 @@ import { openAudit, type AuditHandle } from "./gateway/audit.js";
 import { openPolicy, type ContractStore, type PolicyHandle } from "./gateway/policy.js";
 import { openOutbound, type OutboundHandle } from "./gateway/outbound.js";
 import { registerCommands } from "./gateway/commands.js";
+import { openDeviceList } from "./gateway/device-list.js";
 import { createActions, type OwnerActions } from "./gateway/actions.js";
 import { ownerRoutes } from "./admin/owner-routes.js";
 
@@ -73,7 +74,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   const record = (event: AuditEvent): void => audit.record(event);
   const policy = openPolicy(board, config, record, hooks.contractStore);
   const outbound = openOutbound(board, config, policy, record, () => audit.failClosed);
-  const devices = new Map(config.devices.map((d) => [d.id, d]));
+  const devices = openDeviceList(board.keys, config.devices);
 
   /**
    * Records one decision and, for an allowed flow, forwards it only once a durable record covers it
@@ -137,7 +138,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
       uptimeSeconds: Math.floor((board.clock.monotonic() - started) / 1000),
       timeSet: board.clock.isSet(),
       devicesConnected: broker.clients().length,
-      devicesConfigured: config.devices.length,
+      devicesConfigured: devices.list().length,
       integrations: policy.summary(),
       audit: { records: s.records, nextSeq: audit.log.nextSeq, flashUsedBytes: s.bytesUsed, flashTotalBytes: s.bytesTotal, failClosed: audit.failClosed, hold: audit.held },
       outbound: outbound.summary(),
@@ -145,7 +146,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     };
   };
 
-  const actions = createActions({ policy, outbound, audit, broker, config, clock: board.clock, record });
+  const actions = createActions({ policy, outbound, audit, broker, devices, crypto: board.crypto, random: board.random, clock: board.clock, record });
   const admin = new AdminApi({
     crypto: board.crypto,
     clock: board.clock,
@@ -178,6 +179,10 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   };
   registerCommands(gateway, board);
   audit.onAlarm((text) => shell.say(`ALARM: ${text}`));
+  if (devices.problem) {
+    shell.say(`ALARM: ${devices.problem}`);
+    record({ kind: "alarm", decision: "info", reason: "device-list-unreadable" });
+  }
   record({ kind: "boot", decision: "info", detail: { devices: config.devices.length, contracts: config.contracts.length } });
   // A quarantine survives reboots in the policy engine; its queues stay frozen with it.
   for (const i of policy.engine.integrations()) if (i.state === "quarantined") outbound.freeze(i.id, "quarantine (at boot)");

@@ -85,5 +85,10 @@ export function ownerRoutes(actions: OwnerActions): Route[] {
 
     { method: "GET", path: "/api/v1/datamap", roles: READERS, summary: "device → classes → integrations → destinations, declared vs observed", handle: () => jsonReply(200, actions.dataMap()) },
     { method: "GET", path: "/api/v1/devices", roles: SETUP, summary: "configured devices and who is connected", handle: () => jsonReply(200, { devices: actions.devices() }) },
+    {
+      method: "POST", path: "/api/v1/devices", roles: SETUP, summary: "add a device: its generated password is shown once",
+      handle: (c) => withBody(c, (b) => unexpected(b, ["id", "username"]) ?? answer(actions.addDevice(c.principal, b.id, b.username), 201)),
+    },
+    { method: "DELETE", path: "/api/v1/devices/{id}", roles: SETUP, summary: "remove a device added over the API (its session closes)", handle: (c) => answer(actions.removeDevice(c.principal, idOf(c))) },
   ];
 }

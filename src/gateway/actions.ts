@@ -5,10 +5,12 @@
  * every change writes an `admin` record whose detail says who acted (`who`, `role`, `via`, `remote`),
  * besides the record the subsystem writes of the effect (consent, contract, incident, seal).
  */
-import type { Clock } from "../ports.js";
+import type { Clock, Crypto, Random } from "../ports.js";
 import type { AuditEvent, DetailValue } from "../audit/types.js";
 import type { Broker } from "../mqtt/broker.js";
-import type { GatewayConfig } from "../config.js";
+import { DEVICE_ID, makeDeviceSecret } from "../config.js";
+import { MAX_ADDED_DEVICES, type DeviceList } from "./device-list.js";
+import { toBase64 } from "../util/bytes.js";
 import type { Principal } from "../admin/routes.js";
 import type { AuditHandle } from "./audit.js";
 import type { OutboundHandle } from "./outbound.js";
@@ -95,6 +97,15 @@ export interface DeviceView {
   readonly connected: boolean;
   readonly remote: string | null;
   readonly connectedSeconds: number | null;
+  /** "config" (gateway.json) or "added" (over the admin API; removable there). */
+  readonly source: "config" | "added";
+}
+
+export interface NewDevice {
+  readonly id: string;
+  readonly username: string;
+  /** Shown once: the device keeps only its salted HMAC. */
+  readonly password: string;
 }
 
 export interface ActionParts {
@@ -102,7 +113,9 @@ export interface ActionParts {
   readonly outbound: OutboundHandle;
   readonly audit: AuditHandle;
   readonly broker: Broker;
-  readonly config: GatewayConfig;
+  readonly devices: DeviceList;
+  readonly crypto: Crypto;
+  readonly random: Random;
   readonly clock: Pick<Clock, "monotonic">;
   readonly record: (event: AuditEvent) => void;
 }
@@ -126,6 +139,10 @@ export interface OwnerActions {
   seal(who: Actor): ActionResult<{ seq: number }>;
   dataMap(): DataMap;
   devices(): DeviceView[];
+  /** Adds a device with a generated password (returned once, never stored or recorded in clear). */
+  addDevice(who: Actor, id: unknown, username?: unknown): ActionResult<NewDevice>;
+  /** Removes a device added over the API and closes its session. */
+  removeDevice(who: Actor, id: unknown): ActionResult<{ id: string }>;
 }
 
 const MAX_REASON = 120;
@@ -366,7 +383,7 @@ export function createActions(p: ActionParts): OwnerActions {
     devices() {
       const now = p.clock.monotonic();
       const live = new Map(p.broker.clients().map((c) => [c.clientId, c]));
-      return p.config.devices.map((d) => {
+      return p.devices.list().map((d) => {
         const c = live.get(d.id);
         return {
           id: d.id,
@@ -375,8 +392,43 @@ export function createActions(p: ActionParts): OwnerActions {
           connected: c !== undefined,
           remote: c?.remote ?? null,
           connectedSeconds: c ? Math.floor((now - c.since) / 1000) : null,
+          source: p.devices.configured(d.id) ? "config" : "added",
         };
       });
+    },
+
+    addDevice(who, id, username) {
+      if (typeof id !== "string" || !DEVICE_ID.test(id)) return fail("bad-field", "id must be 1-64 of [A-Za-z0-9._-], starting with a letter or digit", "id");
+      const user = username === undefined ? id : username;
+      if (typeof user !== "string" || !DEVICE_ID.test(user)) return fail("bad-field", "username must be 1-64 of [A-Za-z0-9._-], starting with a letter or digit", "username");
+      if (p.devices.get(id)) return fail("conflict", `device "${id}" exists`, "id");
+      if (p.devices.added >= MAX_ADDED_DEVICES) return fail("conflict", `at most ${MAX_ADDED_DEVICES} devices can be added over the API; add more in gateway.json`, "id");
+      const raw = new Uint8Array(24);
+      p.random.fill(raw);
+      const password = toBase64(raw, true);
+      const salt = new Uint8Array(16);
+      p.random.fill(salt);
+      try {
+        p.devices.add({ id, username: user, secret: makeDeviceSecret(p.crypto, salt, password) });
+      } catch (e) {
+        return fail("unavailable", `the key store refused the device: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      recordAction(who, "device-added", undefined, { device: id, username: user });
+      return ok({ id, username: user, password });
+    },
+
+    removeDevice(who, id) {
+      if (typeof id !== "string" || id === "") return fail("bad-field", "id must be a device id", "id");
+      if (!p.devices.get(id)) return fail("unknown", `unknown device "${id}"`, "id");
+      if (p.devices.configured(id)) return fail("conflict", `device "${id}" is defined in gateway.json; remove it there`, "id");
+      try {
+        p.devices.remove(id);
+      } catch (e) {
+        return fail("unavailable", `the key store refused the change: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      const wasConnected = p.broker.disconnect(id, "removed");
+      recordAction(who, "device-removed", undefined, { device: id, disconnected: wasConnected });
+      return ok({ id });
     },
   };
 }

@@ -14,6 +14,8 @@ import type { AdminResponse } from "../../src/admin/api.js";
 import { changeInWords } from "../../src/gateway/actions.js";
 import type { AuditRecord } from "../../src/audit/types.js";
 import { toBase64, utf8 } from "../../src/util/bytes.js";
+import { encode } from "../../src/mqtt/codec.js";
+import { FakeSocket } from "../fixtures/mqtt/fake-socket.js";
 import { FakeClock } from "../lib/fake-clock.js";
 import { MemoryKeys } from "../lib/memory-keys.js";
 import { nobleCrypto, seededRandom } from "../lib/noble-crypto.js";
@@ -67,6 +69,8 @@ const TABLE: readonly [string, string, readonly Role[]][] = [
   ["POST", "/api/v1/audit/seal", ["owner"]],
   ["GET", "/api/v1/datamap", ["owner", "auditor"]],
   ["GET", "/api/v1/devices", ["owner", "installer"]],
+  ["POST", "/api/v1/devices", ["owner", "installer"]],
+  ["DELETE", "/api/v1/devices/{id}", ["owner", "installer"]],
 ];
 
 describe("owner actions over the admin API", () => {
@@ -163,11 +167,11 @@ describe("owner actions over the admin API", () => {
       const concrete = path.replace("{id}", "thermo-cloud");
       for (const role of ["auditor", "installer"] as const) {
         const r = await as(role, method, concrete);
-        if (roles.includes(role)) assert.equal(r.status, 200, `${role} ${method} ${concrete}`);
+        if (roles.includes(role)) assert.notEqual(r.status, 403, `${role} ${method} ${concrete}`);
         else (assert.equal(r.status, 403, `${role} ${method} ${concrete}`), refused++);
       }
     }
-    assert.equal(refused, 23, "32 (route, role) pairs, 9 of them allowed");
+    assert.equal(refused, 25, "36 (route, role) pairs, 11 of them allowed");
     // The owner's token reaches every read; no route answers 404/405 for its own method.
     for (const [method, path] of TABLE.filter(([m]) => m === "GET")) assert.equal((await call(method, path)).status, 200, path);
     assert.equal((await call("GET", "/api/v1/integrations/thermo-cloud")).status, 405);
@@ -192,7 +196,7 @@ describe("owner actions over the admin API", () => {
     assert.equal(map.devices[0]!.device, "thermostat");
     assert.equal(map.devices[0]!.integrations[0]!.declaredNeverSeen, true, "declared, not yet observed");
     const d = (await call("GET", "/api/v1/devices")).json.devices as Record<string, unknown>[];
-    assert.deepEqual(d, [{ id: "thermostat", username: "thermostat", groups: ["hall"], connected: false, remote: null, connectedSeconds: null }]);
+    assert.deepEqual(d, [{ id: "thermostat", username: "thermostat", groups: ["hall"], connected: false, remote: null, connectedSeconds: null, source: "config" }]);
   });
 
   it("POST /consent grants and withdraws, recorded with who acted; each bad field is named", async () => {
@@ -332,6 +336,77 @@ describe("owner actions over the admin API", () => {
     assert.equal((await actorRecord("legal-hold-released")).detail?.via, "console");
     assert.equal(await g.shell.execute("unhold"), "no legal hold");
     assert.match(await g.shell.execute("seal"), /^sealed \(record \d+\)$/);
+  });
+
+  /** A device's CONNECT; the CONNACK return code (0 accepted, 5 not authorized). */
+  async function connect(id: string, password: string): Promise<{ code: number | undefined; socket: FakeSocket }> {
+    const socket = new FakeSocket();
+    socket.handler = g.broker.accept(socket);
+    socket.handler.onData(encode({ cmd: "connect", cleanSession: true, keepalive: 60, clientId: id, username: id, password: utf8(password) }));
+    await settle(clock);
+    return { code: (socket.received[0] as { returnCode?: number } | undefined)?.returnCode, socket };
+  }
+
+  it("POST /devices adds a device with a password shown once that survives a restart; DELETE removes it and closes its session", async () => {
+    const r = await call("POST", "/api/v1/devices", { id: "window-sensor" });
+    assert.equal(r.status, 201, JSON.stringify(r.json));
+    assert.equal(r.json.id, "window-sensor");
+    assert.equal(r.json.username, "window-sensor");
+    const password = r.json.password as string;
+    assert.match(password, /^[A-Za-z0-9_-]{32}$/, "192 random bits");
+    const added = await actorRecord("device-added");
+    assertOwnerToken(added);
+    assert.equal(added.detail?.device, "window-sensor");
+    assert.ok(!JSON.stringify(await records()).includes(password), "the password is in no record");
+    assert.equal((await connect("window-sensor", password)).code, 0);
+    assert.equal((await connect("window-sensor", "wrong")).code, 5);
+
+    await boot(contract(pub), false);
+    const listed = ((await call("GET", "/api/v1/devices")).json.devices as { id: string; source: string }[]).map((d) => [d.id, d.source]);
+    assert.deepEqual(listed, [["thermostat", "config"], ["window-sensor", "added"]]);
+    const live = await connect("window-sensor", password);
+    assert.equal(live.code, 0, "a restart keeps the device");
+
+    const bad: [unknown, number, string][] = [
+      [{}, 400, "id"],
+      [{ id: "has space" }, 400, "id"],
+      [{ id: "x".repeat(65) }, 400, "id"],
+      [{ id: "ok", username: 5 }, 400, "username"],
+      [{ id: "window-sensor" }, 409, "id"],
+      [{ id: "thermostat" }, 409, "id"],
+      [{ id: "ok", password: "mine" }, 400, "password"],
+    ];
+    for (const [body, status, field] of bad) {
+      const res = await call("POST", "/api/v1/devices", body);
+      assert.deepEqual([res.status, res.json.field], [status, field], JSON.stringify(body));
+    }
+    assert.deepEqual([(await call("DELETE", "/api/v1/devices/thermostat")).status], [409], "a gateway.json device is removed there");
+    const del = await call("DELETE", "/api/v1/devices/window-sensor");
+    assert.deepEqual([del.status, del.json], [200, { id: "window-sensor" }]);
+    assert.ok(live.socket.closed, "its session is closed");
+    const removed = await actorRecord("device-removed");
+    assert.deepEqual([removed.detail?.device, removed.detail?.disconnected], ["window-sensor", true]);
+    assert.equal((await connect("window-sensor", password)).code, 5);
+    assert.equal((await call("DELETE", "/api/v1/devices/window-sensor")).status, 404);
+    await boot(contract(pub), false);
+    assert.equal((await connect("window-sensor", password)).code, 5, "removal survives a restart");
+  });
+
+  it("refuses more added devices than the key store entry holds", async () => {
+    for (let i = 0; i < 12; i++) assert.equal((await call("POST", "/api/v1/devices", { id: `d${i}-`.padEnd(64, "x"), username: `u${i}-`.padEnd(64, "y") })).status, 201);
+    const r = await call("POST", "/api/v1/devices", { id: "d12" });
+    assert.deepEqual([r.status, r.json.field], [409, "id"]);
+    assert.equal(((await call("GET", "/api/v1/devices")).json.devices as unknown[]).length, 13);
+    assert.ok(board.keys.get("devices")!.length <= 4000, "the longest ids fit one NVS blob");
+  });
+
+  it("a device list in the key store that does not parse admits none of the added devices, with an alarm", async () => {
+    const r = await call("POST", "/api/v1/devices", { id: "plug" });
+    board.keys.set("devices", utf8("{broken"));
+    await boot(contract(pub), false);
+    assert.equal((await connect("plug", r.json.password as string)).code, 5);
+    assert.equal((await connect("thermostat", "device-password")).code, 0, "gateway.json devices still get in");
+    assert.ok((await records()).some((x) => x.kind === "alarm" && x.reason === "device-list-unreadable"));
   });
 
   it("puts changes in plain words", () => {
