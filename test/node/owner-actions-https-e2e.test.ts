@@ -3,7 +3,8 @@
  * mqtt.js device and the demo vendor behind a real TLS broker (aedes, certificates from the test CA).
  * Granting and withdrawing a consent over HTTPS changes what the very next message carries at the
  * vendor; quarantine stops flows and release resumes them; approving a pending contract version over
- * HTTPS puts it in force for the next message. Every change is an audit record naming the caller.
+ * HTTPS puts it in force for the next message; a device added over HTTPS connects with its one-time
+ * password, also after a restart, until it is removed. Every change is an audit record naming the caller.
  */
 import assert from "node:assert/strict";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -49,7 +50,7 @@ describe("owner actions over HTTPS, end to end", function () {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  it("consent, quarantine/release and contract approval over HTTPS change what reaches the vendor", async () => {
+  it("consent, quarantine/release and contract approval over HTTPS change what reaches the vendor; an added device survives a restart", async () => {
     const tmp = (p: string) => (dirs.push(mkdtempSync(path.join(tmpdir(), p))), dirs.at(-1)!);
     const pki = await makeTestCa();
     const seen: BrokerMessage[] = [];
@@ -147,5 +148,19 @@ describe("owner actions over HTTPS, end to end", function () {
     assert.equal((await call("POST", "/api/v1/contracts/thermo-cloud/approve")).status, 409);
     await send();
     assert.equal((await next(before + 1, "2.2.0")).temperature_c, 26, "the next message is sealed under the approved version");
+
+    // A device added over HTTPS connects with the password shown once, also after a restart.
+    const added = await call("POST", "/api/v1/devices", { id: "window-sensor" });
+    assert.equal(added.status, 201, JSON.stringify(added.json));
+    const sensor = await connectDevice(board.mqttPort, "window-sensor", added.json.password as string);
+    sensor.end(true);
+    device.end(true);
+    await board.stop();
+    board = await boot();
+    const again = await connectDevice(board.mqttPort, "window-sensor", added.json.password as string);
+    assert.equal((await call("DELETE", "/api/v1/devices/window-sensor")).status, 200);
+    await until("the removed device's session to close", () => (again.connected ? undefined : true));
+    again.end(true);
+    await assert.rejects(connectDevice(board.mqttPort, "window-sensor", added.json.password as string), /Not authorized|Bad username or password|connack/i);
   });
 });
