@@ -93,7 +93,9 @@ export interface ConfigError {
   readonly message: string;
 }
 
-const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** A device id (the MQTT client id): 1-64 of [A-Za-z0-9._-], starting with a letter or digit. */
+export const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const ID = DEVICE_ID;
 const SECRET = /^hmac-sha256:([A-Za-z0-9+/=]+):([A-Za-z0-9+/=]+)$/;
 
 /** Limits on what a config may declare (the core rejects rather than grows). */

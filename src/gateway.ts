@@ -22,6 +22,9 @@ import { openPolicy, type ContractStore, type PolicyHandle } from "./gateway/pol
 import { openOutbound, type OutboundHandle } from "./gateway/outbound.js";
 import { registerCommands } from "./gateway/commands.js";
 import { localBrokerOptions, openRetainedArea } from "./broker-local/options.js";
+import { openDeviceList } from "./gateway/device-list.js";
+import { createActions, type OwnerActions } from "./gateway/actions.js";
+import { ownerRoutes } from "./admin/owner-routes.js";
 
 export interface GatewayHooks {
   /** First boot only: the audit log's initial sealing key, to be kept offline by the owner. */
@@ -43,6 +46,8 @@ export interface Gateway {
   readonly audit: AuditHandle;
   readonly policy: PolicyHandle;
   readonly outbound: OutboundHandle;
+  /** The owner's actions (console and admin API call the same ones). */
+  readonly actions: OwnerActions;
   /** Appends an audit record; failures make the gateway fail closed. */
   record(event: AuditEvent): void;
   status(): Record<string, unknown>;
@@ -80,7 +85,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   };
   const policy = openPolicy(board, config, record, hooks.contractStore);
   const outbound = openOutbound(board, config, policy, record, () => audit.failClosed);
-  const devices = new Map(config.devices.map((d) => [d.id, d]));
+  const devices = openDeviceList(board.keys, config.devices);
   const limits = config.limits;
   /** Limit hits that no other record covers (the pipeline), one record per limit and minute. */
   const limitTally = new Tally(board.timers, AGGREGATE_WINDOW_MS, GAUGE_NAMES.length, record);
@@ -185,7 +190,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
       uptimeSeconds: Math.floor((board.clock.monotonic() - started) / 1000),
       timeSet: board.clock.isSet(),
       devicesConnected: broker.clients().length,
-      devicesConfigured: config.devices.length,
+      devicesConfigured: devices.list().length,
       integrations: policy.summary(),
       audit: { records: s.records, nextSeq: audit.log.nextSeq, flashUsedBytes: s.bytesUsed, flashTotalBytes: s.bytesTotal, failClosed: audit.failClosed, hold: audit.held },
       outbound: outbound.summary(),
@@ -195,6 +200,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     };
   };
 
+  const actions = createActions({ policy, outbound, audit, broker, devices, crypto: board.crypto, random: board.random, clock: board.clock, record });
   const admin = new AdminApi({
     crypto: board.crypto,
     clock: board.clock,
@@ -218,6 +224,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     checkpoint: () => audit.log.flushSummaries().then(() => audit.log.checkpoint()),
     beforeRead: () => audit.log.flushSummaries(),
     status,
+    routes: ownerRoutes(actions),
   });
 
   const gateway: Gateway = {
@@ -227,6 +234,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     audit,
     policy,
     outbound,
+    actions,
     record,
     status,
     async stop() {
@@ -239,6 +247,10 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   };
   registerCommands(gateway, board);
   audit.onAlarm((text) => shell.say(`ALARM: ${text}`));
+  if (devices.problem) {
+    shell.say(`ALARM: ${devices.problem}`);
+    record({ kind: "alarm", decision: "info", reason: "device-list-unreadable" });
+  }
   record({ kind: "boot", decision: "info", detail: { devices: config.devices.length, contracts: config.contracts.length, profile: config.profile } });
   // A contract rejected at load blocks its integration: an alarm, on the console and in the log.
   for (const i of policy.engine.integrations()) {

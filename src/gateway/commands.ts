@@ -1,7 +1,8 @@
 /**
  * The console commands of the gateway: diagnostics (`status`, `devices`, `integrations`, `datamap`,
  * `audit`) and the owner's actions (`consent`, `approve`, `reject`, `remove`, `quarantine`, `release`, `hold`,
- * `unhold`, `seal`, `rotate`, `unlock`). Every action is an audit record; who acted is "console".
+ * `unhold`, `seal`, `rotate`, `unlock`). The actions are src/gateway/actions.ts's (the admin API calls the same
+ * ones); each writes an audit record naming who acted: "console".
  */
 import type { Board } from "../ports.js";
 import type { Gateway } from "../gateway.js";
@@ -11,6 +12,7 @@ import { DataClasses } from "../policy/contract.js";
 import type { GaugeName, GaugeStatus } from "../profiles.js";
 
 const WHO = "console";
+import { CONSOLE } from "./actions.js";
 
 function table(rows: readonly (readonly string[])[]): string {
   if (rows.length === 0) return "";
@@ -25,6 +27,7 @@ function bytes(n: number): string {
 export function registerCommands(g: Gateway, board: Board): void {
   const shell = g.shell;
   const engine = g.policy.engine;
+  const actions = g.actions;
   const known = (id: string | undefined): string | undefined =>
     id === undefined ? "give an integration id (see `integrations`)" : engine.integrations().some((i) => i.id === id) ? undefined : `unknown integration "${id}" (see \`integrations\`)`;
 
@@ -122,8 +125,8 @@ export function registerCommands(g: Gateway, board: Board): void {
       if (bad) return `usage: consent <integration> <class> <opt-in|opt-out|withdrawn>: ${bad}`;
       if (!cls || !(DataClasses as readonly string[]).includes(cls)) return `unknown data class "${cls ?? ""}"; one of ${DataClasses.join(", ")}`;
       if (state !== "opt-in" && state !== "opt-out" && state !== "withdrawn") return "state must be opt-in, opt-out or withdrawn";
-      engine.setConsent(id!, cls, state, WHO);
-      if (state === "withdrawn") await g.outbound.purge(id!, "consent-withdrawn");
+      const r = await actions.setConsent(CONSOLE, id, cls, state);
+      if (!r.ok) return r.error.message;
       return `consent for ${id} / ${cls}: ${state}${state === "withdrawn" ? " (queue purged, pseudonym key destroyed)" : ""}`;
     },
   });
@@ -131,17 +134,17 @@ export function registerCommands(g: Gateway, board: Board): void {
   shell.register({
     name: "approve",
     summary: "approve <integration>: enforce its pending contract version",
-    run: (args) => known(args[0]) ?? (g.policy.approve(args[0]!, WHO) ? `approved: ${args[0]} now enforces its new version` : `nothing pending for ${args[0]}`),
+    run: (args) => known(args[0]) ?? (actions.approve(CONSOLE, args[0]).ok ? `approved: ${args[0]} now enforces its new version` : `nothing pending for ${args[0]}`),
   });
   shell.register({
     name: "reject",
     summary: "reject <integration>: refuse its pending contract version",
-    run: (args) => known(args[0]) ?? (g.policy.reject(args[0]!, WHO) ? `rejected the pending version of ${args[0]}` : `nothing pending for ${args[0]}`),
+    run: (args) => known(args[0]) ?? (actions.reject(CONSOLE, args[0]).ok ? `rejected the pending version of ${args[0]}` : `nothing pending for ${args[0]}`),
   });
   shell.register({
     name: "remove",
     summary: "remove <integration>: end it: flows, consent, approval, pseudonym key and queue are gone",
-    run: (args) => known(args[0]) ?? (g.policy.remove(args[0]!, WHO) ? `removed ${args[0]}; its queue is purged` : `could not remove ${args[0]}`),
+    run: (args) => known(args[0]) ?? (actions.remove(CONSOLE, args[0]).ok ? `removed ${args[0]}; its queue is purged` : `could not remove ${args[0]}`),
   });
   shell.register({
     name: "quarantine",
@@ -149,9 +152,8 @@ export function registerCommands(g: Gateway, board: Board): void {
     run: (args) => {
       const bad = known(args[0]);
       if (bad) return bad;
-      engine.quarantine(args[0]!, args.slice(1).join(" ") || "owner", WHO);
-      g.outbound.freeze(args[0]!, "quarantine");
-      return `${args[0]} quarantined: every flow denied, queue frozen`;
+      const r = actions.quarantine(CONSOLE, args[0], args.slice(1).join(" ").slice(0, 120));
+      return r.ok ? `${args[0]} quarantined: every flow denied, queue frozen` : r.error.message;
     },
   });
   shell.register({
@@ -160,9 +162,8 @@ export function registerCommands(g: Gateway, board: Board): void {
     run: (args) => {
       const bad = known(args[0]);
       if (bad) return bad;
-      engine.release(args[0]!, WHO);
-      g.outbound.thaw(args[0]!, "released");
-      return `${args[0]} released`;
+      const r = actions.release(CONSOLE, args[0]);
+      return r.ok ? `${args[0]} released` : r.error.message;
     },
   });
   shell.register({
@@ -181,8 +182,8 @@ export function registerCommands(g: Gateway, board: Board): void {
     run: (args) => {
       const bad = known(args[0]);
       if (bad) return bad;
-      engine.rotate(args[0]!, WHO);
-      return `pseudonym key of ${args[0]} rotated`;
+      const r = actions.rotate(CONSOLE, args[0]);
+      return r.ok ? `pseudonym key of ${args[0]} rotated` : r.error.message;
     },
   });
   shell.register({
@@ -190,14 +191,24 @@ export function registerCommands(g: Gateway, board: Board): void {
     summary: "hold <reason>: legal hold on the audit log (nothing is purged)",
     run: async (args) => {
       if (args.length === 0) return "usage: hold <reason>";
-      const seq = await g.audit.log.hold(args.join(" ").slice(0, 120));
-      return `legal hold placed (record ${seq})`;
+      const r = await actions.hold(CONSOLE, args.join(" ").slice(0, 120));
+      return r.ok ? `legal hold placed (record ${r.value.seq})` : r.error.message;
     },
   });
   shell.register({
     name: "unhold",
     summary: "lift the legal hold",
-    run: async () => (g.audit.held === undefined ? "no legal hold" : `legal hold lifted (record ${await g.audit.log.release()})`),
+    run: async () => {
+      const r = await actions.unhold(CONSOLE);
+      return r.ok ? `legal hold lifted (record ${r.value.seq})` : r.error.message;
+    },
   });
-  shell.register({ name: "seal", summary: "seal the current audit epoch now", run: () => `sealed (record ${g.audit.log.seal()})` });
+  shell.register({
+    name: "seal",
+    summary: "seal the current audit epoch now",
+    run: () => {
+      const r = actions.seal(CONSOLE);
+      return r.ok ? `sealed (record ${r.value.seq})` : r.error.message;
+    },
+  });
 }

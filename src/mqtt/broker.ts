@@ -470,6 +470,14 @@ export class Broker {
     return out;
   }
 
+  /** Closes a connected device's session (its will is sent). @returns false when it is not connected. */
+  disconnect(clientId: string, reason: "removed"): boolean {
+    const s = this.#byId.get(clientId);
+    if (!s) return false;
+    s.close(reason);
+    return true;
+  }
+
   /** Closes every session (no wills: the gateway itself is going away) and refuses new sockets. Harmless twice. */
   close(): void {
     this.#closed = true;

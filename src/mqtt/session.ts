@@ -44,6 +44,8 @@ export type DisconnectReason =
   | "backpressure"
   | "rate-limit"
   | "internal-error"
+  /** The device was removed by the owner (its credentials are gone). */
+  | "removed"
   /** A socket still awaiting CONNECT, closed to make room for a newer one (no `disconnect` record). */
   | "evicted";
 

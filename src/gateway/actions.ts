@@ -1,0 +1,434 @@
+/**
+ * The owner's actions, each written once: the serial console (src/gateway/commands.ts, who = console)
+ * and the admin API's routes (src/admin/owner-routes.ts, who = the authenticated caller) both call
+ * these. An action checks its input and answers a result or a typed error that names the bad field;
+ * every change writes an `admin` record whose detail says who acted (`who`, `role`, `via`, `remote`),
+ * besides the record the subsystem writes of the effect (consent, contract, incident, seal).
+ */
+import type { Clock, Crypto, Random } from "../ports.js";
+import type { AuditEvent, DetailValue } from "../audit/types.js";
+import type { Broker } from "../mqtt/broker.js";
+import { DEVICE_ID, makeDeviceSecret } from "../config.js";
+import { MAX_ADDED_DEVICES, type DeviceList } from "./device-list.js";
+import { toBase64 } from "../util/bytes.js";
+import type { Principal } from "../admin/routes.js";
+import type { AuditHandle } from "./audit.js";
+import type { OutboundHandle } from "./outbound.js";
+import type { PolicyHandle } from "./policy.js";
+import type { IntegrationStatus } from "../policy/engine.js";
+import type { DataMap } from "../policy/datamap.js";
+import type { Change } from "../policy/diff.js";
+import { DataClasses, contractClasses } from "../policy/contract.js";
+import { ConsentStates, type ConsentState } from "../policy/ledger.js";
+
+/** Who acts: an authenticated caller of the admin API, or {@link CONSOLE}. */
+export type Actor = Principal;
+
+/** The serial console: physical presence, the owner's role. */
+export const CONSOLE: Actor = Object.freeze({ account: "console", role: "owner", via: "console", remote: "console" });
+
+/** `bad-field` → 400, `unknown` → 404, `conflict` → 409, `unavailable` → 503. */
+export type ActionErrorKind = "bad-field" | "unknown" | "conflict" | "unavailable";
+
+export interface ActionError {
+  readonly kind: ActionErrorKind;
+  readonly message: string;
+  /** The input at fault (`integration`, `class`, `state`, `reason`, `id`). */
+  readonly field?: string;
+}
+
+export type ActionResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: ActionError };
+
+export interface IntegrationView {
+  readonly id: string;
+  readonly state: string;
+  readonly version: string | null;
+  readonly vendor: string | null;
+  readonly purpose: string | null;
+  readonly quarantine: string | null;
+  readonly pendingVersion: string | null;
+  /** Errors of the contract file while the approved version stays in force (empty when none). */
+  readonly broken: readonly { path: string; message: string }[];
+  readonly errors: readonly { path: string; message: string }[];
+  /** Outbound routes: state and counters. */
+  readonly uplink: { readonly state: string; readonly queued: number; readonly sent: number; readonly dropped: number };
+}
+
+export interface ContractView {
+  readonly integration: string;
+  readonly version: string | null;
+  readonly vendor: string | null;
+  readonly purpose: string | null;
+  readonly retentionDays: number | null;
+  readonly classes: readonly string[];
+  readonly destinations: readonly string[];
+  readonly pendingVersion: string | null;
+}
+
+export interface ChangeView extends Change {
+  /** The change in plain words. */
+  readonly words: string;
+}
+
+export interface PendingView {
+  readonly integration: string;
+  /** The version in force (null: none yet, the integration is denied until approved). */
+  readonly from: string | null;
+  readonly to: string;
+  readonly changes: readonly ChangeView[];
+  /** One sentence for the review page. */
+  readonly summary: string;
+}
+
+export interface ConsentView {
+  readonly integration: string;
+  readonly class: string;
+  /** True when the contract needs an opt-in before this class may leave. */
+  readonly required: boolean;
+  readonly state: ConsentState | null;
+  readonly since: string | null;
+  readonly who: string | null;
+}
+
+export interface DeviceView {
+  readonly id: string;
+  readonly username: string;
+  readonly groups: readonly string[];
+  readonly connected: boolean;
+  readonly remote: string | null;
+  readonly connectedSeconds: number | null;
+  /** "config" (gateway.json) or "added" (over the admin API; removable there). */
+  readonly source: "config" | "added";
+}
+
+export interface NewDevice {
+  readonly id: string;
+  readonly username: string;
+  /** Shown once: the device keeps only its salted HMAC. */
+  readonly password: string;
+}
+
+export interface ActionParts {
+  readonly policy: PolicyHandle;
+  readonly outbound: OutboundHandle;
+  readonly audit: AuditHandle;
+  readonly broker: Broker;
+  readonly devices: DeviceList;
+  readonly crypto: Crypto;
+  readonly random: Random;
+  readonly clock: Pick<Clock, "monotonic">;
+  readonly record: (event: AuditEvent) => void;
+}
+
+export interface OwnerActions {
+  integrations(): IntegrationView[];
+  contracts(): ContractView[];
+  pending(): PendingView[];
+  approve(who: Actor, integration: unknown): ActionResult<{ integration: string; version: string | null }>;
+  reject(who: Actor, integration: unknown): ActionResult<{ integration: string; version: string | null }>;
+  /** Ends an integration: flows, consent, approval, pseudonym key and queue are gone. */
+  remove(who: Actor, integration: unknown): ActionResult<{ integration: string }>;
+  quarantine(who: Actor, integration: unknown, reason?: unknown): ActionResult<{ integration: string; reason: string }>;
+  release(who: Actor, integration: unknown): ActionResult<{ integration: string }>;
+  rotate(who: Actor, integration: unknown): ActionResult<{ integration: string }>;
+  consent(): ConsentView[];
+  /** A withdrawal also purges the queue and destroys the pseudonym key (resolves once purged). */
+  setConsent(who: Actor, integration: unknown, dataClass: unknown, state: unknown): Promise<ActionResult<{ integration: string; class: string; state: ConsentState; previous: ConsentState | null }>>;
+  hold(who: Actor, reason: unknown): Promise<ActionResult<{ seq: number; reason: string }>>;
+  unhold(who: Actor): Promise<ActionResult<{ seq: number }>>;
+  seal(who: Actor): ActionResult<{ seq: number }>;
+  dataMap(): DataMap;
+  devices(): DeviceView[];
+  /** Adds a device with a generated password (returned once, never stored or recorded in clear). */
+  addDevice(who: Actor, id: unknown, username?: unknown): ActionResult<NewDevice>;
+  /** Removes a device added over the API and closes its session. */
+  removeDevice(who: Actor, id: unknown): ActionResult<{ id: string }>;
+}
+
+const MAX_REASON = 120;
+
+function fail<T>(kind: ActionErrorKind, message: string, field?: string): ActionResult<T> {
+  return { ok: false, error: field === undefined ? { kind, message } : { kind, message, field } };
+}
+
+function ok<T>(value: T): ActionResult<T> {
+  return { ok: true, value };
+}
+
+/** A change in words: "retention days: 30 → 90 (needs your approval)". */
+export function changeInWords(c: Change): string {
+  const parts = c.path.split("/").filter((p) => p !== "");
+  const name = (p: string): string => p.replace(/([a-z])([A-Z])/g, "$1 $2").toLowerCase();
+  let where: string;
+  if (parts[0] === "flows" && parts.length >= 2) where = `flow "${parts[1]}"${parts.length > 2 ? " " + parts.slice(2).map(name).join(" ") : ""}`;
+  else if (parts[0] === "destinations" && parts.length >= 2) where = `destination "${parts[1]}"${parts.length > 2 ? " " + parts.slice(2).map(name).join(" ") : ""}`;
+  else if (parts[0] === "terms") where = parts.slice(1).map(name).join(" ");
+  else where = parts.map(name).join(" ") || "contract";
+  return `${where}: ${c.what}${c.relevant ? " (needs your approval)" : " (applies without approval)"}`;
+}
+
+export function createActions(p: ActionParts): OwnerActions {
+  const engine = p.policy.engine;
+  const find = (id: unknown): ActionResult<IntegrationStatus> => {
+    if (typeof id !== "string" || id === "") return fail("bad-field", "integration must be an integration id (see GET /api/v1/integrations)", "integration");
+    const i = engine.integrations().find((x) => x.id === id);
+    return i ? ok(i) : fail("unknown", `unknown integration "${id}"`, "integration");
+  };
+  /** The actor's record of a change (the effect has its own record). */
+  const recordAction = (who: Actor, action: string, integration: string | undefined, more: Record<string, DetailValue> = {}): void => {
+    p.record({
+      kind: "admin",
+      decision: "allow",
+      reason: action,
+      ...(integration === undefined ? {} : { integration }),
+      detail: { ...more, who: who.account, role: who.role, via: who.via, remote: who.remote },
+    });
+  };
+  const textOf = (v: unknown, field: string, required: boolean): ActionResult<string> => {
+    if (v === undefined || v === null || v === "") return required ? fail("bad-field", `${field} is required`, field) : ok("");
+    if (typeof v !== "string") return fail("bad-field", `${field} must be a string`, field);
+    if (v.length > MAX_REASON || /[\u0000-\u001f\u007f]/.test(v)) return fail("bad-field", `${field} must be at most ${MAX_REASON} characters, without control characters`, field);
+    return ok(v);
+  };
+
+  const review = (who: Actor, id: unknown, approve: boolean): ActionResult<{ integration: string; version: string | null }> => {
+    const f = find(id);
+    if (!f.ok) return f;
+    const i = f.value;
+    const version = i.pending?.version ?? i.version ?? null;
+    const done = approve ? p.policy.approve(i.id, who.account) : p.policy.reject(i.id, who.account);
+    if (!done) return fail("conflict", `nothing pending for ${i.id}`, "integration");
+    recordAction(who, approve ? "contract-approved" : "contract-rejected", i.id, { version });
+    return ok({ integration: i.id, version: approve ? (engine.integrations().find((x) => x.id === i.id)?.version ?? null) : version });
+  };
+
+  return {
+    integrations() {
+      const out = p.outbound.summary();
+      return engine.integrations().map((i) => {
+        const routes = Object.entries(out).filter(([k]) => k.startsWith(i.id + "/")).map(([, v]) => v);
+        const c = engine.contract(i.id);
+        return {
+          id: i.id,
+          state: i.state,
+          version: i.version ?? null,
+          vendor: c?.vendor ?? null,
+          purpose: c?.purpose ?? null,
+          quarantine: i.quarantine ?? null,
+          pendingVersion: i.pending?.version ?? null,
+          broken: i.broken.map((e) => ({ path: e.path, message: e.message })),
+          errors: i.errors.map((e) => ({ path: e.path, message: e.message })),
+          uplink: {
+            state: routes.map((r) => r.state).join(",") || "none",
+            queued: routes.reduce((n, s) => n + s.queued, 0),
+            sent: routes.reduce((n, s) => n + s.sent, 0),
+            dropped: routes.reduce((n, s) => n + Object.values(s.dropped).reduce((a, b) => a + b, 0), 0),
+          },
+        };
+      });
+    },
+
+    contracts() {
+      return engine.integrations().map((i) => {
+        const c = engine.contract(i.id);
+        return {
+          integration: i.id,
+          version: i.version ?? null,
+          vendor: c?.vendor ?? null,
+          purpose: c?.purpose ?? null,
+          retentionDays: c?.terms.retentionDays ?? null,
+          classes: c ? contractClasses(c) : [],
+          destinations: c ? c.destinations.map((d) => `${d.host}:${d.port}`) : [],
+          pendingVersion: i.pending?.version ?? null,
+        };
+      });
+    },
+
+    pending() {
+      const out: PendingView[] = [];
+      for (const i of engine.integrations()) {
+        if (!i.pending) continue;
+        const changes = i.pending.changes.map((c) => ({ path: c.path, what: c.what, relevant: c.relevant, words: changeInWords(c) }));
+        const relevant = changes.filter((c) => c.relevant).length;
+        const vendor = engine.contract(i.id)?.vendor ?? i.id;
+        out.push({
+          integration: i.id,
+          from: i.version ?? null,
+          to: i.pending.version,
+          changes,
+          summary: `${vendor} ${i.version ? `v${i.version}` : "(no approved version)"} → v${i.pending.version}: ${changes.length} change${changes.length === 1 ? "" : "s"}, ${relevant} needing your approval`,
+        });
+      }
+      return out;
+    },
+
+    approve: (who, id) => review(who, id, true),
+    reject: (who, id) => review(who, id, false),
+
+    remove(who, id) {
+      const f = find(id);
+      if (!f.ok) return f;
+      if (!p.policy.remove(f.value.id, who.account)) return fail("conflict", `could not remove ${f.value.id}`, "integration");
+      recordAction(who, "integration-removed", f.value.id);
+      return ok({ integration: f.value.id });
+    },
+
+    quarantine(who, id, reason) {
+      const f = find(id);
+      if (!f.ok) return f;
+      const r = textOf(reason, "reason", false);
+      if (!r.ok) return r;
+      const why = r.value || "owner";
+      engine.quarantine(f.value.id, why, who.account);
+      p.outbound.freeze(f.value.id, "quarantine");
+      recordAction(who, "quarantine", f.value.id, { why });
+      return ok({ integration: f.value.id, reason: why });
+    },
+
+    release(who, id) {
+      const f = find(id);
+      if (!f.ok) return f;
+      engine.release(f.value.id, who.account);
+      p.outbound.thaw(f.value.id, "released");
+      recordAction(who, "release", f.value.id, { was: f.value.quarantine ?? null });
+      return ok({ integration: f.value.id });
+    },
+
+    rotate(who, id) {
+      const f = find(id);
+      if (!f.ok) return f;
+      try {
+        engine.rotate(f.value.id, who.account);
+      } catch (e) {
+        return fail("unavailable", `the key store refused the new key: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      recordAction(who, "key-rotate", f.value.id);
+      return ok({ integration: f.value.id });
+    },
+
+    consent() {
+      const out: ConsentView[] = [];
+      for (const i of engine.integrations()) {
+        const c = engine.contract(i.id);
+        const ledger = engine.consent(i.id);
+        const classes = c ? contractClasses(c) : (Object.keys(ledger) as string[]);
+        for (const cls of classes) {
+          const rec = ledger[cls];
+          out.push({
+            integration: i.id,
+            class: cls,
+            required: c ? (c.terms.consent as Record<string, boolean | undefined>)[cls] === true : false,
+            state: rec?.state ?? null,
+            since: rec ? new Date(rec.time).toISOString() : null,
+            who: rec?.who ?? null,
+          });
+        }
+      }
+      return out;
+    },
+
+    async setConsent(who, id, dataClass, state) {
+      const f = find(id);
+      if (!f.ok) return f;
+      if (typeof dataClass !== "string" || !(DataClasses as readonly string[]).includes(dataClass)) {
+        return fail("bad-field", `unknown data class "${typeof dataClass === "string" ? dataClass : String(dataClass)}"; one of ${DataClasses.join(", ")}`, "class");
+      }
+      if (typeof state !== "string" || !(ConsentStates as readonly string[]).includes(state)) {
+        return fail("bad-field", `state must be one of ${ConsentStates.join(", ")}`, "state");
+      }
+      const s = state as ConsentState;
+      const previous = engine.consent(f.value.id)[dataClass]?.state ?? null;
+      engine.setConsent(f.value.id, dataClass, s, who.account);
+      recordAction(who, "consent", f.value.id, { class: dataClass, state: s, previous });
+      if (s === "withdrawn") await p.outbound.purge(f.value.id, "consent-withdrawn");
+      return ok({ integration: f.value.id, class: dataClass, state: s, previous });
+    },
+
+    async hold(who, reason) {
+      const r = textOf(reason, "reason", true);
+      if (!r.ok) return r;
+      try {
+        const seq = await p.audit.log.hold(r.value);
+        recordAction(who, "legal-hold", undefined, { hold: r.value, record: seq });
+        return ok({ seq, reason: r.value });
+      } catch (e) {
+        return fail("unavailable", `the audit log cannot take the hold: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    },
+
+    async unhold(who) {
+      if (p.audit.held === undefined) return fail("conflict", "no legal hold");
+      try {
+        const seq = await p.audit.log.release();
+        recordAction(who, "legal-hold-released", undefined, { record: seq });
+        return ok({ seq });
+      } catch (e) {
+        return fail("unavailable", `the audit log cannot lift the hold: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    },
+
+    seal(who) {
+      let seq: number;
+      try {
+        seq = p.audit.log.seal();
+      } catch (e) {
+        return fail("unavailable", `the audit log cannot seal: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      recordAction(who, "seal", undefined, { record: seq });
+      return ok({ seq });
+    },
+
+    dataMap: () => engine.dataMap(),
+
+    devices() {
+      const now = p.clock.monotonic();
+      const live = new Map(p.broker.clients().map((c) => [c.clientId, c]));
+      return p.devices.list().map((d) => {
+        const c = live.get(d.id);
+        return {
+          id: d.id,
+          username: d.username,
+          groups: d.groups,
+          connected: c !== undefined,
+          remote: c?.remote ?? null,
+          connectedSeconds: c ? Math.floor((now - c.since) / 1000) : null,
+          source: p.devices.configured(d.id) ? "config" : "added",
+        };
+      });
+    },
+
+    addDevice(who, id, username) {
+      if (typeof id !== "string" || !DEVICE_ID.test(id)) return fail("bad-field", "id must be 1-64 of [A-Za-z0-9._-], starting with a letter or digit", "id");
+      const user = username === undefined ? id : username;
+      if (typeof user !== "string" || !DEVICE_ID.test(user)) return fail("bad-field", "username must be 1-64 of [A-Za-z0-9._-], starting with a letter or digit", "username");
+      if (p.devices.get(id)) return fail("conflict", `device "${id}" exists`, "id");
+      if (p.devices.added >= MAX_ADDED_DEVICES) return fail("conflict", `at most ${MAX_ADDED_DEVICES} devices can be added over the API; add more in gateway.json`, "id");
+      const raw = new Uint8Array(24);
+      p.random.fill(raw);
+      const password = toBase64(raw, true);
+      const salt = new Uint8Array(16);
+      p.random.fill(salt);
+      try {
+        p.devices.add({ id, username: user, secret: makeDeviceSecret(p.crypto, salt, password) });
+      } catch (e) {
+        return fail("unavailable", `the key store refused the device: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      recordAction(who, "device-added", undefined, { device: id, username: user });
+      return ok({ id, username: user, password });
+    },
+
+    removeDevice(who, id) {
+      if (typeof id !== "string" || id === "") return fail("bad-field", "id must be a device id", "id");
+      if (!p.devices.get(id)) return fail("unknown", `unknown device "${id}"`, "id");
+      if (p.devices.configured(id)) return fail("conflict", `device "${id}" is defined in gateway.json; remove it there`, "id");
+      try {
+        p.devices.remove(id);
+      } catch (e) {
+        return fail("unavailable", `the key store refused the change: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      const wasConnected = p.broker.disconnect(id, "removed");
+      recordAction(who, "device-removed", undefined, { device: id, disconnected: wasConnected });
+      return ok({ id });
+    },
+  };
+}
