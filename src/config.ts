@@ -4,6 +4,7 @@
  */
 import type { Crypto } from "./ports.js";
 import { constantTimeEqual, fromBase64, toBase64, utf8 } from "./util/bytes.js";
+import { parseIncidentResponse, type IncidentResponseConfig } from "./incident/deadlines.js";
 
 export interface DeviceEntry {
   /** The MQTT client id the device connects with. */
@@ -65,6 +66,8 @@ export interface GatewayConfig {
   readonly admin?: AdminConfig;
   /** Device-side broker limits (`BrokerLimits` in src/mqtt/broker.ts); absent ones keep their defaults. */
   readonly broker?: Readonly<Record<string, number>>;
+  /** Incident response: notification parties and deadlines, contact point, review days (src/incident/deadlines.ts). */
+  readonly incidentResponse?: IncidentResponseConfig;
 }
 
 export interface ConfigError {
@@ -152,8 +155,9 @@ export function parseGatewayConfig(
   }
   const admin = parseAdmin(raw.admin, errors);
   const broker = parseBroker(raw.broker, errors);
+  const incidentResponse = parseIncidentResponse(raw.incidentResponse, errors);
   if (errors.length) return { ok: false, errors };
-  return { ok: true, config: { name, devices, contracts, audit: { groupCommitMs, retentionDays, ...(summaryEveryMs === undefined ? {} : { summaryEveryMs }), ...(flowCommitMs === undefined ? {} : { flowCommitMs }), ...(typeof partitionBytes === "number" ? { partitionBytes } : {}) }, ...(admin ? { admin } : {}), ...(broker ? { broker } : {}) } };
+  return { ok: true, config: { name, devices, contracts, incidentResponse, audit: { groupCommitMs, retentionDays, ...(summaryEveryMs === undefined ? {} : { summaryEveryMs }), ...(flowCommitMs === undefined ? {} : { flowCommitMs }), ...(typeof partitionBytes === "number" ? { partitionBytes } : {}) }, ...(admin ? { admin } : {}), ...(broker ? { broker } : {}) } };
 }
 
 /** Integer ranges of the broker limits gateway.json may set: [min, max]. */

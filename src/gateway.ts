@@ -19,6 +19,11 @@ import { openAudit, type AuditHandle } from "./gateway/audit.js";
 import { openPolicy, type ContractStore, type PolicyHandle } from "./gateway/policy.js";
 import { openOutbound, type OutboundHandle } from "./gateway/outbound.js";
 import { registerCommands } from "./gateway/commands.js";
+import { DeviceRegistry } from "./gateway/devices.js";
+import { openIncidents } from "./incident/wiring.js";
+import { registerIncidentCommands } from "./incident/commands.js";
+import { incidentRoutes } from "./incident/routes.js";
+import type { IncidentManager } from "./incident/manager.js";
 
 export interface GatewayHooks {
   /** First boot only: the audit log's initial sealing key, to be kept offline by the owner. */
@@ -38,6 +43,10 @@ export interface Gateway {
   readonly audit: AuditHandle;
   readonly policy: PolicyHandle;
   readonly outbound: OutboundHandle;
+  /** Disabled device credentials (CONNACK 5), persisted in the KeyStore. */
+  readonly devices: DeviceRegistry;
+  /** Incidents, rebuilt from the log at boot. */
+  readonly incidents: IncidentManager;
   /** Appends an audit record; failures make the gateway fail closed. */
   record(event: AuditEvent): void;
   status(): Record<string, unknown>;
@@ -70,6 +79,9 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   const policy = openPolicy(board, config, record, hooks.contractStore);
   const outbound = openOutbound(board, config, policy, record, () => audit.failClosed);
   const devices = new Map(config.devices.map((d) => [d.id, d]));
+  // The broker is built below; a disable closes the device's session through it.
+  let brokerRef: Broker | undefined;
+  const deviceRegistry = new DeviceRegistry({ keys: board.keys, known: config.devices.map((d) => d.id), append: (e) => audit.log.append(e), disconnect: (id) => void brokerRef?.disconnect(id) });
 
   /**
    * Records one decision and, for an allowed flow, forwards it only once a durable record covers it
@@ -99,7 +111,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
       const dev = devices.get(clientId);
       // The same HMAC work for unknown ids, so timing does not tell which client ids exist.
       const ok = checkDeviceSecret(board.crypto, dev?.secret ?? UNKNOWN_DEVICE_SECRET, password ?? new Uint8Array(0));
-      return ok && dev !== undefined && password !== undefined && (username === undefined || username === dev.username);
+      return ok && dev !== undefined && password !== undefined && (username === undefined || username === dev.username) && !deviceRegistry.isDisabled(clientId);
     },
     authorizeSubscribe(clientId, filter) {
       const dev = devices.get(clientId);
@@ -120,6 +132,10 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     },
     onEvent: record,
   });
+  brokerRef = broker;
+  // Deadline and review alarms: checked each minute (a record only when a level is newly reached).
+  const deadlineTimer = board.timers.every(60_000, () => void incidents.tick().catch(() => undefined));
+  const incidents = openIncidents(board, config, { audit, policy, outbound, devices: deviceRegistry, connected: () => broker.clients().map((c) => c.clientId) });
 
   const shell = new Shell(board.console);
   const tokenHash = ownerTokenHash(board, hooks);
@@ -152,6 +168,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     checkpoint: () => audit.log.flushSummaries().then(() => audit.log.checkpoint()),
     beforeRead: () => audit.log.flushSummaries(),
     status,
+    routes: incidentRoutes(incidents, { exportJsonl: (from, to) => audit.exportJsonl(from, to), beforeRead: () => audit.log.flushSummaries() }),
   });
 
   const gateway: Gateway = {
@@ -161,16 +178,21 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     audit,
     policy,
     outbound,
+    devices: deviceRegistry,
+    incidents,
     record,
     status,
     async stop() {
+      board.timers.cancel(deadlineTimer);
       outbound.close();
       broker.close();
       await audit.close();
     },
   };
   registerCommands(gateway, board);
+  registerIncidentCommands(gateway, board);
   audit.onAlarm((text) => shell.say(`ALARM: ${text}`));
+  incidents.onAlarm((text) => shell.say(`ALARM: ${text}`));
   record({ kind: "boot", decision: "info", detail: { devices: config.devices.length, contracts: config.contracts.length } });
   // A quarantine survives reboots in the policy engine; its queues stay frozen with it.
   for (const i of policy.engine.integrations()) if (i.state === "quarantined") outbound.freeze(i.id, "quarantine (at boot)");

@@ -215,6 +215,14 @@ export class Broker {
     return out;
   }
 
+  /** Closes the live session of `clientId`, if any (its credentials were just disabled). Returns whether one was closed. */
+  disconnect(clientId: string): boolean {
+    const s = this.#byId.get(clientId);
+    if (!s) return false;
+    s.close("disabled");
+    return true;
+  }
+
   /** Closes every session (no wills: the gateway itself is going away) and refuses new sockets. Harmless twice. */
   close(): void {
     this.#closed = true;

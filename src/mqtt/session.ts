@@ -38,6 +38,8 @@ export type DisconnectReason =
   | "backpressure"
   | "rate-limit"
   | "internal-error"
+  /** The device's credentials were disabled (incident containment, src/gateway/devices.ts). */
+  | "disabled"
   /** A socket still awaiting CONNECT, closed to make room for a newer one (no `disconnect` record). */
   | "evicted";
 
