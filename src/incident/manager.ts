@@ -216,6 +216,8 @@ export class IncidentManager {
    * Called by the gateway's timer; returns the seqs written.
    */
   async tick(): Promise<number[]> {
+    // Each level is marked raised before its record is awaited, so a timer firing again meanwhile
+    // (or a tick from a test) never raises it twice.
     const out: number[] = [];
     for (const inc of this.book.all()) {
       if (inc.state === "reviewed") continue;
@@ -224,8 +226,9 @@ export class IncidentManager {
       if (inc.state === "resolved" && inc.reviewDueAt !== undefined && this.#e.clock.now() >= inc.reviewDueAt) levels.push({ party: "review", level: "overdue", text: `incident ${inc.id}: the post-incident review is OVERDUE` });
       for (const a of levels) {
         if (inc.alarmed.has(`${a.party}|${a.level}`)) continue;
-        out.push(await this.#append({ kind: "alarm", decision: "info", reason: a.party === "review" ? "review-deadline" : "notification-deadline", detail: { incident: inc.id, party: a.party, level: a.level, clockSet: this.#e.clock.isSet(), mono: this.#e.clock.monotonic() } }));
+        inc.alarmed.add(`${a.party}|${a.level}`);
         for (const l of this.#alarmListeners) l(a.text);
+        out.push(await this.#append({ kind: "alarm", decision: "info", reason: a.party === "review" ? "review-deadline" : "notification-deadline", detail: { incident: inc.id, party: a.party, level: a.level, clockSet: this.#e.clock.isSet(), mono: this.#e.clock.monotonic() } }));
       }
     }
     return out;
