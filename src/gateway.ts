@@ -21,6 +21,8 @@ import { openOutbound, type OutboundHandle } from "./gateway/outbound.js";
 import { registerCommands } from "./gateway/commands.js";
 import { DeviceRegistry } from "./gateway/devices.js";
 import { openIncidents } from "./incident/wiring.js";
+import { AlarmDetector } from "./incident/alarms.js";
+import { DEFAULT_INCIDENT_RESPONSE } from "./incident/deadlines.js";
 import { registerIncidentCommands } from "./incident/commands.js";
 import { incidentRoutes } from "./incident/routes.js";
 import type { IncidentManager } from "./incident/manager.js";
@@ -75,7 +77,20 @@ function ownerTokenHash(board: Board, hooks: GatewayHooks): Uint8Array {
 export async function startGateway(board: Board, config: GatewayConfig, hooks: GatewayHooks): Promise<Gateway> {
   const started = board.clock.monotonic();
   const audit = await openAudit(board, config, hooks);
-  const record = (event: AuditEvent): void => audit.record(event);
+  // The gateway's own alarms (src/incident/alarms.ts): raised as records and printed at once.
+  let say: (line: string) => void = (line) => board.console.write(line + "\n");
+  const detector = new AlarmDetector({
+    clock: board.clock,
+    thresholds: (config.incidentResponse ?? DEFAULT_INCIDENT_RESPONSE).alarms,
+    raise: (e, text) => {
+      audit.record(e);
+      say(`ALARM: ${text} (\`incident open <title> --alarm <seq>\`; see \`audit 5 alarm\`)`);
+    },
+  });
+  const record = (event: AuditEvent): void => {
+    audit.record(event);
+    detector.event(event);
+  };
   const policy = openPolicy(board, config, record, hooks.contractStore);
   const outbound = openOutbound(board, config, policy, record, () => audit.failClosed);
   const devices = new Map(config.devices.map((d) => [d.id, d]));
@@ -89,6 +104,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
    * Rejects when the message was not recorded or not forwarded for that reason (so no PUBACK).
    */
   const handleDecision = async (device: string, topic: string, d: FlowDecision, bytesIn: number): Promise<void> => {
+    detector.flow(device, d.integration, d.verdict, d.reason, d.fieldsDropped);
     if (d.verdict === "deny" || d.integration === null || !d.payload || d.vendorTopic === undefined || d.destination === undefined) {
       await audit.flow(device, topic, d, bytesIn);
       return;
@@ -138,6 +154,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   const incidents = openIncidents(board, config, { audit, policy, outbound, devices: deviceRegistry, connected: () => broker.clients().map((c) => c.clientId) });
 
   const shell = new Shell(board.console);
+  say = (line) => shell.say(line);
   const tokenHash = ownerTokenHash(board, hooks);
   const cert = hooks.certificateFingerprint ?? "none";
   const fingerprint = typeof cert === "string" ? () => cert : cert;

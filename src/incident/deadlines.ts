@@ -43,9 +43,11 @@ export interface IncidentResponseConfig {
   readonly reviewDays: number;
   /** Days before awareness that the timeline and the evidence export reach back. */
   readonly windowDays: number;
+  /** Alarm thresholds (src/incident/alarms.ts); absent ones keep their defaults. */
+  readonly alarms: Readonly<Partial<Record<"undeclaredFields" | "rateLimited" | "authFailures" | "windowMs", number>>>;
 }
 
-export const DEFAULT_INCIDENT_RESPONSE: IncidentResponseConfig = Object.freeze({ profile: "gdpr", parties: PROFILES.gdpr, contact: "the household (set incidentResponse.contact)", reviewDays: 7, windowDays: 30 });
+export const DEFAULT_INCIDENT_RESPONSE: IncidentResponseConfig = Object.freeze({ profile: "gdpr", parties: PROFILES.gdpr, contact: "the household (set incidentResponse.contact)", reviewDays: 7, windowDays: 30, alarms: {} });
 
 const PARTY_ID = /^[a-z0-9][a-z0-9-]{0,31}$/;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -58,7 +60,7 @@ export function parseIncidentResponse(raw: unknown, errors: ConfigError[]): Inci
     errors.push({ path: p, message: "must be an object: {profile: gdpr|nis2|custom, parties?, contact?, reviewDays?, windowDays?}" });
     return DEFAULT_INCIDENT_RESPONSE;
   }
-  for (const k of Object.keys(raw)) if (!["profile", "parties", "contact", "reviewDays", "windowDays"].includes(k)) errors.push({ path: `${p}/${k}`, message: "unknown option; one of profile, parties, contact, reviewDays, windowDays" });
+  for (const k of Object.keys(raw)) if (!["profile", "parties", "contact", "reviewDays", "windowDays", "alarms"].includes(k)) errors.push({ path: `${p}/${k}`, message: "unknown option; one of profile, parties, contact, reviewDays, windowDays, alarms" });
   const profile = raw.profile ?? "gdpr";
   if (profile !== "gdpr" && profile !== "nis2" && profile !== "custom") errors.push({ path: `${p}/profile`, message: "must be gdpr, nis2 or custom" });
   const parties: Party[] = profile === "gdpr" || profile === "nis2" ? [...PROFILES[profile]] : [];
@@ -90,7 +92,17 @@ export function parseIncidentResponse(raw: unknown, errors: ConfigError[]): Inci
   };
   const contact = typeof raw.contact === "string" && raw.contact.length > 0 ? raw.contact.slice(0, 200) : DEFAULT_INCIDENT_RESPONSE.contact;
   if (raw.contact !== undefined && typeof raw.contact !== "string") errors.push({ path: `${p}/contact`, message: "must be a string (who to contact about the incident)" });
-  return { profile: profile === "nis2" || profile === "custom" ? profile : "gdpr", parties, contact, reviewDays: int("reviewDays", 7, 90), windowDays: int("windowDays", 30, 365) };
+  const alarms: Record<string, number> = {};
+  if (raw.alarms !== undefined) {
+    if (!isObject(raw.alarms)) errors.push({ path: `${p}/alarms`, message: "must be an object {undeclaredFields, rateLimited, authFailures, windowMs}" });
+    else
+      for (const [k, v] of Object.entries(raw.alarms)) {
+        if (!["undeclaredFields", "rateLimited", "authFailures", "windowMs"].includes(k)) errors.push({ path: `${p}/alarms/${k}`, message: "unknown alarm; one of undeclaredFields, rateLimited, authFailures, windowMs" });
+        else if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 86_400_000) errors.push({ path: `${p}/alarms/${k}`, message: "must be a whole number from 1 (counts; windowMs in ms)" });
+        else alarms[k] = v;
+      }
+  }
+  return { alarms, profile: profile === "nis2" || profile === "custom" ? profile : "gdpr", parties, contact, reviewDays: int("reviewDays", 7, 90), windowDays: int("windowDays", 30, 365) };
 }
 
 export interface Deadline extends Party {

@@ -156,11 +156,16 @@ describe("incident response on the gateway", () => {
     await settle(clock);
     for (let i = 0; i < 5; i++) {
       publish(t, "thermostat", { temperature_c: 20 + i, occupied: true, gps: [1, 2] });
-      publish(h, "hall", { temperature_c: 18 });
+      publish(h, "hall", { temperature_c: 18, occupied: false });
       await settle(clock, 2100);
     }
-    // A detector's alarm (here appended as the detector would).
-    const alarmSeq = await g.audit.log.append({ kind: "alarm", decision: "info", device: "thermostat", integration: "thermo-cloud", reason: "undeclared-fields", detail: { count: 5 } });
+    // The gateway's own detector: the thermostat keeps sending a field no contract declares.
+    const alarm = g.audit.log.query({ kind: "alarm" }).find((r) => r.reason === "undeclared-fields" && r.device === "thermostat");
+    assert.ok(alarm, "an undeclared-fields alarm after 3 messages");
+    assert.equal(alarm.detail!.count, 3);
+    assert.ok(out.join("").includes("ALARM: thermostat keeps sending fields its contracts do not declare"));
+    assert.ok(!g.audit.log.query({ kind: "alarm" }).some((r) => r.device === "hall"), "the hall sends only declared fields");
+    const alarmSeq = alarm.seq;
     clock.tick(30_000);
     const opened = await api("POST", "/api/v1/incidents", { title: "Thermostat sends GPS", scope: { integrations: ["thermo-cloud"], devices: ["thermostat"] }, severity: "high", detectedBy: alarmSeq });
     assert.equal(opened.status, 201, opened.text);
@@ -260,6 +265,18 @@ describe("incident response on the gateway", () => {
     assert.deepEqual(done.json().review.actions, ["ask ThermoCloud to delete", "add a GPS filter"]);
     const md = await api("GET", "/api/v1/incidents/inc-1/review?format=md");
     assert.match(md.text, /## What would have prevented it\nreview contracts/);
+  });
+
+  it("raises an alarm on an authentication-failure burst (MQTT), once per window", async () => {
+    for (let i = 0; i < 12; i++) {
+      const s = new FakeSocket("198.51.100.7:4000");
+      s.handler = g.broker.accept(s);
+      s.handler.onData(encode({ cmd: "connect", cleanSession: true, keepalive: 60, clientId: "hall", username: "hall", password: utf8("guess" + i) }));
+    }
+    await settle(clock);
+    const a = g.audit.log.query({ kind: "alarm" }).filter((r) => r.reason === "auth-failures");
+    assert.equal(a.length, 1);
+    assert.deepEqual([a[0]!.detail!.via, a[0]!.detail!.remote, a[0]!.detail!.count], ["MQTT", "198.51.100.7", 10]);
   });
 
   it("without a wall clock, deadlines run on monotonic time since opening, and say so", async () => {
