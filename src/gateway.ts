@@ -25,6 +25,7 @@ import { AlarmDetector } from "./incident/alarms.js";
 import { DEFAULT_INCIDENT_RESPONSE } from "./incident/deadlines.js";
 import { registerIncidentCommands } from "./incident/commands.js";
 import { incidentRoutes } from "./incident/routes.js";
+import { exitIntegration } from "./incident/exit.js";
 import type { IncidentManager } from "./incident/manager.js";
 
 export interface GatewayHooks {
@@ -185,7 +186,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     checkpoint: () => audit.log.flushSummaries().then(() => audit.log.checkpoint()),
     beforeRead: () => audit.log.flushSummaries(),
     status,
-    routes: incidentRoutes(incidents, { exportJsonl: (from, to) => audit.exportJsonl(from, to), beforeRead: () => audit.log.flushSummaries() }),
+    routes: incidentRoutes(incidents, { exportJsonl: (from, to) => audit.exportJsonl(from, to), beforeRead: () => audit.log.flushSummaries(), exit: (id, actor) => exitIntegration(board, { audit, policy, outbound }, id, actor) }),
   });
 
   const gateway: Gateway = {

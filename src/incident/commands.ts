@@ -9,6 +9,7 @@ import { recordLines } from "../admin/api.js";
 import { CONSOLE_ACTOR, IncidentError, type IncidentManager } from "./manager.js";
 import { leftText } from "./deadlines.js";
 import type { Incident } from "./model.js";
+import { exitIntegration } from "./exit.js";
 
 const USAGE = [
   "incident open <title> [--integration <id>]… [--device <id>]… [--severity low|medium|high] [--aware <ISO time>] [--alarm <seq>]",
@@ -54,7 +55,6 @@ export function showIncident(m: IncidentManager, inc: Incident): string {
 }
 
 export function registerIncidentCommands(g: Gateway, board: Board): void {
-  void board;
   const m = g.incidents;
   const run = async (args: readonly string[]): Promise<string> => {
     const [sub, id, ...more] = args;
@@ -111,6 +111,20 @@ export function registerIncidentCommands(g: Gateway, board: Board): void {
     run: async (args) => {
       try {
         return await run(args);
+      } catch (e) {
+        if (e instanceof IncidentError) return `error: ${e.message}`;
+        throw e;
+      }
+    },
+  });
+  g.shell.register({
+    name: "exit",
+    summary: "exit <integration>: export for the owner, then quarantine, purge queue, destroy pseudonym key, remove contract; deletion certificate",
+    run: async (args) => {
+      if (!args[0]) return "usage: exit <integration> (see `integrations`)";
+      try {
+        const r = await exitIntegration(board, g, args[0], CONSOLE_ACTOR);
+        return `${r.markdown}\n(the export: \`GET /api/v1/audit/export?from=${r.certificate.export.from}&to=${r.certificate.export.to}\`, or POST /api/v1/integrations/${args[0]}/exit returns it inline)`;
       } catch (e) {
         if (e instanceof IncidentError) return `error: ${e.message}`;
         throw e;

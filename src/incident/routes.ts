@@ -8,6 +8,7 @@ import { recordLines } from "../admin/api.js";
 import { errorReply, jsonBody, jsonReply, type Principal, type Route, type RouteCall } from "../admin/routes.js";
 import { IncidentError, type Actor, type IncidentManager } from "./manager.js";
 import type { Incident } from "./model.js";
+import type { ExitResult } from "./exit.js";
 
 const READ = ["owner", "auditor"] as const;
 const CHANGE = ["owner"] as const;
@@ -15,6 +16,8 @@ const CHANGE = ["owner"] as const;
 export interface IncidentRouteOptions {
   readonly exportJsonl: (from: number | undefined, to: number | undefined) => Promise<string[]>;
   readonly beforeRead?: () => Promise<void>;
+  /** Exit for an integration (src/incident/exit.ts). */
+  readonly exit?: (integration: string, actor: Actor) => Promise<ExitResult>;
 }
 
 function actor(p: Principal): Actor {
@@ -61,7 +64,15 @@ export function incidentRoutes(m: IncidentManager, o: IncidentRouteOptions): Rou
     if (f !== "md" && f !== "json") throw new IncidentError("format", "format must be md or json");
     return f;
   };
+  const exit: Route[] = o.exit === undefined ? [] : [{
+    method: "POST", path: "/api/v1/integrations/{id}/exit", roles: CHANGE, summary: "exit: export, quarantine, purge queue, destroy pseudonym key, remove contract; the deletion certificate and the export (JSON)",
+    handle: (c) => guarded(async () => {
+      const r = await o.exit!(c.params.id ?? "", actor(c.principal));
+      return jsonReply(200, { certificate: r.certificate, markdown: r.markdown, export: r.exportLines });
+    }),
+  }];
   return [
+    ...exit,
     {
       method: "POST", path: "/api/v1/incidents", roles: CHANGE, summary: "open an incident (contains its scope at once)",
       handle: (c) => guarded(async () => {

@@ -279,6 +279,38 @@ describe("incident response on the gateway", () => {
     assert.deepEqual([a[0]!.detail!.via, a[0]!.detail!.remote, a[0]!.detail!.count], ["MQTT", "198.51.100.7", 10]);
   });
 
+  it("exit: export first, then quarantine, purge, crypto-shred, remove; the certificate's record verifies", async () => {
+    await g.shell.execute("consent thermo-cloud environment opt-in");
+    const t = device("thermostat");
+    await settle(clock);
+    publish(t, "thermostat", { temperature_c: 20 });
+    await settle(clock, 2100);
+    assert.ok([...keys.map.keys()].some((k) => k.startsWith("ps.")), "a pseudonym key exists before");
+    const r = await api("POST", "/api/v1/integrations/thermo-cloud/exit");
+    assert.equal(r.status, 200, r.text);
+    const { certificate: c, export: bundle, markdown } = r.json();
+    assert.ok(verifyExport(bundle, verificationKey!, crypto).ok, "the owner's export verifies");
+    assert.ok(bundle.some((l: string) => l.includes('"kind":"consent"')) && bundle.some((l: string) => l.includes('"kind":"contract"')), "consent and contract history are in it");
+    assert.match(c.destroyed.pseudonymKey, /^[0-9a-f]{8}$/);
+    assert.ok(![...keys.map.keys()].some((k) => k.startsWith("ps.")), "the pseudonym key is gone from the KeyStore");
+    assert.equal(Object.entries(g.outbound.summary()).filter(([k]) => k.startsWith("thermo-cloud/")).reduce((n, [, v]) => n + v.queued, 0), 0);
+    const steps = g.audit.log.query({ integration: "thermo-cloud", since: c.export.to }).map((x) => x.reason);
+    const at = (x: string) => steps.indexOf(x);
+    assert.ok(at("quarantined") < at("key-destroyed") && at("key-destroyed") < at("integration-deleted"), JSON.stringify(steps));
+    // The certificate's record, as anyone with an export and the verification key can check it.
+    const later = await g.audit.exportJsonl(c.deletion.seq, undefined);
+    assert.ok(verifyExport(later, verificationKey!, crypto).ok);
+    const line = later.map((l) => JSON.parse(l)).find((o) => o.seq === c.deletion.seq);
+    assert.equal(line.chain, c.deletion.chain);
+    assert.equal(line.reason, "integration-deleted");
+    assert.equal(line.detail.keyFingerprint, c.destroyed.pseudonymKey);
+    assert.match(markdown, new RegExp(`record ${c.deletion.seq}`));
+    publish(t, "thermostat", { temperature_c: 21 });
+    await settle(clock);
+    assert.equal(g.audit.log.query({ kind: "flow", device: "thermostat" }).pop()!.reason, "no-contract");
+    assert.equal((await api("POST", "/api/v1/integrations/nope/exit")).status, 404);
+  });
+
   it("without a wall clock, deadlines run on monotonic time since opening, and say so", async () => {
     clock = new FakeClock(Date.UTC(2026, 0, 1), false);
     await boot();
