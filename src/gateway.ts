@@ -151,7 +151,11 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   });
   brokerRef = broker;
   // Deadline and review alarms: checked each minute (a record only when a level is newly reached).
-  const deadlineTimer = board.timers.every(60_000, () => void incidents.tick().catch(() => undefined));
+  const deadlineTimer = board.timers.every(60_000, () => {
+    const st = audit.log.stats();
+    detector.logFill(st.bytesUsed, st.bytesTotal, audit.held);
+    void incidents.tick().catch(() => undefined);
+  });
   const incidents = openIncidents(board, config, { audit, policy, outbound, devices: deviceRegistry, connected: () => broker.clients().map((c) => c.clientId) });
 
   const shell = new Shell(board.console);
@@ -172,6 +176,10 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
       audit: { records: s.records, nextSeq: audit.log.nextSeq, flashUsedBytes: s.bytesUsed, flashTotalBytes: s.bytesTotal, failClosed: audit.failClosed, hold: audit.held },
       outbound: outbound.summary(),
       certificateFingerprint: fingerprint(),
+      incidents: incidents.list().filter((i) => i.state !== "reviewed").map((i) => ({
+        id: i.id, state: i.state, title: i.title,
+        deadlines: incidents.deadlines(i).list.filter((d) => d.leftMs !== undefined).map((d) => ({ party: d.id, leftMs: d.leftMs })),
+      })),
     };
   };
 

@@ -8,6 +8,9 @@
  *                      do not declare, or declare without the household's consent)
  *   rate-limited       a device's flows were denied by a rate limit N times (broker or contract)
  *   auth-failures      N failed authentications (MQTT CONNECT or admin HTTPS) from one address
+ *   tls-mismatch       a vendor uplink's TLS handshake or certificate pin failed (possible
+ *                      interception): at the first one in a window, per integration
+ *   log-near-full      the audit partition is 90% full under legal hold (records will be refused)
  */
 import type { Clock } from "../ports.js";
 import type { AuditEvent } from "../audit/types.js";
@@ -52,7 +55,20 @@ export class AlarmDetector {
       const via = e.kind === "auth" ? "MQTT" : "HTTPS";
       this.#count(`auth|${via}|${remote ?? "?"}`, n, this.#t.authFailures, { kind: "alarm", decision: "info", reason: "auth-failures", detail: { via, remote: remote ?? null } }, `authentication-failure burst on ${via} from ${remote ?? "an unknown address"}`);
     }
+    if (e.kind === "uplink" && e.decision === "deny" && e.reason === "tls") {
+      const i = e.integration ?? "?";
+      this.#count(`tls|${i}`, 1, 1, { kind: "alarm", decision: "info", ...(e.integration ? { integration: e.integration } : {}), reason: "tls-mismatch", detail: { what: typeof e.detail?.detail === "string" ? e.detail.detail.slice(0, 120) : null } }, `vendor TLS handshake or pin mismatch for ${i}: possible interception`);
+    }
     if (e.kind === "flow" && e.decision === "deny" && e.reason === "rate-limit" && e.device) this.#count(`rate|${e.device}`, n, this.#t.rateLimited, { kind: "alarm", decision: "info", device: e.device, reason: "rate-limited" }, `${e.device}: flows denied by rate limit ${this.#t.rateLimited} times within ${this.#t.windowMs / 1000} s`);
+  }
+
+  #nearFull = false;
+
+  /** Sees the audit partition's fill; raises once each time it crosses 90% under a legal hold. */
+  logFill(used: number, total: number, held: string | undefined): void {
+    const near = held !== undefined && used >= 0.9 * total;
+    if (near && !this.#nearFull) this.#raise({ kind: "alarm", decision: "info", reason: "log-near-full", detail: { used, total, hold: held ?? null } }, `audit log ${Math.floor((100 * used) / total)}% full under legal hold: records will be refused when full (export, then lift the hold when allowed)`);
+    this.#nearFull = near;
   }
 
   #count(key: string, n: number, threshold: number, alarm: AuditEvent, text: string): void {

@@ -72,7 +72,10 @@ export function registerIncidentCommands(g: Gateway, board: Board): void {
         return `opened ${inc.id}${inc.state === "contained" ? ": contained (quarantined, credentials disabled, legal hold, epoch sealed, evidence recorded)" : ""}\n${showIncident(m, inc)}`;
       }
       case "list":
-        return m.list().map((i) => `${i.id}  ${i.state.padEnd(9)}  ${i.severity.padEnd(6)}  ${i.title}`).join("\n") || "no incidents";
+        return m.list().map((i) => {
+          const next = i.state === "reviewed" ? undefined : m.deadlines(i).list.filter((d) => d.leftMs !== undefined).sort((a, b) => a.leftMs! - b.leftMs!)[0];
+          return `${i.id}  ${i.state.padEnd(9)}  ${i.severity.padEnd(6)}  ${i.title}${next ? `  (next: ${next.id}, ${leftText(next)})` : ""}`;
+        }).join("\n") || "no incidents";
       case "show":
         return showIncident(m, m.get(id ?? ""));
       case "timeline":
