@@ -200,6 +200,7 @@ describe("incident response on the gateway", () => {
 
     // Reboot in the middle: the incident and its deadlines come back from the log.
     await boot();
+    assert.match(await g.shell.execute("status"), /incident +inc-1 contained: vendor:thermo-cloud 10 h 59 min left, data-subjects 34 h 59 min left/);
     const back = (await api("GET", "/api/v1/incidents/inc-1")).json();
     assert.equal(back.state, "contained");
     assert.equal(back.notifications[0].party, "household");
@@ -216,6 +217,7 @@ describe("incident response on the gateway", () => {
     assert.ok(alarms().includes("vendor:thermo-cloud|overdue"));
     for (const p of ["vendor:thermo-cloud", "data-subjects", "supervisory-authority"]) assert.equal((await api("POST", "/api/v1/incidents/inc-1/notifications", { party: p, reference: `ref-${p}` })).status, 201);
     assert.ok((await g.shell.execute("incident show inc-1")).includes("notified (record"));
+    assert.match(await g.shell.execute("status"), /incident +inc-1 contained: every party notified/);
 
     // The notice: five components, counts as computed from the export independently.
     const notice = await api("GET", "/api/v1/incidents/inc-1/notice?format=json");
