@@ -153,11 +153,15 @@ export class IncidentBook {
 }
 
 /**
- * Whether a record belongs to an incident's scope: it is one of the incident's own records, or it
- * names a scoped integration or device (directly, or in one of its flow-summary rows).
+ * Whether a record belongs to an incident's scope: it is one of the incident's own records (or its
+ * containment's legal hold or seal), or it names a scoped integration or device (directly, or in one
+ * of its flow-summary rows).
  */
-export function inScope(r: AuditRecord, inc: Scope & { readonly id: string }): boolean {
+export function inScope(r: AuditRecord, inc: Scope & { readonly id: string; readonly sealSeq?: number }): boolean {
   if (r.detail !== undefined && r.detail.incident === inc.id) return true;
+  // The containment's legal hold and seal name no integration or device: matched by what they say.
+  if (r.kind === "incident" && r.reason === "legal-hold" && typeof r.detail?.hold === "string" && r.detail.hold.startsWith(`incident ${inc.id}:`)) return true;
+  if (r.kind === "seal" && inc.sealSeq !== undefined && r.seq === inc.sealSeq) return true;
   if (r.integration !== undefined && inc.integrations.includes(r.integration)) return true;
   if (r.device !== undefined && inc.devices.includes(r.device)) return true;
   if (r.summary !== undefined) {
@@ -167,7 +171,7 @@ export function inScope(r: AuditRecord, inc: Scope & { readonly id: string }): b
 }
 
 /** The timeline: the in-scope records at or after `windowStart` (ms), in log order. */
-export function timeline(records: Iterable<AuditRecord>, inc: Scope & { readonly id: string }, windowStart: number): AuditRecord[] {
+export function timeline(records: Iterable<AuditRecord>, inc: Scope & { readonly id: string; readonly sealSeq?: number }, windowStart: number): AuditRecord[] {
   const out: AuditRecord[] = [];
   for (const r of records) if (r.time >= windowStart && inScope(r, inc)) out.push(r);
   return out;

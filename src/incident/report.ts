@@ -55,7 +55,7 @@ const iso = (ms: number | undefined): string | null => (ms === undefined ? null 
 /** The containment and later steps, with times: incident and admin records of the timeline. */
 function steps(tl: readonly AuditRecord[], inc: Incident): { seq: number; time: string | null; step: string }[] {
   return tl
-    .filter((r) => r.seq >= inc.openedSeq && (r.kind === "incident" || r.kind === "admin") && r.reason !== "incident-note")
+    .filter((r) => r.seq >= inc.openedSeq && (r.kind === "incident" || r.kind === "admin" || r.kind === "seal") && r.reason !== "incident-note")
     .map((r) => ({ seq: r.seq, time: iso(r.time), step: `${r.reason ?? r.kind}${r.integration ? ` ${r.integration}` : ""}${r.device ? ` ${r.device}` : ""}${typeof r.detail?.party === "string" ? ` ${r.detail.party}` : ""}` }));
 }
 

@@ -188,6 +188,7 @@ describe("incident response on the gateway", () => {
     const tl = (await api("GET", "/api/v1/incidents/inc-1/timeline")).text.trim().split("\n").map((l) => JSON.parse(l));
     assert.ok(tl.some((l) => l.reason === "incident-note" && l.detail.who === "owner-token"));
     assert.ok(tl.some((l) => l.kind === "flow-summary" && l.device === "thermostat"));
+    assert.ok(tl.some((l) => l.reason === "legal-hold") && tl.some((l) => l.kind === "seal" && l.seq === inc.evidence.sealSeq), "the hold and the seal are containment steps of the timeline");
 
     // Deadlines: 50% of the household's 24 h.
     assert.equal(await g.shell.execute("incident notify inc-1 household family-chat").then((s) => /recorded/.test(s)), true);
