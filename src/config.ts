@@ -6,6 +6,7 @@ import type { Crypto } from "./ports.js";
 import { constantTimeEqual, fromBase64, toBase64, utf8 } from "./util/bytes.js";
 import { LIMIT_KEYS, PROFILE_NAMES, isProfileName, profileByName, resolveLimits, type BoardLimits, type BoardProfile, type ProfileName } from "./profiles.js";
 import { parseAcl, parseDeviceRoles, parseRules, type AclConfig, type AclRules } from "./mqtt/acl.js";
+import { parseIncidentResponse, type IncidentResponseConfig } from "./incident/deadlines.js";
 
 export interface DeviceEntry {
   /** The MQTT client id the device connects with. */
@@ -77,6 +78,8 @@ export interface GatewayConfig {
   readonly acl?: AclConfig;
   /** Device-side broker limits (`BrokerLimits` in src/mqtt/broker.ts); absent ones come from the profile's limits. */
   readonly broker?: Readonly<Record<string, number>>;
+  /** Incident response: notification parties and deadlines, contact point, review days (src/incident/deadlines.ts). */
+  readonly incidentResponse?: IncidentResponseConfig;
   /** The board profile the gateway runs with (src/profiles.ts): the host's, else gateway.json's, else `node`. */
   readonly profile: ProfileName;
   /** The profile's limits, each lowered where gateway.json's `limits` says (never above the profile). */
@@ -186,6 +189,7 @@ export function parseGatewayConfig(
     errors.push({ path: "/admin/maxConnections", message: atMost(limits.adminSessions, "adminSessions", limits, profile) });
   }
   const broker = parseBroker(raw.broker, errors);
+  const incidentResponse = parseIncidentResponse(raw.incidentResponse, errors);
   if (broker) {
     for (const [key, v] of Object.entries(broker)) {
       const bound = BROKER_BOUND[key];
@@ -193,7 +197,7 @@ export function parseGatewayConfig(
     }
   }
   if (errors.length) return { ok: false, errors };
-  return { ok: true, config: { name, profile: profile.name, limits, devices, contracts, audit: { groupCommitMs, retentionDays, ...(summaryEveryMs === undefined ? {} : { summaryEveryMs }), ...(flowCommitMs === undefined ? {} : { flowCommitMs }), ...(typeof partitionBytes === "number" ? { partitionBytes } : {}) }, ...(admin ? { admin } : {}), ...(broker ? { broker } : {}), ...(acl ? { acl } : {}) } };
+  return { ok: true, config: { name, profile: profile.name, limits, devices, contracts, incidentResponse, audit: { groupCommitMs, retentionDays, ...(summaryEveryMs === undefined ? {} : { summaryEveryMs }), ...(flowCommitMs === undefined ? {} : { flowCommitMs }), ...(typeof partitionBytes === "number" ? { partitionBytes } : {}) }, ...(admin ? { admin } : {}), ...(broker ? { broker } : {}), ...(acl ? { acl } : {}) } };
 }
 
 /**

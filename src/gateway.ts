@@ -25,6 +25,14 @@ import { localBrokerOptions, openRetainedArea } from "./broker-local/options.js"
 import { openDeviceList } from "./gateway/device-list.js";
 import { createActions, type OwnerActions } from "./gateway/actions.js";
 import { ownerRoutes } from "./admin/owner-routes.js";
+import { DeviceRegistry } from "./gateway/devices.js";
+import { openIncidents } from "./incident/wiring.js";
+import { AlarmDetector } from "./incident/alarms.js";
+import { DEFAULT_INCIDENT_RESPONSE } from "./incident/deadlines.js";
+import { registerIncidentCommands } from "./incident/commands.js";
+import { incidentRoutes } from "./incident/routes.js";
+import { exitIntegration } from "./incident/exit.js";
+import type { IncidentManager } from "./incident/manager.js";
 
 export interface GatewayHooks {
   /** First boot only: the audit log's initial sealing key, to be kept offline by the owner. */
@@ -48,6 +56,10 @@ export interface Gateway {
   readonly outbound: OutboundHandle;
   /** The owner's actions (console and admin API call the same ones). */
   readonly actions: OwnerActions;
+  /** Disabled device credentials (CONNACK 5), persisted in the KeyStore. */
+  readonly devices: DeviceRegistry;
+  /** Incidents, rebuilt from the log at boot. */
+  readonly incidents: IncidentManager;
   /** Appends an audit record; failures make the gateway fail closed. */
   record(event: AuditEvent): void;
   status(): Record<string, unknown>;
@@ -77,15 +89,29 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   const started = board.clock.monotonic();
   const audit = await openAudit(board, config, hooks);
   const hits = new LimitHits(() => board.clock.now());
+  // The gateway's own alarms (src/incident/alarms.ts): raised as records and printed at once.
+  let say: (line: string) => void = (line) => board.console.write(line + "\n");
+  const detector = new AlarmDetector({
+    clock: board.clock,
+    thresholds: (config.incidentResponse ?? DEFAULT_INCIDENT_RESPONSE).alarms,
+    raise: (e, text) => {
+      audit.record(e);
+      say(`ALARM: ${text} (\`incident open <title> --alarm <seq>\`; see \`audit 5 alarm\`)`);
+    },
+  });
   const record = (event: AuditEvent): void => {
     // A queue that overflows (drop-oldest, or a refusal under drop-newest) reached its byte limit: the
     // queue records the drop itself; `status` counts it.
     if (event.kind === "queue" && event.decision === "deny" && event.reason === "overflow") hits.hit("queueBytes");
     audit.record(event);
+    detector.event(event);
   };
   const policy = openPolicy(board, config, record, hooks.contractStore);
   const outbound = openOutbound(board, config, policy, record, () => audit.failClosed);
   const devices = openDeviceList(board.keys, config.devices);
+  // The broker is built below; a disable closes the device's session through it.
+  let brokerRef: Broker | undefined;
+  const deviceRegistry = new DeviceRegistry({ keys: board.keys, known: () => devices.list().map((d) => d.id), append: (e) => audit.log.append(e), disconnect: (id) => void brokerRef?.disconnect(id) });
   const limits = config.limits;
   /** Limit hits that no other record covers (the pipeline), one record per limit and minute. */
   const limitTally = new Tally(board.timers, AGGREGATE_WINDOW_MS, GAUGE_NAMES.length, record);
@@ -103,6 +129,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
    * Rejects when the message was not recorded or not forwarded for that reason (so no PUBACK).
    */
   const handleDecision = async (device: string, topic: string, d: FlowDecision, bytesIn: number): Promise<void> => {
+    detector.flow(device, d.integration, d.verdict, d.reason, d.fieldsDropped);
     if (d.verdict === "deny" || d.integration === null || !d.payload || d.vendorTopic === undefined || d.destination === undefined) {
       await audit.flow(device, topic, d, bytesIn);
       return;
@@ -126,7 +153,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
       const dev = devices.get(clientId);
       // The same HMAC work for unknown ids, so timing does not tell which client ids exist.
       const ok = checkDeviceSecret(board.crypto, dev?.secret ?? UNKNOWN_DEVICE_SECRET, password ?? new Uint8Array(0));
-      return ok && dev !== undefined && password !== undefined && (username === undefined || username === dev.username);
+      return ok && dev !== undefined && password !== undefined && (username === undefined || username === dev.username) && !deviceRegistry.isDisabled(clientId);
     },
     // ACLs (cmd/<id>/#, devices[].subscribe, devices[].acl, acl.roles) and local-routing accounting.
     ...localBrokerOptions(config, audit.log),
@@ -158,8 +185,17 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     },
     onEvent: record,
   });
+  brokerRef = broker;
+  // Deadline and review alarms: checked each minute (a record only when a level is newly reached).
+  const deadlineTimer = board.timers.every(60_000, () => {
+    const st = audit.log.stats();
+    detector.logFill(st.bytesUsed, st.bytesTotal, audit.held);
+    void incidents.tick().catch(() => undefined);
+  });
+  const incidents = openIncidents(board, config, { audit, policy, outbound, devices: deviceRegistry, connected: () => broker.clients().map((c) => c.clientId) });
 
   const shell = new Shell(board.console);
+  say = (line) => shell.say(line);
   const tokenHash = ownerTokenHash(board, hooks);
   const cert = hooks.certificateFingerprint ?? "none";
   const fingerprint = typeof cert === "string" ? () => cert : cert;
@@ -197,6 +233,10 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
       profile: config.profile,
       limits: { ...gauges(), pipelinePeakBytes: pipelinePeak, devicesPaused: broker.paused },
       certificateFingerprint: fingerprint(),
+      incidents: incidents.list().filter((i) => i.state !== "reviewed").map((i) => ({
+        id: i.id, state: i.state, title: i.title,
+        deadlines: incidents.deadlines(i).list.filter((d) => d.leftMs !== undefined).map((d) => ({ party: d.id, leftMs: d.leftMs })),
+      })),
     };
   };
 
@@ -224,7 +264,10 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     checkpoint: () => audit.log.flushSummaries().then(() => audit.log.checkpoint()),
     beforeRead: () => audit.log.flushSummaries(),
     status,
-    routes: ownerRoutes(actions),
+    routes: [
+      ...ownerRoutes(actions),
+      ...incidentRoutes(incidents, { exportJsonl: (from, to) => audit.exportJsonl(from, to), beforeRead: () => audit.log.flushSummaries(), exit: (id, actor) => exitIntegration(board, { audit, policy, outbound }, id, actor) }),
+    ],
   });
 
   const gateway: Gateway = {
@@ -235,9 +278,12 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     policy,
     outbound,
     actions,
+    devices: deviceRegistry,
+    incidents,
     record,
     status,
     async stop() {
+      board.timers.cancel(deadlineTimer);
       admin.close();
       outbound.close();
       broker.close();
@@ -246,6 +292,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     },
   };
   registerCommands(gateway, board);
+  registerIncidentCommands(gateway, board);
   audit.onAlarm((text) => shell.say(`ALARM: ${text}`));
   if (devices.problem) {
     shell.say(`ALARM: ${devices.problem}`);
@@ -259,6 +306,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     record({ kind: "alarm", decision: "deny", integration: i.id, reason: "integration-blocked", detail: { why: i.blocked, source: i.source.slice(0, 120), overLimit: i.overLimit } });
     shell.say(`ALARM: integration ${i.id} blocked: ${i.blocked}`);
   }
+  incidents.onAlarm((text) => shell.say(`ALARM: ${text}`));
   // A quarantine survives reboots in the policy engine; its queues stay frozen with it.
   for (const i of policy.engine.integrations()) if (i.state === "quarantined") outbound.freeze(i.id, "quarantine (at boot)");
   outbound.start();

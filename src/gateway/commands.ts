@@ -42,6 +42,7 @@ export function registerCommands(g: Gateway, board: Board): void {
         certificateFingerprint: string;
         profile: string;
         limits: Record<GaugeName, GaugeStatus> & { devicesPaused: boolean };
+        incidents: { id: string; state: string; deadlines: { party: string; leftMs: number }[] }[];
       };
       const a = s.audit;
       const l = s.limits;
@@ -61,6 +62,7 @@ export function registerCommands(g: Gateway, board: Board): void {
         `audit         ${a.records} records, next seq ${a.nextSeq}${a.hold ? `, LEGAL HOLD: ${a.hold}` : ""}${a.failClosed ? ", FAIL-CLOSED: outbound stopped" : ""}`,
         `flash         ${bytes(a.flashUsedBytes)} of ${bytes(a.flashTotalBytes)} used (${((100 * a.flashUsedBytes) / Math.max(1, a.flashTotalBytes)).toFixed(1)}%)`,
         `certificate   SHA-256 ${s.certificateFingerprint}`,
+        ...s.incidents.map((i) => `incident      ${i.id} ${i.state}: ${i.deadlines.map((d) => `${d.party} ${d.leftMs < 0 ? "OVERDUE" : `${Math.floor(d.leftMs / 3_600_000)} h ${Math.floor((d.leftMs % 3_600_000) / 60_000)} min left`}`).join(", ") || "every party notified"}`),
       ].join("\n");
     },
   });

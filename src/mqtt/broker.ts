@@ -470,8 +470,11 @@ export class Broker {
     return out;
   }
 
-  /** Closes a connected device's session (its will is sent). @returns false when it is not connected. */
-  disconnect(clientId: string, reason: "removed"): boolean {
+  /**
+   * Closes a connected device's session (its will is sent): `removed` when the owner removed the device,
+   * `disabled` when its credentials were disabled. @returns false when it is not connected.
+   */
+  disconnect(clientId: string, reason: "removed" | "disabled" = "disabled"): boolean {
     const s = this.#byId.get(clientId);
     if (!s) return false;
     s.close(reason);

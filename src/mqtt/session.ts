@@ -46,6 +46,8 @@ export type DisconnectReason =
   | "internal-error"
   /** The device was removed by the owner (its credentials are gone). */
   | "removed"
+  /** The device's credentials were disabled (incident containment, src/gateway/devices.ts). */
+  | "disabled"
   /** A socket still awaiting CONNECT, closed to make room for a newer one (no `disconnect` record). */
   | "evicted";
 

@@ -1,0 +1,173 @@
+/**
+ * The incident routes of the admin API (see SPEC.md "Incidents" for the table). Reads need owner or
+ * auditor, changes owner. Every record names the caller: {who, role, via, remote} from the principal.
+ * Bad JSON or unknown ids answer 400/404 with a JSON error naming the field; nothing changes then.
+ */
+import type { AdminResponse } from "../admin/api.js";
+import { recordLines } from "../admin/api.js";
+import { errorReply, jsonBody, jsonReply, type Principal, type Route, type RouteCall } from "../admin/routes.js";
+import { IncidentError, type Actor, type IncidentManager } from "./manager.js";
+import type { Incident } from "./model.js";
+import type { ExitResult } from "./exit.js";
+
+const READ = ["owner", "auditor"] as const;
+const CHANGE = ["owner"] as const;
+
+export interface IncidentRouteOptions {
+  readonly exportJsonl: (from: number | undefined, to: number | undefined) => Promise<string[]>;
+  readonly beforeRead?: () => Promise<void>;
+  /** Exit for an integration (src/incident/exit.ts). */
+  readonly exit?: (integration: string, actor: Actor) => Promise<ExitResult>;
+}
+
+function actor(p: Principal): Actor {
+  return { who: p.account, role: p.role, via: p.via, remote: p.remote };
+}
+
+/** The incident as served: state, scope, awareness, evidence, deadlines with time left. */
+export function incidentJson(m: IncidentManager, inc: Incident): Record<string, unknown> {
+  const d = m.deadlines(inc);
+  const iso = (t: number | undefined): string | null => (t === undefined ? null : new Date(t).toISOString());
+  return {
+    id: inc.id, title: inc.title, severity: inc.severity, state: inc.state,
+    scope: { integrations: inc.integrations, devices: inc.devices },
+    awareAt: iso(inc.awareAt), clockSet: inc.clockSet, detectedBy: inc.detectedBy, openedSeq: inc.openedSeq,
+    evidence: inc.evidenceSeq === undefined ? null : { seq: inc.evidenceSeq, sealSeq: inc.sealSeq, sealChain: inc.sealChain },
+    notes: inc.notes,
+    notifications: inc.notified.map((n) => ({ party: n.party, reference: n.reference, seq: n.seq, time: iso(n.time) })),
+    deadlines: { basis: d.basis, warning: d.warning ?? null, parties: d.list.map((x) => ({ party: x.id, kind: x.kind, hours: x.hours, basis: x.basis, leftMs: x.leftMs ?? null, notifiedSeq: x.notifiedSeq ?? null })) },
+    reviewDueAt: iso(inc.reviewDueAt), reviewedAt: iso(inc.reviewedAt), noticeSha256: inc.noticeSha256 ?? null,
+  };
+}
+
+const str = (v: unknown): v is string => typeof v === "string";
+const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every(str);
+
+async function guarded(f: () => Promise<AdminResponse> | AdminResponse): Promise<AdminResponse> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof IncidentError) return errorReply(e.status, e.message, e.field);
+    return errorReply(500, `incident step failed: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+export function incidentRoutes(m: IncidentManager, o: IncidentRouteOptions): Route[] {
+  const get = (c: RouteCall): Incident => m.get(c.params.id ?? "");
+  const body = (c: RouteCall): Record<string, unknown> => {
+    const b = jsonBody(c.req);
+    if (!b.ok) throw new IncidentError("body", JSON.parse(b.response.body[0]!).error as string);
+    return b.value;
+  };
+  const format = (c: RouteCall): "md" | "json" => {
+    const f = c.query.get("format") ?? "json";
+    if (f !== "md" && f !== "json") throw new IncidentError("format", "format must be md or json");
+    return f;
+  };
+  const exit: Route[] = o.exit === undefined ? [] : [{
+    method: "POST", path: "/api/v1/integrations/{id}/exit", roles: CHANGE, summary: "exit: export, quarantine, purge queue, destroy pseudonym key, remove contract; the deletion certificate and the export (JSON)",
+    handle: (c) => guarded(async () => {
+      const r = await o.exit!(c.params.id ?? "", actor(c.principal));
+      return jsonReply(200, { certificate: r.certificate, markdown: r.markdown, export: r.exportLines });
+    }),
+  }];
+  return [
+    ...exit,
+    {
+      method: "POST", path: "/api/v1/incidents", roles: CHANGE, summary: "open an incident (contains its scope at once)",
+      handle: (c) => guarded(async () => {
+        const b = body(c);
+        if (!str(b.title)) throw new IncidentError("title", "title must be a string");
+        const scope = (b.scope ?? {}) as Record<string, unknown>;
+        if (typeof scope !== "object" || scope === null || Array.isArray(scope)) throw new IncidentError("scope", "scope must be {integrations: [...], devices: [...]}");
+        if (scope.integrations !== undefined && !strings(scope.integrations)) throw new IncidentError("scope.integrations", "scope.integrations must be an array of integration ids");
+        if (scope.devices !== undefined && !strings(scope.devices)) throw new IncidentError("scope.devices", "scope.devices must be an array of device ids");
+        if (b.severity !== undefined && !str(b.severity)) throw new IncidentError("severity", "severity must be low, medium or high");
+        let awareAt: number | undefined;
+        if (b.awareAt !== undefined) {
+          awareAt = str(b.awareAt) ? Date.parse(b.awareAt) : NaN;
+          if (Number.isNaN(awareAt)) throw new IncidentError("awareAt", "awareAt must be an ISO time");
+        }
+        if (b.detectedBy !== undefined && (typeof b.detectedBy !== "number" || !Number.isSafeInteger(b.detectedBy))) throw new IncidentError("detectedBy", "detectedBy must be the seq of an alarm record");
+        const inc = await m.open({
+          title: b.title, integrations: (scope.integrations as string[] | undefined) ?? [], devices: (scope.devices as string[] | undefined) ?? [],
+          ...(b.severity !== undefined ? { severity: b.severity as string } : {}), ...(awareAt !== undefined ? { awareAt } : {}), ...(b.detectedBy !== undefined ? { detectedBy: b.detectedBy as number } : {}),
+        }, actor(c.principal));
+        return jsonReply(201, incidentJson(m, inc), { location: `/api/v1/incidents/${inc.id}` });
+      }),
+    },
+    { method: "GET", path: "/api/v1/incidents", roles: READ, summary: "every incident", handle: () => jsonReply(200, m.list().map((i) => incidentJson(m, i))) },
+    { method: "GET", path: "/api/v1/incidents/{id}", roles: READ, summary: "one incident, with deadlines and time left", handle: (c) => guarded(() => jsonReply(200, incidentJson(m, get(c)))) },
+    {
+      method: "GET", path: "/api/v1/incidents/{id}/timeline", roles: READ, summary: "the timeline (NDJSON; ?since=<seq> for entries after one already seen)",
+      handle: (c) => guarded(async () => {
+        get(c);
+        if (c.query.has("follow")) throw new IncidentError("follow", "follow is not served yet: poll with ?since=<last seq + 1> (each read includes records appended a moment ago)");
+        const since = c.query.get("since");
+        if (since !== undefined && !/^[1-9][0-9]{0,15}$/.test(since)) throw new IncidentError("since", "since must be a record seq");
+        await o.beforeRead?.();
+        const lines = m.timeline(c.params.id!, since === undefined ? 1 : Number(since)).flatMap((r) => recordLines(r).map((l) => JSON.stringify(l) + "\n"));
+        return { status: 200, contentType: "application/x-ndjson", body: lines };
+      }),
+    },
+    {
+      method: "POST", path: "/api/v1/incidents/{id}/notes", roles: CHANGE, summary: "add a note {text}",
+      handle: (c) => guarded(async () => {
+        get(c);
+        const b = body(c);
+        if (!str(b.text)) throw new IncidentError("text", "text must be a string");
+        return jsonReply(201, { seq: await m.note(c.params.id!, b.text, actor(c.principal)) });
+      }),
+    },
+    {
+      method: "POST", path: "/api/v1/incidents/{id}/notifications", roles: CHANGE, summary: "record that a party was told {party, reference}",
+      handle: (c) => guarded(async () => {
+        get(c);
+        const b = body(c);
+        if (!str(b.party)) throw new IncidentError("party", "party must be a string (see the incident's deadlines)");
+        if (b.reference !== undefined && !str(b.reference)) throw new IncidentError("reference", "reference must be a string");
+        return jsonReply(201, { seq: await m.notify(c.params.id!, b.party, (b.reference as string | undefined) ?? "", actor(c.principal)) });
+      }),
+    },
+    { method: "POST", path: "/api/v1/incidents/{id}/resolve", roles: CHANGE, summary: "resolve (starts the review deadline)", handle: (c) => guarded(async () => (get(c), jsonReply(200, { seq: await m.resolve(c.params.id!, actor(c.principal)), incident: incidentJson(m, get(c)) }))) },
+    {
+      method: "POST", path: "/api/v1/incidents/{id}/review", roles: CHANGE, summary: "complete the review {prevent, actions}",
+      handle: (c) => guarded(async () => {
+        get(c);
+        const b = body(c);
+        if (!str(b.prevent)) throw new IncidentError("prevent", "prevent must be a string: what would have prevented it");
+        if (b.actions !== undefined && !strings(b.actions)) throw new IncidentError("actions", "actions must be an array of strings");
+        const seq = await m.review(c.params.id!, b.prevent, (b.actions as string[] | undefined) ?? [], actor(c.principal));
+        return jsonReply(200, { seq, review: m.reviewReport(c.params.id!).json });
+      }),
+    },
+    {
+      method: "GET", path: "/api/v1/incidents/{id}/notice", roles: READ, summary: "generate the breach notice (?format=md|json; records its SHA-256)",
+      handle: (c) => guarded(async () => {
+        get(c);
+        const f = format(c);
+        const n = await m.notice(c.params.id!, actor(c.principal));
+        const headers = { "x-portcullis-record": String(n.seq), "x-portcullis-sha256": f === "md" ? n.sha256Markdown : n.sha256Json };
+        return f === "md" ? { status: 200, contentType: "text/markdown; charset=utf-8", body: [n.markdown], headers } : { status: 200, contentType: "application/json", body: [JSON.stringify(n.json)], headers };
+      }),
+    },
+    {
+      method: "GET", path: "/api/v1/incidents/{id}/review", roles: READ, summary: "the post-incident review, pre-filled (?format=md|json)",
+      handle: (c) => guarded(async () => {
+        get(c);
+        const f = format(c);
+        await o.beforeRead?.();
+        const r = m.reviewReport(c.params.id!);
+        return f === "md" ? { status: 200, contentType: "text/markdown; charset=utf-8", body: [r.markdown] } : jsonReply(200, r.json);
+      }),
+    },
+    {
+      method: "GET", path: "/api/v1/incidents/{id}/evidence", roles: READ, summary: "evidence bundle: the self-verifying audit export of the incident's window (JSONL)",
+      handle: (c) => guarded(async () => {
+        const inc = get(c);
+        const lines = await o.exportJsonl(m.windowFirstSeq(inc), undefined);
+        return { status: 200, contentType: "application/x-ndjson", body: lines.map((l) => l + "\n") };
+      }),
+    },
+  ];
+}
