@@ -25,6 +25,7 @@ import { localBrokerOptions, openRetainedArea } from "./broker-local/options.js"
 import { openDeviceList } from "./gateway/device-list.js";
 import { createActions, type OwnerActions } from "./gateway/actions.js";
 import { ownerRoutes } from "./admin/owner-routes.js";
+import { deviceRoutes } from "./admin/device-routes.js";
 import { DeviceRegistry } from "./gateway/devices.js";
 import { openIncidents } from "./incident/wiring.js";
 import { AlarmDetector } from "./incident/alarms.js";
@@ -266,6 +267,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     status,
     routes: [
       ...ownerRoutes(actions),
+      ...deviceRoutes(deviceRegistry),
       ...incidentRoutes(incidents, { exportJsonl: (from, to) => audit.exportJsonl(from, to), beforeRead: () => audit.log.flushSummaries(), exit: (id, actor) => exitIntegration(board, { audit, policy, outbound }, id, actor) }),
     ],
   });

@@ -270,6 +270,30 @@ describe("incident response on the gateway", () => {
     assert.match(md.text, /## What would have prevented it\nreview contracts/);
   });
 
+  it("disables and enables a device's credentials over HTTPS: CONNACK 5 while disabled, recorded with who; unknown id 404", async () => {
+    const t = device("doorbell");
+    await settle(clock);
+    assert.equal((t.received[0] as { returnCode?: number }).returnCode, 0);
+    const off = await api("POST", "/api/v1/devices/doorbell/disable");
+    assert.equal(off.status, 200, off.text);
+    assert.equal(off.json().disabled, true);
+    await settle(clock);
+    assert.ok(t.closed, "the live session is closed");
+    const refused = device("doorbell");
+    await settle(clock);
+    assert.equal((refused.received[0] as { returnCode?: number }).returnCode, 5);
+    const rec = g.audit.log.query({ kind: "admin", device: "doorbell" }).find((r) => r.reason === "device-disabled")!;
+    assert.equal(rec.detail!["who"], "owner-token");
+    assert.equal(rec.detail!["via"], "token");
+    assert.equal((await api("POST", "/api/v1/devices/doorbell/enable")).status, 200);
+    const back = device("doorbell");
+    await settle(clock);
+    assert.equal((back.received[0] as { returnCode?: number }).returnCode, 0);
+    const unknown = await api("POST", "/api/v1/devices/nobody/disable");
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.json().field, "id");
+  });
+
   it("raises an alarm on an authentication-failure burst (MQTT), once per window", async () => {
     for (let i = 0; i < 12; i++) {
       const s = new FakeSocket("198.51.100.7:4000");
