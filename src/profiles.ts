@@ -84,6 +84,10 @@ const ESP32: BoardProfile = Object.freeze({
     publishRatePerSec: 10,
     publishBurst: 20,
   }),
+  // The SDK's own values for its ESP32 targets (nodemcu): 4,928 × 16-byte slots + 77 KiB of chunks,
+  // about 154 KiB of the ~145 KiB ESP-IDF leaves free after Wi-Fi in its default configuration
+  // (DESIGN.md "Memory budget": the plain ESP32 does not yet hold its promise).
+  heap: Object.freeze({ slots: 4928, chunk: 78848, stack: 768 }),
 });
 
 const ESP32_PSRAM: BoardProfile = Object.freeze({
@@ -103,6 +107,9 @@ const ESP32_PSRAM: BoardProfile = Object.freeze({
     publishRatePerSec: 10,
     publishBurst: 20,
   }),
+  // In PSRAM (CONFIG_SPIRAM_USE_MALLOC, hosts/moddable/esp32-psram/sdkconfig): 1 MiB of slots + 1 MiB of
+  // chunks of the N8R8 module's 8 MiB, so internal DRAM stays for lwIP, Wi-Fi and mbedTLS.
+  heap: Object.freeze({ slots: 65536, chunk: 1048576, stack: 1024 }),
 });
 
 /** The Node board: the large home's promise, with a simulator's room for admin sessions and the window. */

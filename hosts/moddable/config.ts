@@ -4,6 +4,7 @@
  */
 import config from "mc/config";
 import type { SerialOptions } from "portcullis/moddable/console";
+import { profileByName, type BoardProfile } from "portcullis/profiles";
 
 export interface FirmwareConfig {
   /** lin only: the directory (ending in "/") holding audit.flash and keys/. */
@@ -18,6 +19,11 @@ export interface FirmwareConfig {
   readonly mqttPort: number;
   /** HTTPS port for the audit pull. */
   readonly httpsPort: number;
+  /**
+   * The board profile this build was made for (`config.portcullis.profile`, set per platform in
+   * manifest.json beside the matching XS creation values; src/profiles.ts).
+   */
+  readonly profile: BoardProfile;
 }
 
 /** @throws Error naming the first missing or malformed entry. */
@@ -38,5 +44,12 @@ export function readConfig(): FirmwareConfig {
     name: need("name", (v) => typeof v === "string" && /^[A-Za-z0-9.-]{1,63}$/.test(v as string)),
     mqttPort: need("mqttPort", port),
     httpsPort: need("httpsPort", port),
+    profile: profileOf(c),
   };
+}
+
+/** @throws Error when the build names no profile or one src/profiles.ts does not define. */
+function profileOf(c: { profile?: unknown }): BoardProfile {
+  if (typeof c.profile !== "string") throw new Error("manifest config.portcullis.profile missing or malformed");
+  return profileByName(c.profile);
 }
