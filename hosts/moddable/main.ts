@@ -5,6 +5,7 @@
  * An unprovisioned or misconfigured board keeps only the console, saying why.
  */
 import "portcullis/moddable/globals";
+import Debug from "debug";
 import { memory } from "portcullis/memory";
 import { parseGatewayConfig } from "portcullis/config";
 import { startGateway } from "portcullis/gateway";
@@ -18,10 +19,17 @@ import { loadServerIdentity, renewServerIdentityIfDue, type IdentityContext, typ
 import { keyStoreContracts, readProvisioning } from "portcullis/moddable/provisioning";
 import { selfTest } from "portcullis/moddable/selftest";
 
-/** Heap figures in bytes: used / peak / reserved of the chunk and slot heaps. */
+/**
+ * Heap figures: used / peak / reserved bytes of the chunk and slot heaps as XS counts them, then the
+ * live set after a full collection (`live`, in slots and chunk bytes). In a fixed heap XS collects only
+ * when the free list is empty, so `used` includes garbage and `peak` reaches the maximum at the first
+ * organic collection; the live set is what the headroom is judged on (DESIGN.md "Memory budget").
+ */
 function memoryLine(): string {
+  const before = memory();
+  Debug.gc();
   const m = memory();
-  return `memory: chunk ${m.chunkUsed}/${m.chunkPeak}/${m.chunkMaximum} slots ${m.slotUsed}/${m.slotPeak}/${m.slotMaximum} (slot ${m.slotSize} B) stack ${m.stackPeakSlots}/${m.stackSlots} slots`;
+  return `memory: chunk ${before.chunkUsed}/${m.chunkPeak}/${m.chunkMaximum} slots ${before.slotUsed}/${m.slotPeak}/${m.slotMaximum} (slot ${m.slotSize} B) stack ${m.stackPeakSlots}/${m.stackSlots} slots; live ${m.slotUsed / m.slotSize}/${m.slotMaximum / m.slotSize} slots ${m.chunkUsed}/${m.chunkMaximum} chunk`;
 }
 
 function hex(bytes: Uint8Array): string {
@@ -42,7 +50,7 @@ async function boot(): Promise<void> {
   const config = readConfig();
   const board = createBoard(config);
   const say = (line: string): void => board.console.write(`${line}\n`);
-  say(`portcullis firmware on ${config.name}`);
+  say(`portcullis firmware on ${config.name} (profile ${config.profile.name})`);
 
   const result = selfTest(board, board.scratch);
   const timings = Object.entries(result.timings).map(([k, v]) => `${k}=${v}ms`).join(" ");
