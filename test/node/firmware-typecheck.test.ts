@@ -47,6 +47,12 @@ function importsOf(file: string): string[] {
   return [...text.matchAll(/(?:^|[;\s])(?:import|export)\s+(?:type\s+)?(?:[^"';]*?\sfrom\s+)?"([^"]+)"/g)].map((m) => m[1]!);
 }
 
+/** Specifiers a file imports at run time (`import type` loads nothing and is left out). */
+function importsOfValues(file: string): string[] {
+  const text = readFileSync(join(root, file), "utf8");
+  return [...text.matchAll(/(?:^|[;\s])(?:import|export)\s+(type\s+)?(?:[^"';]*?\sfrom\s+)?"([^"]+)"/g)].filter((m) => m[1] === undefined).map((m) => m[2]!);
+}
+
 /**
  * The files the firmware reaches through imports from its roots (main, and the `setup/*` modules the SDK
  * runs before main), resolving manifest specifiers and relative paths.
@@ -133,6 +139,32 @@ describe("firmware: sources for the Moddable build", function () {
       else if (file.endsWith(".ts") && !reachable.has(file) && !onlyReExports(file)) wrong.push(`${name}: ${file} is not imported by the firmware (a test helper or dead code)`);
     }
     assert.deepEqual(wrong, []);
+  });
+
+  it("maps every portcullis/ and test/ module the firmware and the port contract app import, as XS resolves names", () => {
+    // XS resolves a relative import against the importing module's name (portcullis/outbound/flash-queue
+    // + ../audit/store = portcullis/audit/store), so each such name must be in that app's manifest.
+    const problems: string[] = [];
+    for (const mf of ["manifest.json", "hosts/moddable/port-contracts/manifest.json"]) {
+      // Our own included manifests (modules/*/manifest.json) map native modules (portcullis/memory, …).
+      const includes = ((JSON.parse(readFileSync(join(root, mf), "utf8")) as { include?: string[] }).include ?? []).filter((i) => !i.startsWith("$(")).map((i) => normalize(join(dirname(mf), i)));
+      const map = Object.fromEntries([...includes.flatMap(moduleEntries), ...moduleEntries(mf)]);
+      const seen = new Set<string>();
+      const stack = ["main"];
+      while (stack.length > 0) {
+        const name = stack.pop()!;
+        if (seen.has(name)) continue;
+        seen.add(name);
+        const file = moduleFile(map[name]!);
+        if (file === undefined || file.endsWith(".js")) continue;
+        for (const spec of importsOfValues(file)) {
+          const target = spec.startsWith(".") ? join(dirname(name), spec.replace(/\.js$/, "")) : spec;
+          if (map[target] !== undefined) stack.push(target);
+          else if (/^(portcullis|test|src)\//.test(target)) problems.push(`${mf}: ${name} imports ${target}, which the manifest does not map`);
+        }
+      }
+    }
+    assert.deepEqual(problems, []);
   });
 
   it("lists every host module, with the flash and key store mapped per platform", () => {
