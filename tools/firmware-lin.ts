@@ -420,6 +420,7 @@ const LOAD_FLOOD_S = 15;
 const LOAD_FLOOD_INFLIGHT = 16;
 /** Steady state must leave this share of slots and chunk bytes free. */
 const LOAD_HEADROOM = 0.25;
+const LOAD_WATCHDOG_MS = 8 * 60_000;
 const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
 
 interface LoadDevice {
@@ -456,7 +457,10 @@ function writeLoadConfig(dir: string, profile: BoardProfile): LoadDevice[] {
   };
   mkdirSync(join(dir, "contracts"), { recursive: true });
   const demoHome = JSON.parse(readFileSync(join(root, "examples/home/gateway.json"), "utf8")) as { audit: unknown };
-  writeFileSync(join(dir, "gateway.json"), JSON.stringify({ name: `load ${profile.name}`, devices: devices.map((d) => ({ id: d.id, secret: secret(d.password), groups: ["load"] })), audit: demoHome.audit }, null, 2));
+  // The profile's broker limits, through gateway.json (the core's defaults are the small home's).
+  const l = profile.limits;
+  const broker = { maxConnections: l.sessions, maxPendingConnections: l.pendingConnections, maxInflight: l.inflightPerDevice, publishRatePerSec: l.publishRatePerSec, publishBurst: l.publishBurst };
+  writeFileSync(join(dir, "gateway.json"), JSON.stringify({ name: `load ${profile.name}`, devices: devices.map((d) => ({ id: d.id, secret: secret(d.password), groups: ["load"] })), audit: demoHome.audit, broker }, null, 2));
   const template = JSON.parse(readFileSync(join(root, "examples/home/contracts/energy-insights.json"), "utf8")) as Record<string, unknown> & { destinations: Record<string, unknown>[]; terms: Record<string, unknown> };
   for (let c = 1; c <= k; c++) {
     const id = `load-${c}`;
@@ -556,6 +560,22 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
     const line = await relay.waitFor(/^memory: .* live /, 10000, from);
     return parseLive(line)!;
   };
+  // What the run has measured so far: the load line is printed even when a phase fails or the firmware dies.
+  const tally = new Tally();
+  let peak: Live | undefined;
+  const note = (l: Live): void => {
+    peak = peak === undefined ? { ...l } : { ...peak, slots: Math.max(peak.slots, l.slots), chunk: Math.max(peak.chunk, l.chunk) };
+  };
+  let sampler: NodeJS.Timeout | undefined;
+  let deniedUs = NaN;
+  let forwardedUs = NaN;
+  let mixRate = NaN;
+  let lost: number | undefined;
+  let failure: string | undefined;
+  const loadLine = (): string =>
+    `load: ${profile.name} sent ${tally.sent} acked ${tally.acked} lost ${lost ?? "?"} aborts ${aborts} msgs/s ${Number.isNaN(mixRate) ? "?" : mixRate.toFixed(1)} ` +
+    `cpu_us_per_msg ${Number.isNaN(deniedUs) ? "?" : deniedUs.toFixed(0)}/${Number.isNaN(forwardedUs) ? "?" : forwardedUs.toFixed(0)} ` +
+    `slots_peak ${peak?.slots ?? "?"}/${peak?.slotTotal ?? "?"} chunk_peak ${peak?.chunk ?? "?"}/${peak?.chunkTotal ?? "?"}`;
   try {
     const selftest = await relay.waitFor(/^selftest: /, 30000);
     if (!/^selftest: \d+ passed, 0 failed/.test(selftest)) fail(`self-test failed: ${selftest}`);
@@ -581,12 +601,9 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
     figures["slots_per_connected_session"] = Number(((connected.slots - idle.slots) / devices.length).toFixed(1));
     figures["chunk_bytes_per_connected_session"] = Math.round((connected.chunk - idle.chunk) / devices.length);
 
-    const tally = new Tally();
-    let peak: Live = connected;
-    const note = (l: Live): void => {
-      if (l.slots > peak.slots) peak = { ...peak, slots: l.slots };
-      if (l.chunk > peak.chunk) peak = { ...peak, chunk: l.chunk };
-    };
+    note(connected);
+    // Live-set samples through every phase (each a full collection: its CPU counts, as it would on the device).
+    sampler = setInterval(() => void memoryNow().then(note, () => undefined), 3000);
     let seq = 0;
     const publish = (d: LoadDevice, kind: Kind, t: Tally = tally): void => {
       const c = byId.get(d.id)!;
@@ -628,7 +645,7 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
     await paced(devices, rate, LOAD_CALIBRATION_S, () => "denied", denyTally);
     await settle(denyTally, 10000);
     await new Promise((r) => setTimeout(r, 2500)); // flow records commit
-    const deniedUs = (cpuMicros(pid) - cpu0) / Math.max(1, denyTally.acked);
+    deniedUs = (cpuMicros(pid) - cpu0) / Math.max(1, denyTally.acked);
     phase("calibration-forwarded");
     // Calibration: forwarded (as they are and minimized, alternately), drained to the vendors.
     const fwdTally = new Tally();
@@ -638,7 +655,7 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
     await settle(fwdTally, 10000);
     await until("the vendors to receive the calibration messages", () => (vendorMessages() - vendorsBefore >= fwdTally.acked ? true : undefined), 60000).catch(() => undefined);
     await new Promise((r) => setTimeout(r, 2500));
-    const forwardedUs = (cpuMicros(pid) - cpu0) / Math.max(1, fwdTally.acked);
+    forwardedUs = (cpuMicros(pid) - cpu0) / Math.max(1, fwdTally.acked);
     figures["vendor_received_calibration"] = `${vendorMessages() - vendorsBefore}/${fwdTally.acked}`;
     for (const t of [denyTally, fwdTally]) {
       tally.sent += t.sent;
@@ -648,7 +665,6 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
 
     phase("sustained");
     // Sustained mix, with memory samples and an audit export over HTTPS halfway.
-    const sampler = setInterval(() => void memoryNow().then(note, () => undefined), 3000);
     const mixStart = performance.now();
     const ackedBefore = tally.acked;
     const mix = (n: number): Kind => (["forwarded", "minimized", "denied"] as const)[n % 3]!;
@@ -667,7 +683,7 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
     });
     await paced(devices, rate, LOAD_SUSTAINED_S, mix);
     await settle(tally, 10000);
-    const mixRate = (tally.acked - ackedBefore) / ((performance.now() - mixStart) / 1000);
+    mixRate = (tally.acked - ackedBefore) / ((performance.now() - mixStart) / 1000);
     await exporter;
     if (exportDuring?.status !== 200) fail(`the audit export during the load answered ${exportDuring?.status ?? "nothing"}`);
     figures["audit_export_during_load"] = `${exportDuring.status} ${exportDuring.bytes} bytes in ${exportDuring.ms.toFixed(0)} ms`;
@@ -707,7 +723,6 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
     floodStop = true;
     await settle(othersTally, 15000);
     await new Promise((r) => setTimeout(r, 1000));
-    clearInterval(sampler);
     figures["flood"] = `flooder sent ${floodTally.sent} acked ${floodTally.acked}${floodClosed ? ", disconnected by the gateway" : ", still connected"}; others sent ${othersTally.sent} acked ${othersTally.acked}`;
     for (const t of [othersTally, floodTally]) {
       tally.sent += t.sent;
@@ -725,22 +740,23 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
     const records = exported.body.trim().split("\n").map((l) => JSON.parse(l) as { seq?: number; kind?: string; decision?: string; reason?: string; detail?: Record<string, unknown> }).filter((r) => typeof r.seq === "number");
     const committed = records.filter((r) => r.kind === "flow-summary" && r.reason === "commit").reduce((n, r) => n + Object.entries(r.detail ?? {}).filter(([k]) => k.startsWith("load-")).reduce((m, [, v]) => m + Number(v), 0), 0);
     const denied = records.filter((r) => r.kind === "flow" && r.decision === "deny").length + records.filter((r) => r.kind === "flow-summary" && r.decision === "deny").reduce((n, r) => n + Number(r.detail?.["repeats"] ?? 0), 0);
-    const lost = Math.max(0, tally.acked - (committed + denied));
+    lost = Math.max(0, tally.acked - (committed + denied));
     figures["audit_coverage"] = `${committed} forwarded + ${denied} denied records for ${tally.acked} acknowledged (${records.length} records exported)`;
     if (exited !== null && aborts === 0) aborts = 1; // the firmware died without saying why
 
-    const line =
-      `load: ${profile.name} sent ${tally.sent} acked ${tally.acked} lost ${lost} aborts ${aborts} msgs/s ${mixRate.toFixed(1)} ` +
-      `cpu_us_per_msg ${deniedUs.toFixed(0)}/${forwardedUs.toFixed(0)} slots_peak ${peak.slots}/${peak.slotTotal} chunk_peak ${peak.chunk}/${peak.chunkTotal}`;
-    const headroomOk = peak.slots <= (1 - LOAD_HEADROOM) * peak.slotTotal && peak.chunk <= (1 - LOAD_HEADROOM) * peak.chunkTotal;
     figures["burst_acked"] = afterBurst;
-    return { line, ok: aborts === 0 && lost === 0 && headroomOk && exited === null, figures };
+  } catch (e) {
+    failure = e instanceof Error ? e.message : String(e);
+    figures["failed"] = `${failure}${aborts ? " (the firmware aborted)" : ""}`;
   } finally {
+    if (sampler) clearInterval(sampler);
     for (const c of clients) c.end(true);
     firmware.kill();
     relay.stop();
     if (aborts > 0 || firmwareLines > 0) for (const l of firmwareOutput.slice(-20)) console.log(`  firmware| ${l}`);
   }
+  const headroomOk = peak !== undefined && peak.slots <= (1 - LOAD_HEADROOM) * peak.slotTotal && peak.chunk <= (1 - LOAD_HEADROOM) * peak.chunkTotal;
+  return { line: loadLine(), ok: failure === undefined && aborts === 0 && lost === 0 && headroomOk && exited === null, figures };
 }
 
 async function main(): Promise<void> {
@@ -798,6 +814,11 @@ async function main(): Promise<void> {
   writeLinKeys(provisionEntries({ ssid: "lin", password: "", ownerToken: token, ...compact, uplinkCa }), join(DATA_DIR, "keys"));
   try {
     if (load) {
+      // A hung firmware must not hold the run forever: the whole load run fits well within this.
+      setTimeout(() => {
+        console.error(`firmware:lin: the load run did not finish in ${LOAD_WATCHDOG_MS / 60000} minutes`);
+        process.exit(1);
+      }, LOAD_WATCHDOG_MS).unref();
       const result = await loadRun(profile, host, library, loadDevices, vendorLines, token);
       for (const [name, value] of Object.entries(result.figures)) console.log(`firmware:lin: ${name}: ${value}`);
       console.log(result.line);
