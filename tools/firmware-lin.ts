@@ -233,6 +233,8 @@ function connectDevice(port: number, clientId: string, password: string): Promis
       c.end(true);
       reject(e);
     });
+    // A firmware that died (or never answers) closes the socket without an MQTT error.
+    c.once("close", () => reject(new Error(`${clientId}: connection closed before CONNACK`)));
   });
 }
 
@@ -711,8 +713,13 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
         const { topicSuffix, body } = payloadOf("forwarded", seq++);
         floodClient.publish(`home/${flooder.id}/${topicSuffix}`, body, { qos: 1 }, (err) => {
           inflight--;
-          if (err) floodTally.failed++;
-          else floodTally.acked++;
+          if (err) {
+            // mqtt.js fails a publish on a closing client synchronously: stop, or this loop never yields.
+            floodTally.failed++;
+            floodClosed = true;
+            return;
+          }
+          floodTally.acked++;
           setImmediate(pump);
         });
       }
