@@ -591,6 +591,7 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
     await new Promise((r) => setTimeout(r, 3000)); // uplinks connect
     const idle = await memoryNow();
     figures["idle_live_slots_configured"] = `${idle.slots}/${idle.slotTotal} chunk ${idle.chunk}/${idle.chunkTotal}`;
+    note(idle);
     const byId = new Map<string, mqtt.MqttClient>();
     for (const d of devices) {
       const c = await connectDevice(MQTT_PORT, d.id, d.password);
