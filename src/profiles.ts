@@ -107,9 +107,10 @@ const ESP32_PSRAM: BoardProfile = Object.freeze({
     publishRatePerSec: 10,
     publishBurst: 20,
   }),
-  // In PSRAM (CONFIG_SPIRAM_USE_MALLOC, hosts/moddable/esp32-psram/sdkconfig): 1 MiB of slots + 1 MiB of
-  // chunks of the N8R8 module's 8 MiB, so internal DRAM stays for lwIP, Wi-Fi and mbedTLS.
-  heap: Object.freeze({ slots: 65536, chunk: 1048576, stack: 1024 }),
+  // In PSRAM (CONFIG_SPIRAM_USE_MALLOC, hosts/moddable/esp32-psram/sdkconfig): 2 MiB of slots + 2 MiB of
+  // chunks of the N8R8 module's 8 MiB, so internal DRAM stays for lwIP, Wi-Fi and mbedTLS. Sized from
+  // the lin load run (live peak 34,271 slots, 1.39 MB of chunks; DESIGN.md "Memory budget").
+  heap: Object.freeze({ slots: 131072, chunk: 2097152, stack: 1024 }),
 });
 
 /** The Node board: the large home's promise, with a simulator's room for admin sessions and the window. */
