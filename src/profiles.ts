@@ -90,6 +90,10 @@ const ESP32: BoardProfile = Object.freeze({
     retainedMessages: 64,
     retainedBytes: 8 * 1024,
   }),
+  // The SDK's own values for its ESP32 targets (nodemcu): 4,928 × 16-byte slots + 77 KiB of chunks,
+  // about 154 KiB of the ~145 KiB ESP-IDF leaves free after Wi-Fi in its default configuration
+  // (DESIGN.md "Memory budget": the plain ESP32 does not yet hold its promise).
+  heap: Object.freeze({ slots: 4928, chunk: 78848, stack: 768 }),
 });
 
 const ESP32_PSRAM: BoardProfile = Object.freeze({
@@ -111,6 +115,10 @@ const ESP32_PSRAM: BoardProfile = Object.freeze({
     retainedMessages: 256,
     retainedBytes: 24 * 1024,
   }),
+  // In PSRAM (CONFIG_SPIRAM_USE_MALLOC, hosts/moddable/esp32-psram/sdkconfig): 2 MiB of slots + 2 MiB of
+  // chunks of the N8R8 module's 8 MiB, so internal DRAM stays for lwIP, Wi-Fi and mbedTLS. Sized from
+  // the lin load run (live peak 34,271 slots, 1.39 MB of chunks; DESIGN.md "Memory budget").
+  heap: Object.freeze({ slots: 131072, chunk: 2097152, stack: 1024 }),
 });
 
 /**

@@ -19,11 +19,11 @@
  * `xs: N passed, 0 failed` with N > 0 (XS may exit 0, or keep running, after a module fails to load).
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { X509Certificate, webcrypto } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createHmac, randomBytes, webcrypto } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { syncBuiltinESMExports } from "node:module";
 import tls from "node:tls";
 import "reflect-metadata"; // @peculiar/x509 (tsyringe) needs the Reflect polyfill first
@@ -31,6 +31,7 @@ import * as x509 from "@peculiar/x509";
 import mqtt from "mqtt";
 import { startDemo, type Demo } from "../hosts/node/demo.js";
 import { newOwnerToken, provisionEntries, readConfigDir, writeLinKeys } from "./provision.js";
+import { profileByName, type BoardProfile } from "../src/profiles.js";
 
 const root = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const DATA_DIR = "/tmp/portcullis"; // manifest.json config.portcullis.dataDir on lin
@@ -73,6 +74,7 @@ function preflight(contractsOnly = false): { moddable: string; env: NodeJS.Proce
 
 /** Builds `manifest` (relative to the repository root); mcconfig names the app after its directory. */
 function build(moddable: string, env: NodeJS.ProcessEnv, manifest = "manifest.json"): { library: string; warnings: string[]; seconds: number } {
+  const manifestPath = resolve(root, manifest);
   const start = Date.now();
   // --instrument: an instrumented build, in which XS also tracks the stack's peak (slower; for sizing).
   // --debug: a debug build (stack traces for the abort hook; connects to xsbug if one is listening).
@@ -80,17 +82,42 @@ function build(moddable: string, env: NodeJS.ProcessEnv, manifest = "manifest.js
   // The dashboard's files (resources in manifest.json) come from tools/build-web.ts.
   const web = spawnSync(process.execPath, ["--import", "tsx", join(root, "tools/build-web.ts")], { cwd: root, env, encoding: "utf8" });
   if (web.status !== 0) fail(`tools/build-web.ts failed:\n${web.stdout}${web.stderr}`);
-  const result = spawnSync("mcconfig", ["-m", ...flags, "-p", "lin", manifest], { cwd: root, env, encoding: "utf8" });
+  const result = spawnSync("mcconfig", ["-m", ...flags, "-p", "lin", manifestPath], { cwd: root, env, encoding: "utf8" });
   const output = `${result.stdout}${result.stderr}`;
   if (result.status !== 0) {
     console.error(output.split("\n").filter((l) => !/^# (cc|xsc|xsid|tsc) /.test(l)).join("\n"));
     fail("mcconfig failed");
   }
   const variant = flags[0] === "-i" ? "instrument" : flags[0] === "-d" ? "debug" : "release";
-  const library = join(moddable, "build/bin/lin/mc", variant, basename(dirname(join(root, manifest))), "mc.so");
+  const library = join(moddable, "build/bin/lin/mc", variant, basename(dirname(manifestPath)), "mc.so");
   if (!existsSync(library)) fail(`build finished but ${library} is missing`);
   const warnings = output.split("\n").filter((l) => /warning/i.test(l));
   return { library, warnings, seconds: (Date.now() - start) / 1000 };
+}
+
+/**
+ * The manifest that builds `profile` for lin. The `lin` platform of manifest.json carries the esp32
+ * profile's creation values; another profile's values sit in manifest.json under `lin/<profile>`, which
+ * mcconfig never matches (a lin subplatform names a simulator screen), so this writes a manifest that
+ * includes manifest.json and applies that section over the lin one (an including manifest merges last).
+ * Its folder names the app, so each profile builds into its own directory.
+ */
+function manifestFor(profile: BoardProfile, sizing?: { slots: number; chunk: number }): string {
+  const manifest = JSON.parse(readFileSync(join(root, "manifest.json"), "utf8")) as { platforms: Record<string, { config?: { portcullis?: { profile?: string } }; creation?: { chunk: { initial: number }; heap: { initial: number } } }> };
+  const lin = manifest.platforms["lin"];
+  if (lin?.config?.portcullis?.profile === profile.name && sizing === undefined) return "manifest.json";
+  const section = lin?.config?.portcullis?.profile === profile.name ? lin : manifest.platforms[`lin/${profile.name}`];
+  if (section?.creation === undefined || section.config?.portcullis?.profile !== profile.name) fail(`manifest.json has no lin/${profile.name} section with creation values and config.portcullis.profile`);
+  const creation = structuredClone(section.creation);
+  if (sizing) {
+    creation.heap.initial = sizing.slots;
+    creation.chunk.initial = sizing.chunk;
+  }
+  const dir = join(tmpdir(), `portcullis-${profile.name}${sizing ? "-sizing" : ""}`);
+  mkdirSync(dir, { recursive: true });
+  const wrapper = { include: [join(root, "manifest.json")], platforms: { lin: { config: { portcullis: { profile: profile.name } }, creation } } };
+  writeFileSync(join(dir, "manifest.json"), `${JSON.stringify(wrapper, null, "\t")}\n`);
+  return join(dir, "manifest.json");
 }
 
 function buildHost(moddable: string): string {
@@ -127,7 +154,8 @@ class ConsoleRelay {
   readonly #child: ChildProcess;
   #waiters: Array<() => void> = [];
 
-  constructor(link: string) {
+  /** `quiet`: keep the lines without echoing them (the load run asks `memory` every few seconds). */
+  constructor(link: string, quiet = false) {
     this.#child = spawn("python3", ["-c", RELAY, link], { stdio: ["pipe", "pipe", "inherit"] });
     let buffered = "";
     this.#child.stdout!.on("data", (chunk: Buffer) => {
@@ -136,7 +164,7 @@ class ConsoleRelay {
       while ((nl = buffered.indexOf("\n")) >= 0) {
         const line = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 1);
-        console.log(`  console| ${line}`);
+        if (!quiet || !line.startsWith("memory: ")) console.log(`  console| ${line}`);
         this.lines.push(line);
         for (const w of this.#waiters.splice(0)) w();
       }
@@ -147,10 +175,11 @@ class ConsoleRelay {
     this.#child.stdin!.write(`${line}\n`);
   }
 
-  async waitFor(pattern: RegExp, ms: number): Promise<string> {
+  /** The first line matching `pattern`, from line index `from` on. */
+  async waitFor(pattern: RegExp, ms: number, from = 0): Promise<string> {
     const deadline = Date.now() + ms;
     for (;;) {
-      const hit = this.lines.find((l) => pattern.test(l));
+      const hit = this.lines.slice(from).find((l) => pattern.test(l));
       if (hit !== undefined) return hit;
       if (Date.now() > deadline) fail(`timed out waiting for console output ${pattern}`);
       await new Promise<void>((r) => {
@@ -207,6 +236,8 @@ function connectDevice(port: number, clientId: string, password: string): Promis
       c.end(true);
       reject(e);
     });
+    // A firmware that died (or never answers) closes the socket without an MQTT error.
+    c.once("close", () => reject(new Error(`${clientId}: connection closed before CONNACK`)));
   });
 }
 
@@ -382,16 +413,380 @@ async function contracts(): Promise<string> {
   return summary;
 }
 
+
+// ---------------------------------------------------------------------------------------------------
+// --load: the profile's home at its promised rates against the lin firmware (issue #9 "The load run").
+// ---------------------------------------------------------------------------------------------------
+
+/** Seconds of each phase. The sustained phase is the promise's; the calibration phases price a message. */
+const LOAD_SUSTAINED_S = 60;
+const LOAD_CALIBRATION_S = 15;
+const LOAD_FLOOD_S = 15;
+const LOAD_FLOOD_INFLIGHT = 16;
+/** Steady state must leave this share of slots and chunk bytes free. */
+const LOAD_HEADROOM = 0.25;
+const LOAD_WATCHDOG_MS = 8 * 60_000;
+const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+
+interface LoadDevice {
+  readonly id: string;
+  /** TEST ONLY: generated per run, never stored outside the run's temp folder. */
+  readonly password: string;
+  readonly integration: string;
+}
+
+/** Message kinds of the mix: the contract lets one through as it is, minimizes one, and no contract claims the third. */
+type Kind = "forwarded" | "minimized" | "denied";
+
+function payloadOf(kind: Kind, i: number): { topicSuffix: string; body: string } {
+  const reading = { power_w: 100 + (i % 900), energy_wh: 150000 + i, temperature_c: 21.5 };
+  if (kind === "forwarded") return { topicSuffix: "telemetry", body: JSON.stringify(reading) };
+  if (kind === "minimized") return { topicSuffix: "telemetry", body: JSON.stringify({ ...reading, occupancy: true, serial: "LD-0001", gps: { lat: 52.37, lon: 4.89 } }) };
+  return { topicSuffix: "camera-snapshot", body: JSON.stringify({ image: "x".repeat(64) }) };
+}
+
+/**
+ * The load home for `profile`: its promised devices (each with a password and its secret) and
+ * integrations (one contract each, on its own demo vendor), in the layout of examples/home.
+ */
+function writeLoadConfig(dir: string, profile: BoardProfile): LoadDevice[] {
+  const { devices: n, integrations: k } = profile.promise;
+  const devices: LoadDevice[] = Array.from({ length: n }, (_, i) => ({
+    id: `dev-${String(i + 1).padStart(2, "0")}`,
+    password: randomBytes(12).toString("base64url"),
+    integration: `load-${(i % k) + 1}`,
+  }));
+  const secret = (password: string): string => {
+    const salt = randomBytes(16);
+    return `hmac-sha256:${salt.toString("base64")}:${createHmac("sha256", salt).update(password).digest("base64")}`;
+  };
+  mkdirSync(join(dir, "contracts"), { recursive: true });
+  const demoHome = JSON.parse(readFileSync(join(root, "examples/home/gateway.json"), "utf8")) as { audit: unknown };
+  // The profile's broker limits, through gateway.json (the core's defaults are the small home's).
+  const l = profile.limits;
+  const broker = { maxConnections: l.sessions, maxPendingConnections: l.pendingConnections, maxInflight: l.inflightPerDevice, publishRatePerSec: l.publishRatePerSec, publishBurst: l.publishBurst };
+  writeFileSync(join(dir, "gateway.json"), JSON.stringify({ name: `load ${profile.name}`, devices: devices.map((d) => ({ id: d.id, secret: secret(d.password), groups: ["load"] })), audit: demoHome.audit, broker }, null, 2));
+  const template = JSON.parse(readFileSync(join(root, "examples/home/contracts/energy-insights.json"), "utf8")) as Record<string, unknown> & { destinations: Record<string, unknown>[]; terms: Record<string, unknown> };
+  for (let c = 1; c <= k; c++) {
+    const id = `load-${c}`;
+    const mine = devices.filter((d) => d.integration === id).map((d) => d.id);
+    const contract = {
+      ...template,
+      id,
+      vendor: `LoadVendor${c}`,
+      destinations: [{ ...template.destinations[0], id: "vendor", port: 28880 + c, keyId: `load-${c}` }],
+      flows: [{
+        id: "readings",
+        destination: "vendor",
+        devices: mine,
+        topics: ["home/+/telemetry"],
+        fields: [{ path: "/power_w", class: "energy" }, { path: "/energy_wh", class: "energy" }, { path: "/temperature_c", class: "environment" }],
+        // Above the promise's per-device rate, so the mix stays forwarded/minimized/denied as sent.
+        rate: { perMinute: 1200, minIntervalMs: 0 },
+      }],
+      terms: { ...template.terms, consent: { energy: false, environment: false } },
+    };
+    delete (contract as Record<string, unknown>)["$schema"];
+    writeFileSync(join(dir, "contracts", `${id}.json`), JSON.stringify(contract, null, 2));
+  }
+  return devices;
+}
+
+/** utime + stime of a process, in microseconds (/proc/<pid>/stat fields 14 and 15). */
+function cpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK;
+}
+
+interface Live {
+  slots: number;
+  slotTotal: number;
+  chunk: number;
+  chunkTotal: number;
+}
+
+/** The live set of a `memory` console line (hosts/moddable/main.ts memoryLine). */
+function parseLive(line: string): Live | undefined {
+  const m = /live (\d+)\/(\d+) slots (\d+)\/(\d+) chunk/.exec(line);
+  return m ? { slots: Number(m[1]), slotTotal: Number(m[2]), chunk: Number(m[3]), chunkTotal: Number(m[4]) } : undefined;
+}
+
+class Tally {
+  sent = 0;
+  acked = 0;
+  failed = 0;
+  readonly byKind: Record<Kind, number> = { forwarded: 0, minimized: 0, denied: 0 };
+}
+
+/**
+ * The load run. Phases, each against the firmware running the profile's home:
+ *   idle: live set with the home configured and no device connected, then with every device connected;
+ *   calibration: the devices at the sustained rate sending only denied, then only forwarded/minimized
+ *     messages (CPU of the firmware process over those messages; forwarded includes draining to the vendors);
+ *   sustained: the mix at the promised rate for 60 s, with an audit export over HTTPS in the middle;
+ *   burst: the promised burst rate for its seconds;
+ *   flood: one device keeps 16 QoS 1 publishes in flight while the others keep the sustained rate.
+ * Then the whole log is exported and every acknowledged message must be covered by a record.
+ */
+async function loadRun(profile: BoardProfile, host: string, library: string, devices: LoadDevice[], vendorLines: string[], token: string): Promise<{ line: string; ok: boolean; figures: Record<string, string | number> }> {
+  const relay = new ConsoleRelay(join(DATA_DIR, "console"), true);
+  await relay.waitFor(/^RELAY READY$/, 5000);
+  const firmware = spawn(host, [library], { stdio: ["ignore", "pipe", "pipe"] });
+  /** The firmware's own output (trace): the last lines kept, all counted. */
+  const firmwareOutput: string[] = [];
+  let firmwareLines = 0;
+  let aborts = 0;
+  const phase = (name: string): void => console.log(`firmware:lin: load phase ${name} (firmware printed ${firmwareLines} lines; last: ${firmwareOutput.at(-1) ?? ""})`);
+  const scan = (chunk: Buffer): void => {
+    for (const l of chunk.toString("utf8").split("\n")) {
+      if (l.trim() === "") continue;
+      firmwareLines++;
+      firmwareOutput.push(l);
+      if (firmwareOutput.length > 50) firmwareOutput.shift();
+      if (/abort|memory full|failed in fixed size heap/i.test(l)) {
+        aborts = 1; // the machine dies at its first abort
+        console.log(`  firmware| ${l}`);
+      }
+    }
+  };
+  firmware.stdout!.on("data", scan);
+  firmware.stderr!.on("data", scan);
+  let exited: number | null = null;
+  firmware.on("exit", (code) => {
+    exited = code ?? -1;
+  });
+  const pid = firmware.pid!;
+  const clients: mqtt.MqttClient[] = [];
+  const figures: Record<string, string | number> = {};
+  const memoryNow = async (): Promise<Live> => {
+    const from = relay.lines.length;
+    relay.send("memory");
+    const line = await relay.waitFor(/^memory: .* live /, 10000, from);
+    return parseLive(line)!;
+  };
+  // What the run has measured so far: the load line is printed even when a phase fails or the firmware dies.
+  const tally = new Tally();
+  let peak: Live | undefined;
+  const note = (l: Live): void => {
+    peak = peak === undefined ? { ...l } : { ...peak, slots: Math.max(peak.slots, l.slots), chunk: Math.max(peak.chunk, l.chunk) };
+  };
+  let sampler: NodeJS.Timeout | undefined;
+  let deniedUs = NaN;
+  let forwardedUs = NaN;
+  let mixRate = NaN;
+  let lost: number | undefined;
+  let failure: string | undefined;
+  const loadLine = (): string =>
+    `load: ${profile.name} sent ${tally.sent} acked ${tally.acked} lost ${lost ?? "?"} aborts ${aborts} msgs/s ${Number.isNaN(mixRate) ? "?" : mixRate.toFixed(1)} ` +
+    `cpu_us_per_msg ${Number.isNaN(deniedUs) ? "?" : deniedUs.toFixed(0)}/${Number.isNaN(forwardedUs) ? "?" : forwardedUs.toFixed(0)} ` +
+    `slots_peak ${peak?.slots ?? "?"}/${peak?.slotTotal ?? "?"} chunk_peak ${peak?.chunk ?? "?"}/${peak?.chunkTotal ?? "?"}`;
+  try {
+    const selftest = await relay.waitFor(/^selftest: /, 30000);
+    if (!/^selftest: \d+ passed, 0 failed/.test(selftest)) fail(`self-test failed: ${selftest}`);
+    await relay.waitFor(/^ready$|^gateway not started/, 60000);
+    const started = relay.lines.find((l) => l.startsWith("gateway not started"));
+    if (started) fail(started);
+    const banner = relay.lines.find((l) => l.startsWith("portcullis firmware on")) ?? "";
+    if (!banner.includes(`(profile ${profile.name})`)) fail(`the firmware does not announce profile ${profile.name}: ${banner}`);
+
+    // Idle: the home configured, nobody connected; then everyone connected.
+    await new Promise((r) => setTimeout(r, 3000)); // uplinks connect
+    const idle = await memoryNow();
+    figures["idle_live_slots_configured"] = `${idle.slots}/${idle.slotTotal} chunk ${idle.chunk}/${idle.chunkTotal}`;
+    note(idle);
+    const byId = new Map<string, mqtt.MqttClient>();
+    for (const d of devices) {
+      const c = await connectDevice(MQTT_PORT, d.id, d.password);
+      c.on("error", () => undefined);
+      byId.set(d.id, c);
+      clients.push(c);
+    }
+    const connected = await memoryNow();
+    figures["idle_live_slots_connected"] = `${connected.slots}/${connected.slotTotal} chunk ${connected.chunk}/${connected.chunkTotal}`;
+    figures["slots_per_connected_session"] = Number(((connected.slots - idle.slots) / devices.length).toFixed(1));
+    figures["chunk_bytes_per_connected_session"] = Math.round((connected.chunk - idle.chunk) / devices.length);
+
+    note(connected);
+    // Live-set samples through every phase (each a full collection: its CPU counts, as it would on the device).
+    sampler = setInterval(() => void memoryNow().then(note, () => undefined), 3000);
+    let seq = 0;
+    const publish = (d: LoadDevice, kind: Kind, t: Tally = tally): void => {
+      const c = byId.get(d.id)!;
+      const { topicSuffix, body } = payloadOf(kind, seq++);
+      t.sent++;
+      t.byKind[kind]++;
+      c.publish(`home/${d.id}/${topicSuffix}`, body, { qos: 1 }, (err) => {
+        if (err) t.failed++;
+        else t.acked++;
+      });
+    };
+    /** Sends at `rate` msgs/s, round robin over `who`, for `seconds`; kind by `kindOf(n)`. */
+    const paced = async (who: LoadDevice[], rate: number, seconds: number, kindOf: (n: number) => Kind, t: Tally = tally): Promise<number> => {
+      const start = performance.now();
+      let n = 0;
+      for (;;) {
+        const elapsed = (performance.now() - start) / 1000;
+        if (elapsed >= seconds) break;
+        const due = Math.min(Math.floor(elapsed * rate) + 1, Math.ceil(seconds * rate));
+        while (n < due) {
+          publish(who[n % who.length]!, kindOf(n), t);
+          n++;
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      return n;
+    };
+    const settle = async (t: Tally, ms: number): Promise<void> => {
+      const end = Date.now() + ms;
+      while (t.acked + t.failed < t.sent && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    };
+    const vendorMessages = (): number => vendorLines.filter((l) => /\] seq \d+/.test(l)).length;
+    const rate = profile.promise.sustainedMsgsPerSec;
+
+    phase("calibration-denied");
+    // Calibration: denied only.
+    const denyTally = new Tally();
+    let cpu0 = cpuMicros(pid);
+    await paced(devices, rate, LOAD_CALIBRATION_S, () => "denied", denyTally);
+    await settle(denyTally, 10000);
+    await new Promise((r) => setTimeout(r, 2500)); // flow records commit
+    deniedUs = (cpuMicros(pid) - cpu0) / Math.max(1, denyTally.acked);
+    phase("calibration-forwarded");
+    // Calibration: forwarded (as they are and minimized, alternately), drained to the vendors.
+    const fwdTally = new Tally();
+    const vendorsBefore = vendorMessages();
+    cpu0 = cpuMicros(pid);
+    await paced(devices, rate, LOAD_CALIBRATION_S, (n) => (n % 2 === 0 ? "forwarded" : "minimized"), fwdTally);
+    await settle(fwdTally, 10000);
+    await until("the vendors to receive the calibration messages", () => (vendorMessages() - vendorsBefore >= fwdTally.acked ? true : undefined), 60000).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 2500));
+    forwardedUs = (cpuMicros(pid) - cpu0) / Math.max(1, fwdTally.acked);
+    figures["vendor_received_calibration"] = `${vendorMessages() - vendorsBefore}/${fwdTally.acked}`;
+    for (const t of [denyTally, fwdTally]) {
+      tally.sent += t.sent;
+      tally.acked += t.acked;
+      tally.failed += t.failed;
+    }
+
+    phase("sustained");
+    // Sustained mix, with memory samples and an audit export over HTTPS halfway.
+    const mixStart = performance.now();
+    const ackedBefore = tally.acked;
+    const mix = (n: number): Kind => (["forwarded", "minimized", "denied"] as const)[n % 3]!;
+    let exportDuring: { status: number; bytes: number; ms: number } | undefined;
+    const exporter = new Promise<void>((resolveExport) => {
+      setTimeout(() => {
+        const t0 = performance.now();
+        httpsGet(HTTPS_PORT, "/api/v1/audit/export", token).then(
+          (r) => {
+            exportDuring = { status: r.status, bytes: r.body.length, ms: performance.now() - t0 };
+            resolveExport();
+          },
+          () => resolveExport(),
+        );
+      }, (LOAD_SUSTAINED_S / 2) * 1000);
+    });
+    await paced(devices, rate, LOAD_SUSTAINED_S, mix);
+    await settle(tally, 10000);
+    mixRate = (tally.acked - ackedBefore) / ((performance.now() - mixStart) / 1000);
+    await exporter;
+    if (exportDuring?.status !== 200) fail(`the audit export during the load answered ${exportDuring?.status ?? "nothing"}`);
+    figures["audit_export_during_load"] = `${exportDuring.status} ${exportDuring.bytes} bytes in ${exportDuring.ms.toFixed(0)} ms`;
+
+    phase("burst");
+    // Burst.
+    await paced(devices, profile.promise.burstMsgsPerSec, profile.promise.burstSeconds, mix);
+    await settle(tally, 15000);
+    const afterBurst = tally.acked;
+
+    phase("flood");
+    // Flood: the last device keeps 16 QoS 1 publishes in flight; the others keep the sustained rate.
+    const flooder = devices[devices.length - 1]!;
+    const others = devices.slice(0, -1);
+    const floodTally = new Tally();
+    const floodClient = byId.get(flooder.id)!;
+    let floodClosed = false;
+    floodClient.on("close", () => (floodClosed = true));
+    let floodStop = false;
+    let inflight = 0;
+    const pump = (): void => {
+      while (!floodStop && !floodClosed && inflight < LOAD_FLOOD_INFLIGHT) {
+        inflight++;
+        floodTally.sent++;
+        const { topicSuffix, body } = payloadOf("forwarded", seq++);
+        floodClient.publish(`home/${flooder.id}/${topicSuffix}`, body, { qos: 1 }, (err) => {
+          inflight--;
+          if (err) {
+            // mqtt.js fails a publish on a closing client synchronously: stop, or this loop never yields.
+            floodTally.failed++;
+            floodClosed = true;
+            return;
+          }
+          floodTally.acked++;
+          setImmediate(pump);
+        });
+      }
+    };
+    pump();
+    const othersTally = new Tally();
+    await paced(others, rate * (others.length / devices.length), LOAD_FLOOD_S, mix, othersTally);
+    floodStop = true;
+    await settle(othersTally, 15000);
+    await new Promise((r) => setTimeout(r, 1000));
+    figures["flood"] = `flooder sent ${floodTally.sent} acked ${floodTally.acked}${floodClosed ? ", disconnected by the gateway" : ", still connected"}; others sent ${othersTally.sent} acked ${othersTally.acked}`;
+    for (const t of [othersTally, floodTally]) {
+      tally.sent += t.sent;
+      tally.acked += t.acked;
+      tally.failed += t.failed;
+    }
+    if (othersTally.acked < othersTally.sent) fail(`during the flood ${othersTally.sent - othersTally.acked} of the other devices' messages were not acknowledged`);
+    note(await memoryNow());
+
+    phase("audit-check");
+    // Every acknowledged message is covered by a durable record (as test/node/attack.test.ts counts them).
+    await new Promise((r) => setTimeout(r, 3000)); // the last flow commit window
+    const exported = await httpsGet(HTTPS_PORT, "/api/v1/audit/export", token);
+    if (exported.status !== 200) fail(`the final audit export answered ${exported.status}`);
+    const records = exported.body.trim().split("\n").map((l) => JSON.parse(l) as { seq?: number; kind?: string; decision?: string; reason?: string; detail?: Record<string, unknown> }).filter((r) => typeof r.seq === "number");
+    const committed = records.filter((r) => r.kind === "flow-summary" && r.reason === "commit").reduce((n, r) => n + Object.entries(r.detail ?? {}).filter(([k]) => k.startsWith("load-")).reduce((m, [, v]) => m + Number(v), 0), 0);
+    const denied = records.filter((r) => r.kind === "flow" && r.decision === "deny").length + records.filter((r) => r.kind === "flow-summary" && r.decision === "deny").reduce((n, r) => n + Number(r.detail?.["repeats"] ?? 0), 0);
+    lost = Math.max(0, tally.acked - (committed + denied));
+    figures["audit_coverage"] = `${committed} forwarded + ${denied} denied records for ${tally.acked} acknowledged (${records.length} records exported)`;
+    if (exited !== null && aborts === 0) aborts = 1; // the firmware died without saying why
+
+    figures["burst_acked"] = afterBurst;
+  } catch (e) {
+    failure = e instanceof Error ? e.message : String(e);
+    figures["failed"] = `${failure}${aborts ? " (the firmware aborted)" : ""}`;
+  } finally {
+    if (sampler) clearInterval(sampler);
+    for (const c of clients) c.end(true);
+    firmware.kill();
+    relay.stop();
+    if (aborts > 0 || firmwareLines > 0) for (const l of firmwareOutput.slice(-20)) console.log(`  firmware| ${l}`);
+  }
+  const headroomOk = peak !== undefined && peak.slots <= (1 - LOAD_HEADROOM) * peak.slotTotal && peak.chunk <= (1 - LOAD_HEADROOM) * peak.chunkTotal;
+  return { line: loadLine(), ok: failure === undefined && aborts === 0 && lost === 0 && headroomOk && exited === null, figures };
+}
+
 async function main(): Promise<void> {
   if (process.argv.includes("--contracts")) {
     console.log(`firmware:lin --contracts: ${await contracts()}`);
     return;
   }
   const { moddable, env } = preflight();
-  if (!process.argv.includes("--keep-data")) rmSync(DATA_DIR, { recursive: true, force: true });
+  const at = process.argv.indexOf("--profile");
+  const profile = profileByName(at >= 0 ? (process.argv[at + 1] ?? "") : "esp32");
+  const load = process.argv.includes("--load");
+  if (!process.argv.includes("--keep-data") || load) rmSync(DATA_DIR, { recursive: true, force: true });
   mkdirSync(DATA_DIR, { recursive: true });
-  const { library, warnings, seconds } = build(moddable, env);
-  console.log(`firmware:lin: built ${library} in ${seconds.toFixed(0)} s`);
+  // --sizing SLOTS,CHUNK: the profile's build with a larger heap, to measure what a run needs (never a pass).
+  const sizingArg = process.argv.indexOf("--sizing");
+  const sizing = sizingArg >= 0 ? (([slots, chunk]) => ({ slots: Number(slots), chunk: Number(chunk) }))((process.argv[sizingArg + 1] ?? "").split(",")) : undefined;
+  if (sizing && !(sizing.slots > 0 && sizing.chunk > 0)) fail("--sizing SLOTS,CHUNK: two positive integers");
+  const { library, warnings, seconds } = build(moddable, env, manifestFor(profile, sizing));
+  console.log(`firmware:lin: built ${library} (profile ${profile.name}) in ${seconds.toFixed(0)} s`);
   for (const w of warnings) console.log(`  ${/portcullis\//.test(w) ? "OURS" : "SDK "} ${w.trim()}`);
   const host = buildHost(moddable);
 
@@ -409,9 +804,12 @@ async function main(): Promise<void> {
 
   // The demo vendors, and the board provisioned with their config as tools/provision.ts --lin-dir would.
   const vendorLines: string[] = [];
+  // --load: the profile's home (its devices and integrations) instead of the 4-device example.
+  const loadDir = load ? mkdtempSync(join(tmpdir(), "portcullis-load-config-")) : undefined;
+  const loadDevices = loadDir ? writeLoadConfig(loadDir, profile) : [];
   const demo = await startDemo({
     dataDir: mkdtempSync(join(tmpdir(), "portcullis-lin-demo-")),
-    configDir: "examples/home",
+    configDir: loadDir ?? "examples/home",
     say: (l) => {
       vendorLines.push(l);
       console.log(`  demo| ${l}`);
@@ -421,8 +819,24 @@ async function main(): Promise<void> {
   const pki = await vendorPki();
   for (const { server, options } of vendorServers) server.setSecureContext({ ...options, key: pki.keyPem, cert: pki.chainPem });
   const uplinkCa = pki.caDer;
-  writeLinKeys(provisionEntries({ ssid: "lin", password: "", ownerToken: token, ...readConfigDir(demo.configDir), uplinkCa }), join(DATA_DIR, "keys"));
+  // Contracts compacted (the demo writes them indented): the KeyStore holds what the NVS partition holds.
+  const config = readConfigDir(demo.configDir);
+  const compact = { configText: JSON.stringify(JSON.parse(config.configText)), contracts: config.contracts.map((c) => ({ ...c, text: JSON.stringify(JSON.parse(c.text)) })) };
+  writeLinKeys(provisionEntries({ ssid: "lin", password: "", ownerToken: token, ...compact, uplinkCa }), join(DATA_DIR, "keys"));
   try {
+    if (load) {
+      // A hung firmware must not hold the run forever: the whole load run fits well within this.
+      setTimeout(() => {
+        console.error(`firmware:lin: the load run did not finish in ${LOAD_WATCHDOG_MS / 60000} minutes`);
+        process.exit(1);
+      }, LOAD_WATCHDOG_MS).unref();
+      const result = await loadRun(profile, host, library, loadDevices, vendorLines, token);
+      for (const [name, value] of Object.entries(result.figures)) console.log(`firmware:lin: ${name}: ${value}`);
+      console.log(result.line);
+      if (sizing) fail(`a --sizing run (${sizing.slots} slots, ${sizing.chunk} chunk bytes) measures; it never passes`);
+      if (!result.ok) fail(`load run failed (any abort, any acknowledged message missing from the log, or under ${LOAD_HEADROOM * 100}% headroom fails it)`);
+      return;
+    }
     const figures = await scenario(host, library, demo, vendorLines, token);
     for (const [name, value] of Object.entries(figures)) console.log(`firmware:lin: ${name}: ${value}`);
     console.log("firmware:lin: scenario passed");

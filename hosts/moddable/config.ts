@@ -4,7 +4,7 @@
  */
 import config from "mc/config";
 import type { SerialOptions } from "portcullis/moddable/console";
-import { PROFILE_NAMES, isProfileName, type ProfileName } from "portcullis/profiles";
+import { profileByName, type BoardProfile } from "portcullis/profiles";
 
 export interface FirmwareConfig {
   /** lin only: the directory (ending in "/") holding audit.flash and keys/. */
@@ -20,10 +20,10 @@ export interface FirmwareConfig {
   /** HTTPS port for the audit pull. */
   readonly httpsPort: number;
   /**
-   * The board profile this build is (src/profiles.ts): its limits bound gateway.json. Absent in the
-   * manifest means `esp32`, the smallest, so a build never promises more than the plain chip holds.
+   * The board profile this build was made for (`config.portcullis.profile`, set per platform in
+   * manifest.json beside the matching XS creation values; src/profiles.ts).
    */
-  readonly profile: ProfileName;
+  readonly profile: BoardProfile;
 }
 
 /** @throws Error naming the first missing or malformed entry. */
@@ -44,11 +44,12 @@ export function readConfig(): FirmwareConfig {
     name: need("name", (v) => typeof v === "string" && /^[A-Za-z0-9.-]{1,63}$/.test(v as string)),
     mqttPort: need("mqttPort", port),
     httpsPort: need("httpsPort", port),
-    profile: c.profile === undefined ? "esp32" : profileOf(c.profile),
+    profile: profileOf(c),
   };
 }
 
-function profileOf(v: unknown): ProfileName {
-  if (!isProfileName(v)) throw new Error(`manifest config.portcullis.profile must be one of ${PROFILE_NAMES.join(", ")}`);
-  return v;
+/** @throws Error when the build names no profile or one src/profiles.ts does not define. */
+function profileOf(c: { profile?: unknown }): BoardProfile {
+  if (typeof c.profile !== "string") throw new Error("manifest config.portcullis.profile missing or malformed");
+  return profileByName(c.profile);
 }

@@ -5,6 +5,7 @@
  * An unprovisioned or misconfigured board keeps only the console, saying why.
  */
 import "portcullis/moddable/globals";
+import Debug from "debug";
 import { memory } from "portcullis/memory";
 import { parseGatewayConfig } from "portcullis/config";
 import { startGateway } from "portcullis/gateway";
@@ -19,10 +20,17 @@ import { loadServerIdentity, renewServerIdentityIfDue, type IdentityContext, typ
 import { keyStoreContracts, readProvisioning } from "portcullis/moddable/provisioning";
 import { selfTest } from "portcullis/moddable/selftest";
 
-/** Heap figures in bytes: used / peak / reserved of the chunk and slot heaps. */
+/**
+ * Heap figures: used / peak / reserved bytes of the chunk and slot heaps as XS counts them, then the
+ * live set after a full collection (`live`, in slots and chunk bytes). In a fixed heap XS collects only
+ * when the free list is empty, so `used` includes garbage and `peak` reaches the maximum at the first
+ * organic collection; the live set is what the headroom is judged on (DESIGN.md "Memory budget").
+ */
 function memoryLine(): string {
+  const before = memory();
+  Debug.gc();
   const m = memory();
-  return `memory: chunk ${m.chunkUsed}/${m.chunkPeak}/${m.chunkMaximum} slots ${m.slotUsed}/${m.slotPeak}/${m.slotMaximum} (slot ${m.slotSize} B) stack ${m.stackPeakSlots}/${m.stackSlots} slots`;
+  return `memory: chunk ${before.chunkUsed}/${m.chunkPeak}/${m.chunkMaximum} slots ${before.slotUsed}/${m.slotPeak}/${m.slotMaximum} (slot ${m.slotSize} B) stack ${m.stackPeakSlots}/${m.stackSlots} slots; live ${m.slotUsed / m.slotSize}/${m.slotMaximum / m.slotSize} slots ${m.chunkUsed}/${m.chunkMaximum} chunk`;
 }
 
 function hex(bytes: Uint8Array): string {
@@ -43,7 +51,7 @@ async function boot(): Promise<void> {
   const config = readConfig();
   const board = createBoard(config);
   const say = (line: string): void => board.console.write(`${line}\n`);
-  say(`portcullis firmware on ${config.name}`);
+  say(`portcullis firmware on ${config.name} (profile ${config.profile.name})`);
 
   const result = selfTest(board, board.scratch);
   const timings = Object.entries(result.timings).map(([k, v]) => `${k}=${v}ms`).join(" ");
@@ -58,7 +66,7 @@ async function boot(): Promise<void> {
 
   const provisioning = readProvisioning(board.keys);
   if (provisioning.configText === undefined) return consoleOnly(board, config, "not provisioned (tools/provision.ts)");
-  const parsed = parseGatewayConfig(provisioning.configText, provisioning.contracts, { profile: config.profile });
+  const parsed = parseGatewayConfig(provisioning.configText, provisioning.contracts, { profile: config.profile.name });
   if (!parsed.ok) {
     for (const e of parsed.errors) say(`config ${e.path || "/"}: ${e.message}`);
     return consoleOnly(board, config, "the provisioned config was rejected");
