@@ -18,6 +18,7 @@ import { FlashQueue } from "../outbound/flash-queue.js";
 import { EnvelopeSealer } from "../outbound/envelope.js";
 import { UplinkManager, type UplinkStats } from "../outbound/uplink-manager.js";
 import { fromBase64, fromUtf8, utf8 } from "../util/bytes.js";
+import { PROFILES, type BoardProfile } from "../profiles.js";
 
 /** The audit partition (1 MiB by default, as the firmware's partition table declares). */
 export const AUDIT_PARTITION_BYTES = 1024 * 1024;
@@ -79,7 +80,8 @@ function slotTable(board: Board): Record<string, number> {
   }
 }
 
-export function openOutbound(board: Board, config: GatewayConfig, policy: PolicyHandle, record: (e: AuditEvent) => void, failClosed: () => boolean): OutboundHandle {
+/** `profile` bounds each route's uplink window (`limits.uplinkWindow`); the Node board's by default. */
+export function openOutbound(board: Board, config: GatewayConfig, policy: PolicyHandle, record: (e: AuditEvent) => void, failClosed: () => boolean, profile: BoardProfile = PROFILES.node): OutboundHandle {
   const routes = new Map<string, Route>();
   const slots = slotTable(board);
   const auditBytes = auditPartitionBytes(config);
@@ -148,6 +150,7 @@ export function openOutbound(board: Board, config: GatewayConfig, policy: Policy
           ...(dest.pins && dest.pins.length ? { pins: dest.pins } : {}),
         },
         onEvent: record,
+        window: profile.limits.uplinkWindow,
       });
       routes.set(key, { manager, ring, queue, built: routeBasis(contract, dest), queueTerms });
       if (started) manager.start();
