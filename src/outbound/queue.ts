@@ -66,7 +66,7 @@ export interface OutboundQueue {
    * @throws PortcullisError(BadOption) when seq is not queued or already acknowledged.
    */
   ack(seq: number): Promise<void>;
-  /** Messages acknowledged but not yet retired (above a gap of unacknowledged ones, or being written). */
+  /** Messages acknowledged but not yet durably retired (above a gap of unacknowledged ones, or being written). */
   readonly acknowledged: number;
   /** Drops messages past their time to live (oldest first). */
   expire(): Promise<QueueDrop | undefined>;
@@ -110,6 +110,8 @@ export abstract class QueueBase implements OutboundQueue {
   readonly #index: IndexEntry[] = [];
   /** Seqs acknowledged and still in the index (the cursor has not passed them yet). */
   readonly #acked = new Set<number>();
+  /** Acknowledged messages whose consumption record is being written (not yet durably retired). */
+  #retiring = 0;
   /** A cursor step is queued on the chain and has not started: later acks join it. */
   #advancing: Promise<void> | undefined;
   #bytes = 0;
@@ -160,7 +162,7 @@ export abstract class QueueBase implements OutboundQueue {
     return this.#index.length;
   }
   get acknowledged(): number {
-    return this.#acked.size;
+    return this.#acked.size + this.#retiring;
   }
   get nextSeq(): number {
     return this.#nextSeq;
@@ -298,7 +300,12 @@ export abstract class QueueBase implements OutboundQueue {
     if (!last) return;
     this.#index.splice(0, n);
     this.#bytes -= bytes;
-    await this.#consumed(last.seq, "ack", this.#index[0]);
+    this.#retiring = n;
+    try {
+      await this.#consumed(last.seq, "ack", this.#index[0]);
+    } finally {
+      this.#retiring = 0;
+    }
   }
 
   async #expire(): Promise<QueueDrop | undefined> {
