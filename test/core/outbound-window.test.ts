@@ -124,8 +124,7 @@ describe("Uplink window over the flash queue", () => {
     assert.equal(q.count, 0);
   });
 
-  it("a cut between PUBACK and the cursor's record redelivers at most the window, loses nothing, keeps order", async function () {
-    this.timeout(600_000);
+  it("a cut between PUBACK and the cursor's record redelivers at most the window, loses nothing, keeps order", async () => {
     const n = 24;
     const window = 4;
     const sectors = 4;
