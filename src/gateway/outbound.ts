@@ -37,6 +37,11 @@ export function auditPartitionBytes(config: GatewayConfig): number {
 export function flashBytesNeeded(config: GatewayConfig): number {
   return auditPartitionBytes(config) + QUEUE_SLOTS * QUEUE_SLOT_BYTES;
 }
+/**
+ * The queue ring's group commit: the pushes and cursor steps of this window share one flash program
+ * (one fsync on the Node board); a push resolves, and its device gets its PUBACK, once it is durable.
+ */
+export const QUEUE_GROUP_COMMIT_MS = 2;
 /** Ring tags: the audit log uses 0xA1; queue slot i uses 0x10 + i. */
 const QUEUE_TAG_BASE = 0x10;
 const SLOTS_KEY = "queue-slots";
@@ -118,6 +123,7 @@ export function openOutbound(board: Board, config: GatewayConfig, policy: Policy
         size: QUEUE_SLOT_BYTES,
         tag: QUEUE_TAG_BASE + slot,
         timers: board.timers,
+        groupCommitMs: QUEUE_GROUP_COMMIT_MS,
       });
       const queueTerms = JSON.stringify(contract.terms.queue);
       // The same queue when its terms did not change; new terms replay the ring under the new limits.

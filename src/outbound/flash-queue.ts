@@ -190,15 +190,16 @@ export class FlashQueue extends QueueBase {
     return this.ring.freeSectors + freed - 1 >= 1;
   }
 
-  protected store(item: QueueItem): Promise<number> {
+  protected store(item: QueueItem): { ref: number; durable: Promise<void> } {
     const topic = utf8(item.topic);
     const head = concat(new Uint8Array([ITEM]), i2osp(item.seq, 8), i2osp(item.enqueuedAt, 8), i2osp(this.#s.boot, 4));
     const ref = this.ring.nextSeq;
     const rec = this.#s.seal(ref, head, concat(i2osp(topic.length, 2), topic, item.payload));
-    return this.ring.append(rec).then(() => {
-      this.#newestRef = ref;
-      return ref;
-    });
+    const durable = this.ring.append(rec);
+    // Written (or waiting for the ring's group commit, which a trim flushes first): no trim may
+    // retire the sector that holds it, so the sequence continues past it after a remount.
+    this.#newestRef = ref;
+    return { ref, durable: durable.then(() => undefined) };
   }
 
   protected load(e: IndexEntry): { topic: string; payload: Uint8Array } | undefined {
@@ -212,7 +213,7 @@ export class FlashQueue extends QueueBase {
     return topic === undefined ? undefined : { topic, payload: body.slice(2 + topicLen) };
   }
 
-  protected async consume(through: number, cause: DropCause | "ack", next: IndexEntry | undefined): Promise<void> {
+  protected consume(through: number, cause: DropCause | "ack", next: IndexEntry | undefined): Promise<void> {
     const code = CAUSES.indexOf(cause);
     if (code < 0) throw new PortcullisError(ErrorCode.BadOption, `unknown cause ${cause}`);
     const keepFrom = next?.ref ?? this.ring.nextSeq;
@@ -226,7 +227,18 @@ export class FlashQueue extends QueueBase {
     const head = concat(new Uint8Array([CONSUMED]), i2osp(through, 8), new Uint8Array([code]), i2osp(this.#s.boot, 4));
     const rec = this.#s.seal(this.ring.nextSeq, head, new Uint8Array(0));
     // The reserve sectors exist for this: a consumption record must always get through.
-    await this.ring.append(rec, 0);
-    this.ring.trimThrough(keepFrom - 1);
+    const durable = this.ring.append(rec, 0);
+    if (cause !== "ack") {
+      // A drop makes room now: flushed (durable) and its sectors retired before the push goes on.
+      this.ring.flush();
+      this.ring.trimThrough(keepFrom - 1);
+      return durable.then(() => undefined);
+    }
+    // An ack shares the ring's group commit; the sectors below the cursor go once it is durable
+    // (a trim flushes the ring, so it runs only when a whole sector is to be retired).
+    return durable.then(() => {
+      const spans = this.ring.spans();
+      if (spans.length > 1 && (spans[0]?.lastSeq ?? Infinity) < keepFrom) this.ring.trimThrough(keepFrom - 1);
+    });
   }
 }

@@ -112,6 +112,8 @@ export abstract class QueueBase implements OutboundQueue {
   readonly #acked = new Set<number>();
   /** Acknowledged messages whose consumption record is being written (not yet durably retired). */
   #retiring = 0;
+  /** Seqs stored but not yet durable: never handed out (nor anything after them) until they are. */
+  readonly #unsynced = new Set<number>();
   /** A cursor step is queued on the chain and has not started: later acks join it. */
   #advancing: Promise<void> | undefined;
   #bytes = 0;
@@ -145,11 +147,18 @@ export abstract class QueueBase implements OutboundQueue {
   protected abstract maxItem(): number;
   /** True when the store has room for one more message of `size` bytes now. */
   protected abstract fits(size: number): boolean;
-  /** Stores a message durably; returns its ref. May throw or reject on a store failure. */
-  protected abstract store(item: QueueItem): Promise<number>;
+  /**
+   * Stores a message; returns its ref at once and `durable`, which resolves once it is durable (a
+   * group commit may batch several) or rejects on a store failure. May throw (a full store: Limit).
+   */
+  protected abstract store(item: QueueItem): { readonly ref: number; readonly durable: Promise<void> };
   /** Reads a message back. Undefined when the store lost it. */
   protected abstract load(entry: IndexEntry): { topic: string; payload: Uint8Array } | undefined;
-  /** Durably records that every message up to `through` is gone; `next` is the oldest one kept. */
+  /**
+   * Records that every message up to `through` is gone; `next` is the oldest one kept. The record is
+   * made when it returns (throws on failure); the promise resolves once it is durable. A drop (any
+   * cause but "ack") also frees its room before returning.
+   */
   protected abstract consume(through: number, cause: DropCause | "ack", next: IndexEntry | undefined): Promise<void>;
 
   get frozen(): boolean {
@@ -168,8 +177,30 @@ export abstract class QueueBase implements OutboundQueue {
     return this.#nextSeq;
   }
 
-  push(topic: string, payload: Uint8Array): Promise<PushResult> {
-    return this.#serial(() => this.#push(topic, payload));
+  /**
+   * The queue's bookkeeping runs one push at a time; the wait for durability does not, so the pushes
+   * of one group-commit window share one flash program (and one fsync on the Node board).
+   */
+  async push(topic: string, payload: Uint8Array): Promise<PushResult> {
+    const staged = await this.#serial(() => this.#push(topic, payload));
+    if (!("durable" in staged)) return staged;
+    const r = staged.result;
+    try {
+      await staged.durable;
+      return r;
+    } catch (e) {
+      // Not durable: it never leaves (it may or may not be on flash; the queue fails closed).
+      const at = this.#find(r.seq);
+      const entry = this.#index[at];
+      if (entry) {
+        this.#index.splice(at, 1);
+        this.#bytes -= entry.size;
+      }
+      this.#failed ??= `store failed: ${(e as Error).message}`;
+      return this.#refused(r.dropped, { ok: false, reason: "failed", detail: this.#failed });
+    } finally {
+      this.#unsynced.delete(r.seq);
+    }
   }
   ack(seq: number): Promise<void> {
     const at = this.#find(seq);
@@ -179,8 +210,8 @@ export abstract class QueueBase implements OutboundQueue {
     // One cursor step per batch: an ack made while a step waits its turn rides along with it.
     this.#advancing ??= this.#serial(() => {
       this.#advancing = undefined;
-      return this.#advance();
-    });
+      return Promise.resolve({ durable: this.#advance() });
+    }).then((step) => step.durable);
     return this.#advancing;
   }
   expire(): Promise<QueueDrop | undefined> {
@@ -197,7 +228,7 @@ export abstract class QueueBase implements OutboundQueue {
     return run;
   }
 
-  async #push(topic: string, payload: Uint8Array): Promise<PushResult> {
+  async #push(topic: string, payload: Uint8Array): Promise<PushResult | { readonly result: PushResult & { readonly ok: true }; readonly durable: Promise<void> }> {
     if (this.#failed) return { ok: false, reason: "failed", detail: this.#failed };
     if (this.#frozen) return { ok: false, reason: "frozen", detail: "queue frozen" };
     const size = utf8Length(topic) + payload.length;
@@ -206,7 +237,7 @@ export abstract class QueueBase implements OutboundQueue {
     }
     const dropped: QueueDrop[] = [];
     // Delivered messages leave first: never counted as dropped to make room.
-    await this.#advance();
+    void this.#advance();
     const expired = await this.#expire();
     if (expired) dropped.push(expired);
     const full = (): boolean => this.#bytes + size > this.terms.maxBytes || !this.fits(size);
@@ -223,10 +254,13 @@ export abstract class QueueBase implements OutboundQueue {
     }
     const seq = this.#nextSeq++;
     const enqueuedAt = this.#clock.now();
+    let durable: Promise<void>;
     try {
-      const ref = await this.store({ seq, topic, payload, enqueuedAt });
-      this.#index.push({ seq, size, enqueuedAt, ref });
+      const stored = this.store({ seq, topic, payload, enqueuedAt });
+      durable = stored.durable;
+      this.#index.push({ seq, size, enqueuedAt, ref: stored.ref });
       this.#bytes += size;
+      this.#unsynced.add(seq);
     } catch (e) {
       this.#nextSeq--;
       // A full store is an overflow (reported, nothing written); anything else fails the queue closed.
@@ -234,7 +268,7 @@ export abstract class QueueBase implements OutboundQueue {
       this.#failed = `store failed: ${(e as Error).message}`;
       return this.#refused(dropped, { ok: false, reason: "failed", detail: this.#failed });
     }
-    return { ok: true, seq, dropped };
+    return { result: { ok: true, seq, dropped }, durable };
   }
 
   /** A refusal after drops were made for it: the drops are still reported. */
@@ -247,6 +281,7 @@ export abstract class QueueBase implements OutboundQueue {
     if (this.#frozen || this.#failed) return undefined;
     for (let i = this.#firstAbove(after); i < this.#index.length; i++) {
       const e = this.#index[i] as IndexEntry;
+      if (this.#unsynced.has(e.seq)) return undefined;
       if (this.#acked.has(e.seq)) continue;
       const data = this.load(e);
       if (data) return { seq: e.seq, topic: data.topic, payload: data.payload, enqueuedAt: e.enqueuedAt };
@@ -276,17 +311,27 @@ export abstract class QueueBase implements OutboundQueue {
     return lo;
   }
 
-  /** Records a consumption; a store failure fails the queue closed here, where it occurs (never thrown on). */
-  async #consumed(through: number, cause: DropCause | "ack", next: IndexEntry | undefined): Promise<void> {
-    try {
-      await this.consume(through, cause, next);
-    } catch (e) {
+  /**
+   * Records a consumption; resolves once it is durable. A store failure fails the queue closed here,
+   * where it occurs (never thrown on, never rejected).
+   */
+  #consumed(through: number, cause: DropCause | "ack", next: IndexEntry | undefined): Promise<void> {
+    const fail = (e: unknown): void => {
       this.#failed ??= `consumption record failed: ${e instanceof Error ? e.message : String(e)}`;
+    };
+    try {
+      return this.consume(through, cause, next).catch(fail);
+    } catch (e) {
+      fail(e);
+      return Promise.resolve();
     }
   }
 
-  /** Retires the acknowledged prefix of the index with one consumption record (none when empty). */
-  async #advance(): Promise<void> {
+  /**
+   * Retires the acknowledged prefix of the index with one consumption record (none when empty), at
+   * once; resolves when that record is durable.
+   */
+  #advance(): Promise<void> {
     let n = 0;
     let bytes = 0;
     for (;;) {
@@ -297,15 +342,13 @@ export abstract class QueueBase implements OutboundQueue {
       n++;
     }
     const last = this.#index[n - 1];
-    if (!last) return;
+    if (!last) return Promise.resolve();
     this.#index.splice(0, n);
     this.#bytes -= bytes;
-    this.#retiring = n;
-    try {
-      await this.#consumed(last.seq, "ack", this.#index[0]);
-    } finally {
-      this.#retiring = 0;
-    }
+    this.#retiring += n;
+    return this.#consumed(last.seq, "ack", this.#index[0]).then(() => {
+      this.#retiring -= n;
+    });
   }
 
   async #expire(): Promise<QueueDrop | undefined> {
@@ -375,9 +418,9 @@ export class MemoryQueue extends QueueBase {
   protected fits(): boolean {
     return true;
   }
-  protected store(item: QueueItem): Promise<number> {
+  protected store(item: QueueItem): { ref: number; durable: Promise<void> } {
     this.#items.set(item.seq, { topic: item.topic, payload: item.payload.slice() });
-    return Promise.resolve(item.seq);
+    return { ref: item.seq, durable: Promise.resolve() };
   }
   protected load(e: IndexEntry): { topic: string; payload: Uint8Array } | undefined {
     const it = this.#items.get(e.ref);

@@ -124,6 +124,33 @@ describe("Uplink window over the flash queue", () => {
     assert.equal(q.count, 0);
   });
 
+  it("with the ring's group commit, pushes and acks of one window share one flash program; nothing leaves before it is durable", async () => {
+    const clock = new FakeClock();
+    const flash = new FaultyFlash(ramFlash(16 * 4096));
+    const keys = new MemoryKeys();
+    const q = new FlashQueue(FlashRing.mount({ flash, tag: TAG, timers: clock, groupCommitMs: 5 }), terms, clock, testAtRest(keys));
+    let resolved = 0;
+    const pushes = Array.from({ length: 8 }, (_, i) => q.push("t", new Uint8Array([i])).then((r) => (resolved++, r)));
+    await settle();
+    assert.equal(resolved, 0, "no push resolves (no device PUBACK) before its record is durable");
+    assert.equal(q.peek(), undefined, "nothing is handed out before it is durable");
+    const before = flash.operations; // opening the first sector, if anything
+    clock.tick(5);
+    const results = await Promise.all(pushes);
+    assert.ok(results.every((r) => r.ok));
+    assert.equal(flash.operations - before, 1, "eight pushes, one program");
+    assert.equal(q.peek()?.seq, 1);
+    const acks = [8, 7, 6, 5, 4, 3, 2, 1].map((s) => q.ack(s));
+    await settle();
+    assert.equal(q.acknowledged, 8, "retired, but not yet durably: still counted against the window");
+    clock.tick(5);
+    await Promise.all(acks);
+    assert.equal(q.acknowledged, 0);
+    assert.equal(flash.operations - before, 2, "eight acks, one program");
+    const again = mount(flash, keys);
+    assert.deepEqual([again.count, again.nextSeq], [0, 9], "all eight consumed on flash");
+  });
+
   it("a cut between PUBACK and the cursor's record redelivers at most the window, loses nothing, keeps order", async () => {
     const n = 24;
     const window = 4;
