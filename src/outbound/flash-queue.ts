@@ -262,17 +262,18 @@ export class FlashQueue extends QueueBase {
     const rec = this.#s.seal(this.ring.nextSeq, head, new Uint8Array(0));
     // The reserve sectors exist for this: a consumption record must always get through.
     const durable = this.ring.append(rec, 0);
-    if (cause !== "ack") {
-      // A drop makes room now: flushed (durable) and its sectors retired before the push goes on.
-      this.ring.flush();
-      this.ring.trimThrough(keepFrom - 1);
-      return durable.then(() => undefined);
-    }
-    // An ack shares the ring's group commit; the sectors below the cursor go once it is durable
-    // (a trim flushes the ring, so it runs only when a whole sector is to be retired).
-    return durable.then(() => {
+    // A trim flushes the ring (the record is then durable before any sector goes), so it runs only
+    // when a whole sector is to be retired; otherwise the record shares the ring's group commit.
+    const trim = (): void => {
       const spans = this.ring.spans();
       if (spans.length > 1 && (spans[0]?.lastSeq ?? Infinity) < keepFrom) this.ring.trimThrough(keepFrom - 1);
-    });
+    };
+    if (cause !== "ack") {
+      // A drop frees its sectors now, before the push that needs the room goes on.
+      trim();
+      return durable.then(() => undefined);
+    }
+    // An ack's sectors go once its record is durable.
+    return durable.then(trim);
   }
 }
