@@ -5,7 +5,10 @@
  *   tsx tools/open-envelope.ts --key vendor.key --integration ID --contract-version V --topic T <file | hex>
  *
  * `VendorReceiver` is importable: it tracks contexts by their enc, opens each envelope at its own
- * sequence number, and reports duplicates (seq already seen) and gaps (seqs never seen).
+ * sequence number, reports duplicates (seq already seen) and gaps (seqs never seen), and restores the
+ * gateway's order by envelope seq (`take()`, through a `ReorderBuffer`): a gateway keeps a window of
+ * messages in flight and resends the unacknowledged ones after a reconnect, so copies and, behind
+ * some brokers, reordering reach the vendor; the seq says where each belongs.
  */
 import { createHash, createPrivateKey } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -28,6 +31,109 @@ export interface VendorReceiverOptions {
   readonly allowPlaintext?: boolean;
   /** Contexts remembered at once (oldest forgotten first). Default 64. */
   readonly maxContexts?: number;
+  /** Messages held back for an earlier seq (`ReorderBuffer` maxHeld): at least the gateway's window. Default 64. */
+  readonly maxHeld?: number;
+}
+
+/** A message released in seq order. */
+export interface Released<T> {
+  readonly seq: number;
+  readonly value: T;
+  /** Seqs skipped just before this one (gateway drops, or messages still to come late). */
+  readonly missing: number;
+  /** Arrived after its place was passed (more than `maxHeld` later ones came first): out of order. */
+  readonly late: boolean;
+}
+
+/**
+ * Puts messages back in envelope-seq order and drops copies. A message is released as soon as every
+ * seq before it was released; one that arrives early waits, at most `maxHeld` of them at once (set
+ * it to at least the gateway's window), after which the lowest missing seq is given up as a gap —
+ * the gateway's audit log says why (a drop) — and released late should it still come. A seq already
+ * released or waiting is a duplicate. Before the first message the start is `first`, or else the
+ * first seq that arrives.
+ */
+export class ReorderBuffer<T> {
+  /** The next seq to release (undefined before the first arrival when `first` was not given). */
+  next: number | undefined;
+  duplicates = 0;
+  readonly #maxHeld: number;
+  readonly #held = new Map<number, T>();
+  /** Seqs passed over as gaps, [from, to] inclusive, newest last (bounded: the oldest are forgotten). */
+  readonly #skipped: [number, number][] = [];
+
+  constructor(options: { readonly maxHeld?: number; readonly first?: number } = {}) {
+    this.#maxHeld = options.maxHeld ?? 64;
+    if (!Number.isInteger(this.#maxHeld) || this.#maxHeld < 1) throw new RangeError("maxHeld must be a positive integer");
+    this.next = options.first;
+  }
+
+  /** Messages waiting for an earlier seq. */
+  get held(): number {
+    return this.#held.size;
+  }
+
+  /** Takes one arrival; returns what it releases, in seq order (nothing for a duplicate). */
+  push(seq: number, value: T): Released<T>[] {
+    this.next ??= seq;
+    if (seq < this.next) {
+      const i = this.#skipped.findIndex(([a, b]) => seq >= a && seq <= b);
+      const range = this.#skipped[i];
+      if (!range) {
+        this.duplicates++;
+        return [];
+      }
+      // A message given up as a gap came after all: released now, out of order, marked late.
+      const [a, b] = range;
+      this.#skipped.splice(i, 1, ...([[a, seq - 1], [seq + 1, b]] as [number, number][]).filter(([x, y]) => x <= y));
+      return [{ seq, value, missing: 0, late: true }];
+    }
+    if (this.#held.has(seq)) {
+      this.duplicates++;
+      return [];
+    }
+    this.#held.set(seq, value);
+    const out = this.#release();
+    while (this.#held.size > this.#maxHeld) out.push(...this.#skipTo(this.#lowestHeld()));
+    return out;
+  }
+
+  /** Releases everything waiting, in order, giving up the gaps before each (the stream is idle or over). */
+  flush(): Released<T>[] {
+    const out: Released<T>[] = [];
+    while (this.#held.size > 0) out.push(...this.#skipTo(this.#lowestHeld()));
+    return out;
+  }
+
+  #lowestHeld(): number {
+    let low = Infinity;
+    for (const k of this.#held.keys()) if (k < low) low = k;
+    return low;
+  }
+
+  /** Gives up every seq from `next` to `to` − 1 as a gap and releases from `to`. */
+  #skipTo(to: number): Released<T>[] {
+    const from = this.next as number;
+    if (to > from) {
+      this.#skipped.push([from, to - 1]);
+      if (this.#skipped.length > 1024) this.#skipped.shift();
+    }
+    this.next = to;
+    const out = this.#release();
+    const first = out[0];
+    if (first) out[0] = { ...first, missing: to - from };
+    return out;
+  }
+
+  #release(): Released<T>[] {
+    const out: Released<T>[] = [];
+    for (let s = this.next as number; this.#held.has(s); s++) {
+      out.push({ seq: s, value: this.#held.get(s) as T, missing: 0, late: false });
+      this.#held.delete(s);
+      this.next = s + 1;
+    }
+    return out;
+  }
 }
 
 /** A fresh ArrayBuffer holding exactly these bytes (a Buffer's `.buffer` may be a shared pool). */
@@ -44,12 +150,17 @@ export function readVendorKey(path: string): Uint8Array {
   return new Uint8Array(Buffer.from(jwk.d, "base64url"));
 }
 
-/** Receives one gateway's envelopes for one integration, in arrival order. */
+/**
+ * Receives one gateway's envelopes for one integration: `open` reports each arrival (a new seq, or a
+ * duplicate), `take` hands out the opened messages in seq order, each once.
+ */
 export class VendorReceiver {
   /** Highest sequence number opened so far (−1 before the first). */
   lastSeq = -1;
-  /** Sequence numbers skipped so far (messages the gateway dropped or that never arrived). */
+  /** Sequence numbers below `lastSeq` not received (messages the gateway dropped or still to come). */
   missingTotal = 0;
+  readonly #order: ReorderBuffer<Uint8Array>;
+  #released: Released<Uint8Array>[] = [];
   readonly #o: VendorReceiverOptions;
   readonly #info: Uint8Array;
   readonly #keyId: Uint8Array;
@@ -64,6 +175,20 @@ export class VendorReceiver {
     const c = nodeCrypto();
     this.#keyId = keyId(c, c.p256PublicKey(options.privateKey));
     this.#key = suite.kem.importKey("raw", ab(options.privateKey), false);
+    this.#order = new ReorderBuffer({ maxHeld: options.maxHeld ?? 64 });
+  }
+
+  /** The messages released in seq order since the last call (each seq once, duplicates dropped). */
+  take(): Released<Uint8Array>[] {
+    const out = this.#released;
+    this.#released = [];
+    return out;
+  }
+
+  /** Releases the messages still waiting for an earlier seq (the stream went idle), then `take`s. */
+  flush(): Released<Uint8Array>[] {
+    this.#released.push(...this.#order.flush());
+    return this.take();
   }
 
   /** A receiver from a key file written by tools/vendor-keygen.ts (PKCS#8 PEM). */
@@ -125,7 +250,14 @@ export class VendorReceiver {
         return { kind: "rejected", reason: "auth", detail: `seq ${env.seq}: ${(e as Error).message}` };
       }
     }
-    if (env.seq <= this.lastSeq) return { kind: "duplicate", seq: env.seq };
+    const dup = this.#order.duplicates;
+    this.#released.push(...this.#order.push(env.seq, payload));
+    if (this.#order.duplicates !== dup) return { kind: "duplicate", seq: env.seq };
+    if (env.seq < this.lastSeq) {
+      // A seq below the highest one: it fills a gap (arrived out of order).
+      this.missingTotal = Math.max(0, this.missingTotal - 1);
+      return { kind: "message", seq: env.seq, payload, plaintext: env.plaintext, missing: 0 };
+    }
     const missing = this.lastSeq < 0 ? 0 : env.seq - this.lastSeq - 1;
     this.missingTotal += missing;
     this.lastSeq = env.seq;

@@ -18,6 +18,7 @@ import { FlashQueue } from "../outbound/flash-queue.js";
 import { EnvelopeSealer } from "../outbound/envelope.js";
 import { UplinkManager, type UplinkStats } from "../outbound/uplink-manager.js";
 import { fromBase64, fromUtf8, utf8 } from "../util/bytes.js";
+import { PROFILES, type BoardProfile } from "../profiles.js";
 
 /** The audit partition (1 MiB by default, as the firmware's partition table declares). */
 export const AUDIT_PARTITION_BYTES = 1024 * 1024;
@@ -36,6 +37,11 @@ export function auditPartitionBytes(config: GatewayConfig): number {
 export function flashBytesNeeded(config: GatewayConfig): number {
   return auditPartitionBytes(config) + QUEUE_SLOTS * QUEUE_SLOT_BYTES;
 }
+/**
+ * The queue ring's group commit: the pushes and cursor steps of this window share one flash program
+ * (one fsync on the Node board); a push resolves, and its device gets its PUBACK, once it is durable.
+ */
+export const QUEUE_GROUP_COMMIT_MS = 2;
 /** Ring tags: the audit log uses 0xA1; queue slot i uses 0x10 + i. */
 const QUEUE_TAG_BASE = 0x10;
 const SLOTS_KEY = "queue-slots";
@@ -79,7 +85,8 @@ function slotTable(board: Board): Record<string, number> {
   }
 }
 
-export function openOutbound(board: Board, config: GatewayConfig, policy: PolicyHandle, record: (e: AuditEvent) => void, failClosed: () => boolean): OutboundHandle {
+/** `profile` bounds each route's uplink window (`limits.uplinkWindow`); the Node board's by default. */
+export function openOutbound(board: Board, config: GatewayConfig, policy: PolicyHandle, record: (e: AuditEvent) => void, failClosed: () => boolean, profile: BoardProfile = PROFILES.node): OutboundHandle {
   const routes = new Map<string, Route>();
   const slots = slotTable(board);
   const auditBytes = auditPartitionBytes(config);
@@ -116,6 +123,7 @@ export function openOutbound(board: Board, config: GatewayConfig, policy: Policy
         size: QUEUE_SLOT_BYTES,
         tag: QUEUE_TAG_BASE + slot,
         timers: board.timers,
+        groupCommitMs: QUEUE_GROUP_COMMIT_MS,
       });
       const queueTerms = JSON.stringify(contract.terms.queue);
       // The same queue when its terms did not change; new terms replay the ring under the new limits.
@@ -148,6 +156,7 @@ export function openOutbound(board: Board, config: GatewayConfig, policy: Policy
           ...(dest.pins && dest.pins.length ? { pins: dest.pins } : {}),
         },
         onEvent: record,
+        window: profile.limits.uplinkWindow,
       });
       routes.set(key, { manager, ring, queue, built: routeBasis(contract, dest), queueTerms });
       if (started) manager.start();

@@ -41,7 +41,16 @@ export interface QueueAtRest {
   readonly slot: number;
   /** Drops found outside push/expire/purge (an item that fails authentication when read back). */
   readonly onDrop?: (d: QueueDrop) => void;
+  /**
+   * Bytes of sealed records written in this boot kept in RAM until sent, so the uplink does not read
+   * each one back from flash (a sector read and scan, and a flush of the ring's group commit). Default
+   * DEFAULT_RECENT_BYTES; 0 reads every message back from flash.
+   */
+  readonly recentBytes?: number;
 }
+
+/** RAM for the sealed records not yet sent (about a window of 200-byte messages on the Node board). */
+export const DEFAULT_RECENT_BYTES = 16 * 1024;
 
 function u64(b: Uint8Array, at: number): number {
   let v = 0;
@@ -152,6 +161,10 @@ export class FlashQueue extends QueueBase {
   readonly #s: Sealer;
   /** Ring seq of the newest ITEM on flash (replayed or stored); 0 when none. */
   #newestRef: number;
+  /** Sealed records written in this boot and not yet handed out, by ring seq (oldest first). */
+  readonly #recent = new Map<number, Uint8Array>();
+  #recentBytes = 0;
+  readonly #recentMax: number;
 
   /**
    * Replays `ring` (already mounted) and continues from it. Bumps the slot's boot counter.
@@ -164,6 +177,7 @@ export class FlashQueue extends QueueBase {
     this.ring = ring;
     this.#s = s;
     this.#newestRef = r.items[r.items.length - 1]?.ref ?? 0;
+    this.#recentMax = atRest.recentBytes ?? DEFAULT_RECENT_BYTES;
   }
 
   protected maxItem(): number {
@@ -190,19 +204,35 @@ export class FlashQueue extends QueueBase {
     return this.ring.freeSectors + freed - 1 >= 1;
   }
 
-  protected store(item: QueueItem): Promise<number> {
+  protected store(item: QueueItem): { ref: number; durable: Promise<void> } {
     const topic = utf8(item.topic);
     const head = concat(new Uint8Array([ITEM]), i2osp(item.seq, 8), i2osp(item.enqueuedAt, 8), i2osp(this.#s.boot, 4));
     const ref = this.ring.nextSeq;
     const rec = this.#s.seal(ref, head, concat(i2osp(topic.length, 2), topic, item.payload));
-    return this.ring.append(rec).then(() => {
-      this.#newestRef = ref;
-      return ref;
-    });
+    const durable = this.ring.append(rec);
+    // Written (or waiting for the ring's group commit, which a trim flushes first): no trim may
+    // retire the sector that holds it, so the sequence continues past it after a remount.
+    this.#newestRef = ref;
+    if (rec.length <= this.#recentMax) {
+      this.#recent.set(ref, rec);
+      this.#recentBytes += rec.length;
+      for (const [k, v] of this.#recent) {
+        if (this.#recentBytes <= this.#recentMax) break;
+        this.#recent.delete(k);
+        this.#recentBytes -= v.length;
+      }
+    }
+    return { ref, durable: durable.then(() => undefined) };
   }
 
   protected load(e: IndexEntry): { topic: string; payload: Uint8Array } | undefined {
-    const d = this.ring.read(e.ref);
+    // Handed out once from RAM (the record as sealed); a resend reads it back from flash.
+    const cached = this.#recent.get(e.ref);
+    if (cached) {
+      this.#recent.delete(e.ref);
+      this.#recentBytes -= cached.length;
+    }
+    const d = cached ?? this.ring.read(e.ref);
     if (!d || d[0] !== ITEM || u64(d, 1) !== e.seq) return undefined;
     const body = this.#s.open(e.ref, d, ITEM_HEAD);
     if (!body || body.length < 2) return undefined;
@@ -212,10 +242,15 @@ export class FlashQueue extends QueueBase {
     return topic === undefined ? undefined : { topic, payload: body.slice(2 + topicLen) };
   }
 
-  protected async consume(through: number, cause: DropCause | "ack", next: IndexEntry | undefined): Promise<void> {
+  protected consume(through: number, cause: DropCause | "ack", next: IndexEntry | undefined): Promise<void> {
     const code = CAUSES.indexOf(cause);
     if (code < 0) throw new PortcullisError(ErrorCode.BadOption, `unknown cause ${cause}`);
     const keepFrom = next?.ref ?? this.ring.nextSeq;
+    for (const [k, v] of this.#recent) {
+      if (k >= keepFrom) break;
+      this.#recent.delete(k);
+      this.#recentBytes -= v.length;
+    }
     if (!this.ring.canAppend(CONSUMED_SIZE, 0)) {
       // No room even for the consumption record (a ring left full by an older layout or a cut):
       // give up the sectors wholly below the oldest kept message first, but never the one holding
@@ -226,7 +261,19 @@ export class FlashQueue extends QueueBase {
     const head = concat(new Uint8Array([CONSUMED]), i2osp(through, 8), new Uint8Array([code]), i2osp(this.#s.boot, 4));
     const rec = this.#s.seal(this.ring.nextSeq, head, new Uint8Array(0));
     // The reserve sectors exist for this: a consumption record must always get through.
-    await this.ring.append(rec, 0);
-    this.ring.trimThrough(keepFrom - 1);
+    const durable = this.ring.append(rec, 0);
+    // A trim flushes the ring (the record is then durable before any sector goes), so it runs only
+    // when a whole sector is to be retired; otherwise the record shares the ring's group commit.
+    const trim = (): void => {
+      const spans = this.ring.spans();
+      if (spans.length > 1 && (spans[0]?.lastSeq ?? Infinity) < keepFrom) this.ring.trimThrough(keepFrom - 1);
+    };
+    if (cause !== "ack") {
+      // A drop frees its sectors now, before the push that needs the room goes on.
+      trim();
+      return durable.then(() => undefined);
+    }
+    // An ack's sectors go once its record is durable.
+    return durable.then(trim);
   }
 }

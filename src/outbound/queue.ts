@@ -5,6 +5,11 @@
  *
  * Sequence numbers are the messages' own (per integration, strictly increasing, never reused): the
  * envelope carries them so the vendor can spot gaps and duplicates.
+ *
+ * Acknowledgement is a cursor: `ack` marks one message delivered (PUBACKs of a window may come in any
+ * order), and the queue retires everything up to the highest contiguous acknowledged seq in one step,
+ * with one consumption record per batch (acks that arrive while a record is being written share the
+ * next one). An acknowledged message above a gap stays stored, but is never handed out again.
  */
 import type { Clock } from "../ports.js";
 import { ErrorCode, PortcullisError } from "../errors.js";
@@ -50,10 +55,19 @@ export interface OutboundQueue {
    * durable store). Never throws for a full queue or a bad size: that is a result.
    */
   push(topic: string, payload: Uint8Array): Promise<PushResult>;
-  /** The oldest message, or undefined when empty or frozen. */
-  peek(): QueueItem | undefined;
-  /** The oldest message was delivered. @throws PortcullisError(BadOption) when seq is not the oldest. */
+  /**
+   * The oldest message not yet acknowledged with a seq above `after` (default: none), or undefined
+   * when there is none or the queue is frozen. A window walks the queue with `peek(lastSent)`.
+   */
+  peek(after?: number): QueueItem | undefined;
+  /**
+   * A queued message was delivered (in any order). Resolves once the cursor step that followed it is
+   * durable: everything up to the highest contiguous acknowledged seq is then retired.
+   * @throws PortcullisError(BadOption) when seq is not queued or already acknowledged.
+   */
   ack(seq: number): Promise<void>;
+  /** Messages acknowledged but not yet durably retired (above a gap of unacknowledged ones, or being written). */
+  readonly acknowledged: number;
   /** Drops messages past their time to live (oldest first). */
   expire(): Promise<QueueDrop | undefined>;
   /** Drops everything at once (consent withdrawn, quarantine with purge terms). */
@@ -94,6 +108,14 @@ export abstract class QueueBase implements OutboundQueue {
   readonly terms: QueueTerms;
   readonly #clock: Clock;
   readonly #index: IndexEntry[] = [];
+  /** Seqs acknowledged and still in the index (the cursor has not passed them yet). */
+  readonly #acked = new Set<number>();
+  /** Acknowledged messages whose consumption record is being written (not yet durably retired). */
+  #retiring = 0;
+  /** Seqs stored but not yet durable: never handed out (nor anything after them) until they are. */
+  readonly #unsynced = new Set<number>();
+  /** A cursor step is queued on the chain and has not started: later acks join it. */
+  #advancing: Promise<void> | undefined;
   #bytes = 0;
   #frozen = false;
   #nextSeq: number;
@@ -125,11 +147,18 @@ export abstract class QueueBase implements OutboundQueue {
   protected abstract maxItem(): number;
   /** True when the store has room for one more message of `size` bytes now. */
   protected abstract fits(size: number): boolean;
-  /** Stores a message durably; returns its ref. May throw or reject on a store failure. */
-  protected abstract store(item: QueueItem): Promise<number>;
+  /**
+   * Stores a message; returns its ref at once and `durable`, which resolves once it is durable (a
+   * group commit may batch several) or rejects on a store failure. May throw (a full store: Limit).
+   */
+  protected abstract store(item: QueueItem): { readonly ref: number; readonly durable: Promise<void> };
   /** Reads a message back. Undefined when the store lost it. */
   protected abstract load(entry: IndexEntry): { topic: string; payload: Uint8Array } | undefined;
-  /** Durably records that every message up to `through` is gone; `next` is the oldest one kept. */
+  /**
+   * Records that every message up to `through` is gone; `next` is the oldest one kept. The record is
+   * made when it returns (throws on failure); the promise resolves once it is durable. A drop (any
+   * cause but "ack") also frees its room before returning.
+   */
   protected abstract consume(through: number, cause: DropCause | "ack", next: IndexEntry | undefined): Promise<void>;
 
   get frozen(): boolean {
@@ -141,15 +170,49 @@ export abstract class QueueBase implements OutboundQueue {
   get count(): number {
     return this.#index.length;
   }
+  get acknowledged(): number {
+    return this.#acked.size + this.#retiring;
+  }
   get nextSeq(): number {
     return this.#nextSeq;
   }
 
-  push(topic: string, payload: Uint8Array): Promise<PushResult> {
-    return this.#serial(() => this.#push(topic, payload));
+  /**
+   * The queue's bookkeeping runs one push at a time; the wait for durability does not, so the pushes
+   * of one group-commit window share one flash program (and one fsync on the Node board).
+   */
+  async push(topic: string, payload: Uint8Array): Promise<PushResult> {
+    const staged = await this.#serial(() => this.#push(topic, payload));
+    if (!("durable" in staged)) return staged;
+    const r = staged.result;
+    try {
+      await staged.durable;
+      return r;
+    } catch (e) {
+      // Not durable: it never leaves (it may or may not be on flash; the queue fails closed).
+      const at = this.#find(r.seq);
+      const entry = this.#index[at];
+      if (entry) {
+        this.#index.splice(at, 1);
+        this.#bytes -= entry.size;
+      }
+      this.#failed ??= `store failed: ${(e as Error).message}`;
+      return this.#refused(r.dropped, { ok: false, reason: "failed", detail: this.#failed });
+    } finally {
+      this.#unsynced.delete(r.seq);
+    }
   }
   ack(seq: number): Promise<void> {
-    return this.#serial(() => this.#ack(seq));
+    const at = this.#find(seq);
+    if (at < 0) return Promise.reject(new PortcullisError(ErrorCode.BadOption, `ack of ${seq}, which is not queued`));
+    if (this.#acked.has(seq)) return Promise.reject(new PortcullisError(ErrorCode.BadOption, `ack of ${seq} twice`));
+    this.#acked.add(seq);
+    // One cursor step per batch: an ack made while a step waits its turn rides along with it.
+    this.#advancing ??= this.#serial(() => {
+      this.#advancing = undefined;
+      return Promise.resolve({ durable: this.#advance() });
+    }).then((step) => step.durable);
+    return this.#advancing;
   }
   expire(): Promise<QueueDrop | undefined> {
     return this.#serial(() => this.#expire());
@@ -165,7 +228,7 @@ export abstract class QueueBase implements OutboundQueue {
     return run;
   }
 
-  async #push(topic: string, payload: Uint8Array): Promise<PushResult> {
+  async #push(topic: string, payload: Uint8Array): Promise<PushResult | { readonly result: PushResult & { readonly ok: true }; readonly durable: Promise<void> }> {
     if (this.#failed) return { ok: false, reason: "failed", detail: this.#failed };
     if (this.#frozen) return { ok: false, reason: "frozen", detail: "queue frozen" };
     const size = utf8Length(topic) + payload.length;
@@ -173,6 +236,8 @@ export abstract class QueueBase implements OutboundQueue {
       return { ok: false, reason: "too-large", detail: `${size} bytes exceeds ${Math.min(this.terms.maxBytes, this.maxItem())}` };
     }
     const dropped: QueueDrop[] = [];
+    // Delivered messages leave first: never counted as dropped to make room.
+    void this.#advance();
     const expired = await this.#expire();
     if (expired) dropped.push(expired);
     const full = (): boolean => this.#bytes + size > this.terms.maxBytes || !this.fits(size);
@@ -189,10 +254,13 @@ export abstract class QueueBase implements OutboundQueue {
     }
     const seq = this.#nextSeq++;
     const enqueuedAt = this.#clock.now();
+    let durable: Promise<void>;
     try {
-      const ref = await this.store({ seq, topic, payload, enqueuedAt });
-      this.#index.push({ seq, size, enqueuedAt, ref });
+      const stored = this.store({ seq, topic, payload, enqueuedAt });
+      durable = stored.durable;
+      this.#index.push({ seq, size, enqueuedAt, ref: stored.ref });
       this.#bytes += size;
+      this.#unsynced.add(seq);
     } catch (e) {
       this.#nextSeq--;
       // A full store is an overflow (reported, nothing written); anything else fails the queue closed.
@@ -200,7 +268,7 @@ export abstract class QueueBase implements OutboundQueue {
       this.#failed = `store failed: ${(e as Error).message}`;
       return this.#refused(dropped, { ok: false, reason: "failed", detail: this.#failed });
     }
-    return { ok: true, seq, dropped };
+    return { result: { ok: true, seq, dropped }, durable };
   }
 
   /** A refusal after drops were made for it: the drops are still reported. */
@@ -209,37 +277,78 @@ export abstract class QueueBase implements OutboundQueue {
     return r;
   }
 
-  peek(): QueueItem | undefined {
-    for (;;) {
-      if (this.#frozen || this.#failed) return undefined;
-      const e = this.#index[0];
-      if (!e) return undefined;
+  peek(after = -1): QueueItem | undefined {
+    if (this.#frozen || this.#failed) return undefined;
+    for (let i = this.#firstAbove(after); i < this.#index.length; i++) {
+      const e = this.#index[i] as IndexEntry;
+      if (this.#unsynced.has(e.seq)) return undefined;
+      if (this.#acked.has(e.seq)) continue;
       const data = this.load(e);
       if (data) return { seq: e.seq, topic: data.topic, payload: data.payload, enqueuedAt: e.enqueuedAt };
-      // Unreadable (corrupt or tampered): never handed out; dropped, recorded and reported.
-      this.#index.shift();
-      this.#bytes -= e.size;
+      // Unreadable (corrupt or tampered): never handed out; reported, and retired by the cursor as
+      // if delivered (earlier messages may still be in flight, so it cannot be consumed on its own).
       this.#onDrop?.({ cause: "corrupt", count: 1, bytes: e.size, fromSeq: e.seq, toSeq: e.seq });
-      const next = this.#index[0];
-      void this.#serial(() => this.#consumed(e.seq, "corrupt", next));
+      void this.ack(e.seq).catch(() => undefined);
     }
+    return undefined;
   }
 
-  /** Records a consumption; a store failure fails the queue closed here, where it occurs (never thrown on). */
-  async #consumed(through: number, cause: DropCause | "ack", next: IndexEntry | undefined): Promise<void> {
-    try {
-      await this.consume(through, cause, next);
-    } catch (e) {
+  /** Index position of `seq`, or −1 (the index is sorted by seq). */
+  #find(seq: number): number {
+    const i = this.#firstAbove(seq - 1);
+    return this.#index[i]?.seq === seq ? i : -1;
+  }
+
+  /** Index position of the first entry with a seq above `after` (binary search). */
+  #firstAbove(after: number): number {
+    let lo = 0;
+    let hi = this.#index.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.#index[mid] as IndexEntry).seq <= after) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /**
+   * Records a consumption; resolves once it is durable. A store failure fails the queue closed here,
+   * where it occurs (never thrown on, never rejected).
+   */
+  #consumed(through: number, cause: DropCause | "ack", next: IndexEntry | undefined): Promise<void> {
+    const fail = (e: unknown): void => {
       this.#failed ??= `consumption record failed: ${e instanceof Error ? e.message : String(e)}`;
+    };
+    try {
+      return this.consume(through, cause, next).catch(fail);
+    } catch (e) {
+      fail(e);
+      return Promise.resolve();
     }
   }
 
-  async #ack(seq: number): Promise<void> {
-    const e = this.#index[0];
-    if (!e || e.seq !== seq) throw new PortcullisError(ErrorCode.BadOption, `ack of ${seq} but the oldest is ${e?.seq ?? "none"}`);
-    this.#index.shift();
-    this.#bytes -= e.size;
-    await this.#consumed(seq, "ack", this.#index[0]);
+  /**
+   * Retires the acknowledged prefix of the index with one consumption record (none when empty), at
+   * once; resolves when that record is durable.
+   */
+  #advance(): Promise<void> {
+    let n = 0;
+    let bytes = 0;
+    for (;;) {
+      const e = this.#index[n];
+      if (!e || !this.#acked.has(e.seq)) break;
+      this.#acked.delete(e.seq);
+      bytes += e.size;
+      n++;
+    }
+    const last = this.#index[n - 1];
+    if (!last) return Promise.resolve();
+    this.#index.splice(0, n);
+    this.#bytes -= bytes;
+    this.#retiring += n;
+    return this.#consumed(last.seq, "ack", this.#index[0]).then(() => {
+      this.#retiring -= n;
+    });
   }
 
   async #expire(): Promise<QueueDrop | undefined> {
@@ -280,10 +389,18 @@ export abstract class QueueBase implements OutboundQueue {
     const last = gone[gone.length - 1];
     if (!first || !last) return undefined;
     let bytes = 0;
-    for (const g of gone) bytes += g.size;
+    let lost = 0;
+    let lostBytes = 0;
+    for (const g of gone) {
+      bytes += g.size;
+      // A message acknowledged above a gap was delivered: it goes, but is not counted as dropped.
+      if (this.#acked.delete(g.seq)) continue;
+      lost++;
+      lostBytes += g.size;
+    }
     this.#bytes -= bytes;
     await this.#consumed(last.seq, cause, this.#index[0]);
-    return { cause, count: gone.length, bytes, fromSeq: first.seq, toSeq: last.seq };
+    return lost > 0 ? { cause, count: lost, bytes: lostBytes, fromSeq: first.seq, toSeq: last.seq } : undefined;
   }
 }
 
@@ -301,9 +418,9 @@ export class MemoryQueue extends QueueBase {
   protected fits(): boolean {
     return true;
   }
-  protected store(item: QueueItem): Promise<number> {
+  protected store(item: QueueItem): { ref: number; durable: Promise<void> } {
     this.#items.set(item.seq, { topic: item.topic, payload: item.payload.slice() });
-    return Promise.resolve(item.seq);
+    return { ref: item.seq, durable: Promise.resolve() };
   }
   protected load(e: IndexEntry): { topic: string; payload: Uint8Array } | undefined {
     const it = this.#items.get(e.ref);

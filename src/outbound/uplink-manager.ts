@@ -1,8 +1,11 @@
 /**
  * One integration's way out: owns the uplink session to the vendor, reconnects with exponential
- * backoff and full jitter (capped at 5 minutes), drains the queue in order with QoS 1 and one message
- * in flight (never reordered), seals each message at send time in the session's HPKE context, and
- * reports `uplink` and `queue` audit events.
+ * backoff and full jitter (capped at 5 minutes), drains the queue in order with QoS 1 and a window of
+ * up to `window` messages in flight (the board profile's `uplinkWindow`), seals each message at send
+ * time in send order in the session's HPKE context (HPKE seq = envelope seq), and reports `uplink` and
+ * `queue` audit events. PUBACKs may come in any order: each acknowledges its message to the queue,
+ * whose cursor retires the contiguous prefix. A new session resends, in order, every message not
+ * acknowledged (at least once; the vendor drops duplicates by envelope seq).
  *
  *   idle ──start──▶ connecting ──onConnect──▶ connected ──onClose──▶ waiting ──timer──▶ connecting
  *                       └──────────onClose──────────────────────────────▲
@@ -13,6 +16,7 @@ import type { Clock, Random, TimerId, Timers, Uplink, UplinkFailure, UplinkOptio
 import { ErrorCode, PortcullisError } from "../errors.js";
 import type { EnvelopeSealer } from "./envelope.js";
 import type { OutboundQueue, PushResult, QueueDrop } from "./queue.js";
+import { PROFILES } from "../profiles.js";
 
 export const DEFAULT_BACKOFF_BASE_MS = 1000;
 /** The issue's cap: never wait longer than 5 minutes between attempts. */
@@ -37,6 +41,8 @@ export interface UplinkManagerOptions {
   /** At most MAX_BACKOFF_MS. */
   readonly backoffCapMs?: number;
   readonly expireEveryMs?: number;
+  /** QoS 1 messages in flight at once (1 = stop and wait). Default: the node profile's `uplinkWindow`. */
+  readonly window?: number;
 }
 
 /** Counters for the console and the data map. */
@@ -52,6 +58,9 @@ export interface UplinkStats {
   readonly failures: Readonly<Record<string, number>>;
   readonly connects: number;
   readonly contexts: number;
+  /** Messages sent and not yet acknowledged in this session; the window. */
+  readonly inFlight: number;
+  readonly window: number;
 }
 
 /** Drives one integration's uplink. */
@@ -64,7 +73,10 @@ export class UplinkManager {
   #attempt = 0;
   #retry: TimerId | undefined;
   #expiry: TimerId | undefined;
-  #inFlight = false;
+  readonly #window: number;
+  #inFlight = 0;
+  /** Seq of the newest message sent in this session (−1 before the first). */
+  #lastSent = -1;
   #sent = 0;
   #sentBytes = 0;
   #payloadBytes = 0;
@@ -80,6 +92,8 @@ export class UplinkManager {
     this.#base = options.backoffBaseMs ?? DEFAULT_BACKOFF_BASE_MS;
     this.#cap = Math.min(options.backoffCapMs ?? MAX_BACKOFF_MS, MAX_BACKOFF_MS);
     if (!(this.#base > 0) || !(this.#cap >= this.#base)) throw new PortcullisError(ErrorCode.BadOption, "backoff base must be positive and not above the cap");
+    this.#window = options.window ?? PROFILES.node.limits.uplinkWindow;
+    if (!Number.isInteger(this.#window) || this.#window < 1 || this.#window > 65535) throw new PortcullisError(ErrorCode.BadOption, "window must be an integer in 1..65535");
     this.#o = options;
   }
 
@@ -158,6 +172,8 @@ export class UplinkManager {
       failures: { ...this.#failures },
       connects: this.#connects,
       contexts: this.#o.sealer.contextsStarted,
+      inFlight: this.#inFlight,
+      window: this.#window,
     };
   }
 
@@ -186,6 +202,8 @@ export class UplinkManager {
         this.#state = "connected";
         this.#attempt = 0;
         this.#connects++;
+        this.#inFlight = 0;
+        this.#lastSent = -1;
         this.#o.sealer.reset();
         this.#event({ kind: "uplink", decision: "info", reason: "connected", detail: { host: this.#o.connection.host, queued: this.#o.queue.count } });
         this.#pump();
@@ -193,7 +211,8 @@ export class UplinkManager {
       onClose: (reason, detail) => {
         if (!mine()) return;
         this.#session = undefined;
-        this.#inFlight = false;
+        this.#inFlight = 0;
+        this.#lastSent = -1;
         this.#closed(reason, detail);
       },
     });
@@ -216,45 +235,46 @@ export class UplinkManager {
     this.#retry = this.#o.timers.after(delay, () => this.#connect());
   }
 
-  /** Sends the oldest message if the session is up and nothing is in flight. */
+  /**
+   * Fills the window: sends the next unacknowledged messages, in seq order, while the session is up.
+   * The window counts what is in flight and what is acknowledged but not yet retired by the queue's
+   * cursor, so a crash redelivers at most `window` messages the vendor may already have.
+   */
   #pump(): void {
     const session = this.#session;
-    if (this.#inFlight || this.#state !== "connected" || !session) return;
-    const item = this.#o.queue.peek();
-    if (!item) return;
-    let envelope: Uint8Array;
-    try {
-      envelope = this.#o.sealer.seal(item.seq, item.topic, item.payload);
-    } catch (e) {
-      // Cannot be sealed (a limit): it can never leave; drop it, audited, rather than block the queue.
-      this.#inFlight = true;
-      void this.#o.queue.ack(item.seq).then(() => {
-        this.#inFlight = false;
+    while (this.#inFlight + this.#o.queue.acknowledged < this.#window && this.#state === "connected" && session && this.#session === session) {
+      const item = this.#o.queue.peek(this.#lastSent);
+      if (!item) return;
+      this.#lastSent = item.seq;
+      let envelope: Uint8Array;
+      try {
+        envelope = this.#o.sealer.seal(item.seq, item.topic, item.payload);
+      } catch (e) {
+        // Cannot be sealed (a limit): it can never leave; drop it, audited, rather than block the queue.
         this.#count(this.#dropped, "seal");
         this.#event({ kind: "queue", decision: "deny", topic: item.topic, reason: "seal", detail: { seq: item.seq, detail: (e as Error).message } });
-        this.#pump();
-      });
-      return;
+        this.#o.queue.ack(item.seq).then(() => this.#pump(), () => undefined);
+        continue;
+      }
+      this.#inFlight++;
+      session.publish(item.topic, envelope, 1).then(
+        () => {
+          if (this.#session !== session) return;
+          this.#inFlight--;
+          this.#o.sealer.acknowledged();
+          this.#sent++;
+          this.#sentBytes += envelope.length;
+          this.#payloadBytes += item.payload.length;
+          // Acked even when frozen meanwhile (it was delivered). After a purge or TTL sweep it may
+          // already be gone: the queue then refuses the ack, and there is nothing to do.
+          this.#o.queue.ack(item.seq).then(() => this.#pump(), () => undefined);
+          this.#pump();
+        },
+        () => {
+          // The session closed first: the message stays queued and goes again in the next session.
+        },
+      );
     }
-    this.#inFlight = true;
-    session.publish(item.topic, envelope, 1).then(
-      async () => {
-        if (this.#session !== session) return;
-        this.#o.sealer.acknowledged();
-        this.#sent++;
-        this.#sentBytes += envelope.length;
-        this.#payloadBytes += item.payload.length;
-        // Acked even when frozen meanwhile (it was delivered). After a purge or TTL sweep it may
-        // already be gone: the queue then refuses the ack, and there is nothing to do.
-        await this.#o.queue.ack(item.seq).catch(() => undefined);
-        this.#inFlight = false;
-        this.#pump();
-      },
-      () => {
-        // The session closed first: the message stays queued and goes again in the next session.
-        if (this.#session === session) this.#inFlight = false;
-      },
-    );
   }
 
   #reportDrop(d: QueueDrop): void {

@@ -30,8 +30,9 @@ function board(sectors: number): Board {
   const store = new RamStore(sectors * 4096);
   return { store, flash: new NorFlash({ size: sectors * 4096, store }), keys: new MemoryKeys() };
 }
-function mount(b: Board, t = terms(), drops: QueueDrop[] = []): FlashQueue {
-  return new FlashQueue(FlashRing.mount({ flash: b.flash, tag: TAG }), t, new FakeClock(), testAtRest(b.keys, 1, (d) => drops.push(d)));
+function mount(b: Board, t = terms(), drops: QueueDrop[] = [], recentBytes?: number): FlashQueue {
+  const atRest = testAtRest(b.keys, 1, (d) => drops.push(d));
+  return new FlashQueue(FlashRing.mount({ flash: b.flash, tag: TAG }), t, new FakeClock(), recentBytes === undefined ? atRest : { ...atRest, recentBytes });
 }
 function contains(hay: Uint8Array, needle: Uint8Array): boolean {
   outer: for (let i = 0; i + needle.length <= hay.length; i++) {
@@ -102,7 +103,8 @@ describe("FlashQueue at rest", () => {
   it("an item tampered while queued is never handed out: dropped, reported, consumed on flash", async () => {
     const b = board(8);
     const drops: QueueDrop[] = [];
-    const q = mount(b, terms(), drops);
+    // Without the RAM copy of what this boot wrote, so the message is read back from flash.
+    const q = mount(b, terms(), drops, 0);
     for (let i = 0; i < 3; i++) await q.push(`t/${i}`, payload);
     await q.ack(1);
     rewrite(b, 2, (p) => {
@@ -116,6 +118,24 @@ describe("FlashQueue at rest", () => {
     const again = mount(b);
     assert.equal(again.count, 0);
     assert.equal(again.recovered, undefined, "its consumption is on flash: not reported twice");
+  });
+
+  it("a message written in this boot is sent from its RAM copy as sealed (flash tampered meanwhile); a resend and a reboot read flash and drop the tampered one", async () => {
+    const b = board(8);
+    const drops: QueueDrop[] = [];
+    const q = mount(b, terms(), drops);
+    for (let i = 0; i < 3; i++) await q.push(`t/${i}`, payload);
+    rewrite(b, 2, (p) => {
+      const x = p.slice();
+      x[x.length - 1]! ^= 0x80;
+      return x;
+    });
+    const first = q.peek(1);
+    assert.deepEqual([first?.seq, first?.topic, [...(first?.payload ?? [])]], [2, "t/1", [...payload]], "the bytes this boot sealed, never the tampered ones");
+    assert.equal(q.peek(1)?.seq, 3, "a resend reads flash back: the tampered one is skipped");
+    assert.equal(drops.length, 1);
+    const again = mount(b, terms(), drops);
+    assert.deepEqual(await drain(again), [1, 3]);
   });
 
   it("drop-oldest fills a small ring to the brim: no exception escapes, every message is accounted for (property)", async () => {

@@ -36,12 +36,29 @@ for (const [name, make] of makers) {
       assert.equal(q.nextSeq, 6);
     });
 
-    it("ack must name the oldest message", async () => {
+    it("acks in any order: the cursor retires the contiguous prefix; an acked message is never handed out again", async () => {
       const q = make(terms(), new FakeClock());
-      await q.push("t", bytes(1));
-      await q.push("t", bytes(1));
-      await assert.rejects(q.ack(2), /oldest/);
+      for (let i = 0; i < 5; i++) await q.push("t", bytes(1, i));
+      await q.ack(3);
+      await q.ack(2);
+      assert.deepEqual([q.count, q.acknowledged, q.peek()?.seq, q.peek(1)?.seq], [5, 2, 1, 4], "1 not acked: nothing retired; peek skips 2 and 3");
+      await assert.rejects(q.ack(3), /twice/);
+      await assert.rejects(q.ack(9), /not queued/);
       await q.ack(1);
+      assert.deepEqual([q.count, q.acknowledged, q.bytes, q.peek()?.seq], [2, 0, 4, 4]);
+      await q.ack(5);
+      assert.deepEqual(await drain(q), [4]);
+      assert.equal(q.count, 0);
+    });
+
+    it("an acknowledged message above a gap is not reported as dropped when overflow takes it", async () => {
+      const q = make(terms({ maxBytes: 100 }), new FakeClock());
+      for (let i = 0; i < 4; i++) await q.push("t", bytes(24));
+      await q.ack(2);
+      const r = await q.push("t", bytes(49));
+      assert.ok(r.ok);
+      assert.deepEqual(r.dropped, [{ cause: "overflow", count: 1, bytes: 25, fromSeq: 1, toSeq: 2 }]);
+      assert.deepEqual(await drain(q), [3, 4, 5]);
     });
 
     it("drop-oldest makes room and reports what it dropped", async () => {

@@ -1,7 +1,8 @@
 /**
  * UplinkManager with FakeClock and a scripted uplink (the port's test double; the real one runs in
  * test/node/outbound-e2e.test.ts): backoff bounds, cap and jitter, in-order drain with one in flight,
- * tls denies keep the queue, purge and freeze stop sending at once, each session a fresh HPKE context.
+ * tls denies keep the queue, purge and freeze stop sending at once, each session a fresh HPKE context;
+ * then the window: N in flight, PUBACKs in any order, the cursor, a reconnect mid-window.
  */
 import assert from "node:assert/strict";
 import { FakeClock } from "../lib/fake-clock.js";
@@ -11,6 +12,7 @@ import { EnvelopeSealer, parseEnvelope } from "../../src/outbound/envelope.js";
 import { MAX_BACKOFF_MS, UplinkManager } from "../../src/outbound/uplink-manager.js";
 import { deriveKeyPair } from "../../src/crypto/hpke.js";
 import type { AuditEvent } from "../../src/audit/types.js";
+import { PROFILES } from "../../src/profiles.js";
 import type { Random, Uplink, UplinkFailure, UplinkOptions, UplinkSession } from "../../src/ports.js";
 
 class ScriptedUplink implements Uplink {
@@ -36,9 +38,12 @@ class ScriptedUplink implements Uplink {
     for (const p of this.published.splice(0)) p.reject(new Error("closed"));
     this.current.onClose(reason, detail);
   }
-  async puback(): Promise<void> {
-    this.published.shift()?.resolve();
+  async puback(at = 0): Promise<void> {
+    this.published.splice(at, 1)[0]?.resolve();
     for (let i = 0; i < 10; i++) await Promise.resolve();
+  }
+  seqs(): number[] {
+    return this.published.map((p) => parseEnvelope(p.payload).seq);
   }
 }
 
@@ -46,7 +51,7 @@ const flush = async (): Promise<void> => {
   for (let i = 0; i < 20; i++) await Promise.resolve();
 };
 
-function setup(random: Random = seededRandom("mgr")) {
+function setup(random: Random = seededRandom("mgr"), window: number | null = 1) {
   const clock = new FakeClock();
   const crypto = nobleCrypto(seededRandom("mgr-crypto"));
   const vendor = deriveKeyPair(crypto, new Uint8Array(32).fill(9));
@@ -64,6 +69,7 @@ function setup(random: Random = seededRandom("mgr")) {
     sealer,
     connection: { host: "vendor.example", port: 8883, clientId: "gw", keepalive: 30, pins: ["pin"] },
     onEvent: (e) => events.push(e),
+    ...(window === null ? {} : { window }),
   });
   return { clock, uplink, events, queue, sealer, mgr };
 }
@@ -209,5 +215,62 @@ describe("UplinkManager drain", () => {
     clock.tick(3600 * 1000 + 60_000);
     await flush();
     assert.ok(events.some((e) => e.reason === "ttl"), "the periodic sweep drops expired messages");
+  });
+});
+
+describe("UplinkManager window", () => {
+  it("keeps N in flight, sealed in send order in one context; PUBACKs in any order; the cursor retires the contiguous prefix", async () => {
+    const { uplink, mgr, queue, sealer } = setup(seededRandom("w"), 3);
+    mgr.start();
+    for (let i = 0; i < 6; i++) await mgr.enqueue("t", text(`m${i}`));
+    uplink.accept();
+    await flush();
+    assert.deepEqual(uplink.seqs(), [1, 2, 3], "three in flight at once");
+    assert.ok(uplink.published.every((p) => parseEnvelope(p.payload).enc), "before any PUBACK every envelope carries enc");
+    assert.equal(mgr.stats().inFlight, 3);
+    await uplink.puback(2); // seq 3 first
+    assert.equal(queue.count, 6, "3 is acknowledged but 1 and 2 are not: nothing retired");
+    assert.deepEqual(uplink.seqs(), [1, 2], "an acknowledged message above a gap still holds its place in the window");
+    await uplink.puback(0); // seq 1: the cursor passes 1 only
+    assert.equal(queue.count, 5);
+    assert.deepEqual(uplink.seqs(), [2, 4], "4 leaves once 1 is retired");
+    assert.equal(parseEnvelope(uplink.published[1]!.payload).enc, undefined, "after a PUBACK the context is known");
+    await uplink.puback(0); // seq 2: the cursor passes 2 and 3 in one step
+    assert.equal(queue.count, 3);
+    assert.deepEqual(uplink.seqs(), [4, 5, 6]);
+    while (uplink.published.length) await uplink.puback(uplink.published.length - 1); // newest first
+    assert.equal(queue.count, 0);
+    assert.equal(mgr.stats().sent, 6);
+    assert.equal(sealer.contextsStarted, 1);
+  });
+
+  it("a reconnect mid-window resends every unacknowledged message in order, in a new context, and not the acknowledged ones", async () => {
+    const { clock, uplink, mgr, queue, sealer } = setup(seededRandom("w2"), 4);
+    mgr.start();
+    uplink.accept();
+    for (let i = 0; i < 6; i++) await mgr.enqueue("t", text(`m${i}`));
+    await flush();
+    assert.deepEqual(uplink.seqs(), [1, 2, 3, 4]);
+    await uplink.puback(1); // 2 acknowledged, above the gap at 1
+    uplink.fail("closed");
+    await flush();
+    assert.equal(queue.count, 6, "2 is acknowledged, but stays until 1 is");
+    clock.tick(mgr.lastDelayMs);
+    uplink.accept();
+    await flush();
+    assert.deepEqual(uplink.seqs(), [1, 3, 4], "1, 3, 4 again, then the window (4, with 2 held) is full");
+    const envs = uplink.published.map((p) => parseEnvelope(p.payload));
+    assert.equal(new Set(envs.map((e) => Array.from(e.contextId).join(","))).size, 1);
+    assert.equal(sealer.contextsStarted, 2);
+    await uplink.puback(0);
+    assert.deepEqual(uplink.seqs(), [3, 4, 5, 6], "1 and 2 retired: 5 and 6 leave");
+    while (uplink.published.length) await uplink.puback();
+    assert.equal(queue.count, 0);
+  });
+
+  it("defaults to the node profile's uplinkWindow and refuses a bad window", () => {
+    const { mgr } = setup(seededRandom("w3"), null);
+    assert.equal(mgr.stats().window, PROFILES.node.limits.uplinkWindow);
+    for (const window of [0, 1.5, -1, 70_000]) assert.throws(() => setup(seededRandom("w4"), window), /window/);
   });
 });
