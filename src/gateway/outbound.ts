@@ -18,7 +18,6 @@ import { FlashQueue } from "../outbound/flash-queue.js";
 import { EnvelopeSealer } from "../outbound/envelope.js";
 import { UplinkManager, type UplinkStats } from "../outbound/uplink-manager.js";
 import { fromBase64, fromUtf8, utf8 } from "../util/bytes.js";
-import { PROFILES, type BoardProfile } from "../profiles.js";
 
 /** The audit partition (1 MiB by default, as the firmware's partition table declares). */
 export const AUDIT_PARTITION_BYTES = 1024 * 1024;
@@ -85,8 +84,8 @@ function slotTable(board: Board): Record<string, number> {
   }
 }
 
-/** `profile` bounds each route's uplink window (`limits.uplinkWindow`); the Node board's by default. */
-export function openOutbound(board: Board, config: GatewayConfig, policy: PolicyHandle, record: (e: AuditEvent) => void, failClosed: () => boolean, profile: BoardProfile = PROFILES.node): OutboundHandle {
+/** Each route's uplink window is the config's `limits.uplinkWindow` (the board profile's, or lower). */
+export function openOutbound(board: Board, config: GatewayConfig, policy: PolicyHandle, record: (e: AuditEvent) => void, failClosed: () => boolean): OutboundHandle {
   const routes = new Map<string, Route>();
   const slots = slotTable(board);
   const auditBytes = auditPartitionBytes(config);
@@ -156,7 +155,7 @@ export function openOutbound(board: Board, config: GatewayConfig, policy: Policy
           ...(dest.pins && dest.pins.length ? { pins: dest.pins } : {}),
         },
         onEvent: record,
-        window: profile.limits.uplinkWindow,
+        window: config.limits.uplinkWindow,
       });
       routes.set(key, { manager, ring, queue, built: routeBasis(contract, dest), queueTerms });
       if (started) manager.start();
