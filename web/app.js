@@ -141,7 +141,7 @@ function login(main) {
   const totp = h("input", { name: "totp", inputMode: "numeric", autocomplete: "one-time-code", required: true, spellcheck: false });
   const tok = h("input", { name: "token", type: "password", autocomplete: "off", required: true, spellcheck: false });
   const code = h("input", { name: "code", autocomplete: "off", required: true, spellcheck: false, placeholder: "XXXX-XXXX-XXXX-XXXX" });
-  const sAcc = h("input", { name: "account", autocomplete: "username", required: true, pattern: "[A-Za-z0-9._-]{1,64}" });
+  const sAcc = h("input", { name: "account", autocomplete: "username", required: true, pattern: "[A-Za-z0-9._\\-]{1,64}" });
   const sPw = h("input", { name: "password", type: "password", autocomplete: "new-password", required: true });
   const submit = (fn) => async (ev) => {
     ev.preventDefault();
