@@ -177,7 +177,7 @@ const andList = (xs) => (xs.length < 2 ? xs.join("") : xs.slice(0, -1).join(", "
 const day = (t) => (t ? new Date(t).toLocaleDateString(undefined, { day: "numeric", month: "short" }) : "");
 /** Whether a class may leave: an explicit choice, else the contract's default (consent required = no). */
 const given = (g) => g.state === "opt-in" || (g.state === null && !g.required);
-const consentWords = (g) => `${g.class}: ${given(g) ? "consent given" : g.state === null ? "waits for your consent" : "consent withdrawn"}${g.since ? " " + day(g.since) : ""}${g.who ? " by " + g.who : ""}`;
+const consentWords = (g) => `${g.class}: ${g.state === null ? (g.required ? "waits for your consent" : "no consent needed") : given(g) ? "consent given" : "consent withdrawn"}${g.since ? " " + day(g.since) : ""}${g.who ? " by " + g.who : ""}`;
 
 /** "ThermoCloud receives thermostat-hall's environment and usage data, keeps it 90 days, for: …" */
 function describe(c, grants, map) {
@@ -187,10 +187,11 @@ function describe(c, grants, map) {
     if (cls.length) devs.push(`${d.device}'s ${andList(cls)} data`);
   }
   const what = devs.length ? andList(devs) : (c.classes || []).length ? `${andList(c.classes)} data` : "nothing";
-  const keep = c.retentionDays !== null && c.retentionDays !== undefined ? `, keeps it ${c.retentionDays} days` : "";
-  const to = (c.destinations || []).length ? `, at ${andList(c.destinations)}` : "";
+  const keep = c.retentionDays !== null && c.retentionDays !== undefined ? `${c.retentionDays} days` : "";
+  const to = (c.destinations || []).length ? `, sent to ${andList(c.destinations)}` : "";
+  const purpose = (c.purpose || "no stated purpose").replace(/\.$/, "");
   return {
-    flows: [`${c.vendor || c.integration} receives ${what}${keep}, for: ${c.purpose || "no stated purpose"}${to}.`],
+    flows: [`${c.vendor || c.integration} receives ${what}${to}, keeps it ${keep || "for an unstated time"}, for: ${purpose}.`],
     consent: grants.filter((g) => g.integration === c.integration).map(consentWords),
   };
 }

@@ -241,8 +241,8 @@ describe("dashboard in chromium, against the real board", function () {
     const card = page.locator("[data-integration=thermo-cloud]");
     await card.getByText(/ThermoCloud receives/).waitFor();
     const text = await card.innerText();
-    assert.match(text, /ThermoCloud receives thermostat-hall's environment and usage data, keeps it 90 days, for: Remote thermostat app/);
-    assert.match(text, /environment: consent given; usage: waits for your consent/);
+    assert.match(text, /ThermoCloud receives thermostat-hall's environment and usage data, sent to localhost:\d+, keeps it 90 days, for: Remote thermostat app: shows the hall temperature and set point, and learns the heating schedule\./);
+    assert.match(text, /environment: no consent needed; usage: waits for your consent/);
     assert.match(text, /Delivered since boot\s+0 messages/);
     assert.match(await page.locator("#main").innerText(), /demo home: 0 of 4 devices connected/);
     assert.match(await page.locator("[data-integration=energy-insights]").innerText(), /EnergyInsights|receives/);
