@@ -277,6 +277,9 @@ describe("dashboard in chromium, against the real board", function () {
     device = await connectDevice(board!.mqttPort, "thermostat-hall", demoPassword("thermostat-hall"));
     await send();
     assert.deepEqual(await next(0, "2.1.0"), { temperature_c: 20, setpoint_c: 21 }, "usage waits for an opt-in");
+    // A reload keeps the cookie session, and its CSRF token, usable for changes.
+    await page.reload();
+    await page.locator("#who", { hasText: "owner (owner)" }).waitFor();
     await go("#/consent");
     const usage = page.getByRole("checkbox", { name: "thermo-cloud: usage data" });
     await usage.waitFor();
@@ -333,7 +336,8 @@ describe("dashboard in chromium, against the real board", function () {
     await go("#/datamap");
     const row = page.locator("[data-observed='thermostat-hall/thermo-cloud']");
     await row.waitFor();
-    assert.doesNotMatch(await row.innerText(), /^thermostat-hall\s+thermo-cloud\s+0\s+0\s/, "observed counts include the messages sent");
+    const [allowed, minimized] = (await row.locator("td").allInnerTexts()).slice(2, 4).map(Number);
+    assert.ok(allowed! + minimized! >= 5, `observed counts include the messages sent (${allowed} allowed, ${minimized} minimized)`);
     await go("#/flows");
     await page.getByText(/Live: updated/).waitFor();
     // Real devices publish to topics no contract declares: each message is a denied flow record.
