@@ -20,6 +20,7 @@ import type mqtt from "mqtt";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { bootNodeBoard, type RunningBoard } from "../../hosts/node/board.js";
 import { nodeCrypto } from "../../hosts/node/crypto.js";
+import { SESSION_COOKIE } from "../../src/admin/sessions.js";
 import { base32Decode, totpAt } from "../../src/admin/totp.js";
 import { main as auditVerify } from "../../tools/audit-verify.js";
 import { buildWeb } from "../../tools/build-web.js";
@@ -231,7 +232,7 @@ describe("dashboard in chromium, against the real board", function () {
     await page.locator("[data-integration=thermo-cloud]").waitFor();
     await page.locator("[data-integration=energy-insights]").waitFor();
     assert.equal(await page.locator("#who").innerText(), "owner (owner)");
-    const cookie = (await context.cookies()).find((c) => c.name.startsWith("pc") || c.httpOnly);
+    const cookie = (await context.cookies()).find((c) => c.name === SESSION_COOKIE);
     assert.ok(cookie && cookie.httpOnly && cookie.secure && cookie.sameSite === "Strict", "an HttpOnly Secure SameSite=Strict session cookie");
     // Nothing the page persists holds a credential (the CSRF token is useless without the HttpOnly cookie).
     assert.equal(await page.evaluate(() => localStorage.length), 0);
