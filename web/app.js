@@ -389,6 +389,7 @@ async function audit(body) {
   const admin = (fn, done) => async () => {
     const r = await fn();
     out.textContent = r.ok ? done : r.absent ? "This gateway does not offer that over HTTPS yet." : `Refused: ${r.error}`;
+    if (r.ok) setTimeout(() => location.hash === "#/audit" && route(), 800); // show the new seal / hold state
   };
   const seal = cp.ok ? cp.data : null;
   add(body, 

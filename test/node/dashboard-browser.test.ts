@@ -373,6 +373,26 @@ describe("dashboard in chromium, against the real board", function () {
     await shot("14-audit-exported");
   });
 
+  it("seals now, places a legal hold with a reason and lifts it, from the audit page", async () => {
+    await go("#/audit");
+    const last = async () => Number(/seq (\d+), epoch/.exec(await page.locator("#main dl").innerText())?.[1]);
+    await page.getByText(/seq \d+, epoch \d+/).waitFor();
+    const before = await last();
+    await page.getByRole("button", { name: "Seal now" }).click();
+    await page.getByText("Sealed.").waitFor();
+    await page.getByText("Sealed.").waitFor({ state: "detached" }); // the page shows the new state
+    assert.ok((await last()) > before, "the last seal moved on");
+    page.once("dialog", (d) => void d.accept("dispute with ThermoCloud"));
+    await page.getByRole("button", { name: "Place hold" }).click();
+    await page.getByText("Hold placed.").waitFor();
+    await page.getByRole("button", { name: "Lift hold" }).waitFor();
+    assert.match(await page.locator("#main dl").innerText(), /Hold\s+on: retention deletes nothing/);
+    await shot("15-audit-hold");
+    await page.getByRole("button", { name: "Lift hold" }).click();
+    await page.getByText("Hold lifted.").waitFor();
+    await page.getByRole("button", { name: "Place hold" }).waitFor();
+  });
+
   it("signs out: the navigation is gone and the old session cookie is refused", async () => {
     const cookies = await context.cookies();
     const jar = cookies.map((c) => `${c.name}=${c.value}`).join("; ");
