@@ -43,33 +43,43 @@ const id = encodeURIComponent;
 /** True when a credential (token or session) is held. */
 export const signedIn = () => token !== null || session;
 
-/** Break-glass: checks the owner token with GET /api/v1/status; keeps it only if it works. */
+/** Break-glass: checks the owner token with GET /api/v1/me; keeps it only if it works. */
 export async function loginToken(t) {
   token = t.trim();
-  const r = await call("GET", "/api/v1/status");
+  const r = await call("GET", "/api/v1/me");
   if (!r.ok) token = null;
-  return r.ok ? { ...r, data: { account: "owner-token", role: "owner", via: "token" } } : r;
+  return r;
 }
-/** POST /api/v1/login {account, password, totp} → {csrf, role, account, expiresAt} and a cookie. */
+/** POST /api/v1/login {account, password, totp} → {account, role, csrf, idleMs, maxMs} and the session cookie. */
 export async function loginPassword(account, password, totp) {
   const r = await call("POST", "/api/v1/login", { account, password, totp });
-  if (r.ok && r.data) (csrf = r.data.csrf || null), (session = true);
+  if (r.ok && r.data) remember(r.data.csrf || null);
   return r;
 }
-export async function logout() {
-  const r = session ? await call("POST", "/api/v1/logout") : { ok: true };
+// The CSRF token lives in this tab's sessionStorage so a reload keeps the cookie session usable; it is
+// worthless without the HttpOnly cookie, and it goes with the session at logout.
+function remember(c) {
+  csrf = c;
+  session = c !== null;
+  try { c ? sessionStorage.setItem("portcullis.csrf", c) : sessionStorage.removeItem("portcullis.csrf"); } catch { /* storage off: memory only */ }
+}
+/** POST /api/v1/logout (this session) or /api/v1/logout-all (every session of the account) → {ended}. */
+export async function logout(everywhere = false) {
+  const r = session ? await call("POST", everywhere ? "/api/v1/logout-all" : "/api/v1/logout") : { ok: true };
   token = null;
-  csrf = null;
-  session = false;
+  remember(null);
   return r;
 }
-/** GET /api/v1/me → {account, role, csrf?}: who holds the credential (or the cookie session). */
+/** GET /api/v1/me → {account, role, via, mfa, recoveryCodesLeft}: who holds the credential (or the cookie session). */
 export async function me() {
+  if (!token && !csrf) {
+    try { csrf = sessionStorage.getItem("portcullis.csrf"); } catch { csrf = null; }
+  }
   const r = await call("GET", "/api/v1/me");
-  if (r.ok && r.data && !token) (session = true), r.data.csrf && (csrf = r.data.csrf);
+  if (r.ok && r.data && !token) session = true;
   return r;
 }
-/** POST /api/v1/setup {code, account, password} → {otpauthUri, recoveryCodes}. */
+/** POST /api/v1/setup {code, account, password} → 201 {account, role, totp: {secret, uri}, recoveryCodes}. */
 export const setup = (code, account, password) => call("POST", "/api/v1/setup", { code, account, password });
 
 /** GET /api/v1/status → {name, integrations:[{id,state,version}], outbound:{"<integration>/<destination>":{state,sent,queued,payloadBytes,dropped:{why:n}}}, audit:{records,nextSeq,hold,...}, certificateFingerprint}. */
@@ -80,32 +90,39 @@ export const audit = (f = {}) => call("GET", "/api/v1/audit" + q(f), undefined, 
 export const auditExport = () => call("GET", "/api/v1/audit/export", undefined, "text");
 /** GET /api/v1/audit/checkpoint → {seq, epoch, chain, time, timeSet, mac}: the last seal. */
 export const checkpoint = () => call("GET", "/api/v1/audit/checkpoint");
-export const hold = () => call("POST", "/api/v1/audit/hold");
-export const unhold = () => call("POST", "/api/v1/audit/unhold");
-export const seal = () => call("POST", "/api/v1/audit/seal");
+/** POST /api/v1/audit/hold {reason} → {seq, reason}. */
+export const hold = (reason) => call("POST", "/api/v1/audit/hold", { reason });
+/** POST /api/v1/audit/unhold → {seq}; 409 without a hold. */
+export const unhold = () => call("POST", "/api/v1/audit/unhold", {});
+/** POST /api/v1/audit/seal → {seq}. */
+export const seal = () => call("POST", "/api/v1/audit/seal", {});
 
-/** GET /api/v1/integrations → [{id, vendor, state, version, consent?}] (or {integrations:[...]}). */
+/** GET /api/v1/integrations → {integrations: [{id, state, version, vendor, purpose, quarantine, pendingVersion, broken, errors, uplink: {state, queued, sent, dropped}}]}. */
 export const integrations = () => call("GET", "/api/v1/integrations");
-export const quarantine = (i) => call("POST", "/api/v1/integrations/" + id(i) + "/quarantine");
-export const release = (i) => call("POST", "/api/v1/integrations/" + id(i) + "/release");
-/** GET /api/v1/contracts → [contract (format 1)] (or {contracts:[...]}). */
+/** POST /api/v1/integrations/{id}/quarantine {reason?} → {integration, reason}. */
+export const quarantine = (i, reason) => call("POST", "/api/v1/integrations/" + id(i) + "/quarantine", reason ? { reason } : {});
+/** POST /api/v1/integrations/{id}/release → {integration}. */
+export const release = (i) => call("POST", "/api/v1/integrations/" + id(i) + "/release", {});
+/** GET /api/v1/contracts → {contracts: [{integration, version, vendor, purpose, retentionDays, classes, destinations, pendingVersion}]}. */
 export const contracts = () => call("GET", "/api/v1/contracts");
-/** GET /api/v1/contracts/pending → [{id, version, from, diff:[text]}] (or {pending:[...]}). */
+/** GET /api/v1/contracts/pending → {pending: [{integration, from, to, summary, changes: [{path, what, relevant, words}]}]}. */
 export const pendingContracts = () => call("GET", "/api/v1/contracts/pending");
-export const approve = (c) => call("POST", "/api/v1/contracts/" + id(c) + "/approve");
-export const reject = (c) => call("POST", "/api/v1/contracts/" + id(c) + "/reject");
-/** GET /api/v1/consent → [{integration, class, grant, time?, by?}] (or {consent:[...]}). */
+/** POST /api/v1/contracts/{id}/approve → {integration, version}; 409 when nothing is pending. */
+export const approve = (c) => call("POST", "/api/v1/contracts/" + id(c) + "/approve", {});
+/** POST /api/v1/contracts/{id}/reject → {integration, version}. */
+export const reject = (c) => call("POST", "/api/v1/contracts/" + id(c) + "/reject", {});
+/** GET /api/v1/consent → {consent: [{integration, class, required, state: "opt-in"|"opt-out"|"withdrawn"|null, since, who}]}. */
 export const consent = () => call("GET", "/api/v1/consent");
-/** POST /api/v1/consent {integration, class, grant}. */
+/** POST /api/v1/consent {integration, class, grant} → {integration, class, state, previous}. */
 export const setConsent = (integration, cls, grant) => call("POST", "/api/v1/consent", { integration, class: cls, grant });
-/** GET /api/v1/datamap → [{device, class, integration, destination, declared, observed?, denied?}] (or {flows:[...]}). */
+/** GET /api/v1/datamap → {devices: [{device, classes: [{class, integrations: [{integration, destinations, seen}]}]}], integrations: [{integration, destinations, counts, declaredNeverSeen, attemptedDenied}]}. */
 export const datamap = () => call("GET", "/api/v1/datamap");
-/** GET /api/v1/devices → [{id, groups?, connected?, disabled?}] (or {devices:[...]}). */
+/** GET /api/v1/devices → {devices: [{id, username, groups, connected, remote, connectedSeconds, source}]}. */
 export const devices = () => call("GET", "/api/v1/devices");
-/** GET /api/v1/accounts → [{account, role, mfa?, locked?}] (or {accounts:[...]}). */
+/** GET /api/v1/accounts → {accounts: [{name, role, mfa, recoveryCodesLeft, locked, failures}]}. */
 export const accounts = () => call("GET", "/api/v1/accounts");
-/** GET /api/v1/incidents → [{id, opened, state, summary}] (or {incidents:[...]}); absent until the incident issue lands. */
+/** GET /api/v1/incidents → {incidents: [{id, opened, state, summary}]}; absent until the incident issue lands. */
 export const incidents = () => call("GET", "/api/v1/incidents");
 
-/** A list from an answer that is a list or an object holding one under `key`. */
+/** The list an answer holds under `key` (or the answer itself when it is a list). */
 export const list = (data, key) => (Array.isArray(data) ? data : data && Array.isArray(data[key]) ? data[key] : []);

@@ -1,5 +1,6 @@
 // The dashboard: hand-written DOM (no framework), hash routes, every API call through api.js.
 // Text goes in with textContent only (never innerHTML), so nothing the gateway returns is markup.
+import qrcode from "qrcode-generator";
 import * as api from "./api.js";
 
 const $ = (s) => document.querySelector(s);
@@ -46,7 +47,8 @@ function navigation() {
   const nav = $("#nav");
   const here = location.hash.slice(2) || "overview";
   nav.replaceChildren(...PAGES.filter(([id]) => id !== "incidents" || incidentsRoute).map(([id, title]) => h("a", { href: "#/" + id, "aria-current": id === here ? "page" : null }, title)),
-    h("button.sec", { type: "button", onclick: signOut }, "Sign out"));
+    h("button.sec", { type: "button", onclick: () => signOut(false) }, "Sign out"),
+    me && me.via === "session" ? h("button.sec", { type: "button", onclick: () => signOut(true) }, "Sign out everywhere") : null);
   nav.hidden = false;
 }
 
@@ -74,13 +76,15 @@ async function signIn(r) {
   me = r.data;
   const m = await api.me();
   if (m.ok && m.data) me = m.data;
-  $("#who").textContent = `${me.account} (${me.role})`;
+  $("#who").textContent = `${me.account} (${me.role}${me.via === "token" ? ", break-glass token" : ""})`;
   incidentsRoute = !(await api.incidents()).absent;
   route();
   return true;
 }
-async function signOut() {
-  await api.logout();
+/** Ends this session (or, `everywhere`, every session of the account), then the sign-in page. */
+async function signOut(everywhere) {
+  if (everywhere && !confirm("Sign out on every browser and device where this account is signed in?")) return;
+  await api.logout(everywhere);
   me = null;
   $("#who").textContent = "";
   $("#nav").hidden = true;
@@ -88,72 +92,125 @@ async function signOut() {
   route();
 }
 
+/** The QR code of `text` as an SVG (one path of dark modules), drawn by the page: no image service. */
+function qr(text) {
+  const code = qrcode(0, "M");
+  code.addData(text);
+  code.make();
+  const n = code.getModuleCount();
+  let d = "";
+  for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) if (code.isDark(r, c)) d += `M${c + 4} ${r + 4}h1v1h-1z`;
+  const NS = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("viewBox", `0 0 ${n + 8} ${n + 8}`);
+  svg.setAttribute("class", "qr");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", "QR code of the authenticator link");
+  const bg = document.createElementNS(NS, "rect");
+  bg.setAttribute("width", "100%");
+  bg.setAttribute("height", "100%");
+  bg.setAttribute("fill", "#fff");
+  const path = document.createElementNS(NS, "path");
+  path.setAttribute("d", d);
+  path.setAttribute("fill", "#000");
+  svg.append(bg, path);
+  return svg;
+}
+
+/** What setup (or an MFA reset) answered: the authenticator QR code, its link and secret, the recovery codes. */
+function enrolment(r, main) {
+  const t = r.data.totp;
+  main.replaceChildren(
+    h("h1", null, "Set up your authenticator"),
+    h("p", null, `Account ${r.data.account} (${r.data.role}) is created. Scan this code with an authenticator app (or type the secret), then sign in with your password and the app's 6-digit code.`),
+    h("div", { id: "enrol" }, qr(t.uri),
+      dl([["Secret", h("code", { id: "totp-secret" }, t.secret)], ["Link", h("code", { id: "totp-uri" }, t.uri)]])),
+    h("h2", null, "Recovery codes"),
+    h("p", null, "Each works once instead of an authenticator code. Write them down now: they are shown only this once and the gateway keeps only their hashes."),
+    h("ul", { id: "recovery" }, r.data.recoveryCodes.map((c) => h("li", null, h("code", null, c)))),
+    h("button", { type: "button", onclick: () => login(main) }, "I have saved them: sign in"),
+  );
+  main.focus();
+}
+
 function login(main) {
   $("#nav").hidden = true;
   const out = h("p", { role: "status", "aria-live": "polite" });
   const acc = h("input", { name: "account", autocomplete: "username", required: true });
   const pw = h("input", { name: "password", type: "password", autocomplete: "current-password", required: true });
-  const totp = h("input", { name: "totp", inputMode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}", maxLength: 6 });
+  const totp = h("input", { name: "totp", inputMode: "numeric", autocomplete: "one-time-code", required: true, spellcheck: false });
   const tok = h("input", { name: "token", type: "password", autocomplete: "off", required: true, spellcheck: false });
+  const code = h("input", { name: "code", autocomplete: "off", required: true, spellcheck: false, placeholder: "XXXX-XXXX-XXXX-XXXX" });
+  const sAcc = h("input", { name: "account", autocomplete: "username", required: true, pattern: "[A-Za-z0-9._\\-]{1,64}" });
+  const sPw = h("input", { name: "password", type: "password", autocomplete: "new-password", required: true });
   const submit = (fn) => async (ev) => {
     ev.preventDefault();
     out.textContent = "Checking…";
     const r = await fn();
     if (!(await signIn(r))) out.textContent = r.absent ? "Password sign-in is not available on this gateway yet: use the break-glass token." : `Not signed in: ${r.error || r.status}`;
   };
+  const first = async (ev) => {
+    ev.preventDefault();
+    out.textContent = "Creating the owner account…";
+    const r = await api.setup(code.value, sAcc.value, sPw.value);
+    if (r.ok && r.data && r.data.totp) return enrolment(r, main);
+    out.textContent = `Not set up: ${r.error || r.status}`;
+  };
   main.replaceChildren(
     h("h1", null, "Sign in"),
     h("form", { id: "login-password", onsubmit: submit(() => api.loginPassword(acc.value, pw.value, totp.value)) },
-      h("label", null, "Account", acc), h("label", null, "Password", pw), h("label", null, "Authenticator code", totp), h("button", { type: "submit" }, "Sign in")),
-    h("h2", null, "Break-glass token"),
-    h("p.mut", null, "The owner token the gateway wrote at first boot (owner.token in its data folder). It is kept in this tab's memory only; every use is recorded."),
-    h("form", { id: "login-token", onsubmit: submit(() => api.loginToken(tok.value)) }, h("label", null, "Owner token", tok), h("button", { type: "submit" }, "Use token")),
+      h("label", null, "Account", acc), h("label", null, "Password", pw), h("label", null, "Authenticator code (or a recovery code)", totp), h("button", { type: "submit" }, "Sign in")),
     out,
+    h("details", { id: "first-boot" }, h("summary", null, "First sign-in: create the owner account"),
+      h("p.mut", null, "At first boot the gateway's serial console (npm start: its terminal) shows a one-time setup code. It creates the first owner account and is then used up."),
+      h("form", { id: "setup", onsubmit: first }, h("label", null, "Setup code", code), h("label", null, "New account name", sAcc), h("label", null, "New password (at least 10 characters)", sPw), h("button", { type: "submit" }, "Create owner"))),
+    h("details", null, h("summary", null, "Break-glass token"),
+      h("p.mut", null, "The owner token the gateway wrote at first boot (owner.token in its data folder). It is kept in this tab's memory only; every use is recorded."),
+      h("form", { id: "login-token", onsubmit: submit(() => api.loginToken(tok.value)) }, h("label", null, "Owner token", tok), h("button", { type: "submit" }, "Use token"))),
   );
   main.focus();
 }
 
 // --- plain words from a contract -------------------------------------------------------------
 
-const cap = (s) => s.charAt(0).toUpperCase() + s.slice(1);
 const andList = (xs) => (xs.length < 2 ? xs.join("") : xs.slice(0, -1).join(", ") + " and " + xs[xs.length - 1]);
-const fieldName = (p) => p.replace(/^\//, "").replace(/[/_]/g, " ").replace(/\bc$/, "").trim();
+const day = (t) => (t ? new Date(t).toLocaleDateString(undefined, { day: "numeric", month: "short" }) : "");
+/** Whether a class may leave: an explicit choice, else the contract's default (consent required = no). */
+const given = (g) => g.state === "opt-in" || (g.state === null && !g.required);
+const consentWords = (g) => `${g.class}: ${g.state === null ? (g.required ? "waits for your consent" : "no consent needed") : given(g) ? "consent given" : "consent withdrawn"}${g.since ? " " + day(g.since) : ""}${g.who ? " by " + g.who : ""}`;
 
-/** "ThermoCloud receives thermostat-hall's temperature and setpoint (environment data) …" */
-function describe(c, grants) {
-  const out = [];
-  for (const f of c.flows || []) {
-    const byClass = {};
-    for (const fl of f.fields || []) (byClass[fl.class] = byClass[fl.class] || []).push(fieldName(fl.path));
-    const what = andList(Object.entries(byClass).map(([cls, names]) => `${andList(names)} (${cls} data)`));
-    const rate = f.rate && f.rate.perMinute ? `, at most ${f.rate.perMinute} messages a minute` : "";
-    const keep = c.terms && c.terms.retentionDays !== undefined ? `, keeps it ${c.terms.retentionDays} days` : "";
-    const devs = andList((f.devices || []).map((d) => d + "'s"));
-    out.push(`${c.vendor || c.id} receives ${devs ? devs + " " : ""}${what || "nothing"}${rate}${keep}, for: ${c.purpose || "no stated purpose"}`);
+/** "ThermoCloud receives thermostat-hall's environment and usage data, keeps it 90 days, for: …" */
+function describe(c, grants, map) {
+  const devs = [];
+  for (const d of (map && map.devices) || []) {
+    const cls = (d.classes || []).filter((k) => (k.integrations || []).some((i) => i.integration === c.integration)).map((k) => k.class);
+    if (cls.length) devs.push(`${d.device}'s ${andList(cls)} data`);
   }
-  const cons = Object.keys((c.terms && c.terms.consent) || {}).map((cls) => {
-    const g = grants.find((x) => x.integration === c.id && x.class === cls);
-    const given = g ? g.grant : c.terms.consent[cls];
-    return `${cls}: ${given ? "consent given" : "no consent"}${g && g.time ? " " + when(g.time) : ""}${g && g.by ? " by " + g.by : ""}`;
-  });
-  return { flows: out, consent: cons };
+  const what = devs.length ? andList(devs) : (c.classes || []).length ? `${andList(c.classes)} data` : "nothing";
+  const keep = c.retentionDays !== null && c.retentionDays !== undefined ? `${c.retentionDays} days` : "";
+  const to = (c.destinations || []).length ? `, sent to ${andList(c.destinations)}` : "";
+  const purpose = (c.purpose || "no stated purpose").replace(/\.$/, "");
+  return {
+    flows: [`${c.vendor || c.integration} receives ${what}${to}, keeps it ${keep || "for an unstated time"}, for: ${purpose}.`],
+    consent: grants.filter((g) => g.integration === c.integration).map(consentWords),
+  };
 }
 
 // --- pages -------------------------------------------------------------------------------------
 
 async function overview(body) {
-  const [s, cs, gs] = await Promise.all([api.status(), api.contracts(), api.consent()]);
+  const [s, cs, gs, dm] = await Promise.all([api.status(), api.contracts(), api.consent(), api.datamap()]);
   if (!s.ok) return add(body, failNote(s));
   const st = s.data;
   const contractsById = {};
-  for (const c of api.list(cs.data, "contracts")) contractsById[c.id] = c;
+  for (const c of api.list(cs.data, "contracts")) contractsById[c.integration] = c;
   const grants = api.list(gs.data, "consent");
   const live = h("p.mut", { role: "status" });
-  add(body, 
+  add(body,
     h("p", null, `${st.name}: ${st.devicesConnected} of ${st.devicesConfigured} devices connected, up ${Math.round(st.uptimeSeconds / 60)} min.`),
     st.audit && st.audit.failClosed ? h("p.err", null, "The audit log cannot record: the gateway is refusing all traffic (fail closed).") : null,
     st.audit && st.audit.hold ? h("p.note", null, "The audit log is on hold: nothing is deleted by retention.") : null,
-    cs.ok ? null : cs.absent ? h("p.note", { "data-absent": "" }, "Contract details are not offered over HTTPS yet: integrations are shown by name.") : failNote(cs),
+    cs.ok ? null : cs.absent ? h("p.note", { "data-absent": "" }, "Contract details are not offered over HTTPS: integrations are shown by name.") : failNote(cs),
   );
   const cards = h("div", { id: "integrations" });
   add(body, h("h2", null, "Integrations"), cards, live);
@@ -162,21 +219,19 @@ async function overview(body) {
       // outbound is keyed "<integration>/<destination>": add up the integration's destinations.
       const links = Object.entries(st.outbound || {}).filter(([k]) => k === i.id || k.startsWith(i.id + "/")).map(([, v]) => v);
       const sum = (f) => links.reduce((n, l) => n + (l[f] || 0), 0);
-      const o = { sent: sum("sent"), payloadBytes: sum("payloadBytes"), queued: sum("queued"), dropped: {}, state: links.map((l) => l.state).join(", ") };
-      for (const l of links) for (const [why, n] of Object.entries(l.dropped || {})) o.dropped[why] = (o.dropped[why] || 0) + n;
+      const dropped = links.reduce((n, l) => n + Object.values(l.dropped || {}).reduce((a, b) => a + b, 0), 0);
       const c = contractsById[i.id];
-      const d = c ? describe(c, grants) : null;
-      const dropped = Object.values(o.dropped || {}).reduce((a, b) => a + b, 0);
+      const d = c ? describe(c, grants, dm.ok ? dm.data : null) : null;
       return h("section.card", { "data-integration": i.id },
         h("h3", null, c && c.vendor ? `${c.vendor} (${i.id})` : i.id),
         d ? d.flows.map((t) => h("p", null, t)) : h("p", null, `Integration ${i.id}, contract version ${i.version || "unknown"}.`),
         d && d.consent.length ? h("p.mut", null, "Consent — " + d.consent.join("; ")) : null,
         dl([
           ["State", h("span", { class: i.state === "active" ? "ok" : "warn" }, i.state)],
-          ["Delivered since boot", `${o.sent || 0} messages (${o.payloadBytes || 0} B of data)`],
-          ["Waiting", `${o.queued || 0} messages`],
+          ["Delivered since boot", `${sum("sent")} messages (${sum("payloadBytes")} B of data)`],
+          ["Waiting", `${sum("queued")} messages`],
           ["Dropped", String(dropped)],
-          ["Link", o.state || "—"],
+          ["Link", links.map((l) => l.state).join(", ") || "—"],
         ]));
     }));
     live.textContent = `Updated ${new Date().toLocaleTimeString()}`;
@@ -191,20 +246,18 @@ async function overview(body) {
 async function datamap(body) {
   const r = await api.datamap();
   const p = problem(r, "the data map");
-  if (p) {
-    add(body, p);
-    const cs = await api.contracts();
-    if (!cs.ok) return;
-    add(body, h("h2", null, "Declared in contracts"), table(["Device", "Data", "Class", "Integration", "Destination"],
-      api.list(cs.data, "contracts").flatMap((c) => (c.flows || []).flatMap((f) => (f.devices || []).flatMap((d) => (f.fields || []).map((fl) =>
-        h("tr", null, h("td", null, d), h("td", null, fieldName(fl.path)), h("td", null, fl.class), h("td", null, c.id), h("td", null, f.destination))))))));
-    return;
-  }
-  const rows = api.list(r.data, "flows");
-  add(body, h("p.mut", null, "Declared: what the contracts allow. Observed: what actually left, and what was attempted and denied."),
-    table(["Device", "Class", "Integration", "Destination", "Declared", "Observed", "Denied"], rows.map((x) =>
-      h("tr", null, h("td", null, x.device), h("td", null, x.class), h("td", null, x.integration), h("td", null, x.destination || "—"),
-        h("td", null, x.declared ? "yes" : h("span.bad", null, "no")), h("td", null, String(x.observed ?? 0)), h("td", null, h("span", { class: x.denied ? "bad" : "" }, String(x.denied ?? 0)))))));
+  if (p) return add(body, p);
+  const devs = api.list(r.data, "devices");
+  add(body, h("p.mut", null, "Declared: what the contracts allow each device's data classes to reach. Observed: what actually left since boot, and what was attempted and denied."),
+    h("h2", null, "Declared"),
+    table(["Device", "Class", "Integration", "Destination", "Seen"], devs.flatMap((d) => (d.classes || []).flatMap((k) => (k.integrations || []).map((i) =>
+      h("tr", null, h("td", null, d.device), h("td", null, k.class), h("td", null, i.integration), h("td", null, (i.destinations || []).join(", ") || "—"), h("td", null, i.seen ? "yes" : "not yet")))))),
+    h("h2", null, "Observed"),
+    table(["Device", "Integration", "Allowed", "Minimized", "Denied", "Bytes out", "Note"], devs.flatMap((d) => (d.integrations || []).map((i) =>
+      h("tr", { "data-observed": `${d.device}/${i.integration || "none"}` }, h("td", null, d.device), h("td", null, i.integration || "no contract"),
+        h("td", null, String(i.counts.allowed)), h("td", null, String(i.counts.minimized)), h("td", null, h("span", { class: i.counts.denied ? "bad" : "" }, String(i.counts.denied))), h("td", null, String(i.counts.bytesOut)),
+        h("td", null, i.attemptedDenied ? h("span.bad", null, "attempted and denied") : i.declaredNeverSeen ? "declared, never seen" : "—")))))
+  );
 }
 
 async function flows(body) {
@@ -245,6 +298,7 @@ async function flows(body) {
 
 async function contracts(body) {
   const [cs, ps, is] = await Promise.all([api.contracts(), api.pendingContracts(), api.integrations()]);
+  const owner = me && me.role === "owner";
   add(body, h("h2", null, "Pending review"));
   const pp = problem(ps, "contract review");
   if (pp) add(body, pp);
@@ -254,54 +308,59 @@ async function contracts(body) {
     for (const p of pending) {
       const out = h("p", { role: "status" });
       const act = (fn, done) => async () => {
-        const r = await fn(p.id);
-        out.textContent = r.ok ? done : `Refused: ${r.error}`;
+        const r = await fn(p.integration);
+        out.textContent = r.ok ? `${done} Version ${r.data.version}.` : `Refused: ${r.error}`;
         if (r.ok) setTimeout(route, 800);
       };
-      add(body, h("section.card", { "data-pending": p.id }, h("h3", null, `${p.id}: ${p.from || "new"} → ${p.version}`),
-        h("ul", null, (p.diff || []).map((d) => h("li", null, typeof d === "string" ? d : JSON.stringify(d)))),
-        h("div.row", null, h("button", { type: "button", onclick: act(api.approve, "Approved.") }, "Approve"), h("button.danger", { type: "button", onclick: act(api.reject, "Rejected.") }, "Reject")), out));
+      add(body, h("section.card", { "data-pending": p.integration }, h("h3", null, `${p.integration}: ${p.from || "new"} → ${p.to}`),
+        p.summary ? h("p", null, p.summary) : null,
+        h("ul", null, (p.changes || []).map((c) => h("li", { class: c.relevant ? "warn" : "" }, c.words))),
+        owner ? h("div.row", null, h("button", { type: "button", onclick: act(api.approve, "Approved.") }, "Approve"), h("button.danger", { type: "button", onclick: act(api.reject, "Rejected.") }, "Reject")) : null, out));
     }
   }
   add(body, h("h2", null, "In force"));
   const cp = problem(cs, "contracts");
   if (cp) return add(body, cp);
-  const states = {};
-  for (const i of api.list(is.data, "integrations")) states[i.id] = i.state;
+  const byId = {};
+  for (const i of api.list(is.data, "integrations")) byId[i.id] = i;
   for (const c of api.list(cs.data, "contracts")) {
+    const i = byId[c.integration] || {};
     const out = h("p", { role: "status" });
-    const q = states[c.id] === "quarantined";
+    const q = i.state === "quarantined" || !!i.quarantine;
     const toggle = async () => {
-      const r = await (q ? api.release : api.quarantine)(c.id);
+      const r = await (q ? api.release(c.integration) : api.quarantine(c.integration, "owner, from the dashboard"));
       out.textContent = r.ok ? (q ? "Released." : "Quarantined: nothing leaves for this integration.") : `Refused: ${r.error}`;
       if (r.ok) setTimeout(route, 800);
     };
-    add(body, h("section.card", { "data-contract": c.id }, h("h3", null, `${c.vendor || c.id} — version ${c.version}`), dl([["Purpose", c.purpose || "—"], ["Effective", c.effective || "—"], ["Contact", c.contact || "—"], ["State", states[c.id] || "—"]]),
-      is.ok ? h("button.sec", { type: "button", onclick: toggle }, q ? "Release" : "Quarantine") : null, out));
+    add(body, h("section.card", { "data-contract": c.integration }, h("h3", null, `${c.vendor || c.integration} — version ${c.version || "none"}`),
+      dl([["Purpose", c.purpose || "—"], ["Keeps data", c.retentionDays !== null ? `${c.retentionDays} days` : "—"], ["Data classes", (c.classes || []).join(", ") || "—"],
+        ["Destinations", (c.destinations || []).join(", ") || "—"], ["State", i.state ? i.state + (i.quarantine ? ` (${i.quarantine})` : "") : "—"], c.pendingVersion ? ["Pending", c.pendingVersion] : null]),
+      is.ok && owner ? h("button.sec", { type: "button", onclick: toggle }, q ? "Release" : "Quarantine") : null, out));
   }
 }
 
 async function consent(body) {
-  const [gs, cs] = await Promise.all([api.consent(), api.contracts()]);
+  const gs = await api.consent();
   add(body, h("p", null, "Withdrawing consent takes effect at once: the integration's key for that data is destroyed, messages already waiting are purged, and later messages leave without that data. Giving it again applies only to new messages."));
   const p = problem(gs, "consent choices");
   if (p) return add(body, p);
-  const grants = api.list(gs.data, "consent");
-  const rows = grants.map((g) => {
+  const owner = me && me.role === "owner";
+  const rows = api.list(gs.data, "consent").map((g) => {
     const out = h("span", { role: "status" });
-    const box = h("input", { type: "checkbox", checked: !!g.grant, "aria-label": `${g.integration}: ${g.class} data` });
+    const last = h("span", null, g.since ? day(g.since) + (g.who ? " by " + g.who : "") : g.required ? "needs your consent" : "allowed by default");
+    const box = h("input", { type: "checkbox", checked: given(g), disabled: !owner, "aria-label": `${g.integration}: ${g.class} data` });
     box.addEventListener("change", async () => {
       if (!box.checked && !confirm(`Withdraw consent for ${g.class} data to ${g.integration}? Its key is destroyed and queued messages are purged.`)) return (box.checked = true);
       box.disabled = true;
       const r = await api.setConsent(g.integration, g.class, box.checked);
       box.disabled = false;
       if (!r.ok) box.checked = !box.checked;
+      else last.textContent = `now, by ${me.account}`;
       out.textContent = r.ok ? (box.checked ? "Given." : "Withdrawn: key destroyed, queue purged.") : `Refused: ${r.error}`;
     });
-    return h("tr", null, h("td", null, g.integration), h("td", null, g.class), h("td", null, h("label", null, box)), h("td", null, g.time ? when(g.time) + (g.by ? " by " + g.by : "") : "—", " ", out));
+    return h("tr", null, h("td", null, g.integration), h("td", null, g.class), h("td", null, h("label", null, box)), h("td", null, last, " ", out));
   });
   add(body, table(["Integration", "Data class", "Consent", "Last change"], rows));
-  if (!cs.ok) return;
 }
 
 async function incidents(body) {
@@ -330,6 +389,7 @@ async function audit(body) {
   const admin = (fn, done) => async () => {
     const r = await fn();
     out.textContent = r.ok ? done : r.absent ? "This gateway does not offer that over HTTPS yet." : `Refused: ${r.error}`;
+    if (r.ok) setTimeout(() => location.hash === "#/audit" && route(), 800); // show the new seal / hold state
   };
   const seal = cp.ok ? cp.data : null;
   add(body, 
@@ -344,28 +404,29 @@ async function audit(body) {
     ]),
     h("div.row", null, h("button", { type: "button", id: "export", onclick: download }, "Download export"),
       h("button.sec", { type: "button", onclick: admin(api.seal, "Sealed.") }, "Seal now"),
-      h("button.sec", { type: "button", onclick: admin(st.hold ? api.unhold : api.hold, st.hold ? "Hold lifted." : "Hold placed.") }, st.hold ? "Lift hold" : "Place hold")),
+      h("button.sec", { type: "button", onclick: admin(st.hold ? api.unhold : () => api.hold(prompt("Why hold the log (for example a dispute)?") || "owner"), st.hold ? "Hold lifted." : "Hold placed.") }, st.hold ? "Lift hold" : "Place hold")),
     out,
   );
 }
 
 async function accounts(body) {
+  add(body, h("p", null, me ? `You are signed in as ${me.account} (${me.role}${me.via === "token" ? ", with the break-glass token" : ""}).` : ""));
+  if (me && me.via === "session") add(body, h("p.mut", null, `Recovery codes left: ${me.recoveryCodesLeft ?? "—"}.`));
   const r = await api.accounts();
-  add(body, h("p", null, me ? `You are signed in as ${me.account} (${me.role}).` : ""));
   const p = problem(r, "account management");
   if (p) return add(body, p);
-  add(body, table(["Account", "Role", "MFA", "Locked"], api.list(r.data, "accounts").map((a) => h("tr", null, h("td", null, a.account), h("td", null, a.role), h("td", null, a.mfa ? "yes" : "no"), h("td", null, a.locked ? "yes" : "no")))));
+  add(body, table(["Account", "Role", "MFA", "Recovery codes", "Locked"], api.list(r.data, "accounts").map((a) =>
+    h("tr", null, h("td", null, a.name), h("td", null, a.role), h("td", null, a.mfa ? "yes" : "no"), h("td", null, String(a.recoveryCodesLeft)), h("td", null, a.locked ? "yes" : "no")))));
 }
 
 async function devices(body) {
-  const [r, s] = await Promise.all([api.devices(), api.status()]);
+  const r = await api.devices();
   const p = problem(r, "device management");
-  if (p) {
-    add(body, p);
-    if (s.ok) add(body, h("p", null, `${s.data.devicesConnected} of ${s.data.devicesConfigured} configured devices are connected.`));
-    return;
-  }
-  add(body, table(["Device", "Groups", "Connected", "State"], api.list(r.data, "devices").map((d) => h("tr", null, h("td", null, d.id), h("td", null, (d.groups || []).join(", ")), h("td", null, d.connected ? "yes" : "no"), h("td", null, d.disabled ? "disabled" : "enabled")))));
+  if (p) return add(body, p);
+  const ds = api.list(r.data, "devices");
+  add(body, h("p", null, `${ds.filter((d) => d.connected).length} of ${ds.length} configured devices are connected.`),
+    table(["Device", "Groups", "Connected", "From"], ds.map((d) => h("tr", null, h("td", null, d.id), h("td", null, (d.groups || []).join(", ") || "—"),
+      h("td", null, d.connected ? `yes, ${Math.round((d.connectedSeconds || 0) / 60)} min` : "no"), h("td", null, d.source === "added" ? "added here" : "gateway.json")))));
 }
 
 addEventListener("hashchange", route);

@@ -63,7 +63,8 @@ describe("dashboard assets", function () {
     }
     assert.doesNotMatch(html, /<style|\son[a-z]+=|style="/i);
     for (const b of built) {
-      const text = readFileSync(path.join(dir, "web", b.file), "utf8");
+      // The SVG namespace name (the QR code's elements) is an identifier that is never fetched.
+      const text = readFileSync(path.join(dir, "web", b.file), "utf8").replaceAll("http://www.w3.org/2000/svg", "");
       assert.doesNotMatch(text, /(https?:)?\/\/[a-z0-9-]+\.[a-z]/i, `${b.file} names another origin`);
       assert.doesNotMatch(text, /@import|@font-face|\beval\(|new Function\(|innerHTML/, `${b.file}`);
     }

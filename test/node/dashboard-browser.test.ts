@@ -1,57 +1,148 @@
 /**
- * The dashboard in a real browser: playwright-core driving Debian's chromium against a Node board
- * booted as the other tests do. Signs in with the break-glass owner token (the password + TOTP form
- * is there but its route lands on another branch), loads every page at phone width, writes a
- * screenshot of each to test-artifacts/dashboard/, and fails on any console error or page error.
- * What exists today is checked end to end (overview from /api/v1/status, an export downloaded by the
- * page that `audit-verify` accepts); the owner-action pages must say the route is absent, not break.
+ * The dashboard in a real browser, against the real Node board and its real routes (no stand-ins):
+ * playwright-core driving Debian's chromium; a real mqtt.js device; the ThermoCloud vendor behind a
+ * real TLS broker (aedes, test CA) whose messages the test opens with the vendor's key. The first
+ * sign-in is done as a homeowner would: the setup code read from the board's console, the owner
+ * created in the page, the TOTP computed from the secret the page shows, login with password + TOTP.
+ * Then, in the page: the overview worded from the demo's contracts, a consent given and withdrawn
+ * (the next message at the vendor loses the field), a pending contract change approved,
+ * quarantine and release, an export downloaded that `audit-verify` accepts, sign out, the
+ * break-glass token, and "sign out everywhere". Every page is screenshotted at phone width into
+ * test-artifacts/dashboard/; any console error or page error fails the test.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:https";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { PassThrough } from "node:stream";
+import type mqtt from "mqtt";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { bootNodeBoard, type RunningBoard } from "../../hosts/node/board.js";
+import { nodeCrypto } from "../../hosts/node/crypto.js";
+import { SESSION_COOKIE } from "../../src/admin/sessions.js";
+import { base32Decode, totpAt } from "../../src/admin/totp.js";
 import { main as auditVerify } from "../../tools/audit-verify.js";
 import { buildWeb } from "../../tools/build-web.js";
-import { connectDevice, demoPassword } from "../lib/home.js";
+import { VendorReceiver, readVendorKey } from "../../tools/open-envelope.js";
+import { vendorKeygen } from "../../tools/vendor-keygen.js";
+import { connectDevice, demoPassword, until } from "../lib/home.js";
 import { skipUnlessAvailable } from "../lib/skip.js";
+import { makeTestCa, startAedesTls, type BrokerMessage, type TestBroker } from "../lib/test-ca.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = path.resolve("test-artifacts/dashboard");
-/** Routes another branch adds (sessions, owner actions) or a later issue (incidents): 404 here today. */
-const ABSENT_ROUTES = /^\/api\/v1\/(me|login|integrations|contracts|contracts\/pending|consent|datamap|devices|accounts|incidents)$/;
+const PASSWORD = "correct horse battery staple";
+/** Routes that are absent on this gateway (a 404 the page handles): the incident issue's. */
+const ABSENT_ROUTES = /^\/api\/v1\/incidents$/;
 /** Pages reached from the navigation, and the text each must show once loaded. */
 const PAGES: [string, string, RegExp][] = [
-  ["overview", "Overview", /Integrations/],
-  ["datamap", "Data map", /data map|Declared/],
+  ["overview", "Overview", /ThermoCloud receives/],
+  ["datamap", "Data map", /Observed/],
   ["flows", "Flows", /Live: updated/],
-  ["contracts", "Contracts", /Pending review/],
+  ["contracts", "Contracts", /retention days: 90 → 180/],
   ["consent", "Consent", /key for that data is destroyed/],
   ["audit", "Audit", /Last seal/],
-  ["accounts", "Accounts", /signed in as owner-token/],
-  ["devices", "Devices", /configured devices/],
+  ["accounts", "Accounts", /signed in as owner \(owner\)/],
+  ["devices", "Devices", /configured devices are connected/],
 ];
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe("dashboard in chromium", function () {
+/** One HTTPS request to the board with a cookie (the status is what the tests need). */
+function statusWithCookie(port: number, target: string, cookie: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, path: target, rejectUnauthorized: false, agent: false, headers: { cookie } }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+/** POST /api/v1/login outside the browser (another "device" of the same account): its cookie. */
+function loginElsewhere(port: number, account: string, password: string, totp: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const body = JSON.stringify({ account, password, totp });
+    const req = request({ host: "127.0.0.1", port, method: "POST", path: "/api/v1/login", rejectUnauthorized: false, agent: false, headers: { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) } }, (res) => {
+      res.resume();
+      res.on("end", () => {
+        const c = [res.headers["set-cookie"] ?? []].flat()[0];
+        if (res.statusCode === 200 && c) resolve(c.split(";")[0]!);
+        else reject(new Error(`login elsewhere: ${res.statusCode}`));
+      });
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+describe("dashboard in chromium, against the real board", function () {
   this.timeout(120000);
+  this.bail(true); // each step builds on the one before
+  const dirs: string[] = [];
   let data: string;
-  let board: RunningBoard;
+  let board: RunningBoard | undefined;
+  let vendor: TestBroker | undefined;
+  let device: mqtt.MqttClient | undefined;
   let context: BrowserContext;
   let page: Page;
   let base: string;
+  let consoleText = "";
+  let secret = "";
+  let recovery: string[] = [];
+  const seen: BrokerMessage[] = [];
   const problems: string[] = [];
+  /** The next message at the vendor after index `from`, opened with the contract version in force. */
+  let next: (from: number, version: string) => Promise<Record<string, unknown>>;
+  let n = 0;
+  const send = async (): Promise<void> => {
+    await pause(1100); // the flow's minIntervalMs
+    await device!.publishAsync("home/thermostat-hall/telemetry", JSON.stringify({ temperature_c: 20 + n++, setpoint_c: 21, hvac: { mode: "heat" } }), { qos: 1 });
+  };
+  const go = (h: string) => page.evaluate((x) => (location.hash = x), h);
+  const shot = (name: string) => page.screenshot({ path: path.join(ARTIFACTS, name + ".png"), fullPage: true });
 
   before(async function () {
     skipUnlessAvailable(this, "chromium", existsSync(CHROMIUM) ? undefined : `${CHROMIUM} not found`, "apt-get install -y chromium");
-    data = mkdtempSync(path.join(tmpdir(), "portcullis-dashboard-"));
+    const tmp = (p: string) => (dirs.push(mkdtempSync(path.join(tmpdir(), p))), dirs.at(-1)!);
+    data = tmp("portcullis-dashboard-");
     const webDir = path.join(data, "web");
     await buildWeb(webDir);
-    board = await bootNodeBoard({
-      configDir: path.resolve("examples/home"), dataDir: path.join(data, "board"), mqttPort: 0, httpsPort: 0, demo: false, host: "127.0.0.1",
-      consoleInput: new PassThrough(), consoleOutput: new PassThrough(), webDir,
+    // The demo home, ThermoCloud pointed at a real TLS vendor broker with a key the test holds.
+    const pki = await makeTestCa();
+    vendor = await startAedesTls(pki.server, 0, false, seen);
+    const key = vendorKeygen(path.join(data, "tc.key"));
+    const config = path.join(data, "home");
+    cpSync("examples/home", config, { recursive: true });
+    const file = path.join(config, "contracts", "thermo-cloud.json");
+    const contract = JSON.parse(readFileSync(file, "utf8"));
+    const write = (version: string, retentionDays: number): void => {
+      contract.version = version;
+      contract.terms.retentionDays = retentionDays;
+      Object.assign(contract.destinations[0], { host: "localhost", port: vendor!.port, publicKey: key.publicKey, keyId: key.keyId, pins: [pki.server.pin] });
+      writeFileSync(file, JSON.stringify(contract, null, 2));
+    };
+    const output = new PassThrough();
+    output.on("data", (c: Buffer) => (consoleText += c.toString("utf8")));
+    const boot = () => bootNodeBoard({
+      configDir: config, dataDir: path.join(data, "board"), mqttPort: 0, httpsPort: 0, demo: false, vendorCaPem: pki.ca, host: "127.0.0.1",
+      consoleInput: new PassThrough(), consoleOutput: output, webDir,
     });
+    // 2.1.0 is in force after the first boot; 2.2.0 (keeps data longer) then waits for review.
+    write("2.1.0", 90);
+    board = await boot();
+    await board.stop();
+    write("2.2.0", 180);
+    board = await boot();
+    const privateKey = readVendorKey(path.join(data, "tc.key"));
+    const receivers = new Map<string, VendorReceiver>();
+    next = async (from, version) => {
+      const m = await until("the vendor to receive", () => seen[from]);
+      if (!receivers.has(version)) receivers.set(version, new VendorReceiver({ privateKey, integration: "thermo-cloud", contractVersion: version }));
+      const r = await receivers.get(version)!.open(new Uint8Array(m.payload), m.topic);
+      assert.equal(r.kind, "message");
+      return r.kind === "message" ? JSON.parse(Buffer.from(r.payload).toString("utf8")) : {};
+    };
     base = `https://127.0.0.1:${board.httpsPort}`;
     mkdirSync(ARTIFACTS, { recursive: true });
     context = await chromium.launchPersistentContext(path.join(data, "profile"), {
@@ -63,16 +154,17 @@ describe("dashboard in chromium", function () {
       viewport: { width: 390, height: 844 }, // a phone
     });
     page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(10000);
     page.on("console", (m) => {
       if (m.type() !== "error" && m.type() !== "warning") return;
       // Chromium logs every 4xx answer to fetch() as "Failed to load resource". Those the page expects
-      // and handles are allowed, by route and status: the owner-action routes this gateway does not
-      // have yet (404, the page's feature detection) and a refused credential (401). Any other
-      // (an asset, a 5xx, another route) is a failure like any other console error.
+      // and handles are allowed, by route and status: a route this gateway does not have (404, the
+      // page's feature detection) and a refused credential (401 at login, or /me with no session).
+      // Any other (an asset, a 5xx, another route) is a failure like any other console error.
       const url = new URL(m.location().url || "about:blank");
       const status = /status of (\d{3})/.exec(m.text())?.[1];
       const expected = m.text().startsWith("Failed to load resource") && url.origin === base &&
-        ((status === "404" && ABSENT_ROUTES.test(url.pathname)) || (status === "401" && /^\/api\/v1\/(status|me|login)$/.test(url.pathname)));
+        ((status === "404" && ABSENT_ROUTES.test(url.pathname)) || (status === "401" && /^\/api\/v1\/(me|login|setup)$/.test(url.pathname)));
       if (!expected) problems.push(`console ${m.type()}: ${m.text()} (${url.href})`);
     });
     page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
@@ -82,55 +174,82 @@ describe("dashboard in chromium", function () {
     });
   });
   after(async () => {
+    device?.end(true);
     await context?.close();
     await board?.stop();
-    if (data) rmSync(data, { recursive: true, force: true });
+    await vendor?.stop();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
   afterEach(() => {
-    const seen = problems.splice(0);
-    assert.deepEqual(seen, [], "the page logged errors");
+    const seenProblems = problems.splice(0);
+    assert.deepEqual(seenProblems, [], "the page logged errors");
   });
 
-  it("serves the page with its CSP, and a wrong token is refused on the sign-in form", async () => {
+  it("serves the page with its CSP; a wrong password or setup code is refused on the sign-in page", async () => {
     const res = await page.goto(base + "/");
     assert.equal(res?.status(), 200);
     const h = res!.headers();
     assert.match(h["content-security-policy"]!, /default-src 'self'; script-src 'self';.*frame-ancestors 'none'/);
     assert.equal(h["x-content-type-options"], "nosniff");
     await page.getByRole("heading", { name: "Sign in" }).waitFor();
-    await page.screenshot({ path: path.join(ARTIFACTS, "0-sign-in.png"), fullPage: true });
-    await page.fill("#login-token input[name=token]", "pct_wrong-token");
-    await page.click("#login-token button");
-    await page.getByText(/Not signed in: missing or wrong bearer token/).waitFor();
-    assert.equal(await page.locator("#nav").isHidden(), true);
-    // The password + TOTP form: POST /api/v1/login is not on this branch, so it cannot sign in.
+    await shot("0-sign-in");
     await page.fill("#login-password input[name=account]", "owner");
     await page.fill("#login-password input[name=password]", "not-a-password");
     await page.fill("#login-password input[name=totp]", "123456");
     await page.click("#login-password button");
-    await page.getByText(/Not signed in|not available on this gateway/).waitFor();
+    await page.getByText(/Not signed in: wrong account, password or code/).waitFor();
     assert.equal(await page.locator("#nav").isHidden(), true);
+    await page.click("#first-boot summary");
+    await page.fill("#setup input[name=code]", "AAAA-AAAA-AAAA-AAAA");
+    await page.fill("#setup input[name=account]", "owner");
+    await page.fill("#setup input[name=password]", PASSWORD);
+    await page.click("#setup button");
+    await page.getByText(/Not set up: wrong setup code/).waitFor();
   });
 
-  it("signs in with the break-glass token and shows the demo home's integrations from the status route", async () => {
-    const token = readFileSync(path.join(data, "board", "owner.token"), "utf8").trim();
-    await page.fill("#login-token input[name=token]", token);
-    await page.press("#login-token input[name=token]", "Enter"); // keyboard submit
+  it("first sign-in: the console's setup code creates the owner in the page, which shows the QR code and recovery codes; then password + TOTP", async () => {
+    // The code of this boot (the first boot printed its own, which that boot's end made void).
+    const code = [...consoleText.matchAll(/Setup code ([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3})/g)].at(-1)?.[1];
+    assert.ok(code, `the console shows a setup code:\n${consoleText}`);
+    await page.fill("#setup input[name=code]", code.toLowerCase()); // as typed from a terminal: case does not matter
+    await page.click("#setup button");
+    await page.getByRole("heading", { name: "Set up your authenticator" }).waitFor();
+    const uri = await page.locator("#totp-uri").innerText();
+    secret = await page.locator("#totp-secret").innerText();
+    assert.match(uri, /^otpauth:\/\/totp\/.*secret=[A-Z2-7]+/);
+    assert.ok(uri.includes(`secret=${secret}`));
+    // The QR code is drawn by the page (an SVG path of modules), not fetched from anywhere.
+    const qr = page.locator("#enrol svg.qr path");
+    assert.ok(((await qr.getAttribute("d")) ?? "").length > 1000, "the QR code has modules");
+    recovery = await page.locator("#recovery li").allInnerTexts();
+    assert.equal(recovery.length, 10);
+    await shot("1-first-sign-in-enrol");
+    await page.getByRole("button", { name: /I have saved them/ }).click();
+    await page.fill("#login-password input[name=account]", "owner");
+    await page.fill("#login-password input[name=password]", PASSWORD);
+    await page.fill("#login-password input[name=totp]", totpAt(nodeCrypto(), base32Decode(secret), Date.now()));
+    await page.press("#login-password input[name=totp]", "Enter"); // keyboard submit
     await page.locator("[data-integration=thermo-cloud]").waitFor();
     await page.locator("[data-integration=energy-insights]").waitFor();
-    assert.match(await page.locator("#who").innerText(), /owner-token \(owner\)/);
-    const card = await page.locator("[data-integration=thermo-cloud]").innerText();
-    assert.match(card, /Delivered since boot\s+0 messages/);
+    assert.equal(await page.locator("#who").innerText(), "owner (owner)");
+    const cookie = (await context.cookies()).find((c) => c.name === SESSION_COOKIE);
+    assert.ok(cookie && cookie.httpOnly && cookie.secure && cookie.sameSite === "Strict", "an HttpOnly Secure SameSite=Strict session cookie");
+    // Nothing the page persists holds a credential (the CSRF token is useless without the HttpOnly cookie).
+    assert.equal(await page.evaluate(() => localStorage.length), 0);
+  });
+
+  it("the overview words each integration from its contract and the consent state", async () => {
+    const card = page.locator("[data-integration=thermo-cloud]");
+    await card.getByText(/ThermoCloud receives/).waitFor();
+    const text = await card.innerText();
+    assert.match(text, /ThermoCloud receives thermostat-hall's environment and usage data, sent to localhost:\d+, keeps it 90 days, for: Remote thermostat app: shows the hall temperature and set point, and learns the heating schedule\./);
+    assert.match(text, /environment: no consent needed; usage: waits for your consent/);
+    assert.match(text, /Delivered since boot\s+0 messages/);
     assert.match(await page.locator("#main").innerText(), /demo home: 0 of 4 devices connected/);
-    // The token is nowhere the page persists.
-    assert.equal(await page.evaluate(() => localStorage.length + sessionStorage.length), 0);
-    assert.ok(!(await context.cookies()).some((c) => c.value.includes(token)));
+    assert.match(await page.locator("[data-integration=energy-insights]").innerText(), /EnergyInsights|receives/);
   });
 
   it("loads every page at phone width, keyboard-reachable, and writes a screenshot of each", async () => {
-    // The navigation is reachable with Tab alone: Tab until "Flows" has focus, Enter opens it.
-    await page.evaluate(() => (location.hash = "#/overview"));
-    await page.locator("[data-integration=thermo-cloud]").waitFor();
     await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
     let reached = false;
     for (let i = 0; i < 20 && !reached; i++) {
@@ -140,63 +259,103 @@ describe("dashboard in chromium", function () {
     assert.ok(reached, "Tab reaches the Flows link");
     await page.keyboard.press("Enter");
     await page.waitForFunction(() => location.hash === "#/flows");
-
     for (const [i, [id, title, shows]] of PAGES.entries()) {
-      await page.evaluate((h) => (location.hash = h), `#/${id}`);
+      await go(`#/${id}`);
       await page.getByRole("heading", { level: 1, name: title }).waitFor();
       await page.locator("#main").getByText(shows).first().waitFor();
       assert.equal(await page.locator("nav a[aria-current=page]").innerText(), title);
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 0, `${id} is wider than the phone by ${overflow} px`);
       assert.doesNotMatch(await page.locator("#main").innerText(), /\b(null|undefined|NaN|\[object Object\])\b/, `${id} shows a placeholder value`);
-      await page.screenshot({ path: path.join(ARTIFACTS, `${i + 1}-${id}.png`), fullPage: true });
+      assert.equal(await page.locator("#main .err, #main [data-absent]").count(), 0, `${id} shows an error or an absent route`);
+      await shot(`${i + 2}-${id}`);
     }
     // Incidents has no route yet (a 404): it is not offered at all.
     assert.equal(await page.locator("nav a[href='#/incidents']").count(), 0);
   });
 
-  it("says so where an owner-action route is absent, instead of failing", async () => {
-    for (const id of ["datamap", "contracts", "consent", "accounts", "devices"]) {
-      await page.evaluate((h) => (location.hash = h), `#/${id}`);
-      await page.locator("#main [data-absent]").first().waitFor();
-      assert.match(await page.locator("#main [data-absent]").first().innerText(), /does not offer .* over HTTPS yet/);
-      assert.equal(await page.locator("#main .err").count(), 0, `${id} shows an error`);
-    }
+  it("consent given and withdrawn in the page changes the next message at the vendor", async () => {
+    device = await connectDevice(board!.mqttPort, "thermostat-hall", demoPassword("thermostat-hall"));
+    await send();
+    assert.deepEqual(await next(0, "2.1.0"), { temperature_c: 20, setpoint_c: 21 }, "usage waits for an opt-in");
+    // A reload keeps the cookie session, and its CSRF token, usable for changes.
+    await page.reload();
+    await page.locator("#who", { hasText: "owner (owner)" }).waitFor();
+    await go("#/consent");
+    const usage = page.getByRole("checkbox", { name: "thermo-cloud: usage data" });
+    await usage.waitFor();
+    assert.equal(await usage.isChecked(), false);
+    await usage.focus();
+    await page.keyboard.press("Space"); // keyboard toggle
+    await page.getByText("Given.").waitFor();
+    await send();
+    assert.deepEqual(await next(1, "2.1.0"), { temperature_c: 21, setpoint_c: 21, hvac: { mode: "heat" } });
+    page.once("dialog", (d) => void d.accept()); // withdrawing asks first, saying what it destroys
+    await usage.click();
+    await page.getByText("Withdrawn: key destroyed, queue purged.").waitFor();
+    await shot("10-consent-withdrawn");
+    await send();
+    assert.deepEqual(await next(2, "2.1.0"), { temperature_c: 22, setpoint_c: 21 }, "the field disappears from the next message");
+    await go("#/overview");
+    await page.locator("[data-integration=thermo-cloud]").getByText(/usage: consent withdrawn .* by owner/).waitFor();
   });
 
-  it("shows new flows live, and filters them by device", async () => {
-    await page.evaluate(() => (location.hash = "#/flows"));
+  it("quarantine and release from the contracts page: nothing leaves meanwhile", async () => {
+    await go("#/contracts");
+    const card = page.locator("[data-contract=thermo-cloud]");
+    await card.getByRole("button", { name: "Quarantine" }).click();
+    await page.getByText("Quarantined: nothing leaves for this integration.").waitFor();
+    await card.getByRole("button", { name: "Release" }).waitFor(); // the page reloads its state
+    assert.match(await card.innerText(), /State\s+quarantined/);
+    await shot("11-contracts-quarantined");
+    await send();
+    await pause(1500);
+    assert.equal(seen.length, 3, "nothing leaves while quarantined");
+    await card.getByRole("button", { name: "Release" }).click();
+    await page.getByText("Released.").waitFor();
+    await card.getByRole("button", { name: "Quarantine" }).waitFor();
+    await send();
+    assert.equal((await next(3, "2.1.0")).temperature_c, 24);
+  });
+
+  it("approves the pending contract change shown in words: the next message is sealed under it", async () => {
+    await go("#/contracts");
+    const p = page.locator("[data-pending=thermo-cloud]");
+    await p.getByText("retention days: 90 → 180 (needs your approval)").waitFor();
+    assert.match(await p.innerText(), /thermo-cloud: 2\.1\.0 → 2\.2\.0/);
+    await p.getByRole("button", { name: "Approve" }).click();
+    await page.getByText("Approved. Version 2.2.0.").waitFor();
+    await page.getByText("Nothing waits for review.").waitFor();
+    assert.match(await page.locator("[data-contract=thermo-cloud]").innerText(), /version 2\.2\.0/);
+    await shot("12-contracts-approved");
+    const before = seen.length;
+    await send();
+    assert.equal((await next(before, "2.2.0")).temperature_c, 25);
+  });
+
+  it("shows the data map declared vs observed, and flows live, filtered by device", async () => {
+    await go("#/datamap");
+    const row = page.locator("[data-observed='thermostat-hall/thermo-cloud']");
+    await row.waitFor();
+    const [allowed, minimized] = (await row.locator("td").allInnerTexts()).slice(2, 4).map(Number);
+    assert.ok(allowed! + minimized! >= 5, `observed counts include the messages sent (${allowed} allowed, ${minimized} minimized)`);
+    await go("#/flows");
     await page.getByText(/Live: updated/).waitFor();
     // Real devices publish to topics no contract declares: each message is a denied flow record.
-    for (const id of ["plug-kitchen", "thermostat-hall"]) {
-      const c = await connectDevice(board.mqttPort, id, demoPassword(id));
-      await c.publishAsync(`home/${id}/undeclared`, JSON.stringify({ x: 1 }), { qos: 1 });
-      await c.endAsync();
-    }
+    const c = await connectDevice(board!.mqttPort, "plug-kitchen", demoPassword("plug-kitchen"));
+    await c.publishAsync("home/plug-kitchen/undeclared", JSON.stringify({ x: 1 }), { qos: 1 });
+    await c.endAsync();
     await page.locator("#main tbody tr", { hasText: "plug-kitchen" }).waitFor({ timeout: 15000 });
-    await page.locator("#main tbody tr", { hasText: "thermostat-hall" }).waitFor({ timeout: 15000 });
+    await page.locator("#main tbody tr", { hasText: "thermostat-hall" }).first().waitFor({ timeout: 15000 });
     await page.fill("input[name=device]", "plug-kitchen");
     await page.press("input[name=device]", "Enter");
-    await page.locator("#main tbody tr", { hasText: "thermostat-hall" }).waitFor({ state: "detached" });
-    assert.match(await page.locator("#main tbody").innerText(), /plug-kitchen/);
+    await page.locator("#main tbody tr", { hasText: "thermostat-hall" }).first().waitFor({ state: "detached" });
     assert.doesNotMatch(await page.locator("#main tbody").innerText(), /thermostat-hall/);
-    await page.screenshot({ path: path.join(ARTIFACTS, "9-flows-filtered.png"), fullPage: true });
+    await shot("13-flows-filtered");
   });
 
-  it("updates the overview's counters live from real traffic (the vendor is unreachable: the message waits)", async () => {
-    await page.evaluate(() => (location.hash = "#/overview"));
-    const card = page.locator("[data-integration=thermo-cloud]");
-    await card.waitFor();
-    assert.match(await card.innerText(), /Waiting\s+0 messages/);
-    const c = await connectDevice(board.mqttPort, "thermostat-hall", demoPassword("thermostat-hall"));
-    await c.publishAsync("home/thermostat-hall/telemetry", JSON.stringify({ temperature_c: 21.5, setpoint_c: 20, hvac: { mode: "heat" } }), { qos: 1 });
-    await c.endAsync();
-    await card.getByText(/^[1-9]\d* messages$/).first().waitFor({ timeout: 15000 }); // the 5 s poll, no reload
-    assert.match(await card.innerText(), /Waiting\s+[1-9]\d* messages/);
-  });
-
-  it("downloads an export that audit-verify accepts with the first-boot key, and shows the last seal", async () => {
-    await page.evaluate(() => (location.hash = "#/audit"));
+  it("downloads an export that audit-verify accepts with the first-boot key, naming the owner who acted", async () => {
+    await go("#/audit");
     await page.getByText(/seq \d+, epoch \d+/).waitFor();
     const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
     assert.match(download.suggestedFilename(), /^portcullis-audit-.*\.jsonl$/);
@@ -205,86 +364,76 @@ describe("dashboard in chromium", function () {
     const r = auditVerify([file, "--key", path.join(data, "board", "audit-verification.key")]);
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /^audit-verify: intact: seq 1\.\./);
-    // The export is itself an audit record (who pulled it): it is in the next export.
-    assert.match(readFileSync(file, "utf8"), /"reason":"export"/);
+    const records = readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { kind?: string; reason?: string; detail?: Record<string, unknown> });
+    for (const reason of ["consent", "quarantine", "release", "contract-approved"]) {
+      const a = records.find((x) => x.kind === "admin" && x.reason === reason);
+      assert.deepEqual([a?.detail?.who, a?.detail?.via], ["owner", "session"], `the ${reason} record names the owner's session`);
+    }
     await page.getByText(/Exported \d+ lines/).waitFor();
-    await page.screenshot({ path: path.join(ARTIFACTS, "10-audit-exported.png"), fullPage: true });
+    await shot("14-audit-exported");
   });
 
-  it("words each integration from its contract once GET /api/v1/contracts exists (the route answered with the real contract files)", async () => {
-    // The route comes with the owner-action branch; until then the browser answers it with the
-    // example home's own contract files, in the shape the page assumes (web/api.js), so the
-    // plain-words overview is checked against real contracts.
-    const files = ["thermo-cloud", "energy-insights"].map((n) => JSON.parse(readFileSync(`examples/home/contracts/${n}.json`, "utf8")) as unknown);
-    await page.route(`${base}/api/v1/contracts`, (r) => r.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(files) }));
-    try {
-      await page.evaluate(() => (location.hash = "#/contracts"));
-      await page.locator("[data-contract=thermo-cloud]").waitFor();
-      await page.evaluate(() => (location.hash = "#/overview"));
-      const card = page.locator("[data-integration=thermo-cloud]");
-      await card.getByText(/ThermoCloud receives/).waitFor();
-      assert.match(await card.innerText(), /ThermoCloud receives thermostat-hall's temperature and setpoint \(environment data\) and hvac mode \(usage data\), at most 30 messages a minute, keeps it 90 days, for: Remote thermostat app/);
-      assert.match(await card.innerText(), /environment: no consent; usage: consent given/);
-      await page.screenshot({ path: path.join(ARTIFACTS, "11-overview-with-contracts.png"), fullPage: true });
-    } finally {
-      await page.unroute(`${base}/api/v1/contracts`);
-    }
+  it("seals now, places a legal hold with a reason and lifts it, from the audit page", async () => {
+    await go("#/audit");
+    const last = async () => Number(/seq (\d+), epoch/.exec(await page.locator("#main dl").innerText())?.[1]);
+    await page.getByText(/seq \d+, epoch \d+/).waitFor();
+    const before = await last();
+    await page.getByRole("button", { name: "Seal now" }).click();
+    await page.getByText("Sealed.").waitFor();
+    await page.getByText("Sealed.").waitFor({ state: "detached" }); // the page shows the new state
+    assert.ok((await last()) > before, "the last seal moved on");
+    page.once("dialog", (d) => void d.accept("dispute with ThermoCloud"));
+    await page.getByRole("button", { name: "Place hold" }).click();
+    await page.getByText("Hold placed.").waitFor();
+    await page.getByRole("button", { name: "Lift hold" }).waitFor();
+    assert.match(await page.locator("#main dl").innerText(), /Hold\s+on: retention deletes nothing/);
+    await shot("15-audit-hold");
+    await page.getByRole("button", { name: "Lift hold" }).click();
+    await page.getByText("Hold lifted.").waitFor();
+    await page.getByRole("button", { name: "Place hold" }).waitFor();
   });
 
-  it("sends the owner actions in the shapes web/api.js documents (consent, review, quarantine), the routes answered in the browser", async () => {
-    // Until the owner-action branch is merged, the browser answers these routes; what is checked is
-    // what the page sends and how it shows the answer. The lead replaces this with the real routes.
-    const posts: { path: string; body: unknown; auth: string | undefined }[] = [];
-    const json = (body: unknown) => ({ status: 200, contentType: "application/json", body: JSON.stringify(body) });
-    await page.route(/\/api\/v1\/(consent|contracts|contracts\/pending|integrations|contracts\/.+\/(approve|reject)|integrations\/.+\/(quarantine|release))$/, (r) => {
-      const req = r.request();
-      const p = new URL(req.url()).pathname;
-      if (req.method() === "POST") {
-        posts.push({ path: p, body: req.postDataJSON() as unknown, auth: req.headers()["authorization"] });
-        return r.fulfill(json({ ok: true }));
-      }
-      if (p.endsWith("/consent")) return r.fulfill(json([{ integration: "thermo-cloud", class: "environment", grant: false }, { integration: "thermo-cloud", class: "usage", grant: true, time: "2026-11-02T10:00:00Z", by: "owner" }]));
-      if (p.endsWith("/pending")) return r.fulfill(json([{ id: "thermo-cloud", from: "2.1.0", version: "2.2.0", diff: ["adds /humidity (environment data) to thermostat-state"] }]));
-      if (p.endsWith("/integrations")) return r.fulfill(json([{ id: "thermo-cloud", state: "active" }, { id: "energy-insights", state: "quarantined" }]));
-      return r.fulfill(json([JSON.parse(readFileSync("examples/home/contracts/thermo-cloud.json", "utf8")), JSON.parse(readFileSync("examples/home/contracts/energy-insights.json", "utf8"))]));
-    });
-    try {
-      await page.evaluate(() => (location.hash = "#/consent"));
-      const env = page.getByRole("checkbox", { name: "thermo-cloud: environment data" });
-      await env.waitFor();
-      assert.equal(await env.isChecked(), false);
-      await env.focus();
-      await page.keyboard.press("Space"); // keyboard toggle
-      await page.getByText("Given.").waitFor();
-      page.once("dialog", (d) => void d.accept()); // withdrawing asks first, saying what it destroys
-      await page.getByRole("checkbox", { name: "thermo-cloud: usage data" }).click();
-      await page.getByText("Withdrawn: key destroyed, queue purged.").waitFor();
-      await page.screenshot({ path: path.join(ARTIFACTS, "12-consent-with-route.png"), fullPage: true });
-
-      await page.evaluate(() => (location.hash = "#/contracts"));
-      await page.locator("[data-pending=thermo-cloud]").getByText(/adds \/humidity/).waitFor();
-      await page.screenshot({ path: path.join(ARTIFACTS, "13-contracts-with-route.png"), fullPage: true });
-      await page.locator("[data-pending=thermo-cloud]").getByRole("button", { name: "Approve" }).click();
-      await page.getByText("Approved.").waitFor();
-      await page.locator("[data-contract=energy-insights]").getByRole("button", { name: "Release" }).click();
-      await page.getByText("Released.").waitFor();
-      await page.locator("[data-contract=thermo-cloud]").getByRole("button", { name: "Quarantine" }).waitFor();
-      const token = readFileSync(path.join(data, "board", "owner.token"), "utf8").trim();
-      assert.deepEqual(posts.map(({ path: p, body }) => [p, body]), [
-        ["/api/v1/consent", { integration: "thermo-cloud", class: "environment", grant: true }],
-        ["/api/v1/consent", { integration: "thermo-cloud", class: "usage", grant: false }],
-        ["/api/v1/contracts/thermo-cloud/approve", null],
-        ["/api/v1/integrations/energy-insights/release", null],
-      ]);
-      assert.ok(posts.every((x) => x.auth === `Bearer ${token}`));
-    } finally {
-      await page.unrouteAll({ behavior: "wait" });
-    }
-  });
-
-  it("signs out: the navigation is gone and the API is no longer called with the token", async () => {
-    await page.click("nav button");
+  it("signs out: the navigation is gone and the old session cookie is refused", async () => {
+    const cookies = await context.cookies();
+    const jar = cookies.map((c) => `${c.name}=${c.value}`).join("; ");
+    assert.equal(await statusWithCookie(board!.httpsPort, "/api/v1/me", jar), 200);
+    await page.getByRole("button", { name: "Sign out", exact: true }).click();
     await page.getByRole("heading", { name: "Sign in" }).waitFor();
     assert.equal(await page.locator("#nav").isHidden(), true);
+    assert.equal(await statusWithCookie(board!.httpsPort, "/api/v1/me", jar), 401);
+  });
+
+  it("the break-glass token still signs in (and out); a wrong one is refused", async () => {
+    await page.click("#login-token >> xpath=.. >> summary");
+    await page.fill("#login-token input[name=token]", "pct_wrong-token");
+    await page.click("#login-token button");
+    await page.getByText(/Not signed in: missing or wrong bearer token/).waitFor();
+    const token = readFileSync(path.join(data, "board", "owner.token"), "utf8").trim();
+    await page.fill("#login-token input[name=token]", token);
+    await page.press("#login-token input[name=token]", "Enter");
+    await page.locator("[data-integration=thermo-cloud]").waitFor();
+    assert.match(await page.locator("#who").innerText(), /owner-token \(owner, break-glass token\)/);
+    assert.equal(await page.evaluate(() => localStorage.length + sessionStorage.length), 0, "the token is kept in memory only");
+    assert.ok(!(await context.cookies()).some((c) => c.value.includes(token)));
+    await go("#/accounts");
+    const row = page.locator("#main tbody tr").first();
+    await row.waitFor();
+    assert.match(await row.innerText(), /^owner\s+owner\s+yes\s+10\s+no$/, "the owner account: role, MFA, recovery codes, not locked");
+    await page.getByRole("button", { name: "Sign out", exact: true }).click();
+    await page.getByRole("heading", { name: "Sign in" }).waitFor();
+  });
+
+  it("sign out everywhere ends this account's other sessions too", async () => {
+    const elsewhere = await loginElsewhere(board!.httpsPort, "owner", PASSWORD, recovery[0]!);
+    assert.equal(await statusWithCookie(board!.httpsPort, "/api/v1/me", elsewhere), 200);
+    await page.fill("#login-password input[name=account]", "owner");
+    await page.fill("#login-password input[name=password]", PASSWORD);
+    await page.fill("#login-password input[name=totp]", recovery[1]!); // a recovery code instead of the app
+    await page.click("#login-password button");
+    await page.locator("[data-integration=thermo-cloud]").waitFor();
+    page.once("dialog", (d) => void d.accept());
+    await page.getByRole("button", { name: "Sign out everywhere" }).click();
+    await page.getByRole("heading", { name: "Sign in" }).waitFor();
+    assert.equal(await statusWithCookie(board!.httpsPort, "/api/v1/me", elsewhere), 401);
   });
 });
