@@ -368,7 +368,16 @@ async function incidents(body) {
   const p = problem(r, "incidents");
   if (p) return add(body, p);
   const xs = api.list(r.data, "incidents");
-  add(body, xs.length ? table(["Opened", "State", "Summary"], xs.map((x) => h("tr", null, h("td", null, when(x.opened)), h("td", null, x.state), h("td", null, x.summary)))) : h("p", null, "No incidents."));
+  const next = (x) => {
+    const open = ((x.deadlines && x.deadlines.parties) || []).filter((d) => d.notifiedSeq === null && typeof d.leftMs === "number");
+    if (!open.length) return "none open";
+    const d = open.reduce((a, b) => (b.leftMs < a.leftMs ? b : a));
+    return d.leftMs < 0 ? `${d.party}: overdue` : `${d.party}: ${Math.round(d.leftMs / 3600000)} h left`;
+  };
+  add(body, h("p", null, "Open, contain, notify and review incidents from the console or the API (SPEC.md \"Incidents\"); each step is in the audit log."));
+  add(body, xs.length
+    ? table(["Incident", "Severity", "State", "Aware", "Next deadline"], xs.map((x) => h("tr", null, h("td", null, `${x.id}: ${x.title}`), h("td", null, x.severity), h("td", null, x.state), h("td", null, when(x.awareAt)), h("td", null, next(x)))))
+    : h("p", null, "No incidents."));
 }
 
 async function audit(body) {
