@@ -130,7 +130,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
    * Rejects when the message was not recorded or not forwarded for that reason (so no PUBACK).
    */
   const handleDecision = async (device: string, topic: string, d: FlowDecision, bytesIn: number): Promise<void> => {
-    detector.flow(device, d.integration, d.verdict, d.reason, d.fieldsDropped);
+    detector.flow(device, d.integration, d.verdict, d.reason, d.fieldsUndeclared);
     if (d.verdict === "deny" || d.integration === null || !d.payload || d.vendorTopic === undefined || d.destination === undefined) {
       await audit.flow(device, topic, d, bytesIn);
       return;

@@ -26,6 +26,13 @@ export interface FlowDecision {
   readonly destination?: string;
   /** How many fields of the input were dropped. */
   readonly fieldsDropped: number;
+  /**
+   * How many fields of the input no contract declares at all for this device and topic (no matching
+   * flow of any integration names them, whatever the consent): the over-collection the
+   * `undeclared-fields` alarm counts. The same for every decision on one message; 0 for a raw flow,
+   * for JSON that does not parse, and when no contract claims the message.
+   */
+  readonly fieldsUndeclared: number;
   /** Data classes of the fields that leave. */
   readonly classes: readonly string[];
 }
