@@ -243,6 +243,33 @@ describe("incident response on the gateway", () => {
     assert.equal(n.data.pseudonyms, 2);
     const hash = g.audit.log.query({ kind: "incident" }).filter((r) => r.reason === "incident-notice").pop()!;
     assert.equal(hash.detail!.sha256, toHex(crypto.sha256(utf8(notice.text.trimEnd()))), "the record holds the SHA-256 of the notice served");
+    // The same log gives the same notice: a repeat call records nothing and cites the earlier record.
+    const noticeRecords = () => g.audit.log.query({ kind: "incident" }).filter((r) => r.reason === "incident-notice").length;
+    const recordedBefore = noticeRecords();
+    const rawNotice = async (authorization: string) => g.admin.handle({ method: "GET", target: "/api/v1/incidents/inc-1/notice?format=json", authorization, remote: "192.0.2.9" });
+    const again = await rawNotice(`Bearer ${token}`);
+    assert.equal(again.body.join(""), notice.text, "same content");
+    assert.equal(again.headers?.["x-portcullis-recorded"], "unchanged");
+    assert.equal(again.headers?.["x-portcullis-record"], String(hash.seq));
+    assert.match(await g.shell.execute("incident notice inc-1"), new RegExp(`unchanged since record ${hash.seq}`));
+    assert.equal(noticeRecords(), recordedBefore, "no new record for an unchanged notice");
+    // An auditor reads it without a record, even once the notice changed (a note is new content).
+    assert.equal((await api("POST", "/api/v1/accounts", { name: "ann", role: "auditor", password: "correct horse battery" })).status, 201);
+    clock.tick(30_000);
+    const login = await g.admin.handle({ method: "POST", target: "/api/v1/login", remote: "192.0.2.9", body: JSON.stringify({ account: "ann", password: "correct horse battery", bearer: true }), headers: { "content-type": "application/json" } });
+    assert.equal(login.status, 200, login.body.join(""));
+    const auditor = `Bearer ${(JSON.parse(login.body.join("")) as { token: string }).token}`;
+    assert.equal((await api("POST", "/api/v1/incidents/inc-1/notes", { text: "vendor confirmed the upload" })).status, 201);
+    const seen = await rawNotice(auditor);
+    assert.equal(seen.status, 200);
+    assert.equal(seen.headers?.["x-portcullis-recorded"], "no");
+    assert.equal(seen.headers?.["x-portcullis-record"], undefined);
+    assert.ok(JSON.parse(seen.body.join("")).description.notes.some((x: { text: string }) => x.text === "vendor confirmed the upload"));
+    assert.equal(noticeRecords(), recordedBefore, "an auditor's read writes no notice record");
+    const owner = await rawNotice(`Bearer ${token}`);
+    assert.equal(owner.headers?.["x-portcullis-recorded"], "new");
+    assert.equal(noticeRecords(), recordedBefore + 1, "the owner's call records the changed notice once");
+    assert.equal((await rawNotice(`Bearer ${token}`)).headers?.["x-portcullis-recorded"], "unchanged");
     assert.ok(evidence.some((l) => l.includes("incident-opened")), "the bundle holds the incident's records");
     // Tampering with one line fails verification.
     const i = evidence.findIndex((l) => l.includes("incident-note"));
