@@ -32,7 +32,7 @@ import { AlarmDetector } from "./incident/alarms.js";
 import { DEFAULT_INCIDENT_RESPONSE } from "./incident/deadlines.js";
 import { registerIncidentCommands } from "./incident/commands.js";
 import { incidentRoutes } from "./incident/routes.js";
-import { exitIntegration } from "./incident/exit.js";
+import { exitIntegration, exitedIntegrations, skipExited } from "./incident/exit.js";
 import type { IncidentManager } from "./incident/manager.js";
 
 export interface GatewayHooks {
@@ -107,7 +107,10 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     audit.record(event);
     detector.event(event);
   };
-  const policy = openPolicy(board, config, record, hooks.contractStore);
+  // Integrations ended by `exit` stay ended across reboots while their contract file remains.
+  const afterExit = skipExited(board.keys, config.contracts);
+  for (const x of afterExit.exited) say(x.seq !== null ? `${x.id}: exited (deletion record ${x.seq}); its contract is not loaded. Remove ${x.source} to end this.` : `${x.id}: its exit was cut short (no deletion record): loaded quarantined; run \`exit ${x.id}\` again.`);
+  const policy = openPolicy(board, { ...config, contracts: afterExit.contracts }, record, hooks.contractStore);
   const outbound = openOutbound(board, config, policy, record, () => audit.failClosed);
   const devices = openDeviceList(board.keys, config.devices);
   // The broker is built below; a disable closes the device's session through it.
@@ -228,7 +231,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
       timeSet: board.clock.isSet(),
       devicesConnected: broker.clients().length,
       devicesConfigured: devices.list().length,
-      integrations: policy.summary(),
+      integrations: [...policy.summary(), ...Object.entries(exitedIntegrations(board.keys)).filter(([, seq]) => seq !== null).map(([id, seq]) => ({ id, state: "exited", version: null, deletionSeq: seq }))],
       audit: { records: s.records, nextSeq: audit.log.nextSeq, flashUsedBytes: s.bytesUsed, flashTotalBytes: s.bytesTotal, failClosed: audit.failClosed, hold: audit.held },
       outbound: outbound.summary(),
       profile: config.profile,

@@ -59,7 +59,7 @@ describe("incident response on the gateway", () => {
   let keys: MemoryKeys;
   let board: Board;
 
-  async function boot(): Promise<void> {
+  async function boot(withContract = true): Promise<void> {
     await g?.stop();
     out = [];
     const konsole: Console = { start: () => undefined, write: (t) => void out.push(t) };
@@ -71,7 +71,7 @@ describe("incident response on the gateway", () => {
     const secret = makeDeviceSecret(crypto, new Uint8Array(16), "pw");
     const parsed = parseGatewayConfig(
       JSON.stringify({ name: "test home", devices: [{ id: "thermostat", secret }, { id: "hall", secret }, { id: "doorbell", secret }], audit: { groupCommitMs: 0 }, incidentResponse: { profile: "gdpr", contact: "Alex, alex@home.example" } }),
-      [{ source: "tc.json", text: contract(toBase64(vendor.publicKey)) }],
+      withContract ? [{ source: "tc.json", text: contract(toBase64(vendor.publicKey)) }] : [],
     );
     assert.ok(parsed.ok, JSON.stringify(parsed));
     g = await startGateway(board, parsed.config, { onVerificationKey: (k) => (verificationKey ??= k), onOwnerToken: (t) => (token ??= t) });
@@ -363,6 +363,26 @@ describe("incident response on the gateway", () => {
     await settle(clock);
     assert.equal(g.audit.log.query({ kind: "flow", device: "thermostat" }).pop()!.reason, "no-contract");
     assert.equal((await api("POST", "/api/v1/integrations/nope/exit")).status, 404);
+    const exitedRow = () => (g.status().integrations as { id: string; state: string; deletionSeq?: number }[]).find((i) => i.id === "thermo-cloud");
+    assert.deepEqual(exitedRow(), { id: "thermo-cloud", state: "exited", version: null, deletionSeq: c.deletion.seq });
+
+    // A reboot with the contract file still in the config: the exit holds.
+    await boot();
+    assert.ok(out.join("").includes(`thermo-cloud: exited (deletion record ${c.deletion.seq}); its contract is not loaded. Remove tc.json`), out.join(""));
+    assert.ok(!g.policy.engine.integrations().some((i) => i.id === "thermo-cloud"), "the contract is not loaded again");
+    assert.deepEqual(exitedRow(), { id: "thermo-cloud", state: "exited", version: null, deletionSeq: c.deletion.seq });
+    const t2 = device("thermostat");
+    await settle(clock);
+    publish(t2, "thermostat", { temperature_c: 22 });
+    await settle(clock, 2100);
+    assert.equal(g.audit.log.query({ kind: "flow", device: "thermostat" }).pop()!.reason, "no-contract");
+    assert.ok(![...keys.map.keys()].some((k) => k.startsWith("ps.")), "no new pseudonym key");
+    // The owner removes the file: the exit is forgotten, and the same id may come back later.
+    await boot(false);
+    assert.equal(exitedRow(), undefined);
+    assert.ok(!keys.map.has("ex.integrations"));
+    await boot(true);
+    assert.ok(g.policy.engine.integrations().some((i) => i.id === "thermo-cloud"), "a contract added again after the file was removed loads");
   });
 
   it("without a wall clock, deadlines run on monotonic time since opening, and say so", async () => {
