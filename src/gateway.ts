@@ -69,6 +69,10 @@ export interface Gateway {
 }
 
 const TOKEN_KEY = "owner-token";
+/** How often the audit log's fill is checked for the `log-near-full` alarm (under a legal hold). */
+export const LOG_FILL_CHECK_MS = 5_000;
+/** Sectors the audit log leaves free below ordinary records (src/audit/log.ts KEEP_NORMAL). */
+const AUDIT_RESERVE_SECTORS = 2;
 /** A well-formed secret no password matches (its digest is all zeros): used for unknown client ids. */
 const UNKNOWN_DEVICE_SECRET = "hmac-sha256:AAAAAAAAAAAAAAAAAAAAAA==:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
@@ -192,9 +196,14 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   brokerRef = broker;
   // Deadline and review alarms: checked each minute (a record only when a level is newly reached).
   const deadlineTimer = board.timers.every(60_000, () => {
-    const st = audit.log.stats();
-    detector.logFill(st.bytesUsed, st.bytesTotal, audit.held);
     void incidents.tick().catch(() => undefined);
+  });
+  // The log's fill under hold: checked every LOG_FILL_CHECK_MS (stats are counters, no flash read).
+  const fillTimer = board.timers.every(LOG_FILL_CHECK_MS, () => {
+    // Measured against what ordinary records may fill: the log keeps AUDIT_RESERVE_SECTORS free for
+    // its own priority records, so a small partition refuses records well before 90% of its bytes.
+    const st = audit.log.stats();
+    detector.logFill(st.bytesUsed, Math.max(board.flash.sectorSize, st.bytesTotal - AUDIT_RESERVE_SECTORS * board.flash.sectorSize), audit.held);
   });
   const incidents = openIncidents(board, config, { audit, policy, outbound, devices: deviceRegistry, connected: () => broker.clients().map((c) => c.clientId) });
 
@@ -289,6 +298,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     status,
     async stop() {
       board.timers.cancel(deadlineTimer);
+      board.timers.cancel(fillTimer);
       admin.close();
       outbound.close();
       broker.close();

@@ -10,7 +10,8 @@
  *   auth-failures      N failed authentications (MQTT CONNECT or admin HTTPS) from one address
  *   tls-mismatch       a vendor uplink's TLS handshake or certificate pin failed (possible
  *                      interception): at the first one in a window, per integration
- *   log-near-full      the audit partition is 90% full under legal hold (records will be refused)
+ *   log-near-full      the audit partition is 90% full under legal hold (records will be refused);
+ *                      `total` is what ordinary records may fill (the partition less the log's reserve)
  */
 import type { Clock } from "../ports.js";
 import type { AuditEvent } from "../audit/types.js";
