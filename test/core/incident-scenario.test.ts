@@ -370,6 +370,7 @@ describe("incident response on the gateway", () => {
     await boot();
     assert.ok(out.join("").includes(`thermo-cloud: exited (deletion record ${c.deletion.seq}); its contract is not loaded. Remove tc.json`), out.join(""));
     assert.ok(!g.policy.engine.integrations().some((i) => i.id === "thermo-cloud"), "the contract is not loaded again");
+    assert.match(await g.shell.execute("status"), /integrations +.*thermo-cloud \(exited\)/);
     assert.deepEqual(exitedRow(), { id: "thermo-cloud", state: "exited", version: null, deletionSeq: c.deletion.seq });
     const t2 = device("thermostat");
     await settle(clock);
