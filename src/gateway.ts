@@ -32,7 +32,7 @@ import { AlarmDetector } from "./incident/alarms.js";
 import { DEFAULT_INCIDENT_RESPONSE } from "./incident/deadlines.js";
 import { registerIncidentCommands } from "./incident/commands.js";
 import { incidentRoutes } from "./incident/routes.js";
-import { exitIntegration } from "./incident/exit.js";
+import { exitIntegration, exitedIntegrations, skipExited } from "./incident/exit.js";
 import type { IncidentManager } from "./incident/manager.js";
 
 export interface GatewayHooks {
@@ -69,6 +69,10 @@ export interface Gateway {
 }
 
 const TOKEN_KEY = "owner-token";
+/** How often the audit log's fill is checked for the `log-near-full` alarm (under a legal hold). */
+export const LOG_FILL_CHECK_MS = 5_000;
+/** Sectors the audit log leaves free below ordinary records (src/audit/log.ts KEEP_NORMAL). */
+const AUDIT_RESERVE_SECTORS = 2;
 /** A well-formed secret no password matches (its digest is all zeros): used for unknown client ids. */
 const UNKNOWN_DEVICE_SECRET = "hmac-sha256:AAAAAAAAAAAAAAAAAAAAAA==:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
@@ -107,7 +111,10 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     audit.record(event);
     detector.event(event);
   };
-  const policy = openPolicy(board, config, record, hooks.contractStore);
+  // Integrations ended by `exit` stay ended across reboots while their contract file remains.
+  const afterExit = skipExited(board.keys, config.contracts);
+  for (const x of afterExit.exited) say(x.seq !== null ? `${x.id}: exited (deletion record ${x.seq}); its contract is not loaded. Remove ${x.source} to end this.` : `${x.id}: its exit was cut short (no deletion record): loaded quarantined; run \`exit ${x.id}\` again.`);
+  const policy = openPolicy(board, { ...config, contracts: afterExit.contracts }, record, hooks.contractStore);
   const outbound = openOutbound(board, config, policy, record, () => audit.failClosed);
   const devices = openDeviceList(board.keys, config.devices);
   // The broker is built below; a disable closes the device's session through it.
@@ -130,7 +137,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
    * Rejects when the message was not recorded or not forwarded for that reason (so no PUBACK).
    */
   const handleDecision = async (device: string, topic: string, d: FlowDecision, bytesIn: number): Promise<void> => {
-    detector.flow(device, d.integration, d.verdict, d.reason, d.fieldsDropped);
+    detector.flow(device, d.integration, d.verdict, d.reason, d.fieldsUndeclared);
     if (d.verdict === "deny" || d.integration === null || !d.payload || d.vendorTopic === undefined || d.destination === undefined) {
       await audit.flow(device, topic, d, bytesIn);
       return;
@@ -189,9 +196,14 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   brokerRef = broker;
   // Deadline and review alarms: checked each minute (a record only when a level is newly reached).
   const deadlineTimer = board.timers.every(60_000, () => {
-    const st = audit.log.stats();
-    detector.logFill(st.bytesUsed, st.bytesTotal, audit.held);
     void incidents.tick().catch(() => undefined);
+  });
+  // The log's fill under hold: checked every LOG_FILL_CHECK_MS (stats are counters, no flash read).
+  const fillTimer = board.timers.every(LOG_FILL_CHECK_MS, () => {
+    // Measured against what ordinary records may fill: the log keeps AUDIT_RESERVE_SECTORS free for
+    // its own priority records, so a small partition refuses records well before 90% of its bytes.
+    const st = audit.log.stats();
+    detector.logFill(st.bytesUsed, Math.max(board.flash.sectorSize, st.bytesTotal - AUDIT_RESERVE_SECTORS * board.flash.sectorSize), audit.held);
   });
   const incidents = openIncidents(board, config, { audit, policy, outbound, devices: deviceRegistry, connected: () => broker.clients().map((c) => c.clientId) });
 
@@ -228,7 +240,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
       timeSet: board.clock.isSet(),
       devicesConnected: broker.clients().length,
       devicesConfigured: devices.list().length,
-      integrations: policy.summary(),
+      integrations: [...policy.summary(), ...Object.entries(exitedIntegrations(board.keys)).filter(([, seq]) => seq !== null).map(([id, seq]) => ({ id, state: "exited", version: null, deletionSeq: seq }))],
       audit: { records: s.records, nextSeq: audit.log.nextSeq, flashUsedBytes: s.bytesUsed, flashTotalBytes: s.bytesTotal, failClosed: audit.failClosed, hold: audit.held },
       outbound: outbound.summary(),
       profile: config.profile,
@@ -286,6 +298,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     status,
     async stop() {
       board.timers.cancel(deadlineTimer);
+      board.timers.cancel(fillTimer);
       admin.close();
       outbound.close();
       broker.close();

@@ -10,7 +10,8 @@
  *   auth-failures      N failed authentications (MQTT CONNECT or admin HTTPS) from one address
  *   tls-mismatch       a vendor uplink's TLS handshake or certificate pin failed (possible
  *                      interception): at the first one in a window, per integration
- *   log-near-full      the audit partition is 90% full under legal hold (records will be refused)
+ *   log-near-full      the audit partition is 90% full under legal hold (records will be refused);
+ *                      `total` is what ordinary records may fill (the partition less the log's reserve)
  */
 import type { Clock } from "../ports.js";
 import type { AuditEvent } from "../audit/types.js";
@@ -40,9 +41,12 @@ export class AlarmDetector {
     this.#raise = o.raise;
   }
 
-  /** Sees one flow decision of a device. */
-  flow(device: string, integration: string | null, verdict: string, reason: string, fieldsDropped: number): void {
-    if (verdict === "minimize" && fieldsDropped > 0) this.#count(`undeclared|${device}`, 1, this.#t.undeclaredFields, { kind: "alarm", decision: "info", device, ...(integration ? { integration } : {}), reason: "undeclared-fields" }, `${device} keeps sending fields its contracts do not let out (undeclared, or declared without consent): dropped`);
+  /**
+   * Sees one flow decision of a device; `fieldsUndeclared` is the decision's count of fields no
+   * contract of the device declares (FlowDecision.fieldsUndeclared), whatever the verdict.
+   */
+  flow(device: string, integration: string | null, verdict: string, reason: string, fieldsUndeclared: number): void {
+    if (fieldsUndeclared > 0) this.#count(`undeclared|${device}`, 1, this.#t.undeclaredFields, { kind: "alarm", decision: "info", device, ...(integration ? { integration } : {}), reason: "undeclared-fields", detail: { fields: fieldsUndeclared } }, `${device} keeps sending fields no contract of it declares (${fieldsUndeclared} in the last message): dropped`);
     if (verdict === "deny" && (reason === "rate-limited" || reason === "rate-limit")) this.#count(`rate|${device}`, 1, this.#t.rateLimited, { kind: "alarm", decision: "info", device, reason: "rate-limited" }, `${device}: flows denied by rate limit ${this.#t.rateLimited} times within ${this.#t.windowMs / 1000} s`);
   }
 

@@ -88,7 +88,7 @@ export function registerIncidentCommands(g: Gateway, board: Board): void {
       }
       case "notice": {
         const n = await m.notice(id ?? "", CONSOLE_ACTOR);
-        return `${n.markdown}\n(recorded as record ${n.seq}: SHA-256 of the JSON ${n.sha256Json}, of this Markdown ${n.sha256Markdown})`;
+        return `${n.markdown}\n(${n.recorded === "new" ? "recorded as" : "unchanged since"} record ${n.seq}: SHA-256 of the JSON ${n.sha256Json}, of this Markdown ${n.sha256Markdown})`;
       }
       case "resolve":
         return `resolved (record ${await m.resolve(id ?? "", CONSOLE_ACTOR)}); the post-incident review is due within ${m.reviewDays} days: \`incident review ${id} --prevent <text> [--action <text>]…\``;

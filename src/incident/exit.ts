@@ -6,13 +6,79 @@
  * pseudonym key (crypto-shredding), remove the contract, and a deletion record listing what was
  * destroyed. The certificate cites the deletion record's seq and chain value and the seal over it.
  */
-import type { Board } from "../ports.js";
+import type { Board, KeyStore } from "../ports.js";
 import type { AuditHandle } from "../gateway/audit.js";
 import type { PolicyHandle } from "../gateway/policy.js";
 import type { OutboundHandle } from "../gateway/outbound.js";
 import { KeyPrefix } from "../policy/ledger.js";
-import { toHex, utf8 } from "../util/bytes.js";
+import { toHex, tryUtf8, utf8 } from "../util/bytes.js";
 import { IncidentError, actorDetail, type Actor } from "./manager.js";
+
+/**
+ * The KeyStore entry that keeps exits across reboots: JSON {integration: deletion record's seq, or null
+ * while the exit is under way}. The contract file stays in the config until the owner removes it; at
+ * boot a contract of an exited integration is not loaded (its flows deny `no-contract`, no pseudonym
+ * key is made), and an entry whose file is gone is forgotten (the id may be used again).
+ */
+export const EXITED_KEY = "ex.integrations";
+/** Most exits remembered (the entry stays well under a KeyStore value's 4000 bytes). */
+export const MAX_EXITED = 64;
+
+export function exitedIntegrations(keys: KeyStore): Record<string, number | null> {
+  const raw = keys.get(EXITED_KEY);
+  if (!raw) return {};
+  try {
+    const o = JSON.parse(tryUtf8(raw) ?? "") as unknown;
+    const out: Record<string, number | null> = {};
+    if (typeof o === "object" && o !== null && !Array.isArray(o)) for (const [k, v] of Object.entries(o)) if (v === null || (typeof v === "number" && Number.isSafeInteger(v))) out[k] = v;
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+function writeExited(keys: KeyStore, map: Record<string, number | null>): void {
+  const ids = Object.keys(map);
+  if (ids.length > MAX_EXITED) throw new RangeError(`more than ${MAX_EXITED} exited integrations still have their contract file; remove some files`);
+  if (ids.length === 0) keys.delete(EXITED_KEY);
+  else keys.set(EXITED_KEY, utf8(JSON.stringify(map)));
+}
+
+/** The `id` of a contract text, when it is JSON with a string id. */
+function idOf(text: string): string | undefined {
+  try {
+    const o = JSON.parse(text) as { id?: unknown };
+    return typeof o?.id === "string" ? o.id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * At boot: the contracts to load (those of exited integrations left out) and the exited ones still in
+ * the config with their deletion record's seq; forgets exits whose contract file is gone.
+ */
+export function skipExited<C extends { readonly text: string; readonly source: string }>(keys: KeyStore, contracts: readonly C[]): { contracts: C[]; exited: { id: string; source: string; seq: number | null }[] } {
+  const map = exitedIntegrations(keys);
+  if (Object.keys(map).length === 0) return { contracts: contracts.slice(), exited: [] };
+  const kept: C[] = [];
+  const exited: { id: string; source: string; seq: number | null }[] = [];
+  const present = new Set<string>();
+  for (const c of contracts) {
+    const id = idOf(c.text);
+    if (id !== undefined && Object.prototype.hasOwnProperty.call(map, id)) present.add(id);
+    const seq = id !== undefined ? map[id] : undefined;
+    // An exit cut short (null: no deletion record yet) loads again, quarantined since step 2 is
+    // persisted before anything is destroyed, so that `exit` can be run again.
+    if (id !== undefined && typeof seq === "number") exited.push({ id, source: c.source, seq });
+    else kept.push(c);
+    if (id !== undefined && seq === null) exited.push({ id, source: c.source, seq: null });
+  }
+  let forgot = false;
+  for (const id of Object.keys(map)) if (!present.has(id)) { delete map[id]; forgot = true; }
+  if (forgot) writeExited(keys, map);
+  return { contracts: kept, exited };
+}
 
 export interface ExitParts {
   readonly audit: AuditHandle;
@@ -50,6 +116,8 @@ export async function exitIntegration(board: Board, p: ExitParts, id: string, ac
   const exportLines = await p.audit.exportJsonl(undefined, undefined);
   const header = JSON.parse(exportLines[0]!) as { from: number; to: number };
   const exportSha = toHex(board.crypto.sha256(utf8(exportLines.join("\n"))));
+  // The exit is remembered first (fail closed: a reboot mid-way does not bring the contract back).
+  writeExited(board.keys, { ...exitedIntegrations(board.keys), [id]: null });
   // 2. Quarantine (deny every flow, freeze the queue).
   engine.quarantine(id, "exit", actor.who);
   p.outbound.freeze(id, "quarantine");
@@ -70,6 +138,7 @@ export async function exitIntegration(board: Board, p: ExitParts, id: string, ac
     kind: "admin", decision: "info", integration: id, reason: "integration-deleted",
     detail: { ...who, keyFingerprint: fingerprint, queueItems: items, queueBytes: bytes, contractRemoved: removed, contractVersion: contract?.version ?? null, exportFrom: header.from, exportTo: header.to, exportSha256: exportSha },
   });
+  writeExited(board.keys, { ...exitedIntegrations(board.keys), [id]: seq });
   const proof = await p.audit.exportJsonl(seq, undefined);
   const line = proof.map((l) => JSON.parse(l) as { seq?: number; chain?: string; kind?: string; time?: number }).filter((o) => o.seq !== undefined);
   const del = line.find((o) => o.seq === seq);

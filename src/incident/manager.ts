@@ -235,18 +235,23 @@ export class IncidentManager {
   }
 
   /**
-   * Generates the breach notice from the log and records the SHA-256 of both forms (what was sent can
-   * be proven later). Resolves with the notice, its Markdown, the hashes and the record's seq.
+   * Generates the breach notice from the log. With `record` (the owner), records the SHA-256 of both
+   * forms (what was sent can be proven later), but only when the notice differs from the last one
+   * recorded: the same log gives the same notice, and a repeat call writes nothing and cites the
+   * earlier record. Without `record` (an auditor: read-only) nothing is written; `seq` is the last
+   * recorded notice's record, if any, and `recorded` says whether this exact notice is the one it holds.
    */
-  async notice(id: string, actor: Actor): Promise<{ json: Notice; markdown: string; sha256Json: string; sha256Markdown: string; seq: number }> {
+  async notice(id: string, actor: Actor, record = true): Promise<{ json: Notice; markdown: string; sha256Json: string; sha256Markdown: string; seq: number | undefined; recorded: "new" | "unchanged" | "no" }> {
     const inc = this.get(id);
     await this.#e.flush();
-    const json = buildNotice(inc, this.timeline(id), this.windowStart(inc), this.#e.clock.now(), (i) => this.#e.classesOf(i), this.#e.config.contact);
+    const json = buildNotice(inc, this.timeline(id), this.windowStart(inc), (i) => this.#e.classesOf(i), this.#e.config.contact);
     const markdown = noticeMarkdown(json);
     const sha256Json = this.#e.sha256Hex(JSON.stringify(json));
     const sha256Markdown = this.#e.sha256Hex(markdown);
+    if (inc.noticeSha256 === sha256Json) return { json, markdown, sha256Json, sha256Markdown, seq: inc.noticeSeq, recorded: "unchanged" };
+    if (!record) return { json, markdown, sha256Json, sha256Markdown, seq: inc.noticeSeq, recorded: "no" };
     const seq = await this.#append({ kind: "incident", decision: "info", reason: "incident-notice", detail: { incident: id, ...actorDetail(actor), sha256: sha256Json, sha256Markdown, records: json.data.records, devices: json.data.devices, pseudonyms: json.data.pseudonyms } });
-    return { json, markdown, sha256Json, sha256Markdown, seq };
+    return { json, markdown, sha256Json, sha256Markdown, seq, recorded: "new" };
   }
 
   /** The post-incident review, pre-filled from the log (and completed once `review` was recorded). */

@@ -57,7 +57,9 @@ export interface Incident extends Scope {
   reviewDueAt?: number;
   reviewedAt?: number;
   reviewSeq?: number;
+  /** SHA-256 (hex, of the JSON) of the last notice recorded, and that record's seq. */
   noticeSha256?: string;
+  noticeSeq?: number;
 }
 
 /** Longest title and note (audit strings are bounded at 256). */
@@ -146,7 +148,10 @@ export class IncidentBook {
         inc.reviewSeq = r.seq;
         break;
       case "incident-notice":
-        if (typeof d.sha256 === "string") inc.noticeSha256 = d.sha256;
+        if (typeof d.sha256 === "string") {
+          inc.noticeSha256 = d.sha256;
+          inc.noticeSeq = r.seq;
+        }
         break;
     }
   }

@@ -74,7 +74,15 @@ export interface Notice {
   readonly contact: string;
 }
 
-export function buildNotice(inc: Incident, tl: readonly AuditRecord[], windowStart: number, now: number, classesOf: (i: string) => readonly string[], contact: string): Notice {
+/**
+ * The breach notice from the incident's timeline. A function of the log only, so the same log gives the
+ * same notice (and hash): the notice records themselves are left out, and the window ends at the time
+ * of the latest record considered (the window's start when there is none), not at the call's time.
+ */
+export function buildNotice(inc: Incident, timelineRecords: readonly AuditRecord[], windowStart: number, classesOf: (i: string) => readonly string[], contact: string): Notice {
+  const tl = timelineRecords.filter((r) => !(r.kind === "incident" && r.reason === "incident-notice"));
+  let end = windowStart;
+  for (const r of tl) if (r.time > end) end = r.time;
   const flows = flowCounts(tl, inc, classesOf);
   const classes = [...new Set(flows.flatMap((f) => f.classes))];
   const deviceSet = new Set<string>();
@@ -85,7 +93,7 @@ export function buildNotice(inc: Incident, tl: readonly AuditRecord[], windowSta
   return {
     format: "portcullis-breach-notice-1",
     incident: inc.id,
-    description: { title: inc.title, severity: inc.severity, awareAt: iso(inc.awareAt), window: { from: iso(windowStart), to: iso(now) }, notes: notes(tl, inc) },
+    description: { title: inc.title, severity: inc.severity, awareAt: iso(inc.awareAt), window: { from: iso(windowStart), to: iso(end) }, notes: notes(tl, inc) },
     data: { flows, records: flows.reduce((n, f) => n + f.records, 0), devices: deviceSet.size, pseudonyms: flows.reduce((n, f) => n + f.pseudonyms, 0) },
     consequences: classes.map((c) => ({ class: c, consequence: CLASS_RISKS[c]?.consequence ?? "unknown" })),
     steps: steps(tl, inc),

@@ -142,12 +142,13 @@ export function incidentRoutes(m: IncidentManager, o: IncidentRouteOptions): Rou
       }),
     },
     {
-      method: "GET", path: "/api/v1/incidents/{id}/notice", roles: READ, summary: "generate the breach notice (?format=md|json; records its SHA-256)",
+      method: "GET", path: "/api/v1/incidents/{id}/notice", roles: READ, summary: "generate the breach notice (?format=md|json; the owner's call records its SHA-256 when it changed, an auditor's records nothing)",
       handle: (c) => guarded(async () => {
         get(c);
         const f = format(c);
-        const n = await m.notice(c.params.id!, actor(c.principal));
-        const headers = { "x-portcullis-record": String(n.seq), "x-portcullis-sha256": f === "md" ? n.sha256Markdown : n.sha256Json };
+        const n = await m.notice(c.params.id!, actor(c.principal), c.principal.role === "owner");
+        const headers: Record<string, string> = { "x-portcullis-recorded": n.recorded, "x-portcullis-sha256": f === "md" ? n.sha256Markdown : n.sha256Json };
+        if (n.seq !== undefined && n.recorded !== "no") headers["x-portcullis-record"] = String(n.seq);
         return f === "md" ? { status: 200, contentType: "text/markdown; charset=utf-8", body: [n.markdown], headers } : { status: 200, contentType: "application/json", body: [JSON.stringify(n.json)], headers };
       }),
     },

@@ -51,7 +51,7 @@ export function consentBlock(cls: DataClass, ctx: DecideContext): string | undef
 export function decide(flow: CompiledFlow, input: FlowInput, ctx: DecideContext): FlowDecision {
   const rule = flow.flow.id;
   const integration = flow.integration;
-  const deny = (reason: string, fieldsDropped = 0): FlowDecision => ({ verdict: "deny", integration, rule, reason, fieldsDropped, classes: [] });
+  const deny = (reason: string, fieldsDropped = 0): FlowDecision => ({ verdict: "deny", integration, rule, reason, fieldsDropped, fieldsUndeclared: 0, classes: [] });
   if (input.payload.length > ctx.maxPayload) return deny(Reason.PayloadTooLarge);
   let payload: Uint8Array;
   let dropped = 0;
@@ -90,6 +90,7 @@ export function decide(flow: CompiledFlow, input: FlowInput, ctx: DecideContext)
     vendorTopic,
     destination: flow.destination.id,
     fieldsDropped: dropped,
+    fieldsUndeclared: 0,
     classes,
   };
 }

@@ -7,6 +7,7 @@ import type { Compiled, CompiledFlow } from "./compile.js";
 import type { Change } from "./diff.js";
 import { FlowCounters, renderDataMap, type DataMap } from "./datamap.js";
 import { decide, parsePayload, type ParsedPayload } from "./decide.js";
+import { countUndeclared } from "./minimize.js";
 import { ConsentStates, KeyPrefix, Ledger, type ConsentRecord, type ConsentState } from "./ledger.js";
 import { RateLimiter } from "./rate.js";
 import { DEFAULT_DENY_RULE, DEFAULT_POLICY_LIMITS, Reason, type PolicyLimits } from "./reasons.js";
@@ -211,10 +212,10 @@ export class PolicyEngine {
       const b = this.#reg.blocked.size > 0 ? this.#reg.blockedFor(input.device, input.topic) : undefined;
       if (b !== undefined) {
         this.#counters.record(input.device, b.id, "deny", input.payload.length, 0, []);
-        return [{ verdict: "deny", integration: b.id, rule: b.rule, reason: Reason.Blocked, fieldsDropped: 0, classes: [] }];
+        return [{ verdict: "deny", integration: b.id, rule: b.rule, reason: Reason.Blocked, fieldsDropped: 0, fieldsUndeclared: 0, classes: [] }];
       }
       this.#counters.record(input.device, null, "deny", input.payload.length, 0, []);
-      return [{ verdict: "deny", integration: null, rule: DEFAULT_DENY_RULE, reason: Reason.NoContract, fieldsDropped: 0, classes: [] }];
+      return [{ verdict: "deny", integration: null, rule: DEFAULT_DENY_RULE, reason: Reason.NoContract, fieldsDropped: 0, fieldsUndeclared: 0, classes: [] }];
     }
     const out: FlowDecision[] = [];
     let parsed: ParsedPayload | undefined;
@@ -224,12 +225,12 @@ export class PolicyEngine {
       this.#counters.record(input.device, flow.integration, d.verdict, input.payload.length, d.payload?.length ?? 0, d.classes);
       out.push(d);
     }
-    return out;
+    return withUndeclared(out, matches, payloadDoc);
   }
 
   #decideOne(flow: CompiledFlow, input: FlowInput, payloadDoc: () => ParsedPayload): FlowDecision {
     const e = this.#reg.entries.get(flow.integration) as Entry;
-    const deny = (reason: string): FlowDecision => ({ verdict: "deny", integration: e.id, rule: flow.flow.id, reason, fieldsDropped: 0, classes: [] });
+    const deny = (reason: string): FlowDecision => ({ verdict: "deny", integration: e.id, rule: flow.flow.id, reason, fieldsDropped: 0, fieldsUndeclared: 0, classes: [] });
     if (e.quarantine !== undefined) return deny(Reason.Quarantined);
     if (e.errors.length) return deny(Reason.Blocked);
     if (e.unreviewed) return deny(Reason.PendingReview);
@@ -299,6 +300,27 @@ export class PolicyEngine {
       // onEvent must not throw; a throwing sink must not turn a decision into an exception.
     }
   }
+}
+
+/**
+ * Sets each decision's `fieldsUndeclared`: the leaves no matched flow of any integration declares.
+ * Only computed when some decision dropped fields and none let every field out (then it is 0).
+ */
+function withUndeclared(out: FlowDecision[], matches: readonly CompiledFlow[], payloadDoc: () => ParsedPayload): FlowDecision[] {
+  let dropped = false;
+  for (const d of out) {
+    if (d.verdict !== "deny" && d.fieldsDropped === 0) return out;
+    if (d.fieldsDropped > 0) dropped = true;
+  }
+  if (!dropped) return out;
+  const parsed = payloadDoc();
+  if (!parsed.ok) return out;
+  const lists: (readonly CompiledFlow["fields"][number][])[] = [];
+  for (const f of matches) if (f.flow.raw !== true) lists.push(f.fields);
+  const u = countUndeclared(parsed.doc, lists);
+  if (u === 0) return out;
+  for (let i = 0; i < out.length; i++) out[i] = { ...(out[i] as FlowDecision), fieldsUndeclared: u };
+  return out;
 }
 
 function checkId(id: string): void {

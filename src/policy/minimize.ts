@@ -92,3 +92,41 @@ export function minimize(
   }
   return { out, dropped: countLeaves(doc) - kept, pseudonymized, classes, refused };
 }
+
+/**
+ * Counts the leaves of `doc` that none of `fieldLists` declares at all (whatever the consent): a
+ * leaf is declared when some field's path is it or one of its ancestors. A device sending such
+ * fields is over-collecting (the `undeclared-fields` alarm); a declared field withheld for want of
+ * consent is not counted here. Walks only as deep as the declared paths go.
+ */
+export function countUndeclared(doc: unknown, fieldLists: readonly (readonly FieldRule[])[]): number {
+  interface Node { end: boolean; kids: Map<string, Node> }
+  const root: Node = { end: false, kids: new Map() };
+  for (const fields of fieldLists) {
+    for (const f of fields) {
+      let n = root;
+      for (const t of f.tokens) {
+        let k = n.kids.get(t);
+        if (!k) n.kids.set(t, (k = { end: false, kids: new Map() }));
+        n = k;
+      }
+      n.end = true;
+    }
+  }
+  let undeclared = 0;
+  const stack: { v: unknown; n: Node }[] = [{ v: doc, n: root }];
+  while (stack.length) {
+    const { v, n } = stack.pop() as { v: unknown; n: Node };
+    if (n.end) continue;
+    if (!isObject(v) || Object.keys(v).length === 0) {
+      undeclared += countLeaves(v);
+      continue;
+    }
+    for (const k of Object.keys(v)) {
+      const kid = n.kids.get(k);
+      if (kid) stack.push({ v: v[k], n: kid });
+      else undeclared += countLeaves(v[k]);
+    }
+  }
+  return undeclared;
+}

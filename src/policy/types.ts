@@ -26,6 +26,14 @@ export interface FlowDecision {
   readonly destination?: string;
   /** How many fields of the input were dropped. */
   readonly fieldsDropped: number;
+  /**
+   * How many fields of the input no contract declares at all for this device and topic (no matching
+   * flow of any integration names them, whatever the consent): the over-collection the
+   * `undeclared-fields` alarm counts. The same for every decision on one message; 0 for a raw flow,
+   * for JSON that does not parse, when no contract claims the message, and when no decision got as
+   * far as minimization (all denied before it: quarantined, blocked, pending review, too large).
+   */
+  readonly fieldsUndeclared: number;
   /** Data classes of the fields that leave. */
   readonly classes: readonly string[];
 }

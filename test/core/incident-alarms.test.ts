@@ -3,6 +3,9 @@ import assert from "node:assert/strict";
 import type { AuditEvent } from "../../src/audit/types.js";
 import { AlarmDetector, MAX_ALARM_KEYS } from "../../src/incident/alarms.js";
 import { FakeClock } from "../lib/fake-clock.js";
+import fc from "fast-check";
+import { countLeaves, countUndeclared, type FieldRule } from "../../src/policy/minimize.js";
+import { bytes, contract, rig, text } from "./policy-helpers.js";
 
 describe("incident alarms", () => {
   let clock: FakeClock;
@@ -70,3 +73,69 @@ describe("incident alarms", () => {
     assert.equal(raised.length, 0);
   });
 });
+
+describe("undeclared fields: the policy engine's count (FlowDecision.fieldsUndeclared)", () => {
+  const msg = (payload: unknown) => ({ device: "plug-1", topic: "home/plug-1/telemetry", payload: bytes(payload) });
+
+  it("counts only fields no contract of the device declares; a declared field without consent is not counted", () => {
+    const { engine } = rig();
+    engine.load(text(contract()), "acme.json"); // power and serial declared
+    engine.setConsent("acme", "identifier", "opt-out", "owner");
+    const [d] = engine.evaluate(msg({ power: 3, serial: "SN1" }));
+    assert.equal(d?.verdict, "minimize");
+    assert.equal(d?.fieldsDropped, 1, "serial withheld: the household refused identifiers");
+    assert.equal(d?.fieldsUndeclared, 0);
+    const [e] = engine.evaluate(msg({ power: 3, serial: "SN1", gps: { lat: 1, lon: 2 }, ssid: "x" }));
+    assert.equal(e?.fieldsDropped, 4);
+    assert.equal(e?.fieldsUndeclared, 3);
+  });
+
+  it("a field one integration declares is declared for the device, even when another's flow drops it", () => {
+    const { engine } = rig();
+    engine.load(text(contract()), "acme.json");
+    assert.equal(engine.load(text(contract("other", (c) => { c.flows[0].fields = [{ path: "/gps", class: "location" }]; delete c.flows[0].pseudonymize; c.terms.consent.location = false; })), "other.json").status, "accepted");
+    for (const i of ["acme", "other"]) for (const cls of ["energy", "identifier", "location"]) engine.setConsent(i, cls, "opt-in", "owner");
+    const ds = engine.evaluate(msg({ power: 3, gps: { lat: 1, lon: 2 }, fw: "1" }));
+    assert.deepEqual(ds.map((d) => [d.integration, d.fieldsDropped, d.fieldsUndeclared]), [["acme", 3, 1], ["other", 2, 1]]);
+  });
+
+  it("property: countUndeclared is the leaves outside every declared path (= countLeaves when nothing is declared, 0 when the root is)", () => {
+    const key = fc.constantFrom("a", "b", "c");
+    const doc = fc.dictionary(key, fc.oneof(fc.integer(), fc.dictionary(key, fc.oneof(fc.integer(), fc.constant(null)), { maxKeys: 3 })), { maxKeys: 3 });
+    const paths = fc.array(fc.array(key, { minLength: 1, maxLength: 2 }), { maxLength: 4 });
+    fc.assert(
+      fc.property(doc, paths, (d, ps) => {
+        const rules: FieldRule[] = ps.map((tokens) => ({ path: "/" + tokens.join("/"), tokens, class: "energy", pseudonymize: false }));
+        // Independent: a declared leaf is one under a path present in the document.
+        let declared = 0;
+        const covered = new Set<unknown>();
+        for (const r of rules) {
+          let cur: unknown = d;
+          let ok = true;
+          for (const t of r.tokens) {
+            if (typeof cur === "object" && cur !== null && !Array.isArray(cur) && Object.prototype.hasOwnProperty.call(cur, t)) cur = (cur as Record<string, unknown>)[t];
+            else ok = false;
+            if (!ok) break;
+          }
+          if (ok && !covered.has(r.path)) {
+            // Paths nested under another declared path count once.
+            if (!rules.some((o) => o !== r && o.tokens.length < r.tokens.length && o.tokens.every((t, i) => r.tokens[i] === t) && reaches(d, o.tokens))) declared += countLeaves(cur);
+            covered.add(r.path);
+          }
+        }
+        assert.equal(countUndeclared(d, [rules]), countLeaves(d) - declared);
+        assert.equal(countUndeclared(d, []), countLeaves(d));
+        assert.equal(countUndeclared(d, [[{ path: "", tokens: [], class: "energy", pseudonymize: false }]]), 0);
+      }),
+    );
+  });
+});
+
+function reaches(d: unknown, tokens: readonly string[]): boolean {
+  let cur = d;
+  for (const t of tokens) {
+    if (typeof cur === "object" && cur !== null && !Array.isArray(cur) && Object.prototype.hasOwnProperty.call(cur, t)) cur = (cur as Record<string, unknown>)[t];
+    else return false;
+  }
+  return true;
+}

@@ -59,7 +59,7 @@ describe("incident response on the gateway", () => {
   let keys: MemoryKeys;
   let board: Board;
 
-  async function boot(): Promise<void> {
+  async function boot(withContract = true): Promise<void> {
     await g?.stop();
     out = [];
     const konsole: Console = { start: () => undefined, write: (t) => void out.push(t) };
@@ -71,7 +71,7 @@ describe("incident response on the gateway", () => {
     const secret = makeDeviceSecret(crypto, new Uint8Array(16), "pw");
     const parsed = parseGatewayConfig(
       JSON.stringify({ name: "test home", devices: [{ id: "thermostat", secret }, { id: "hall", secret }, { id: "doorbell", secret }], audit: { groupCommitMs: 0 }, incidentResponse: { profile: "gdpr", contact: "Alex, alex@home.example" } }),
-      [{ source: "tc.json", text: contract(toBase64(vendor.publicKey)) }],
+      withContract ? [{ source: "tc.json", text: contract(toBase64(vendor.publicKey)) }] : [],
     );
     assert.ok(parsed.ok, JSON.stringify(parsed));
     g = await startGateway(board, parsed.config, { onVerificationKey: (k) => (verificationKey ??= k), onOwnerToken: (t) => (token ??= t) });
@@ -163,7 +163,7 @@ describe("incident response on the gateway", () => {
     const alarm = g.audit.log.query({ kind: "alarm" }).find((r) => r.reason === "undeclared-fields" && r.device === "thermostat");
     assert.ok(alarm, "an undeclared-fields alarm after 3 messages");
     assert.equal(alarm.detail!.count, 3);
-    assert.ok(out.join("").includes("ALARM: thermostat keeps sending fields its contracts do not let out"));
+    assert.ok(out.join("").includes("ALARM: thermostat keeps sending fields no contract of it declares"));
     assert.ok(!g.audit.log.query({ kind: "alarm" }).some((r) => r.device === "hall"), "the hall sends only declared fields");
     const alarmSeq = alarm.seq;
     clock.tick(30_000);
@@ -243,6 +243,33 @@ describe("incident response on the gateway", () => {
     assert.equal(n.data.pseudonyms, 2);
     const hash = g.audit.log.query({ kind: "incident" }).filter((r) => r.reason === "incident-notice").pop()!;
     assert.equal(hash.detail!.sha256, toHex(crypto.sha256(utf8(notice.text.trimEnd()))), "the record holds the SHA-256 of the notice served");
+    // The same log gives the same notice: a repeat call records nothing and cites the earlier record.
+    const noticeRecords = () => g.audit.log.query({ kind: "incident" }).filter((r) => r.reason === "incident-notice").length;
+    const recordedBefore = noticeRecords();
+    const rawNotice = async (authorization: string) => g.admin.handle({ method: "GET", target: "/api/v1/incidents/inc-1/notice?format=json", authorization, remote: "192.0.2.9" });
+    const again = await rawNotice(`Bearer ${token}`);
+    assert.equal(again.body.join(""), notice.text, "same content");
+    assert.equal(again.headers?.["x-portcullis-recorded"], "unchanged");
+    assert.equal(again.headers?.["x-portcullis-record"], String(hash.seq));
+    assert.match(await g.shell.execute("incident notice inc-1"), new RegExp(`unchanged since record ${hash.seq}`));
+    assert.equal(noticeRecords(), recordedBefore, "no new record for an unchanged notice");
+    // An auditor reads it without a record, even once the notice changed (a note is new content).
+    assert.equal((await api("POST", "/api/v1/accounts", { name: "ann", role: "auditor", password: "correct horse battery" })).status, 201);
+    clock.tick(30_000);
+    const login = await g.admin.handle({ method: "POST", target: "/api/v1/login", remote: "192.0.2.9", body: JSON.stringify({ account: "ann", password: "correct horse battery", bearer: true }), headers: { "content-type": "application/json" } });
+    assert.equal(login.status, 200, login.body.join(""));
+    const auditor = `Bearer ${(JSON.parse(login.body.join("")) as { token: string }).token}`;
+    assert.equal((await api("POST", "/api/v1/incidents/inc-1/notes", { text: "vendor confirmed the upload" })).status, 201);
+    const seen = await rawNotice(auditor);
+    assert.equal(seen.status, 200);
+    assert.equal(seen.headers?.["x-portcullis-recorded"], "no");
+    assert.equal(seen.headers?.["x-portcullis-record"], undefined);
+    assert.ok(JSON.parse(seen.body.join("")).description.notes.some((x: { text: string }) => x.text === "vendor confirmed the upload"));
+    assert.equal(noticeRecords(), recordedBefore, "an auditor's read writes no notice record");
+    const owner = await rawNotice(`Bearer ${token}`);
+    assert.equal(owner.headers?.["x-portcullis-recorded"], "new");
+    assert.equal(noticeRecords(), recordedBefore + 1, "the owner's call records the changed notice once");
+    assert.equal((await rawNotice(`Bearer ${token}`)).headers?.["x-portcullis-recorded"], "unchanged");
     assert.ok(evidence.some((l) => l.includes("incident-opened")), "the bundle holds the incident's records");
     // Tampering with one line fails verification.
     const i = evidence.findIndex((l) => l.includes("incident-note"));
@@ -336,6 +363,27 @@ describe("incident response on the gateway", () => {
     await settle(clock);
     assert.equal(g.audit.log.query({ kind: "flow", device: "thermostat" }).pop()!.reason, "no-contract");
     assert.equal((await api("POST", "/api/v1/integrations/nope/exit")).status, 404);
+    const exitedRow = () => (g.status().integrations as { id: string; state: string; deletionSeq?: number }[]).find((i) => i.id === "thermo-cloud");
+    assert.deepEqual(exitedRow(), { id: "thermo-cloud", state: "exited", version: null, deletionSeq: c.deletion.seq });
+
+    // A reboot with the contract file still in the config: the exit holds.
+    await boot();
+    assert.ok(out.join("").includes(`thermo-cloud: exited (deletion record ${c.deletion.seq}); its contract is not loaded. Remove tc.json`), out.join(""));
+    assert.ok(!g.policy.engine.integrations().some((i) => i.id === "thermo-cloud"), "the contract is not loaded again");
+    assert.match(await g.shell.execute("status"), /integrations +.*thermo-cloud \(exited\)/);
+    assert.deepEqual(exitedRow(), { id: "thermo-cloud", state: "exited", version: null, deletionSeq: c.deletion.seq });
+    const t2 = device("thermostat");
+    await settle(clock);
+    publish(t2, "thermostat", { temperature_c: 22 });
+    await settle(clock, 2100);
+    assert.equal(g.audit.log.query({ kind: "flow", device: "thermostat" }).pop()!.reason, "no-contract");
+    assert.ok(![...keys.map.keys()].some((k) => k.startsWith("ps.")), "no new pseudonym key");
+    // The owner removes the file: the exit is forgotten, and the same id may come back later.
+    await boot(false);
+    assert.equal(exitedRow(), undefined);
+    assert.ok(!keys.map.has("ex.integrations"));
+    await boot(true);
+    assert.ok(g.policy.engine.integrations().some((i) => i.id === "thermo-cloud"), "a contract added again after the file was removed loads");
   });
 
   it("without a wall clock, deadlines run on monotonic time since opening, and say so", async () => {

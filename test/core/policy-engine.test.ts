@@ -9,7 +9,7 @@ describe("policy engine: decisions", () => {
   it("denies a message no contract claims, exactly once, integration null", () => {
     const { engine } = rig();
     assert.deepEqual(engine.evaluate(msg({ power: 1 })), [
-      { verdict: "deny", integration: null, rule: "default-deny", reason: "no-contract", fieldsDropped: 0, classes: [] },
+      { verdict: "deny", integration: null, rule: "default-deny", reason: "no-contract", fieldsDropped: 0, fieldsUndeclared: 0, classes: [] },
     ]);
     assert.equal(engine.load(text(contract()), "acme.json").status, "accepted");
     assert.equal(engine.evaluate(msg({ power: 1 }, "plug-2"))[0]?.reason, "no-contract");

@@ -97,7 +97,7 @@ describe("policy properties", () => {
         const topic = levels.join("/");
         fc.pre(!(device === "plug-1" && (topic === "home/plug-1/telemetry" || /^home\/[^/]+\/state$/.test(topic))));
         const ds = engine.evaluate({ device, topic, payload: bytes(doc) });
-        assert.deepEqual(ds, [{ verdict: "deny", integration: null, rule: "default-deny", reason: "no-contract", fieldsDropped: 0, classes: [] }]);
+        assert.deepEqual(ds, [{ verdict: "deny", integration: null, rule: "default-deny", reason: "no-contract", fieldsDropped: 0, fieldsUndeclared: 0, classes: [] }]);
       }),
       { numRuns: 300 },
     );
