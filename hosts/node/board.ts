@@ -122,7 +122,7 @@ export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningB
   mkdirSync(approvedDir, { recursive: true, mode: 0o700 });
   const approvedFile = (id: string): string => path.join(approvedDir, `${id.replace(/[^A-Za-z0-9._-]/g, "_")}.json`);
   const gateway = await startGateway(board, config, {
-    ...homeBrokerSecrets(demo?.configDir ?? options.configDir, config),
+    ...homeBrokerSecrets(options.configDir, config),
     certificateFingerprint: () => identity.fingerprint,
     contractStore: {
       get: (id) => (existsSync(approvedFile(id)) ? readFileSync(approvedFile(id), "utf8") : undefined),
