@@ -92,6 +92,9 @@ function ownerTokenHash(board: Board, hooks: GatewayHooks): Uint8Array {
 
 /** Boots the gateway on a board. @throws Error when the audit log cannot be opened (nothing may run unaudited). */
 export async function startGateway(board: Board, config: GatewayConfig, hooks: GatewayHooks): Promise<Gateway> {
+  // Fail closed before anything runs: a config that expects bridge mode on a board without it must not
+  // run as if those devices did not exist.
+  if (config.homeBroker && !board.homeBroker) throw new Error("gateway.json has homeBroker, but this board has no home-broker client (bridge mode)");
   const started = board.clock.monotonic();
   const audit = await openAudit(board, config, hooks);
   const hits = new LimitHits(() => board.clock.now());
@@ -197,10 +200,8 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   brokerRef = broker;
   let bridge: HomeBridge | undefined;
   if (config.homeBroker) {
-    // Fail closed at boot: a config that expects bridge mode on a board that cannot do it must not run as if it had no devices.
-    if (!board.homeBroker) throw new Error("gateway.json has homeBroker, but this board has no home-broker client (bridge mode)");
     bridge = new HomeBridge({
-      port: board.homeBroker,
+      port: board.homeBroker!,
       clock: board.clock,
       timers: board.timers,
       config: config.homeBroker,

@@ -8,7 +8,9 @@ import { FakeClock } from "../lib/fake-clock.js";
 import { HomeBridge } from "../../src/bridge/home-broker.js";
 import { parseHomeBroker, type HomeBrokerConfig } from "../../src/bridge/config.js";
 import type { AuditEvent } from "../../src/audit/types.js";
-import type { HomeBroker, HomeBrokerOptions } from "../../src/ports.js";
+import type { Board, HomeBroker, HomeBrokerOptions } from "../../src/ports.js";
+import { parseGatewayConfig } from "../../src/config.js";
+import { startGateway } from "../../src/gateway.js";
 
 function config(extra: Record<string, unknown> = {}): HomeBrokerConfig {
   const errors: { path: string; message: string }[] = [];
@@ -101,5 +103,15 @@ describe("bridge: HomeBridge (core)", () => {
     assert.deepEqual(r.ingested, []);
     assert.equal(r.bridge.status().state, "closed");
     assert.equal(r.clock.pendingCount, 0);
+  });
+
+  it("a board without the HomeBroker port refuses a homeBroker config at boot, before touching the board", async () => {
+    const secret = "hmac-sha256:AAAAAAAAAAAAAAAAAAAAAA==:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    const parsed = parseGatewayConfig(JSON.stringify({ devices: [{ id: "thermo", secret }], homeBroker: { url: "mqtt://127.0.0.1:1883", subscribe: ["tele/#"], devices: [{ id: "thermo", pattern: "tele/thermo/#" }] } }), []);
+    assert.ok(parsed.ok);
+    // Every member throws when used: the refusal must come first.
+    const untouchable = new Proxy({}, { get: (_t, k) => { throw new Error(`board.${String(k)} used`); } });
+    const board = new Proxy({}, { get: (_t, k) => (k === "homeBroker" ? undefined : untouchable) }) as unknown as Board;
+    await assert.rejects(startGateway(board, parsed.config, { onVerificationKey: () => undefined, onOwnerToken: () => undefined }), /homeBroker, but this board has no home-broker client/);
   });
 });
