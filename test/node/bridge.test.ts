@@ -38,6 +38,7 @@ describe("bridge mode: a mosquitto home broker feeds the gateway", function () {
   let home: ChildProcess;
   let homePort: number;
   let output = "";
+  const consoleIn = new PassThrough();
   const consoleOut = new PassThrough();
   consoleOut.setEncoding("utf8");
   consoleOut.on("data", (c: string) => (output += c));
@@ -65,7 +66,7 @@ describe("bridge mode: a mosquitto home broker feeds the gateway", function () {
     };
     writeFileSync(path.join(configDir, "gateway.json"), JSON.stringify(g));
     writeFileSync(path.join(configDir, "home-broker.pw"), "bridge-secret\n", { mode: 0o600 });
-    board = await bootNodeBoard({ configDir, dataDir: path.join(dir, "data"), mqttPort: 0, httpsPort: 0, demo: true, demoDevices: false, host: "127.0.0.1", consoleInput: new PassThrough(), consoleOutput: consoleOut });
+    board = await bootNodeBoard({ configDir, dataDir: path.join(dir, "data"), mqttPort: 0, httpsPort: 0, demo: true, demoDevices: false, host: "127.0.0.1", consoleInput: consoleIn, consoleOutput: consoleOut });
     await until("the link up", () => ((board.gateway.status().homeBroker as { state: string }).state === "up" ? true : undefined));
   });
   after(async () => {
@@ -103,6 +104,9 @@ describe("bridge mode: a mosquitto home broker feeds the gateway", function () {
     await until("the link down", () => ((board.gateway.status().homeBroker as { state: string }).state !== "up" ? true : undefined));
     const down = board.gateway.status().homeBroker as { state: string; failures: number; lastError?: string };
     assert.ok(down.failures >= 1 && down.lastError, JSON.stringify(down));
+    consoleIn.write("status\n");
+    const shown = await until("the console status", () => output.split("\n").find((l) => l.startsWith("home broker")));
+    assert.match(shown, /^home broker {3}mqtt:\/\/127\.0\.0\.1:\d+ (DOWN|CONNECTING), \d+ failed attempts \(/);
     await new Promise((r) => setTimeout(r, 800)); // a few failed attempts with backoff
     home = await startHome(dir, homePort);
     await until("the link up again", () => ((board.gateway.status().homeBroker as { state: string }).state === "up" ? true : undefined));
