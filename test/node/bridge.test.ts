@@ -118,6 +118,16 @@ describe("bridge mode: a mosquitto home broker feeds the gateway", function () {
     assert.ok(recs.filter((r) => r.kind === "uplink" && r.reason === "home-broker-up").length >= 2);
   });
 
+  it("what the home broker holds while the gateway is off arrives after its reboot (persistent session, QoS 1)", async () => {
+    await board.stop();
+    await pub("tele/thermostat/SENSOR", JSON.stringify({ temperature_c: 17.25, setpoint_c: 18 }));
+    const opened = (): string[] => output.split("\n").filter((l) => l.startsWith("[vendor ThermoCloud] seq") && l.includes("17.25"));
+    assert.equal(opened().length, 0);
+    board = await bootNodeBoard({ configDir, dataDir: path.join(dir, "data"), mqttPort: 0, httpsPort: 0, demo: true, demoDevices: false, host: "127.0.0.1", consoleInput: new PassThrough(), consoleOutput: consoleOut });
+    const line = await until("the held message at the vendor", () => opened()[0]);
+    assert.deepEqual(JSON.parse(line.slice(line.indexOf("{"))), { temperature_c: 17.25, setpoint_c: 18 });
+  });
+
   it("validates homeBroker with JSON paths", () => {
     const base = JSON.parse(readFileSync("examples/home/gateway.json", "utf8"));
     const errs = (hb: unknown): string[] => {
