@@ -7,6 +7,7 @@ import { constantTimeEqual, fromBase64, toBase64, utf8 } from "./util/bytes.js";
 import { LIMIT_KEYS, PROFILE_NAMES, isProfileName, profileByName, resolveLimits, type BoardLimits, type BoardProfile, type ProfileName } from "./profiles.js";
 import { parseAcl, parseDeviceRoles, parseRules, type AclConfig, type AclRules } from "./mqtt/acl.js";
 import { parseIncidentResponse, type IncidentResponseConfig } from "./incident/deadlines.js";
+import { parseHomeBroker, type HomeBrokerConfig } from "./bridge/config.js";
 
 export interface DeviceEntry {
   /** The MQTT client id the device connects with. */
@@ -80,6 +81,8 @@ export interface GatewayConfig {
   readonly broker?: Readonly<Record<string, number>>;
   /** Incident response: notification parties and deadlines, contact point, review days (src/incident/deadlines.ts). */
   readonly incidentResponse?: IncidentResponseConfig;
+  /** Bridge mode: the home's own MQTT broker, which the gateway reads as a client (src/bridge/config.ts). */
+  readonly homeBroker?: HomeBrokerConfig;
   /** The board profile the gateway runs with (src/profiles.ts): the host's, else gateway.json's, else `node`. */
   readonly profile: ProfileName;
   /** The profile's limits, each lowered where gateway.json's `limits` says (never above the profile). */
@@ -196,8 +199,9 @@ export function parseGatewayConfig(
       if (bound !== undefined && v > limits[bound]) errors.push({ path: `/broker/${key}`, message: atMost(limits[bound], bound, limits, profile) });
     }
   }
+  const homeBroker = parseHomeBroker(raw.homeBroker, new Set(devices.map((d) => d.id)), errors);
   if (errors.length) return { ok: false, errors };
-  return { ok: true, config: { name, profile: profile.name, limits, devices, contracts, incidentResponse, audit: { groupCommitMs, retentionDays, ...(summaryEveryMs === undefined ? {} : { summaryEveryMs }), ...(flowCommitMs === undefined ? {} : { flowCommitMs }), ...(typeof partitionBytes === "number" ? { partitionBytes } : {}) }, ...(admin ? { admin } : {}), ...(broker ? { broker } : {}), ...(acl ? { acl } : {}) } };
+  return { ok: true, config: { name, ...(homeBroker ? { homeBroker } : {}), profile: profile.name, limits, devices, contracts, incidentResponse, audit: { groupCommitMs, retentionDays, ...(summaryEveryMs === undefined ? {} : { summaryEveryMs }), ...(flowCommitMs === undefined ? {} : { flowCommitMs }), ...(typeof partitionBytes === "number" ? { partitionBytes } : {}) }, ...(admin ? { admin } : {}), ...(broker ? { broker } : {}), ...(acl ? { acl } : {}) } };
 }
 
 /**

@@ -34,6 +34,7 @@ import { registerIncidentCommands } from "./incident/commands.js";
 import { incidentRoutes } from "./incident/routes.js";
 import { exitIntegration, exitedIntegrations, skipExited } from "./incident/exit.js";
 import type { IncidentManager } from "./incident/manager.js";
+import { HomeBridge } from "./bridge/home-broker.js";
 
 export interface GatewayHooks {
   /** First boot only: the audit log's initial sealing key, to be kept offline by the owner. */
@@ -46,6 +47,8 @@ export interface GatewayHooks {
   readonly maxAdminSessions?: number;
   /** The HTTPS certificate fingerprint, shown by `status` (a function when the host may renew it). */
   readonly certificateFingerprint?: string | (() => string);
+  /** Bridge mode: the home broker's password and CA as the host resolved them (`passwordFile`, `ca`). */
+  readonly homeBroker?: { readonly password?: string; readonly caPem?: string };
 }
 
 export interface Gateway {
@@ -61,6 +64,8 @@ export interface Gateway {
   readonly devices: DeviceRegistry;
   /** Incidents, rebuilt from the log at boot. */
   readonly incidents: IncidentManager;
+  /** Bridge mode's link to the home broker, when gateway.json has `homeBroker`. */
+  readonly bridge: HomeBridge | undefined;
   /** Appends an audit record; failures make the gateway fail closed. */
   record(event: AuditEvent): void;
   status(): Record<string, unknown>;
@@ -91,6 +96,9 @@ function ownerTokenHash(board: Board, hooks: GatewayHooks): Uint8Array {
 
 /** Boots the gateway on a board. @throws Error when the audit log cannot be opened (nothing may run unaudited). */
 export async function startGateway(board: Board, config: GatewayConfig, hooks: GatewayHooks): Promise<Gateway> {
+  // Fail closed before anything runs: a config that expects bridge mode on a board without it must not
+  // run as if those devices did not exist.
+  if (config.homeBroker && !board.homeBroker) throw new Error("gateway.json has homeBroker, but this board has no home-broker client (bridge mode)");
   const started = board.clock.monotonic();
   const audit = await openAudit(board, config, hooks);
   const hits = new LimitHits(() => board.clock.now());
@@ -152,6 +160,32 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     outbound.send(d.integration, d.destination, d.vendorTopic, d.payload);
   };
 
+  /**
+   * The pipeline of every device message, direct or bridged: resolves once every decision is durably
+   * recorded (and allowed ones handed to the outbound queue); a broker that awaits it sends PUBACK
+   * only then. A rejection is also handled here, so a caller that ignores the promise leaves no
+   * unhandled rejection behind.
+   */
+  const ingest = (clientId: string, topic: string, payload: Uint8Array): Promise<void> => {
+    const held = payload.length + topic.length;
+    pipelineUsed += held;
+    if (pipelineUsed > pipelinePeak) pipelinePeak = pipelineUsed;
+    if (pipelineUsed >= limits.pipelineBytes && !broker.paused) {
+      broker.pauseAll();
+      hits.hit("pipelineBytes");
+      limitTally.add("pipelineBytes", { kind: "queue", decision: "info", reason: "limit", detail: { limit: "pipelineBytes", max: limits.pipelineBytes, action: "devices paused" } });
+    }
+    const ds = policy.engine.evaluate({ device: clientId, topic, payload });
+    // One decision is the common case: no Promise.all (and its array) on the per-message path.
+    const done = ds.length === 1 ? handleDecision(clientId, topic, ds[0]!, payload.length) : Promise.all(ds.map((d) => handleDecision(clientId, topic, d, payload.length))).then(() => undefined);
+    const release = (): void => {
+      pipelineUsed -= held;
+      if (broker.paused && pipelineUsed <= (limits.pipelineBytes * 3) / 4) broker.resumeAll();
+    };
+    done.then(release, release);
+    return done;
+  };
+
   const broker = new Broker({
     clock: board.clock,
     timers: board.timers,
@@ -167,33 +201,29 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     ...localBrokerOptions(config, audit.log),
     // Retained messages persisted in their own flash area, when the board's flash has one.
     ...openRetainedArea(board, config, record),
-    /**
-     * Resolves once every decision for the message is durably recorded (and allowed ones handed to the
-     * outbound queue); a broker that awaits it sends PUBACK only then. A rejection is also handled
-     * here, so a broker that ignores the promise leaves no unhandled rejection behind.
-     */
-    onPublish(clientId, topic, payload) {
-      const held = payload.length + topic.length;
-      pipelineUsed += held;
-      if (pipelineUsed > pipelinePeak) pipelinePeak = pipelineUsed;
-      if (pipelineUsed >= limits.pipelineBytes && !broker.paused) {
-        broker.pauseAll();
-        hits.hit("pipelineBytes");
-        limitTally.add("pipelineBytes", { kind: "queue", decision: "info", reason: "limit", detail: { limit: "pipelineBytes", max: limits.pipelineBytes, action: "devices paused" } });
-      }
-      const ds = policy.engine.evaluate({ device: clientId, topic, payload });
-      // One decision is the common case: no Promise.all (and its array) on the per-message path.
-      const done = ds.length === 1 ? handleDecision(clientId, topic, ds[0]!, payload.length) : Promise.all(ds.map((d) => handleDecision(clientId, topic, d, payload.length))).then(() => undefined);
-      const release = (): void => {
-        pipelineUsed -= held;
-        if (broker.paused && pipelineUsed <= (limits.pipelineBytes * 3) / 4) broker.resumeAll();
-      };
-      done.then(release, release);
-      return done;
-    },
+    onPublish: (clientId, topic, payload) => ingest(clientId, topic, payload),
     onEvent: record,
   });
   brokerRef = broker;
+  let bridge: HomeBridge | undefined;
+  if (config.homeBroker) {
+    bridge = new HomeBridge({
+      port: board.homeBroker!,
+      clock: board.clock,
+      timers: board.timers,
+      config: config.homeBroker,
+      ...(hooks.homeBroker?.password === undefined ? {} : { password: hooks.homeBroker.password }),
+      ...(hooks.homeBroker?.caPem === undefined ? {} : { caPem: hooks.homeBroker.caPem }),
+      ingest(device, topic, payload) {
+        if (deviceRegistry.isDisabled(device)) {
+          record({ kind: "flow", decision: "deny", device, topic, reason: "device-disabled", detail: { via: "home-broker" } });
+          return Promise.resolve();
+        }
+        return ingest(device, topic, payload);
+      },
+      record,
+    });
+  }
   // Deadline and review alarms: checked each minute (a record only when a level is newly reached).
   const deadlineTimer = board.timers.every(60_000, () => {
     void incidents.tick().catch(() => undefined);
@@ -246,6 +276,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
       profile: config.profile,
       limits: { ...gauges(), pipelinePeakBytes: pipelinePeak, devicesPaused: broker.paused },
       certificateFingerprint: fingerprint(),
+      ...(bridge ? { homeBroker: bridge.status() } : {}),
       incidents: incidents.list().filter((i) => i.state !== "reviewed").map((i) => ({
         id: i.id, state: i.state, title: i.title,
         deadlines: incidents.deadlines(i).list.filter((d) => d.leftMs !== undefined).map((d) => ({ party: d.id, leftMs: d.leftMs })),
@@ -294,11 +325,13 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     actions,
     devices: deviceRegistry,
     incidents,
+    bridge,
     record,
     status,
     async stop() {
       board.timers.cancel(deadlineTimer);
       board.timers.cancel(fillTimer);
+      bridge?.close();
       admin.close();
       outbound.close();
       broker.close();
@@ -325,5 +358,6 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   // A quarantine survives reboots in the policy engine; its queues stay frozen with it.
   for (const i of policy.engine.integrations()) if (i.state === "quarantined") outbound.freeze(i.id, "quarantine (at boot)");
   outbound.start();
+  bridge?.start();
   return gateway;
 }

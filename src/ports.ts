@@ -232,6 +232,45 @@ export interface Uplink {
   connect(options: UplinkOptions): UplinkSession;
 }
 
+/**
+ * Options for the bridge-mode link to the home's own MQTT broker (Mosquitto, ...): the gateway is a
+ * client there and takes device messages from its subscriptions (src/bridge/home-broker.ts).
+ */
+export interface HomeBrokerOptions {
+  /** `mqtt://host:port` (plain TCP, for a broker on the same host or LAN) or `mqtts://host:port` (TLS, verified). */
+  readonly url: string;
+  readonly clientId: string;
+  readonly username?: string;
+  readonly password?: string;
+  /** Trust anchors (PEM) for `mqtts`; absent: the board's roots. Verification is always on. */
+  readonly ca?: string;
+  /** Topic filters subscribed at QoS 1 after each CONNACK. */
+  readonly subscribe: readonly string[];
+  /** Keepalive in seconds. */
+  readonly keepalive: number;
+  /** The session is up and the subscriptions are granted. */
+  onConnect(): void;
+  /**
+   * One message from the home broker. A QoS 1 message is acknowledged only once the promise
+   * resolves (so a gateway that fails closed leaves it with the home broker); the payload is the
+   * caller's to keep.
+   */
+  onMessage(topic: string, payload: Uint8Array): Promise<void>;
+  /** The attempt or session ended; exactly once per `connect()`, never after the core's own `close()`. */
+  onClose(reason: UplinkFailure, detail: string): void;
+}
+
+export interface HomeBrokerSession {
+  /** Closes the session. Harmless twice; no callback follows it. */
+  close(): void;
+}
+
+/** The client side of bridge mode. Never reconnects by itself: the core owns backoff. */
+export interface HomeBroker {
+  /** Starts one connection attempt. Network conditions arrive in `onClose`, never as a throw. */
+  connect(options: HomeBrokerOptions): HomeBrokerSession;
+}
+
 /** The serial console: lines in, text out. */
 export interface Console {
   /** Starts delivering complete input lines (without the line ending). */
@@ -264,4 +303,6 @@ export interface Board {
   readonly console: Console;
   readonly network: Network;
   readonly uplink: Uplink;
+  /** Optional: bridge mode (gateway.json `homeBroker`). A board without it refuses that config at boot. */
+  readonly homeBroker?: HomeBroker;
 }

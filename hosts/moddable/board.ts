@@ -13,6 +13,7 @@ import { ModdableNetwork } from "portcullis/moddable/network";
 import { readProvisioning } from "portcullis/moddable/provisioning";
 import { EntropyRandom } from "portcullis/moddable/random";
 import { ModdableUplink } from "portcullis/moddable/uplink";
+import { ModdableHomeBroker } from "portcullis/moddable/home-broker";
 
 /** The board plus the Moddable-specific handles main needs (SNTP, connection counts, the scratch sector). */
 export interface ModdableBoard extends Board {
@@ -44,6 +45,12 @@ export function createBoard(config: FirmwareConfig): ModdableBoard {
     keys,
     network: new ModdableNetwork(),
     uplink: new ModdableUplink({
+      dnsServers: config.dns,
+      sha256: (data) => crypto.sha256(data),
+      ...(trustAnchor !== undefined ? { trustAnchor: trustAnchor.slice().buffer as ArrayBuffer } : {}),
+    }),
+    // Bridge mode (gateway.json homeBroker): type-checked, not yet run on a device or lin.
+    homeBroker: new ModdableHomeBroker({
       dnsServers: config.dns,
       sha256: (data) => crypto.sha256(data),
       ...(trustAnchor !== undefined ? { trustAnchor: trustAnchor.slice().buffer as ArrayBuffer } : {}),

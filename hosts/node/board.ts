@@ -21,6 +21,7 @@ import { FileStore } from "./flash-file.js";
 import { FileKeyStore } from "./keys.js";
 import { nodeNetwork } from "./network.js";
 import { nodeUplink } from "./uplink.js";
+import { nodeHomeBroker } from "./home-broker.js";
 import { ADMIN_HTTPS_DEFAULTS, loadOrCreateIdentity, renewIdentityIfDue, startAdminServer, type AdminServer, type CertPolicy, type Identity, type LoadedIdentity } from "./https.js";
 import { startDemo, type Demo } from "./demo.js";
 import { loadWebAssets, webHandler } from "./web.js";
@@ -108,6 +109,7 @@ export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningB
     console: konsole,
     network: nodeNetwork(options.host !== undefined ? { host: options.host } : {}),
     uplink: nodeUplink(vendorCa !== undefined ? { ca: vendorCa } : {}),
+    homeBroker: nodeHomeBroker(),
   };
 
   const certPolicy: CertPolicy = {
@@ -120,6 +122,7 @@ export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningB
   mkdirSync(approvedDir, { recursive: true, mode: 0o700 });
   const approvedFile = (id: string): string => path.join(approvedDir, `${id.replace(/[^A-Za-z0-9._-]/g, "_")}.json`);
   const gateway = await startGateway(board, config, {
+    ...homeBrokerSecrets(options.configDir, config),
     certificateFingerprint: () => identity.fingerprint,
     contractStore: {
       get: (id) => (existsSync(approvedFile(id)) ? readFileSync(approvedFile(id), "utf8") : undefined),
@@ -207,6 +210,16 @@ export async function bootNodeBoard(options: NodeBoardOptions): Promise<RunningB
       timers.cancelAll();
     },
   };
+}
+
+/** Bridge mode's password (`password` or `passwordFile`) and CA file, read from the config folder. */
+function homeBrokerSecrets(dir: string, config: GatewayConfig): { homeBroker?: { password?: string; caPem?: string } } {
+  const h = config.homeBroker;
+  if (!h) return {};
+  const read = (f: string): string => readFileSync(path.resolve(dir, f), "utf8");
+  const password = h.password ?? (h.passwordFile !== undefined ? read(h.passwordFile).replace(/\r?\n$/, "") : undefined);
+  const caPem = h.ca !== undefined ? read(h.ca) : undefined;
+  return { homeBroker: { ...(password === undefined ? {} : { password }), ...(caPem === undefined ? {} : { caPem }) } };
 }
 
 /**

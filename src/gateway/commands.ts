@@ -43,7 +43,9 @@ export function registerCommands(g: Gateway, board: Board): void {
         profile: string;
         limits: Record<GaugeName, GaugeStatus> & { devicesPaused: boolean };
         incidents: { id: string; state: string; deadlines: { party: string; leftMs: number }[] }[];
+        homeBroker?: { url: string; state: string; failures: number; lastError?: string; retryInMs?: number; received: number; unmatched: number };
       };
+      const h = s.homeBroker;
       const a = s.audit;
       const l = s.limits;
       const gauge = (label: string, g: GaugeStatus, fmt: (n: number) => string = String): string =>
@@ -62,6 +64,7 @@ export function registerCommands(g: Gateway, board: Board): void {
         `audit         ${a.records} records, next seq ${a.nextSeq}${a.hold ? `, LEGAL HOLD: ${a.hold}` : ""}${a.failClosed ? ", FAIL-CLOSED: outbound stopped" : ""}`,
         `flash         ${bytes(a.flashUsedBytes)} of ${bytes(a.flashTotalBytes)} used (${((100 * a.flashUsedBytes) / Math.max(1, a.flashTotalBytes)).toFixed(1)}%)`,
         `certificate   SHA-256 ${s.certificateFingerprint}`,
+        ...(h ? [`home broker   ${h.url} ${h.state.toUpperCase()}${h.failures ? `, ${h.failures} failed attempts (${h.lastError ?? "?"})` : ""}${h.retryInMs !== undefined ? `, retry in ${Math.ceil(h.retryInMs / 1000)} s` : ""}; ${h.received} received, ${h.unmatched} unmatched (denied)`] : []),
         ...s.incidents.map((i) => `incident      ${i.id} ${i.state}: ${i.deadlines.map((d) => `${d.party} ${d.leftMs < 0 ? "OVERDUE" : `${Math.floor(d.leftMs / 3_600_000)} h ${Math.floor((d.leftMs % 3_600_000) / 60_000)} min left`}`).join(", ") || "every party notified"}`),
       ].join("\n");
     },

@@ -5,7 +5,7 @@
  */
 
 /** What `.ci/run` installs: a test missing one of these on CI is a failure, not a skip. */
-export const CI_INSTALLS = Object.freeze(["mosquitto", "mosquitto-clients", "libmbedtls-dev", "cc", "chromium"] as const);
+export const CI_INSTALLS = Object.freeze(["mosquitto", "mosquitto-clients", "libmbedtls-dev", "cc", "chromium", "python3-paho-mqtt"] as const);
 export type CiDependency = (typeof CI_INSTALLS)[number];
 
 /** The part of mocha's `this` the helper needs. */

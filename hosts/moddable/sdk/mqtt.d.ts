@@ -38,6 +38,8 @@ declare module "portcullis/sdk/mqtt" {
     id?: number;
     retain?: boolean;
     byteLength?: number;
+    /** SUBSCRIBE: the filters and their QoS. */
+    items?: readonly { readonly topic: string; readonly QoS?: 0 | 1 | 2 }[];
   }
   export class MQTTClient {
     constructor(options: MQTTClientOptions);
@@ -48,6 +50,8 @@ declare module "portcullis/sdk/mqtt" {
     static readonly CONNACK: 2;
     static readonly PUBLISH: 3;
     static readonly PUBACK: 4;
+    static readonly SUBSCRIBE: 8;
+    static readonly SUBACK: 9;
     static readonly PINGRESP: 13;
     static readonly DISCONNECT: 14;
   }
