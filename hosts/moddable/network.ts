@@ -48,19 +48,19 @@ class Connection implements DeviceSocket {
     this.#onGone = onGone;
     // `target` puts this connection on the socket, so the three callbacks are shared functions, not
     // three closures per connection (each closure costs heap slots for as long as the socket lives).
-    this.#tcp = new TCP({ from, target: this, onReadable: Connection.#readable, onWritable: Connection.#writable, onError: Connection.#error });
+    this.#tcp = new TCP({ from, target: this, onReadable: Connection.#readableCallback, onWritable: Connection.#writableCallback, onError: Connection.#errorCallback });
     this.remote = `${this.#tcp.remoteAddress ?? "?"}:${this.#tcp.remotePort ?? 0}`;
   }
 
-  static #readable(this: TCP, count: number): void {
+  static #readableCallback(this: TCP, count: number): void {
     (this as TCP & { target: Connection }).target.#onReadable(count);
   }
 
-  static #writable(this: TCP, count: number): void {
+  static #writableCallback(this: TCP, count: number): void {
     (this as TCP & { target: Connection }).target.#onWritable(count);
   }
 
-  static #error(this: TCP): void {
+  static #errorCallback(this: TCP): void {
     (this as TCP & { target: Connection }).target.#fail();
   }
 
