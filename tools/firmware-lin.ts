@@ -113,7 +113,8 @@ function manifestFor(profile: BoardProfile, sizing?: { slots: number; chunk: num
     creation.heap.initial = sizing.slots;
     creation.chunk.initial = sizing.chunk;
   }
-  const dir = join(tmpdir(), `portcullis-${profile.name}${sizing ? "-sizing" : ""}`);
+  // The checkout in the name: two checkouts building the same profile must not share (and race on) one app.
+  const dir = join(tmpdir(), `portcullis-${basename(root)}-${profile.name}${sizing ? "-sizing" : ""}`);
   mkdirSync(dir, { recursive: true });
   const wrapper = { include: [join(root, "manifest.json")], platforms: { lin: { config: { portcullis: { profile: profile.name } }, creation } } };
   writeFileSync(join(dir, "manifest.json"), `${JSON.stringify(wrapper, null, "\t")}\n`);

@@ -33,6 +33,13 @@ function memoryLine(): string {
   return `memory: chunk ${before.chunkUsed}/${m.chunkPeak}/${m.chunkMaximum} slots ${before.slotUsed}/${m.slotPeak}/${m.slotMaximum} (slot ${m.slotSize} B) stack ${m.stackPeakSlots}/${m.stackSlots} slots; live ${m.slotUsed / m.slotSize}/${m.slotMaximum / m.slotSize} slots ${m.chunkUsed}/${m.chunkMaximum} chunk`;
 }
 
+/** The live set after a full collection, for the boot's per-stage memory lines. */
+function liveLine(stage: string): string {
+  Debug.gc();
+  const m = memory();
+  return `boot memory: ${stage} live ${m.slotUsed / m.slotSize} slots ${m.chunkUsed} chunk`;
+}
+
 function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => (b < 16 ? "0" : "") + b.toString(16)).join("");
 }
@@ -53,6 +60,7 @@ async function boot(): Promise<void> {
   const say = (line: string): void => board.console.write(`${line}\n`);
   say(`portcullis firmware on ${config.name} (profile ${config.profile.name})`);
 
+  say(liveLine("board"));
   const result = selfTest(board, board.scratch);
   const timings = Object.entries(result.timings).map(([k, v]) => `${k}=${v}ms`).join(" ");
   say(`selftest: ${result.passed} passed, ${result.failures.length} failed (${timings})`);
@@ -64,6 +72,7 @@ async function boot(): Promise<void> {
   let server: ServerIdentity<TLSIdentity> = loadServerIdentity({ keys: board.keys, crypto: board.crypto, clock: board.clock, native, commonName: config.name });
   say(`https identity ready in ${board.clock.monotonic() - start} ms; certificate SHA-256 ${server.fingerprint}`);
 
+  say(liveLine("https identity"));
   const provisioning = readProvisioning(board.keys);
   if (provisioning.configText === undefined) return consoleOnly(board, config, "not provisioned (tools/provision.ts)");
   const parsed = parseGatewayConfig(provisioning.configText, provisioning.contracts, { profile: config.profile.name });
@@ -72,6 +81,7 @@ async function boot(): Promise<void> {
     return consoleOnly(board, config, "the provisioned config was rejected");
   }
   say(`provisioning: ${parsed.config.devices.length} devices, ${provisioning.contracts.length} contracts`);
+  say(liveLine("config parsed"));
 
   const gateway = await startGateway(board, parsed.config, {
     certificateFingerprint: () => server.fingerprint,
@@ -85,6 +95,7 @@ async function boot(): Promise<void> {
       say(`first boot: owner token ${token} -- shown once on this console; the board keeps only its hash`);
     },
   });
+  say(liveLine("gateway started"));
   gateway.shell.register({ name: "memory", summary: "XS heap: used/peak/reserved bytes", run: () => memoryLine() });
 
   const mqtt = board.network.listen({ port: config.mqttPort, onConnection: (socket) => gateway.broker.accept(socket) });
@@ -122,6 +133,7 @@ async function boot(): Promise<void> {
   board.timers.every(86_400_000, checkCertificate);
   say(`portcullis: MQTT on port ${mqtt.port}, admin HTTPS on port ${config.httpsPort}`);
   gateway.shell.start();
+  say(liveLine("admin and console"));
   say("ready");
   // Last, so a slow or failing name lookup never delays the gateway; records say "time not set" until then.
   if (config.sntp !== "") syncTime(board.clock, config.sntp, say);

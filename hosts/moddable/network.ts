@@ -46,13 +46,22 @@ class Connection implements DeviceSocket {
   constructor(from: TCP, limits: NetworkLimits, onGone: () => void) {
     this.#limits = limits;
     this.#onGone = onGone;
-    this.#tcp = new TCP({
-      from,
-      onReadable: (count: number) => this.#onReadable(count),
-      onWritable: (count: number) => this.#onWritable(count),
-      onError: () => this.#fail(),
-    });
+    // `target` puts this connection on the socket, so the three callbacks are shared functions, not
+    // three closures per connection (each closure costs heap slots for as long as the socket lives).
+    this.#tcp = new TCP({ from, target: this, onReadable: Connection.#readableCallback, onWritable: Connection.#writableCallback, onError: Connection.#errorCallback });
     this.remote = `${this.#tcp.remoteAddress ?? "?"}:${this.#tcp.remotePort ?? 0}`;
+  }
+
+  static #readableCallback(this: TCP, count: number): void {
+    (this as TCP & { target: Connection }).target.#onReadable(count);
+  }
+
+  static #writableCallback(this: TCP, count: number): void {
+    (this as TCP & { target: Connection }).target.#onWritable(count);
+  }
+
+  static #errorCallback(this: TCP): void {
+    (this as TCP & { target: Connection }).target.#fail();
   }
 
   attach(handler: SocketHandler): void {

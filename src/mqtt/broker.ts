@@ -117,6 +117,46 @@ function limit(value: number | undefined, fallback: number, name: string, min: n
 
 const INERT: SocketHandler = Object.freeze({ onData() {}, onClose() {} });
 
+interface Hold {
+  held: boolean;
+}
+
+/**
+ * The socket a session sees when the host's socket can pause: its pause/resume combine with the
+ * broker's hold. Methods on the prototype, state in three fields: no closures per session.
+ */
+class HeldSocket implements DeviceSocket {
+  readonly raw: DeviceSocket;
+  readonly remote: string;
+  readonly #hold: Hold;
+  /** The session asked for a pause. */
+  paused = false;
+
+  constructor(raw: DeviceSocket, hold: Hold) {
+    this.raw = raw;
+    this.remote = raw.remote;
+    this.#hold = hold;
+  }
+
+  write(data: Uint8Array): boolean {
+    return this.raw.write(data);
+  }
+
+  close(): void {
+    this.raw.close();
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.raw.pause!();
+  }
+
+  resume(): void {
+    this.paused = false;
+    if (!this.#hold.held) this.raw.resume!();
+  }
+}
+
 /** The broker; see the file comment and SPEC.md "MQTT on the device side". */
 export class Broker {
   readonly #options: BrokerOptions;
@@ -131,10 +171,10 @@ export class Broker {
   readonly #pending = new Set<Session>();
   /** Connected sessions by client id. */
   readonly #byId = new Map<string, Session>();
-  /** Reading of every socket is stopped (the gateway's pipeline is full): see {@link pauseAll}. */
-  #held = false;
-  /** Per wrapped socket (what the session sees): the host's socket and whether its session asked for a pause. */
-  readonly #own = new Map<DeviceSocket, { readonly raw: DeviceSocket; paused: boolean }>();
+  /** Reading of every socket is stopped (the gateway's pipeline is full): see {@link pauseAll}. One per broker, shared by its wrapped sockets. */
+  readonly #hold: Hold = { held: false };
+  /** Every wrapped socket (what a session sees), each with the host's socket and its session's own pause. */
+  readonly #own = new Set<HeldSocket>();
   /** Every granted subscription of every connected session. */
   readonly #subs = new SubscriptionTree<Session | ParkedSession>();
   /** Persistent sessions of offline clients by client id, oldest first. */
@@ -227,7 +267,7 @@ export class Broker {
         return true;
       },
       closed: (s) => {
-        this.#own.delete(s.socket);
+        this.#own.delete(s.socket as HeldSocket);
         this.#sessions.delete(s);
         this.#pending.delete(s);
         if (s.authenticated && s.clientId !== undefined) this.#tally.flush(`rate-limit|${s.clientId}`);
@@ -327,22 +367,9 @@ export class Broker {
    */
   #wrap(socket: DeviceSocket): DeviceSocket {
     if (typeof socket.pause !== "function" || typeof socket.resume !== "function") return socket;
-    const entry = { raw: socket, paused: false };
-    if (this.#held) socket.pause();
-    const wrapped: DeviceSocket = {
-      remote: socket.remote,
-      write: (data) => socket.write(data),
-      close: () => socket.close(),
-      pause: () => {
-        entry.paused = true;
-        socket.pause!();
-      },
-      resume: () => {
-        entry.paused = false;
-        if (!this.#held) socket.resume!();
-      },
-    };
-    this.#own.set(wrapped, entry);
+    if (this.#hold.held) socket.pause();
+    const wrapped = new HeldSocket(socket, this.#hold);
+    this.#own.add(wrapped);
     return wrapped;
   }
 
@@ -351,21 +378,21 @@ export class Broker {
    * {@link resumeAll}. Packets already read are still handled. Sockets accepted meanwhile start paused.
    */
   pauseAll(): void {
-    if (this.#held) return;
-    this.#held = true;
-    for (const e of this.#own.values()) e.raw.pause!();
+    if (this.#hold.held) return;
+    this.#hold.held = true;
+    for (const e of this.#own) e.raw.pause!();
   }
 
   /** Reading continues on every socket whose own session does not hold it paused. */
   resumeAll(): void {
-    if (!this.#held) return;
-    this.#held = false;
-    for (const e of this.#own.values()) if (!e.paused) e.raw.resume!();
+    if (!this.#hold.held) return;
+    this.#hold.held = false;
+    for (const e of this.#own) if (!e.paused) e.raw.resume!();
   }
 
   /** Whether {@link pauseAll} holds the sockets. */
   get paused(): boolean {
-    return this.#held;
+    return this.#hold.held;
   }
 
   /** Connected sessions and sockets awaiting CONNECT, against their limits (for `status`). */

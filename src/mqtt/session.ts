@@ -131,21 +131,16 @@ export class Session implements SocketHandler {
   /** Monotonic ms (Clock.monotonic) when CONNECT was accepted: durations, not a time of day. */
   since = 0;
   will: Will | undefined;
-  /** Filter → granted QoS. Bounded by maxSubscriptionsPerClient. */
-  readonly subscriptions = new Map<string, 0 | 1 | 2>();
-  /**
-   * QoS 1/2 messages sent to the device and not yet settled, by packet id: AWAIT_PUBACK, AWAIT_PUBREC
-   * or AWAIT_PUBCOMP (§4.3). Bounded by maxInflight.
-   */
-  readonly inflight = new Map<number, InflightMessage>();
+  // The four collections below are created on first use (a device that only publishes at QoS 0/1 and
+  // never subscribes needs none of them): each Map/Set/array costs heap slots per session.
+  #subscriptions: Map<string, 0 | 1 | 2> | undefined;
+  #inflight: Map<number, InflightMessage> | undefined;
+  #backlog: OwedMessage[] | undefined;
+  #qos2In: Set<number> | undefined;
   /** Clean session 0: state is parked on close and resumed on the next CONNECT (§3.1.2.4). */
   persistent = false;
-  /** QoS 1/2 messages waiting for in-flight room (persistent sessions only), oldest first; bounded. */
-  readonly backlog: OwedMessage[] = [];
   /** Backlog messages dropped when it was full. */
   backlogDropped = 0;
-  /** QoS 2 packet ids from the device whose PUBREL has not come (§4.3.3 method B). Bounded by maxInflight. */
-  readonly qos2In = new Set<number>();
   #nextId = 1;
   /** The socket refused a write and has not signalled onWritable since. */
   #blocked = false;
@@ -155,6 +150,29 @@ export class Session implements SocketHandler {
   #lastSeen: number;
   #keepaliveMs = 0;
   #timer: TimerId | undefined;
+
+  /** Filter → granted QoS. Bounded by maxSubscriptionsPerClient. */
+  get subscriptions(): Map<string, 0 | 1 | 2> {
+    return (this.#subscriptions ??= new Map());
+  }
+
+  /**
+   * QoS 1/2 messages sent to the device and not yet settled, by packet id: AWAIT_PUBACK, AWAIT_PUBREC
+   * or AWAIT_PUBCOMP (§4.3). Bounded by maxInflight.
+   */
+  get inflight(): Map<number, InflightMessage> {
+    return (this.#inflight ??= new Map());
+  }
+
+  /** QoS 1/2 messages waiting for in-flight room (persistent sessions only), oldest first; bounded. */
+  get backlog(): OwedMessage[] {
+    return (this.#backlog ??= []);
+  }
+
+  /** QoS 2 packet ids from the device whose PUBREL has not come (§4.3.3 method B). Bounded by maxInflight. */
+  get qos2In(): Set<number> {
+    return (this.#qos2In ??= new Set());
+  }
 
   constructor(host: SessionHost, socket: DeviceSocket) {
     this.host = host;
@@ -281,8 +299,9 @@ export class Session implements SocketHandler {
 
   /** Sends backlog messages while there is in-flight room. */
   drainBacklog(): void {
-    while (this.backlog.length > 0 && this.state === "connected" && this.inflight.size < this.host.limits.maxInflight && !this.#blocked) {
-      const m = this.backlog.shift()!;
+    const backlog = this.#backlog;
+    while (backlog !== undefined && backlog.length > 0 && this.state === "connected" && this.inflight.size < this.host.limits.maxInflight && !this.#blocked) {
+      const m = backlog.shift()!;
       this.#sendQos(m.topic, m.payload, m.qos, false);
     }
   }
@@ -323,7 +342,7 @@ export class Session implements SocketHandler {
     if (q === 0) {
       this.send({ cmd: "publish", topic, payload, qos: 0, retain, dup: false });
     } else {
-      if (this.inflight.size >= limit || this.backlog.length > 0) {
+      if (this.inflight.size >= limit || (this.#backlog !== undefined && this.#backlog.length > 0)) {
         if (!this.persistent) return false;
         // A persistent session keeps QoS 1/2 messages until there is room (bounded, oldest dropped).
         if (this.backlog.length >= this.host.limits.maxQueuedPerSession) {
@@ -349,11 +368,11 @@ export class Session implements SocketHandler {
     this.decoder.stop();
     this.inbound.clear();
     if (this.persistent && wasConnected && reason !== "shutdown") this.host.park(this);
-    else for (const f of this.subscriptions.keys()) this.host.unsubscribed(this, f);
-    this.inflight.clear();
-    this.qos2In.clear();
-    this.backlog.length = 0;
-    this.subscriptions.clear();
+    else if (this.#subscriptions !== undefined) for (const f of this.#subscriptions.keys()) this.host.unsubscribed(this, f);
+    this.#inflight?.clear();
+    this.#qos2In?.clear();
+    if (this.#backlog !== undefined) this.#backlog.length = 0;
+    this.#subscriptions?.clear();
     const will = wasConnected && reason !== "clean" && reason !== "shutdown" ? this.will : undefined;
     this.will = undefined;
     this.socket.close();
