@@ -142,7 +142,8 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     }
     await audit.flow(device, topic, d, bytesIn);
     if (audit.failClosed) throw new Error("audit log fails closed: message recorded but not forwarded");
-    outbound.send(d.integration, d.destination, d.vendorTopic, d.payload);
+    // PUBACK only once it is queued (or refused with a record), so the pipeline bound holds the devices.
+    await outbound.send(d.integration, d.destination, d.vendorTopic, d.payload);
   };
 
   const broker = new Broker({

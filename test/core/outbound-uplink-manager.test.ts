@@ -207,13 +207,22 @@ describe("UplinkManager drain", () => {
     const { mgr, events, clock } = setup();
     mgr.start();
     for (let i = 0; i < 12; i++) await mgr.enqueue("t", new Uint8Array(999));
-    const drops = events.filter((e) => e.kind === "queue" && e.reason === "overflow");
-    assert.ok(drops.length > 0);
     assert.equal(mgr.stats().dropped["overflow"], 2);
+    assert.equal(events.filter((e) => e.kind === "queue" && e.reason === "overflow").length, 0, "drops of one window wait for its end");
+    clock.tick(1000);
+    // The two pushes that each dropped one share one record, with the sum and the range.
+    const drops = events.filter((e) => e.kind === "queue" && e.reason === "overflow");
+    assert.equal(drops.length, 1);
+    assert.deepEqual(drops[0]!.detail, { count: 2, bytes: 2 * 1000, total: 2, fromSeq: 1, toSeq: 2, reports: 2 });
     const big = await mgr.enqueue("t", new Uint8Array(20_000));
     assert.equal(!big.ok && big.reason, "too-large");
+    clock.tick(1000);
+    const refused = events.filter((e) => e.kind === "queue" && e.reason === "too-large");
+    assert.equal(refused.length, 1);
+    assert.equal(refused[0]!.detail?.["count"], 1);
     clock.tick(3600 * 1000 + 60_000);
     await flush();
+    clock.tick(1000);
     assert.ok(events.some((e) => e.reason === "ttl"), "the periodic sweep drops expired messages");
   });
 });
