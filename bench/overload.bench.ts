@@ -30,6 +30,8 @@ interface Outbound {
   readonly queued: number;
   readonly sent: number;
   readonly dropped: Record<string, number>;
+  readonly failures: Record<string, number>;
+  readonly connects: number;
 }
 
 export default async function (): Promise<Record<string, number | string>> {
@@ -66,6 +68,7 @@ export default async function (): Promise<Record<string, number | string>> {
     if (!crashed && over) {
       const queue = await auditRecords(g.httpsPort!, g.ownerToken!, "queue");
       const flow = await auditRecords(g.httpsPort!, g.ownerToken!, "flow");
+      const purges = await auditRecords(g.httpsPort!, g.ownerToken!, "purge");
       const drops = droppedCount(queue, flow);
       const status = JSON.parse(await adminGet(g.httpsPort!, g.ownerToken!, "/api/v1/status")) as { outbound: Record<string, Outbound>; audit: { records: number; failClosed: boolean } };
       const ob = Object.values(status.outbound)[0];
@@ -81,7 +84,12 @@ export default async function (): Promise<Record<string, number | string>> {
       figures["acked (PUBACK to a device)"] = (cap?.acked ?? 0) + over.acked;
       figures["seen at the vendor"] = (cap?.delivered ?? 0) + over.delivered;
       figures["acked but not at the vendor"] = unseen;
-      figures["dropped per audit log"] = drops.queue + drops.flowDenied;
+      figures["dropped per audit log (sum of counts read)"] = drops.queue + drops.flowDenied;
+      figures["dropped per audit log (running totals)"] = drops.queueByTotal + drops.flowDenied;
+      figures["unseen seqs below the oldest drop record, by its total"] = account.coveredByTotal;
+      figures["audit purge records (sectors given up)"] = purges.length;
+      figures["drop reasons (status)"] = JSON.stringify(ob?.dropped ?? {});
+      figures["uplink connects / failures"] = `${ob?.connects ?? "—"} / ${JSON.stringify(ob?.failures ?? {})}`;
       figures["dropped, yet delivered (in flight when dropped)"] = Math.max(0, drops.queue - account.gapsCovered - account.droppedAfterLast);
       figures["drop reasons (audit)"] = JSON.stringify(drops.reasons);
       figures["dropped per status counters"] = statusDropped;
