@@ -45,7 +45,10 @@ class HoldingVendor implements Uplink {
 /** The queue as the manager sees it, noting which acks it accepted (those messages were delivered). */
 class AckSpy implements OutboundQueue {
   readonly accepted = new Set<number>();
-  constructor(readonly q: OutboundQueue) {}
+  readonly q: OutboundQueue;
+  constructor(q: OutboundQueue) {
+    this.q = q;
+  }
   push(topic: string, payload: Uint8Array): Promise<PushResult> {
     return this.q.push(topic, payload);
   }
