@@ -59,6 +59,8 @@ export interface OutboundHandle {
   /** Stops sending and drops the queue (consent withdrawn). */
   purge(integration: string, reason: string): Promise<void>;
   summary(): Record<string, UplinkStats>;
+  /** Some destination's queue overflowed and is still draining (see UplinkManager.congested). */
+  congested(): boolean;
   close(): void;
 }
 
@@ -238,6 +240,10 @@ export function openOutbound(board: Board, config: GatewayConfig, policy: Policy
       const out: Record<string, UplinkStats> = {};
       for (const [key, r] of routes) out[key] = r.manager.stats();
       return out;
+    },
+    congested() {
+      for (const r of routes.values()) if (r.manager.congested) return true;
+      return false;
     },
     close() {
       for (const r of routes.values()) r.manager.stop();

@@ -83,6 +83,8 @@ export interface UplinkStats {
   readonly contexts: number;
   /** Messages sent and not yet acknowledged in this session; the window. */
   readonly inFlight: number;
+  /** Acknowledged by the vendor, not yet durably retired by the queue's cursor (they hold the window too). */
+  readonly acknowledged: number;
   readonly window: number;
 }
 
@@ -109,6 +111,8 @@ export class UplinkManager {
   readonly #tallies = new Map<string, Tally>();
   /** Drops and refusals recorded since boot, per "drop:<cause>" / "refused:<reason>" (the records' `total`). */
   readonly #recorded = new Map<string, number>();
+  /** Messages queued when the queue last overflowed; congested until half of them have left. */
+  #highWater = 0;
   /** The last backoff delay chosen (for tests and the console). */
   lastDelayMs = 0;
 
@@ -144,6 +148,7 @@ export class UplinkManager {
    */
   async enqueue(topic: string, payload: Uint8Array): Promise<PushResult> {
     const r = await this.#o.queue.push(topic, payload);
+    if ((r.ok && r.dropped.some((d) => d.cause === "overflow")) || (!r.ok && r.reason === "overflow")) this.#highWater = Math.max(this.#o.queue.count, 2);
     if (r.ok) {
       for (const d of r.dropped) this.reportDrop(d);
       this.#pump();
@@ -151,6 +156,21 @@ export class UplinkManager {
       this.#reportRefusal(r.reason, payload.length, r.detail);
     }
     return r;
+  }
+
+  /**
+   * The queue overflowed and has not yet drained to half of what it held then: the gateway stops
+   * reading device sockets meanwhile (back-pressure before the queue's overflow policy, issue 14), so
+   * the intake cannot take the whole event loop from the uplink. A frozen or disconnected uplink never
+   * drains, so it does not count: its queue's overflow policy applies instead.
+   */
+  get congested(): boolean {
+    if (this.#highWater === 0) return false;
+    if (this.#state !== "connected" || this.#o.queue.frozen || this.#o.queue.count <= this.#highWater / 2) {
+      this.#highWater = 0;
+      return false;
+    }
+    return true;
   }
 
   /** Stops sending at once and keeps the queue (quarantine that freezes). */
@@ -200,6 +220,7 @@ export class UplinkManager {
       connects: this.#connects,
       contexts: this.#o.sealer.contextsStarted,
       inFlight: this.#inFlight,
+      acknowledged: this.#o.queue.acknowledged,
       window: this.#window,
     };
   }

@@ -1,10 +1,11 @@
 /**
  * Issue 14, briefly: the Node board at more than its uplink can carry. A real mqtt.js device floods
  * QoS 1 for a few seconds; the vendor is a real aedes over TLS that takes 10 ms per PUBACK, so the
- * queue (8 KiB, drop-oldest) overflows all the time. Afterwards every message the device got a PUBACK
- * for must be at the vendor or named by a drop record of the audit log, the drop records' counts must
- * match the status counters, they must be a handful (one per cause and window), and the uplink must
- * have kept delivering during the flood (the intake may not starve it).
+ * queue (2 KiB, drop-oldest) overflows; the gateway then stops reading the device until it drains.
+ * Afterwards every message the device got a PUBACK for must be at the vendor or named by a drop record
+ * of the audit log, the drop records' counts must match the status counters, they must be a handful
+ * (one per cause and window), and the uplink must have kept delivering during the flood (the intake
+ * may not starve it).
  */
 import assert from "node:assert/strict";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -156,7 +157,8 @@ describe("overload on the Node board: nothing PUBACKed is lost without a record"
     const duringFlood = new Set(seen.filter((s) => s.at <= floodEnd).map((s) => s.seq)).size;
     const summary = `acked ${acked}, seqs ${maxSeq}, at the vendor ${seenSeqs.size} (${duringFlood} during the flood), dropped ${dropSum} in ${drops.length} records, status ${statusDropped}`;
 
-    assert.ok(dropSum > acked / 3, `the queue really overflowed: ${summary}`);
+    // The queue overflows (drops of the oldest); then the devices are held back until it drains.
+    assert.ok(dropSum > 0 && drops.length > 0, `the queue overflowed: ${summary}`);
     assert.equal(acked, maxSeq, `each PUBACKed message was queued with its own seq: ${summary}`);
     assert.deepEqual(unnamed.slice(0, 10), [], `every seq the vendor never saw is named by a drop record: ${summary}`);
     assert.ok(dropSum >= unseen && dropSum <= unseen + deliveredInRanges, `the counts cover exactly the unseen ones, plus at most those dropped in flight: ${summary}`);
