@@ -194,6 +194,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
         if (!broker.paused && outbound.congested()) {
           // A queue overflowed: devices wait (no reads, PUBACKs later) while the uplink drains it.
           broker.pauseAll();
+          limitTally.add("queueBytes", { kind: "queue", decision: "info", reason: "limit", detail: { limit: "queueBytes", action: "devices paused until the queue drains to half" } });
           watchCongestion();
         } else if (broker.paused && pipelineUsed <= (limits.pipelineBytes * 3) / 4 && !outbound.congested()) broker.resumeAll();
       };
