@@ -27,6 +27,9 @@ export const DEFAULT_EXPIRE_EVERY_MS = 60 * 1000;
  * record per cause and window, with their count (issue 14): never one record per push.
  */
 export const DEFAULT_DROP_WINDOW_MS = 1000;
+/** Longest a congested queue holds the devices; then, for CONGESTION_CALM_MS, its overflow policy alone. */
+export const MAX_CONGESTION_HOLD_MS = 1000;
+export const CONGESTION_CALM_MS = 5000;
 const AGGREGATED_DROPS: readonly string[] = Object.freeze(["overflow", "ttl"]);
 
 export type UplinkState = "idle" | "connecting" | "connected" | "waiting" | "stopped";
@@ -113,6 +116,9 @@ export class UplinkManager {
   readonly #recorded = new Map<string, number>();
   /** Messages queued when the queue last overflowed; congested until half of them have left. */
   #highWater = 0;
+  /** Monotonic ms when this congestion began, and before which no new one may begin. */
+  #congestedSince = 0;
+  #calmUntil = 0;
   /** The last backoff delay chosen (for tests and the console). */
   lastDelayMs = 0;
 
@@ -148,7 +154,13 @@ export class UplinkManager {
    */
   async enqueue(topic: string, payload: Uint8Array): Promise<PushResult> {
     const r = await this.#o.queue.push(topic, payload);
-    if ((r.ok && r.dropped.some((d) => d.cause === "overflow")) || (!r.ok && r.reason === "overflow")) this.#highWater = Math.max(this.#o.queue.count, 2);
+    if (((r.ok && r.dropped.some((d) => d.cause === "overflow")) || (!r.ok && r.reason === "overflow")) && this.#highWater === 0) {
+      const now = this.#o.clock.monotonic();
+      if (now >= this.#calmUntil) {
+        this.#highWater = Math.max(this.#o.queue.count, 2);
+        this.#congestedSince = now;
+      }
+    }
     if (r.ok) {
       for (const d of r.dropped) this.reportDrop(d);
       this.#pump();
@@ -166,8 +178,13 @@ export class UplinkManager {
    */
   get congested(): boolean {
     if (this.#highWater === 0) return false;
-    if (this.#state !== "connected" || this.#o.queue.frozen || this.#o.queue.count <= this.#highWater / 2) {
+    const now = this.#o.clock.monotonic();
+    const held = now - this.#congestedSince >= MAX_CONGESTION_HOLD_MS;
+    if (held || this.#state !== "connected" || this.#o.queue.frozen || this.#o.queue.count <= this.#highWater / 2) {
       this.#highWater = 0;
+      // A vendor that stays connected but stops acknowledging must not hold the devices for good:
+      // after a hold that did not drain, the overflow policy alone applies for a while.
+      if (held) this.#calmUntil = now + CONGESTION_CALM_MS;
       return false;
     }
     return true;

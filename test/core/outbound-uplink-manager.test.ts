@@ -9,7 +9,7 @@ import { FakeClock } from "../lib/fake-clock.js";
 import { nobleCrypto, seededRandom } from "../lib/noble-crypto.js";
 import { MemoryQueue } from "../../src/outbound/queue.js";
 import { EnvelopeSealer, parseEnvelope } from "../../src/outbound/envelope.js";
-import { MAX_BACKOFF_MS, UplinkManager } from "../../src/outbound/uplink-manager.js";
+import { CONGESTION_CALM_MS, MAX_BACKOFF_MS, MAX_CONGESTION_HOLD_MS, UplinkManager } from "../../src/outbound/uplink-manager.js";
 import { deriveKeyPair } from "../../src/crypto/hpke.js";
 import type { AuditEvent } from "../../src/audit/types.js";
 import { PROFILES } from "../../src/profiles.js";
@@ -281,5 +281,42 @@ describe("UplinkManager window", () => {
     const { mgr } = setup(seededRandom("w3"), null);
     assert.equal(mgr.stats().window, PROFILES.node.limits.uplinkWindow);
     for (const window of [0, 1.5, -1, 70_000]) assert.throws(() => setup(seededRandom("w4"), window), /window/);
+  });
+
+  it("an overflow makes the route congested (devices held) until the queue drains to half", async () => {
+    const { uplink, mgr, queue } = setup();
+    mgr.start();
+    uplink.accept();
+    assert.equal(mgr.congested, false);
+    for (let i = 0; i < 11; i++) await mgr.enqueue("t", new Uint8Array(999));
+    assert.equal(mgr.congested, true, "the queue overflowed");
+    const high = queue.count;
+    while (queue.count > high / 2) {
+      assert.equal(mgr.congested, true);
+      await uplink.puback();
+    }
+    assert.equal(mgr.congested, false, "drained to half: the devices are read again");
+  });
+
+  it("a vendor that stays connected but never acknowledges holds the devices at most MAX_CONGESTION_HOLD_MS, then calm", async () => {
+    const { uplink, mgr, clock } = setup();
+    mgr.start();
+    uplink.accept();
+    for (let i = 0; i < 11; i++) await mgr.enqueue("t", new Uint8Array(999));
+    assert.equal(mgr.congested, true);
+    clock.tick(MAX_CONGESTION_HOLD_MS);
+    assert.equal(mgr.congested, false, "the hold ends though nothing drained");
+    await mgr.enqueue("t", new Uint8Array(999));
+    assert.equal(mgr.congested, false, "no new hold during the calm: the overflow policy applies");
+    clock.tick(CONGESTION_CALM_MS);
+    await mgr.enqueue("t", new Uint8Array(999));
+    assert.equal(mgr.congested, true);
+  });
+
+  it("a disconnected uplink never holds the devices (its queue's policy applies)", async () => {
+    const { mgr } = setup();
+    mgr.start(); // never connects
+    for (let i = 0; i < 11; i++) await mgr.enqueue("t", new Uint8Array(999));
+    assert.equal(mgr.congested, false);
   });
 });
