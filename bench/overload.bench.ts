@@ -30,6 +30,8 @@ interface Outbound {
   readonly queued: number;
   readonly sent: number;
   readonly dropped: Record<string, number>;
+  readonly failures: Record<string, number>;
+  readonly connects: number;
 }
 
 export default async function (): Promise<Record<string, number | string>> {
@@ -50,10 +52,19 @@ export default async function (): Promise<Record<string, number | string>> {
       { name: "capacity", mode: "closed" as const, devices, window: WINDOW, rate: 0, warmupMs: 1000, measureMs: 5000, drainMs: 10_000 },
       { name: "overload", mode: "open" as const, devices, window: 0, rate: 0, rateFactor: FACTOR, warmupMs: 0, measureMs: OVERLOAD_MS, drainMs: DRAIN_MS },
     ];
+    // Once a second, the uplink as the gateway sees it (PORTCULLIS_OVERLOAD_TRACE=1): what holds the window.
+    const trace = process.env.PORTCULLIS_OVERLOAD_TRACE ? setInterval(() => {
+      void adminGet(g.httpsPort!, g.ownerToken!, "/api/v1/status", 900).then((body) => {
+        const st = JSON.parse(body) as { outbound: Record<string, Outbound & { inFlight: number; acknowledged: number; sent: number }>; limits: { pipelineBytes: unknown; devicesPaused: boolean } };
+        const o = Object.values(st.outbound)[0];
+        process.stdout.write(`  trace sent ${o?.sent} inFlight ${o?.inFlight} acknowledged ${o?.acknowledged} queued ${o?.queued} pipeline ${JSON.stringify(st.limits.pipelineBytes)} paused ${st.limits.devicesPaused}\n`);
+      }, (e: unknown) => process.stdout.write(`  trace: ${(e as Error).message}\n`));
+    }, 1000) : undefined;
     const run = await runLoadProcess(tmp, "overload", {
       port: g.port, flowSlots: FLOW_SLOTS, payloadBytes: PAYLOAD, observerPort: vendor.plainPort, targetPid: g.pid,
       hpke: { keyFile: vendorKey, integration: INTEGRATION, contractVersion: CONTRACT_VERSION }, phases,
     }, (r) => process.stdout.write(`  ${r.name.padEnd(9)} ${r.refused ? `refused ${r.refused}` : `offered ${fmt(r.offeredRate)} msgs/s, delivered ${fmt(r.deliveredInWindow / (r.windowMs / 1000))} msgs/s, acked ${r.acked}, seen ${r.delivered}, acked but unseen ${r.lost}`}\n`));
+    if (trace) clearInterval(trace);
     const crashed = g.exited();
     const peak = memMb(g.pid).peak;
     const [cap, over] = run.results as [LoadResult | undefined, LoadResult | undefined];
@@ -66,6 +77,7 @@ export default async function (): Promise<Record<string, number | string>> {
     if (!crashed && over) {
       const queue = await auditRecords(g.httpsPort!, g.ownerToken!, "queue");
       const flow = await auditRecords(g.httpsPort!, g.ownerToken!, "flow");
+      const purges = await auditRecords(g.httpsPort!, g.ownerToken!, "purge");
       const drops = droppedCount(queue, flow);
       const status = JSON.parse(await adminGet(g.httpsPort!, g.ownerToken!, "/api/v1/status")) as { outbound: Record<string, Outbound>; audit: { records: number; failClosed: boolean } };
       const ob = Object.values(status.outbound)[0];
@@ -81,7 +93,12 @@ export default async function (): Promise<Record<string, number | string>> {
       figures["acked (PUBACK to a device)"] = (cap?.acked ?? 0) + over.acked;
       figures["seen at the vendor"] = (cap?.delivered ?? 0) + over.delivered;
       figures["acked but not at the vendor"] = unseen;
-      figures["dropped per audit log"] = drops.queue + drops.flowDenied;
+      figures["dropped per audit log (sum of counts read)"] = drops.queue + drops.flowDenied;
+      figures["dropped per audit log (running totals)"] = drops.queueByTotal + drops.flowDenied;
+      figures["unseen seqs below the oldest drop record, by its total"] = account.coveredByTotal;
+      figures["audit purge records (sectors given up)"] = purges.length;
+      figures["drop reasons (status)"] = JSON.stringify(ob?.dropped ?? {});
+      figures["uplink connects / failures"] = `${ob?.connects ?? "—"} / ${JSON.stringify(ob?.failures ?? {})}`;
       figures["dropped, yet delivered (in flight when dropped)"] = Math.max(0, drops.queue - account.gapsCovered - account.droppedAfterLast);
       figures["drop reasons (audit)"] = JSON.stringify(drops.reasons);
       figures["dropped per status counters"] = statusDropped;

@@ -138,6 +138,17 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
    */
   let pipelineUsed = 0;
   let pipelinePeak = 0;
+  /** While devices are paused for a congested queue: checks every few ms whether it has drained. */
+  let congestionTimer: ReturnType<typeof board.timers.every> | undefined;
+  const watchCongestion = (): void => {
+    if (congestionTimer !== undefined) return;
+    congestionTimer = board.timers.every(5, () => {
+      if (outbound.congested()) return;
+      board.timers.cancel(congestionTimer!);
+      congestionTimer = undefined;
+      if (brokerRef?.paused && pipelineUsed <= (limits.pipelineBytes * 3) / 4) brokerRef.resumeAll();
+    });
+  };
 
   /**
    * Records one decision and, for an allowed flow, forwards it only once a durable record covers it
@@ -157,7 +168,8 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     }
     await audit.flow(device, topic, d, bytesIn);
     if (audit.failClosed) throw new Error("audit log fails closed: message recorded but not forwarded");
-    outbound.send(d.integration, d.destination, d.vendorTopic, d.payload);
+    // PUBACK only once it is queued (or refused with a record), so the pipeline bound holds the devices.
+    await outbound.send(d.integration, d.destination, d.vendorTopic, d.payload);
   };
 
   /**
@@ -180,7 +192,12 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     const done = ds.length === 1 ? handleDecision(clientId, topic, ds[0]!, payload.length) : Promise.all(ds.map((d) => handleDecision(clientId, topic, d, payload.length))).then(() => undefined);
     const release = (): void => {
       pipelineUsed -= held;
-      if (broker.paused && pipelineUsed <= (limits.pipelineBytes * 3) / 4) broker.resumeAll();
+      if (!broker.paused && outbound.congested()) {
+        // A queue overflowed: devices wait (no reads, PUBACKs later) while the uplink drains it.
+        broker.pauseAll();
+        limitTally.add("queueBytes", { kind: "queue", decision: "info", reason: "limit", detail: { limit: "queueBytes", action: "devices paused until the queue drains to half" } });
+        watchCongestion();
+      } else if (broker.paused && pipelineUsed <= (limits.pipelineBytes * 3) / 4 && !outbound.congested()) broker.resumeAll();
     };
     done.then(release, release);
     return done;
@@ -332,6 +349,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
       board.timers.cancel(deadlineTimer);
       board.timers.cancel(fillTimer);
       bridge?.close();
+      if (congestionTimer !== undefined) board.timers.cancel(congestionTimer);
       admin.close();
       outbound.close();
       broker.close();

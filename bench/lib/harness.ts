@@ -84,6 +84,7 @@ export interface AuditLine {
   readonly kind: string;
   readonly decision: string;
   readonly device: string | null;
+  readonly integration?: string | null;
   readonly reason: string | null;
   readonly detail?: Record<string, unknown>;
 }
@@ -103,17 +104,23 @@ export async function auditRecords(port: number, token: string, kind: string, ma
 }
 
 /**
- * Messages the gateway accounts for as dropped: queue drop records (a `count`, or one message each)
- * and flow denies. Minimized or allowed flows are not drops.
+ * Messages the gateway accounts for as dropped: queue drop and refusal records (their `count`, or one
+ * message each) and flow denies. Minimized or allowed flows are not drops. `queueByTotal` is the same
+ * sum read from the records' running `total` (per integration × reason × drop/refusal, the newest
+ * record's): it still holds when the log has purged older records.
  */
-export function droppedCount(queue: readonly AuditLine[], flow: readonly AuditLine[]): { queue: number; flowDenied: number; reasons: Record<string, number> } {
+export function droppedCount(queue: readonly AuditLine[], flow: readonly AuditLine[]): { queue: number; queueByTotal: number; flowDenied: number; reasons: Record<string, number> } {
   const reasons: Record<string, number> = {};
+  const totals = new Map<string, number>();
   let q = 0;
   for (const r of queue) {
     if (r.decision !== "deny") continue;
     const c = typeof r.detail?.count === "number" ? r.detail.count : 1;
     q += c;
     reasons[`queue:${r.reason}`] = (reasons[`queue:${r.reason}`] ?? 0) + c;
+    const key = `${r.integration ?? ""}/${r.reason}/${typeof r.detail?.fromSeq === "number" ? "drop" : "refused"}`;
+    const total = typeof r.detail?.total === "number" ? r.detail.total : undefined;
+    totals.set(key, total === undefined ? (totals.get(key) ?? 0) + c : Math.max(totals.get(key) ?? 0, total));
   }
   let f = 0;
   for (const r of flow) {
@@ -121,7 +128,9 @@ export function droppedCount(queue: readonly AuditLine[], flow: readonly AuditLi
     f++;
     reasons[`flow:${r.reason}`] = (reasons[`flow:${r.reason}`] ?? 0) + 1;
   }
-  return { queue: q, flowDenied: f, reasons };
+  let byTotal = 0;
+  for (const v of totals.values()) byTotal += v;
+  return { queue: q, queueByTotal: byTotal, flowDenied: f, reasons };
 }
 
 interface ProfileNode {
@@ -178,8 +187,13 @@ export interface DropAccount {
   readonly gapsUncovered: number;
   /** Dropped seqs above the last one the vendor saw (they leave no gap). */
   readonly droppedAfterLast: number;
-  /** Queue refusals (one message each, never given a seq) and flow denies. */
+  /** Queue refusals (never given a seq; a record's count) and flow denies. */
   readonly refusedOrDenied: number;
+  /**
+   * Unseen seqs below the oldest drop record still in the log that its running `total` accounts for
+   * (the log purged the records that named them: total − count of that record is the drops before it).
+   */
+  readonly coveredByTotal: number;
 }
 
 /**
@@ -190,12 +204,19 @@ export interface DropAccount {
 export function accountDrops(queue: readonly AuditLine[], flow: readonly AuditLine[], gaps: readonly (readonly [number, number])[], lastSeq: number): DropAccount {
   const ranges: [number, number][] = [];
   let refused = 0;
+  // Per reason, the drop record with the lowest fromSeq: its total − count drops came before it.
+  const oldest = new Map<string, { from: number; before: number }>();
   for (const r of queue) {
     if (r.decision !== "deny") continue;
     const from = r.detail?.fromSeq;
     const to = r.detail?.toSeq;
-    if (typeof from === "number" && typeof to === "number") ranges.push([from, to]);
-    else refused++;
+    const count = typeof r.detail?.count === "number" ? r.detail.count : 1;
+    if (typeof from === "number" && typeof to === "number") {
+      ranges.push([from, to]);
+      const total = r.detail?.total;
+      const o = oldest.get(r.reason ?? "");
+      if (typeof total === "number" && (!o || from < o.from)) oldest.set(r.reason ?? "", { from, before: total - count });
+    } else refused += count;
   }
   ranges.sort((a, b) => a[0] - b[0]);
   const merged: [number, number][] = [];
@@ -210,6 +231,15 @@ export function accountDrops(queue: readonly AuditLine[], flow: readonly AuditLi
     total += b - a + 1;
     covered += overlap(merged, a, b);
   }
+  // Gaps below the oldest retained drop record: covered up to the drops its running total says came first.
+  let byTotal = 0;
+  const floor = Math.min(...[...oldest.values()].map((o) => o.from));
+  if (Number.isFinite(floor)) {
+    let below = 0;
+    for (const [a, b] of gaps) if (a < floor) below += Math.min(b, floor - 1) - a + 1 - overlap(merged, a, Math.min(b, floor - 1));
+    const before = [...oldest.values()].reduce((x, o) => x + o.before, 0);
+    byTotal = Math.min(below, before);
+  }
   const denied = flow.filter((r) => r.decision === "deny").length;
-  return { gapsCovered: covered, gapsUncovered: total - covered, droppedAfterLast: overlap(merged, lastSeq + 1, Number.MAX_SAFE_INTEGER), refusedOrDenied: refused + denied };
+  return { gapsCovered: covered + byTotal, gapsUncovered: total - covered - byTotal, droppedAfterLast: overlap(merged, lastSeq + 1, Number.MAX_SAFE_INTEGER), refusedOrDenied: refused + denied, coveredByTotal: byTotal };
 }

@@ -46,8 +46,12 @@ const QUEUE_TAG_BASE = 0x10;
 const SLOTS_KEY = "queue-slots";
 
 export interface OutboundHandle {
-  /** Queues an allowed, minimized message for its destination. */
-  send(integration: string, destination: string, vendorTopic: string, payload: Uint8Array): void;
+  /**
+   * Queues an allowed, minimized message for its destination. Resolves (never rejects) once it is
+   * durably queued, or refused or dropped with a record: the broker's PUBACK waits for it, so the
+   * pipeline's back-pressure holds the devices while the queue is busy.
+   */
+  send(integration: string, destination: string, vendorTopic: string, payload: Uint8Array): Promise<void>;
   start(): void;
   /** Stops sending for an integration and keeps its queue (incident containment). */
   freeze(integration: string, reason: string): void;
@@ -55,6 +59,8 @@ export interface OutboundHandle {
   /** Stops sending and drops the queue (consent withdrawn). */
   purge(integration: string, reason: string): Promise<void>;
   summary(): Record<string, UplinkStats>;
+  /** Some destination's queue overflowed and is still draining (see UplinkManager.congested). */
+  congested(): boolean;
   close(): void;
 }
 
@@ -129,7 +135,12 @@ export function openOutbound(board: Board, config: GatewayConfig, policy: Policy
       if (previous && previous.queueTerms !== queueTerms) ring.flush();
       const queue = previous && previous.queueTerms === queueTerms ? previous.queue : new FlashQueue(ring, contract.terms.queue, board.clock, {
         crypto: board.crypto, keys: board.keys, random: board.random, slot,
-        onDrop: (d) => record({ kind: "queue", decision: "deny", integration: contract.id, reason: d.cause, detail: { destination: dest.id, count: d.count, bytes: d.bytes, fromSeq: d.fromSeq, toSeq: d.toSeq } }),
+        // Through the route's manager, so these drops are counted and aggregated like the others.
+        onDrop: (d) => {
+          const m = routes.get(key)?.manager;
+          if (m) m.reportDrop(d);
+          else record({ kind: "queue", decision: "deny", integration: contract.id, reason: d.cause, detail: { destination: dest.id, count: d.count, bytes: d.bytes, fromSeq: d.fromSeq, toSeq: d.toSeq } });
+        },
       });
       const sealer = new EnvelopeSealer({
         crypto: board.crypto,
@@ -207,9 +218,12 @@ export function openOutbound(board: Board, config: GatewayConfig, policy: Policy
       const route = routes.get(`${integration}/${destination}`);
       if (!route || failClosed()) {
         record({ kind: "queue", decision: "deny", integration, topic: vendorTopic, reason: route ? "audit-unavailable" : "no-route", detail: { destination, bytes: payload.length } });
-        return;
+        return Promise.resolve();
       }
-      void route.manager.enqueue(vendorTopic, payload);
+      // enqueue reports its own refusals; a rejection would be a bug, recorded rather than thrown.
+      return route.manager.enqueue(vendorTopic, payload).then(() => undefined, (e: unknown) => {
+        record({ kind: "queue", decision: "deny", integration, topic: vendorTopic, reason: "failed", detail: { destination, bytes: payload.length, detail: e instanceof Error ? e.message : String(e) } });
+      });
     },
     start() {
       started = true;
@@ -226,6 +240,10 @@ export function openOutbound(board: Board, config: GatewayConfig, policy: Policy
       const out: Record<string, UplinkStats> = {};
       for (const [key, r] of routes) out[key] = r.manager.stats();
       return out;
+    },
+    congested() {
+      for (const r of routes.values()) if (r.manager.congested) return true;
+      return false;
     },
     close() {
       for (const r of routes.values()) r.manager.stop();

@@ -120,7 +120,12 @@ export abstract class QueueBase implements OutboundQueue {
   #frozen = false;
   #nextSeq: number;
   #failed: string | undefined;
-  #chain: Promise<void> = Promise.resolve();
+  /** Mutations waiting their turn (pushes, sweeps, purges), in call order; `#head` is the next one. */
+  #ops: (() => void)[] = [];
+  #head = 0;
+  /** Cursor steps waiting: they go before any waiting push (see #serial). */
+  readonly #urgent: (() => void)[] = [];
+  #running = false;
   readonly #onDrop: ((d: QueueDrop) => void) | undefined;
   recovered: QueueDrop | undefined;
 
@@ -211,7 +216,7 @@ export abstract class QueueBase implements OutboundQueue {
     this.#advancing ??= this.#serial(() => {
       this.#advancing = undefined;
       return Promise.resolve({ durable: this.#advance() });
-    }).then((step) => step.durable);
+    }, true).then((step) => step.durable);
     return this.#advancing;
   }
   expire(): Promise<QueueDrop | undefined> {
@@ -221,11 +226,52 @@ export abstract class QueueBase implements OutboundQueue {
     return this.#serial(async () => (this.#index.length > 0 ? this.#drop(this.#index.length, "purge") : undefined));
   }
 
-  /** Mutations run one at a time, in call order, so concurrent callers never interleave inside one. */
-  #serial<T>(op: () => Promise<T>): Promise<T> {
-    const run = this.#chain.then(op);
-    this.#chain = run.then(() => undefined, () => undefined);
-    return run;
+  /**
+   * Mutations run one at a time, so concurrent callers never interleave inside one: in call order,
+   * except that a cursor step (`urgent`) runs as soon as the mutation under way ends, ahead of the
+   * pushes waiting. Under intake load thousands of pushes may wait; a cursor step behind them would
+   * hold the acknowledged messages in the uplink's window and starve it (issue 14).
+   */
+  #serial<T>(op: () => Promise<T>, urgent = false): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const run = (): void => {
+        let p: Promise<T>;
+        try {
+          p = op();
+        } catch (e) {
+          p = Promise.reject(e);
+        }
+        p.then(resolve, reject).then(() => this.#next(), () => this.#next());
+      };
+      if (urgent) this.#urgent.push(run);
+      else this.#ops.push(run);
+      // From idle, the first one starts in a microtask (never inside the caller's own statement).
+      if (!this.#running) {
+        this.#running = true;
+        void Promise.resolve().then(() => this.#next());
+      }
+    });
+  }
+
+  /** Starts the next waiting mutation (cursor steps first), or marks the queue idle. */
+  #next(): void {
+    let run = this.#urgent.shift();
+    if (!run && this.#head < this.#ops.length) {
+      run = this.#ops[this.#head++];
+      // Compact now and then, so the array does not grow for ever nor shift on every call.
+      if (this.#head > 1024 && this.#head * 2 > this.#ops.length) {
+        this.#ops = this.#ops.slice(this.#head);
+        this.#head = 0;
+      }
+    }
+    if (!run) {
+      this.#running = false;
+      this.#ops.length = 0;
+      this.#head = 0;
+      return;
+    }
+    this.#running = true;
+    run();
   }
 
   async #push(topic: string, payload: Uint8Array): Promise<PushResult | { readonly result: PushResult & { readonly ok: true }; readonly durable: Promise<void> }> {

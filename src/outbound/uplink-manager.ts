@@ -22,6 +22,15 @@ export const DEFAULT_BACKOFF_BASE_MS = 1000;
 /** The issue's cap: never wait longer than 5 minutes between attempts. */
 export const MAX_BACKOFF_MS = 5 * 60 * 1000;
 export const DEFAULT_EXPIRE_EVERY_MS = 60 * 1000;
+/**
+ * Queue drops of the causes that come one per push under load (overflow, ttl) are written as one
+ * record per cause and window, with their count (issue 14): never one record per push.
+ */
+export const DEFAULT_DROP_WINDOW_MS = 1000;
+/** Longest a congested queue holds the devices; then, for CONGESTION_CALM_MS, its overflow policy alone. */
+export const MAX_CONGESTION_HOLD_MS = 1000;
+export const CONGESTION_CALM_MS = 5000;
+const AGGREGATED_DROPS: readonly string[] = Object.freeze(["overflow", "ttl"]);
 
 export type UplinkState = "idle" | "connecting" | "connected" | "waiting" | "stopped";
 
@@ -43,6 +52,23 @@ export interface UplinkManagerOptions {
   readonly expireEveryMs?: number;
   /** QoS 1 messages in flight at once (1 = stop and wait). Default: the node profile's `uplinkWindow`. */
   readonly window?: number;
+  /** Overflow and TTL drops within this window share one record (default DEFAULT_DROP_WINDOW_MS). */
+  readonly dropWindowMs?: number;
+}
+
+/** Drops (with their seq range) or refusals of one cause in the current window, not yet written. */
+interface Tally {
+  readonly key: string;
+  readonly reason: string;
+  count: number;
+  bytes: number;
+  readonly fromSeq?: number;
+  toSeq?: number;
+  /** Reports (pushes, sweeps) folded into this record. */
+  reports: number;
+  /** The first refusal's explanation. */
+  readonly detail?: string;
+  readonly timer: TimerId | undefined;
 }
 
 /** Counters for the console and the data map. */
@@ -60,6 +86,8 @@ export interface UplinkStats {
   readonly contexts: number;
   /** Messages sent and not yet acknowledged in this session; the window. */
   readonly inFlight: number;
+  /** Acknowledged by the vendor, not yet durably retired by the queue's cursor (they hold the window too). */
+  readonly acknowledged: number;
   readonly window: number;
 }
 
@@ -83,6 +111,14 @@ export class UplinkManager {
   #connects = 0;
   readonly #dropped: Record<string, number> = {};
   readonly #failures: Record<string, number> = {};
+  readonly #tallies = new Map<string, Tally>();
+  /** Drops and refusals recorded since boot, per "drop:<cause>" / "refused:<reason>" (the records' `total`). */
+  readonly #recorded = new Map<string, number>();
+  /** Messages queued when the queue last overflowed; congested until half of them have left. */
+  #highWater = 0;
+  /** Monotonic ms when this congestion began, and before which no new one may begin. */
+  #congestedSince = 0;
+  #calmUntil = 0;
   /** The last backoff delay chosen (for tests and the console). */
   lastDelayMs = 0;
 
@@ -105,9 +141,9 @@ export class UplinkManager {
   start(): void {
     if (this.#state !== "idle") return;
     const lost = this.#o.queue.recovered;
-    if (lost) this.#reportDrop(lost);
+    if (lost) this.reportDrop(lost);
     this.#expiry = this.#o.timers.every(this.#o.expireEveryMs ?? DEFAULT_EXPIRE_EVERY_MS, () => {
-      void this.#o.queue.expire().then((d) => d && this.#reportDrop(d), () => undefined);
+      void this.#o.queue.expire().then((d) => d && this.reportDrop(d), () => undefined);
     });
     this.#connect();
   }
@@ -118,14 +154,40 @@ export class UplinkManager {
    */
   async enqueue(topic: string, payload: Uint8Array): Promise<PushResult> {
     const r = await this.#o.queue.push(topic, payload);
+    if (((r.ok && r.dropped.some((d) => d.cause === "overflow")) || (!r.ok && r.reason === "overflow")) && this.#highWater === 0) {
+      const now = this.#o.clock.monotonic();
+      if (now >= this.#calmUntil) {
+        this.#highWater = Math.max(this.#o.queue.count, 2);
+        this.#congestedSince = now;
+      }
+    }
     if (r.ok) {
-      for (const d of r.dropped) this.#reportDrop(d);
+      for (const d of r.dropped) this.reportDrop(d);
       this.#pump();
     } else {
-      this.#count(this.#dropped, r.reason);
-      this.#event({ kind: "queue", decision: "deny", topic, reason: r.reason, detail: { bytes: payload.length, detail: r.detail } });
+      this.#reportRefusal(r.reason, payload.length, r.detail);
     }
     return r;
+  }
+
+  /**
+   * The queue overflowed and has not yet drained to half of what it held then: the gateway stops
+   * reading device sockets meanwhile (back-pressure before the queue's overflow policy, issue 14), so
+   * the intake cannot take the whole event loop from the uplink. A frozen or disconnected uplink never
+   * drains, so it does not count: its queue's overflow policy applies instead.
+   */
+  get congested(): boolean {
+    if (this.#highWater === 0) return false;
+    const now = this.#o.clock.monotonic();
+    const held = now - this.#congestedSince >= MAX_CONGESTION_HOLD_MS;
+    if (held || this.#state !== "connected" || this.#o.queue.frozen || this.#o.queue.count <= this.#highWater / 2) {
+      this.#highWater = 0;
+      // A vendor that stays connected but stops acknowledging must not hold the devices for good:
+      // after a hold that did not drain, the overflow policy alone applies for a while.
+      if (held) this.#calmUntil = now + CONGESTION_CALM_MS;
+      return false;
+    }
+    return true;
   }
 
   /** Stops sending at once and keeps the queue (quarantine that freezes). */
@@ -153,6 +215,8 @@ export class UplinkManager {
   /** Closes the session and stops every timer. Harmless twice; no event follows. */
   stop(): void {
     if (this.#state === "stopped") return;
+    // Drops tallied so far are written before the last event: each drop is in the log once.
+    this.flushDrops();
     this.#state = "stopped";
     if (this.#retry !== undefined) this.#o.timers.cancel(this.#retry);
     if (this.#expiry !== undefined) this.#o.timers.cancel(this.#expiry);
@@ -173,6 +237,7 @@ export class UplinkManager {
       connects: this.#connects,
       contexts: this.#o.sealer.contextsStarted,
       inFlight: this.#inFlight,
+      acknowledged: this.#o.queue.acknowledged,
       window: this.#window,
     };
   }
@@ -277,9 +342,85 @@ export class UplinkManager {
     }
   }
 
-  #reportDrop(d: QueueDrop): void {
+  /**
+   * Counts a drop (status) and records it: overflow and TTL drops are tallied per cause for
+   * `dropWindowMs` and written as one record with the sum of their counts and the seq range they span
+   * (drops take the oldest messages, so their seqs rise; the range may also span messages delivered
+   * in between, which the count leaves out, as a single drop's range does). Other causes are written
+   * at once. Every drop record also carries `total`: the drops of its cause since boot, so a reader
+   * still gets the sum when the log has purged older records. A tally not yet written when the board
+   * loses power is lost with RAM (at most one window of drop records; the messages were durable and
+   * their consumption is on flash).
+   */
+  reportDrop(d: QueueDrop): void {
     this.#count(this.#dropped, d.cause, d.count);
-    this.#event({ kind: "queue", decision: "deny", reason: d.cause, detail: { count: d.count, bytes: d.bytes, fromSeq: d.fromSeq, toSeq: d.toSeq } });
+    if (!AGGREGATED_DROPS.includes(d.cause) || this.#state === "stopped") {
+      this.#writeTally({ key: "", reason: d.cause, count: d.count, bytes: d.bytes, fromSeq: d.fromSeq, toSeq: d.toSeq, reports: 1, timer: undefined });
+      return;
+    }
+    const key = `drop:${d.cause}`;
+    let t = this.#tallies.get(key);
+    // Out of order (cannot happen from the head of one queue): the range would lie, so close it first.
+    if (t && t.toSeq !== undefined && d.fromSeq <= t.toSeq) {
+      this.#flushTally(key);
+      t = undefined;
+    }
+    if (t) {
+      t.count += d.count;
+      t.bytes += d.bytes;
+      t.toSeq = d.toSeq;
+      t.reports++;
+      return;
+    }
+    this.#tallies.set(key, { key, reason: d.cause, count: d.count, bytes: d.bytes, fromSeq: d.fromSeq, toSeq: d.toSeq, reports: 1, timer: this.#tallyTimer(key) });
+  }
+
+  /** A refused push (never given a seq): tallied per reason and window like the drops. */
+  #reportRefusal(reason: string, bytes: number, detail: string): void {
+    this.#count(this.#dropped, reason);
+    const key = `refused:${reason}`;
+    const t = this.#tallies.get(key);
+    if (t && this.#state !== "stopped") {
+      t.count++;
+      t.bytes += bytes;
+      t.reports++;
+      return;
+    }
+    const tally: Tally = { key, reason, count: 1, bytes, reports: 1, detail, timer: undefined };
+    if (this.#state === "stopped") this.#writeTally(tally);
+    else this.#tallies.set(key, { ...tally, timer: this.#tallyTimer(key) });
+  }
+
+  /** Writes the drop and refusal tallies of the current window now (stop, shutdown, tests). */
+  flushDrops(): void {
+    for (const key of Array.from(this.#tallies.keys())) this.#flushTally(key);
+  }
+
+  #tallyTimer(key: string): TimerId {
+    return this.#o.timers.after(this.#o.dropWindowMs ?? DEFAULT_DROP_WINDOW_MS, () => this.#flushTally(key));
+  }
+
+  #flushTally(key: string): void {
+    const t = this.#tallies.get(key);
+    if (!t) return;
+    this.#tallies.delete(key);
+    if (t.timer !== undefined) this.#o.timers.cancel(t.timer);
+    this.#writeTally(t);
+  }
+
+  #writeTally(t: Tally): void {
+    const totalKey = `${t.fromSeq === undefined ? "refused" : "drop"}:${t.reason}`;
+    const total = (this.#recorded.get(totalKey) ?? 0) + t.count;
+    this.#recorded.set(totalKey, total);
+    const detail: Record<string, number | string> = { count: t.count, bytes: t.bytes, total };
+    if (t.fromSeq !== undefined && t.toSeq !== undefined) {
+      detail.fromSeq = t.fromSeq;
+      detail.toSeq = t.toSeq;
+    }
+    if (t.reports > 1) detail.reports = t.reports;
+    if (t.detail !== undefined) detail.detail = t.detail;
+    // Written even after stop (a drop must never go unrecorded); #event would skip it.
+    this.#o.onEvent({ kind: "queue", decision: "deny", integration: this.#o.integration, reason: t.reason, detail });
   }
 
   #count(table: Record<string, number>, key: string, n = 1): void {

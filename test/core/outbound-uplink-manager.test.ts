@@ -9,7 +9,7 @@ import { FakeClock } from "../lib/fake-clock.js";
 import { nobleCrypto, seededRandom } from "../lib/noble-crypto.js";
 import { MemoryQueue } from "../../src/outbound/queue.js";
 import { EnvelopeSealer, parseEnvelope } from "../../src/outbound/envelope.js";
-import { MAX_BACKOFF_MS, UplinkManager } from "../../src/outbound/uplink-manager.js";
+import { CONGESTION_CALM_MS, MAX_BACKOFF_MS, MAX_CONGESTION_HOLD_MS, UplinkManager } from "../../src/outbound/uplink-manager.js";
 import { deriveKeyPair } from "../../src/crypto/hpke.js";
 import type { AuditEvent } from "../../src/audit/types.js";
 import { PROFILES } from "../../src/profiles.js";
@@ -207,13 +207,22 @@ describe("UplinkManager drain", () => {
     const { mgr, events, clock } = setup();
     mgr.start();
     for (let i = 0; i < 12; i++) await mgr.enqueue("t", new Uint8Array(999));
-    const drops = events.filter((e) => e.kind === "queue" && e.reason === "overflow");
-    assert.ok(drops.length > 0);
     assert.equal(mgr.stats().dropped["overflow"], 2);
+    assert.equal(events.filter((e) => e.kind === "queue" && e.reason === "overflow").length, 0, "drops of one window wait for its end");
+    clock.tick(1000);
+    // The two pushes that each dropped one share one record, with the sum and the range.
+    const drops = events.filter((e) => e.kind === "queue" && e.reason === "overflow");
+    assert.equal(drops.length, 1);
+    assert.deepEqual(drops[0]!.detail, { count: 2, bytes: 2 * 1000, total: 2, fromSeq: 1, toSeq: 2, reports: 2 });
     const big = await mgr.enqueue("t", new Uint8Array(20_000));
     assert.equal(!big.ok && big.reason, "too-large");
+    clock.tick(1000);
+    const refused = events.filter((e) => e.kind === "queue" && e.reason === "too-large");
+    assert.equal(refused.length, 1);
+    assert.equal(refused[0]!.detail?.["count"], 1);
     clock.tick(3600 * 1000 + 60_000);
     await flush();
+    clock.tick(1000);
     assert.ok(events.some((e) => e.reason === "ttl"), "the periodic sweep drops expired messages");
   });
 });
@@ -272,5 +281,42 @@ describe("UplinkManager window", () => {
     const { mgr } = setup(seededRandom("w3"), null);
     assert.equal(mgr.stats().window, PROFILES.node.limits.uplinkWindow);
     for (const window of [0, 1.5, -1, 70_000]) assert.throws(() => setup(seededRandom("w4"), window), /window/);
+  });
+
+  it("an overflow makes the route congested (devices held) until the queue drains to half", async () => {
+    const { uplink, mgr, queue } = setup();
+    mgr.start();
+    uplink.accept();
+    assert.equal(mgr.congested, false);
+    for (let i = 0; i < 11; i++) await mgr.enqueue("t", new Uint8Array(999));
+    assert.equal(mgr.congested, true, "the queue overflowed");
+    const high = queue.count;
+    while (queue.count > high / 2) {
+      assert.equal(mgr.congested, true);
+      await uplink.puback();
+    }
+    assert.equal(mgr.congested, false, "drained to half: the devices are read again");
+  });
+
+  it("a vendor that stays connected but never acknowledges holds the devices at most MAX_CONGESTION_HOLD_MS, then calm", async () => {
+    const { uplink, mgr, clock } = setup();
+    mgr.start();
+    uplink.accept();
+    for (let i = 0; i < 11; i++) await mgr.enqueue("t", new Uint8Array(999));
+    assert.equal(mgr.congested, true);
+    clock.tick(MAX_CONGESTION_HOLD_MS);
+    assert.equal(mgr.congested, false, "the hold ends though nothing drained");
+    await mgr.enqueue("t", new Uint8Array(999));
+    assert.equal(mgr.congested, false, "no new hold during the calm: the overflow policy applies");
+    clock.tick(CONGESTION_CALM_MS);
+    await mgr.enqueue("t", new Uint8Array(999));
+    assert.equal(mgr.congested, true);
+  });
+
+  it("a disconnected uplink never holds the devices (its queue's policy applies)", async () => {
+    const { mgr } = setup();
+    mgr.start(); // never connects
+    for (let i = 0; i < 11; i++) await mgr.enqueue("t", new Uint8Array(999));
+    assert.equal(mgr.congested, false);
   });
 });
