@@ -261,7 +261,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
       onAlarm: (text) => shell.say(`ALARM: ${text}`),
     },
     onEvent: record,
-    exportJsonl: (from, to) => audit.exportJsonl(from, to),
+    exportJsonl: (from, to) => audit.exportLines(from, to),
     checkpoint: () => audit.log.flushSummaries().then(() => audit.log.checkpoint()),
     beforeRead: () => audit.log.flushSummaries(),
     status,
