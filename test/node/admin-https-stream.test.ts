@@ -6,8 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
-import { request, type ClientRequest } from "node:https";
-import type { IncomingMessage } from "node:http";
+import { request } from "node:https";
+import type { ClientRequest, IncomingMessage } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { AdminApi } from "../../src/admin/api.js";
