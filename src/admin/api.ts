@@ -67,7 +67,7 @@ export interface AdminStream {
 }
 
 /** Chunks of at most about this many characters are what a stream hands the host (lines are never split). */
-export const STREAM_CHUNK_CHARS = 4096;
+export const STREAM_CHUNK_CHARS = 2048;
 
 /**
  * A stream over lines (each gets a "\n"), batched into chunks of about {@link STREAM_CHUNK_CHARS}:
