@@ -268,7 +268,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     routes: [
       ...ownerRoutes(actions),
       ...deviceRoutes(deviceRegistry),
-      ...incidentRoutes(incidents, { exportJsonl: (from, to) => audit.exportJsonl(from, to), beforeRead: () => audit.log.flushSummaries(), exit: (id, actor) => exitIntegration(board, { audit, policy, outbound }, id, actor) }),
+      ...incidentRoutes(incidents, { exportJsonl: (from, to) => audit.exportJsonl(from, to), beforeRead: () => audit.log.flushSummaries(), exit: (id, actor) => exitIntegration(board, { audit, policy, outbound }, id, actor), follow: { timers: board.timers, clock: board.clock, nextSeq: () => audit.log.nextSeq } }),
     ],
   });
 
