@@ -321,14 +321,14 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
       onAlarm: (text) => shell.say(`ALARM: ${text}`),
     },
     onEvent: record,
-    exportJsonl: (from, to) => audit.exportJsonl(from, to),
+    exportJsonl: (from, to) => audit.exportLines(from, to),
     checkpoint: () => audit.log.flushSummaries().then(() => audit.log.checkpoint()),
     beforeRead: () => audit.log.flushSummaries(),
     status,
     routes: [
       ...ownerRoutes(actions),
       ...deviceRoutes(deviceRegistry),
-      ...incidentRoutes(incidents, { exportJsonl: (from, to) => audit.exportJsonl(from, to), beforeRead: () => audit.log.flushSummaries(), exit: (id, actor) => exitIntegration(board, { audit, policy, outbound }, id, actor) }),
+      ...incidentRoutes(incidents, { exportJsonl: (from, to) => audit.exportJsonl(from, to), beforeRead: () => audit.log.flushSummaries(), exit: (id, actor) => exitIntegration(board, { audit, policy, outbound }, id, actor), follow: { timers: board.timers, clock: board.clock, nextSeq: () => audit.log.nextSeq } }),
     ],
   });
 

@@ -7,7 +7,7 @@
 import { createServer, type Server } from "node:https";
 import type { Socket } from "node:net";
 import type { SecureContextOptions } from "node:tls";
-import { MAX_ADMIN_BODY, type AdminApi, type AdminResponse } from "../../src/admin/api.js";
+import { MAX_ADMIN_BODY, type AdminApi, type AdminResponse, type AdminStream } from "../../src/admin/api.js";
 import type { Identity } from "./identity.js";
 import { PROFILES } from "../../src/profiles.js";
 
@@ -86,10 +86,45 @@ export async function startAdminServer(api: AdminApi, identity: Identity, option
     clearTimeout(deadlines.get(key));
     deadlines.delete(key);
     res.shouldKeepAlive = false; // one request per connection: every connection lives under the head deadline
-    const send = (status: number, headers: Record<string, string>, body: readonly string[]): void => {
+    const send = (status: number, headers: Record<string, string>, body: readonly string[], stream?: AdminStream): void => {
       res.writeHead(status, { ...headers, "cache-control": headers["cache-control"] ?? "no-store", connection: "close" });
       for (const chunk of body) res.write(chunk);
-      res.end();
+      if (stream) void pump(stream);
+      else res.end();
+    };
+    // A streamed body: the next chunk is pulled only once the socket has drained the last one; the
+    // stream is closed when it ends, fails, or the client goes away (a follow stream's subscription).
+    const pump = async (stream: AdminStream): Promise<void> => {
+      let gone = false;
+      let wake: (() => void) | undefined;
+      const onClose = (): void => {
+        gone = true;
+        stream.close();
+        wake?.();
+      };
+      res.once("close", onClose);
+      try {
+        for (;;) {
+          const chunk = await stream.next();
+          if (gone) return;
+          if (chunk === undefined) break;
+          if (!res.write(chunk)) {
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+              res.once("drain", resolve);
+            });
+            wake = undefined;
+            if (gone) return;
+          }
+        }
+        res.end();
+      } catch {
+        // Headers are sent: cutting the connection is the only honest signal (a truncated export fails verification).
+        res.destroy();
+      } finally {
+        res.off("close", onClose);
+        stream.close();
+      }
     };
     const page = options.staticFiles?.(req.method ?? "GET", req.url ?? "/");
     if (page) {
@@ -125,7 +160,7 @@ export async function startAdminServer(api: AdminApi, identity: Identity, option
           headers,
           ...(size > 0 ? { body: Buffer.concat(chunks).toString("utf8") } : {}),
         })
-        .then((r) => send(r.status, { ...r.headers, "content-type": r.contentType }, r.body))
+        .then((r) => send(r.status, { ...r.headers, "content-type": r.contentType }, r.body, r.stream))
         .catch(() => {
           if (!res.headersSent) res.writeHead(500, { "content-type": "application/json", connection: "close" });
           res.end('{"error":"internal error"}\n');

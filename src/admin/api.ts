@@ -48,10 +48,72 @@ export const MAX_ADMIN_BODY = 16 * 1024;
 export interface AdminResponse {
   readonly status: number;
   readonly contentType: string;
-  /** Body as chunks (one per record for NDJSON), so the host can stream without joining. */
+  /** Body as chunks (one per record for NDJSON), so the host can stream without joining. Empty when {@link stream} is set. */
   readonly body: readonly string[];
+  /**
+   * A body produced while it is sent (the audit export): the host writes `body` first, then pulls
+   * `next()` only once the previous chunk has drained, and calls `close()` when it stops early
+   * (client gone, error) or after the last chunk. At most one chunk is made ahead of the socket.
+   */
+  readonly stream?: AdminStream;
   /** Extra response headers (`Retry-After` on 429). */
   readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** A pulled body: `next()` gives the next chunk, or undefined at the end; `close()` releases what it holds. */
+export interface AdminStream {
+  next(): Promise<string | undefined>;
+  close(): void;
+}
+
+/** Chunks of at most about this many characters are what a stream hands the host (lines are never split). */
+export const STREAM_CHUNK_CHARS = 2048;
+
+/**
+ * A stream over lines (each gets a "\n"), batched into chunks of about {@link STREAM_CHUNK_CHARS}:
+ * the source is pulled only as the host pulls, so at most one chunk's lines are held at once.
+ */
+export function lineStream(lines: Iterator<string>, onClose?: () => void): AdminStream {
+  let done = false;
+  const finish = (): void => {
+    if (done) return;
+    done = true;
+    lines.return?.();
+    onClose?.();
+  };
+  return {
+    next() {
+      if (done) return Promise.resolve(undefined);
+      let chunk = "";
+      try {
+        while (chunk.length < STREAM_CHUNK_CHARS) {
+          const r = lines.next();
+          if (r.done) {
+            finish();
+            break;
+          }
+          chunk += r.value + "\n";
+        }
+      } catch (e) {
+        finish();
+        return Promise.reject(e);
+      }
+      return Promise.resolve(chunk === "" ? undefined : chunk);
+    },
+    close: finish,
+  };
+}
+
+/** The whole body of an answer as text: its chunks, then its stream pulled to the end (for tests and small answers). */
+export async function readAll(res: AdminResponse): Promise<string> {
+  let text = res.body.join("");
+  if (!res.stream) return text;
+  try {
+    for (let c = await res.stream.next(); c !== undefined; c = await res.stream.next()) text += c;
+  } finally {
+    res.stream.close();
+  }
+  return text;
 }
 
 /** Default and maximum page size for `/api/v1/audit`. */
@@ -71,8 +133,11 @@ export interface AdminApiOptions {
   readonly tokenHash: Uint8Array;
   /** Records admin actions and refusals. */
   readonly onEvent: (event: AuditEvent) => void;
-  /** Builds the self-verifying export (seals first). Absent when the log cannot export. */
-  readonly exportJsonl?: (from: number | undefined, to: number | undefined) => Promise<string[]>;
+  /**
+   * The self-verifying export's lines (seals first), made as they are pulled; the first `next()`
+   * throws `bad-option` for an empty range. Absent when the log cannot export.
+   */
+  readonly exportJsonl?: (from: number | undefined, to: number | undefined) => Promise<Iterator<string>>;
   /** The log's newest sealed state, MACed (seals first when needed). Absent when the log cannot vouch. */
   readonly checkpoint?: () => Promise<CheckpointJson>;
   /** Called before serving records, so pending aggregates are on flash (and in the answer). */
@@ -318,14 +383,18 @@ export class AdminApi {
     const from = intParam(params, "from");
     const to = intParam(params, "to");
     for (const v of [from, to]) if (typeof v === "string") return reply(400, v);
-    let lines: string[];
+    let lines: Iterator<string>;
+    let first: IteratorResult<string>;
     try {
       lines = await this.#o.exportJsonl(from as number | undefined, to as number | undefined);
+      // The header line is made now, so a bad range is a 400 before anything is sent.
+      first = lines.next();
     } catch (e) {
       if (e instanceof PortcullisError && e.code === ErrorCode.BadOption) return reply(400, e.message);
       throw e;
     }
-    return { status: 200, contentType: "application/x-ndjson", body: lines.map((l) => l + "\n") };
+    if (first.done) return { status: 200, contentType: "application/x-ndjson", body: [] };
+    return { status: 200, contentType: "application/x-ndjson", body: [first.value + "\n"], stream: lineStream(lines) };
   }
 
   /** The checkpoint an auditor saves, to reject later exports that end before it (SPEC.md "Audit log" §5). */

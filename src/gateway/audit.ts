@@ -40,6 +40,8 @@ export interface AuditHandle {
    */
   flow(device: string, topic: string, d: FlowDecision, bytesIn: number): Promise<void>;
   exportJsonl(from: number | undefined, to: number | undefined): Promise<string[]>;
+  /** {@link exportJsonl} made as it is pulled (for streaming over HTTPS); the first `next()` seals and may throw. */
+  exportLines(from: number | undefined, to: number | undefined): Promise<Iterator<string>>;
   onAlarm(listener: (text: string) => void): void;
   close(): Promise<void>;
 }
@@ -124,6 +126,10 @@ export async function openAudit(
     async exportJsonl(from, to) {
       await log.flushSummaries();
       return log.exportJsonl(from, to);
+    },
+    async exportLines(from, to) {
+      await log.flushSummaries();
+      return log.exportLines(from, to);
     },
     onAlarm(listener) {
       listeners.push(listener);

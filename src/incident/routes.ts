@@ -3,7 +3,9 @@
  * auditor, changes owner. Every record names the caller: {who, role, via, remote} from the principal.
  * Bad JSON or unknown ids answer 400/404 with a JSON error naming the field; nothing changes then.
  */
-import type { AdminResponse } from "../admin/api.js";
+import type { AdminResponse, AdminStream } from "../admin/api.js";
+import type { Clock, TimerId, Timers } from "../ports.js";
+import type { AuditRecord } from "../audit/types.js";
 import { recordLines } from "../admin/api.js";
 import { errorReply, jsonBody, jsonReply, type Principal, type Route, type RouteCall } from "../admin/routes.js";
 import { IncidentError, type Actor, type IncidentManager } from "./manager.js";
@@ -18,6 +20,92 @@ export interface IncidentRouteOptions {
   readonly beforeRead?: () => Promise<void>;
   /** Exit for an integration (src/incident/exit.ts). */
   readonly exit?: (integration: string, actor: Actor) => Promise<ExitResult>;
+  /** Serves `?follow=1` on the timeline; without it the query answers 400. */
+  readonly follow?: FollowOptions;
+}
+
+/** How long a follow stream lives at most, how often it looks for new records, and its keep-alive. */
+export const FOLLOW_DEFAULTS = Object.freeze({ maxMs: 10 * 60_000, pollMs: 1000, keepAliveMs: 15_000 });
+
+export interface FollowOptions {
+  readonly timers: Timers;
+  readonly clock: Pick<Clock, "monotonic">;
+  /** Defaults: {@link FOLLOW_DEFAULTS}. */
+  readonly maxMs?: number;
+  readonly pollMs?: number;
+  readonly keepAliveMs?: number;
+  /** Told when a follow stream starts (+1) and ends (-1), so a host can see none is left behind. */
+  readonly onOpen?: (delta: 1 | -1) => void;
+  /** The log's next seq (AuditLog.nextSeq): a look that finds nothing then starts after it next time. */
+  readonly nextSeq: () => number;
+}
+
+/** What one look at the log found: the records from `since` on, and the seq to look from next time (the log's next seq then). */
+export interface FollowRead {
+  readonly records: readonly AuditRecord[];
+  readonly next: number;
+}
+
+/**
+ * A follow stream: `read(since)` gives the records from `since` on; new ones are looked for every
+ * `pollMs` and sent as NDJSON lines, a bare "\n" goes out after `keepAliveMs` of silence (so idle
+ * timeouts see traffic), and the stream ends after `maxMs` or when the host closes it (client gone).
+ * At most one timer is pending at a time; close() cancels it.
+ */
+export function followStream(read: (since: number) => Promise<FollowRead>, since: number, f: FollowOptions): AdminStream {
+  const maxMs = f.maxMs ?? FOLLOW_DEFAULTS.maxMs;
+  const pollMs = f.pollMs ?? FOLLOW_DEFAULTS.pollMs;
+  const keepAliveMs = f.keepAliveMs ?? FOLLOW_DEFAULTS.keepAliveMs;
+  const start = f.clock.monotonic();
+  let next = since;
+  let lastSent = start;
+  let timer: TimerId | undefined;
+  let wake: ((v: string | undefined) => void) | undefined;
+  let closed = false;
+  f.onOpen?.(1);
+  const close = (): void => {
+    if (closed) return;
+    closed = true;
+    if (timer !== undefined) f.timers.cancel(timer);
+    timer = undefined;
+    const w = wake;
+    wake = undefined;
+    w?.(undefined);
+    f.onOpen?.(-1);
+  };
+  const poll = async (): Promise<string | undefined> => {
+    for (;;) {
+      if (closed) return undefined;
+      const now = f.clock.monotonic();
+      if (now - start >= maxMs) {
+        close();
+        return undefined;
+      }
+      const got = await read(next);
+      if (closed) return undefined;
+      const records = got.records;
+      next = Math.max(next, got.next);
+      if (records.length > 0) {
+        lastSent = now;
+        return records.map((r) => recordLines(r).map((l) => JSON.stringify(l) + "\n").join("")).join("");
+      }
+      if (now - lastSent >= keepAliveMs) {
+        lastSent = now;
+        return "\n";
+      }
+      const wait = Math.max(1, Math.min(pollMs, maxMs - (now - start)));
+      const woken = await new Promise<string | undefined>((resolve) => {
+        wake = resolve;
+        timer = f.timers.after(wait, () => {
+          timer = undefined;
+          wake = undefined;
+          resolve("");
+        });
+      });
+      if (woken === undefined) return undefined;
+    }
+  };
+  return { next: poll, close };
 }
 
 function actor(p: Principal): Actor {
@@ -102,12 +190,25 @@ export function incidentRoutes(m: IncidentManager, o: IncidentRouteOptions): Rou
       method: "GET", path: "/api/v1/incidents/{id}/timeline", roles: READ, summary: "the timeline (NDJSON; ?since=<seq> for entries after one already seen)",
       handle: (c) => guarded(async () => {
         get(c);
-        if (c.query.has("follow")) throw new IncidentError("follow", "follow is not served yet: poll with ?since=<last seq + 1> (each read includes records appended a moment ago)");
+        const follow = c.query.get("follow");
+        if (follow !== undefined && follow !== "1") throw new IncidentError("follow", "follow must be 1");
+        if (follow !== undefined && !o.follow) throw new IncidentError("follow", "follow is not served here: poll with ?since=<last seq + 1> (each read includes records appended a moment ago)");
         const since = c.query.get("since");
         if (since !== undefined && !/^[1-9][0-9]{0,15}$/.test(since)) throw new IncidentError("since", "since must be a record seq");
         await o.beforeRead?.();
-        const lines = m.timeline(c.params.id!, since === undefined ? 1 : Number(since)).flatMap((r) => recordLines(r).map((l) => JSON.stringify(l) + "\n"));
-        return { status: 200, contentType: "application/x-ndjson", body: lines };
+        const id = c.params.id!;
+        const records = m.timeline(id, since === undefined ? 1 : Number(since));
+        const upTo = o.follow?.nextSeq() ?? 0;
+        const lines = records.flatMap((r) => recordLines(r).map((l) => JSON.stringify(l) + "\n"));
+        if (follow === undefined || !o.follow) return { status: 200, contentType: "application/x-ndjson", body: lines };
+        // The entries so far, then each new in-scope record as it lands.
+        const f = o.follow;
+        const read = async (s: number): Promise<FollowRead> => {
+          await o.beforeRead?.();
+          const found = m.timeline(id, s);
+          return { records: found, next: f.nextSeq() };
+        };
+        return { status: 200, contentType: "application/x-ndjson", body: lines, stream: followStream(read, upTo, f) };
       }),
     },
     {

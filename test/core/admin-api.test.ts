@@ -1,7 +1,7 @@
 /** The admin API, transport-free: bearer token by hash, per-address throttling, parameters checked, records served as NDJSON. */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { AdminApi, AUDIT_PAGE_MAX, AUTH_THROTTLE, addressOf } from "../../src/admin/api.js";
+import { AdminApi, AUDIT_PAGE_MAX, AUTH_THROTTLE, addressOf, readAll, STREAM_CHUNK_CHARS } from "../../src/admin/api.js";
 import { FlashAuditLog } from "../../src/audit/log.js";
 import type { AuditEvent } from "../../src/audit/types.js";
 import { CERT_MAX_DAYS, parseGatewayConfig } from "../../src/config.js";
@@ -28,7 +28,7 @@ describe("admin API", () => {
     const crypto = nobleCrypto(random);
     log = await FlashAuditLog.open({ flash: ramFlash(64 * 4096), crypto, random, keys: new MemoryKeys(), clock, timers: clock });
     events = [];
-    api = new AdminApi({ crypto, clock, audit: log, tokenHash: crypto.sha256(utf8(TOKEN)), onEvent: (e) => void events.push(e), status: () => ({ ok: true }), exportJsonl: async (f, t) => log.exportJsonl(f, t), beforeRead: () => log.flushSummaries() });
+    api = new AdminApi({ crypto, clock, audit: log, tokenHash: crypto.sha256(utf8(TOKEN)), onEvent: (e) => void events.push(e), status: () => ({ ok: true }), exportJsonl: async (f, t) => log.exportLines(f, t), beforeRead: () => log.flushSummaries() });
     await log.append({ kind: "flow", decision: "deny", device: "cam", topic: "home/cam/x", reason: "no-contract" });
     // Allowed flows resolve once their flow commit is durable: the flush writes it now.
     const flows = [0, 1].map(() => log.aggregate({ device: "plug", integration: "energy", decision: "minimize", rule: "r1", reason: "minimized", bytes: 40, fieldsDropped: 2 }));
@@ -195,9 +195,60 @@ describe("admin API", () => {
   it("exports after a seal, records the export, and answers 400 for a range past the end", async () => {
     const r = await get("/api/v1/audit/export");
     assert.equal(r.status, 200);
-    assert.ok(lines(r.body).some((x) => x.kind === "seal"));
+    const text = await readAll(r);
+    assert.ok(text.trimEnd().split("\n").map((l) => JSON.parse(l) as { kind?: string }).some((x) => x.kind === "seal"));
     assert.ok(events.some((e) => e.kind === "admin" && e.reason === "export"));
-    assert.equal((await get("/api/v1/audit/export?from=999999")).status, 400);
+    const bad = await get("/api/v1/audit/export?from=999999");
+    assert.equal(bad.status, 400);
+    assert.equal(bad.stream, undefined);
+  });
+
+  it("streams a large export byte-identical to the whole one, holding at most one chunk of lines ahead of the host", async () => {
+    for (let i = 0; i < 3000; i++) await log.append({ kind: "flow", decision: "deny", device: `cam${i % 7}`, topic: `home/cam/${i}`, reason: "no-contract" });
+    let made = 0;
+    let closed = 0;
+    const counting = new AdminApi({
+      crypto: nobleCrypto(seededRandom("count")), clock, audit: log, tokenHash: nobleCrypto(seededRandom("t")).sha256(utf8(TOKEN)), onEvent: () => undefined, status: () => ({}),
+      exportJsonl: async (f, t) => {
+        const inner = log.exportLines(f, t);
+        return { next: () => { const r = inner.next(); if (!r.done) made++; return r; }, return: (v?: unknown) => { closed++; return inner.return(v); } } as Iterator<string>;
+      },
+    });
+    const r = await counting.handle({ method: "GET", target: "/api/v1/audit/export", authorization: `Bearer ${TOKEN}`, remote: "x" });
+    assert.equal(r.status, 200);
+    assert.ok(r.stream);
+    let text = r.body.join("");
+    let sent = text.split("\n").length - 1;
+    let most = 0;
+    let chunks = 0;
+    for (let c = await r.stream.next(); c !== undefined; c = await r.stream.next()) {
+      assert.ok(c.length <= STREAM_CHUNK_CHARS + 400, "a chunk is about STREAM_CHUNK_CHARS");
+      // The host has this chunk; everything made so far is in it or already sent.
+      most = Math.max(most, made - sent);
+      text += c;
+      sent += c.split("\n").length - 1;
+      chunks++;
+    }
+    r.stream.close();
+    assert.ok(chunks > 50, `${chunks} chunks`);
+    assert.ok(most <= 60, `at most one chunk of lines made ahead of what was sent (saw ${most})`);
+    assert.equal(made, sent);
+    assert.equal(closed, 1, "the line source is released once");
+    assert.equal(text, log.exportJsonl().join("\n") + "\n", "the same bytes as the whole export");
+  });
+
+  it("an export stream closed early releases its source and ends", async () => {
+    let closed = 0;
+    const inner = log.exportLines();
+    const early = new AdminApi({
+      crypto: nobleCrypto(seededRandom("e")), clock, audit: log, tokenHash: nobleCrypto(seededRandom("t")).sha256(utf8(TOKEN)), onEvent: () => undefined, status: () => ({}),
+      exportJsonl: async () => ({ next: () => inner.next(), return: (v?: unknown) => { closed++; return inner.return(v); } }) as Iterator<string>,
+    });
+    const r = await early.handle({ method: "GET", target: "/api/v1/audit/export", authorization: `Bearer ${TOKEN}`, remote: "x" });
+    r.stream!.close();
+    r.stream!.close();
+    assert.equal(closed, 1);
+    assert.equal(await r.stream!.next(), undefined);
   });
 
   describe("gateway.json admin options", () => {

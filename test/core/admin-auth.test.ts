@@ -43,7 +43,7 @@ function world(extra: { sessionIdleMs?: number; sessionMaxMs?: number; maxSessio
   const alarms: string[] = [];
   const api = new AdminApi({
     crypto, clock, audit: noLog, tokenHash: crypto.sha256(utf8(TOKEN)), onEvent: (e) => void events.push(e), status: () => ({ ok: true }),
-    exportJsonl: async () => ['{"seq":1}'], checkpoint: async () => ({}) as never,
+    exportJsonl: async () => ['{"seq":1}'].values(), checkpoint: async () => ({}) as never,
     auth: { keys, random, timers: clock, iterations: 2, onSetupCode: (c) => void codes.push(c), onAlarm: (t) => void alarms.push(t), ...extra },
   });
   const call = (method: string, target: string, o: Opts = {}): Promise<AdminResponse> => {

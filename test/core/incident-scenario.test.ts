@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import type { Board, Console, Uplink, UplinkOptions } from "../../src/ports.js";
 import { ramFlash, type NorFlash } from "../../src/flash/nor.js";
 import { startGateway, type Gateway } from "../../src/gateway.js";
+import { FOLLOW_DEFAULTS } from "../../src/incident/routes.js";
 import { FLASH_BYTES_NEEDED } from "../../src/gateway/outbound.js";
 import { makeDeviceSecret, parseGatewayConfig } from "../../src/config.js";
 import { encode } from "../../src/mqtt/codec.js";
@@ -395,5 +396,54 @@ describe("incident response on the gateway", () => {
     await g.incidents.tick();
     await settle(clock);
     assert.ok(g.audit.log.query({ kind: "alarm" }).some((a) => a.detail?.party === "household" && a.detail.level === "50%" && a.detail.clockSet === false));
+  });
+
+  it("timeline ?follow=1: the entries so far, then each new in-scope record; keep-alive on silence; ends at the max; close cancels its timer", async () => {
+    const answer = await g.shell.execute("incident open Thermostat over-collects --integration thermo-cloud --device thermostat --severity high");
+    assert.match(answer, /opened inc-1/);
+    await settle(clock);
+    const follow = () => g.admin.handle({ method: "GET", target: "/api/v1/incidents/inc-1/timeline?follow=1", authorization: `Bearer ${token}`, remote: "192.0.2.9" });
+    /** Pulls one chunk, moving the clock in 500 ms steps until it comes (or `ms` passed: then "(none)"). */
+    const pull = async (stream: { next(): Promise<string | undefined> }, ms: number): Promise<string | undefined> => {
+      let got: { v: string | undefined } | undefined;
+      void stream.next().then((v) => (got = { v }));
+      for (let t = 0; !got && t <= ms; t += 500) {
+        for (let k = 0; k < 30 && !got; k++) await Promise.resolve();
+        if (!got) clock.tick(500);
+      }
+      return got ? got.v : "(none)";
+    };
+    assert.equal((await g.admin.handle({ method: "GET", target: "/api/v1/incidents/inc-1/timeline?follow=yes", authorization: `Bearer ${token}`, remote: "x" })).status, 400);
+    const r = await follow();
+    assert.equal(r.status, 200);
+    assert.ok(r.stream);
+    const first = r.body.join("").trim().split("\n").map((l) => JSON.parse(l) as { reason?: string });
+    assert.ok(first.some((x) => x.reason === "incident-opened"), "the entries so far come first");
+    // A new in-scope record arrives on the open stream.
+    const waiting = pull(r.stream, 5000);
+    for (let k = 0; k < 30; k++) await Promise.resolve();
+    assert.equal((await api("POST", "/api/v1/incidents/inc-1/notes", { text: "vendor called back" })).status, 201);
+    const got = await waiting;
+    assert.match(got ?? "", /vendor called back/);
+    assert.ok(!/incident-opened/.test(got ?? ""), "an entry already sent is not sent again");
+    // Silence: a bare newline after the keep-alive period, so idle timeouts see traffic.
+    assert.equal(await pull(r.stream, FOLLOW_DEFAULTS.keepAliveMs + 2000), "\n");
+    // The host closes it (client gone) while a pull waits: the pull ends and the stream's timer is gone.
+    const base = clock.pendingCount;
+    let ended: string | undefined | null = null;
+    void r.stream.next().then((v) => (ended = v));
+    for (let k = 0; k < 30; k++) await Promise.resolve();
+    assert.equal(clock.pendingCount, base + 1, "one poll timer while a pull waits");
+    r.stream.close();
+    for (let k = 0; k < 5; k++) await Promise.resolve();
+    assert.equal(ended, undefined);
+    assert.equal(clock.pendingCount, base, "no timer left behind");
+    assert.equal(await r.stream.next(), undefined);
+    // A stream nobody closes still ends at the max duration.
+    const r2 = await follow();
+    let last: string | undefined = "";
+    for (let i = 0; i < 100 && last !== undefined; i++) last = await pull(r2.stream!, FOLLOW_DEFAULTS.maxMs);
+    assert.equal(last, undefined, "ended at the max duration");
+    assert.equal(clock.pendingCount, base);
   });
 });
