@@ -289,7 +289,8 @@ export class AdminAuth {
     return this.accounts.get(c.principal.account) ? undefined : errorReply(400, "the break-glass token has no account; log in as a person");
   }
 
-  #enrolMe(c: RouteCall): AdminResponse {
+  /** The caller's own account and body, once its current `password` is given and right; else the answer. */
+  #reauthenticated(c: RouteCall): { fields: Record<string, unknown> } | AdminResponse {
     const bad = this.#needAccount(c);
     if (bad) return bad;
     const b = jsonBody(c.req);
@@ -297,19 +298,20 @@ export class AdminAuth {
     const password = str(b.value.password, "password", 2 * PASSWORD_MAX);
     if (typeof password !== "string") return password;
     if (!this.accounts.checkPassword(c.principal.account, password)) return errorReply(403, "wrong password", "password");
+    return { fields: b.value };
+  }
+
+  #enrolMe(c: RouteCall): AdminResponse {
+    const r = this.#reauthenticated(c);
+    if (!("fields" in r)) return r;
     return jsonReply(200, { account: c.principal.account, ...this.#enrolJson(this.accounts.enrol(c.principal.account)) });
   }
 
   #password(c: RouteCall): AdminResponse {
-    const bad = this.#needAccount(c);
-    if (bad) return bad;
-    const b = jsonBody(c.req);
-    if (!b.ok) return b.response;
-    const password = str(b.value.password, "password", 2 * PASSWORD_MAX);
-    if (typeof password !== "string") return password;
-    const next = str(b.value.newPassword, "newPassword", 2 * PASSWORD_MAX);
+    const r = this.#reauthenticated(c);
+    if (!("fields" in r)) return r;
+    const next = str(r.fields.newPassword, "newPassword", 2 * PASSWORD_MAX);
     if (typeof next !== "string") return next;
-    if (!this.accounts.checkPassword(c.principal.account, password)) return errorReply(403, "wrong password", "password");
     try {
       this.accounts.setPassword(c.principal.account, next);
     } catch (e) {
