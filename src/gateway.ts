@@ -138,6 +138,10 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
    */
   let pipelineUsed = 0;
   let pipelinePeak = 0;
+  /** Devices paused for the pipeline or a congested queue read again once both have room. */
+  const resumeIfRoom = (): void => {
+    if (brokerRef?.paused && pipelineUsed <= (limits.pipelineBytes * 3) / 4 && !outbound.congested()) brokerRef.resumeAll();
+  };
   /** While devices are paused for a congested queue: checks every few ms whether it has drained. */
   let congestionTimer: ReturnType<typeof board.timers.every> | undefined;
   const watchCongestion = (): void => {
@@ -146,7 +150,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
       if (outbound.congested()) return;
       board.timers.cancel(congestionTimer!);
       congestionTimer = undefined;
-      if (brokerRef?.paused && pipelineUsed <= (limits.pipelineBytes * 3) / 4) brokerRef.resumeAll();
+      resumeIfRoom();
     });
   };
 
@@ -197,7 +201,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
         broker.pauseAll();
         limitTally.add("queueBytes", { kind: "queue", decision: "info", reason: "limit", detail: { limit: "queueBytes", action: "devices paused until the queue drains to half" } });
         watchCongestion();
-      } else if (broker.paused && pipelineUsed <= (limits.pipelineBytes * 3) / 4 && !outbound.congested()) broker.resumeAll();
+      } else resumeIfRoom();
     };
     done.then(release, release);
     return done;

@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { createServer as createTlsServer } from "node:tls";
 import type { Socket } from "node:net";
 import { Aedes } from "aedes";
+import { until } from "../lib/home.js";
 import { nodeCrypto } from "../../hosts/node/crypto.js";
 import { nodeRandom } from "../../hosts/node/random.js";
 import { nodeUplink } from "../../hosts/node/uplink.js";
@@ -97,13 +98,6 @@ function boot(flash: Flash, pki: TestCa, port: number) {
   return { mgr, queue, shutdown: () => (mgr.stop(), ring.close(), timers.cancelAll()) };
 }
 
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** What the vendor's reference receiver makes of everything the vendor got: in order, each once. */
@@ -129,7 +123,7 @@ describe("uplink window with a vendor that delays PUBACKs (aedes over TLS)", fun
     const gw = boot(ramFlash(32 * 4096), pki, v.port);
     try {
       for (let i = 1; i <= 30; i++) assert.ok((await gw.mgr.enqueue("acme/v1/m", new TextEncoder().encode(`m${i}`))).ok);
-      await until(() => v.pending.length === WINDOW, 10_000, "a full window");
+      await until("a full window", () => (v.pending.length === WINDOW) || undefined, 10_000);
       await sleep(200);
       assert.equal(v.pending.length, WINDOW, "nothing beyond the window leaves while its PUBACKs are held");
       assert.deepEqual(v.got.map((g) => g.seq), upTo(WINDOW), "sent in seq order");
@@ -154,14 +148,14 @@ describe("uplink window with a vendor that delays PUBACKs (aedes over TLS)", fun
     const gw = boot(ramFlash(32 * 4096), pki, v.port);
     try {
       for (let i = 1; i <= 30; i++) await gw.mgr.enqueue("acme/v1/m", new TextEncoder().encode(`m${i}`));
-      await until(() => v.pending.length === WINDOW, 10_000, "a full window");
+      await until("a full window", () => (v.pending.length === WINDOW) || undefined, 10_000);
       v.release((s) => s === 2 || s === 5 || s === 7); // acknowledged above the gap at 1
       await sleep(100);
       assert.equal(gw.queue.count, 30, "nothing retired while 1 is unacknowledged");
       assert.equal(gw.queue.acknowledged, 3);
       v.drop();
       v.hold = false;
-      await until(() => gw.queue.count === 0, 20_000, "the queue to drain after the reconnect");
+      await until("the queue to drain after the reconnect", () => (gw.queue.count === 0) || undefined, 20_000);
       assert.ok(gw.mgr.stats().connects >= 2);
       const second = v.got.slice(WINDOW).map((g) => g.seq);
       assert.deepEqual(second.slice(0, 5), [1, 3, 4, 6, 8], "the unacknowledged ones again, in order, and not 2, 5, 7");
@@ -182,7 +176,7 @@ describe("uplink window with a vendor that delays PUBACKs (aedes over TLS)", fun
     let gw = boot(flash, pki, v.port);
     try {
       for (let i = 1; i <= 30; i++) await gw.mgr.enqueue("acme/v1/m", new TextEncoder().encode(`m${i}`));
-      await until(() => v.pending.length === WINDOW, 10_000, "a full window");
+      await until("a full window", () => (v.pending.length === WINDOW) || undefined, 10_000);
       v.release((s) => s !== 1); // all but the oldest: held by the cursor
       await sleep(100);
       v.release(); // and the oldest: the gateway dies before that PUBACK reaches it, 2–8 held by the cursor
@@ -190,7 +184,7 @@ describe("uplink window with a vendor that delays PUBACKs (aedes over TLS)", fun
       v.drop();
       v.hold = false;
       gw = boot(flash, pki, v.port);
-      await until(() => gw.queue.count === 0, 20_000, "the rebooted gateway to drain");
+      await until("the rebooted gateway to drain", () => (gw.queue.count === 0) || undefined, 20_000);
       const view = await vendorView(v.got);
       assert.deepEqual(view.seqs, upTo(30), "none lost, each once, in order");
       assert.ok(view.duplicates <= WINDOW, `${view.duplicates} redelivered, window ${WINDOW}`);

@@ -17,6 +17,7 @@ import { Aedes } from "aedes";
 import mqtt from "mqtt";
 import { bootNodeBoard, type RunningBoard } from "../../hosts/node/board.js";
 import { makeTestCa } from "../lib/test-ca.js";
+import { until } from "../lib/home.js";
 import { vendorKeygen } from "../../tools/vendor-keygen.js";
 import { parseEnvelope } from "../../src/outbound/envelope.js";
 import type { UplinkStats } from "../../src/outbound/uplink-manager.js";
@@ -26,16 +27,6 @@ const FLOOD_MS = 3000;
 const VENDOR_PUBACK_MS = 40;
 /** The device publishes one message this often (~90 msgs/s: under the flow's rate limit of 100/s). */
 const DEVICE_EVERY_MS = 11;
-
-async function until<T>(what: string, f: () => T | undefined, ms = 20000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** A vendor broker that is slow to acknowledge: each PUBLISH is authorized (and so PUBACKed) after a delay. */
 async function slowVendor(cert: { cert: string; key: string }, seen: { seq: number; at: number }[]) {
@@ -109,7 +100,7 @@ describe("overload on the Node board: nothing PUBACKed is lost without a record"
     const b = board;
     const stats = (): UplinkStats => Object.values(b.gateway.outbound.summary())[0]!;
     if (!Object.values(b.gateway.outbound.summary())[0]) throw new Error(`no route: ${JSON.stringify(b.gateway.status().integrations)}`);
-    await until("the uplink to connect", () => (stats().state === "connected" ? true : undefined));
+    await until("the uplink to connect", () => (stats().state === "connected" ? true : undefined), 20_000);
     device = await mqtt.connectAsync({ host: "127.0.0.1", port: b.mqttPort, clientId: "thermostat-hall", username: "thermostat-hall", password, protocolVersion: 4, reconnectPeriod: 0 });
     const d = device;
 
@@ -134,7 +125,7 @@ describe("overload on the Node board: nothing PUBACKed is lost without a record"
     if (dbg) clearInterval(dbg);
     assert.equal(failed, 0);
     // Drain: nothing left queued or in flight, then the last drop window is over.
-    await until("the queue to drain", () => (stats().queued === 0 && stats().inFlight === 0 ? true : undefined));
+    await until("the queue to drain", () => (stats().queued === 0 && stats().inFlight === 0 ? true : undefined), 20_000);
     await new Promise((r) => setTimeout(r, 1500));
 
     const lines = (await b.gateway.audit.exportJsonl(undefined, undefined)).map((l) => JSON.parse(l) as { kind: string; decision: string; reason?: string; detail?: Record<string, unknown> });
