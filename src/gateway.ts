@@ -49,6 +49,8 @@ export interface GatewayHooks {
   readonly certificateFingerprint?: string | (() => string);
   /** Bridge mode: the home broker's password and CA as the host resolved them (`passwordFile`, `ca`). */
   readonly homeBroker?: { readonly password?: string; readonly caPem?: string };
+  /** Called after each boot stage (audit, policy, outbound, broker, incidents, admin): the firmware measures its heap there. */
+  readonly stage?: (name: string) => void;
 }
 
 export interface Gateway {
@@ -100,7 +102,9 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   // run as if those devices did not exist.
   if (config.homeBroker && !board.homeBroker) throw new Error("gateway.json has homeBroker, but this board has no home-broker client (bridge mode)");
   const started = board.clock.monotonic();
+  const stage = hooks.stage ?? ((): void => undefined);
   const audit = await openAudit(board, config, hooks);
+  stage("audit");
   const hits = new LimitHits(() => board.clock.now());
   // The gateway's own alarms (src/incident/alarms.ts): raised as records and printed at once.
   let say: (line: string) => void = (line) => board.console.write(line + "\n");
@@ -123,7 +127,9 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   const afterExit = skipExited(board.keys, config.contracts);
   for (const x of afterExit.exited) say(x.seq !== null ? `${x.id}: exited (deletion record ${x.seq}); its contract is not loaded. Remove ${x.source} to end this.` : `${x.id}: its exit was cut short (no deletion record): loaded quarantined; run \`exit ${x.id}\` again.`);
   const policy = openPolicy(board, { ...config, contracts: afterExit.contracts }, record, hooks.contractStore);
+  stage("policy");
   const outbound = openOutbound(board, config, policy, record, () => audit.failClosed);
+  stage("outbound");
   const devices = openDeviceList(board.keys, config.devices);
   // The broker is built below; a disable closes the device's session through it.
   let brokerRef: Broker | undefined;
@@ -226,6 +232,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     onEvent: record,
   });
   brokerRef = broker;
+  stage("broker");
   let bridge: HomeBridge | undefined;
   if (config.homeBroker) {
     bridge = new HomeBridge({
@@ -257,6 +264,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     detector.logFill(st.bytesUsed, Math.max(board.flash.sectorSize, st.bytesTotal - AUDIT_RESERVE_SECTORS * board.flash.sectorSize), audit.held);
   });
   const incidents = openIncidents(board, config, { audit, policy, outbound, devices: deviceRegistry, connected: () => broker.clients().map((c) => c.clientId) });
+  stage("incidents");
 
   const shell = new Shell(board.console);
   say = (line) => shell.say(line);
@@ -306,6 +314,11 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   };
 
   const actions = createActions({ policy, outbound, audit, broker, devices, crypto: board.crypto, random: board.random, clock: board.clock, record });
+  stage("actions");
+  const ownerR = ownerRoutes(actions);
+  const devR = deviceRoutes(deviceRegistry);
+  const incR = incidentRoutes(incidents, { exportJsonl: (from, to) => audit.exportJsonl(from, to), beforeRead: () => audit.log.flushSummaries(), exit: (id, actor) => exitIntegration(board, { audit, policy, outbound }, id, actor), follow: { timers: board.timers, clock: board.clock, nextSeq: () => audit.log.nextSeq } });
+  stage("routes");
   const admin = new AdminApi({
     crypto: board.crypto,
     clock: board.clock,
@@ -330,9 +343,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     beforeRead: () => audit.log.flushSummaries(),
     status,
     routes: [
-      ...ownerRoutes(actions),
-      ...deviceRoutes(deviceRegistry),
-      ...incidentRoutes(incidents, { exportJsonl: (from, to) => audit.exportJsonl(from, to), beforeRead: () => audit.log.flushSummaries(), exit: (id, actor) => exitIntegration(board, { audit, policy, outbound }, id, actor), follow: { timers: board.timers, clock: board.clock, nextSeq: () => audit.log.nextSeq } }),
+      ...ownerR, ...devR, ...incR,
     ],
   });
 
@@ -361,8 +372,10 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
       await audit.close();
     },
   };
+  stage("admin");
   registerCommands(gateway, board);
   registerIncidentCommands(gateway, board);
+  stage("commands");
   audit.onAlarm((text) => shell.say(`ALARM: ${text}`));
   if (devices.problem) {
     shell.say(`ALARM: ${devices.problem}`);
@@ -380,6 +393,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   // A quarantine survives reboots in the policy engine; its queues stay frozen with it.
   for (const i of policy.engine.integrations()) if (i.state === "quarantined") outbound.freeze(i.id, "quarantine (at boot)");
   outbound.start();
+  stage("outbound start");
   bridge?.start();
   return gateway;
 }

@@ -85,6 +85,7 @@ async function boot(): Promise<void> {
 
   const gateway = await startGateway(board, parsed.config, {
     certificateFingerprint: () => server.fingerprint,
+    stage: (name) => say(liveLine(`gateway ${name}`)),
     contractStore: keyStoreContracts(board.keys, board.crypto),
     onVerificationKey(key) {
       // The serial console is the only channel on the device: shown once, never stored.

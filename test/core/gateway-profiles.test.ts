@@ -92,10 +92,12 @@ describe("board profiles in the gateway", () => {
     };
     const parsed = parse(v, contracts, o);
     assert.ok(parsed.ok, JSON.stringify(parsed));
-    g = await startGateway(board, parsed.config, { onVerificationKey: () => undefined, onOwnerToken: () => undefined });
+    g = await startGateway(board, parsed.config, { onVerificationKey: () => undefined, onOwnerToken: () => undefined, stage: (name) => void stages.push(name) });
     await settle(clock);
     return g;
   }
+  /** The boot stages startGateway reported (the firmware prints its live heap at each). */
+  let stages: string[] = [];
   function connect(gw: Gateway, id: string, remote = "192.0.2.1:50000"): FakeSocket {
     const s = new FakeSocket(remote);
     s.handler = gw.broker.accept(s);
@@ -164,6 +166,12 @@ describe("board profiles in the gateway", () => {
       assert.throws(() => profileByName("esp8266"), /one of esp32, esp32-psram, node/);
       assert.throws(() => resolveLimits(PROFILES.esp32, { sessions: 9 }), /at most 8 on the esp32 profile/);
     });
+  });
+
+  it("reports each boot stage once, in boot order, so the firmware can measure the heap of each", async () => {
+    stages = [];
+    await boot({ profile: "esp32", devices: [dev("d0")] });
+    assert.deepEqual(stages, ["audit", "policy", "outbound", "broker", "incidents", "actions", "routes", "admin", "commands", "outbound start"]);
   });
 
   it("esp32: the 9th device gets CONNACK 3 and an aggregated record while the 8 stay served; status shows 8/8 and the hit", async () => {
