@@ -12,12 +12,24 @@ export interface Command {
   run(args: readonly string[]): string | Promise<string>;
 }
 
+/**
+ * A command of a module-level table (registered with its context by {@link Shell.registerTable}): one
+ * table and one context per subsystem instead of one object and closure per command at boot.
+ */
+export interface TableCommand<C> {
+  readonly name: string;
+  readonly summary: string;
+  run(args: readonly string[], ctx: C): string | Promise<string>;
+}
+
 /** The longest input line accepted; longer lines are refused, not truncated. */
 export const CONSOLE_MAX_LINE = 256;
 
 export class Shell {
   readonly #console: Console;
   readonly #commands = new Map<string, Command>();
+  /** Tables and their contexts, searched after #commands (a few dozen names: a scan is cheap). */
+  readonly #tables: { readonly table: readonly TableCommand<never>[]; readonly ctx: unknown }[] = [];
 
   constructor(port: Console) {
     this.#console = port;
@@ -26,8 +38,30 @@ export class Shell {
 
   /** @throws Error when a command of that name exists already (a programmer error). */
   register(command: Command): void {
-    if (this.#commands.has(command.name)) throw new Error(`console command "${command.name}" registered twice`);
+    if (this.#find(command.name)) throw new Error(`console command "${command.name}" registered twice`);
     this.#commands.set(command.name, command);
+  }
+
+  /** Registers a table of commands that share `ctx`. @throws Error when a name exists already. */
+  registerTable<C>(table: readonly TableCommand<C>[], ctx: C): void {
+    for (const c of table) if (this.#find(c.name)) throw new Error(`console command "${c.name}" registered twice`);
+    this.#tables.push({ table: table as readonly TableCommand<never>[], ctx });
+  }
+
+  /** The command of that name, as a summary and a runner. */
+  #find(name: string): { readonly summary: string; run(args: readonly string[]): string | Promise<string> } | undefined {
+    const own = this.#commands.get(name);
+    if (own) return own;
+    for (const t of this.#tables) {
+      for (const c of t.table) if (c.name === name) return { summary: c.summary, run: (args) => (c as TableCommand<unknown>).run(args, t.ctx) };
+    }
+    return undefined;
+  }
+
+  #names(): string[] {
+    const names = [...this.#commands.keys()];
+    for (const t of this.#tables) for (const c of t.table) names.push(c.name);
+    return names.sort();
   }
 
   /** Starts reading lines from the console. */
@@ -50,8 +84,8 @@ export class Shell {
     const words = line.trim().split(/\s+/).filter((w) => w.length > 0);
     const name = words[0];
     if (name === undefined) return "";
-    const command = this.#commands.get(name);
-    if (!command) return `error: unknown command "${name}"; commands: ${[...this.#commands.keys()].sort().join(", ")}`;
+    const command = this.#find(name);
+    if (!command) return `error: unknown command "${name}"; commands: ${this.#names().join(", ")}`;
     try {
       return await command.run(words.slice(1));
     } catch (e) {
@@ -60,8 +94,8 @@ export class Shell {
   }
 
   #help(): string {
-    const names = [...this.#commands.keys()].sort();
+    const names = this.#names();
     const width = Math.max(...names.map((n) => n.length));
-    return names.map((n) => `${n.padEnd(width)}  ${this.#commands.get(n)!.summary}`).join("\n");
+    return names.map((n) => `${n.padEnd(width)}  ${this.#find(n)!.summary}`).join("\n");
   }
 }

@@ -10,6 +10,8 @@ import { recordLines } from "../admin/api.js";
 import { AuditKinds, type AuditKind } from "../audit/types.js";
 import { DataClasses } from "../policy/contract.js";
 import type { GaugeName, GaugeStatus } from "../profiles.js";
+import type { TableCommand } from "../console/shell.js";
+import { frozenTable } from "../util/frozen.js";
 
 const WHO = "console";
 import { CONSOLE } from "./actions.js";
@@ -24,18 +26,28 @@ function bytes(n: number): string {
   return n >= 1024 * 1024 ? `${(n / 1048576).toFixed(2)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`;
 }
 
-export function registerCommands(g: Gateway, board: Board): void {
-  const shell = g.shell;
-  const engine = g.policy.engine;
-  const actions = g.actions;
-  const known = (id: string | undefined): string | undefined =>
-    id === undefined ? "give an integration id (see `integrations`)" : engine.integrations().some((i) => i.id === id) ? undefined : `unknown integration "${id}" (see \`integrations\`)`;
+/** What the commands act on; one object per gateway (the table itself is built once, at preload). */
+interface Context {
+  readonly g: Gateway;
+  readonly board: Board;
+}
 
-  shell.register({
+/** "give an integration id" or "unknown integration" for a bad id, undefined for a known one. */
+function known(g: Gateway, id: string | undefined): string | undefined {
+  return id === undefined ? "give an integration id (see `integrations`)" : g.policy.engine.integrations().some((i) => i.id === id) ? undefined : `unknown integration "${id}" (see \`integrations\`)`;
+}
+
+/**
+ * The commands, a module-level frozen table: on the device it is built at preload time and lives in
+ * flash, so a boot creates one context object instead of ~15 command objects and their closures
+ * (DESIGN.md "Inside startGateway").
+ */
+const COMMANDS: readonly TableCommand<Context>[] = frozenTable<TableCommand<Context>>([
+  {
     name: "status",
     summary: "uptime, devices, integrations, audit records, flash use, certificate fingerprint",
-    run: () => {
-      const s = g.status() as {
+    run: (_args, c) => {
+      const s = c.g.status() as {
         name: string; uptimeSeconds: number; timeSet: boolean; devicesConnected: number; devicesConfigured: number;
         integrations: { id: string; state: string; version: string | null; blocked?: string }[];
         audit: { records: number; nextSeq: number; flashUsedBytes: number; flashTotalBytes: number; failClosed: boolean; hold: string | undefined };
@@ -48,8 +60,8 @@ export function registerCommands(g: Gateway, board: Board): void {
       const h = s.homeBroker;
       const a = s.audit;
       const l = s.limits;
-      const gauge = (label: string, g: GaugeStatus, fmt: (n: number) => string = String): string =>
-        `  ${label.padEnd(14)}${`${fmt(g.used)}/${fmt(g.limit)}`.padEnd(22)}${g.lastHit === null ? "never reached" : `reached ${g.hits}×, last ${new Date(g.lastHit).toISOString()}`}`;
+      const gauge = (label: string, gs: GaugeStatus, fmt: (n: number) => string = String): string =>
+        `  ${label.padEnd(14)}${`${fmt(gs.used)}/${fmt(gs.limit)}`.padEnd(22)}${gs.lastHit === null ? "never reached" : `reached ${gs.hits}×, last ${new Date(gs.lastHit).toISOString()}`}`;
       return [
         `name          ${s.name}`,
         `uptime        ${s.uptimeSeconds} s${s.timeSet ? "" : " (clock not set: record times are not evidence)"}`,
@@ -68,26 +80,26 @@ export function registerCommands(g: Gateway, board: Board): void {
         ...s.incidents.map((i) => `incident      ${i.id} ${i.state}: ${i.deadlines.map((d) => `${d.party} ${d.leftMs < 0 ? "OVERDUE" : `${Math.floor(d.leftMs / 3_600_000)} h ${Math.floor((d.leftMs % 3_600_000) / 60_000)} min left`}`).join(", ") || "every party notified"}`),
       ].join("\n");
     },
-  });
+  },
 
-  shell.register({
+  {
     name: "devices",
     summary: "connected devices",
-    run: () => {
-      const now = board.clock.monotonic();
-      const c = g.broker.clients();
-      return c.length === 0 ? "no devices connected" : table([["client id", "remote", "connected for"], ...c.map((d) => [d.clientId, d.remote, `${Math.floor((now - d.since) / 1000)} s`])]);
+    run: (_args, c) => {
+      const now = c.board.clock.monotonic();
+      const clients = c.g.broker.clients();
+      return clients.length === 0 ? "no devices connected" : table([["client id", "remote", "connected for"], ...clients.map((d) => [d.clientId, d.remote, `${Math.floor((now - d.since) / 1000)} s`])]);
     },
-  });
+  },
 
-  shell.register({
+  {
     name: "integrations",
     summary: "each integration: state, version, queue and uplink",
-    run: () => {
-      const out = g.outbound.summary();
+    run: (_args, c) => {
+      const out = c.g.outbound.summary();
       return table([
         ["integration", "state", "version", "uplink", "queued", "sent", "dropped"],
-        ...engine.integrations().map((i) => {
+        ...c.g.policy.engine.integrations().map((i) => {
           const routes = Object.entries(out).filter(([k]) => k.startsWith(i.id + "/")).map(([, v]) => v);
           const sum = (f: (s: (typeof routes)[number]) => number): string => String(routes.reduce((n, s) => n + f(s), 0));
           return [
@@ -102,118 +114,122 @@ export function registerCommands(g: Gateway, board: Board): void {
         }),
       ]);
     },
-  });
+  },
 
-  shell.register({ name: "datamap", summary: "device → data classes → integrations → destinations, with counts", run: () => engine.renderDataMap() });
+  { name: "datamap", summary: "device → data classes → integrations → destinations, with counts", run: (_args, c) => c.g.policy.engine.renderDataMap() },
 
-  shell.register({
+  {
     name: "audit",
     summary: "audit [n] [kind]: the last n records (default 10)",
-    run: (args) => {
+    run: (args, c) => {
       const n = args[0] === undefined ? 10 : Number(args[0]);
       if (!Number.isInteger(n) || n < 1 || n > 100) return "usage: audit [n 1-100] [kind]";
       const kind = args[1];
       if (kind !== undefined && !(AuditKinds as readonly string[]).includes(kind)) return `unknown kind "${kind}"; one of ${AuditKinds.join(", ")}`;
-      const next = g.audit.log.nextSeq;
+      const next = c.g.audit.log.nextSeq;
       const since = kind === undefined ? Math.max(1, next - n) : 1;
-      const recs = g.audit.log.query({ since, limit: 1000, ...(kind ? { kind: kind as AuditKind } : {}) }).slice(-n);
+      const recs = c.g.audit.log.query({ since, limit: 1000, ...(kind ? { kind: kind as AuditKind } : {}) }).slice(-n);
       return recs.flatMap((r) => recordLines(r).map((l) => JSON.stringify(l))).join("\n") || "no records";
     },
-  });
+  },
 
-  shell.register({
+  {
     name: "consent",
     summary: `consent <integration> <class> <opt-in|opt-out|withdrawn>: record the household's choice`,
-    run: async (args) => {
+    run: async (args, c) => {
       const [id, cls, state] = args;
-      const bad = known(id);
+      const bad = known(c.g, id);
       if (bad) return `usage: consent <integration> <class> <opt-in|opt-out|withdrawn>: ${bad}`;
       if (!cls || !(DataClasses as readonly string[]).includes(cls)) return `unknown data class "${cls ?? ""}"; one of ${DataClasses.join(", ")}`;
       if (state !== "opt-in" && state !== "opt-out" && state !== "withdrawn") return "state must be opt-in, opt-out or withdrawn";
-      const r = await actions.setConsent(CONSOLE, id, cls, state);
+      const r = await c.g.actions.setConsent(CONSOLE, id, cls, state);
       if (!r.ok) return r.error.message;
       return `consent for ${id} / ${cls}: ${state}${state === "withdrawn" ? " (queue purged, pseudonym key destroyed)" : ""}`;
     },
-  });
+  },
 
-  shell.register({
+  {
     name: "approve",
     summary: "approve <integration>: enforce its pending contract version",
-    run: (args) => known(args[0]) ?? (actions.approve(CONSOLE, args[0]).ok ? `approved: ${args[0]} now enforces its new version` : `nothing pending for ${args[0]}`),
-  });
-  shell.register({
+    run: (args, c) => known(c.g, args[0]) ?? (c.g.actions.approve(CONSOLE, args[0]).ok ? `approved: ${args[0]} now enforces its new version` : `nothing pending for ${args[0]}`),
+  },
+  {
     name: "reject",
     summary: "reject <integration>: refuse its pending contract version",
-    run: (args) => known(args[0]) ?? (actions.reject(CONSOLE, args[0]).ok ? `rejected the pending version of ${args[0]}` : `nothing pending for ${args[0]}`),
-  });
-  shell.register({
+    run: (args, c) => known(c.g, args[0]) ?? (c.g.actions.reject(CONSOLE, args[0]).ok ? `rejected the pending version of ${args[0]}` : `nothing pending for ${args[0]}`),
+  },
+  {
     name: "remove",
     summary: "remove <integration>: end it: flows, consent, approval, pseudonym key and queue are gone",
-    run: (args) => known(args[0]) ?? (actions.remove(CONSOLE, args[0]).ok ? `removed ${args[0]}; its queue is purged` : `could not remove ${args[0]}`),
-  });
-  shell.register({
+    run: (args, c) => known(c.g, args[0]) ?? (c.g.actions.remove(CONSOLE, args[0]).ok ? `removed ${args[0]}; its queue is purged` : `could not remove ${args[0]}`),
+  },
+  {
     name: "quarantine",
     summary: "quarantine <integration> [reason]: contain: deny all its flows, freeze its queue",
-    run: (args) => {
-      const bad = known(args[0]);
+    run: (args, c) => {
+      const bad = known(c.g, args[0]);
       if (bad) return bad;
-      const r = actions.quarantine(CONSOLE, args[0], args.slice(1).join(" ").slice(0, 120));
+      const r = c.g.actions.quarantine(CONSOLE, args[0], args.slice(1).join(" ").slice(0, 120));
       return r.ok ? `${args[0]} quarantined: every flow denied, queue frozen` : r.error.message;
     },
-  });
-  shell.register({
+  },
+  {
     name: "release",
     summary: "release <integration>: lift a quarantine",
-    run: (args) => {
-      const bad = known(args[0]);
+    run: (args, c) => {
+      const bad = known(c.g, args[0]);
       if (bad) return bad;
-      const r = actions.release(CONSOLE, args[0]);
+      const r = c.g.actions.release(CONSOLE, args[0]);
       return r.ok ? `${args[0]} released` : r.error.message;
     },
-  });
-  shell.register({
+  },
+  {
     name: "unlock",
     summary: "unlock <account|address>: lift an admin login lockout or back-off",
-    run: (args) => {
-      const auth = g.admin.auth;
+    run: (args, c) => {
+      const auth = c.g.admin.auth;
       if (!auth) return "this gateway has no admin accounts";
       if (args[0] === undefined) return "give an account name or an address";
       return auth.unlock(args[0], WHO) ? `${args[0]} unlocked` : `no account or tracked address "${args[0]}"`;
     },
-  });
-  shell.register({
+  },
+  {
     name: "rotate",
     summary: "rotate <integration>: new pseudonym key (new pseudonyms from now on)",
-    run: (args) => {
-      const bad = known(args[0]);
+    run: (args, c) => {
+      const bad = known(c.g, args[0]);
       if (bad) return bad;
-      const r = actions.rotate(CONSOLE, args[0]);
+      const r = c.g.actions.rotate(CONSOLE, args[0]);
       return r.ok ? `pseudonym key of ${args[0]} rotated` : r.error.message;
     },
-  });
-  shell.register({
+  },
+  {
     name: "hold",
     summary: "hold <reason>: legal hold on the audit log (nothing is purged)",
-    run: async (args) => {
+    run: async (args, c) => {
       if (args.length === 0) return "usage: hold <reason>";
-      const r = await actions.hold(CONSOLE, args.join(" ").slice(0, 120));
+      const r = await c.g.actions.hold(CONSOLE, args.join(" ").slice(0, 120));
       return r.ok ? `legal hold placed (record ${r.value.seq})` : r.error.message;
     },
-  });
-  shell.register({
+  },
+  {
     name: "unhold",
     summary: "lift the legal hold",
-    run: async () => {
-      const r = await actions.unhold(CONSOLE);
+    run: async (_args, c) => {
+      const r = await c.g.actions.unhold(CONSOLE);
       return r.ok ? `legal hold lifted (record ${r.value.seq})` : r.error.message;
     },
-  });
-  shell.register({
+  },
+  {
     name: "seal",
     summary: "seal the current audit epoch now",
-    run: () => {
-      const r = actions.seal(CONSOLE);
+    run: (_args, c) => {
+      const r = c.g.actions.seal(CONSOLE);
       return r.ok ? `sealed (record ${r.value.seq})` : r.error.message;
     },
-  });
+  },
+]);
+
+export function registerCommands(g: Gateway, board: Board): void {
+  g.shell.registerTable(COMMANDS, { g, board });
 }

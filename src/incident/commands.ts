@@ -10,6 +10,8 @@ import { CONSOLE_ACTOR, IncidentError, type IncidentManager } from "./manager.js
 import { leftText } from "./deadlines.js";
 import type { Incident } from "./model.js";
 import { exitIntegration } from "./exit.js";
+import type { TableCommand } from "../console/shell.js";
+import { frozenTable } from "../util/frozen.js";
 
 const USAGE = [
   "incident open <title> [--integration <id>]… [--device <id>]… [--severity low|medium|high] [--aware <ISO time>] [--alarm <seq>]",
@@ -54,99 +56,111 @@ export function showIncident(m: IncidentManager, inc: Incident): string {
   ].join("\n");
 }
 
-export function registerIncidentCommands(g: Gateway, board: Board): void {
+/** What the incident commands act on: one object per gateway; the table below is built at preload. */
+interface Context {
+  readonly g: Gateway;
+  readonly board: Board;
+}
+
+async function runIncident(args: readonly string[], g: Gateway): Promise<string> {
   const m = g.incidents;
-  const run = async (args: readonly string[]): Promise<string> => {
-    const [sub, id, ...more] = args;
-    switch (sub) {
-      case "open": {
-        const { rest, flags } = parseFlags(args.slice(1), []);
-        const aware = flags.get("aware")?.[0];
-        const awareAt = aware === undefined ? undefined : Date.parse(aware);
-        if (awareAt !== undefined && Number.isNaN(awareAt)) return `error: --aware "${aware}" is not an ISO time (e.g. 2026-12-01T18:00:00Z)`;
-        const alarm = flags.get("alarm")?.[0];
-        if (alarm !== undefined && !/^[1-9][0-9]*$/.test(alarm)) return `error: --alarm "${alarm}" is not a record seq (see \`audit 20 alarm\`)`;
-        for (const k of flags.keys()) if (!["integration", "device", "severity", "aware", "alarm"].includes(k)) return `error: unknown option --${k}\n${USAGE}`;
-        const sev = flags.get("severity")?.[0];
-        const inc = await m.open({ title: rest.join(" "), integrations: flags.get("integration") ?? [], devices: flags.get("device") ?? [], ...(sev !== undefined ? { severity: sev } : {}), ...(awareAt !== undefined ? { awareAt } : {}), ...(alarm !== undefined ? { detectedBy: Number(alarm) } : {}) }, CONSOLE_ACTOR);
-        return `opened ${inc.id}${inc.state === "contained" ? ": contained (quarantined, credentials disabled, legal hold, epoch sealed, evidence recorded)" : ""}\n${showIncident(m, inc)}`;
-      }
-      case "list":
-        return m.list().map((i) => {
-          const next = i.state === "reviewed" ? undefined : m.deadlines(i).list.filter((d) => d.leftMs !== undefined).sort((a, b) => a.leftMs! - b.leftMs!)[0];
-          return `${i.id}  ${i.state.padEnd(9)}  ${i.severity.padEnd(6)}  ${i.title}${next ? `  (next: ${next.id}, ${leftText(next)})` : ""}`;
-        }).join("\n") || "no incidents";
-      case "show":
-        return showIncident(m, m.get(id ?? ""));
-      case "timeline":
-        return m.timeline(id ?? "").flatMap((r) => recordLines(r).map((l) => JSON.stringify(l))).join("\n") || "no records";
-      case "note":
-        return `note recorded (record ${await m.note(id ?? "", more.join(" "), CONSOLE_ACTOR)})`;
-      case "notify": {
-        if (!more[0]) return `error: give the party told; one of ${m.parties(m.get(id ?? "")).map((p) => p.id).join(", ")}`;
-        return `notification of ${more[0]} recorded (record ${await m.notify(id ?? "", more[0], more.slice(1).join(" "), CONSOLE_ACTOR)})`;
-      }
-      case "notice": {
-        const n = await m.notice(id ?? "", CONSOLE_ACTOR);
-        return `${n.markdown}\n(${n.recorded === "new" ? "recorded as" : "unchanged since"} record ${n.seq}: SHA-256 of the JSON ${n.sha256Json}, of this Markdown ${n.sha256Markdown})`;
-      }
-      case "resolve":
-        return `resolved (record ${await m.resolve(id ?? "", CONSOLE_ACTOR)}); the post-incident review is due within ${m.reviewDays} days: \`incident review ${id} --prevent <text> [--action <text>]…\``;
-      case "review": {
-        const { flags } = parseFlags(more, ["prevent", "action"]);
-        const prevent = flags.get("prevent")?.[0];
-        if (prevent === undefined) return `error: give --prevent <what would have prevented it>\n${USAGE}`;
-        const seq = await m.review(id ?? "", prevent, flags.get("action") ?? [], CONSOLE_ACTOR);
-        return `${m.reviewReport(id!).markdown}\n(reviewed: record ${seq})`;
-      }
-      case "evidence": {
-        const inc = m.get(id ?? "");
-        const lines = await g.audit.exportJsonl(m.windowFirstSeq(inc), undefined);
-        return lines.join("\n");
-      }
-      default:
-        return USAGE;
+  const [sub, id, ...more] = args;
+  switch (sub) {
+    case "open": {
+      const { rest, flags } = parseFlags(args.slice(1), []);
+      const aware = flags.get("aware")?.[0];
+      const awareAt = aware === undefined ? undefined : Date.parse(aware);
+      if (awareAt !== undefined && Number.isNaN(awareAt)) return `error: --aware "${aware}" is not an ISO time (e.g. 2026-12-01T18:00:00Z)`;
+      const alarm = flags.get("alarm")?.[0];
+      if (alarm !== undefined && !/^[1-9][0-9]*$/.test(alarm)) return `error: --alarm "${alarm}" is not a record seq (see \`audit 20 alarm\`)`;
+      for (const k of flags.keys()) if (!["integration", "device", "severity", "aware", "alarm"].includes(k)) return `error: unknown option --${k}\n${USAGE}`;
+      const sev = flags.get("severity")?.[0];
+      const inc = await m.open({ title: rest.join(" "), integrations: flags.get("integration") ?? [], devices: flags.get("device") ?? [], ...(sev !== undefined ? { severity: sev } : {}), ...(awareAt !== undefined ? { awareAt } : {}), ...(alarm !== undefined ? { detectedBy: Number(alarm) } : {}) }, CONSOLE_ACTOR);
+      return `opened ${inc.id}${inc.state === "contained" ? ": contained (quarantined, credentials disabled, legal hold, epoch sealed, evidence recorded)" : ""}\n${showIncident(m, inc)}`;
     }
-  };
-  g.shell.register({
+    case "list":
+      return m.list().map((i) => {
+        const next = i.state === "reviewed" ? undefined : m.deadlines(i).list.filter((d) => d.leftMs !== undefined).sort((a, b) => a.leftMs! - b.leftMs!)[0];
+        return `${i.id}  ${i.state.padEnd(9)}  ${i.severity.padEnd(6)}  ${i.title}${next ? `  (next: ${next.id}, ${leftText(next)})` : ""}`;
+      }).join("\n") || "no incidents";
+    case "show":
+      return showIncident(m, m.get(id ?? ""));
+    case "timeline":
+      return m.timeline(id ?? "").flatMap((r) => recordLines(r).map((l) => JSON.stringify(l))).join("\n") || "no records";
+    case "note":
+      return `note recorded (record ${await m.note(id ?? "", more.join(" "), CONSOLE_ACTOR)})`;
+    case "notify": {
+      if (!more[0]) return `error: give the party told; one of ${m.parties(m.get(id ?? "")).map((p) => p.id).join(", ")}`;
+      return `notification of ${more[0]} recorded (record ${await m.notify(id ?? "", more[0], more.slice(1).join(" "), CONSOLE_ACTOR)})`;
+    }
+    case "notice": {
+      const n = await m.notice(id ?? "", CONSOLE_ACTOR);
+      return `${n.markdown}\n(${n.recorded === "new" ? "recorded as" : "unchanged since"} record ${n.seq}: SHA-256 of the JSON ${n.sha256Json}, of this Markdown ${n.sha256Markdown})`;
+    }
+    case "resolve":
+      return `resolved (record ${await m.resolve(id ?? "", CONSOLE_ACTOR)}); the post-incident review is due within ${m.reviewDays} days: \`incident review ${id} --prevent <text> [--action <text>]…\``;
+    case "review": {
+      const { flags } = parseFlags(more, ["prevent", "action"]);
+      const prevent = flags.get("prevent")?.[0];
+      if (prevent === undefined) return `error: give --prevent <what would have prevented it>\n${USAGE}`;
+      const seq = await m.review(id ?? "", prevent, flags.get("action") ?? [], CONSOLE_ACTOR);
+      return `${m.reviewReport(id!).markdown}\n(reviewed: record ${seq})`;
+    }
+    case "evidence": {
+      const inc = m.get(id ?? "");
+      const lines = await g.audit.exportJsonl(m.windowFirstSeq(inc), undefined);
+      return lines.join("\n");
+    }
+    default:
+      return USAGE;
+  }
+}
+
+/** The incident, exit and device commands, a frozen module-level table (src/util/frozen.ts). */
+const INCIDENT_COMMANDS: readonly TableCommand<Context>[] = frozenTable<TableCommand<Context>>([
+  {
     name: "incident",
     summary: "incident open|list|show|timeline|note|notify|notice|resolve|review|evidence (`incident` for usage)",
-    run: async (args) => {
+    run: async (args, c) => {
       try {
-        return await run(args);
+        return await runIncident(args, c.g);
       } catch (e) {
         if (e instanceof IncidentError) return `error: ${e.message}`;
         throw e;
       }
     },
-  });
-  g.shell.register({
+  },
+  {
     name: "exit",
     summary: "exit <integration>: export for the owner, then quarantine, purge queue, destroy pseudonym key, remove contract; deletion certificate",
-    run: async (args) => {
+    run: async (args, c) => {
       if (!args[0]) return "usage: exit <integration> (see `integrations`)";
       try {
-        const r = await exitIntegration(board, g, args[0], CONSOLE_ACTOR);
+        const r = await exitIntegration(c.board, c.g, args[0], CONSOLE_ACTOR);
         return `${r.markdown}\n(the export: \`GET /api/v1/audit/export?from=${r.certificate.export.from}&to=${r.certificate.export.to}\`, or POST /api/v1/integrations/${args[0]}/exit returns it inline)`;
       } catch (e) {
         if (e instanceof IncidentError) return `error: ${e.message}`;
         throw e;
       }
     },
-  });
-  g.shell.register({
+  },
+  {
     name: "device",
     summary: "device disable|enable <id>: refuse (CONNACK 5, session closed) or re-admit a device's credentials",
-    run: async (args) => {
+    run: async (args, c) => {
       const [sub, id] = args;
       if ((sub !== "disable" && sub !== "enable") || !id) return "usage: device disable|enable <id>";
       try {
         const who = { who: CONSOLE_ACTOR.who, role: CONSOLE_ACTOR.role, via: CONSOLE_ACTOR.via, remote: CONSOLE_ACTOR.remote };
-        const seq = sub === "disable" ? await g.devices.disable(id, who) : await g.devices.enable(id, who);
+        const seq = sub === "disable" ? await c.g.devices.disable(id, who) : await c.g.devices.enable(id, who);
         return `${id} ${sub}d (record ${seq})`;
       } catch (e) {
         return `error: ${e instanceof Error ? e.message : String(e)}`;
       }
     },
-  });
+  },
+]);
+
+export function registerIncidentCommands(g: Gateway, board: Board): void {
+  g.shell.registerTable(INCIDENT_COMMANDS, { g, board });
 }
