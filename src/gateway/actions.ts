@@ -99,6 +99,8 @@ export interface DeviceView {
   readonly connectedSeconds: number | null;
   /** "config" (gateway.json) or "added" (over the admin API; removable there). */
   readonly source: "config" | "added";
+  /** Its credentials are disabled (CONNACK 5): by the owner, an installer or an incident's containment. */
+  readonly disabled: boolean;
 }
 
 export interface NewDevice {
@@ -118,6 +120,8 @@ export interface ActionParts {
   readonly random: Random;
   readonly clock: Pick<Clock, "monotonic">;
   readonly record: (event: AuditEvent) => void;
+  /** Whether a device's credentials are disabled (DeviceRegistry.isDisabled); absent: none is. */
+  readonly isDisabled?: (id: string) => boolean;
 }
 
 export interface OwnerActions {
@@ -393,6 +397,7 @@ export function createActions(p: ActionParts): OwnerActions {
           remote: c?.remote ?? null,
           connectedSeconds: c ? Math.floor((now - c.since) / 1000) : null,
           source: p.devices.configured(d.id) ? "config" : "added",
+          disabled: p.isDisabled?.(d.id) ?? false,
         };
       });
     },

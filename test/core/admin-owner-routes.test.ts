@@ -196,7 +196,15 @@ describe("owner actions over the admin API", () => {
     assert.equal(map.devices[0]!.device, "thermostat");
     assert.equal(map.devices[0]!.integrations[0]!.declaredNeverSeen, true, "declared, not yet observed");
     const d = (await call("GET", "/api/v1/devices")).json.devices as Record<string, unknown>[];
-    assert.deepEqual(d, [{ id: "thermostat", username: "thermostat", groups: ["hall"], connected: false, remote: null, connectedSeconds: null, source: "config" }]);
+    assert.deepEqual(d, [{ id: "thermostat", username: "thermostat", groups: ["hall"], connected: false, remote: null, connectedSeconds: null, source: "config", disabled: false }]);
+  });
+
+  it("GET /devices shows a device disabled over the API as disabled, and enabled again", async () => {
+    const shown = async () => ((await call("GET", "/api/v1/devices")).json.devices as { id: string; disabled: boolean }[]).map((d) => [d.id, d.disabled]);
+    assert.equal((await call("POST", "/api/v1/devices/thermostat/disable")).status, 200);
+    assert.deepEqual(await shown(), [["thermostat", true]]);
+    assert.equal((await call("POST", "/api/v1/devices/thermostat/enable")).status, 200);
+    assert.deepEqual(await shown(), [["thermostat", false]]);
   });
 
   it("POST /consent grants and withdraws, recorded with who acted; each bad field is named", async () => {
