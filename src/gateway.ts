@@ -313,7 +313,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     };
   };
 
-  const actions = createActions({ policy, outbound, audit, broker, devices, crypto: board.crypto, random: board.random, clock: board.clock, record, isDisabled: (id) => deviceRegistry.isDisabled(id) });
+  const actions = createActions({ policy, outbound, audit, broker, devices, crypto: board.crypto, random: board.random, clock: board.clock, record, isDisabled: (id) => deviceRegistry.isDisabled(id), ...(config.utcOffsetMinutes !== undefined ? { utcOffsetMinutes: config.utcOffsetMinutes } : {}) });
   stage("actions");
   const ownerR = ownerRoutes(actions);
   const devR = deviceRoutes(deviceRegistry);

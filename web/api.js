@@ -115,6 +115,8 @@ export const reject = (c) => call("POST", "/api/v1/contracts/" + id(c) + "/rejec
 export const consent = () => call("GET", "/api/v1/consent");
 /** POST /api/v1/consent {integration, class, grant} → {integration, class, state, previous}. */
 export const setConsent = (integration, cls, grant) => call("POST", "/api/v1/consent", { integration, class: cls, grant });
+/** GET /api/v1/today → {since, utcOffsetMinutes, clockSet, throughSeq, integrations: [{integration, messages, minimized, bytes}]}: what left since the gateway's local midnight. */
+export const today = () => call("GET", "/api/v1/today");
 /** GET /api/v1/datamap → {devices: [{device, classes: [{class, integrations: [{integration, destinations, seen}]}]}], integrations: [{integration, destinations, counts, declaredNeverSeen, attemptedDenied}]}. */
 export const datamap = () => call("GET", "/api/v1/datamap");
 /** GET /api/v1/devices → {devices: [{id, username, groups, connected, remote, connectedSeconds, source}]}. */

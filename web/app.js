@@ -234,7 +234,7 @@ function describe(c, grants, map) {
 // --- pages -------------------------------------------------------------------------------------
 
 async function overview(body) {
-  const [s, cs, gs, dm] = await Promise.all([api.status(), api.contracts(), api.consent(), api.datamap()]);
+  const [s, cs, gs, dm, td] = await Promise.all([api.status(), api.contracts(), api.consent(), api.datamap(), api.today()]);
   if (!s.ok) return add(body, failNote(s));
   const st = s.data;
   const contractsById = {};
@@ -272,7 +272,14 @@ async function overview(body) {
       out);
     return acts[i.id];
   };
-  const paint = (st) => {
+  /** "Left today" per integration, from the audit log since the gateway's local midnight (a reboot keeps it). */
+  const leftToday = (t, id) => {
+    if (!t || !t.ok) return null;
+    const c = t.data.integrations.find((x) => x.integration === id) || { messages: 0, minimized: 0, bytes: 0 };
+    return [`Left today (since ${when(t.data.since)}${t.data.clockSet ? "" : ", clock not set"})`,
+      h("span", { "data-today": id }, `${c.messages} messages${c.minimized ? `, ${c.minimized} minimized` : ""} (${c.bytes} B of data)`)];
+  };
+  const paint = (st, t) => {
     cards.replaceChildren(...(st.integrations || []).map((i) => {
       // outbound is keyed "<integration>/<destination>": add up the integration's destinations.
       const links = Object.entries(st.outbound || {}).filter(([k]) => k === i.id || k.startsWith(i.id + "/")).map(([, v]) => v);
@@ -286,6 +293,7 @@ async function overview(body) {
         d && d.consent.length ? h("p.mut", null, "Consent — " + d.consent.join("; ")) : null,
         dl([
           ["State", h("span", { class: i.state === "active" ? "ok" : "warn" }, i.state)],
+          leftToday(t, i.id),
           ["Delivered since boot", `${sum("sent")} messages (${sum("payloadBytes")} B of data)`],
           ["Waiting", `${sum("queued")} messages`],
           ["Dropped", String(dropped)],
@@ -295,10 +303,10 @@ async function overview(body) {
     }));
     live.textContent = `Updated ${new Date().toLocaleTimeString()}`;
   };
-  paint(st);
+  paint(st, td);
   timer = setInterval(async () => {
-    const n = await api.status();
-    if (n.ok) paint(n.data);
+    const [n, t] = await Promise.all([api.status(), api.today()]);
+    if (n.ok) paint(n.data, t);
   }, 5000);
 }
 

@@ -83,6 +83,7 @@ export function ownerRoutes(actions: OwnerActions): Route[] {
     { method: "POST", path: "/api/v1/audit/unhold", roles: OWNER, summary: "lift the legal hold", handle: (c) => withBody(c, async (b) => unexpected(b, []) ?? answer(await actions.unhold(c.principal))) },
     { method: "POST", path: "/api/v1/audit/seal", roles: OWNER, summary: "seal the current epoch now", handle: (c) => withBody(c, (b) => unexpected(b, []) ?? answer(actions.seal(c.principal))) },
 
+    { method: "GET", path: "/api/v1/today", roles: ALL, quiet: true, summary: "what left today (since the gateway's local midnight) per integration, from the audit log", handle: () => jsonReply(200, actions.today()) },
     { method: "GET", path: "/api/v1/datamap", roles: READERS, summary: "device → classes → integrations → destinations, declared vs observed", handle: () => jsonReply(200, actions.dataMap()) },
     { method: "GET", path: "/api/v1/devices", roles: SETUP, summary: "configured devices and who is connected", handle: () => jsonReply(200, { devices: actions.devices() }) },
     {

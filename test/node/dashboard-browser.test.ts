@@ -246,6 +246,7 @@ describe("dashboard in chromium, against the real board", function () {
     assert.match(text, /ThermoCloud receives thermostat-hall's environment and usage data, sent to localhost:\d+, keeps it 90 days, for: Remote thermostat app: shows the hall temperature and set point, and learns the heating schedule\./);
     assert.match(text, /environment: no consent needed; usage: waits for your consent/);
     assert.match(text, /Delivered since boot\s+0 messages/);
+    assert.match(text, /Left today \(since [^)]+\)\s+0 messages \(0 B of data\)/, "today's counters, from the audit log");
     assert.match(await page.locator("#main").innerText(), /demo home: 0 of 4 devices connected/);
     assert.match(await page.locator("[data-integration=energy-insights]").innerText(), /EnergyInsights|receives/);
   });
@@ -297,6 +298,8 @@ describe("dashboard in chromium, against the real board", function () {
     assert.deepEqual(await next(2, "2.1.0"), { temperature_c: 22, setpoint_c: 21 }, "the field disappears from the next message");
     await go("#/overview");
     await page.locator("[data-integration=thermo-cloud]").getByText(/usage: consent withdrawn .* by owner/).waitFor();
+    // What left today: the three messages the vendor opened, counted from the log's flow commits.
+    await page.locator("[data-today=thermo-cloud]").getByText(/^3 messages/).waitFor({ timeout: 12000 });
   });
 
   it("quarantine and release from the contracts page: nothing leaves meanwhile", async () => {
