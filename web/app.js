@@ -58,23 +58,30 @@ const said = (out, r, done) => (out.textContent = r.ok ? done : `Refused: ${r.er
 
 let me = null;
 let timer = null;
+// Each page with the roles whose routes it reads (SPEC.md's route × role table): a page a role cannot
+// use is not offered, so nobody meets a 403 they did not ask for.
+const ALL = ["owner", "auditor", "installer"];
+const READERS = ["owner", "auditor"];
 const PAGES = [
-  ["overview", "Overview", overview],
-  ["datamap", "Data map", datamap],
-  ["flows", "Flows", flows],
-  ["contracts", "Contracts", contracts],
-  ["consent", "Consent", consent],
-  ["incidents", "Incidents", incidents],
-  ["audit", "Audit", audit],
-  ["accounts", "Accounts", accounts],
-  ["devices", "Devices", devices],
+  ["overview", "Overview", overview, ALL],
+  ["datamap", "Data map", datamap, READERS],
+  ["flows", "Flows", flows, READERS],
+  ["contracts", "Contracts", contracts, ALL],
+  ["consent", "Consent", consent, READERS],
+  ["incidents", "Incidents", incidents, READERS],
+  ["audit", "Audit", audit, READERS],
+  ["accounts", "Accounts", accounts, ALL],
+  ["devices", "Devices", devices, ["owner", "installer"]],
 ];
 let incidentsRoute = false;
+/** Whether the signed-in role may call routes open to `roles`. */
+const may = (roles) => !!me && roles.includes(me.role);
+const offered = ([id, , , roles]) => may(roles) && (id !== "incidents" || incidentsRoute);
 
 function navigation() {
   const nav = $("#nav");
   const here = location.hash.slice(2).split("/")[0] || "overview";
-  nav.replaceChildren(...PAGES.filter(([id]) => id !== "incidents" || incidentsRoute).map(([id, title]) => h("a", { href: "#/" + id, "aria-current": id === here ? "page" : null }, title)),
+  nav.replaceChildren(...PAGES.filter(offered).map(([id, title]) => h("a", { href: "#/" + id, "aria-current": id === here ? "page" : null }, title)),
     h("button.sec", { type: "button", onclick: () => signOut(false) }, "Sign out"),
     me && me.via === "session" ? h("button.sec", { type: "button", onclick: () => signOut(true) }, "Sign out everywhere") : null);
   nav.hidden = false;
@@ -87,7 +94,7 @@ async function route() {
   if (!api.signedIn()) return login(main);
   // "#/incidents/inc-1": the page, then what it shows (one incident).
   const [id, arg] = location.hash.slice(2).split("/").map((x) => decodeURIComponent(x));
-  const page = PAGES.find(([p]) => p === (id || "overview") && (p !== "incidents" || incidentsRoute)) || PAGES[0];
+  const page = PAGES.find((x) => x[0] === (id || "overview") && offered(x)) || PAGES[0];
   navigation();
   document.title = page[1] + " · Portcullis";
   const body = h("div");
@@ -106,7 +113,7 @@ async function signIn(r) {
   const m = await api.me();
   if (m.ok && m.data) me = m.data;
   $("#who").textContent = `${me.account} (${me.role}${me.via === "token" ? ", break-glass token" : ""})`;
-  incidentsRoute = !(await api.incidents()).absent;
+  incidentsRoute = may(READERS) && !(await api.incidents()).absent;
   route();
   return true;
 }
@@ -234,7 +241,8 @@ function describe(c, grants, map) {
 // --- pages -------------------------------------------------------------------------------------
 
 async function overview(body) {
-  const [s, cs, gs, dm, td] = await Promise.all([api.status(), api.contracts(), api.consent(), api.datamap(), api.today()]);
+  const none = { ok: false, absent: true, data: null };
+  const [s, cs, gs, dm, td] = await Promise.all([api.status(), api.contracts(), may(READERS) ? api.consent() : none, may(READERS) ? api.datamap() : none, api.today()]);
   if (!s.ok) return add(body, failNote(s));
   const st = s.data;
   const contractsById = {};
@@ -577,6 +585,7 @@ async function audit(body) {
 async function accounts(body) {
   add(body, h("p", null, me ? `You are signed in as ${me.account} (${me.role}${me.via === "token" ? ", with the break-glass token" : ""}).` : ""));
   if (me && me.via === "session") add(body, h("p.mut", null, `Recovery codes left: ${me.recoveryCodesLeft ?? "—"}.`));
+  if (!may(["owner"])) return add(body, h("p.mut", null, "Accounts are managed by an owner."));
   const r = await api.accounts();
   const p = problem(r, "account management");
   if (p) return add(body, p);

@@ -77,6 +77,21 @@ function loginElsewhere(port: number, account: string, password: string, totp: s
   });
 }
 
+/** POST a JSON body to the board with a bearer token (a script, not the page): status and JSON answer. */
+function postWithToken(port: number, target: string, token: string, value: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const body = JSON.stringify(value);
+    const req = request({ host: "127.0.0.1", port, method: "POST", path: target, rejectUnauthorized: false, agent: false, headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) } }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (text += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : {} }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
 describe("dashboard in chromium, against the real board", function () {
   this.timeout(120000);
   this.bail(true); // each step builds on the one before
@@ -603,5 +618,30 @@ describe("dashboard in chromium, against the real board", function () {
     await page.getByRole("button", { name: "Sign out everywhere" }).click();
     await page.getByRole("heading", { name: "Sign in" }).waitFor();
     assert.equal(await statusWithCookie(board!.httpsPort, "/api/v1/me", elsewhere), 401);
+  });
+
+  it("an installer is offered only the pages its role may read, and none of them shows an error", async () => {
+    const token = readFileSync(path.join(data, "board", "owner.token"), "utf8").trim();
+    const added = await postWithToken(board!.httpsPort, "/api/v1/accounts", token, { name: "fitter2", role: "installer", password: "another installer password" });
+    assert.equal(added.status, 201, JSON.stringify(added.json));
+    const key = base32Decode((added.json.totp as { secret: string }).secret);
+    await page.fill("#login-password input[name=account]", "fitter2");
+    await page.fill("#login-password input[name=password]", "another installer password");
+    await page.fill("#login-password input[name=totp]", totpAt(nodeCrypto(), key, Date.now()));
+    await page.press("#login-password input[name=totp]", "Enter");
+    await page.locator("#who", { hasText: "fitter2 (installer)" }).waitFor();
+    await page.locator("[data-integration=thermo-cloud]").waitFor();
+    assert.deepEqual(await page.locator("nav a").allInnerTexts(), ["Overview", "Contracts", "Accounts", "Devices"]);
+    for (const [id, shows] of [["overview", /ThermoCloud receives/], ["contracts", /In force/], ["accounts", /managed by an owner/], ["devices", /configured devices are connected/]] as const) {
+      await go(`#/${id}`);
+      await page.locator("#main").getByText(shows).first().waitFor();
+      assert.equal(await page.locator("#main .err, #main [data-absent]").count(), 0, `${id} shows an error`);
+      assert.equal(await page.locator("#main button", { hasText: /Approve|Quarantine|Rotate|Reset MFA/ }).count(), 0, `${id} offers no owner action`);
+    }
+    await shot("23-installer-devices");
+    await go("#/flows"); // not offered: the overview instead
+    await page.getByRole("heading", { level: 1, name: "Overview" }).waitFor();
+    await page.getByRole("button", { name: "Sign out", exact: true }).click();
+    await page.getByRole("heading", { name: "Sign in" }).waitFor();
   });
 });
