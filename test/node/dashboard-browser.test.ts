@@ -117,6 +117,11 @@ describe("dashboard in chromium, against the real board", function () {
   };
   const go = (h: string) => page.evaluate((x) => (location.hash = x), h);
   const shot = (name: string) => page.screenshot({ path: path.join(ARTIFACTS, name + ".png"), fullPage: true });
+  /** The page fits the phone's width (wide tables scroll inside their own box). */
+  const fits = async (what: string) => {
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${what} is wider than the phone by ${overflow} px`);
+  };
 
   before(async function () {
     skipUnlessAvailable(this, "chromium", existsSync(CHROMIUM) ? undefined : `${CHROMIUM} not found`, "apt-get install -y chromium");
@@ -427,6 +432,7 @@ describe("dashboard in chromium, against the real board", function () {
     assert.match(await page.locator("#totp-uri").innerText(), /^otpauth:\/\/totp\/.*fitter/);
     assert.equal(await page.locator("#recovery li").count(), 10);
     assert.ok(((await page.locator("#enrol svg.qr path").getAttribute("d")) ?? "").length > 1000);
+    await fits("16-accounts-added");
     await shot("16-accounts-added");
     await page.getByRole("button", { name: /Done: it is handed over/ }).click();
     const row = page.locator("[data-account=fitter]");
@@ -469,6 +475,7 @@ describe("dashboard in chromium, against the real board", function () {
     await page.click("#add-device button");
     await page.getByText("Credentials of window-sensor").waitFor();
     const password = await page.locator("#device-password").innerText();
+    await fits("17-devices-added");
     await shot("17-devices-added");
     const c = await connectDevice(board!.mqttPort, "window-sensor", password);
     await c.endAsync();
@@ -512,6 +519,7 @@ describe("dashboard in chromium, against the real board", function () {
     const ei = page.locator("[data-actions=energy-insights]");
     await ei.getByRole("button", { name: /^End .* \(exit\)$/ }).click();
     await ei.getByText(/This cannot be undone/).waitFor();
+    await fits("19-overview-exit-confirm");
     await shot("19-overview-exit-confirm");
     await ei.getByRole("button", { name: /^Yes, end / }).click();
     await ei.getByText(/Exited: .* deletion certificate at record \d+/).waitFor();
@@ -546,6 +554,7 @@ describe("dashboard in chromium, against the real board", function () {
     await tl.getByText("incident-note: vendor says a cache bug").waitFor({ timeout: 8000 });
     await send(); // thermo-cloud is quarantined: a denied flow in scope
     await tl.locator("tr", { hasText: "flow" }).first().waitFor({ timeout: 15000 });
+    await fits("21-incident-live");
     await shot("21-incident-live");
     const party = await page.locator("#incident-notified select[name=party] option").first().getAttribute("value");
     await page.fill("#incident-notified input[name=reference]", "call 14:00");
@@ -569,6 +578,7 @@ describe("dashboard in chromium, against the real board", function () {
     await page.click("#incident-review button");
     await page.getByText("Reviewed.").waitFor();
     await page.locator("#incident-state", { hasText: "reviewed" }).waitFor();
+    await fits("22-incident-reviewed");
     await shot("22-incident-reviewed");
     const recs = board!.gateway.audit.log.query({ since, limit: 1000 }).filter((x) => x.detail?.incident === "inc-1").map((x) => x.reason);
     for (const reason of ["incident-opened", "incident-note", "incident-notified", "incident-notice", "incident-resolved", "incident-reviewed"]) assert.ok(recs.includes(reason), `${reason} in the log (${recs.join(", ")})`);
