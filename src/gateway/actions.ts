@@ -177,7 +177,7 @@ export function changeInWords(c: Change): string {
 }
 
 export function createActions(p: ActionParts): OwnerActions {
-  const today = new TodayCounters({ query: (q) => p.audit.log.query(q), clock: p.clock, ...(p.utcOffsetMinutes !== undefined ? { utcOffsetMinutes: p.utcOffsetMinutes } : {}) });
+  const today = new TodayCounters({ query: (q) => p.audit.log.query(q), nextSeq: () => p.audit.log.nextSeq, clock: p.clock, ...(p.utcOffsetMinutes !== undefined ? { utcOffsetMinutes: p.utcOffsetMinutes } : {}) });
   const engine = p.policy.engine;
   const find = (id: unknown): ActionResult<IntegrationStatus> => {
     if (typeof id !== "string" || id === "") return fail("bad-field", "integration must be an integration id (see GET /api/v1/integrations)", "integration");

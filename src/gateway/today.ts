@@ -33,13 +33,15 @@ export interface Today {
   readonly utcOffsetMinutes: number;
   /** False while the gateway's clock is not set: "today" is then its best guess. */
   readonly clockSet: boolean;
-  /** The newest record counted (0: none yet). */
+  /** The log is read through this seq (0: empty). */
   readonly throughSeq: number;
   readonly integrations: readonly TodayCount[];
 }
 
 export interface TodayOptions {
   readonly query: (q: AuditQuery) => AuditRecord[];
+  /** The log's next seq (AuditLog.nextSeq): a read that found everything goes on from there. */
+  readonly nextSeq: () => number;
   readonly clock: { now(): number; isSet(): boolean };
   /** Minutes east of UTC, -720..840 (default 0: the day starts at 00:00 UTC). */
   readonly utcOffsetMinutes?: number;
@@ -70,22 +72,24 @@ export class TodayCounters {
   read(): Today {
     const day = localMidnight(this.#o.clock.now(), this.#off);
     if (day !== this.#day) {
+      // A later day goes on from where the last read stopped (what follows is counted by its time);
+      // the first read, or a clock set back to an earlier day, finds the day's start by time.
+      if (day < this.#day) this.#next = 1;
       this.#day = day;
-      this.#next = 1;
-      this.#through = 0;
       this.#counts.clear();
     }
     for (;;) {
       // The day's first read finds its start by time; later ones go on from the last seq seen.
-      const rs = this.#o.query(this.#through === 0 ? { since: this.#next, fromTime: day, limit: PAGE } : { since: this.#next, limit: PAGE });
+      const rs = this.#o.query(this.#next === 1 ? { since: 1, fromTime: day, limit: PAGE } : { since: this.#next, limit: PAGE });
       for (const r of rs) this.#count(r);
       const last = rs.at(-1);
-      if (last) {
-        this.#next = last.seq + 1;
-        this.#through = last.seq;
-      }
+      if (last) this.#next = last.seq + 1;
       if (rs.length < PAGE) break;
     }
+    // Everything appended so far is read (or older than the day): the next read starts after it, so
+    // a quiet day does not search the log again at every poll.
+    this.#next = Math.max(this.#next, this.#o.nextSeq());
+    this.#through = this.#next - 1;
     const integrations = [...this.#counts].map(([integration, c]) => ({ integration, ...c })).sort((a, b) => (a.integration < b.integration ? -1 : 1));
     return { since: day, utcOffsetMinutes: this.#off, clockSet: this.#o.clock.isSet(), throughSeq: this.#through, integrations };
   }
