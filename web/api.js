@@ -82,6 +82,11 @@ export async function me() {
 /** POST /api/v1/setup {code, account, password} → 201 {account, role, totp: {secret, uri}, recoveryCodes}. */
 export const setup = (code, account, password) => call("POST", "/api/v1/setup", { code, account, password });
 
+/** POST /api/v1/me/password {password, newPassword} → {account, changed}; 403 for a wrong current password. */
+export const changePassword = (password, newPassword) => call("POST", "/api/v1/me/password", { password, newPassword });
+/** POST /api/v1/me/totp {password} → {account, totp, recoveryCodes}: a new authenticator secret for oneself. */
+export const enrolMe = (password) => call("POST", "/api/v1/me/totp", { password });
+
 /** GET /api/v1/status → {name, integrations:[{id,state,version}], outbound:{"<integration>/<destination>":{state,sent,queued,payloadBytes,dropped:{why:n}}}, audit:{records,nextSeq,hold,...}, certificateFingerprint}. */
 export const status = () => call("GET", "/api/v1/status");
 /** GET /api/v1/audit?since=&limit=&device=&integration=&kind= → NDJSON records. */

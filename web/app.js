@@ -582,9 +582,31 @@ async function audit(body) {
   );
 }
 
+/** The signed-in person's own account: a new password, a new authenticator (each asks for the current password). */
+function yours() {
+  const box = h("section.card", { id: "yours" }, h("h2", null, "Your account"));
+  const out = outcome();
+  const shown = h("div");
+  const cur = h("input", { name: "password", type: "password", required: true, autocomplete: "current-password" });
+  const next = h("input", { name: "newPassword", type: "password", required: true, autocomplete: "new-password" });
+  const cur2 = h("input", { name: "password", type: "password", required: true, autocomplete: "current-password" });
+  add(box,
+    h("form", { id: "change-password", onsubmit: async (ev) => { ev.preventDefault(); if (said(out, await api.changePassword(cur.value, next.value), "Password changed.")) cur.value = next.value = ""; } },
+      h("label", null, "Current password", cur), h("label", null, "New password (at least 10 characters)", next), h("button", { type: "submit" }, "Change password")),
+    h("form", { id: "enrol-me", onsubmit: async (ev) => {
+      ev.preventDefault();
+      const r = await api.enrolMe(cur2.value);
+      if (!said(out, r, "New authenticator: the old one and the old recovery codes no longer work.")) return;
+      cur2.value = "";
+      shown.replaceChildren(h("p", null, "Scan this with your authenticator app and keep the new recovery codes; they are shown only now."), ...enrolParts(r.data), h("button", { type: "button", onclick: () => shown.replaceChildren() }, "Done"));
+    } }, h("label", null, "Current password", cur2), h("button.sec", { type: "submit" }, "New authenticator")),
+    out, shown);
+  return box;
+}
+
 async function accounts(body) {
   add(body, h("p", null, me ? `You are signed in as ${me.account} (${me.role}${me.via === "token" ? ", with the break-glass token" : ""}).` : ""));
-  if (me && me.via === "session") add(body, h("p.mut", null, `Recovery codes left: ${me.recoveryCodesLeft ?? "—"}.`));
+  if (me && me.via === "session") add(body, h("p.mut", null, `Recovery codes left: ${me.recoveryCodesLeft ?? "—"}.`), yours());
   if (!may(["owner"])) return add(body, h("p.mut", null, "Accounts are managed by an owner."));
   const r = await api.accounts();
   const p = problem(r, "account management");

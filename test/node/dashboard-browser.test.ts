@@ -185,7 +185,8 @@ describe("dashboard in chromium, against the real board", function () {
       const url = new URL(m.location().url || "about:blank");
       const status = /status of (\d{3})/.exec(m.text())?.[1];
       const expected = m.text().startsWith("Failed to load resource") && url.origin === base &&
-        ((status === "404" && ABSENT_ROUTES.test(url.pathname)) || (status === "401" && /^\/api\/v1\/(me|login|setup)$/.test(url.pathname)));
+        ((status === "404" && ABSENT_ROUTES.test(url.pathname)) || (status === "401" && /^\/api\/v1\/(me|login|setup)$/.test(url.pathname)) ||
+         (status === "403" && /^\/api\/v1\/me\/(password|totp)$/.test(url.pathname))); // a wrong current password
       if (!expected) problems.push(`console ${m.type()}: ${m.text()} (${url.href})`);
     });
     page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
@@ -466,6 +467,34 @@ describe("dashboard in chromium, against the real board", function () {
     for (const reason of ["account-add", "mfa-reset", "unlock", "account-remove"]) {
       assert.deepEqual(acted(since, reason), [["owner", "session", "ok"]], `one ${reason} record by the owner's session`);
     }
+  });
+
+  it("your account: a wrong current password is refused; the password is changed (and back); a new authenticator replaces the old one and its recovery codes", async () => {
+    await go("#/accounts");
+    const yours = page.locator("#yours");
+    await page.fill("#change-password input[name=password]", "not my password");
+    await page.fill("#change-password input[name=newPassword]", "a brand new password");
+    await page.click("#change-password button");
+    await yours.getByText("Refused: wrong password (password)").waitFor();
+    await page.fill("#change-password input[name=password]", PASSWORD);
+    await page.click("#change-password button");
+    await yours.getByText("Password changed.").waitFor();
+    await page.fill("#change-password input[name=password]", "a brand new password");
+    await page.fill("#change-password input[name=newPassword]", PASSWORD);
+    await page.click("#change-password button");
+    await yours.getByText("Password changed.").waitFor();
+    await page.fill("#enrol-me input[name=password]", PASSWORD);
+    await page.click("#enrol-me button");
+    await yours.getByText(/New authenticator: the old one/).waitFor();
+    const fresh = await page.locator("#yours #totp-secret").innerText();
+    assert.notEqual(fresh, secret);
+    secret = fresh;
+    recovery = await page.locator("#yours #recovery li").allInnerTexts(); // the old codes are void now
+    assert.equal(recovery.length, 10);
+    await fits("16b-your-account");
+    await shot("16b-your-account");
+    await yours.getByRole("button", { name: "Done" }).click();
+    assert.equal(await page.locator("#yours #totp-secret").count(), 0);
   });
 
   it("devices: adds one (its password shown once works over MQTT), disables it (refused), enables and removes it", async () => {
