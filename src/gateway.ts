@@ -24,14 +24,14 @@ import { registerCommands } from "./gateway/commands.js";
 import { localBrokerOptions, openRetainedArea } from "./broker-local/options.js";
 import { openDeviceList } from "./gateway/device-list.js";
 import { createActions, type OwnerActions } from "./gateway/actions.js";
-import { ownerRoutes } from "./admin/owner-routes.js";
-import { deviceRoutes } from "./admin/device-routes.js";
+import { OWNER_ROUTES } from "./admin/owner-routes.js";
+import { DEVICE_ROUTES } from "./admin/device-routes.js";
 import { DeviceRegistry } from "./gateway/devices.js";
 import { openIncidents } from "./incident/wiring.js";
 import { AlarmDetector } from "./incident/alarms.js";
 import { DEFAULT_INCIDENT_RESPONSE } from "./incident/deadlines.js";
 import { registerIncidentCommands } from "./incident/commands.js";
-import { incidentRoutes } from "./incident/routes.js";
+import { EXIT_ROUTES, INCIDENT_ROUTES, type IncidentRouteContext } from "./incident/routes.js";
 import { exitIntegration, exitedIntegrations, skipExited } from "./incident/exit.js";
 import type { IncidentManager } from "./incident/manager.js";
 import { HomeBridge } from "./bridge/home-broker.js";
@@ -315,9 +315,8 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
 
   const actions = createActions({ policy, outbound, audit, broker, devices, crypto: board.crypto, random: board.random, clock: board.clock, record, isDisabled: (id) => deviceRegistry.isDisabled(id), ...(config.utcOffsetMinutes !== undefined ? { utcOffsetMinutes: config.utcOffsetMinutes } : {}) });
   stage("actions");
-  const ownerR = ownerRoutes(actions);
-  const devR = deviceRoutes(deviceRegistry);
-  const incR = incidentRoutes(incidents, { exportJsonl: (from, to) => audit.exportJsonl(from, to), beforeRead: () => audit.log.flushSummaries(), exit: (id, actor) => exitIntegration(board, { audit, policy, outbound }, id, actor), follow: { timers: board.timers, clock: board.clock, nextSeq: () => audit.log.nextSeq } });
+  // The route tables are module-level and frozen (in flash on the device); only their contexts are built here.
+  const incR: IncidentRouteContext = { m: incidents, o: { exportJsonl: (from, to) => audit.exportJsonl(from, to), beforeRead: () => audit.log.flushSummaries(), exit: (id, actor) => exitIntegration(board, { audit, policy, outbound }, id, actor), follow: { timers: board.timers, clock: board.clock, nextSeq: () => audit.log.nextSeq } } };
   stage("routes");
   const admin = new AdminApi({
     crypto: board.crypto,
@@ -342,8 +341,8 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     checkpoint: () => audit.log.flushSummaries().then(() => audit.log.checkpoint()),
     beforeRead: () => audit.log.flushSummaries(),
     status,
-    routes: [
-      ...ownerR, ...devR, ...incR,
+    tables: [
+      { table: OWNER_ROUTES, ctx: actions }, { table: DEVICE_ROUTES, ctx: deviceRegistry }, { table: EXIT_ROUTES, ctx: incR }, { table: INCIDENT_ROUTES, ctx: incR },
     ],
   });
 

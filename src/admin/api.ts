@@ -24,7 +24,7 @@ import type { CheckpointJson } from "../audit/checkpoint.js";
 import { constantTimeEqual, utf8 } from "../util/bytes.js";
 import { ErrorCode, PortcullisError } from "../errors.js";
 import { AuthThrottle, addressOf, type ThrottleOptions } from "./throttle.js";
-import { errorReply, jsonReply, matchRoute, type AnyRoute, type Principal, type Route, type RouteCall } from "./routes.js";
+import { errorReply, jsonReply, matchTables, type AnyRoute, type Principal, type Route, type RouteCall, type RouteMatch, type RouteTable } from "./routes.js";
 
 export { AUTH_THROTTLE, addressOf } from "./throttle.js";
 
@@ -144,8 +144,10 @@ export interface AdminApiOptions {
   readonly beforeRead?: () => Promise<void>;
   /** The status document for `/api/v1/status`. */
   readonly status: () => Record<string, unknown>;
-  /** More routes (incidents, owner actions), after the built-in ones; see routes.ts. */
+  /** More routes, after the built-in ones; see routes.ts. */
   readonly routes?: readonly Route[];
+  /** Frozen module-level route tables (owner actions, devices, incidents) with their contexts, after `routes`. */
+  readonly tables?: readonly RouteTable[];
 }
 
 /** The JSON form of a record, as served: ISO time, every standard field present (null when absent). */
@@ -250,7 +252,7 @@ export class AdminApi {
     this.#o = options;
     this.#throttle = new AuthThrottle(() => options.clock.monotonic(), options.onEvent, options.throttle);
     this.auth = options.auth ? new AdminAuth(options.auth, options.crypto, options.clock, options.tokenHash, options.onEvent) : undefined;
-    this.#routes = [...this.#builtins(), ...(this.auth?.routes() ?? []), ...(options.routes ?? [])];
+    this.#tables = [{ table: this.#builtins(), ctx: undefined }, { table: this.auth?.routes() ?? [], ctx: undefined }, { table: options.routes ?? [], ctx: undefined }, ...(options.tables ?? [])];
   }
 
   /** Accounts, sessions and the login guard; undefined when the API runs with the owner token only. */
@@ -272,7 +274,7 @@ export class AdminApi {
     const { path, params } = parsed;
     if (!path.startsWith("/api/v1/")) return reply(404, "not found");
     const remote = addressOf(req.remote);
-    const m = matchRoute(this.#routes, req.method, path);
+    const m = matchTables(this.#tables, req.method, path);
     if (m.kind === "found" && m.route.public) return m.route.handle({ req, path, query: params, params: m.params, remote });
     const wait = this.#throttle.check(remote);
     if (wait > 0) {
@@ -292,7 +294,7 @@ export class AdminApi {
     const principal = a.principal;
     if (m.kind === "none") return reply(404, "not found");
     if (m.kind === "method") return { ...reply(405, `${req.method} is not allowed here; use ${m.allowed.join(" or ")}`), headers: { Allow: m.allowed.join(", ") } };
-    const route = m.route as Route;
+    const route = m.route as Route<unknown>;
     if (!route.roles.includes(principal.role)) {
       this.#o.onEvent({ kind: "admin", decision: "deny", reason: "forbidden", detail: { ...who(principal), result: "forbidden", path, action: route.action ?? `${route.method} ${route.path}`, account: principal.account } });
       return reply(403, `the ${principal.role} role may not ${req.method} ${route.path}`);
@@ -300,7 +302,7 @@ export class AdminApi {
     if (route.recordFirst) this.#record(route, principal, req.target, undefined);
     let res: AdminResponse;
     try {
-      res = await route.handle({ req, path, query: params, params: m.params, principal });
+      res = await route.handle({ req, path, query: params, params: m.params, principal }, m.ctx);
     } catch (e) {
       this.#record(route, principal, req.target, 500);
       throw e;
@@ -311,18 +313,25 @@ export class AdminApi {
   }
 
   /** One `admin` record for a call: the action, who, and how it ended (`requested` before a recordFirst handler runs). */
-  #record(route: Route, p: Principal, target: string, status: number | undefined): void {
+  #record(route: Route<unknown>, p: Principal, target: string, status: number | undefined): void {
     const ok = status === undefined || status < 400;
     // The target with its query (an export's range, a read's filter), bounded.
     this.#o.onEvent({ kind: "admin", decision: ok ? "allow" : "deny", reason: route.action ?? `${route.method} ${route.path}`, detail: { ...who(p), result: status === undefined ? "requested" : ok ? "ok" : "error", status: status ?? null, path: target.slice(0, 256) } });
   }
 
-  /** The built-in routes, the account routes, then the host's; the route × role table of SPEC.md lists them all. */
-  get routes(): readonly AnyRoute[] {
-    return this.#routes;
+  /** The route for `method path` and the context its handler is called with (what `handle` dispatches on). */
+  match(method: string, path: string): RouteMatch<AnyRoute> & { readonly ctx?: unknown } {
+    return matchTables(this.#tables, method, path);
   }
 
-  readonly #routes: readonly AnyRoute[];
+  /** The built-in routes, the account routes, then the host's; the route × role table of SPEC.md lists them all. */
+  get routes(): readonly AnyRoute[] {
+    const all: AnyRoute[] = [];
+    for (const t of this.#tables) all.push(...t.table);
+    return all;
+  }
+
+  readonly #tables: readonly { readonly table: readonly AnyRoute[]; readonly ctx: unknown }[];
 
   #builtins(): Route[] {
     return [

@@ -8,6 +8,7 @@
  */
 import type { ActionResult, OwnerActions } from "../gateway/actions.js";
 import type { AdminResponse } from "./api.js";
+import { frozenTable } from "../util/frozen.js";
 import { errorReply, jsonBody, jsonReply, type Role, type Route, type RouteCall } from "./routes.js";
 
 const OWNER: readonly Role[] = ["owner"];
@@ -42,54 +43,61 @@ function consentState(body: Record<string, unknown>): { ok: true; state: unknown
   return { ok: false, response: errorReply(400, body.grant === undefined ? "grant (true or false) is required" : "grant must be true or false", "grant") };
 }
 
-export function ownerRoutes(actions: OwnerActions): Route[] {
-  /** POST /…/{id}/<verb> with an empty or `{}` body (or, for quarantine, `{reason}`). */
-  const onIntegration = (verb: string, summary: string, run: (c: RouteCall, body: Record<string, unknown>) => AdminResponse, fields: readonly string[] = []): Route => ({
+/** POST /…/{id}/<verb> with an empty or `{}` body (or, for quarantine, `{reason}`). */
+function onIntegration(verb: string, summary: string, run: (c: RouteCall, a: OwnerActions, body: Record<string, unknown>) => AdminResponse, fields: readonly string[] = []): Route<OwnerActions> {
+  return {
     method: "POST",
     path: `/api/v1/integrations/{id}/${verb}`,
     roles: OWNER,
     summary,
-    handle: (c) => withBody(c, (body) => unexpected(body, fields) ?? run(c, body)),
-  });
-  const idOf = (c: RouteCall): string => c.params["id"] ?? "";
-
-  return [
-    { method: "GET", path: "/api/v1/integrations", roles: ALL, summary: "each integration: state, version, vendor, uplink counters", handle: () => jsonReply(200, { integrations: actions.integrations() }) },
-    onIntegration("quarantine", "quarantine: deny every flow, freeze the queue", (c, b) => answer(actions.quarantine(c.principal, idOf(c), b.reason)), ["reason"]),
-    onIntegration("release", "lift a quarantine", (c) => answer(actions.release(c.principal, idOf(c)))),
-    onIntegration("rotate", "new pseudonym key (new pseudonyms from the next message)", (c) => answer(actions.rotate(c.principal, idOf(c)))),
-    { method: "DELETE", path: "/api/v1/integrations/{id}", roles: OWNER, summary: "end an integration: flows, consent, approval, key, queue gone", handle: (c) => answer(actions.remove(c.principal, idOf(c))) },
-
-    { method: "GET", path: "/api/v1/contracts", roles: ALL, summary: "the contract in force per integration", handle: () => jsonReply(200, { contracts: actions.contracts() }) },
-    { method: "GET", path: "/api/v1/contracts/pending", roles: ALL, summary: "pending contract versions with the diff in words", handle: () => jsonReply(200, { pending: actions.pending() }) },
-    { method: "POST", path: "/api/v1/contracts/{id}/approve", roles: OWNER, summary: "enforce the pending version", handle: (c) => withBody(c, (b) => unexpected(b, []) ?? answer(actions.approve(c.principal, idOf(c)))) },
-    { method: "POST", path: "/api/v1/contracts/{id}/reject", roles: OWNER, summary: "refuse the pending version (the one in force stays)", handle: (c) => withBody(c, (b) => unexpected(b, []) ?? answer(actions.reject(c.principal, idOf(c)))) },
-
-    { method: "GET", path: "/api/v1/consent", roles: READERS, summary: "consent per integration × data class", handle: () => jsonReply(200, { consent: actions.consent() }) },
-    {
-      method: "POST", path: "/api/v1/consent", roles: OWNER, summary: "grant or withdraw consent for one integration × data class",
-      handle: (c) => withBody(c, async (b) => {
-        const bad = unexpected(b, ["integration", "class", "grant", "state"]);
-        if (bad) return bad;
-        if (b.integration === undefined) return errorReply(400, "integration is required", "integration");
-        if (b.class === undefined) return errorReply(400, "class is required", "class");
-        const s = consentState(b);
-        if (!s.ok) return s.response;
-        return answer(await actions.setConsent(c.principal, b.integration, b.class, s.state));
-      }),
-    },
-
-    { method: "POST", path: "/api/v1/audit/hold", roles: OWNER, summary: "legal hold: nothing is purged", handle: (c) => withBody(c, async (b) => unexpected(b, ["reason"]) ?? answer(await actions.hold(c.principal, b.reason))) },
-    { method: "POST", path: "/api/v1/audit/unhold", roles: OWNER, summary: "lift the legal hold", handle: (c) => withBody(c, async (b) => unexpected(b, []) ?? answer(await actions.unhold(c.principal))) },
-    { method: "POST", path: "/api/v1/audit/seal", roles: OWNER, summary: "seal the current epoch now", handle: (c) => withBody(c, (b) => unexpected(b, []) ?? answer(actions.seal(c.principal))) },
-
-    { method: "GET", path: "/api/v1/today", roles: ALL, quiet: true, summary: "what left today (since the gateway's local midnight) per integration, from the audit log", handle: () => jsonReply(200, actions.today()) },
-    { method: "GET", path: "/api/v1/datamap", roles: READERS, summary: "device → classes → integrations → destinations, declared vs observed", handle: () => jsonReply(200, actions.dataMap()) },
-    { method: "GET", path: "/api/v1/devices", roles: SETUP, summary: "configured devices and who is connected", handle: () => jsonReply(200, { devices: actions.devices() }) },
-    {
-      method: "POST", path: "/api/v1/devices", roles: SETUP, summary: "add a device: its generated password is shown once",
-      handle: (c) => withBody(c, (b) => unexpected(b, ["id", "username"]) ?? answer(actions.addDevice(c.principal, b.id, b.username), 201)),
-    },
-    { method: "DELETE", path: "/api/v1/devices/{id}", roles: SETUP, summary: "remove a device added over the API (its session closes)", handle: (c) => answer(actions.removeDevice(c.principal, idOf(c))) },
-  ];
+    handle: (c, a) => withBody(c, (body) => unexpected(body, fields) ?? run(c, a, body)),
+  };
 }
+
+function idOf(c: RouteCall): string {
+  return c.params["id"] ?? "";
+}
+
+/**
+ * The owner's routes: built once when the module loads and frozen (in flash on the device); each
+ * handler gets the gateway's OwnerActions as its context (AdminApi's `tables`).
+ */
+export const OWNER_ROUTES: readonly Route<OwnerActions>[] = frozenTable<Route<OwnerActions>>([
+  { method: "GET", path: "/api/v1/integrations", roles: ALL, summary: "each integration: state, version, vendor, uplink counters", handle: (_c, a) => jsonReply(200, { integrations: a.integrations() }) },
+  onIntegration("quarantine", "quarantine: deny every flow, freeze the queue", (c, a, b) => answer(a.quarantine(c.principal, idOf(c), b.reason)), ["reason"]),
+  onIntegration("release", "lift a quarantine", (c, a) => answer(a.release(c.principal, idOf(c)))),
+  onIntegration("rotate", "new pseudonym key (new pseudonyms from the next message)", (c, a) => answer(a.rotate(c.principal, idOf(c)))),
+  { method: "DELETE", path: "/api/v1/integrations/{id}", roles: OWNER, summary: "end an integration: flows, consent, approval, key, queue gone", handle: (c, a) => answer(a.remove(c.principal, idOf(c))) },
+
+  { method: "GET", path: "/api/v1/contracts", roles: ALL, summary: "the contract in force per integration", handle: (_c, a) => jsonReply(200, { contracts: a.contracts() }) },
+  { method: "GET", path: "/api/v1/contracts/pending", roles: ALL, summary: "pending contract versions with the diff in words", handle: (_c, a) => jsonReply(200, { pending: a.pending() }) },
+  { method: "POST", path: "/api/v1/contracts/{id}/approve", roles: OWNER, summary: "enforce the pending version", handle: (c, a) => withBody(c, (b) => unexpected(b, []) ?? answer(a.approve(c.principal, idOf(c)))) },
+  { method: "POST", path: "/api/v1/contracts/{id}/reject", roles: OWNER, summary: "refuse the pending version (the one in force stays)", handle: (c, a) => withBody(c, (b) => unexpected(b, []) ?? answer(a.reject(c.principal, idOf(c)))) },
+
+  { method: "GET", path: "/api/v1/consent", roles: READERS, summary: "consent per integration × data class", handle: (_c, a) => jsonReply(200, { consent: a.consent() }) },
+  {
+    method: "POST", path: "/api/v1/consent", roles: OWNER, summary: "grant or withdraw consent for one integration × data class",
+    handle: (c, a) => withBody(c, async (b) => {
+      const bad = unexpected(b, ["integration", "class", "grant", "state"]);
+      if (bad) return bad;
+      if (b.integration === undefined) return errorReply(400, "integration is required", "integration");
+      if (b.class === undefined) return errorReply(400, "class is required", "class");
+      const s = consentState(b);
+      if (!s.ok) return s.response;
+      return answer(await a.setConsent(c.principal, b.integration, b.class, s.state));
+    }),
+  },
+
+  { method: "POST", path: "/api/v1/audit/hold", roles: OWNER, summary: "legal hold: nothing is purged", handle: (c, a) => withBody(c, async (b) => unexpected(b, ["reason"]) ?? answer(await a.hold(c.principal, b.reason))) },
+  { method: "POST", path: "/api/v1/audit/unhold", roles: OWNER, summary: "lift the legal hold", handle: (c, a) => withBody(c, async (b) => unexpected(b, []) ?? answer(await a.unhold(c.principal))) },
+  { method: "POST", path: "/api/v1/audit/seal", roles: OWNER, summary: "seal the current epoch now", handle: (c, a) => withBody(c, (b) => unexpected(b, []) ?? answer(a.seal(c.principal))) },
+
+  { method: "GET", path: "/api/v1/today", roles: ALL, quiet: true, summary: "what left today (since the gateway's local midnight) per integration, from the audit log", handle: (_c, a) => jsonReply(200, a.today()) },
+  { method: "GET", path: "/api/v1/datamap", roles: READERS, summary: "device → classes → integrations → destinations, declared vs observed", handle: (_c, a) => jsonReply(200, a.dataMap()) },
+  { method: "GET", path: "/api/v1/devices", roles: SETUP, summary: "configured devices and who is connected", handle: (_c, a) => jsonReply(200, { devices: a.devices() }) },
+  {
+    method: "POST", path: "/api/v1/devices", roles: SETUP, summary: "add a device: its generated password is shown once",
+    handle: (c, a) => withBody(c, (b) => unexpected(b, ["id", "username"]) ?? answer(a.addDevice(c.principal, b.id, b.username), 201)),
+  },
+  { method: "DELETE", path: "/api/v1/devices/{id}", roles: SETUP, summary: "remove a device added over the API (its session closes)", handle: (c, a) => answer(a.removeDevice(c.principal, idOf(c))) },
+]);

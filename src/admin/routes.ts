@@ -32,13 +32,18 @@ export interface RouteCall {
   readonly principal: Principal;
 }
 
-export interface Route {
+/**
+ * A route. `C` is the context its handler is called with: route tables are written once at module
+ * level and frozen (src/util/frozen.ts: in flash on the device, no RAM per boot), and the host binds
+ * each table to its context when it builds the AdminApi (`RouteTable`).
+ */
+export interface Route<C = undefined> {
   readonly method: Method;
   readonly path: string;
   readonly roles: readonly Role[];
   /** One line for the route × role table (SPEC.md). */
   readonly summary: string;
-  readonly handle: (call: RouteCall) => AdminResponse | Promise<AdminResponse>;
+  handle(call: RouteCall, ctx: C): AdminResponse | Promise<AdminResponse>;
   /**
    * The audit record's `reason` for a call (default `"<METHOD> <path pattern>"`). AdminApi writes one
    * `admin` record per call, allowed or refused, with who, role, via, remote and result.
@@ -77,7 +82,13 @@ export interface PublicRoute {
   readonly handle: (call: PublicCall) => AdminResponse | Promise<AdminResponse>;
 }
 
-export type AnyRoute = Route | PublicRoute;
+export type AnyRoute = Route<any> | PublicRoute;
+
+/** A frozen route table and the context its handlers get. */
+export interface RouteTable<C = any> {
+  readonly table: readonly Route<C>[];
+  readonly ctx: C;
+}
 
 /** A JSON answer. */
 export function jsonReply(status: number, value: unknown, headers?: Readonly<Record<string, string>>): AdminResponse {
@@ -144,4 +155,18 @@ export function matchRoute<R extends { readonly method: Method; readonly path: s
     if (!allowed.includes(route.method)) allowed.push(route.method);
   }
   return allowed.length ? { kind: "method", allowed } : { kind: "none" };
+}
+
+/**
+ * {@link matchRoute} over several tables in order: the first table with the route wins and its context
+ * comes with it; "method" collects the methods the path has across all tables.
+ */
+export function matchTables(tables: readonly { readonly table: readonly AnyRoute[]; readonly ctx: unknown }[], method: string, path: string): RouteMatch<AnyRoute> & { readonly ctx?: unknown } {
+  let allowed: Method[] | undefined;
+  for (const t of tables) {
+    const m = matchRoute(t.table, method, path);
+    if (m.kind === "found") return { kind: "found", route: m.route, params: m.params, ctx: t.ctx };
+    if (m.kind === "method") for (const a of m.allowed) if (!(allowed ??= []).includes(a)) allowed.push(a);
+  }
+  return allowed ? { kind: "method", allowed } : { kind: "none" };
 }

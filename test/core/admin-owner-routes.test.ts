@@ -9,7 +9,7 @@ import { ramFlash } from "../../src/flash/nor.js";
 import { startGateway, type Gateway } from "../../src/gateway.js";
 import { FLASH_BYTES_NEEDED } from "../../src/gateway/outbound.js";
 import { makeDeviceSecret, parseGatewayConfig } from "../../src/config.js";
-import { matchRoute, type Principal, type Role } from "../../src/admin/routes.js";
+import type { Principal, Role } from "../../src/admin/routes.js";
 import type { AdminResponse } from "../../src/admin/api.js";
 import { changeInWords } from "../../src/gateway/actions.js";
 import { localMidnight } from "../../src/gateway/today.js";
@@ -134,11 +134,11 @@ describe("owner actions over the admin API", () => {
   /** As another principal: the same route table and role check as AdminApi.handle. */
   async function as(role: Role, method: string, path: string): Promise<AdminResponse> {
     const who: Principal = { account: `${role}-1`, role, via: "session", remote: "192.0.2.10" };
-    const m = matchRoute(g.admin.routes, method, path);
+    const m = g.admin.match(method, path);
     assert.equal(m.kind, "found", `${method} ${path}`);
     if (m.kind !== "found") throw new Error("unreachable");
     if (!m.route.roles.includes(role)) return { status: 403, contentType: "application/json", body: [] };
-    return m.route.handle({ req: { method, target: path, remote: who.remote }, path, query: new Map(), params: m.params, principal: who, remote: who.remote });
+    return m.route.handle({ req: { method, target: path, remote: who.remote }, path, query: new Map(), params: m.params, principal: who, remote: who.remote }, m.ctx as never);
   }
 
   async function records(): Promise<AuditRecord[]> {
