@@ -180,7 +180,8 @@ function login(main) {
   const out = h("p", { role: "status", "aria-live": "polite" });
   const acc = h("input", { name: "account", autocomplete: "username", required: true });
   const pw = h("input", { name: "password", type: "password", autocomplete: "current-password", required: true });
-  const totp = h("input", { name: "totp", inputMode: "numeric", autocomplete: "one-time-code", required: true, spellcheck: false });
+  // Not required: an auditor has no authenticator (owners and installers are refused without a code).
+  const totp = h("input", { name: "totp", inputMode: "numeric", autocomplete: "one-time-code", spellcheck: false });
   const tok = h("input", { name: "token", type: "password", autocomplete: "off", required: true, spellcheck: false });
   const code = h("input", { name: "code", autocomplete: "off", required: true, spellcheck: false, placeholder: "XXXX-XXXX-XXXX-XXXX" });
   const sAcc = h("input", { name: "account", autocomplete: "username", required: true, pattern: "[A-Za-z0-9._\\-]{1,64}" });
@@ -201,7 +202,7 @@ function login(main) {
   main.replaceChildren(
     h("h1", null, "Sign in"),
     h("form", { id: "login-password", onsubmit: submit(() => api.loginPassword(acc.value, pw.value, totp.value)) },
-      h("label", null, "Account", acc), h("label", null, "Password", pw), h("label", null, "Authenticator code (or a recovery code)", totp), h("button", { type: "submit" }, "Sign in")),
+      h("label", null, "Account", acc), h("label", null, "Password", pw), h("label", null, "Authenticator code (or a recovery code; empty for an auditor)", totp), h("button", { type: "submit" }, "Sign in")),
     out,
     h("details", { id: "first-boot" }, h("summary", null, "First sign-in: create the owner account"),
       h("p.mut", null, "At first boot the gateway's serial console (npm start: its terminal) shows a one-time setup code. It creates the first owner account and is then used up."),

@@ -683,4 +683,30 @@ describe("dashboard in chromium, against the real board", function () {
     await page.getByRole("button", { name: "Sign out", exact: true }).click();
     await page.getByRole("heading", { name: "Sign in" }).waitFor();
   });
+
+  it("an auditor signs in with a password alone, reads every page it may, and is offered no change", async () => {
+    const token = readFileSync(path.join(data, "board", "owner.token"), "utf8").trim();
+    const added = await postWithToken(board!.httpsPort, "/api/v1/accounts", token, { name: "checker", role: "auditor", password: "an auditor's password" });
+    assert.equal(added.status, 201, JSON.stringify(added.json));
+    assert.equal(added.json.totp, undefined, "an auditor gets no authenticator");
+    await page.fill("#login-password input[name=account]", "checker");
+    await page.fill("#login-password input[name=password]", "an auditor's password");
+    await page.press("#login-password input[name=password]", "Enter");
+    await page.locator("#who", { hasText: "checker (auditor)" }).waitFor();
+    await page.locator("[data-integration=thermo-cloud]").waitFor(); // the overview, under the auditor's navigation
+    assert.deepEqual(await page.locator("nav a").allInnerTexts(), ["Overview", "Data map", "Flows", "Contracts", "Consent", "Incidents", "Audit", "Accounts"]);
+    for (const [id, shows] of [["overview", /ThermoCloud receives/], ["datamap", /Observed/], ["flows", /Live: updated/], ["contracts", /In force/], ["consent", /key for that data is destroyed/], ["incidents", /inc-1/], ["audit", /Last seal/], ["accounts", /managed by an owner/]] as const) {
+      await go(`#/${id}`);
+      await page.locator("#main").getByText(shows).first().waitFor();
+      assert.equal(await page.locator("#main .err, #main [data-absent]").count(), 0, `${id} shows an error`);
+      assert.equal(await page.locator("#main button", { hasText: /Approve|Quarantine|Rotate|Reset MFA|Open incident/ }).count(), 0, `${id} offers no owner action`);
+    }
+    assert.equal(await page.locator("#main input[type=checkbox]:not([disabled])").count(), 0, "consent is read-only");
+    await go("#/incidents/inc-1");
+    await page.locator("#timeline tbody tr").first().waitFor();
+    assert.equal(await page.locator("#incident-note").count(), 0, "no steps for an auditor");
+    await shot("24-auditor-incident");
+    await page.getByRole("button", { name: "Sign out", exact: true }).click();
+    await page.getByRole("heading", { name: "Sign in" }).waitFor();
+  });
 });
