@@ -58,6 +58,8 @@ export const CERT_MAX_DAYS = 825;
 
 export interface GatewayConfig {
   readonly name: string;
+  /** Minutes east of UTC where the home is (-720..840): where the dashboard's "today" starts. */
+  readonly utcOffsetMinutes?: number;
   readonly devices: readonly DeviceEntry[];
   /** Contract files as text, each with where it came from (for error messages). */
   readonly contracts: readonly { readonly source: string; readonly text: string }[];
@@ -187,6 +189,10 @@ export function parseGatewayConfig(
       else retentionDays[k] = v;
     }
   }
+  const utcOffsetMinutes = raw.utcOffsetMinutes;
+  if (utcOffsetMinutes !== undefined && (typeof utcOffsetMinutes !== "number" || !Number.isInteger(utcOffsetMinutes) || utcOffsetMinutes < -720 || utcOffsetMinutes > 840)) {
+    errors.push({ path: "/utcOffsetMinutes", message: "must be whole minutes east of UTC, from -720 to 840 (e.g. 60 for UTC+1)" });
+  }
   const admin = parseAdmin(raw.admin, errors);
   if (admin?.maxConnections !== undefined && admin.maxConnections > limits.adminSessions) {
     errors.push({ path: "/admin/maxConnections", message: atMost(limits.adminSessions, "adminSessions", limits, profile) });
@@ -201,7 +207,7 @@ export function parseGatewayConfig(
   }
   const homeBroker = parseHomeBroker(raw.homeBroker, new Set(devices.map((d) => d.id)), errors);
   if (errors.length) return { ok: false, errors };
-  return { ok: true, config: { name, ...(homeBroker ? { homeBroker } : {}), profile: profile.name, limits, devices, contracts, incidentResponse, audit: { groupCommitMs, retentionDays, ...(summaryEveryMs === undefined ? {} : { summaryEveryMs }), ...(flowCommitMs === undefined ? {} : { flowCommitMs }), ...(typeof partitionBytes === "number" ? { partitionBytes } : {}) }, ...(admin ? { admin } : {}), ...(broker ? { broker } : {}), ...(acl ? { acl } : {}) } };
+  return { ok: true, config: { name, ...(typeof utcOffsetMinutes === "number" ? { utcOffsetMinutes } : {}), ...(homeBroker ? { homeBroker } : {}), profile: profile.name, limits, devices, contracts, incidentResponse, audit: { groupCommitMs, retentionDays, ...(summaryEveryMs === undefined ? {} : { summaryEveryMs }), ...(flowCommitMs === undefined ? {} : { flowCommitMs }), ...(typeof partitionBytes === "number" ? { partitionBytes } : {}) }, ...(admin ? { admin } : {}), ...(broker ? { broker } : {}), ...(acl ? { acl } : {}) } };
 }
 
 /**

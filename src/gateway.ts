@@ -313,7 +313,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     };
   };
 
-  const actions = createActions({ policy, outbound, audit, broker, devices, crypto: board.crypto, random: board.random, clock: board.clock, record });
+  const actions = createActions({ policy, outbound, audit, broker, devices, crypto: board.crypto, random: board.random, clock: board.clock, record, isDisabled: (id) => deviceRegistry.isDisabled(id), ...(config.utcOffsetMinutes !== undefined ? { utcOffsetMinutes: config.utcOffsetMinutes } : {}) });
   stage("actions");
   // The route tables are module-level and frozen (in flash on the device); only their contexts are built here.
   const incR: IncidentRouteContext = { m: incidents, o: { exportJsonl: (from, to) => audit.exportJsonl(from, to), beforeRead: () => audit.log.flushSummaries(), exit: (id, actor) => exitIntegration(board, { audit, policy, outbound }, id, actor), follow: { timers: board.timers, clock: board.clock, nextSeq: () => audit.log.nextSeq } } };

@@ -82,6 +82,11 @@ export async function me() {
 /** POST /api/v1/setup {code, account, password} → 201 {account, role, totp: {secret, uri}, recoveryCodes}. */
 export const setup = (code, account, password) => call("POST", "/api/v1/setup", { code, account, password });
 
+/** POST /api/v1/me/password {password, newPassword} → {account, changed}; 403 for a wrong current password. */
+export const changePassword = (password, newPassword) => call("POST", "/api/v1/me/password", { password, newPassword });
+/** POST /api/v1/me/totp {password} → {account, totp, recoveryCodes}: a new authenticator secret for oneself. */
+export const enrolMe = (password) => call("POST", "/api/v1/me/totp", { password });
+
 /** GET /api/v1/status → {name, integrations:[{id,state,version}], outbound:{"<integration>/<destination>":{state,sent,queued,payloadBytes,dropped:{why:n}}}, audit:{records,nextSeq,hold,...}, certificateFingerprint}. */
 export const status = () => call("GET", "/api/v1/status");
 /** GET /api/v1/audit?since=&limit=&device=&integration=&kind= → NDJSON records. */
@@ -115,14 +120,55 @@ export const reject = (c) => call("POST", "/api/v1/contracts/" + id(c) + "/rejec
 export const consent = () => call("GET", "/api/v1/consent");
 /** POST /api/v1/consent {integration, class, grant} → {integration, class, state, previous}. */
 export const setConsent = (integration, cls, grant) => call("POST", "/api/v1/consent", { integration, class: cls, grant });
+/** GET /api/v1/today → {since, utcOffsetMinutes, clockSet, throughSeq, integrations: [{integration, messages, minimized, bytes}]}: what left since the gateway's local midnight. */
+export const today = () => call("GET", "/api/v1/today");
 /** GET /api/v1/datamap → {devices: [{device, classes: [{class, integrations: [{integration, destinations, seen}]}]}], integrations: [{integration, destinations, counts, declaredNeverSeen, attemptedDenied}]}. */
 export const datamap = () => call("GET", "/api/v1/datamap");
 /** GET /api/v1/devices → {devices: [{id, username, groups, connected, remote, connectedSeconds, source}]}. */
 export const devices = () => call("GET", "/api/v1/devices");
 /** GET /api/v1/accounts → {accounts: [{name, role, mfa, recoveryCodesLeft, locked, failures}]}. */
 export const accounts = () => call("GET", "/api/v1/accounts");
-/** GET /api/v1/incidents → {incidents: [{id, opened, state, summary}]}; absent until the incident issue lands. */
+/** POST /api/v1/integrations/{id}/rotate → {integration}: a new pseudonym key from the next message. */
+export const rotate = (i) => call("POST", "/api/v1/integrations/" + id(i) + "/rotate", {});
+/** POST /api/v1/integrations/{id}/exit → {certificate, markdown, export}: export, purge, key destroyed, contract removed. */
+export const exitIntegration = (i) => call("POST", "/api/v1/integrations/" + id(i) + "/exit", {});
+
+/** POST /api/v1/accounts {name, role, password} → 201 {name, role, totp?, recoveryCodes?}. */
+export const addAccount = (name, role, password) => call("POST", "/api/v1/accounts", { name, role, password });
+/** DELETE /api/v1/accounts/{name} → {removed, sessionsEnded}. */
+export const removeAccount = (n) => call("DELETE", "/api/v1/accounts/" + id(n));
+/** POST /api/v1/accounts/{name}/reset-mfa → {name, totp, recoveryCodes} (owner/installer) or {name, mfa: false}. */
+export const resetMfa = (n) => call("POST", "/api/v1/accounts/" + id(n) + "/reset-mfa", {});
+/** POST /api/v1/accounts/{name}/unlock → {name, locked: false}. */
+export const unlock = (n) => call("POST", "/api/v1/accounts/" + id(n) + "/unlock", {});
+
+/** POST /api/v1/devices {id, username?} → 201 {id, username, password}: the password is shown once. */
+export const addDevice = (d, username) => call("POST", "/api/v1/devices", username ? { id: d, username } : { id: d });
+/** POST /api/v1/devices/{id}/disable|enable → {id, disabled, record}. */
+export const setDevice = (d, enable) => call("POST", "/api/v1/devices/" + id(d) + (enable ? "/enable" : "/disable"), {});
+/** DELETE /api/v1/devices/{id} → {id}. */
+export const removeDevice = (d) => call("DELETE", "/api/v1/devices/" + id(d));
+
+/** GET /api/v1/incidents → [incident]: {id, title, severity, state, scope, awareAt, notes, notifications, deadlines, …}. */
 export const incidents = () => call("GET", "/api/v1/incidents");
+/** POST /api/v1/incidents {title, severity, scope: {integrations, devices}} → 201 incident (its scope contained at once). */
+export const openIncident = (title, severity, scope) => call("POST", "/api/v1/incidents", { title, severity, scope });
+/** GET /api/v1/incidents/{id} → the incident with deadlines (leftMs). */
+export const incident = (i) => call("GET", "/api/v1/incidents/" + id(i));
+/** GET /api/v1/incidents/{id}/timeline?since= → NDJSON records in scope. */
+export const timeline = (i, since) => call("GET", "/api/v1/incidents/" + id(i) + "/timeline" + q({ since }), undefined, "ndjson");
+/** POST /api/v1/incidents/{id}/notes {text} → 201 {seq}. */
+export const note = (i, text) => call("POST", "/api/v1/incidents/" + id(i) + "/notes", { text });
+/** POST /api/v1/incidents/{id}/notifications {party, reference} → 201 {seq}. */
+export const notified = (i, party, reference) => call("POST", "/api/v1/incidents/" + id(i) + "/notifications", { party, reference });
+/** POST /api/v1/incidents/{id}/resolve → {seq, incident}. */
+export const resolve = (i) => call("POST", "/api/v1/incidents/" + id(i) + "/resolve", {});
+/** POST /api/v1/incidents/{id}/review {prevent, actions} → {seq, review}; 409 unless resolved. */
+export const review = (i, prevent, actions) => call("POST", "/api/v1/incidents/" + id(i) + "/review", { prevent, actions });
+/** GET /api/v1/incidents/{id}/notice?format=md → the breach notice (Markdown text); the owner's call records its hash. */
+export const notice = (i) => call("GET", "/api/v1/incidents/" + id(i) + "/notice?format=md", undefined, "text");
+/** GET /api/v1/incidents/{id}/evidence → the evidence bundle (self-verifying JSONL), as text. */
+export const evidence = (i) => call("GET", "/api/v1/incidents/" + id(i) + "/evidence", undefined, "text");
 
 /** The list an answer holds under `key` (or the answer itself when it is a list). */
 export const list = (data, key) => (Array.isArray(data) ? data : data && Array.isArray(data[key]) ? data[key] : []);

@@ -92,6 +92,7 @@ export const OWNER_ROUTES: readonly Route<OwnerActions>[] = frozenTable<Route<Ow
   { method: "POST", path: "/api/v1/audit/unhold", roles: OWNER, summary: "lift the legal hold", handle: (c, a) => withBody(c, async (b) => unexpected(b, []) ?? answer(await a.unhold(c.principal))) },
   { method: "POST", path: "/api/v1/audit/seal", roles: OWNER, summary: "seal the current epoch now", handle: (c, a) => withBody(c, (b) => unexpected(b, []) ?? answer(a.seal(c.principal))) },
 
+  { method: "GET", path: "/api/v1/today", roles: ALL, quiet: true, summary: "what left today (since the gateway's local midnight) per integration, from the audit log", handle: (_c, a) => jsonReply(200, a.today()) },
   { method: "GET", path: "/api/v1/datamap", roles: READERS, summary: "device → classes → integrations → destinations, declared vs observed", handle: (_c, a) => jsonReply(200, a.dataMap()) },
   { method: "GET", path: "/api/v1/devices", roles: SETUP, summary: "configured devices and who is connected", handle: (_c, a) => jsonReply(200, { devices: a.devices() }) },
   {

@@ -20,6 +20,7 @@ import type { DataMap } from "../policy/datamap.js";
 import type { Change } from "../policy/diff.js";
 import { DataClasses, contractClasses } from "../policy/contract.js";
 import { ConsentStates, type ConsentState } from "../policy/ledger.js";
+import { TodayCounters, type Today } from "./today.js";
 
 /** Who acts: an authenticated caller of the admin API, or {@link CONSOLE}. */
 export type Actor = Principal;
@@ -99,6 +100,8 @@ export interface DeviceView {
   readonly connectedSeconds: number | null;
   /** "config" (gateway.json) or "added" (over the admin API; removable there). */
   readonly source: "config" | "added";
+  /** Its credentials are disabled (CONNACK 5): by the owner, an installer or an incident's containment. */
+  readonly disabled: boolean;
 }
 
 export interface NewDevice {
@@ -116,8 +119,12 @@ export interface ActionParts {
   readonly devices: DeviceList;
   readonly crypto: Crypto;
   readonly random: Random;
-  readonly clock: Pick<Clock, "monotonic">;
+  readonly clock: Pick<Clock, "monotonic" | "now" | "isSet">;
   readonly record: (event: AuditEvent) => void;
+  /** Whether a device's credentials are disabled (DeviceRegistry.isDisabled); absent: none is. */
+  readonly isDisabled?: (id: string) => boolean;
+  /** gateway.json's `utcOffsetMinutes`: where "today" starts (default 0, UTC). */
+  readonly utcOffsetMinutes?: number;
 }
 
 export interface OwnerActions {
@@ -143,6 +150,8 @@ export interface OwnerActions {
   addDevice(who: Actor, id: unknown, username?: unknown): ActionResult<NewDevice>;
   /** Removes a device added over the API and closes its session. */
   removeDevice(who: Actor, id: unknown): ActionResult<{ id: string }>;
+  /** What left today (since the gateway's local midnight), per integration, from the audit log. */
+  today(): Today;
 }
 
 const MAX_REASON = 120;
@@ -168,6 +177,7 @@ export function changeInWords(c: Change): string {
 }
 
 export function createActions(p: ActionParts): OwnerActions {
+  const today = new TodayCounters({ query: (q) => p.audit.log.query(q), nextSeq: () => p.audit.log.nextSeq, clock: p.clock, ...(p.utcOffsetMinutes !== undefined ? { utcOffsetMinutes: p.utcOffsetMinutes } : {}) });
   const engine = p.policy.engine;
   const find = (id: unknown): ActionResult<IntegrationStatus> => {
     if (typeof id !== "string" || id === "") return fail("bad-field", "integration must be an integration id (see GET /api/v1/integrations)", "integration");
@@ -379,6 +389,7 @@ export function createActions(p: ActionParts): OwnerActions {
     },
 
     dataMap: () => engine.dataMap(),
+    today: () => today.read(),
 
     devices() {
       const now = p.clock.monotonic();
@@ -393,6 +404,7 @@ export function createActions(p: ActionParts): OwnerActions {
           remote: c?.remote ?? null,
           connectedSeconds: c ? Math.floor((now - c.since) / 1000) : null,
           source: p.devices.configured(d.id) ? "config" : "added",
+          disabled: p.isDisabled?.(d.id) ?? false,
         };
       });
     },

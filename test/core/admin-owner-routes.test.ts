@@ -12,6 +12,7 @@ import { makeDeviceSecret, parseGatewayConfig } from "../../src/config.js";
 import type { Principal, Role } from "../../src/admin/routes.js";
 import type { AdminResponse } from "../../src/admin/api.js";
 import { changeInWords } from "../../src/gateway/actions.js";
+import { localMidnight } from "../../src/gateway/today.js";
 import type { AuditRecord } from "../../src/audit/types.js";
 import { toBase64, utf8 } from "../../src/util/bytes.js";
 import { encode } from "../../src/mqtt/codec.js";
@@ -69,6 +70,7 @@ const TABLE: readonly [string, string, readonly Role[]][] = [
   ["POST", "/api/v1/audit/seal", ["owner"]],
   ["GET", "/api/v1/datamap", ["owner", "auditor"]],
   ["GET", "/api/v1/devices", ["owner", "installer"]],
+  ["GET", "/api/v1/today", ["owner", "auditor", "installer"]],
   ["POST", "/api/v1/devices", ["owner", "installer"]],
   ["DELETE", "/api/v1/devices/{id}", ["owner", "installer"]],
 ];
@@ -171,7 +173,7 @@ describe("owner actions over the admin API", () => {
         else (assert.equal(r.status, 403, `${role} ${method} ${concrete}`), refused++);
       }
     }
-    assert.equal(refused, 25, "36 (route, role) pairs, 11 of them allowed");
+    assert.equal(refused, 25, "38 (route, role) pairs, 13 of them allowed");
     // The owner's token reaches every read; no route answers 404/405 for its own method.
     for (const [method, path] of TABLE.filter(([m]) => m === "GET")) assert.equal((await call(method, path)).status, 200, path);
     assert.equal((await call("GET", "/api/v1/integrations/thermo-cloud")).status, 405);
@@ -196,7 +198,15 @@ describe("owner actions over the admin API", () => {
     assert.equal(map.devices[0]!.device, "thermostat");
     assert.equal(map.devices[0]!.integrations[0]!.declaredNeverSeen, true, "declared, not yet observed");
     const d = (await call("GET", "/api/v1/devices")).json.devices as Record<string, unknown>[];
-    assert.deepEqual(d, [{ id: "thermostat", username: "thermostat", groups: ["hall"], connected: false, remote: null, connectedSeconds: null, source: "config" }]);
+    assert.deepEqual(d, [{ id: "thermostat", username: "thermostat", groups: ["hall"], connected: false, remote: null, connectedSeconds: null, source: "config", disabled: false }]);
+  });
+
+  it("GET /devices shows a device disabled over the API as disabled, and enabled again", async () => {
+    const shown = async () => ((await call("GET", "/api/v1/devices")).json.devices as { id: string; disabled: boolean }[]).map((d) => [d.id, d.disabled]);
+    assert.equal((await call("POST", "/api/v1/devices/thermostat/disable")).status, 200);
+    assert.deepEqual(await shown(), [["thermostat", true]]);
+    assert.equal((await call("POST", "/api/v1/devices/thermostat/enable")).status, 200);
+    assert.deepEqual(await shown(), [["thermostat", false]]);
   });
 
   it("POST /consent grants and withdraws, recorded with who acted; each bad field is named", async () => {
@@ -346,6 +356,43 @@ describe("owner actions over the admin API", () => {
     await settle(clock);
     return { code: (socket.received[0] as { returnCode?: number } | undefined)?.returnCode, socket };
   }
+
+  it("GET /today counts what left since the local midnight from the audit log: it survives a reboot and starts again at midnight", async () => {
+    const { socket } = await connect("thermostat", "device-password");
+    const publish = async (t: number) => {
+      socket.handler!.onData(encode({ cmd: "publish", topic: "home/thermostat/telemetry", payload: utf8(JSON.stringify({ temperature_c: t, hvac_mode: "heat" })), qos: 0, retain: false, dup: false }));
+      await settle(clock, 2500); // a flow commit within audit.flowCommitMs (2 s)
+    };
+    await publish(20);
+    await publish(21);
+    type T = { since: number; utcOffsetMinutes: number; clockSet: boolean; integrations: { integration: string; messages: number; minimized: number; bytes: number }[] };
+    const today = async () => (await call("GET", "/api/v1/today")).json as unknown as T;
+    const first = await today();
+    assert.deepEqual([first.since, first.utcOffsetMinutes, first.clockSet], [Date.UTC(2026, 0, 1), 0, true]);
+    assert.deepEqual(first.integrations.map((x) => [x.integration, x.messages]), [["thermo-cloud", 2]], "the flow commits count the messages at once");
+    await settle(clock, 6 * 60_000); // the per-minute rows are written (audit.summaryEveryMs, 5 min)
+    const rows = (await today()).integrations[0]!;
+    assert.deepEqual([rows.messages, rows.minimized], [2, 2], "usage waits for consent: both left minimized");
+    assert.ok(rows.bytes > 0);
+    assert.equal((await records()).filter((r) => r.kind === "admin" && r.reason === "GET /api/v1/today").length, 2, "polled with the token: recorded (a session's reads are quiet)");
+    await boot(contract(pub), false);
+    assert.deepEqual((await today()).integrations, [rows], "a reboot reads the same from the log");
+    clock.tick(Date.UTC(2026, 0, 2) - clock.now()); // midnight
+    await settle(clock);
+    const next = await today();
+    assert.deepEqual([next.since, next.integrations], [Date.UTC(2026, 0, 2), []], "a new day starts from zero");
+  });
+
+  it("today starts at the local midnight of the configured UTC offset", () => {
+    assert.equal(localMidnight(Date.UTC(2026, 0, 1, 23, 30), 60), Date.UTC(2026, 0, 1, 23, 0), "UTC+1: 00:30 local");
+    assert.equal(localMidnight(Date.UTC(2026, 0, 1, 22, 30), 60), Date.UTC(2025, 11, 31, 23, 0), "UTC+1: 23:30 local, the day before");
+    assert.equal(localMidnight(Date.UTC(2026, 0, 1, 3, 0), -300), Date.UTC(2025, 11, 31, 5, 0), "UTC-5: 22:00 the evening before");
+    assert.equal(localMidnight(Date.UTC(2026, 0, 1), 0), Date.UTC(2026, 0, 1));
+    const bad = parseGatewayConfig(JSON.stringify({ name: "x", utcOffsetMinutes: 900, devices: [] }), []);
+    assert.ok(!bad.ok && bad.errors.some((e) => e.path === "/utcOffsetMinutes"));
+    const good = parseGatewayConfig(JSON.stringify({ name: "x", utcOffsetMinutes: 60, devices: [] }), []);
+    assert.ok(good.ok && good.config.utcOffsetMinutes === 60);
+  });
 
   it("POST /devices adds a device with a password shown once that survives a restart; DELETE removes it and closes its session", async () => {
     const r = await call("POST", "/api/v1/devices", { id: "window-sensor" });
