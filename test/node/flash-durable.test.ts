@@ -164,4 +164,31 @@ describe("ring and audit log on a flash with durable()", () => {
     store.open();
     await closing;
   });
+
+  it("flow commits close on the flush, not the 2 s window: a flow waits for at most the commit in flight", async () => {
+    const store = new GatedStore(SIZE);
+    const flash = new NorFlash({ size: SIZE, store });
+    const clock = new FakeClock();
+    const random = seededRandom("flow");
+    const log = await FlashAuditLog.open({ flash, crypto: nobleCrypto(random), random, keys: new MemoryKeys(), clock, timers: clock, options: { groupCommitMs: 20, flowCommitMs: 2000 } });
+    store.open();
+    const flow = (device: string) => log.aggregate({ device, integration: "i", decision: "allow", rule: "r", reason: "ok", bytes: 10, fieldsDropped: 0 });
+    const first = flow("a");
+    await turn();
+    assert.equal(store.gates.length, 1, "the first flow's commit is becoming durable");
+    const later = [flow("b"), flow("c")];
+    await turn();
+    assert.equal(store.gates.length, 1, "later flows wait for the commit in flight, they do not start their own");
+    store.open();
+    await first;
+    await turn();
+    store.open();
+    await Promise.all(later);
+    // The clock never moved: neither flowCommitMs nor FLOW_COMMIT_BATCH held any flow back.
+    const commits = log.query({ kind: "flow-summary" }).filter((r) => r.reason === "commit").map((r) => r.detail?.i);
+    assert.deepEqual(commits, [1, 2]);
+    const closing = log.close();
+    store.open();
+    await closing;
+  });
 });
