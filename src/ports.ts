@@ -138,6 +138,16 @@ export interface Flash {
    * per trim. A chip's flash, whose program is durable when it returns, leaves it out.
    */
   sync?(): void;
+  /**
+   * Optional, the asynchronous form of {@link Flash.sync}: resolves once every program and erase that
+   * returned before the call is durable across the host's power loss too; a program made after the
+   * call is not covered (call again). Calls made in one turn of the event loop may share one flush
+   * (the Node board: one fdatasync per turn, off the event loop). Rejects when the host cannot make
+   * them durable (the caller then must not acknowledge them). Where it exists, the audit log and the
+   * queue close their group commits at the end of the current job and acknowledge an append only
+   * after this resolved for it; a chip's flash, durable when `program` returns, leaves it out.
+   */
+  durable?(): Promise<void>;
 }
 
 /** One device-side TCP connection (a home device speaking MQTT to the gateway). */

@@ -85,8 +85,13 @@ export function nodeUplink(options: NodeUplinkOptions = {}): Uplink {
         o.onClose(reason, detail);
       };
 
-      client.stream?.on?.("secureConnect", () => {
+      // TCP_NODELAY: a window of small QoS 1 publishes must not wait for Nagle's coalescing (and the
+      // vendor's delayed ACK) between one PUBACK and the next (issue #14).
+      const stream = client.stream as { setNoDelay?: (on: boolean) => unknown; on?: (ev: string, f: () => void) => unknown } | undefined;
+      stream?.setNoDelay?.(true);
+      stream?.on?.("secureConnect", () => {
         tlsDone = true;
+        stream.setNoDelay?.(true);
       });
       client.on("connect", () => {
         tlsDone = true;

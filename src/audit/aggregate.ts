@@ -53,6 +53,13 @@ export interface AggregatorOptions {
   readonly flowCommitMs?: number;
   /** Makes the records just emitted durable now, skipping the group-commit window. */
   readonly commitNow?: () => void;
+  /**
+   * Group commit on the flash's flush (a log on a flash with `durable()`): a flow commit is written at
+   * the end of the job that added the flow, or, while the previous commit is still becoming durable,
+   * as soon as it is, for every flow that came meanwhile. `flowCommitMs` and FLOW_COMMIT_BATCH then do
+   * not apply: a flow waits for at most two flushes, and at most one commit is in flight.
+   */
+  readonly commitPerFlush?: boolean;
   readonly maxGroups?: number;
   /** Largest number of rows one record may carry (the log keeps records inside a flash sector). */
   readonly rowsPerRecord: number;
@@ -98,6 +105,8 @@ export class FlowAggregator {
   #waiters: Waiter[] = [];
   #commitTimer: TimerId | undefined;
   #commitQueued = false;
+  /** The commit becoming durable (`commitPerFlush`). */
+  #inFlight: Promise<void> | undefined;
   #lastCommit = -Infinity;
   #closed = false;
 
@@ -211,14 +220,24 @@ export class FlowAggregator {
     } finally {
       this.#commits.clear();
     }
-    return Promise.all(done).then(
+    const settled = Promise.all(done).then(
       () => { for (const w of waiters) w.resolve(); },
       (e: unknown) => { for (const w of waiters) w.reject(e); },
     );
+    this.#inFlight = settled;
+    void settled.then(() => { if (this.#inFlight === settled) this.#inFlight = undefined; });
+    return settled;
   }
 
   /** The first flow after a quiet window commits at the end of this turn; later ones wait for it. */
   #scheduleCommit(): void {
+    if (this.#o.commitPerFlush) {
+      if (this.#commitQueued) return;
+      this.#commitQueued = true;
+      const go = (): void => { if (this.#commitQueued) void this.commit(); };
+      void (this.#inFlight ?? Promise.resolve()).then(go);
+      return;
+    }
     if (this.#waiters.length >= FLOW_COMMIT_BATCH && !this.#commitQueued) {
       if (this.#commitTimer !== undefined) this.#o.timers.cancel(this.#commitTimer);
       this.#commitTimer = undefined;

@@ -178,7 +178,9 @@ export class FlashAuditLog implements AuditLog {
         clock: init.clock, timers: init.timers, rowsPerRecord: SUMMARY_ROWS_PER_RECORD,
         ...(o.summaryEveryMs === undefined ? {} : { summaryEveryMs: o.summaryEveryMs }),
         ...(o.flowCommitMs === undefined ? {} : { flowCommitMs: o.flowCommitMs }),
-        commitNow: () => this.#ring.flush(),
+        commitNow: () => this.#ring.commit(),
+        // On a flash with durable() (the Node board) a flow waits for the flush, not a window (issue #14).
+        commitPerFlush: init.flash.durable !== undefined,
         emit: (ev) => this.#emitSplit(ev),
         // A refusal (full, held) is already alarmed and fails the gateway closed; only flash faults fail the log.
         onError: (e) => {

@@ -13,6 +13,8 @@ export interface FlashStore {
   write(offset: number, data: Uint8Array): void;
   /** Optional: make every write so far survive the host's power (see the Flash port's `sync`). */
   sync?(): void;
+  /** Optional: the asynchronous form (see the Flash port's `durable`). */
+  durable?(): Promise<void>;
 }
 
 export const SECTOR_SIZE = 4096;
@@ -44,6 +46,10 @@ export class NorFlash implements Flash {
   /** Acknowledgement points the ring asked for (each one fsync on a file store). */
   syncs = 0;
   bytesProgrammed = 0;
+  /** Present only when the store has one (a file): the Flash port's `durable`. */
+  readonly durable?: () => Promise<void>;
+  /** durable() calls the ring made (a file store shares one fdatasync among those of a turn). */
+  durables = 0;
   readonly #store: FlashStore;
 
   constructor(options: NorFlashOptions) {
@@ -57,6 +63,13 @@ export class NorFlash implements Flash {
     this.sectorSize = sectorSize;
     this.programSize = programSize;
     this.#store = options.store;
+    const store = options.store;
+    if (store.durable) {
+      this.durable = () => {
+        this.durables++;
+        return store.durable!();
+      };
+    }
     this.eraseCounts = new Uint32Array(options.size / sectorSize);
   }
 

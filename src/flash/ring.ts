@@ -28,7 +28,11 @@ export interface RingOptions {
   readonly size?: number;
   /** Identifies the ring's owner (1–254), so two rings never adopt each other's sectors. */
   readonly tag: number;
-  /** Group-commit window in ms; 0 (default) programs every append at once. Needs `timers`. */
+  /**
+   * Group-commit window in ms; 0 (default) programs every append at once. Needs `timers`. On a flash
+   * with `durable()` the window closes at the end of the current job instead (the host's flush then
+   * batches the turn), and an append resolves once `durable()` resolved for it.
+   */
   readonly groupCommitMs?: number;
   readonly timers?: Timers;
   readonly reserveSectors?: number;
@@ -61,6 +65,13 @@ interface Pending {
   reject: ((e: unknown) => void)[];
 }
 
+/** Programmed appends waiting for the flash's `durable()`, with the highest seq they hold. */
+interface Batch {
+  readonly through: number;
+  readonly resolve: (() => void)[];
+  readonly reject: ((e: unknown) => void)[];
+}
+
 /** Raised when an append needs a sector and none is free (the layer above purges or fails closed). */
 export function ringFull(message: string): PortcullisError {
   return new PortcullisError(ErrorCode.Limit, `ring full: ${message}`);
@@ -91,6 +102,12 @@ export class FlashRing {
   #writeOffset = 0;
   #headClosed = true;
   #pending: Pending | undefined;
+  /** Programmed batches not yet known durable, oldest first (only on a flash with `durable()`). */
+  #awaiting: Batch[] = [];
+  /** The highest seq known to be durable. */
+  #durableSeq = 0;
+  /** A close of the group commit is queued for the end of the current job. */
+  #turnQueued = false;
   #flushTimer: TimerId | undefined;
   #eraseTimer: TimerId | undefined;
   #failed: unknown;
@@ -131,6 +148,17 @@ export class FlashRing {
     this.#state = [];
     this.eraseCounts = [];
     this.#mount();
+    this.#durableSeq = this.#nextSeq - 1;
+  }
+
+  /** True when the flash acknowledges through `durable()` (the Node board's file image). */
+  get #async(): boolean {
+    return this.#flash.durable !== undefined;
+  }
+
+  /** The highest sequence number known to be durable (appends at or below it have resolved or will). */
+  get durableSeq(): number {
+    return this.#durableSeq;
   }
 
   /** The sequence number the next append gets. */
@@ -188,7 +216,7 @@ export class FlashRing {
     if (this.#headClosed || this.#writeOffset + (this.#pending?.bytes ?? 0) + size > this.sectorSize) {
       if (this.freeSectors - 1 < keep) throw ringFull(`${this.freeSectors} free sectors`);
       try {
-        this.flush();
+        this.#drain();
         this.#openNext();
       } catch (e) {
         return Promise.reject(e);
@@ -196,6 +224,20 @@ export class FlashRing {
     }
     const seq = this.#nextSeq++;
     const frame = encodeFrame(seq, data);
+    if (this.#async) {
+      // Closed at the end of this job: one program per job, the host batches the flushes of a turn.
+      const p = (this.#pending ??= { frames: [], bytes: 0, resolve: [], reject: [] });
+      p.frames.push(frame);
+      p.bytes += frame.length;
+      if (!this.#turnQueued) {
+        this.#turnQueued = true;
+        void Promise.resolve().then(() => this.#endOfJob());
+      }
+      return new Promise<number>((resolve, reject) => {
+        p.resolve.push(() => resolve(seq));
+        p.reject.push(reject);
+      });
+    }
     if (this.#groupMs === 0) {
       try {
         this.#program(frame);
@@ -216,33 +258,50 @@ export class FlashRing {
   }
 
   /**
-   * Programs the records waiting for the group-commit window now (one program operation). When it
-   * returns, every append made so far is durable.
+   * Programs the records waiting for the group-commit window now (one program operation) and syncs
+   * the flash (a blocking flush on a file image: for the rare points that must be durable before the
+   * next step, such as a seal before its key evolves). When it returns, every append made so far is
+   * durable — on a flash with `durable()` but no `sync()`, once that resolves.
    * @throws the flash error when programming fails (waiting appends are rejected with it too), or
    * the earlier write failure again (so nothing may be assumed durable).
    */
   flush(): void {
     // The first failure (a power cut, a flash fault) is the cause every later call reports.
     if (this.#failed !== undefined) throw this.#failed;
-    const p = this.#pending;
-    if (!p) return;
-    this.#pending = undefined;
-    if (this.#flushTimer !== undefined) this.#timers!.cancel(this.#flushTimer);
-    this.#flushTimer = undefined;
-    const all = new Uint8Array(p.bytes);
-    let at = 0;
-    for (const f of p.frames) {
-      all.set(f, at);
-      at += f.length;
+    const p = this.#takePending();
+    if (!this.#async) {
+      if (!p) return;
+      try {
+        this.#program(p.bytes);
+        this.#sync();
+      } catch (e) {
+        for (const r of p.reject) r(e);
+        throw e;
+      }
+      this.#durableSeq = this.#nextSeq - 1;
+      for (const r of p.resolve) r();
+      return;
     }
-    try {
-      this.#program(all);
-      this.#sync();
-    } catch (e) {
-      for (const r of p.reject) r(e);
-      throw e;
+    if (p) this.#programBatch(p);
+    if (this.#flash.sync && this.#durableSeq < this.#nextSeq - 1) {
+      try {
+        this.#sync();
+      } catch (e) {
+        this.#failAwaiting(e);
+        throw e;
+      }
+      this.#settle(this.#nextSeq - 1);
     }
-    for (const r of p.resolve) r();
+  }
+
+  /**
+   * Programs the records waiting for the group commit now, without waiting for the flash to make
+   * them durable: their appends resolve once it has (`durable()`). On a flash without `durable()`
+   * this is {@link flush}.
+   * @throws as {@link flush}.
+   */
+  commit(): void {
+    this.#drain();
   }
 
   /**
@@ -250,7 +309,7 @@ export class FlashRing {
    * first so a reader sees what was acknowledged.
    */
   *entries(from = 1, to = Infinity): Generator<RingEntry> {
-    if (this.#failed === undefined && !this.#closed) this.flush();
+    if (this.#failed === undefined && !this.#closed) this.#drain();
     const spans = this.spans();
     let expected = spans[0]?.firstSeq ?? this.#nextSeq;
     let i = 0;
@@ -287,7 +346,7 @@ export class FlashRing {
 
   /** The newest intact record, looking back sector by sector from the head. */
   last(): { seq: number; data: Uint8Array } | undefined {
-    this.flush();
+    this.#drain();
     const spans = this.spans();
     for (let i = spans.length - 1; i >= 0; i--) {
       const scan = scanSector(this.#flash.read((this.#base + spans[i]!.sector) * this.sectorSize, this.sectorSize));
@@ -301,10 +360,15 @@ export class FlashRing {
    * Gives up whole sectors, oldest first, whose records are all at or below `seq`; never the head.
    * Each is retired with one 4-byte program (durable, ordered oldest first) and erased later by the
    * idle eraser. Returns the highest sequence number given up (firstSeq − 1 when none was).
+   * `after`: the record that justifies the trim (default: every append so far); a retire mark is
+   * never programmed before it is durable, so on a flash with `durable()` a trim whose record already
+   * is durable costs no blocking sync.
    */
-  trimThrough(seq: number): number {
+  trimThrough(seq: number, after = this.#nextSeq - 1): number {
     this.#usable();
-    this.flush();
+    if (!this.#async) this.flush();
+    else if (this.#live.length > 1 && this.#live[1]!.firstSeq - 1 <= seq && this.#durableSeq < after) this.flush();
+    else this.#drain();
     let through = this.firstSeq - 1;
     while (this.#live.length > 1) {
       const lastSeq = this.#live[1]!.firstSeq - 1;
@@ -399,6 +463,80 @@ export class FlashRing {
   /** An acknowledgement point: what was programmed so far must survive the host's power too. */
   #sync(): void {
     if (this.#flash.sync) this.#guard(() => this.#flash.sync!());
+  }
+
+  /** Takes the waiting appends out of the group-commit window, as one buffer. */
+  #takePending(): { bytes: Uint8Array; resolve: (() => void)[]; reject: ((e: unknown) => void)[] } | undefined {
+    const p = this.#pending;
+    if (!p) return undefined;
+    this.#pending = undefined;
+    if (this.#flushTimer !== undefined) this.#timers!.cancel(this.#flushTimer);
+    this.#flushTimer = undefined;
+    const all = new Uint8Array(p.bytes);
+    let at = 0;
+    for (const f of p.frames) {
+      all.set(f, at);
+      at += f.length;
+    }
+    return { bytes: all, resolve: p.resolve, reject: p.reject };
+  }
+
+  /** Programs what waits without a blocking sync (a flash with `durable()`), else {@link flush}. */
+  #drain(): void {
+    if (!this.#async) {
+      this.flush();
+      return;
+    }
+    if (this.#failed !== undefined) throw this.#failed;
+    const p = this.#takePending();
+    if (p) this.#programBatch(p);
+  }
+
+  /** Programs one batch and asks the flash to make it durable; its appends resolve then, in order. */
+  #programBatch(p: { bytes: Uint8Array; resolve: (() => void)[]; reject: ((e: unknown) => void)[] }): void {
+    try {
+      this.#program(p.bytes);
+    } catch (e) {
+      for (const r of p.reject) r(e);
+      throw e;
+    }
+    const through = this.#nextSeq - 1;
+    this.#awaiting.push({ through, resolve: p.resolve, reject: p.reject });
+    this.#flash.durable!().then(() => this.#settle(through), (e: unknown) => {
+      this.#failed ??= e;
+      this.#failAwaiting(e);
+    });
+  }
+
+  /** Every append through `through` is durable: resolve the batches it covers, oldest first. */
+  #settle(through: number): void {
+    if (through > this.#durableSeq) this.#durableSeq = through;
+    while (this.#awaiting.length > 0 && this.#awaiting[0]!.through <= through) {
+      for (const r of this.#awaiting.shift()!.resolve) r();
+    }
+  }
+
+  #failAwaiting(e: unknown): void {
+    const all = this.#awaiting;
+    this.#awaiting = [];
+    for (const b of all) for (const r of b.reject) r(e);
+  }
+
+  /** The end of the job that appended: programs the batch of this job (one program operation). */
+  #endOfJob(): void {
+    this.#turnQueued = false;
+    if (this.#closed) return;
+    if (this.#failed !== undefined) {
+      // Nothing more is programmed after a failure: what waits is refused, not left hanging.
+      const p = this.#takePending();
+      for (const r of p?.reject ?? []) r(this.#failed);
+      return;
+    }
+    try {
+      this.#drain();
+    } catch {
+      // Already delivered to every waiting append as a rejection.
+    }
   }
 
   #program(bytes: Uint8Array): void {

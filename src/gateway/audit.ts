@@ -17,7 +17,8 @@ const DAY_MS = 24 * 3600_000;
 // decisions resolve only once durable, so `src/gateway.ts` forwards after them (issue 13).
 /**
  * How often allowed-flow summaries (the per-device rows, per minute) are written. What makes each
- * message durable before it leaves is the flow commit (`audit.flowCommitMs`, default 2 s); the rows
+ * message durable before it leaves is the flow commit (`audit.flowCommitMs`, default 2 s; on a board
+ * whose flash has `durable()`, each flush instead: see `aggregate.ts` `commitPerFlush`); the rows
  * add little on top: with both, the typical home keeps about 4.5 h in 1 MiB (bench/audit.bench.ts).
  */
 export const DEFAULT_SUMMARY_EVERY_MS = 5 * 60_000;

@@ -38,7 +38,8 @@ export function flashBytesNeeded(config: GatewayConfig): number {
 }
 /**
  * The queue ring's group commit: the pushes and cursor steps of this window share one flash program
- * (one fsync on the Node board); a push resolves, and its device gets its PUBACK, once it is durable.
+ * (on the Node board, whose flash has `durable()`, the window closes at the end of the job and the
+ * fdatasyncs of a turn are shared); a push resolves, and its device gets its PUBACK, once it is durable.
  */
 export const QUEUE_GROUP_COMMIT_MS = 2;
 /** Ring tags: the audit log uses 0xA1; queue slot i uses 0x10 + i. */

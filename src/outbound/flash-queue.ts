@@ -261,12 +261,14 @@ export class FlashQueue extends QueueBase {
     const head = concat(new Uint8Array([CONSUMED]), i2osp(through, 8), new Uint8Array([code]), i2osp(this.#s.boot, 4));
     const rec = this.#s.seal(this.ring.nextSeq, head, new Uint8Array(0));
     // The reserve sectors exist for this: a consumption record must always get through.
+    const recSeq = this.ring.nextSeq;
     const durable = this.ring.append(rec, 0);
-    // A trim flushes the ring (the record is then durable before any sector goes), so it runs only
-    // when a whole sector is to be retired; otherwise the record shares the ring's group commit.
+    // A trim makes this record durable before any sector goes (the ring syncs first unless it already
+    // is), so it runs only when a whole sector is to be retired; otherwise the record shares the
+    // ring's group commit.
     const trim = (): void => {
       const spans = this.ring.spans();
-      if (spans.length > 1 && (spans[0]?.lastSeq ?? Infinity) < keepFrom) this.ring.trimThrough(keepFrom - 1);
+      if (spans.length > 1 && (spans[0]?.lastSeq ?? Infinity) < keepFrom) this.ring.trimThrough(keepFrom - 1, recSeq);
     };
     if (cause !== "ack") {
       // A drop frees its sectors now, before the push that needs the room goes on.

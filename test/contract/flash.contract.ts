@@ -63,5 +63,16 @@ export function flashContract(name: string, make: () => Flash): void {
       a[0] = 0;
       assert.equal(f.read(0, 1)[0], 0xff);
     });
+
+    it("durable(), where present, resolves after programs and erases and leaves the content as it was", async () => {
+      const f = make();
+      if (!f.durable) return;
+      f.erase(0);
+      f.program(0, new Uint8Array([1, 2, 3, 4]));
+      await Promise.all([f.durable(), f.durable()]);
+      await f.durable();
+      assert.deepEqual([...f.read(0, 4)], [1, 2, 3, 4]);
+      assert.equal(f.read(4, 1)[0], 0xff);
+    });
   });
 }

@@ -69,8 +69,17 @@ export class FaultyFlash implements Flash {
   readonly #endurance: number;
   readonly #erases: Map<number, number> = new Map();
 
+  /** The inner flash's `durable()`, when it has one; refused once the power is cut. */
+  readonly durable?: () => Promise<void>;
+
   constructor(inner: Flash, options: FaultyFlashOptions = {}) {
     this.#inner = inner;
+    if (inner.durable) {
+      this.durable = () => {
+        if (this.#dead) return Promise.reject(new PortcullisError(ErrorCode.PowerCut, "power is cut"));
+        return inner.durable!();
+      };
+    }
     this.size = inner.size;
     this.sectorSize = inner.sectorSize;
     this.programSize = inner.programSize;
