@@ -176,271 +176,311 @@ export function changeInWords(c: Change): string {
   return `${where}: ${c.what}${c.relevant ? " (needs your approval)" : " (applies without approval)"}`;
 }
 
+function find(p: ActionParts, id: unknown): ActionResult<IntegrationStatus> {
+  if (typeof id !== "string" || id === "") return fail("bad-field", "integration must be an integration id (see GET /api/v1/integrations)", "integration");
+  const i = p.policy.engine.integrations().find((x) => x.id === id);
+  return i ? ok(i) : fail("unknown", `unknown integration "${id}"`, "integration");
+}
+
+/** The actor's record of a change (the effect has its own record). */
+function recordAction(p: ActionParts, who: Actor, action: string, integration: string | undefined, more: Record<string, DetailValue> = {}): void {
+  p.record({
+    kind: "admin",
+    decision: "allow",
+    reason: action,
+    ...(integration === undefined ? {} : { integration }),
+    detail: { ...more, who: who.account, role: who.role, via: who.via, remote: who.remote },
+  });
+}
+
+function textOf(v: unknown, field: string, required: boolean): ActionResult<string> {
+  if (v === undefined || v === null || v === "") return required ? fail("bad-field", `${field} is required`, field) : ok("");
+  if (typeof v !== "string") return fail("bad-field", `${field} must be a string`, field);
+  if (v.length > MAX_REASON || /[\u0000-\u001f\u007f]/.test(v)) return fail("bad-field", `${field} must be at most ${MAX_REASON} characters, without control characters`, field);
+  return ok(v);
+}
+
+function review(p: ActionParts, who: Actor, id: unknown, approve: boolean): ActionResult<{ integration: string; version: string | null }> {
+  const f = find(p, id);
+  if (!f.ok) return f;
+  const i = f.value;
+  const version = i.pending?.version ?? i.version ?? null;
+  const done = approve ? p.policy.approve(i.id, who.account) : p.policy.reject(i.id, who.account);
+  if (!done) return fail("conflict", `nothing pending for ${i.id}`, "integration");
+  recordAction(p, who, approve ? "contract-approved" : "contract-rejected", i.id, { version });
+  return ok({ integration: i.id, version: approve ? (p.policy.engine.integrations().find((x) => x.id === i.id)?.version ?? null) : version });
+}
+
 export function createActions(p: ActionParts): OwnerActions {
-  const today = new TodayCounters({ query: (q) => p.audit.log.query(q), nextSeq: () => p.audit.log.nextSeq, clock: p.clock, ...(p.utcOffsetMinutes !== undefined ? { utcOffsetMinutes: p.utcOffsetMinutes } : {}) });
-  const engine = p.policy.engine;
-  const find = (id: unknown): ActionResult<IntegrationStatus> => {
-    if (typeof id !== "string" || id === "") return fail("bad-field", "integration must be an integration id (see GET /api/v1/integrations)", "integration");
-    const i = engine.integrations().find((x) => x.id === id);
-    return i ? ok(i) : fail("unknown", `unknown integration "${id}"`, "integration");
-  };
-  /** The actor's record of a change (the effect has its own record). */
-  const recordAction = (who: Actor, action: string, integration: string | undefined, more: Record<string, DetailValue> = {}): void => {
-    p.record({
-      kind: "admin",
-      decision: "allow",
-      reason: action,
-      ...(integration === undefined ? {} : { integration }),
-      detail: { ...more, who: who.account, role: who.role, via: who.via, remote: who.remote },
+  return new GatewayActions(p);
+}
+
+/**
+ * The owner's actions as one class: its methods are built once with the module (in flash on the
+ * device), an instance is two fields — not an object of ~25 closures per boot (DESIGN.md "Inside
+ * startGateway").
+ */
+class GatewayActions implements OwnerActions {
+  readonly #p: ActionParts;
+  readonly #today: TodayCounters;
+
+  constructor(p: ActionParts) {
+    this.#p = p;
+    this.#today = new TodayCounters({ query: (q) => p.audit.log.query(q), nextSeq: () => p.audit.log.nextSeq, clock: p.clock, ...(p.utcOffsetMinutes !== undefined ? { utcOffsetMinutes: p.utcOffsetMinutes } : {}) });
+  }
+
+  integrations(): ReturnType<OwnerActions["integrations"]> {
+    const p = this.#p;
+    const out = p.outbound.summary();
+    return p.policy.engine.integrations().map((i) => {
+      const routes = Object.entries(out).filter(([k]) => k.startsWith(i.id + "/")).map(([, v]) => v);
+      const c = p.policy.engine.contract(i.id);
+      return {
+        id: i.id,
+        state: i.state,
+        version: i.version ?? null,
+        vendor: c?.vendor ?? null,
+        purpose: c?.purpose ?? null,
+        quarantine: i.quarantine ?? null,
+        pendingVersion: i.pending?.version ?? null,
+        broken: i.broken.map((e) => ({ path: e.path, message: e.message })),
+        errors: i.errors.map((e) => ({ path: e.path, message: e.message })),
+        uplink: {
+          state: routes.map((r) => r.state).join(",") || "none",
+          queued: routes.reduce((n, s) => n + s.queued, 0),
+          sent: routes.reduce((n, s) => n + s.sent, 0),
+          dropped: routes.reduce((n, s) => n + Object.values(s.dropped).reduce((a, b) => a + b, 0), 0),
+        },
+      };
     });
-  };
-  const textOf = (v: unknown, field: string, required: boolean): ActionResult<string> => {
-    if (v === undefined || v === null || v === "") return required ? fail("bad-field", `${field} is required`, field) : ok("");
-    if (typeof v !== "string") return fail("bad-field", `${field} must be a string`, field);
-    if (v.length > MAX_REASON || /[\u0000-\u001f\u007f]/.test(v)) return fail("bad-field", `${field} must be at most ${MAX_REASON} characters, without control characters`, field);
-    return ok(v);
-  };
+  }
 
-  const review = (who: Actor, id: unknown, approve: boolean): ActionResult<{ integration: string; version: string | null }> => {
-    const f = find(id);
+  contracts(): ReturnType<OwnerActions["contracts"]> {
+    const p = this.#p;
+    return p.policy.engine.integrations().map((i) => {
+      const c = p.policy.engine.contract(i.id);
+      return {
+        integration: i.id,
+        version: i.version ?? null,
+        vendor: c?.vendor ?? null,
+        purpose: c?.purpose ?? null,
+        retentionDays: c?.terms.retentionDays ?? null,
+        classes: c ? contractClasses(c) : [],
+        destinations: c ? c.destinations.map((d) => `${d.host}:${d.port}`) : [],
+        pendingVersion: i.pending?.version ?? null,
+      };
+    });
+  }
+
+  pending(): ReturnType<OwnerActions["pending"]> {
+    const p = this.#p;
+    const out: PendingView[] = [];
+    for (const i of p.policy.engine.integrations()) {
+      if (!i.pending) continue;
+      const changes = i.pending.changes.map((c) => ({ path: c.path, what: c.what, relevant: c.relevant, words: changeInWords(c) }));
+      const relevant = changes.filter((c) => c.relevant).length;
+      const vendor = p.policy.engine.contract(i.id)?.vendor ?? i.id;
+      out.push({
+        integration: i.id,
+        from: i.version ?? null,
+        to: i.pending.version,
+        changes,
+        summary: `${vendor} ${i.version ? `v${i.version}` : "(no approved version)"} → v${i.pending.version}: ${changes.length} change${changes.length === 1 ? "" : "s"}, ${relevant} needing your approval`,
+      });
+    }
+    return out;
+  }
+
+  approve(who: Actor, id: unknown): ReturnType<OwnerActions["approve"]> {
+    return review(this.#p, who, id, true);
+  }
+
+  reject(who: Actor, id: unknown): ReturnType<OwnerActions["reject"]> {
+    return review(this.#p, who, id, false);
+  }
+
+  remove(who: Actor, id: unknown): ReturnType<OwnerActions["remove"]> {
+    const p = this.#p;
+    const f = find(p, id);
     if (!f.ok) return f;
-    const i = f.value;
-    const version = i.pending?.version ?? i.version ?? null;
-    const done = approve ? p.policy.approve(i.id, who.account) : p.policy.reject(i.id, who.account);
-    if (!done) return fail("conflict", `nothing pending for ${i.id}`, "integration");
-    recordAction(who, approve ? "contract-approved" : "contract-rejected", i.id, { version });
-    return ok({ integration: i.id, version: approve ? (engine.integrations().find((x) => x.id === i.id)?.version ?? null) : version });
-  };
+    if (!p.policy.remove(f.value.id, who.account)) return fail("conflict", `could not remove ${f.value.id}`, "integration");
+    recordAction(p, who, "integration-removed", f.value.id);
+    return ok({ integration: f.value.id });
+  }
 
-  return {
-    integrations() {
-      const out = p.outbound.summary();
-      return engine.integrations().map((i) => {
-        const routes = Object.entries(out).filter(([k]) => k.startsWith(i.id + "/")).map(([, v]) => v);
-        const c = engine.contract(i.id);
-        return {
-          id: i.id,
-          state: i.state,
-          version: i.version ?? null,
-          vendor: c?.vendor ?? null,
-          purpose: c?.purpose ?? null,
-          quarantine: i.quarantine ?? null,
-          pendingVersion: i.pending?.version ?? null,
-          broken: i.broken.map((e) => ({ path: e.path, message: e.message })),
-          errors: i.errors.map((e) => ({ path: e.path, message: e.message })),
-          uplink: {
-            state: routes.map((r) => r.state).join(",") || "none",
-            queued: routes.reduce((n, s) => n + s.queued, 0),
-            sent: routes.reduce((n, s) => n + s.sent, 0),
-            dropped: routes.reduce((n, s) => n + Object.values(s.dropped).reduce((a, b) => a + b, 0), 0),
-          },
-        };
-      });
-    },
+  quarantine(who: Actor, id: unknown, reason?: unknown): ReturnType<OwnerActions["quarantine"]> {
+    const p = this.#p;
+    const f = find(p, id);
+    if (!f.ok) return f;
+    const r = textOf(reason, "reason", false);
+    if (!r.ok) return r;
+    const why = r.value || "owner";
+    p.policy.engine.quarantine(f.value.id, why, who.account);
+    p.outbound.freeze(f.value.id, "quarantine");
+    recordAction(p, who, "quarantine", f.value.id, { why });
+    return ok({ integration: f.value.id, reason: why });
+  }
 
-    contracts() {
-      return engine.integrations().map((i) => {
-        const c = engine.contract(i.id);
-        return {
-          integration: i.id,
-          version: i.version ?? null,
-          vendor: c?.vendor ?? null,
-          purpose: c?.purpose ?? null,
-          retentionDays: c?.terms.retentionDays ?? null,
-          classes: c ? contractClasses(c) : [],
-          destinations: c ? c.destinations.map((d) => `${d.host}:${d.port}`) : [],
-          pendingVersion: i.pending?.version ?? null,
-        };
-      });
-    },
+  release(who: Actor, id: unknown): ReturnType<OwnerActions["release"]> {
+    const p = this.#p;
+    const f = find(p, id);
+    if (!f.ok) return f;
+    p.policy.engine.release(f.value.id, who.account);
+    p.outbound.thaw(f.value.id, "released");
+    recordAction(p, who, "release", f.value.id, { was: f.value.quarantine ?? null });
+    return ok({ integration: f.value.id });
+  }
 
-    pending() {
-      const out: PendingView[] = [];
-      for (const i of engine.integrations()) {
-        if (!i.pending) continue;
-        const changes = i.pending.changes.map((c) => ({ path: c.path, what: c.what, relevant: c.relevant, words: changeInWords(c) }));
-        const relevant = changes.filter((c) => c.relevant).length;
-        const vendor = engine.contract(i.id)?.vendor ?? i.id;
+  rotate(who: Actor, id: unknown): ReturnType<OwnerActions["rotate"]> {
+    const p = this.#p;
+    const f = find(p, id);
+    if (!f.ok) return f;
+    try {
+      p.policy.engine.rotate(f.value.id, who.account);
+    } catch (e) {
+      return fail("unavailable", `the key store refused the new key: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    recordAction(p, who, "key-rotate", f.value.id);
+    return ok({ integration: f.value.id });
+  }
+
+  consent(): ReturnType<OwnerActions["consent"]> {
+    const p = this.#p;
+    const out: ConsentView[] = [];
+    for (const i of p.policy.engine.integrations()) {
+      const c = p.policy.engine.contract(i.id);
+      const ledger = p.policy.engine.consent(i.id);
+      const classes = c ? contractClasses(c) : (Object.keys(ledger) as string[]);
+      for (const cls of classes) {
+        const rec = ledger[cls];
         out.push({
           integration: i.id,
-          from: i.version ?? null,
-          to: i.pending.version,
-          changes,
-          summary: `${vendor} ${i.version ? `v${i.version}` : "(no approved version)"} → v${i.pending.version}: ${changes.length} change${changes.length === 1 ? "" : "s"}, ${relevant} needing your approval`,
+          class: cls,
+          required: c ? (c.terms.consent as Record<string, boolean | undefined>)[cls] === true : false,
+          state: rec?.state ?? null,
+          since: rec ? new Date(rec.time).toISOString() : null,
+          who: rec?.who ?? null,
         });
       }
-      return out;
-    },
+    }
+    return out;
+  }
 
-    approve: (who, id) => review(who, id, true),
-    reject: (who, id) => review(who, id, false),
+  async setConsent(who: Actor, id: unknown, dataClass: unknown, state: unknown): ReturnType<OwnerActions["setConsent"]> {
+    const p = this.#p;
+    const f = find(p, id);
+    if (!f.ok) return f;
+    if (typeof dataClass !== "string" || !(DataClasses as readonly string[]).includes(dataClass)) {
+      return fail("bad-field", `unknown data class "${typeof dataClass === "string" ? dataClass : String(dataClass)}"; one of ${DataClasses.join(", ")}`, "class");
+    }
+    if (typeof state !== "string" || !(ConsentStates as readonly string[]).includes(state)) {
+      return fail("bad-field", `state must be one of ${ConsentStates.join(", ")}`, "state");
+    }
+    const s = state as ConsentState;
+    const previous = p.policy.engine.consent(f.value.id)[dataClass]?.state ?? null;
+    p.policy.engine.setConsent(f.value.id, dataClass, s, who.account);
+    recordAction(p, who, "consent", f.value.id, { class: dataClass, state: s, previous });
+    if (s === "withdrawn") await p.outbound.purge(f.value.id, "consent-withdrawn");
+    return ok({ integration: f.value.id, class: dataClass, state: s, previous });
+  }
 
-    remove(who, id) {
-      const f = find(id);
-      if (!f.ok) return f;
-      if (!p.policy.remove(f.value.id, who.account)) return fail("conflict", `could not remove ${f.value.id}`, "integration");
-      recordAction(who, "integration-removed", f.value.id);
-      return ok({ integration: f.value.id });
-    },
+  async hold(who: Actor, reason: unknown): ReturnType<OwnerActions["hold"]> {
+    const p = this.#p;
+    const r = textOf(reason, "reason", true);
+    if (!r.ok) return r;
+    try {
+      const seq = await p.audit.log.hold(r.value);
+      recordAction(p, who, "legal-hold", undefined, { hold: r.value, record: seq });
+      return ok({ seq, reason: r.value });
+    } catch (e) {
+      return fail("unavailable", `the audit log cannot take the hold: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
 
-    quarantine(who, id, reason) {
-      const f = find(id);
-      if (!f.ok) return f;
-      const r = textOf(reason, "reason", false);
-      if (!r.ok) return r;
-      const why = r.value || "owner";
-      engine.quarantine(f.value.id, why, who.account);
-      p.outbound.freeze(f.value.id, "quarantine");
-      recordAction(who, "quarantine", f.value.id, { why });
-      return ok({ integration: f.value.id, reason: why });
-    },
-
-    release(who, id) {
-      const f = find(id);
-      if (!f.ok) return f;
-      engine.release(f.value.id, who.account);
-      p.outbound.thaw(f.value.id, "released");
-      recordAction(who, "release", f.value.id, { was: f.value.quarantine ?? null });
-      return ok({ integration: f.value.id });
-    },
-
-    rotate(who, id) {
-      const f = find(id);
-      if (!f.ok) return f;
-      try {
-        engine.rotate(f.value.id, who.account);
-      } catch (e) {
-        return fail("unavailable", `the key store refused the new key: ${e instanceof Error ? e.message : String(e)}`);
-      }
-      recordAction(who, "key-rotate", f.value.id);
-      return ok({ integration: f.value.id });
-    },
-
-    consent() {
-      const out: ConsentView[] = [];
-      for (const i of engine.integrations()) {
-        const c = engine.contract(i.id);
-        const ledger = engine.consent(i.id);
-        const classes = c ? contractClasses(c) : (Object.keys(ledger) as string[]);
-        for (const cls of classes) {
-          const rec = ledger[cls];
-          out.push({
-            integration: i.id,
-            class: cls,
-            required: c ? (c.terms.consent as Record<string, boolean | undefined>)[cls] === true : false,
-            state: rec?.state ?? null,
-            since: rec ? new Date(rec.time).toISOString() : null,
-            who: rec?.who ?? null,
-          });
-        }
-      }
-      return out;
-    },
-
-    async setConsent(who, id, dataClass, state) {
-      const f = find(id);
-      if (!f.ok) return f;
-      if (typeof dataClass !== "string" || !(DataClasses as readonly string[]).includes(dataClass)) {
-        return fail("bad-field", `unknown data class "${typeof dataClass === "string" ? dataClass : String(dataClass)}"; one of ${DataClasses.join(", ")}`, "class");
-      }
-      if (typeof state !== "string" || !(ConsentStates as readonly string[]).includes(state)) {
-        return fail("bad-field", `state must be one of ${ConsentStates.join(", ")}`, "state");
-      }
-      const s = state as ConsentState;
-      const previous = engine.consent(f.value.id)[dataClass]?.state ?? null;
-      engine.setConsent(f.value.id, dataClass, s, who.account);
-      recordAction(who, "consent", f.value.id, { class: dataClass, state: s, previous });
-      if (s === "withdrawn") await p.outbound.purge(f.value.id, "consent-withdrawn");
-      return ok({ integration: f.value.id, class: dataClass, state: s, previous });
-    },
-
-    async hold(who, reason) {
-      const r = textOf(reason, "reason", true);
-      if (!r.ok) return r;
-      try {
-        const seq = await p.audit.log.hold(r.value);
-        recordAction(who, "legal-hold", undefined, { hold: r.value, record: seq });
-        return ok({ seq, reason: r.value });
-      } catch (e) {
-        return fail("unavailable", `the audit log cannot take the hold: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    },
-
-    async unhold(who) {
-      if (p.audit.held === undefined) return fail("conflict", "no legal hold");
-      try {
-        const seq = await p.audit.log.release();
-        recordAction(who, "legal-hold-released", undefined, { record: seq });
-        return ok({ seq });
-      } catch (e) {
-        return fail("unavailable", `the audit log cannot lift the hold: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    },
-
-    seal(who) {
-      let seq: number;
-      try {
-        seq = p.audit.log.seal();
-      } catch (e) {
-        return fail("unavailable", `the audit log cannot seal: ${e instanceof Error ? e.message : String(e)}`);
-      }
-      recordAction(who, "seal", undefined, { record: seq });
+  async unhold(who: Actor): ReturnType<OwnerActions["unhold"]> {
+    const p = this.#p;
+    if (p.audit.held === undefined) return fail("conflict", "no legal hold");
+    try {
+      const seq = await p.audit.log.release();
+      recordAction(p, who, "legal-hold-released", undefined, { record: seq });
       return ok({ seq });
-    },
+    } catch (e) {
+      return fail("unavailable", `the audit log cannot lift the hold: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
 
-    dataMap: () => engine.dataMap(),
-    today: () => today.read(),
+  seal(who: Actor): ReturnType<OwnerActions["seal"]> {
+    const p = this.#p;
+    let seq: number;
+    try {
+      seq = p.audit.log.seal();
+    } catch (e) {
+      return fail("unavailable", `the audit log cannot seal: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    recordAction(p, who, "seal", undefined, { record: seq });
+    return ok({ seq });
+  }
 
-    devices() {
-      const now = p.clock.monotonic();
-      const live = new Map(p.broker.clients().map((c) => [c.clientId, c]));
-      return p.devices.list().map((d) => {
-        const c = live.get(d.id);
-        return {
-          id: d.id,
-          username: d.username,
-          groups: d.groups,
-          connected: c !== undefined,
-          remote: c?.remote ?? null,
-          connectedSeconds: c ? Math.floor((now - c.since) / 1000) : null,
-          source: p.devices.configured(d.id) ? "config" : "added",
-          disabled: p.isDisabled?.(d.id) ?? false,
-        };
-      });
-    },
+  dataMap(): ReturnType<OwnerActions["dataMap"]> {
+    return this.#p.policy.engine.dataMap();
+  }
 
-    addDevice(who, id, username) {
-      if (typeof id !== "string" || !DEVICE_ID.test(id)) return fail("bad-field", "id must be 1-64 of [A-Za-z0-9._-], starting with a letter or digit", "id");
-      const user = username === undefined ? id : username;
-      if (typeof user !== "string" || !DEVICE_ID.test(user)) return fail("bad-field", "username must be 1-64 of [A-Za-z0-9._-], starting with a letter or digit", "username");
-      if (p.devices.get(id)) return fail("conflict", `device "${id}" exists`, "id");
-      if (p.devices.added >= MAX_ADDED_DEVICES) return fail("conflict", `at most ${MAX_ADDED_DEVICES} devices can be added over the API; add more in gateway.json`, "id");
-      const raw = new Uint8Array(24);
-      p.random.fill(raw);
-      const password = toBase64(raw, true);
-      const salt = new Uint8Array(16);
-      p.random.fill(salt);
-      try {
-        p.devices.add({ id, username: user, secret: makeDeviceSecret(p.crypto, salt, password) });
-      } catch (e) {
-        return fail("unavailable", `the key store refused the device: ${e instanceof Error ? e.message : String(e)}`);
-      }
-      recordAction(who, "device-added", undefined, { device: id, username: user });
-      return ok({ id, username: user, password });
-    },
+  today(): ReturnType<OwnerActions["today"]> {
+    return this.#today.read();
+  }
 
-    removeDevice(who, id) {
-      if (typeof id !== "string" || id === "") return fail("bad-field", "id must be a device id", "id");
-      if (!p.devices.get(id)) return fail("unknown", `unknown device "${id}"`, "id");
-      if (p.devices.configured(id)) return fail("conflict", `device "${id}" is defined in gateway.json; remove it there`, "id");
-      try {
-        p.devices.remove(id);
-      } catch (e) {
-        return fail("unavailable", `the key store refused the change: ${e instanceof Error ? e.message : String(e)}`);
-      }
-      const wasConnected = p.broker.disconnect(id, "removed");
-      recordAction(who, "device-removed", undefined, { device: id, disconnected: wasConnected });
-      return ok({ id });
-    },
-  };
+  devices(): ReturnType<OwnerActions["devices"]> {
+    const p = this.#p;
+    const now = p.clock.monotonic();
+    const live = new Map(p.broker.clients().map((c) => [c.clientId, c]));
+    return p.devices.list().map((d) => {
+      const c = live.get(d.id);
+      return {
+        id: d.id,
+        username: d.username,
+        groups: d.groups,
+        connected: c !== undefined,
+        remote: c?.remote ?? null,
+        connectedSeconds: c ? Math.floor((now - c.since) / 1000) : null,
+        source: p.devices.configured(d.id) ? "config" : "added",
+        disabled: p.isDisabled?.(d.id) ?? false,
+      };
+    });
+  }
+
+  addDevice(who: Actor, id: unknown, username?: unknown): ReturnType<OwnerActions["addDevice"]> {
+    const p = this.#p;
+    if (typeof id !== "string" || !DEVICE_ID.test(id)) return fail("bad-field", "id must be 1-64 of [A-Za-z0-9._-], starting with a letter or digit", "id");
+    const user = username === undefined ? id : username;
+    if (typeof user !== "string" || !DEVICE_ID.test(user)) return fail("bad-field", "username must be 1-64 of [A-Za-z0-9._-], starting with a letter or digit", "username");
+    if (p.devices.get(id)) return fail("conflict", `device "${id}" exists`, "id");
+    if (p.devices.added >= MAX_ADDED_DEVICES) return fail("conflict", `at most ${MAX_ADDED_DEVICES} devices can be added over the API; add more in gateway.json`, "id");
+    const raw = new Uint8Array(24);
+    p.random.fill(raw);
+    const password = toBase64(raw, true);
+    const salt = new Uint8Array(16);
+    p.random.fill(salt);
+    try {
+      p.devices.add({ id, username: user, secret: makeDeviceSecret(p.crypto, salt, password) });
+    } catch (e) {
+      return fail("unavailable", `the key store refused the device: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    recordAction(p, who, "device-added", undefined, { device: id, username: user });
+    return ok({ id, username: user, password });
+  }
+
+  removeDevice(who: Actor, id: unknown): ReturnType<OwnerActions["removeDevice"]> {
+    const p = this.#p;
+    if (typeof id !== "string" || id === "") return fail("bad-field", "id must be a device id", "id");
+    if (!p.devices.get(id)) return fail("unknown", `unknown device "${id}"`, "id");
+    if (p.devices.configured(id)) return fail("conflict", `device "${id}" is defined in gateway.json; remove it there`, "id");
+    try {
+      p.devices.remove(id);
+    } catch (e) {
+      return fail("unavailable", `the key store refused the change: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    const wasConnected = p.broker.disconnect(id, "removed");
+    recordAction(p, who, "device-removed", undefined, { device: id, disconnected: wasConnected });
+    return ok({ id });
+  }
 }
