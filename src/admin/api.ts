@@ -252,7 +252,7 @@ export class AdminApi {
     this.#o = options;
     this.#throttle = new AuthThrottle(() => options.clock.monotonic(), options.onEvent, options.throttle);
     this.auth = options.auth ? new AdminAuth(options.auth, options.crypto, options.clock, options.tokenHash, options.onEvent) : undefined;
-    this.#tables = [{ table: this.#builtins(), ctx: undefined }, { table: this.auth?.routes() ?? [], ctx: undefined }, { table: options.routes ?? [], ctx: undefined }, ...(options.tables ?? [])];
+    this.#tables = [{ table: this.#builtins(), ctx: undefined }, { table: this.auth?.routes() ?? [], ctx: this.auth }, { table: options.routes ?? [], ctx: undefined }, ...(options.tables ?? [])];
   }
 
   /** Accounts, sessions and the login guard; undefined when the API runs with the owner token only. */
@@ -275,7 +275,7 @@ export class AdminApi {
     if (!path.startsWith("/api/v1/")) return reply(404, "not found");
     const remote = addressOf(req.remote);
     const m = matchTables(this.#tables, req.method, path);
-    if (m.kind === "found" && m.route.public) return m.route.handle({ req, path, query: params, params: m.params, remote });
+    if (m.kind === "found" && m.route.public) return m.route.handle({ req, path, query: params, params: m.params, remote }, m.ctx);
     const wait = this.#throttle.check(remote);
     if (wait > 0) {
       return { ...reply(429, `too many failed attempts from this address; retry in ${wait} s`), headers: { "Retry-After": String(wait) } };

@@ -11,6 +11,7 @@
  * Credentials accepted: a session cookie (state-changing requests also need `x-csrf-token`), a session
  * bearer token (`pcs_…`), or the break-glass owner token (`pct_…`, bearer only, every use recorded).
  */
+import { frozenTable } from "../util/frozen.js";
 import type { Clock, Crypto, KeyStore, Random, TimerId, Timers } from "../ports.js";
 import type { AuditEvent } from "../audit/types.js";
 import type { AdminRequest, AdminResponse } from "./api.js";
@@ -145,23 +146,11 @@ export class AdminAuth {
     return ok;
   }
 
-  routes(): AnyRoute[] {
-    const all: Role[] = [...ROLES];
-    return [
-      { method: "POST", path: "/api/v1/setup", roles: [], public: true, summary: "first boot: create the first owner with the console's setup code", handle: (c) => this.#setupRoute(c) },
-      { method: "POST", path: "/api/v1/login", roles: [], public: true, summary: "password + TOTP → session cookie, CSRF token, optional bearer token", handle: (c) => this.#login(c) },
-      { method: "POST", path: "/api/v1/logout", roles: all, action: "logout", summary: "end this session", handle: (c) => this.#logout(c, false) },
-      { method: "POST", path: "/api/v1/logout-all", roles: all, action: "logout-all", summary: "end every session of this account", handle: (c) => this.#logout(c, true) },
-      { method: "GET", path: "/api/v1/me", roles: all, quiet: true, action: "me", summary: "who is logged in", handle: (c) => this.#me(c) },
-      { method: "POST", path: "/api/v1/me/totp", roles: all, action: "totp-enrol", summary: "new TOTP secret and recovery codes (password needed)", handle: (c) => this.#enrolMe(c) },
-      { method: "POST", path: "/api/v1/me/password", roles: all, action: "password-change", summary: "change own password", handle: (c) => this.#password(c) },
-      { method: "GET", path: "/api/v1/accounts", roles: ["owner"], action: "accounts-list", summary: "accounts with role, MFA, lock state", handle: () => this.#list() },
-      { method: "POST", path: "/api/v1/accounts", roles: ["owner"], action: "account-add", summary: "add an account (TOTP enrolment returned for owner/installer)", handle: (c) => this.#add(c) },
-      { method: "DELETE", path: "/api/v1/accounts/{name}", roles: ["owner"], action: "account-remove", summary: "remove an account and end its sessions", handle: (c) => this.#remove(c) },
-      { method: "POST", path: "/api/v1/accounts/{name}/reset-mfa", roles: ["owner"], action: "mfa-reset", summary: "new TOTP secret and recovery codes for an account", handle: (c) => this.#resetMfa(c) },
-      { method: "POST", path: "/api/v1/accounts/{name}/unlock", roles: ["owner"], action: "unlock", summary: "lift a lockout", handle: (c) => this.#unlockRoute(c) },
-    ];
+  /** The account routes (module-level, frozen): bind them to this instance as their context. */
+  routes(): readonly AnyRoute[] {
+    return AUTH_ROUTES;
   }
+
 
   #who(p: Principal | "console" | { account: string; role: Role | null; via: string; remote: string }): Record<string, string | null> {
     if (p === "console") return { who: "console", role: "owner", via: "console", remote: "console" };
@@ -177,7 +166,10 @@ export class AdminAuth {
     this.#o.onSetupCode?.(code);
   }
 
-  async #setupRoute(c: PublicCall): Promise<AdminResponse> {
+  // The route handlers of AUTH_ROUTES (below): public so the module-level table can call them with this
+  // instance as its context. AdminApi authenticates and checks the route's roles before calling any but
+  // setup and login, which authenticate the caller themselves.
+  async setupRoute(c: PublicCall): Promise<AdminResponse> {
     if (!this.#setup) return errorReply(409, "setup is done: log in instead");
     const b = jsonBody(c.req);
     if (!b.ok) return b.response;
@@ -214,7 +206,7 @@ export class AdminAuth {
     return e ? { totp: { secret: e.secret, uri: e.uri }, recoveryCodes: e.recoveryCodes } : {};
   }
 
-  async #login(c: PublicCall): Promise<AdminResponse> {
+  async loginRoute(c: PublicCall): Promise<AdminResponse> {
     const b = jsonBody(c.req);
     if (!b.ok) return b.response;
     const name = str(b.value.account, "account", 64);
@@ -271,7 +263,7 @@ export class AdminAuth {
     );
   }
 
-  #logout(c: RouteCall, everywhere: boolean): AdminResponse {
+  logoutRoute(c: RouteCall, everywhere: boolean): AdminResponse {
     const clear = { "Set-Cookie": `${SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict` };
     if (c.principal.via !== "session") return errorReply(400, "the break-glass token is not a session; nothing to log out");
     if (everywhere) return jsonReply(200, { ended: this.sessions.endAll(c.principal.account) }, clear);
@@ -280,7 +272,7 @@ export class AdminAuth {
     return jsonReply(200, { ended: token !== undefined && this.sessions.end(token) ? 1 : 0 }, clear);
   }
 
-  #me(c: RouteCall): AdminResponse {
+  meRoute(c: RouteCall): AdminResponse {
     const a = this.accounts.get(c.principal.account);
     return jsonReply(200, { account: c.principal.account, role: c.principal.role, via: c.principal.via, mfa: a?.totp !== undefined, recoveryCodesLeft: a?.recovery.length ?? null });
   }
@@ -301,13 +293,13 @@ export class AdminAuth {
     return { fields: b.value };
   }
 
-  #enrolMe(c: RouteCall): AdminResponse {
+  enrolMeRoute(c: RouteCall): AdminResponse {
     const r = this.#reauthenticated(c);
     if (!("fields" in r)) return r;
     return jsonReply(200, { account: c.principal.account, ...this.#enrolJson(this.accounts.enrol(c.principal.account)) });
   }
 
-  #password(c: RouteCall): AdminResponse {
+  passwordRoute(c: RouteCall): AdminResponse {
     const r = this.#reauthenticated(c);
     if (!("fields" in r)) return r;
     const next = str(r.fields.newPassword, "newPassword", 2 * PASSWORD_MAX);
@@ -320,11 +312,11 @@ export class AdminAuth {
     return jsonReply(200, { account: c.principal.account, changed: true });
   }
 
-  #list(): AdminResponse {
+  listRoute(): AdminResponse {
     return jsonReply(200, { accounts: this.accounts.list().map((a) => ({ name: a.name, role: a.role, mfa: a.totp !== undefined, recoveryCodesLeft: a.recovery.length, locked: a.locked, failures: this.guard.failures(a.name) })) });
   }
 
-  #add(c: RouteCall): AdminResponse {
+  addRoute(c: RouteCall): AdminResponse {
     const b = jsonBody(c.req);
     if (!b.ok) return b.response;
     const name = str(b.value.name, "name", 64);
@@ -342,7 +334,7 @@ export class AdminAuth {
     }
   }
 
-  #remove(c: RouteCall): AdminResponse {
+  removeRoute(c: RouteCall): AdminResponse {
     const name = c.params.name!;
     const a = this.accounts.get(name);
     if (!a) return errorReply(404, `no account "${name}"`, "name");
@@ -353,7 +345,7 @@ export class AdminAuth {
     return jsonReply(200, { removed: name, sessionsEnded: ended });
   }
 
-  #resetMfa(c: RouteCall): AdminResponse {
+  resetMfaRoute(c: RouteCall): AdminResponse {
     const name = c.params.name!;
     if (!this.accounts.get(name)) return errorReply(404, `no account "${name}"`, "name");
     // Owners and installers must have TOTP: "reset" hands over a fresh enrolment; an auditor's is removed.
@@ -366,10 +358,28 @@ export class AdminAuth {
     return jsonReply(200, { name, ...this.#enrolJson(this.accounts.enrol(name)) });
   }
 
-  #unlockRoute(c: RouteCall): AdminResponse {
+  unlockRoute(c: RouteCall): AdminResponse {
     const name = c.params.name!;
     if (!this.accounts.get(name)) return errorReply(404, `no account "${name}"`, "name");
     this.unlock(name, c.principal, false); // AdminApi records the call
     return jsonReply(200, { name, locked: false });
   }
 }
+
+const ALL_ROLES: readonly Role[] = ROLES;
+
+/** The account routes, built once with the module and frozen (in flash on the device); the context is the AdminAuth. */
+export const AUTH_ROUTES: readonly AnyRoute[] = frozenTable<AnyRoute>([
+  { method: "POST", path: "/api/v1/setup", roles: [], public: true, summary: "first boot: create the first owner with the console's setup code", handle: (c, a: AdminAuth) => a.setupRoute(c) },
+  { method: "POST", path: "/api/v1/login", roles: [], public: true, summary: "password + TOTP → session cookie, CSRF token, optional bearer token", handle: (c, a: AdminAuth) => a.loginRoute(c) },
+  { method: "POST", path: "/api/v1/logout", roles: ALL_ROLES, action: "logout", summary: "end this session", handle: (c, a: AdminAuth) => a.logoutRoute(c, false) },
+  { method: "POST", path: "/api/v1/logout-all", roles: ALL_ROLES, action: "logout-all", summary: "end every session of this account", handle: (c, a: AdminAuth) => a.logoutRoute(c, true) },
+  { method: "GET", path: "/api/v1/me", roles: ALL_ROLES, quiet: true, action: "me", summary: "who is logged in", handle: (c, a: AdminAuth) => a.meRoute(c) },
+  { method: "POST", path: "/api/v1/me/totp", roles: ALL_ROLES, action: "totp-enrol", summary: "new TOTP secret and recovery codes (password needed)", handle: (c, a: AdminAuth) => a.enrolMeRoute(c) },
+  { method: "POST", path: "/api/v1/me/password", roles: ALL_ROLES, action: "password-change", summary: "change own password", handle: (c, a: AdminAuth) => a.passwordRoute(c) },
+  { method: "GET", path: "/api/v1/accounts", roles: ["owner"], action: "accounts-list", summary: "accounts with role, MFA, lock state", handle: (_c, a: AdminAuth) => a.listRoute() },
+  { method: "POST", path: "/api/v1/accounts", roles: ["owner"], action: "account-add", summary: "add an account (TOTP enrolment returned for owner/installer)", handle: (c, a: AdminAuth) => a.addRoute(c) },
+  { method: "DELETE", path: "/api/v1/accounts/{name}", roles: ["owner"], action: "account-remove", summary: "remove an account and end its sessions", handle: (c, a: AdminAuth) => a.removeRoute(c) },
+  { method: "POST", path: "/api/v1/accounts/{name}/reset-mfa", roles: ["owner"], action: "mfa-reset", summary: "new TOTP secret and recovery codes for an account", handle: (c, a: AdminAuth) => a.resetMfaRoute(c) },
+  { method: "POST", path: "/api/v1/accounts/{name}/unlock", roles: ["owner"], action: "unlock", summary: "lift a lockout", handle: (c, a: AdminAuth) => a.unlockRoute(c) },
+]);

@@ -73,13 +73,13 @@ export interface PublicCall {
 }
 
 /** A route that needs no credential: it authenticates the caller itself (login, first-boot setup). */
-export interface PublicRoute {
+export interface PublicRoute<C = any> {
   readonly method: Method;
   readonly path: string;
   readonly roles: readonly Role[];
   readonly summary: string;
   readonly public: true;
-  readonly handle: (call: PublicCall) => AdminResponse | Promise<AdminResponse>;
+  handle(call: PublicCall, ctx: C): AdminResponse | Promise<AdminResponse>;
 }
 
 export type AnyRoute = Route<any> | PublicRoute;
