@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { promisify } from "node:util";
 import mqtt from "mqtt";
+import mqttPacket from "mqtt-packet";
+import { Decoder, encode, type Packet } from "../../src/mqtt/codec.js";
 import { Broker } from "../../src/mqtt/broker.js";
 import type { Listener } from "../../src/ports.js";
 import { nodeClock, nodeTimers } from "../../hosts/node/clock.js";
@@ -10,6 +12,48 @@ import { nodeNetwork } from "../../hosts/node/network.js";
 import { CREDENTIALS, type Published } from "../fixtures/mqtt/harness.js";
 
 const run = promisify(execFile);
+
+function decode5(bytes: Uint8Array): { packets: Packet[]; error?: string } {
+  const packets: Packet[] = [];
+  const d = new Decoder({ onPacket: (p) => packets.push(p), version: 5 });
+  const e = d.push(bytes);
+  return e ? { packets, error: e.code } : { packets };
+}
+
+describe("mqtt 5 codec against mqtt-packet", () => {
+  it("matches mqtt-packet's v5 generate and parse for PUBLISH, CONNACK and SUBSCRIBE", async () => {
+    const mp = mqttPacket;
+    const cases: [Packet, object][] = [
+      [
+        { cmd: "publish", topic: "t", payload: new Uint8Array([1, 2]), qos: 1, retain: false, dup: false, packetId: 3, properties: { contentType: "x", userProperties: [["a", "b"]], messageExpiryInterval: 60 } },
+        { cmd: "publish", topic: "t", payload: Buffer.from([1, 2]), qos: 1, retain: false, dup: false, messageId: 3, properties: { contentType: "x", userProperties: { a: "b" }, messageExpiryInterval: 60 } },
+      ],
+      [
+        { cmd: "connack", sessionPresent: false, returnCode: 0, properties: { receiveMaximum: 8, maximumPacketSize: 16384, topicAliasMaximum: 8 } },
+        { cmd: "connack", sessionPresent: false, reasonCode: 0, properties: { receiveMaximum: 8, maximumPacketSize: 16384, topicAliasMaximum: 8 } },
+      ],
+      [
+        { cmd: "subscribe", packetId: 2, subscriptions: [{ filter: "a/#", qos: 1, nl: true, rap: true, rh: 2 }] },
+        { cmd: "subscribe", messageId: 2, subscriptions: [{ topic: "a/#", qos: 1, nl: true, rap: true, rh: 2 }] },
+      ],
+    ];
+    for (const [ours, theirs] of cases) {
+      // Property order is free (§2.2.2), so compare decoded packets both ways, not bytes.
+      const theirBytes = mp.generate(theirs as never, { protocolVersion: 5 });
+      const mine = decode5(new Uint8Array(theirBytes));
+      assert.equal(mine.error, undefined, ours.cmd);
+      assert.deepEqual(mine.packets, [ours], ours.cmd);
+      assert.equal(encode(ours, 5).length, theirBytes.length, ours.cmd);
+      const parser = mp.parser({ protocolVersion: 5 });
+      let got: Record<string, unknown> | undefined;
+      parser.on("packet", (p: unknown) => void (got = p as Record<string, unknown>));
+      parser.parse(Buffer.from(encode(ours, 5)));
+      const norm = (x: unknown): string => JSON.stringify(x, (_k, v: unknown) => (v && typeof v === "object" && !Array.isArray(v) && !(v instanceof Uint8Array) ? Object.fromEntries(Object.entries(v).sort((a, b) => (a[0] < b[0] ? -1 : 1))) : v));
+      for (const [k, v] of Object.entries(theirs)) assert.equal(norm(got?.[k]), norm(v), `${ours.cmd}.${k}`);
+    }
+  });
+
+});
 
 async function rig(): Promise<{ broker: Broker; listener: Listener; published: Published[]; stop(): void }> {
   const timers = nodeTimers();
