@@ -65,9 +65,9 @@ const TABLE: readonly (Entry | undefined)[] = (() => {
   return Object.freeze(t);
 })();
 
-/** Property names in identifier order, with their identifiers (for the encoder). */
-const ORDER: readonly (readonly [number, Entry])[] = Object.freeze(
-  TABLE.flatMap((e, id) => (e === undefined ? [] : [[id, e] as const])),
+/** Property name → [identifier, entry] (for the encoder, which walks only the properties present). */
+const BY_NAME: Readonly<Record<string, readonly [number, Entry]>> = Object.freeze(
+  Object.fromEntries(TABLE.flatMap((e, id) => (e === undefined ? [] : [[e[0], [id, e] as const]]))),
 );
 
 /** Largest value of a variable byte integer (§1.5.5). */
@@ -184,8 +184,10 @@ function checkValue(kind: number, v: unknown, name: string, flag: boolean): void
 export function propsLength(p: Properties | undefined, type: number): number {
   if (p === undefined) return 1;
   let n = 0;
-  for (const [, e] of ORDER) {
-    const [name, kind, mask, flag] = e;
+  for (const key in p) {
+    const found = BY_NAME[key];
+    if (found === undefined) throw new RangeError(`unknown property ${key}`);
+    const [name, kind, mask, flag] = found[1];
     const v = p[name];
     if (v === undefined) continue;
     if ((mask & (1 << type)) === 0) throw new RangeError(`property ${name} not allowed in packet type ${type}`);
@@ -204,7 +206,8 @@ export function writeProps(buf: Uint8Array, pos: number, p: Properties | undefin
   while (vbiLength(total - k) !== k) k++;
   pos = writeVbi(buf, pos, total - k);
   if (p === undefined) return pos;
-  for (const [id, e] of ORDER) {
+  for (const key in p) {
+    const [id, e] = BY_NAME[key]!;
     const [name, kind] = e;
     const v = p[name];
     if (v === undefined) continue;

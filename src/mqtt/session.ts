@@ -420,7 +420,8 @@ export class Session implements SocketHandler {
     const granted = grant & 3;
     const q = (qos < granted ? qos : granted) as 0 | 1 | 2;
     if (q === 0) {
-      this.send({ cmd: "publish", topic, payload, qos: 0, retain, dup: false, ...this.#props(properties) });
+      if (properties === undefined || this.version !== 5) this.send({ cmd: "publish", topic, payload, qos: 0, retain, dup: false });
+      else this.send({ cmd: "publish", topic, payload, qos: 0, retain, dup: false, properties });
     } else {
       if (this.inflight.size >= this.receiveMax || (this.#backlog !== undefined && this.#backlog.length > 0)) {
         if (!this.persistent) return false;
