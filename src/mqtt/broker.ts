@@ -336,7 +336,8 @@ export class Broker {
     }
     this.#parked.set(id, p);
     // MQTT 5 §3.1.2.11.2: the session ends when its expiry interval passes (0xFFFFFFFF: never).
-    if (s.version === 5 && s.sessionExpiry < 0xffffffff) {
+    // Intervals beyond a timer's 32-bit range (about 24.8 days) are kept until evicted, like 0xFFFFFFFF.
+    if (s.version === 5 && s.sessionExpiry * 1000 <= 0x7fffffff) {
       p.expiry = this.#options.timers.after(s.sessionExpiry * 1000, () => {
         p.expiry = undefined;
         if (this.#parked.get(id) === p) this.#discard(p);
