@@ -27,7 +27,7 @@ import { bundleForXs, runInXs } from "../test/xs/xsnap.js";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 /** XS: a topic-tree match among 1,000 subscriptions, and one routed publish (decode, match, 10 encodes). */
-const XS_ENTRY = (n: number, work: "match" | "route") => `
+const XS_ENTRY = (n: number, work: "match" | "route" | "route5" | "route5props") => `
 import { SubscriptionTree } from "./src/mqtt/subtree.ts";
 import { Broker } from "./src/mqtt/broker.ts";
 import { encode } from "./src/mqtt/codec.ts";
@@ -38,19 +38,21 @@ if (${JSON.stringify(work)} === "match") {
   t.add("#", -1, 0);
   for (let k = 0; k < ${n}; k++) t.match("tele/dev" + ((k * 37) % 1000) + "/STATE", () => { hits++; });
 } else {
+  const v = ${JSON.stringify(work)} === "route" ? 4 : 5;
+  const props = ${JSON.stringify(work)} === "route5props" ? { contentType: "application/json", userProperties: [["unit", "C"], ["src", "plug"]] } : undefined;
   const clock = { now: () => 0, monotonic: () => 0, isSet: () => true };
   const timers = { after: () => 0, every: () => 0, cancel() {} };
   const b = new Broker({ clock, timers, authenticate: () => true, onPublish: () => undefined, onEvent: () => undefined, limits: { publishRatePerSec: 1000000, publishBurst: 1000000 } });
-  const mk = (id) => { const h = b.accept({ remote: "10.0." + id.length + ".1:1", write: () => true, close() {} }); h.onData(encode({ cmd: "connect", clientId: id, cleanSession: true, keepalive: 0, username: id, password: new Uint8Array(1) })); return h; };
-  for (let i = 0; i < 10; i++) mk("s" + i).onData(encode({ cmd: "subscribe", packetId: 1, subscriptions: [{ filter: "tele/+/STATE", qos: 0 }] }));
+  const mk = (id) => { const h = b.accept({ remote: "10.0." + id.length + ".1:1", write: () => true, close() {} }); h.onData(encode({ cmd: "connect", version: v, clientId: id, cleanSession: true, keepalive: 0, username: id, password: new Uint8Array(1) })); return h; };
+  for (let i = 0; i < 10; i++) mk("s" + i).onData(encode({ cmd: "subscribe", packetId: 1, subscriptions: [{ filter: "tele/+/STATE", qos: 0 }] }, v));
   const p = mk("pub");
-  const msg = encode({ cmd: "publish", topic: "tele/plug/STATE", payload: new Uint8Array(200), qos: 0, retain: false, dup: false });
+  const msg = encode({ cmd: "publish", topic: "tele/plug/STATE", payload: new Uint8Array(200), qos: 0, retain: false, dup: false, ...(props ? { properties: props } : {}) }, v);
   for (let k = 0; k < ${n}; k++) p.onData(msg);
 }
 print("done " + hits);
 `;
 
-async function xsPer(work: "match" | "route"): Promise<number> {
+export async function xsPer(work: "match" | "route" | "route5" | "route5props"): Promise<number> {
   const n = 500;
   const [base, full] = await Promise.all([0, n].map(async (k) => (await runInXs(await bundleForXs(XS_ENTRY(k, work), root))).meter));
   if (!base || !full) throw new Error("xsnap reported no meter");
@@ -206,6 +208,8 @@ export default async function local(): Promise<Record<string, number | string>> 
   try {
     out["xs computrons per match, 1,000 subscriptions"] = await xsPer("match");
     out["xs computrons per routed 200 B publish, 1 → 10 subscribers (decode + match + 10 encodes)"] = await xsPer("route");
+    out["xs computrons per routed publish as above, MQTT 5"] = await xsPer("route5");
+    out["xs computrons per routed publish as above, MQTT 5 with content type and 2 user properties"] = await xsPer("route5props");
   } catch (e) {
     out["xs"] = `skipped: ${String(e)}`;
   }

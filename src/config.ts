@@ -303,6 +303,7 @@ const BROKER_RANGES = Object.freeze({
   maxQos: [1, 2],
   maxParkedSessions: [0, 1024],
   maxQueuedPerSession: [0, 100_000],
+  maxTopicAliases: [0, 65_535],
 } as const);
 
 function parseBroker(raw: unknown, errors: ConfigError[]): Record<string, number> | undefined {

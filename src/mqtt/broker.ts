@@ -4,14 +4,15 @@
  * ACLs, keeps retained messages (`retained.ts`), and delivers the gateway's messages to devices.
  */
 import type { AuditEvent } from "../audit/types.js";
-import type { Clock, DeviceSocket, SocketHandler, Timers } from "../ports.js";
+import type { Clock, DeviceSocket, SocketHandler, TimerId, Timers } from "../ports.js";
 import { MAX_PACKET_BYTES } from "./packets.js";
 import { PUBLISH_BURST, PUBLISH_RATE_PER_SEC } from "./rate.js";
 import { Session, addressOf, type SessionHost, type SessionLimits } from "./session.js";
 import { AGGREGATE_WINDOW_MS, MAX_AGGREGATE_KEYS, Tally } from "./tally.js";
 import { isValidTopicName } from "./topic.js";
 import { SubscriptionTree } from "./subtree.js";
-import { ParkedSession } from "./persist.js";
+import { NO_LOCAL, ParkedSession, RETAIN_AS_PUBLISHED } from "./persist.js";
+import type { Properties } from "./packets.js";
 import { MAX_RETAINED_BYTES, MAX_RETAINED_MESSAGES, RetainedStore, type RetainOutcome, type RetainedMessage } from "./retained.js";
 
 /** Connected devices at once; one more gets CONNACK 3. */
@@ -60,7 +61,12 @@ export interface BrokerLimits {
   readonly maxParkedSessions?: number;
   /** QoS 1/2 messages kept per persistent session; beyond it the oldest is dropped and counted. */
   readonly maxQueuedPerSession?: number;
+  /** MQTT 5 topic aliases a client may set (Topic Alias Maximum in CONNACK; 0: none). */
+  readonly maxTopicAliases?: number;
 }
+
+/** Default MQTT 5 Topic Alias Maximum: an alias costs one topic string per session. */
+export const MAX_TOPIC_ALIASES = 8;
 
 /** Defaults of the persistent-session bounds. */
 export const MAX_PARKED_SESSIONS = 16;
@@ -179,6 +185,8 @@ export class Broker {
   readonly #subs = new SubscriptionTree<Session | ParkedSession>();
   /** Persistent sessions of offline clients by client id, oldest first. */
   readonly #parked = new Map<string, ParkedSession>();
+  /** MQTT 5 wills waiting out their delay, by client id. */
+  readonly #wills = new Map<string, TimerId>();
   readonly #maxParked: number;
   readonly #retained: RetainedStore;
   readonly #local: boolean;
@@ -214,6 +222,7 @@ export class Broker {
       aggregateWindowMs: limit(l.aggregateWindowMs, AGGREGATE_WINDOW_MS, "aggregateWindowMs", 1),
       maxQos: limit(l.maxQos, 2, "maxQos", 1) >= 2 ? 2 : 1,
       maxQueuedPerSession: limit(l.maxQueuedPerSession, MAX_QUEUED_PER_SESSION, "maxQueuedPerSession", 0),
+      maxTopicAliases: Math.min(limit(l.maxTopicAliases, MAX_TOPIC_ALIASES, "maxTopicAliases", 0), 0xffff),
     });
     this.#maxParked = limit(l.maxParkedSessions, MAX_PARKED_SESSIONS, "maxParkedSessions", 0);
     for (const name of ["onLocal", "onRetained", "authorizePublish"] as const) {
@@ -238,15 +247,24 @@ export class Broker {
       authenticate: (id, user, pass) => guard(() => o.authenticate(id, user, pass) === true),
       authorizeSubscribe: (id, filter) => (o.authorizeSubscribe ? guard(() => o.authorizeSubscribe!(id, filter) === true) : true),
       authorizePublish: (id, topic) => (o.authorizePublish ? guard(() => o.authorizePublish!(id, topic) === true) : true),
-      route: (id, topic, payload, qos, retain) => this.#routeFrom(id, topic, payload, qos, retain),
-      subscribed: (s, filter, qos) => {
+      route: (id, topic, payload, qos, retain, props) => this.#routeFrom(id, topic, payload, qos, retain, props),
+      subscribed: (s, filter, qos, fresh, rh = 0) => {
         this.#subs.add(filter, s, qos);
         // §3.3.1.3: retained messages go to every new subscription; a renewed one gets them again too
-        // (§3.8.4 allows either); RETAIN set since they answer the subscription.
-        if (!this.#local || this.#retained.size === 0) return;
+        // (§3.8.4 allows either; MQTT 5 retain handling 1: new ones only, 2: never); RETAIN set since
+        // they answer the subscription.
+        if (!this.#local || this.#retained.size === 0 || rh === 2 || (rh === 1 && !fresh)) return;
         for (const m of this.#retained.matching(filter)) {
-          if (!s.deliver(m.topic, m.payload, m.qos, qos, true)) this.#dropped(s, m.topic);
+          if (!s.deliver(m.topic, m.payload, m.qos, qos, true, m.properties)) this.#dropped(s, m.topic);
         }
+      },
+      delayWill: (id, ms, publish) => {
+        this.#cancelWill(id);
+        const t = o.timers.after(ms, () => {
+          this.#wills.delete(id);
+          publish();
+        });
+        this.#wills.set(id, t);
       },
       unsubscribed: (s, filter) => void this.#subs.remove(filter, s),
       park: (s) => this.#park(s),
@@ -276,8 +294,17 @@ export class Broker {
     };
   }
 
+  /** A delayed will (MQTT 5) of `id` is dropped: the client came back in time. */
+  #cancelWill(id: string): void {
+    const t = this.#wills.get(id);
+    if (t === undefined) return;
+    this.#options.timers.cancel(t);
+    this.#wills.delete(id);
+  }
+
   #admit(s: Session): "new" | "takeover" | "full" {
     const id = s.clientId!;
+    this.#cancelWill(id);
     const old = this.#byId.get(id);
     if (old === undefined && this.#byId.size >= this.#maxConnections) {
       this.#limit("sessions");
@@ -308,9 +335,19 @@ export class Broker {
       this.#subs.add(f, p, q);
     }
     this.#parked.set(id, p);
+    // MQTT 5 §3.1.2.11.2: the session ends when its expiry interval passes (0xFFFFFFFF: never).
+    // Intervals beyond a timer's 32-bit range (about 24.8 days) are kept until evicted, like 0xFFFFFFFF.
+    if (s.version === 5 && s.sessionExpiry * 1000 <= 0x7fffffff) {
+      p.expiry = this.#options.timers.after(s.sessionExpiry * 1000, () => {
+        p.expiry = undefined;
+        if (this.#parked.get(id) === p) this.#discard(p);
+      });
+    }
   }
 
   #discard(p: ParkedSession): void {
+    if (p.expiry !== undefined) this.#options.timers.cancel(p.expiry as TimerId);
+    p.expiry = undefined;
     for (const f of p.subscriptions.keys()) this.#subs.remove(f, p);
     this.#parked.delete(p.clientId);
   }
@@ -438,11 +475,11 @@ export class Broker {
   }
 
   /** A device publish the ACL allowed: retained handling, then local delivery (the sender included, §3.3.5). */
-  #routeFrom(clientId: string, topic: string, payload: Uint8Array, qos: 0 | 1 | 2, retain: boolean): void {
+  #routeFrom(clientId: string, topic: string, payload: Uint8Array, qos: 0 | 1 | 2, retain: boolean, props?: Properties): void {
     if (!this.#local) return;
-    if (retain) this.#retain(clientId, topic, payload, qos);
+    if (retain) this.#retain(clientId, topic, payload, qos, props);
     if (this.#subs.empty) return; // nobody subscribes: nothing to do
-    const n = this.#fanOut(topic, payload, qos, true);
+    const n = this.#fanOut(topic, payload, qos, true, clientId, retain, props);
     if (n > 0 && this.#options.onLocal !== undefined) {
       try {
         this.#options.onLocal(clientId, topic, payload.length, n);
@@ -452,8 +489,8 @@ export class Broker {
     }
   }
 
-  #retain(clientId: string, topic: string, payload: Uint8Array, qos: 0 | 1 | 2): void {
-    const outcome = this.#retained.set(topic, payload, qos);
+  #retain(clientId: string, topic: string, payload: Uint8Array, qos: 0 | 1 | 2, props?: Properties): void {
+    const outcome = this.#retained.set(topic, payload, qos, props);
     if (outcome === "full") {
       this.#tally.add(`retained-full|${clientId}`, { kind: "flow", decision: "deny", device: clientId, topic, reason: "retained-full", detail: { op: "retain" } });
       return;
@@ -467,18 +504,22 @@ export class Broker {
   }
 
   /** Delivers to each matching connected session once, at min(qos, its highest granted QoS). */
-  #fanOut(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, local: boolean): number {
+  #fanOut(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, local: boolean, from?: string, retain = false, props?: Properties): number {
     if (this.#subs.empty) return 0;
     let targets: Map<Session | ParkedSession, number> | undefined;
     this.#subs.match(topic, (s, g) => {
+      // MQTT 5 no local: not back to the publisher through this subscription (§3.8.3.1).
+      if (g & NO_LOCAL && s.clientId === from) return;
       targets ??= new Map();
       const prev = targets.get(s);
-      if (prev === undefined || g > prev) targets.set(s, g);
+      if (prev === undefined) targets.set(s, g);
+      else targets.set(s, ((g & 3) > (prev & 3) ? g & 3 : prev & 3) | ((g | prev) & RETAIN_AS_PUBLISHED));
     });
     if (targets === undefined) return 0;
     let count = 0;
     for (const [s, g] of targets) {
-      if (s.deliver(topic, payload, qos, g as 0 | 1 | 2)) count++;
+      // MQTT 5 retain as published keeps the publisher's RETAIN flag; else 0 (§3.3.1.3).
+      if (s.deliver(topic, payload, qos, g, retain && (g & RETAIN_AS_PUBLISHED) !== 0, props)) count++;
       else if (local) this.#dropped(s, topic);
     }
     return count;

@@ -3,7 +3,7 @@
  * mqtt-packet's `_parseHeader`/`_parseLength`/`_parsePayload`) that accepts any chunking, emits packets
  * in order, and turns malformed input into a typed {@link DecodeError} instead of an exception.
  */
-import { MAX_PACKET_BYTES, MqttError, PACKET_TYPES, type DecodeError, type Packet } from "./packets.js";
+import { MAX_PACKET_BYTES, MqttError, PACKET_TYPES, type DecodeError, type Packet, type ProtocolVersion } from "./packets.js";
 import { parseBody, Reader } from "./parse.js";
 
 const EMPTY = new Uint8Array(0);
@@ -18,10 +18,10 @@ const FIXED_LENGTH: readonly number[] = Object.freeze([-1, -1, 2, -1, 2, 2, 2, 2
 const REQUIRED_FLAGS: readonly number[] = Object.freeze([0, 0, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, 0]);
 
 /** Checks the first byte of a packet (§2.2.1, §2.2.2, §3.3.1). */
-function checkHeader(first: number): DecodeError | undefined {
+function checkHeader(first: number, version: ProtocolVersion): DecodeError | undefined {
   const type = first >> 4;
   const flags = first & 0x0f;
-  if (PACKET_TYPES[type] === undefined) return { code: MqttError.BadPacketType, message: `reserved packet type ${type}` };
+  if (PACKET_TYPES[type] === undefined || (type === 15 && version !== 5)) return { code: MqttError.BadPacketType, message: `reserved packet type ${type}` };
   if (type === 3) {
     const qos = (flags >> 1) & 3;
     if (qos === 3) return { code: MqttError.BadQos, message: "PUBLISH with QoS 3 (§3.3.1.2)" };
@@ -37,6 +37,8 @@ export interface DecoderOptions {
   readonly onPacket: (packet: Packet) => void;
   /** Largest whole packet accepted, fixed header included. Default {@link MAX_PACKET_BYTES}. */
   readonly maxPacketBytes?: number;
+  /** Protocol level of the packets before a CONNECT sets it (default 4). */
+  readonly version?: ProtocolVersion;
 }
 
 const HEADER = 0;
@@ -56,6 +58,11 @@ export class Decoder {
   #have = 0;
   #error: DecodeError | undefined;
   #stopped = false;
+  /**
+   * The protocol level bodies are read with: set from each CONNECT decoded (the broker side), or by the
+   * owner (a client side, which only sees the CONNACK).
+   */
+  version: ProtocolVersion;
 
   /** @throws TypeError without `onPacket`; RangeError for a `maxPacketBytes` below 2 or not an integer. */
   constructor(options: DecoderOptions) {
@@ -64,6 +71,7 @@ export class Decoder {
     if (!Number.isInteger(max) || max < 2) throw new RangeError(`bad maxPacketBytes ${max}`);
     this.#onPacket = options.onPacket;
     this.#max = max;
+    this.version = options.version ?? 4;
   }
 
   /** The error that stopped the decoder, if any. */
@@ -88,7 +96,7 @@ export class Decoder {
     while (i < n && this.#error === undefined && !this.#stopped) {
       if (this.#state === HEADER) {
         this.#first = bytes[i++]!;
-        const bad = checkHeader(this.#first);
+        const bad = checkHeader(this.#first, this.version);
         if (bad) return this.#fail(bad.code, bad.message);
         this.#state = LENGTH;
         this.#length = 0;
@@ -133,7 +141,7 @@ export class Decoder {
     const total = 1 + this.#lengthBytes + this.#length;
     if (total > this.#max) {
       this.#fail(MqttError.TooLarge, `packet of ${total} bytes exceeds the limit of ${this.#max}`);
-    } else if (FIXED_LENGTH[type]! >= 0 && FIXED_LENGTH[type] !== this.#length) {
+    } else if (FIXED_LENGTH[type]! >= 0 && FIXED_LENGTH[type] !== this.#length && (this.version !== 5 || type === 12 || type === 13 || (type !== 14 && this.#length < 2))) {
       this.#fail(MqttError.BadLength, `${PACKET_TYPES[type]} with Remaining Length ${this.#length}`);
     } else if (this.#length === 0) {
       this.#body(EMPTY, 0, 0);
@@ -146,7 +154,7 @@ export class Decoder {
   #body(buf: Uint8Array, start: number, end: number): void {
     const r = this.#reader;
     r.reset(buf, start, end);
-    const packet = parseBody(r, this.#first >> 4, this.#first & 0x0f);
+    const packet = parseBody(r, this.#first >> 4, this.#first & 0x0f, this.version);
     if (r.err === undefined && r.pos !== r.end) r.fail(MqttError.BadLength, "bytes left after the last field");
     const err = r.err;
     r.reset(EMPTY, 0, 0);
@@ -156,6 +164,7 @@ export class Decoder {
       this.#fail(err?.code ?? MqttError.BadLength, err?.message ?? "unparsable packet");
       return;
     }
+    if (packet.cmd === "connect") this.version = packet.version ?? 4;
     this.#onPacket(packet);
   }
 

@@ -1,5 +1,6 @@
-/** The MQTT 3.1.1 generator: one packet to one exactly-sized byte array, refusing what the decoder would refuse. */
-import { MAX_REMAINING_LENGTH, PROTOCOL_LEVEL, SUBACK_FAILURE, type Packet, type QoS } from "./packets.js";
+/** The MQTT 3.1.1 / 5 / 3.1 generator: one packet to one exactly-sized byte array, refusing what the decoder would refuse. */
+import { MAX_REMAINING_LENGTH, SUBACK_FAILURE, type Packet, type ProtocolVersion, type QoS } from "./packets.js";
+import { propsLength, writeProps, WILL } from "./props.js";
 import { isValidTopicFilter, isValidTopicName } from "./topic.js";
 import { utf8Length, writeUtf8 } from "./utf8.js";
 
@@ -18,6 +19,7 @@ const TYPE_NUMBER = Object.freeze({
   pingreq: 12,
   pingresp: 13,
   disconnect: 14,
+  auth: 15,
 } as const);
 
 /** Bytes the variable-length encoding of `n` takes (§2.2.3). */
@@ -63,42 +65,68 @@ function topicLen(t: string, filter: boolean): number {
   return strLen(t, "topic");
 }
 
+/** Whether an MQTT 5 ack can leave out its reason code and properties (§3.4.2.1). */
+function shortAck(p: { readonly reasonCode?: number; readonly properties?: unknown }): boolean {
+  return (p.reasonCode === undefined || p.reasonCode === 0) && p.properties === undefined;
+}
+
+function checkReason(code: number | undefined): void {
+  if (code !== undefined && (!Number.isInteger(code) || code < 0 || code > 0xff)) throw new RangeError(`bad reason code ${code}`);
+}
+
 /** Remaining Length of `p`, validating it on the way. */
-function bodyLength(p: Packet): number {
+function bodyLength(p: Packet, v: ProtocolVersion): number {
+  const v5 = v === 5;
   switch (p.cmd) {
     case "connect": {
       if (p.keepalive < 0 || p.keepalive > 0xffff || !Number.isInteger(p.keepalive)) throw new RangeError("bad keepalive");
-      if (p.password !== undefined && p.username === undefined) throw new RangeError("password without username (§3.1.2.9)");
-      let n = 6 + 1 + 1 + 2 + strLen(p.clientId, "client id");
+      if (p.password !== undefined && p.username === undefined && !v5) throw new RangeError("password without username (§3.1.2.9)");
+      let n = (v === 3 ? 8 : 6) + 1 + 1 + 2 + strLen(p.clientId, "client id") + (v5 ? propsLength(p.properties, 1) : 0);
       if (p.will) {
         checkQos(p.will.qos, "will");
-        n += topicLen(p.will.topic, false) + binLen(p.will.payload, "will payload");
+        n += topicLen(p.will.topic, false) + binLen(p.will.payload, "will payload") + (v5 ? propsLength(p.will.properties, WILL) : 0);
       }
       if (p.username !== undefined) n += strLen(p.username, "username");
       if (p.password !== undefined) n += binLen(p.password, "password");
       return n;
     }
     case "connack":
-      if (!Number.isInteger(p.returnCode) || p.returnCode < 0 || p.returnCode > 5) throw new RangeError("bad CONNACK code");
-      return 2;
+      if (!Number.isInteger(p.returnCode) || p.returnCode < 0 || p.returnCode > (v5 ? 0xff : 5)) throw new RangeError("bad CONNACK code");
+      return 2 + (v5 ? propsLength(p.properties, 2) : 0);
     case "publish": {
       checkQos(p.qos, "PUBLISH");
       if (p.qos === 0 && p.dup) throw new RangeError("DUP on QoS 0 (§3.3.1.1)");
       if (p.qos === 0 && p.packetId !== undefined) throw new RangeError("packet id on QoS 0 (§2.3.1)");
       if (p.qos > 0) checkId(p.packetId);
-      return topicLen(p.topic, false) + (p.qos > 0 ? 2 : 0) + p.payload.length;
+      const topic = v5 && p.topic === "" && p.properties?.topicAlias !== undefined ? 2 : topicLen(p.topic, false);
+      return topic + (p.qos > 0 ? 2 : 0) + p.payload.length + (v5 ? propsLength(p.properties, 3) : 0);
     }
     case "puback":
     case "pubrec":
     case "pubrel":
     case "pubcomp":
+      checkId(p.packetId);
+      checkReason(p.reasonCode);
+      if (!v5 || shortAck(p)) return 2;
+      return 3 + (p.properties === undefined ? 0 : propsLength(p.properties, TYPE_NUMBER[p.cmd]));
     case "unsuback":
       checkId(p.packetId);
-      return 2;
+      if (!v5) return 2;
+      for (const c of p.reasonCodes ?? []) checkReason(c);
+      return 2 + propsLength(p.properties, 11) + (p.reasonCodes?.length ?? 0);
+    case "disconnect":
+    case "auth":
+      checkReason(p.reasonCode);
+      if (!v5) {
+        if (p.cmd === "auth") throw new RangeError("AUTH is MQTT 5 only");
+        return 0;
+      }
+      if (shortAck(p)) return 0;
+      return 1 + (p.properties === undefined ? 0 : propsLength(p.properties, TYPE_NUMBER[p.cmd]));
     case "subscribe": {
       checkId(p.packetId);
       if (p.subscriptions.length === 0) throw new RangeError("SUBSCRIBE without a filter (§3.8.3)");
-      let n = 2;
+      let n = 2 + (v5 ? propsLength(p.properties, 8) : 0);
       for (const s of p.subscriptions) {
         checkQos(s.qos, "requested");
         n += topicLen(s.filter, true) + 1;
@@ -108,12 +136,12 @@ function bodyLength(p: Packet): number {
     case "suback":
       checkId(p.packetId);
       if (p.granted.length === 0) throw new RangeError("SUBACK without a code (§3.9.3)");
-      for (const g of p.granted) if (g !== SUBACK_FAILURE) checkQos(g, "granted");
-      return 2 + p.granted.length;
+      for (const g of p.granted) if (v5 ? g > 2 && (g < 0x80 || g > 0xff) : g !== SUBACK_FAILURE && checkQos(g, "granted") < 0) throw new RangeError(`bad SUBACK code ${g}`);
+      return 2 + p.granted.length + (v5 ? propsLength(p.properties, 9) : 0);
     case "unsubscribe": {
       checkId(p.packetId);
       if (p.filters.length === 0) throw new RangeError("UNSUBSCRIBE without a filter (§3.10.3)");
-      let n = 2;
+      let n = 2 + (v5 ? propsLength(p.properties, 10) : 0);
       for (const f of p.filters) n += topicLen(f, true);
       return n;
     }
@@ -144,12 +172,15 @@ function write16(buf: Uint8Array, pos: number, v: number): number {
 }
 
 /**
- * Encodes one packet.
- * @throws RangeError when the packet is not valid MQTT 3.1.1 (bad packet id, QoS, topic, string, or a
- * packet larger than the Remaining Length allows): the encoder never emits what a decoder must refuse.
+ * Encodes one packet for protocol level `version` (a CONNECT carries its own; default 4).
+ * @throws RangeError when the packet is not valid at that level (bad packet id, QoS, topic, string,
+ * property, or a packet larger than the Remaining Length allows): the encoder never emits what a
+ * decoder must refuse.
  */
-export function encode(p: Packet): Uint8Array {
-  const length = bodyLength(p);
+export function encode(p: Packet, version: ProtocolVersion = 4): Uint8Array {
+  const v = p.cmd === "connect" ? (p.version ?? 4) : version;
+  const v5 = v === 5;
+  const length = bodyLength(p, v);
   if (length > MAX_REMAINING_LENGTH) throw new RangeError(`packet body of ${length} bytes exceeds ${MAX_REMAINING_LENGTH}`);
   const buf = new Uint8Array(1 + remainingLengthBytes(length) + length);
   let flags = 0;
@@ -159,16 +190,20 @@ export function encode(p: Packet): Uint8Array {
   let pos = writeRemainingLength(buf, 1, length);
   switch (p.cmd) {
     case "connect": {
-      pos = writeStr(buf, pos, "MQTT");
-      buf[pos++] = PROTOCOL_LEVEL;
+      pos = writeStr(buf, pos, v === 3 ? "MQIsdp" : "MQTT");
+      buf[pos++] = v;
       let cf = p.cleanSession ? 0x02 : 0;
       if (p.will) cf |= 0x04 | (p.will.qos << 3) | (p.will.retain ? 0x20 : 0);
       if (p.password !== undefined) cf |= 0x40;
       if (p.username !== undefined) cf |= 0x80;
       buf[pos++] = cf;
       pos = write16(buf, pos, p.keepalive);
+      if (v5) pos = writeProps(buf, pos, p.properties, propsLength(p.properties, 1));
       pos = writeStr(buf, pos, p.clientId);
-      if (p.will) pos = writeBin(buf, writeStr(buf, pos, p.will.topic), p.will.payload);
+      if (p.will) {
+        if (v5) pos = writeProps(buf, pos, p.will.properties, propsLength(p.will.properties, WILL));
+        pos = writeBin(buf, writeStr(buf, pos, p.will.topic), p.will.payload);
+      }
       if (p.username !== undefined) pos = writeStr(buf, pos, p.username);
       if (p.password !== undefined) pos = writeBin(buf, pos, p.password);
       break;
@@ -176,32 +211,54 @@ export function encode(p: Packet): Uint8Array {
     case "connack":
       buf[pos++] = p.sessionPresent ? 1 : 0;
       buf[pos++] = p.returnCode;
+      if (v5) writeProps(buf, pos, p.properties, propsLength(p.properties, 2));
       break;
     case "publish":
       pos = writeStr(buf, pos, p.topic);
       if (p.qos > 0) pos = write16(buf, pos, p.packetId!);
+      if (v5) pos = writeProps(buf, pos, p.properties, propsLength(p.properties, 3));
       buf.set(p.payload, pos);
       break;
     case "puback":
     case "pubrec":
     case "pubrel":
     case "pubcomp":
+      pos = write16(buf, pos, p.packetId);
+      if (v5 && !shortAck(p)) {
+        buf[pos++] = p.reasonCode ?? 0;
+        if (p.properties !== undefined) writeProps(buf, pos, p.properties, propsLength(p.properties, TYPE_NUMBER[p.cmd]));
+      }
+      break;
     case "unsuback":
-      write16(buf, pos, p.packetId);
+      pos = write16(buf, pos, p.packetId);
+      if (v5) {
+        pos = writeProps(buf, pos, p.properties, propsLength(p.properties, 11));
+        for (const c of p.reasonCodes ?? []) buf[pos++] = c;
+      }
+      break;
+    case "disconnect":
+    case "auth":
+      if (v5 && !shortAck(p)) {
+        buf[pos++] = p.reasonCode ?? 0;
+        if (p.properties !== undefined) writeProps(buf, pos, p.properties, propsLength(p.properties, TYPE_NUMBER[p.cmd]));
+      }
       break;
     case "subscribe":
       pos = write16(buf, pos, p.packetId);
+      if (v5) pos = writeProps(buf, pos, p.properties, propsLength(p.properties, 8));
       for (const s of p.subscriptions) {
         pos = writeStr(buf, pos, s.filter);
-        buf[pos++] = s.qos;
+        buf[pos++] = s.qos | (v5 ? (s.nl ? 4 : 0) | (s.rap ? 8 : 0) | ((s.rh ?? 0) << 4) : 0);
       }
       break;
     case "suback":
       pos = write16(buf, pos, p.packetId);
+      if (v5) pos = writeProps(buf, pos, p.properties, propsLength(p.properties, 9));
       for (const g of p.granted) buf[pos++] = g;
       break;
     case "unsubscribe":
       pos = write16(buf, pos, p.packetId);
+      if (v5) pos = writeProps(buf, pos, p.properties, propsLength(p.properties, 10));
       for (const f of p.filters) pos = writeStr(buf, pos, f);
       break;
     default:

@@ -15,6 +15,8 @@ interface Pending {
   /** PUBACK for QoS 1, PUBREC for QoS 2. */
   readonly ack: "puback" | "pubrec";
   accepted: boolean;
+  /** MQTT 5 reason code of the ack (absent: success). */
+  readonly reasonCode?: number;
 }
 
 /** Rough in-memory size of a held packet (payload and topic dominate). */
@@ -70,11 +72,11 @@ export class Inbound {
    * Acknowledges a PUBLISH without handing it to the gateway (refused by the ACL, or a QoS 2 resend),
    * in turn after earlier pending ones.
    */
-  acknowledge(p: PublishPacket): void {
+  acknowledge(p: PublishPacket, reasonCode = 0): void {
     if (p.qos === 0) return;
     const ack = p.qos === 1 ? "puback" : "pubrec";
-    if (this.#pending.length === 0) this.#s.send({ cmd: ack, packetId: p.packetId! });
-    else this.#pending.push({ packetId: p.packetId!, ack, accepted: true });
+    if (this.#pending.length === 0) this.#s.send(reasonCode === 0 ? { cmd: ack, packetId: p.packetId! } : { cmd: ack, packetId: p.packetId!, reasonCode });
+    else this.#pending.push({ packetId: p.packetId!, ack, accepted: true, ...(reasonCode !== 0 ? { reasonCode } : {}) });
   }
 
   /** Hands one device PUBLISH to the gateway (QoS 2 as 1) and acknowledges it when accepted. */
@@ -134,7 +136,7 @@ export class Inbound {
     entry.accepted = true;
     while (this.#pending.length > 0 && this.#pending[0]!.accepted) {
       const head = this.#pending.shift()!;
-      if (head.packetId !== 0) s.send({ cmd: head.ack, packetId: head.packetId });
+      if (head.packetId !== 0) s.send(head.reasonCode === undefined ? { cmd: head.ack, packetId: head.packetId } : { cmd: head.ack, packetId: head.packetId, reasonCode: head.reasonCode });
       if ((s.state as string) === "closed") return;
     }
     this.#drain();

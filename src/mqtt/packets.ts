@@ -1,10 +1,79 @@
-/** MQTT 3.1.1 packet types (a discriminated union on `cmd`), decoder error codes and codec limits. */
+/** MQTT 3.1.1 / 5 / 3.1 packet types (a discriminated union on `cmd`), decoder error codes and codec limits. */
 
 /** Quality of service levels as they appear on the wire (§4.3). The broker grants at most 1. */
 export type QoS = 0 | 1 | 2;
 
-/** The only protocol level we speak: MQTT 3.1.1 (§3.1.2.2). */
+/** MQTT 3.1.1's protocol level (§3.1.2.2), the default of the codec. */
 export const PROTOCOL_LEVEL = 4;
+
+/** Protocol levels spoken: 3 (MQTT 3.1, "MQIsdp"), 4 (MQTT 3.1.1), 5 (MQTT 5.0). */
+export type ProtocolVersion = 3 | 4 | 5;
+
+/**
+ * MQTT 5 properties (MQTT 5.0 §2.2.2.2), by mqtt-packet's names. Byte-valued flags are 0/1 numbers;
+ * user properties keep their order and repeats. `subscriptionIdentifier` is a list in PUBLISH, one
+ * number in SUBSCRIBE.
+ */
+export interface Properties {
+  readonly payloadFormatIndicator?: number;
+  readonly messageExpiryInterval?: number;
+  readonly contentType?: string;
+  readonly responseTopic?: string;
+  readonly correlationData?: Uint8Array;
+  readonly subscriptionIdentifier?: number | readonly number[];
+  readonly sessionExpiryInterval?: number;
+  readonly assignedClientIdentifier?: string;
+  readonly serverKeepAlive?: number;
+  readonly authenticationMethod?: string;
+  readonly authenticationData?: Uint8Array;
+  readonly requestProblemInformation?: number;
+  readonly willDelayInterval?: number;
+  readonly requestResponseInformation?: number;
+  readonly responseInformation?: string;
+  readonly serverReference?: string;
+  readonly reasonString?: string;
+  readonly receiveMaximum?: number;
+  readonly topicAliasMaximum?: number;
+  readonly topicAlias?: number;
+  readonly maximumQoS?: number;
+  readonly retainAvailable?: number;
+  readonly userProperties?: readonly (readonly [string, string])[];
+  readonly maximumPacketSize?: number;
+  readonly wildcardSubscriptionAvailable?: number;
+  readonly subscriptionIdentifiersAvailable?: number;
+  readonly sharedSubscriptionAvailable?: number;
+}
+
+/** MQTT 5 reason codes the broker sends or reads (MQTT 5.0 §2.4). */
+export const Reason = Object.freeze({
+  Success: 0x00,
+  NoSubscriptionExisted: 0x11,
+  DisconnectWithWill: 0x04,
+  UnspecifiedError: 0x80,
+  MalformedPacket: 0x81,
+  ProtocolError: 0x82,
+  ImplementationSpecificError: 0x83,
+  UnsupportedProtocolVersion: 0x84,
+  ClientIdentifierNotValid: 0x85,
+  BadUserNameOrPassword: 0x86,
+  NotAuthorized: 0x87,
+  ServerUnavailable: 0x88,
+  ServerBusy: 0x89,
+  BadAuthenticationMethod: 0x8c,
+  KeepAliveTimeout: 0x8d,
+  SessionTakenOver: 0x8e,
+  ServerShuttingDown: 0x8b,
+  TopicFilterInvalid: 0x8f,
+  PacketIdentifierNotFound: 0x92,
+  ReceiveMaximumExceeded: 0x93,
+  TopicAliasInvalid: 0x94,
+  PacketTooLarge: 0x95,
+  MessageRateTooHigh: 0x96,
+  QuotaExceeded: 0x97,
+  AdministrativeAction: 0x98,
+  SharedSubscriptionsNotSupported: 0x9e,
+  SubscriptionIdentifiersNotSupported: 0xa1,
+} as const);
 
 /**
  * Largest whole packet (fixed header included) the decoder accepts unless overridden. Devices on a
@@ -17,6 +86,7 @@ export const MAX_REMAINING_LENGTH = 268435455;
 
 /** Will message carried in CONNECT (§3.1.2.5). */
 export interface Will {
+  readonly properties?: Properties;
   readonly topic: string;
   readonly payload: Uint8Array;
   readonly qos: QoS;
@@ -25,6 +95,9 @@ export interface Will {
 
 export interface ConnectPacket {
   readonly cmd: "connect";
+  /** Absent: 4 (MQTT 3.1.1). */
+  readonly version?: ProtocolVersion;
+  readonly properties?: Properties;
   readonly clientId: string;
   readonly cleanSession: boolean;
   /** Seconds; 0 turns keepalive off (§3.1.2.10). */
@@ -48,7 +121,9 @@ export type ConnackCode = (typeof ConnackCode)[keyof typeof ConnackCode];
 export interface ConnackPacket {
   readonly cmd: "connack";
   readonly sessionPresent: boolean;
-  readonly returnCode: ConnackCode;
+  /** 3.1.1 return code (0–5), or an MQTT 5 reason code when encoded as version 5. */
+  readonly returnCode: ConnackCode | number;
+  readonly properties?: Properties;
 }
 
 export interface PublishPacket {
@@ -60,17 +135,27 @@ export interface PublishPacket {
   readonly dup: boolean;
   /** Present exactly when qos > 0 (§2.3.1). */
   readonly packetId?: number;
+  readonly properties?: Properties;
 }
 
 /** The acknowledgements that carry only a packet id. PUBREC/PUBREL/PUBCOMP belong to QoS 2, which we refuse. */
 export interface AckPacket {
   readonly cmd: "puback" | "pubrec" | "pubrel" | "pubcomp" | "unsuback";
   readonly packetId: number;
+  /** MQTT 5 (not UNSUBACK): absent means 0x00 Success. */
+  readonly reasonCode?: number;
+  /** MQTT 5 UNSUBACK: one reason code per filter. */
+  readonly reasonCodes?: readonly number[];
+  readonly properties?: Properties;
 }
 
 export interface Subscription {
   readonly filter: string;
   readonly qos: QoS;
+  /** MQTT 5 subscription options (§3.8.3.1): no local, retain as published, retain handling 0–2. */
+  readonly nl?: boolean;
+  readonly rap?: boolean;
+  readonly rh?: 0 | 1 | 2;
 }
 
 export interface SubscribePacket {
@@ -78,6 +163,7 @@ export interface SubscribePacket {
   readonly packetId: number;
   /** At least one (§3.8.3). */
   readonly subscriptions: readonly Subscription[];
+  readonly properties?: Properties;
 }
 
 /** SUBACK return code for a refused filter (§3.9.3). */
@@ -86,8 +172,9 @@ export const SUBACK_FAILURE = 0x80;
 export interface SubackPacket {
   readonly cmd: "suback";
   readonly packetId: number;
-  /** One per requested filter: the granted QoS or {@link SUBACK_FAILURE}. */
-  readonly granted: readonly (QoS | typeof SUBACK_FAILURE)[];
+  /** One per requested filter: the granted QoS or {@link SUBACK_FAILURE} (in MQTT 5 any reason code ≥ 0x80). */
+  readonly granted: readonly (QoS | number)[];
+  readonly properties?: Properties;
 }
 
 export interface UnsubscribePacket {
@@ -95,10 +182,25 @@ export interface UnsubscribePacket {
   readonly packetId: number;
   /** At least one (§3.10.3). */
   readonly filters: readonly string[];
+  readonly properties?: Properties;
 }
 
 export interface EmptyPacket {
-  readonly cmd: "pingreq" | "pingresp" | "disconnect";
+  readonly cmd: "pingreq" | "pingresp";
+}
+
+/** DISCONNECT; reason code and properties in MQTT 5 only (§3.14.2). */
+export interface DisconnectPacket {
+  readonly cmd: "disconnect";
+  readonly reasonCode?: number;
+  readonly properties?: Properties;
+}
+
+/** MQTT 5 AUTH (§3.15): read so that it can be refused. */
+export interface AuthPacket {
+  readonly cmd: "auth";
+  readonly reasonCode?: number;
+  readonly properties?: Properties;
 }
 
 export type Packet =
@@ -109,11 +211,13 @@ export type Packet =
   | SubscribePacket
   | SubackPacket
   | UnsubscribePacket
-  | EmptyPacket;
+  | EmptyPacket
+  | DisconnectPacket
+  | AuthPacket;
 
 export type PacketCmd = Packet["cmd"];
 
-/** Control packet type numbers (§2.2.1), indexed by number. 0 and 15 are reserved. */
+/** Control packet type numbers (§2.2.1), indexed by number. 0 is reserved; 15 (AUTH) is MQTT 5 only. */
 export const PACKET_TYPES: readonly (PacketCmd | undefined)[] = Object.freeze([
   undefined,
   "connect",
@@ -130,7 +234,7 @@ export const PACKET_TYPES: readonly (PacketCmd | undefined)[] = Object.freeze([
   "pingreq",
   "pingresp",
   "disconnect",
-  undefined,
+  "auth",
 ]);
 
 /**
@@ -150,7 +254,7 @@ export const MqttError = Object.freeze({
   BadLength: "bad-length",
   /** CONNECT protocol name is not "MQTT" (§3.1.2.1). */
   BadProtocolName: "bad-protocol-name",
-  /** CONNECT protocol level other than 4 (§3.1.2.2); the broker answers CONNACK 1. */
+  /** CONNECT protocol level other than 3 ("MQIsdp"), 4 or 5 (§3.1.2.2); the broker answers CONNACK 1. */
   UnsupportedProtocolLevel: "unsupported-protocol-level",
   /** CONNECT flags: reserved bit set, will fields without the will flag, password without username (§3.1.2.3–9). */
   BadConnectFlags: "bad-connect-flags",
@@ -164,6 +268,8 @@ export const MqttError = Object.freeze({
   NoTopics: "no-topics",
   /** An empty topic, a wildcard in a topic name, or a malformed filter (§4.7). */
   BadTopic: "bad-topic",
+  /** MQTT 5: an unknown or duplicated property, one not allowed in the packet, or a value out of range (§2.2.2.2). */
+  BadProperty: "bad-property",
   /** A CONNACK or SUBACK return code outside the defined set (§3.2.2.3, §3.9.3). */
   BadReturnCode: "bad-return-code",
 } as const);

@@ -1,18 +1,19 @@
-/** Packet bodies, field by field (MQTT 3.1.1 §3.1–§3.14), for the incremental decoder in `decode.ts`. */
+/** Packet bodies, field by field (MQTT 3.1.1 §3.1–§3.14; MQTT 5.0 §3.1–§3.15 when `version` is 5), for the incremental decoder in `decode.ts`. */
 import {
   MqttError,
   PACKET_TYPES,
-  PROTOCOL_LEVEL,
   SUBACK_FAILURE,
-  type ConnackCode,
   type DecodeError,
   type Packet,
+  type Properties,
+  type ProtocolVersion,
   type QoS,
   type Subscription,
   type Will,
 } from "./packets.js";
 import { decodeUtf8 } from "./utf8.js";
 import { isValidTopicFilterBytes, isValidTopicNameBytes } from "./topic.js";
+import { readProps, WILL } from "./props.js";
 
 const EMPTY = new Uint8Array(0);
 
@@ -111,9 +112,14 @@ function parseConnect(r: Reader): Packet | undefined {
   const name = r.str();
   const level = r.u8();
   if (r.err) return undefined;
-  if (name === "MQIsdp") return r.fail(MqttError.UnsupportedProtocolLevel, `MQTT 3.1 (level ${level})`), undefined;
-  if (name !== "MQTT") return r.fail(MqttError.BadProtocolName, "protocol name is not MQTT (§3.1.2.1)"), undefined;
-  if (level !== PROTOCOL_LEVEL) return r.fail(MqttError.UnsupportedProtocolLevel, `protocol level ${level}, only 4`), undefined;
+  if (name === "MQIsdp") {
+    if (level !== 3) return r.fail(MqttError.UnsupportedProtocolLevel, `MQIsdp with level ${level}, only 3`), undefined;
+  } else if (name !== "MQTT") {
+    return r.fail(MqttError.BadProtocolName, "protocol name is not MQTT (§3.1.2.1)"), undefined;
+  } else if (level !== 4 && level !== 5) {
+    return r.fail(MqttError.UnsupportedProtocolLevel, `protocol level ${level}, only 4 or 5`), undefined;
+  }
+  const version = level as ProtocolVersion;
   const flags = r.u8();
   const willFlag = (flags & 0x04) !== 0;
   const willQos = (flags >> 3) & 3;
@@ -125,17 +131,21 @@ function parseConnect(r: Reader): Packet | undefined {
   else if (willQos === 3) r.fail(MqttError.BadQos, "will QoS 3 (§3.1.2.6)");
   else if (hasPassword && !hasUsername) r.fail(MqttError.BadConnectFlags, "password without username (§3.1.2.9)");
   const keepalive = r.u16();
+  const properties = version === 5 ? readProps(r, 1) : undefined;
   const clientId = r.str();
   let will: Will | undefined;
   if (willFlag) {
+    const wp = version === 5 ? readProps(r, WILL) : undefined;
     const topic = r.topicName();
-    will = { topic, payload: r.bin(), qos: willQos as QoS, retain: willRetain };
+    will = { topic, payload: r.bin(), qos: willQos as QoS, retain: willRetain, ...(wp !== undefined ? { properties: wp } : {}) };
   }
   const username = hasUsername ? r.str() : undefined;
   const password = hasPassword ? r.bin() : undefined;
   if (r.err) return undefined;
   return {
     cmd: "connect",
+    ...(version !== 4 ? { version } : {}),
+    ...(properties !== undefined ? { properties } : {}),
     clientId,
     cleanSession: (flags & 0x02) !== 0,
     keepalive,
@@ -145,8 +155,9 @@ function parseConnect(r: Reader): Packet | undefined {
   };
 }
 
-function parsePublish(r: Reader, flags: number): Packet | undefined {
+function parsePublish(r: Reader, flags: number, version: ProtocolVersion): Packet | undefined {
   const qos = ((flags >> 1) & 3) as QoS;
+  if (version === 5) return parsePublish5(r, flags, qos);
   const topic = r.topicName();
   const packetId = qos > 0 ? r.packetId() : 0;
   const payload = r.rest();
@@ -157,77 +168,148 @@ function parsePublish(r: Reader, flags: number): Packet | undefined {
   return { cmd: "publish", topic, payload, qos, retain, dup: (flags & 8) !== 0, packetId };
 }
 
-function parseSubscribe(r: Reader): Packet | undefined {
+/**
+ * MQTT 5 PUBLISH (§3.3.2): properties after the packet id; an empty topic is allowed only with a Topic
+ * Alias (the session resolves it, §3.3.2.3.4).
+ */
+function parsePublish5(r: Reader, flags: number, qos: QoS): Packet | undefined {
+  const empty = r.pos + 2 <= r.end && r.buf[r.pos] === 0 && r.buf[r.pos + 1] === 0;
+  const topic = empty ? (r.pos += 2, "") : r.topicName();
+  const packetId = qos > 0 ? r.packetId() : 0;
+  const properties = readProps(r, 3);
+  const payload = r.rest();
+  if (r.err) return undefined;
+  if (empty && properties?.topicAlias === undefined) return r.fail(MqttError.BadTopic, "empty topic without a topic alias (§3.3.2.1)"), undefined;
+  const retain = (flags & 1) !== 0;
+  const base = { cmd: "publish" as const, topic, payload, qos, retain, ...(properties !== undefined ? { properties } : {}) };
+  if (qos === 0) return { ...base, dup: false };
+  return { ...base, dup: (flags & 8) !== 0, packetId };
+}
+
+function parseSubscribe(r: Reader, version: ProtocolVersion): Packet | undefined {
   const packetId = r.packetId();
+  const properties = version === 5 ? readProps(r, 8) : undefined;
   const subscriptions: Subscription[] = [];
+  const reserved = version === 5 ? 0xc0 : 0xfc;
   while (r.pos < r.end) {
     const filter = r.topicFilter();
     const options = r.u8();
-    if (options & 0xfc) r.fail(MqttError.BadFlags, "reserved subscription option bits set (§3.8.3.1)");
+    if (options & reserved) r.fail(MqttError.BadFlags, "reserved subscription option bits set (§3.8.3.1)");
     else if ((options & 3) === 3) r.fail(MqttError.BadQos, "requested QoS 3 (§3.8.3.1)");
-    subscriptions.push({ filter, qos: (options & 3) as QoS });
+    else if ((options & 0x30) === 0x30) r.fail(MqttError.BadFlags, "retain handling 3 (MQTT 5.0 §3.8.3.1)");
+    if (version === 5) {
+      subscriptions.push({ filter, qos: (options & 3) as QoS, nl: (options & 4) !== 0, rap: (options & 8) !== 0, rh: ((options >> 4) & 3) as 0 | 1 | 2 });
+    } else {
+      subscriptions.push({ filter, qos: (options & 3) as QoS });
+    }
   }
   if (r.err) return undefined;
   if (subscriptions.length === 0) return r.fail(MqttError.NoTopics, "SUBSCRIBE without a topic filter (§3.8.3)"), undefined;
-  return { cmd: "subscribe", packetId, subscriptions };
+  return { cmd: "subscribe", packetId, subscriptions, ...(properties !== undefined ? { properties } : {}) };
 }
 
-function parseUnsubscribe(r: Reader): Packet | undefined {
+function parseUnsubscribe(r: Reader, version: ProtocolVersion): Packet | undefined {
   const packetId = r.packetId();
+  const properties = version === 5 ? readProps(r, 10) : undefined;
   const filters: string[] = [];
   while (r.pos < r.end) filters.push(r.topicFilter());
   if (r.err) return undefined;
   if (filters.length === 0) return r.fail(MqttError.NoTopics, "UNSUBSCRIBE without a topic filter (§3.10.3)"), undefined;
-  return { cmd: "unsubscribe", packetId, filters };
+  return { cmd: "unsubscribe", packetId, filters, ...(properties !== undefined ? { properties } : {}) };
 }
 
-function parseSuback(r: Reader): Packet | undefined {
+function parseSuback(r: Reader, version: ProtocolVersion): Packet | undefined {
   const packetId = r.packetId();
-  const granted: (QoS | typeof SUBACK_FAILURE)[] = [];
+  const properties = version === 5 ? readProps(r, 9) : undefined;
+  const granted: number[] = [];
   while (r.pos < r.end) {
     const code = r.u8();
-    if (code > 2 && code !== SUBACK_FAILURE) r.fail(MqttError.BadReturnCode, `SUBACK return code ${code} (§3.9.3)`);
-    granted.push(code as QoS);
+    if (code > 2 && (version === 5 ? code < 0x80 : code !== SUBACK_FAILURE)) r.fail(MqttError.BadReturnCode, `SUBACK return code ${code} (§3.9.3)`);
+    granted.push(code);
   }
   if (r.err) return undefined;
   if (granted.length === 0) return r.fail(MqttError.NoTopics, "SUBACK without a return code (§3.9.3)"), undefined;
-  return { cmd: "suback", packetId, granted };
+  return { cmd: "suback", packetId, granted, ...(properties !== undefined ? { properties } : {}) };
 }
 
-function parseConnack(r: Reader): Packet | undefined {
+function parseConnack(r: Reader, version: ProtocolVersion): Packet | undefined {
   const flags = r.u8();
   const code = r.u8();
+  const properties = version === 5 ? readProps(r, 2) : undefined;
   if (flags & 0xfe) r.fail(MqttError.BadFlags, "reserved CONNACK flag bits set (§3.2.2.1)");
-  else if (code > 5) r.fail(MqttError.BadReturnCode, `CONNACK return code ${code} (§3.2.2.3)`);
+  else if (version === 5 ? code !== 0 && code < 0x80 : code > 5) r.fail(MqttError.BadReturnCode, `CONNACK return code ${code} (§3.2.2.3)`);
   if (r.err) return undefined;
-  return { cmd: "connack", sessionPresent: flags === 1, returnCode: code as ConnackCode };
+  return { cmd: "connack", sessionPresent: flags === 1, returnCode: code, ...(properties !== undefined ? { properties } : {}) };
 }
 
-export function parseBody(r: Reader, type: number, flags: number): Packet | undefined {
+/** MQTT 5 PUBACK/PUBREC/PUBREL/PUBCOMP (§3.4.2): reason code and properties may be left out. */
+function parseAck5(r: Reader, cmd: "puback" | "pubrec" | "pubrel" | "pubcomp", type: number): Packet | undefined {
+  const packetId = r.packetId();
+  if (r.err) return undefined;
+  if (r.pos === r.end) return { cmd, packetId };
+  const reasonCode = r.u8();
+  const properties = r.pos < r.end ? readProps(r, type) : undefined;
+  if (r.err) return undefined;
+  return { cmd, packetId, reasonCode, ...(properties !== undefined ? { properties } : {}) };
+}
+
+/** MQTT 5 DISCONNECT and AUTH (§3.14.2, §3.15.2): an empty body means reason 0x00. */
+function parseReasoned(r: Reader, cmd: "disconnect" | "auth", type: number): Packet | undefined {
+  if (r.pos === r.end) return { cmd };
+  const reasonCode = r.u8();
+  const properties = r.pos < r.end ? readProps(r, type) : undefined;
+  if (r.err) return undefined;
+  return { cmd, reasonCode, ...(properties !== undefined ? { properties } : {}) };
+}
+
+export function parseBody(r: Reader, type: number, flags: number, version: ProtocolVersion = 4): Packet | undefined {
   const cmd = PACKET_TYPES[type]!;
   switch (cmd) {
     case "connect":
       return parseConnect(r);
     case "connack":
-      return parseConnack(r);
+      return parseConnack(r, version);
     case "publish":
-      return parsePublish(r, flags);
+      return parsePublish(r, flags, version);
     case "subscribe":
-      return parseSubscribe(r);
+      return parseSubscribe(r, version);
     case "suback":
-      return parseSuback(r);
+      return parseSuback(r, version);
     case "unsubscribe":
-      return parseUnsubscribe(r);
+      return parseUnsubscribe(r, version);
     case "puback":
     case "pubrec":
     case "pubrel":
     case "pubcomp":
+      if (version === 5) return parseAck5(r, cmd, type);
+      return parseId(r, cmd);
     case "unsuback": {
+      if (version !== 5) return parseId(r, cmd);
       const packetId = r.packetId();
-      return r.err ? undefined : { cmd, packetId };
+      const properties = readProps(r, 11);
+      const reasonCodes: number[] = [];
+      while (r.pos < r.end) reasonCodes.push(r.u8());
+      if (r.err) return undefined;
+      return { cmd, packetId, reasonCodes, ...(properties !== undefined ? { properties } : {}) };
     }
+    case "disconnect":
+    case "auth":
+      return version === 5 ? parseReasoned(r, cmd, type) : { cmd };
     default:
       return { cmd };
   }
+}
+
+function parseId(r: Reader, cmd: "puback" | "pubrec" | "pubrel" | "pubcomp" | "unsuback"): Packet | undefined {
+  const packetId = r.packetId();
+  return r.err ? undefined : { cmd, packetId };
+}
+
+/** Properties a broker may pass on with an application message (MQTT 5.0 §3.3.4): not the alias or subscription ids. */
+export function forwardable(p: Properties | undefined): Properties | undefined {
+  if (p === undefined || (p.topicAlias === undefined && p.subscriptionIdentifier === undefined)) return p;
+  const { topicAlias: _a, subscriptionIdentifier: _s, ...rest } = p;
+  for (const _ in rest) return rest;
+  return undefined;
 }
 

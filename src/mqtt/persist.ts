@@ -7,12 +7,20 @@
  * messages; beyond it the oldest is dropped and counted. Kept in RAM: a reboot of the gateway ends them.
  */
 
+import type { Properties } from "./packets.js";
+
 /** One message owed to a client. */
 export interface OwedMessage {
   readonly topic: string;
   readonly payload: Uint8Array;
   readonly qos: 1 | 2;
+  /** MQTT 5 properties passed on with it. */
+  readonly properties?: Properties;
 }
+
+/** A subscription's grant: QoS in bits 0–1, MQTT 5 no-local (bit 2), retain-as-published (bit 3), retain handling (bits 4–5). */
+export const NO_LOCAL = 4;
+export const RETAIN_AS_PUBLISHED = 8;
 
 /** An in-flight message to a client, by packet id (see Session.inflight). */
 export interface InflightMessage extends OwedMessage {
@@ -22,8 +30,8 @@ export interface InflightMessage extends OwedMessage {
 
 export class ParkedSession {
   readonly clientId: string;
-  /** Filter → granted QoS. */
-  readonly subscriptions: Map<string, 0 | 1 | 2>;
+  /** Filter → grant (QoS and options, see {@link NO_LOCAL}). */
+  readonly subscriptions: Map<string, number>;
   /** Sent before the client left and not settled: redelivered first, with DUP. */
   readonly inflight: Map<number, InflightMessage>;
   /** QoS 2 ids from the client awaiting PUBREL. */
@@ -35,8 +43,10 @@ export class ParkedSession {
   dropped = 0;
   /** Always "parked": a subscriber in the topic tree that is not a live connection. */
   readonly state = "parked" as const;
+  /** MQTT 5 session expiry timer (absent: kept until evicted or a reboot). */
+  expiry: unknown = undefined;
 
-  constructor(clientId: string, subscriptions: Map<string, 0 | 1 | 2>, inflight: Map<number, InflightMessage>, qos2In: Set<number>, maxQueued: number) {
+  constructor(clientId: string, subscriptions: Map<string, number>, inflight: Map<number, InflightMessage>, qos2In: Set<number>, maxQueued: number) {
     this.clientId = clientId;
     this.subscriptions = subscriptions;
     this.inflight = inflight;
@@ -45,8 +55,9 @@ export class ParkedSession {
   }
 
   /** A message matched one of the parked subscriptions: QoS 0 is not kept; the rest queued at min(qos, granted). */
-  deliver(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, granted: 0 | 1 | 2): boolean {
-    const q = qos < granted ? qos : granted;
+  deliver(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, grant: number, _retain = false, properties?: Properties): boolean {
+    const granted = grant & 3;
+    const q = (qos < granted ? qos : granted) as 0 | 1 | 2;
     if (q === 0) return true;
     if (this.maxQueued === 0) {
       this.dropped++;
@@ -56,7 +67,7 @@ export class ParkedSession {
       this.queue.shift();
       this.dropped++;
     }
-    this.queue.push({ topic, payload, qos: q });
+    this.queue.push(properties === undefined ? { topic, payload, qos: q } : { topic, payload, qos: q, properties });
     return true;
   }
 }

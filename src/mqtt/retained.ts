@@ -7,11 +7,14 @@
  */
 import { topicMatches } from "./topic.js";
 import { utf8Length } from "./utf8.js";
+import type { Properties } from "./packets.js";
 
 export interface RetainedMessage {
   readonly topic: string;
   readonly payload: Uint8Array;
   readonly qos: 0 | 1 | 2;
+  /** MQTT 5 properties passed on with it (RAM only: the flash copy keeps topic, payload and QoS). */
+  readonly properties?: Properties;
 }
 
 export type RetainOutcome = "stored" | "replaced" | "cleared" | "absent" | "full";
@@ -47,7 +50,7 @@ export class RetainedStore {
   }
 
   /** Stores, replaces or (empty payload) clears `topic`'s retained message. The payload is kept as given. */
-  set(topic: string, payload: Uint8Array, qos: 0 | 1 | 2): RetainOutcome {
+  set(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, properties?: Properties): RetainOutcome {
     const old = this.#byTopic.get(topic);
     if (payload.length === 0) {
       if (old === undefined) return "absent";
@@ -60,7 +63,7 @@ export class RetainedStore {
     if (this.#bytes - freed + add > this.maxBytes) return "full";
     if (old === undefined && this.#byTopic.size >= this.maxMessages) return "full";
     if (old !== undefined) this.#byTopic.delete(topic); // re-inserted last: iteration is oldest first
-    this.#byTopic.set(topic, { topic, payload, qos });
+    this.#byTopic.set(topic, properties === undefined ? { topic, payload, qos } : { topic, payload, qos, properties });
     this.#bytes += add - freed;
     return old === undefined ? "stored" : "replaced";
   }

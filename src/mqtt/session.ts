@@ -20,11 +20,28 @@ import type { AuditEvent, AuditKind, AuditDecision, DetailValue } from "../audit
 import type { Clock, DeviceSocket, SocketHandler, TimerId, Timers } from "../ports.js";
 import { Decoder } from "./decode.js";
 import { encode } from "./encode.js";
-import { ConnackCode, MqttError, type ConnectPacket, type Packet, type Will } from "./packets.js";
+import { ConnackCode, MqttError, Reason, type ConnectPacket, type Packet, type Properties, type ProtocolVersion, type Will } from "./packets.js";
 import { handlePacket, ProtocolReason } from "./handlers.js";
 import { Inbound } from "./inbound.js";
+import { forwardable } from "./parse.js";
 import { TokenBucket } from "./rate.js";
-import type { InflightMessage, OwedMessage, ParkedSession } from "./persist.js";
+import { RETAIN_AS_PUBLISHED, type InflightMessage, type OwedMessage, type ParkedSession } from "./persist.js";
+
+/** MQTT 5 DISCONNECT reason for each way a connected session ends (MQTT 5.0 §3.14.2.1); absent: none sent. */
+const DISCONNECT_REASON: Readonly<Partial<Record<DisconnectReason, number>>> = Object.freeze({
+  keepalive: Reason.KeepAliveTimeout,
+  takeover: Reason.SessionTakenOver,
+  shutdown: Reason.ServerShuttingDown,
+  backpressure: Reason.QuotaExceeded,
+  "rate-limit": Reason.MessageRateTooHigh,
+  "internal-error": Reason.ImplementationSpecificError,
+  removed: Reason.AdministrativeAction,
+  disabled: Reason.AdministrativeAction,
+  protocol: Reason.ProtocolError,
+});
+
+/** MQTT 5 CONNACK reason for each 3.1.1 refusal (MQTT 5.0 §3.2.2.2). */
+const CONNACK5: readonly number[] = Object.freeze([0, Reason.UnsupportedProtocolVersion, Reason.ClientIdentifierNotValid, Reason.ServerBusy, Reason.BadUserNameOrPassword, Reason.BadUserNameOrPassword]);
 
 /** States of a message in {@link Session.inflight}. */
 export const AWAIT_PUBACK = 1;
@@ -67,6 +84,8 @@ export interface SessionLimits {
   readonly maxQueuedPerSession: number;
   /** Highest QoS granted to a subscription (1 or 2). */
   readonly maxQos: 1 | 2;
+  /** MQTT 5 Topic Alias Maximum announced in CONNACK (0: aliases refused). */
+  readonly maxTopicAliases: number;
 }
 
 /** What a session needs from its broker. Every callback into the gateway is guarded there. */
@@ -82,9 +101,14 @@ export interface SessionHost {
    * Local side of a device PUBLISH the ACL allowed: stores/clears it as retained when `retain`, and
    * delivers it to every matching subscription of connected clients (§3.3.5).
    */
-  route(clientId: string, topic: string, payload: Uint8Array, qos: 0 | 1 | 2, retain: boolean): void;
-  /** Records `session`'s subscription in the broker's topic tree (and delivers retained messages). */
-  subscribed(session: Session, filter: string, qos: 0 | 1 | 2, fresh: boolean): void;
+  route(clientId: string, topic: string, payload: Uint8Array, qos: 0 | 1 | 2, retain: boolean, properties?: Properties): void;
+  /**
+   * Records `session`'s subscription in the broker's topic tree and delivers retained messages per
+   * retain handling `rh` (MQTT 5: 1 only when `fresh`, 2 never). `grant` is QoS and options (persist.ts).
+   */
+  subscribed(session: Session, filter: string, grant: number, fresh: boolean, rh?: 0 | 1 | 2): void;
+  /** MQTT 5 will delay: publish the will after `ms` unless the client id connects again first. */
+  delayWill(clientId: string, ms: number, publish: () => void): void;
   unsubscribed(session: Session, filter: string): void;
   /**
    * After admission: the parked state of `session`'s client id, handed over (its subscriptions moved
@@ -133,7 +157,7 @@ export class Session implements SocketHandler {
   will: Will | undefined;
   // The four collections below are created on first use (a device that only publishes at QoS 0/1 and
   // never subscribes needs none of them): each Map/Set/array costs heap slots per session.
-  #subscriptions: Map<string, 0 | 1 | 2> | undefined;
+  #subscriptions: Map<string, number> | undefined;
   #inflight: Map<number, InflightMessage> | undefined;
   #backlog: OwedMessage[] | undefined;
   #qos2In: Set<number> | undefined;
@@ -150,9 +174,23 @@ export class Session implements SocketHandler {
   #lastSeen: number;
   #keepaliveMs = 0;
   #timer: TimerId | undefined;
+  /** Protocol level of this connection (3, 4 or 5), from its CONNECT. */
+  version: ProtocolVersion = 4;
+  /** MQTT 5: the client's Receive Maximum (in-flight QoS 1/2 deliveries to it), at most maxInflight. */
+  receiveMax: number;
+  /** MQTT 5: the client's Maximum Packet Size; larger deliveries are dropped and counted. */
+  maxOut = 0xffffffff;
+  /** MQTT 5: Session Expiry Interval in seconds (0: ends at disconnect; 0xFFFFFFFF: never). */
+  sessionExpiry = 0;
+  /** MQTT 5: the client asked for no reason strings / user properties on acks (Request Problem Information 0). */
+  quiet = false;
+  /** MQTT 5: topic aliases the client set (index = alias). */
+  aliases: string[] | undefined;
+  /** Deliveries not sent because they exceeded the client's Maximum Packet Size. */
+  oversizeDropped = 0;
 
-  /** Filter → granted QoS. Bounded by maxSubscriptionsPerClient. */
-  get subscriptions(): Map<string, 0 | 1 | 2> {
+  /** Filter → grant (QoS and MQTT 5 options, persist.ts). Bounded by maxSubscriptionsPerClient. */
+  get subscriptions(): Map<string, number> {
     return (this.#subscriptions ??= new Map());
   }
 
@@ -180,6 +218,7 @@ export class Session implements SocketHandler {
     this.remote = socket.remote;
     this.address = addressOf(socket.remote);
     const { maxPendingAccepts, maxInflight, maxPacketBytes } = host.limits;
+    this.receiveMax = maxInflight;
     this.inbound = new Inbound(this, maxPendingAccepts, maxInflight * maxPacketBytes);
     this.decoder = new Decoder({ onPacket: (p) => this.#onPacket(p), maxPacketBytes: host.limits.maxPacketBytes });
     this.#lastSeen = host.clock.monotonic();
@@ -197,7 +236,9 @@ export class Session implements SocketHandler {
       if (error.code === MqttError.UnsupportedProtocolLevel && this.state === "awaiting-connect") {
         this.send({ cmd: "connack", sessionPresent: false, returnCode: ConnackCode.UnacceptableProtocol });
       }
-      this.protocolError(error.code, error.message);
+      // MQTT 5 §4.13: tell a connected v5 client why before closing.
+      const code = error.code === MqttError.TooLarge ? Reason.PacketTooLarge : error.code === MqttError.BadProperty ? Reason.ProtocolError : Reason.MalformedPacket;
+      this.protocolError(error.code, error.message, code);
     } catch (e) {
       // Nothing may escape into the host's socket loop; an unexpected fault closes this connection only.
       this.close("internal-error", String(e));
@@ -228,7 +269,19 @@ export class Session implements SocketHandler {
   /** Encodes and writes one packet; false when the socket is above its high-water mark. */
   send(packet: Packet): boolean {
     if (this.state === "closed") return false;
-    const bytes = encode(packet);
+    let bytes = encode(packet, this.version);
+    if (bytes.length > this.maxOut) {
+      // MQTT 5 §3.1.2.11.4: never send more than the client accepts. Acks lose their reason string
+      // and user properties; a PUBLISH is dropped (as if delivered) and counted.
+      if (packet.cmd === "publish" || !("properties" in packet) || packet.properties === undefined) {
+        this.oversizeDropped++;
+        this.host.tally(`oversize|${this.clientId}`, { kind: "flow", decision: "deny", ...(this.authenticated ? { device: this.clientId! } : {}), reason: "packet-too-large", detail: { op: "deliver", max: this.maxOut } });
+        return true;
+      }
+      const { properties: _dropped, ...bare } = packet as Packet & { properties?: Properties };
+      bytes = encode(bare as Packet, this.version);
+      if (bytes.length > this.maxOut) return true;
+    }
     const ok = this.socket.write(bytes);
     if (!ok || this.#blocked) {
       this.#blocked = true;
@@ -254,8 +307,12 @@ export class Session implements SocketHandler {
   }
 
   /** Refuses CONNECT with `code`, records why, and closes. */
-  refuse(code: ConnackCode, kind: AuditKind, reason: string): void {
-    this.send({ cmd: "connack", sessionPresent: false, returnCode: code });
+  refuse(code: ConnackCode | number, kind: AuditKind, reason: string, reason5?: number): void {
+    if (this.version === 5) {
+      this.send({ cmd: "connack", sessionPresent: false, returnCode: reason5 ?? CONNACK5[code] ?? Reason.UnspecifiedError, properties: { reasonString: reason } });
+    } else {
+      this.send({ cmd: "connack", sessionPresent: false, returnCode: code });
+    }
     this.event(kind, "deny", reason);
     this.close("protocol");
   }
@@ -269,11 +326,25 @@ export class Session implements SocketHandler {
     const l = this.host.limits;
     this.bucket = new TokenBucket(l.publishRatePerSec, l.publishBurst, l.aggregateWindowMs, this.host.clock.monotonic());
     this.will = connect.will;
-    this.persistent = !connect.cleanSession;
-    this.send({ cmd: "connack", sessionPresent: parked !== undefined, returnCode: ConnackCode.Accepted });
+    // MQTT 5 §3.1.2.11.2: the session outlives the connection when its expiry interval is above 0.
+    this.persistent = this.version === 5 ? this.sessionExpiry > 0 : !connect.cleanSession;
+    if (this.version === 5) {
+      const props: Properties = {
+        receiveMaximum: Math.min(l.maxInflight, 0xffff),
+        maximumPacketSize: l.maxPacketBytes,
+        topicAliasMaximum: l.maxTopicAliases,
+        ...(l.maxQos < 2 ? { maximumQoS: 1 } : {}),
+        subscriptionIdentifiersAvailable: 0,
+        sharedSubscriptionAvailable: 0,
+      };
+      this.send({ cmd: "connack", sessionPresent: parked !== undefined, returnCode: 0, properties: props });
+    } else {
+      this.send({ cmd: "connack", sessionPresent: parked !== undefined, returnCode: ConnackCode.Accepted });
+    }
     this.event("connect", "allow", undefined, {
       keepalive: connect.keepalive,
       takeover,
+      ...(this.version !== 4 ? { version: this.version } : {}),
       ...(this.persistent ? { persistent: true, resumed: parked !== undefined } : {}),
       ...(parked !== undefined && parked.dropped > 0 ? { dropped: parked.dropped } : {}),
     });
@@ -291,7 +362,7 @@ export class Session implements SocketHandler {
     for (const [id, m] of p.inflight) {
       this.inflight.set(id, m);
       if (m.state === AWAIT_PUBCOMP) this.send({ cmd: "pubrel", packetId: id });
-      else this.send({ cmd: "publish", topic: m.topic, payload: m.payload, qos: m.qos, retain: false, dup: true, packetId: id });
+      else this.send({ cmd: "publish", topic: m.topic, payload: m.payload, qos: m.qos, retain: false, dup: true, packetId: id, ...this.#props(m.properties) });
     }
     for (const m of p.queue) this.backlog.push(m);
     this.drainBacklog();
@@ -300,18 +371,26 @@ export class Session implements SocketHandler {
   /** Sends backlog messages while there is in-flight room. */
   drainBacklog(): void {
     const backlog = this.#backlog;
-    while (backlog !== undefined && backlog.length > 0 && this.state === "connected" && this.inflight.size < this.host.limits.maxInflight && !this.#blocked) {
+    while (backlog !== undefined && backlog.length > 0 && this.state === "connected" && this.inflight.size < this.receiveMax && !this.#blocked) {
       const m = backlog.shift()!;
-      this.#sendQos(m.topic, m.payload, m.qos, false);
+      this.#sendQos(m.topic, m.payload, m.qos, false, m.properties);
     }
   }
 
-  #sendQos(topic: string, payload: Uint8Array, q: 1 | 2, retain: boolean): void {
+  /** `{ properties }` for a v5 client, nothing for 3.1/3.1.1 (properties never reach them). */
+  #props(p: Properties | undefined): { properties?: Properties } {
+    return p === undefined || this.version !== 5 ? {} : { properties: p };
+  }
+
+  #sendQos(topic: string, payload: Uint8Array, q: 1 | 2, retain: boolean, properties?: Properties): void {
     while (this.inflight.has(this.#nextId)) this.#nextId = (this.#nextId % 0xffff) + 1;
     const packetId = this.#nextId;
     this.#nextId = (this.#nextId % 0xffff) + 1;
-    this.inflight.set(packetId, { topic, payload, qos: q, state: q === 1 ? AWAIT_PUBACK : AWAIT_PUBREC });
-    this.send({ cmd: "publish", topic, payload, qos: q, retain, dup: false, packetId });
+    const m: InflightMessage = properties === undefined ? { topic, payload, qos: q, state: q === 1 ? AWAIT_PUBACK : AWAIT_PUBREC } : { topic, payload, qos: q, state: q === 1 ? AWAIT_PUBACK : AWAIT_PUBREC, properties };
+    this.inflight.set(packetId, m);
+    const dropped = this.oversizeDropped;
+    this.send({ cmd: "publish", topic, payload, qos: q, retain, dup: false, packetId, ...this.#props(properties) });
+    if (this.oversizeDropped !== dropped) this.inflight.delete(packetId); // never sent: nothing to settle
   }
 
   #armKeepalive(ms: number): void {
@@ -324,45 +403,52 @@ export class Session implements SocketHandler {
   }
 
   /** Records a protocol violation and closes (publishing the will if connected, §3.1.2.5). */
-  protocolError(reason: string, message: string): void {
+  protocolError(reason: string, message: string, code5: number = Reason.ProtocolError): void {
     if (this.state === "closed") return;
     this.event("protocol", "deny", reason, { message });
-    this.close("protocol");
+    this.close("protocol", undefined, code5);
   }
 
   /**
    * Delivers one gateway message if a subscription matches, at min(qos, granted). Refuses (returns
    * false) at the in-flight limit for QoS 1, and while the socket is blocked beyond the same limit.
    */
-  deliver(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, granted: 0 | 1 | 2, retain = false): boolean {
+  deliver(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, grant: number, retain = false, properties?: Properties): boolean {
     if (this.state !== "connected") return false;
     const limit = this.host.limits.maxInflight;
     if (this.#blocked && this.#sentWhileBlocked >= limit) return false;
-    const q = qos < granted ? qos : granted;
+    const granted = grant & 3;
+    const q = (qos < granted ? qos : granted) as 0 | 1 | 2;
     if (q === 0) {
-      this.send({ cmd: "publish", topic, payload, qos: 0, retain, dup: false });
+      if (properties === undefined || this.version !== 5) this.send({ cmd: "publish", topic, payload, qos: 0, retain, dup: false });
+      else this.send({ cmd: "publish", topic, payload, qos: 0, retain, dup: false, properties });
     } else {
-      if (this.inflight.size >= limit || (this.#backlog !== undefined && this.#backlog.length > 0)) {
+      if (this.inflight.size >= this.receiveMax || (this.#backlog !== undefined && this.#backlog.length > 0)) {
         if (!this.persistent) return false;
         // A persistent session keeps QoS 1/2 messages until there is room (bounded, oldest dropped).
         if (this.backlog.length >= this.host.limits.maxQueuedPerSession) {
           this.backlog.shift();
           this.backlogDropped++;
         }
-        if (this.host.limits.maxQueuedPerSession > 0) this.backlog.push({ topic, payload, qos: q });
+        if (this.host.limits.maxQueuedPerSession > 0) this.backlog.push(properties === undefined ? { topic, payload, qos: q } : { topic, payload, qos: q, properties });
         else this.backlogDropped++;
         return true;
       }
-      this.#sendQos(topic, payload, q, retain);
+      this.#sendQos(topic, payload, q, retain, properties);
     }
     if (this.#blocked) this.#sentWhileBlocked++;
     return true;
   }
 
   /** Ends the session. Harmless twice; publishes the will unless the close was clean or a shutdown. */
-  close(reason: DisconnectReason, message?: string): void {
+  close(reason: DisconnectReason, message?: string, code5?: number): void {
     if (this.state === "closed") return;
     const wasConnected = this.state === "connected";
+    const why = code5 ?? DISCONNECT_REASON[reason];
+    if (wasConnected && this.version === 5 && why !== undefined) {
+      // MQTT 5 §3.14: the server says why it closes (a reason string only for protocol faults).
+      this.send({ cmd: "disconnect", reasonCode: why, ...(message !== undefined && !this.quiet ? { properties: { reasonString: clip(message, 128) } } : {}) });
+    }
     this.state = "closed";
     this.#cancelTimer();
     this.decoder.stop();
@@ -385,13 +471,21 @@ export class Session implements SocketHandler {
         this.host.tally(`acl-publish|${this.clientId}`, { kind: "auth", decision: "deny", device: this.clientId, topic: will.topic, reason: "not-authorized", detail: { op: "will" } });
         return;
       }
-      try {
-        this.host.route(this.clientId, will.topic, will.payload, will.qos, will.retain);
-        const r = this.host.publish(this.clientId, will.topic, will.payload, will.qos === 0 ? 0 : 1);
-        if (r !== undefined) r.then(undefined, () => {});
-      } catch {
-        // The gateway refused the will; the connection is already gone, there is no one to tell.
-      }
+      const id = this.clientId;
+      const host = this.host;
+      const send = (): void => {
+        try {
+          host.route(id, will.topic, will.payload, will.qos, will.retain, forwardable(will.properties));
+          const r = host.publish(id, will.topic, will.payload, will.qos === 0 ? 0 : 1);
+          if (r !== undefined) r.then(undefined, () => {});
+        } catch {
+          // The gateway refused the will; the connection is already gone, there is no one to tell.
+        }
+      };
+      // MQTT 5 §3.1.3.2.2: the will waits min(will delay, session expiry); a reconnect cancels it.
+      const delay = Math.min(will.properties?.willDelayInterval ?? 0, this.persistent ? this.sessionExpiry : 0);
+      if (delay > 0) host.delayWill(id, delay * 1000, send);
+      else send();
     }
   }
 

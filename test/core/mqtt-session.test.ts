@@ -62,10 +62,10 @@ describe("mqtt session: CONNECT", () => {
     assert.deepEqual(h.events[0]?.detail, { remote: s.remote, keepalive: 0, takeover: false, persistent: true, resumed: false });
   });
 
-  it("answers protocol level 5 with CONNACK 1 and closes", () => {
+  it("answers protocol level 6 with CONNACK 1 and closes", () => {
     const h = harness();
     const s = h.open();
-    s.send(hex("10 0d 0004 4d515454 05 02 003c 0001 61"));
+    s.send(hex("10 0d 0004 4d515454 06 02 003c 0001 61"));
     assert.deepEqual(s.take(), [connack(1)]);
     assert.equal(s.closed, true);
     assert.equal(h.events[0]?.reason, "unsupported-protocol-level");

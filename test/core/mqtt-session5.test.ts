@@ -1,0 +1,179 @@
+/** MQTT 5 and 3.1 sessions on a fake clock: CONNACK properties, reason codes, session expiry, receive maximum, aliases, maximum packet size, will delay, no-local, retain handling. */
+import assert from "node:assert/strict";
+import type { Packet } from "../../src/mqtt/codec.js";
+import { harness } from "../fixtures/mqtt/harness.js";
+import { ascii } from "../fixtures/mqtt/packets.js";
+
+const V5 = { version: 5 as const };
+const sub = (filter: string, qos: 0 | 1 | 2 = 1, extra: object = {}): Packet => ({ cmd: "subscribe", packetId: 1, subscriptions: [{ filter, qos, ...extra }] });
+
+describe("mqtt 5 session", () => {
+  it("accepts a v5 CONNECT with CONNACK 0 and the broker's limits as properties", () => {
+    const h = harness({ limits: { maxInflight: 4, maxTopicAliases: 3 } });
+    const s = h.connect("dev1", V5);
+    const [c] = s.take();
+    assert.equal(c?.cmd, "connack");
+    assert.equal(c.cmd === "connack" && c.returnCode, 0);
+    assert.deepEqual(c.cmd === "connack" && c.properties, { receiveMaximum: 4, maximumPacketSize: 16384, topicAliasMaximum: 3, subscriptionIdentifiersAvailable: 0, sharedSubscriptionAvailable: 0 });
+  });
+
+  it("refuses bad credentials with CONNACK 0x86 and a reason string", () => {
+    const h = harness();
+    const [c] = h.connect("dev1", { ...V5, pw: "nope" }).take();
+    assert.deepEqual(c, { cmd: "connack", sessionPresent: false, returnCode: 0x86, properties: { reasonString: "not-authorized" } });
+  });
+
+  it("refuses an authentication method with CONNACK 0x8C", () => {
+    const h = harness();
+    const [c] = h.connect("dev1", { ...V5, properties: { authenticationMethod: "SCRAM-SHA-1" } }).take();
+    assert.equal(c?.cmd === "connack" && c.returnCode, 0x8c);
+  });
+
+  it("answers the board's session limit with CONNACK 0x89 (server busy)", () => {
+    const h = harness({ limits: { maxConnections: 1 } });
+    h.connect("dev1", V5);
+    const [c] = h.connect("dev2", V5).take();
+    assert.equal(c?.cmd === "connack" && c.returnCode, 0x89);
+  });
+
+  it("routes user properties, content type, correlation data and response topic to v5 subscribers only; the gateway sees the same publish", () => {
+    const h = harness();
+    const a = h.connect("dev1", V5);
+    const b = h.connect("dev2");
+    a.send(sub("t/#"));
+    b.send(sub("t/#"));
+    a.take();
+    b.take();
+    const properties = { userProperties: [["k", "v"], ["k", "w"]] as [string, string][], contentType: "text/plain", correlationData: ascii("c1"), responseTopic: "t/reply", payloadFormatIndicator: 1 };
+    const c = h.connect("dev3", V5);
+    c.send({ cmd: "publish", topic: "t/x", payload: ascii("hi"), qos: 0, retain: false, dup: false, properties });
+    const [got] = a.take();
+    assert.deepEqual(got, { cmd: "publish", topic: "t/x", payload: ascii("hi"), qos: 0, retain: false, dup: false, properties });
+    const [plain] = b.take();
+    assert.deepEqual(plain, { cmd: "publish", topic: "t/x", payload: ascii("hi"), qos: 0, retain: false, dup: false });
+    assert.deepEqual(h.published, [{ clientId: "dev3", topic: "t/x", payload: ascii("hi"), qos: 0 }]);
+  });
+
+  it("resolves topic aliases; alias 0 or above the maximum is DISCONNECT 0x94", () => {
+    const h = harness({ limits: { maxTopicAliases: 2 } });
+    const s = h.connect("dev1", V5);
+    s.send({ cmd: "publish", topic: "a/b", payload: ascii("1"), qos: 0, retain: false, dup: false, properties: { topicAlias: 1 } });
+    s.send({ cmd: "publish", topic: "", payload: ascii("2"), qos: 0, retain: false, dup: false, properties: { topicAlias: 1 } });
+    assert.deepEqual(h.published.map((p) => p.topic), ["a/b", "a/b"]);
+    s.take();
+    s.send({ cmd: "publish", topic: "c", payload: ascii("3"), qos: 0, retain: false, dup: false, properties: { topicAlias: 3 } });
+    assert.deepEqual(s.take().at(-1), { cmd: "disconnect", reasonCode: 0x94 });
+    assert.equal(s.closed, true);
+  });
+
+  it("never sends a packet above the client's maximum packet size: dropped and counted", () => {
+    const h = harness();
+    const s = h.connect("dev1", { ...V5, properties: { maximumPacketSize: 40 } });
+    s.send(sub("t/#", 1));
+    s.take();
+    const p = h.connect("dev2", V5);
+    p.send({ cmd: "publish", topic: "t/big", payload: new Uint8Array(100), qos: 1, retain: false, dup: false, packetId: 1 });
+    p.send({ cmd: "publish", topic: "t/s", payload: ascii("ok"), qos: 1, retain: false, dup: false, packetId: 2 });
+    assert.deepEqual(s.take().map((x) => x.cmd === "publish" && x.topic), ["t/s"]);
+  });
+
+  it("refuses an oversized packet with DISCONNECT 0x95", () => {
+    const h = harness({ limits: { maxPacketBytes: 64 } });
+    const s = h.connect("dev1", V5);
+    s.take();
+    s.send({ cmd: "publish", topic: "t", payload: new Uint8Array(100), qos: 0, retain: false, dup: false });
+    assert.equal(s.take().at(-1)?.cmd === "disconnect" && (s.received.length, true), true);
+    assert.equal(s.closed, true);
+  });
+
+  it("honours the client's receive maximum as back-pressure on QoS 1 deliveries", () => {
+    const h = harness({ limits: { maxInflight: 8 } });
+    const s = h.connect("dev1", { ...V5, cleanSession: true, properties: { receiveMaximum: 2, sessionExpiryInterval: 60 } });
+    s.send(sub("t/#", 1));
+    s.take();
+    const p = h.connect("dev2", V5);
+    for (let i = 1; i <= 4; i++) p.send({ cmd: "publish", topic: "t/x", payload: ascii(String(i)), qos: 1, retain: false, dup: false, packetId: i });
+    const first = s.take().filter((x) => x.cmd === "publish");
+    assert.equal(first.length, 2);
+    s.send({ cmd: "puback", packetId: (first[0] as { packetId: number }).packetId });
+    assert.equal(s.take().filter((x) => x.cmd === "publish").length, 1);
+  });
+
+  it("keeps a session for its expiry interval, then ends it; 0 ends it at disconnect", () => {
+    const h = harness();
+    const s = h.connect("dev1", { ...V5, cleanSession: false, properties: { sessionExpiryInterval: 10 } });
+    s.send(sub("t/#", 1));
+    s.send({ cmd: "disconnect" });
+    assert.equal(h.broker.parkedSessions().length, 1);
+    h.clock.tick(11_000);
+    assert.equal(h.broker.parkedSessions().length, 0);
+    const z = h.connect("dev2", { ...V5, cleanSession: false });
+    z.send({ cmd: "disconnect" });
+    assert.equal(h.broker.parkedSessions().length, 0);
+  });
+
+  it("sends the will after its delay unless the client returns first", () => {
+    const h = harness();
+    const will = { topic: "dev1/status", payload: ascii("gone"), qos: 0 as const, retain: false, properties: { willDelayInterval: 5 } };
+    const s = h.connect("dev1", { ...V5, will, properties: { sessionExpiryInterval: 60 } });
+    s.handler!.onClose();
+    h.clock.tick(4000);
+    assert.equal(h.published.length, 0);
+    h.connect("dev1", V5);
+    h.clock.tick(10_000);
+    assert.equal(h.published.length, 0);
+    const t = h.connect("dev2", { ...V5, will: { ...will, topic: "dev2/status" }, properties: { sessionExpiryInterval: 60 } });
+    t.handler!.onClose();
+    h.clock.tick(5000);
+    assert.deepEqual(h.published.map((p) => p.topic), ["dev2/status"]);
+  });
+
+  it("no-local keeps a client's own publishes from it; retain handling 2 sends no retained message", () => {
+    const h = harness();
+    const s = h.connect("dev1", V5);
+    s.send({ cmd: "publish", topic: "r/1", payload: ascii("kept"), qos: 0, retain: true, dup: false });
+    s.send(sub("r/#", 0, { nl: true, rh: 2 }));
+    assert.deepEqual(s.take().map((x) => x.cmd), ["connack", "suback"]);
+    s.send({ cmd: "publish", topic: "r/2", payload: ascii("x"), qos: 0, retain: false, dup: false });
+    assert.deepEqual(s.take(), []);
+    const o = h.connect("dev2", V5);
+    o.send(sub("r/#", 0, { rh: 1 }));
+    assert.deepEqual(o.take().map((x) => x.cmd), ["connack", "suback", "publish"]);
+    o.send(sub("r/#", 0, { rh: 1 }));
+    assert.deepEqual(o.take().map((x) => x.cmd), ["suback"]);
+  });
+
+  it("answers an ACL-refused filter with SUBACK 0x87 and a refused publish with PUBACK 0x87", () => {
+    const h = harness({ authorizeSubscribe: (_id, f) => f !== "secret/#", authorizePublish: (_id, t) => t !== "secret/x" });
+    const s = h.connect("dev1", V5);
+    s.take();
+    s.send(sub("secret/#"));
+    const [a] = s.take();
+    assert.deepEqual(a?.cmd === "suback" && a.granted, [0x87]);
+    s.send({ cmd: "publish", topic: "secret/x", payload: ascii("x"), qos: 1, retain: false, dup: false, packetId: 9 });
+    assert.deepEqual(s.take(), [{ cmd: "puback", packetId: 9, reasonCode: 0x87 }]);
+  });
+
+  it("closes on AUTH with DISCONNECT 0x82 and on malformed properties with DISCONNECT 0x81/0x82", () => {
+    const h = harness();
+    const s = h.connect("dev1", V5);
+    s.take();
+    s.send({ cmd: "auth", reasonCode: 0x18 });
+    assert.equal(s.take().at(-1)?.cmd, "disconnect");
+    assert.equal(s.closed, true);
+    const t = h.connect("dev2", V5);
+    t.take();
+    // PUBLISH "t" with a property list holding Payload Format Indicator twice.
+    t.send(new Uint8Array([0x30, 0x08, 0x00, 0x01, 0x74, 0x04, 0x01, 0x01, 0x01, 0x00]));
+    const [d] = t.take();
+    assert.equal(d?.cmd === "disconnect" && d.reasonCode, 0x82);
+  });
+});
+
+describe("mqtt 3.1 session (MQIsdp)", () => {
+  it("accepts level 3 like 3.1.1 and refuses a client id over 23 characters with CONNACK 2", () => {
+    const h = harness({ authenticate: () => true });
+    assert.deepEqual(h.connect("dev1", { version: 3 }).take(), [{ cmd: "connack", sessionPresent: false, returnCode: 0 }]);
+    assert.deepEqual(h.connect("x".repeat(24), { version: 3 }).take(), [{ cmd: "connack", sessionPresent: false, returnCode: 2 }]);
+  });
+});
