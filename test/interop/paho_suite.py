@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Interop checks of the gateway's broker with Eclipse Paho (python3-paho-mqtt, MQTT 3.1.1).
+"""Interop checks of the gateway's broker with Eclipse Paho (python3-paho-mqtt, MQTT 3.1.1, 5 and 3.1).
 
 Usage: paho_suite.py HOST PORT  < credentials.json   ({"controller": [id, pw], "device": [id, pw], "other": [id, pw]})
 Prints one JSON object: {"<check>": {"ok": bool, ...observations}}. The Node test asserts on it.
@@ -11,6 +11,8 @@ import threading
 import time
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 HOST, PORT = sys.argv[1], int(sys.argv[2])
 CREDS = json.load(sys.stdin)
@@ -20,9 +22,9 @@ WAIT = 5.0
 class Peer:
     """One paho client with its received messages, connack and disconnect code recorded."""
 
-    def __init__(self, who, clean=True, will=None, client_id=None):
+    def __init__(self, who, clean=True, will=None, client_id=None, protocol=mqtt.MQTTv311):
         cid, pw = CREDS[who]
-        self.c = mqtt.Client(client_id=client_id or cid, clean_session=clean, protocol=mqtt.MQTTv311)
+        self.c = mqtt.Client(client_id=client_id or cid, clean_session=clean, protocol=protocol)
         # Every controller client id is its own account with the same test password.
         self.c.username_pw_set(client_id or cid, pw)
         if will:
@@ -240,7 +242,124 @@ def acl():
     return {"ok": True, "refusedGranted": refused, "ownGranted": own, "spoofDelivered": len(ha.msgs), "badPasswordConnack": rc}
 
 
+
+class Peer5(Peer):
+    """A paho MQTT 5 client: reason codes and properties recorded."""
+
+    def __init__(self, who, client_id=None):
+        cid, pw = CREDS[who]
+        self.c = mqtt.Client(client_id=client_id or cid, protocol=mqtt.MQTTv5)
+        self.c.username_pw_set(client_id or cid, pw)
+        self.msgs = []
+        self.connack = None
+        self.session_present = None
+        self.disconnect_rc = None
+        self.granted = None
+        self.cond = threading.Condition()
+        self.c.on_connect = self._on_connect5
+        self.c.on_message = self._on_message5
+        self.c.on_disconnect = self._on_disconnect5
+        self.c.on_subscribe = self._on_subscribe5
+
+    def _on_connect5(self, c, u, flags, rc, props=None):
+        self.connack = rc.value if hasattr(rc, "value") else rc
+        self.session_present = bool(flags.get("session present"))
+        self.connack_props = props.json() if props is not None else {}
+        self._notify()
+
+    def _on_message5(self, c, u, m):
+        props = m.properties.json() if getattr(m, "properties", None) is not None else {}
+        self.msgs.append({"topic": m.topic, "payload": m.payload.decode("utf-8", "replace"), "qos": m.qos, "retain": bool(m.retain), "props": props})
+        self._notify()
+
+    def _on_disconnect5(self, c, u, rc, props=None):
+        self.disconnect_rc = rc.value if hasattr(rc, "value") else rc
+        self._notify()
+
+    def _on_subscribe5(self, c, u, mid, codes, props=None):
+        self.granted = [x.value if hasattr(x, "value") else x for x in codes]
+        self._notify()
+
+    def connect5(self, clean_start=True, expiry=None):
+        props = Properties(PacketTypes.CONNECT)
+        if expiry is not None:
+            props.SessionExpiryInterval = expiry
+        self.c.connect(HOST, PORT, keepalive=30, clean_start=clean_start, properties=props)
+        self.c.loop_start()
+        self.wait(lambda: self.connack is not None)
+        return self.connack
+
+    def publish5(self, topic, payload, qos=1, **fields):
+        props = Properties(PacketTypes.PUBLISH)
+        for k, v in fields.items():
+            setattr(props, k, v)
+        info = self.c.publish(topic, payload, qos=qos, properties=props)
+        info.wait_for_publish(WAIT)
+        return info.is_published()
+
+
+def v5_properties():
+    dev_id = CREDS["device"][0]
+    ha = Peer5("controller", client_id="paho-ha-8")
+    dev = Peer5("device")
+    ha_rc, dev_rc = ha.connect5(), dev.connect5()
+    granted = ha.subscribe(f"tele/{dev_id}/V5", 1)
+    dev.publish5(f"tele/{dev_id}/V5", '{"v": 5}', qos=1, ContentType="application/json", UserProperty=[("unit", "W"), ("src", "paho")], ResponseTopic=f"cmnd/{dev_id}/REPLY")
+    ha.wait(lambda: len(ha.msgs) >= 1)
+    ha.stop(), dev.stop()
+    return {"ok": ha_rc == 0 and dev_rc == 0, "granted": granted, "msgs": ha.msgs, "connackProps": ha.connack_props}
+
+
+def v5_session_expiry():
+    dev_id = CREDS["device"][0]
+    ha = Peer5("controller", client_id="paho-ha-v5persist")
+    ha.connect5(clean_start=True, expiry=60)
+    first_present = ha.session_present
+    ha.subscribe(f"tele/{dev_id}/V5AWAY", 1)
+    ha.stop()
+    dev = Peer5("device")
+    dev.connect5()
+    dev.publish5(f"tele/{dev_id}/V5AWAY", "while-away", qos=1)
+    dev.stop()
+    time.sleep(0.3)
+    ha2 = Peer5("controller", client_id="paho-ha-v5persist")
+    ha2.connect5(clean_start=False, expiry=0)
+    ha2.wait(lambda: len(ha2.msgs) >= 1)
+    again_present = ha2.session_present
+    ha2.stop()
+    # Expiry 0 at the last connection: the session ends with it.
+    ha3 = Peer5("controller", client_id="paho-ha-v5persist")
+    ha3.connect5(clean_start=False)
+    gone_present = ha3.session_present
+    ha3.stop()
+    return {"ok": True, "firstSessionPresent": first_present, "sessionPresent": again_present, "afterExpiryZero": gone_present, "msgs": [m["payload"] for m in ha2.msgs]}
+
+
+def v5_refusals():
+    dev = Peer5("device")
+    dev.connect5()
+    refused = dev.subscribe("#", 0)
+    dev.stop()
+    bad = Peer5("device")
+    bad.c.username_pw_set(CREDS["device"][0], "wrong-password")
+    rc = bad.connect5()
+    bad.c.loop_stop()
+    return {"ok": True, "refusedGranted": refused, "badPasswordConnack": rc}
+
+
+def v31():
+    dev_id = CREDS["device"][0]
+    ha = Peer("controller", client_id="paho-ha-9")
+    dev = Peer("device", protocol=mqtt.MQTTv31)
+    ha.connect()
+    rc = dev.connect()
+    ha.subscribe(f"tele/{dev_id}/V31", 1)
+    dev.publish(f"tele/{dev_id}/V31", "three-one", qos=1)
+    ha.wait(lambda: len(ha.msgs) >= 1)
+    ha.stop(), dev.stop()
+    return {"ok": True, "connack": rc, "msgs": [m["payload"] for m in ha.msgs]}
+
 out = {}
-for name, fn in [("routing", routing), ("wildcard", wildcard), ("retained", retained), ("qos2", qos2), ("persistent", persistent), ("will", will), ("takeover", takeover), ("acl", acl)]:
+for name, fn in [("routing", routing), ("wildcard", wildcard), ("retained", retained), ("qos2", qos2), ("persistent", persistent), ("will", will), ("takeover", takeover), ("acl", acl), ("v5_properties", v5_properties), ("v5_session_expiry", v5_session_expiry), ("v5_refusals", v5_refusals), ("v31", v31)]:
     check(name, fn, out)
 print(json.dumps(out))

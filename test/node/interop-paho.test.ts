@@ -66,7 +66,7 @@ describe("interop: Eclipse Paho (python) against the Node board's broker", funct
       },
     };
     for (const d of cfg.devices) d.roles = ["device"];
-    for (const id of ["paho-ha-1", "paho-ha-2", "paho-ha-3", "paho-ha-4", "paho-ha-5", "paho-ha-6", "paho-ha-7", "paho-ha-persist"]) {
+    for (const id of ["paho-ha-1", "paho-ha-2", "paho-ha-3", "paho-ha-4", "paho-ha-5", "paho-ha-6", "paho-ha-7", "paho-ha-8", "paho-ha-9", "paho-ha-persist", "paho-ha-v5persist"]) {
       cfg.devices.push({ id, secret: makeDeviceSecret(nodeCrypto(), new Uint8Array(16).fill(9), HA_PASSWORD), roles: ["controller"] });
     }
     writeFileSync(file, JSON.stringify(cfg, null, 2));
@@ -117,5 +117,30 @@ describe("interop: Eclipse Paho (python) against the Node board's broker", funct
     assert.deepEqual(r.acl.ownGranted, [0]);
     assert.equal(r.acl.spoofDelivered, 0);
     assert.equal(r.acl.badPasswordConnack, 5);
+  });
+  it("MQTT 5: content type, user properties and response topic reach a v5 subscriber; CONNACK carries the gateway's limits", () => {
+    assert.ok(r.v5_properties.ok, JSON.stringify(r.v5_properties));
+    assert.deepEqual(r.v5_properties.granted, [1]);
+    assert.equal(r.v5_properties.msgs.length, 1, JSON.stringify(r.v5_properties));
+    const m = r.v5_properties.msgs[0];
+    assert.equal(m.payload, '{"v": 5}');
+    assert.equal(m.props.ContentType, "application/json");
+    assert.deepEqual(m.props.UserProperty, [["unit", "W"], ["src", "paho"]]);
+    assert.equal(m.props.ResponseTopic, "cmnd/plug-kitchen/REPLY");
+    assert.ok(Number(r.v5_properties.connackProps.ReceiveMaximum) > 0, JSON.stringify(r.v5_properties.connackProps));
+  });
+  it("MQTT 5: a session expiry keeps the session across a disconnect; expiry 0 ends it", () => {
+    assert.equal(r.v5_session_expiry.firstSessionPresent, false, JSON.stringify(r.v5_session_expiry));
+    assert.equal(r.v5_session_expiry.sessionPresent, true);
+    assert.deepEqual(r.v5_session_expiry.msgs, ["while-away"]);
+    assert.equal(r.v5_session_expiry.afterExpiryZero, false);
+  });
+  it("MQTT 5: SUBACK 0x87 outside the ACL, CONNACK 0x86 for a bad password", () => {
+    assert.deepEqual(r.v5_refusals.refusedGranted, [0x87], JSON.stringify(r.v5_refusals));
+    assert.equal(r.v5_refusals.badPasswordConnack, 0x86);
+  });
+  it("MQTT 3.1 (MQIsdp, level 3): connects and routes", () => {
+    assert.equal(r.v31.connack, 0, JSON.stringify(r.v31));
+    assert.deepEqual(r.v31.msgs, ["three-one"]);
   });
 });
