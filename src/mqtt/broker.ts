@@ -327,8 +327,8 @@ export class Broker {
       this.#discard(old);
       this.#tally.add(`session-evicted|${oldId}`, { kind: "disconnect", decision: "info", device: oldId, reason: "session-evicted", detail: { queued: old.queue.length } });
     }
-    const p = new ParkedSession(id, new Map(s.subscriptions), new Map(s.inflight), new Set(s.qos2In), s.host.limits.maxQueuedPerSession);
-    for (const m of s.backlog) p.deliver(m.topic, m.payload, m.qos, m.qos);
+    const p = new ParkedSession(id, new Map(s.subscriptions), new Map(s.inflight), new Set(s.qos2In), s.host.limits.maxQueuedPerSession, s.host.clock);
+    for (const m of s.backlog) p.keep(m);
     p.dropped += s.backlogDropped;
     for (const [f, q] of s.subscriptions) {
       this.#subs.remove(f, s);

@@ -16,6 +16,29 @@ export interface OwedMessage {
   readonly qos: 1 | 2;
   /** MQTT 5 properties passed on with it. */
   readonly properties?: Properties;
+  /**
+   * MQTT 5 Message Expiry (§3.3.2.3.3): the monotonic ms after which it is not delivered. When it is
+   * delivered, its Message Expiry Interval is the time left, in whole seconds rounded up.
+   */
+  readonly expiresAt?: number;
+}
+
+/** `m` as owed from now on: with its expiry deadline when its properties carry a Message Expiry Interval. */
+export function owed(topic: string, payload: Uint8Array, qos: 1 | 2, properties: Properties | undefined, now: number): OwedMessage {
+  if (properties === undefined) return { topic, payload, qos };
+  const e = properties.messageExpiryInterval;
+  return e === undefined ? { topic, payload, qos, properties } : { topic, payload, qos, properties, expiresAt: now + e * 1000 };
+}
+
+/**
+ * The properties to send an owed message with at `now`, or undefined when it expired (drop it). Without
+ * an expiry deadline, its properties unchanged.
+ */
+export function fresh(m: OwedMessage, now: number): { properties: Properties | undefined } | undefined {
+  if (m.expiresAt === undefined) return { properties: m.properties };
+  const left = m.expiresAt - now;
+  if (left <= 0) return undefined;
+  return { properties: { ...m.properties, messageExpiryInterval: Math.ceil(left / 1000) } };
 }
 
 /** A subscription's grant: QoS in bits 0–1, MQTT 5 no-local (bit 2), retain-as-published (bit 3), retain handling (bits 4–5). */
@@ -46,7 +69,11 @@ export class ParkedSession {
   /** MQTT 5 session expiry timer (absent: kept until evicted or a reboot). */
   expiry: unknown = undefined;
 
-  constructor(clientId: string, subscriptions: Map<string, number>, inflight: Map<number, InflightMessage>, qos2In: Set<number>, maxQueued: number) {
+  /** For Message Expiry deadlines (absent: messages are kept without one). */
+  readonly #clock: { monotonic(): number } | undefined;
+
+  constructor(clientId: string, subscriptions: Map<string, number>, inflight: Map<number, InflightMessage>, qos2In: Set<number>, maxQueued: number, clock?: { monotonic(): number }) {
+    this.#clock = clock;
     this.clientId = clientId;
     this.subscriptions = subscriptions;
     this.inflight = inflight;
@@ -59,15 +86,20 @@ export class ParkedSession {
     const granted = grant & 3;
     const q = (qos < granted ? qos : granted) as 0 | 1 | 2;
     if (q === 0) return true;
+    this.keep(owed(topic, payload, q, properties, this.#clock?.monotonic() ?? 0));
+    return true;
+  }
+
+  /** Queues a message already owed (a live session's backlog when it parks), keeping its expiry deadline. */
+  keep(m: OwedMessage): void {
     if (this.maxQueued === 0) {
       this.dropped++;
-      return true;
+      return;
     }
     if (this.queue.length >= this.maxQueued) {
       this.queue.shift();
       this.dropped++;
     }
-    this.queue.push(properties === undefined ? { topic, payload, qos: q } : { topic, payload, qos: q, properties });
-    return true;
+    this.queue.push(m);
   }
 }

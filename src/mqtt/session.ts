@@ -25,7 +25,7 @@ import { handlePacket, ProtocolReason } from "./handlers.js";
 import { Inbound } from "./inbound.js";
 import { forwardable } from "./parse.js";
 import { TokenBucket } from "./rate.js";
-import { RETAIN_AS_PUBLISHED, type InflightMessage, type OwedMessage, type ParkedSession } from "./persist.js";
+import { fresh, owed, RETAIN_AS_PUBLISHED, type InflightMessage, type OwedMessage, type ParkedSession } from "./persist.js";
 
 /** MQTT 5 DISCONNECT reason for each way a connected session ends (MQTT 5.0 §3.14.2.1); absent: none sent. */
 const DISCONNECT_REASON: Readonly<Partial<Record<DisconnectReason, number>>> = Object.freeze({
@@ -165,6 +165,8 @@ export class Session implements SocketHandler {
   persistent = false;
   /** Backlog messages dropped when it was full. */
   backlogDropped = 0;
+  /** Queued messages whose MQTT 5 Message Expiry passed before they could be sent (not sent). */
+  expiredDropped = 0;
   #nextId = 1;
   /** The socket refused a write and has not signalled onWritable since. */
   #blocked = false;
@@ -373,7 +375,13 @@ export class Session implements SocketHandler {
     const backlog = this.#backlog;
     while (backlog !== undefined && backlog.length > 0 && this.state === "connected" && this.inflight.size < this.receiveMax && !this.#blocked) {
       const m = backlog.shift()!;
-      this.#sendQos(m.topic, m.payload, m.qos, false, m.properties);
+      // MQTT 5 Message Expiry: an expired message is not sent (counted); the rest carry the time left.
+      const f = fresh(m, this.host.clock.monotonic());
+      if (f === undefined) {
+        this.expiredDropped++;
+        continue;
+      }
+      this.#sendQos(m.topic, m.payload, m.qos, false, f.properties);
     }
   }
 
@@ -430,7 +438,7 @@ export class Session implements SocketHandler {
           this.backlog.shift();
           this.backlogDropped++;
         }
-        if (this.host.limits.maxQueuedPerSession > 0) this.backlog.push(properties === undefined ? { topic, payload, qos: q } : { topic, payload, qos: q, properties });
+        if (this.host.limits.maxQueuedPerSession > 0) this.backlog.push(owed(topic, payload, q, properties, this.host.clock.monotonic()));
         else this.backlogDropped++;
         return true;
       }

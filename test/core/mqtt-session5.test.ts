@@ -112,6 +112,39 @@ describe("mqtt 5 session", () => {
     assert.equal(h.broker.parkedSessions().length, 0);
   });
 
+  it("Message Expiry: an offline client gets only what has not expired, with the time left; the receive-maximum backlog expires too", () => {
+    const h = harness();
+    const s = h.connect("dev1", { ...V5, cleanSession: false, properties: { sessionExpiryInterval: 600 } });
+    s.send(sub("t/#", 1));
+    s.send({ cmd: "disconnect" });
+    const p = h.connect("dev2", V5);
+    const pub = (text: string, expiry: number | undefined, id: number): void =>
+      p.send({ cmd: "publish", topic: "t/x", payload: ascii(text), qos: 1, retain: false, dup: false, packetId: id, ...(expiry === undefined ? {} : { properties: { messageExpiryInterval: expiry } }) });
+    pub("expires", 1, 1);
+    pub("stays", 6, 2);
+    pub("forever", undefined, 3);
+    h.clock.tick(3_000);
+    const back = h.connect("dev1", { ...V5, cleanSession: false, properties: { sessionExpiryInterval: 600 } });
+    const got = back.take().filter((x) => x.cmd === "publish") as { payload: Uint8Array; properties?: { messageExpiryInterval?: number } }[];
+    assert.deepEqual(got.map((m) => new TextDecoder().decode(m.payload)), ["stays", "forever"]);
+    assert.equal(got[0]!.properties?.messageExpiryInterval, 3, "6 s less the 3 s it waited");
+    assert.equal(got[1]!.properties, undefined);
+
+    // A live client at its receive maximum: what waits in the backlog expires there too.
+    const r = h.connect("dev3", { ...V5, cleanSession: false, properties: { receiveMaximum: 1, sessionExpiryInterval: 600 } });
+    r.send(sub("u/#", 1));
+    r.take();
+    p.send({ cmd: "publish", topic: "u/x", payload: ascii("first"), qos: 1, retain: false, dup: false, packetId: 4 });
+    p.send({ cmd: "publish", topic: "u/x", payload: ascii("short"), qos: 1, retain: false, dup: false, packetId: 5, properties: { messageExpiryInterval: 1 } });
+    p.send({ cmd: "publish", topic: "u/x", payload: ascii("long"), qos: 1, retain: false, dup: false, packetId: 6, properties: { messageExpiryInterval: 60 } });
+    const [first] = r.take().filter((x) => x.cmd === "publish") as { packetId: number }[];
+    h.clock.tick(2_000);
+    r.send({ cmd: "puback", packetId: first!.packetId });
+    const next = r.take().filter((x) => x.cmd === "publish") as { payload: Uint8Array; properties?: { messageExpiryInterval?: number } }[];
+    assert.deepEqual(next.map((m) => new TextDecoder().decode(m.payload)), ["long"]);
+    assert.equal(next[0]!.properties?.messageExpiryInterval, 58);
+  });
+
   it("sends the will after its delay unless the client returns first", () => {
     const h = harness();
     const will = { topic: "dev1/status", payload: ascii("gone"), qos: 0 as const, retain: false, properties: { willDelayInterval: 5 } };
