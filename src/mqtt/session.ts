@@ -483,7 +483,7 @@ export class Session implements SocketHandler {
       const host = this.host;
       const send = (): void => {
         try {
-          host.route(id, will.topic, will.payload, will.qos, will.retain, forwardable(will.properties));
+          host.route(id, will.topic, will.payload, will.qos, will.retain, forwardable(willPublishProperties(will.properties)));
           const r = host.publish(id, will.topic, will.payload, will.qos === 0 ? 0 : 1);
           if (r !== undefined) r.then(undefined, () => {});
         } catch {
@@ -501,6 +501,17 @@ export class Session implements SocketHandler {
     if (this.#timer !== undefined) this.host.timers.cancel(this.#timer);
     this.#timer = undefined;
   }
+}
+
+/**
+ * A will's properties as its PUBLISH carries them: without the Will Delay Interval, which only a will
+ * may have (§3.1.3.2.2; a PUBLISH with it would not encode and the will would be lost).
+ */
+function willPublishProperties(p: Properties | undefined): Properties | undefined {
+  if (p === undefined || p.willDelayInterval === undefined) return p;
+  const { willDelayInterval: _d, ...rest } = p;
+  for (const _ in rest) return rest;
+  return undefined;
 }
 
 /** "192.0.2.1:50000" → "192.0.2.1"; "[2001:db8::1]:50000" → "2001:db8::1". */

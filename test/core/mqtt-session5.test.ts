@@ -155,10 +155,18 @@ describe("mqtt 5 session", () => {
     h.connect("dev1", V5);
     h.clock.tick(10_000);
     assert.equal(h.published.length, 0);
-    const t = h.connect("dev2", { ...V5, will: { ...will, topic: "dev2/status" }, properties: { sessionExpiryInterval: 60 } });
+    const watcher = h.connect("dev3", V5);
+    watcher.send(sub("+/status", 1));
+    watcher.take();
+    const t = h.connect("dev2", { ...V5, will: { ...will, topic: "dev2/status", properties: { willDelayInterval: 5, contentType: "text/plain" } }, properties: { sessionExpiryInterval: 60 } });
     t.handler!.onClose();
     h.clock.tick(5000);
     assert.deepEqual(h.published.map((p) => p.topic), ["dev2/status"]);
+    // A local v5 subscriber gets it too, as a PUBLISH: without the will-only Will Delay Interval.
+    const got = watcher.take().filter((x) => x.cmd === "publish");
+    assert.equal(got.length, 1, JSON.stringify(got));
+    assert.deepEqual((got[0] as { topic: string; properties?: object }).topic, "dev2/status");
+    assert.deepEqual((got[0] as { properties?: object }).properties, { contentType: "text/plain" });
   });
 
   it("no-local keeps a client's own publishes from it; retain handling 2 sends no retained message", () => {
