@@ -1,6 +1,6 @@
 /** The MQTT 3.1.1 / 5 / 3.1 generator: one packet to one exactly-sized byte array, refusing what the decoder would refuse. */
 import { MAX_REMAINING_LENGTH, SUBACK_FAILURE, type Packet, type ProtocolVersion, type QoS } from "./packets.js";
-import { propsLength, writeProps, WILL } from "./props.js";
+import { propsLength, writeProps, writeVbi, WILL } from "./props.js";
 import { isValidTopicFilter, isValidTopicName } from "./topic.js";
 import { utf8Length, writeUtf8 } from "./utf8.js";
 
@@ -27,16 +27,8 @@ export function remainingLengthBytes(n: number): number {
   return n < 128 ? 1 : n < 16384 ? 2 : n < 2097152 ? 3 : 4;
 }
 
-/** Writes the Remaining Length `n` at `pos` (§2.2.3); returns the position after it. */
-export function writeRemainingLength(buf: Uint8Array, pos: number, n: number): number {
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    buf[pos++] = b;
-  } while (n > 0);
-  return pos;
-}
+/** Writes the Remaining Length `n` at `pos` (§2.2.3, a variable byte integer); returns the position after it. */
+export const writeRemainingLength: (buf: Uint8Array, pos: number, n: number) => number = writeVbi;
 
 function strLen(s: string, what: string): number {
   const n = utf8Length(s);

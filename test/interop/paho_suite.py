@@ -24,7 +24,8 @@ class Peer:
 
     def __init__(self, who, clean=True, will=None, client_id=None, protocol=mqtt.MQTTv311):
         cid, pw = CREDS[who]
-        self.c = mqtt.Client(client_id=client_id or cid, clean_session=clean, protocol=protocol)
+        # MQTT 5 has no clean session flag on the client (clean start is per connect).
+        self.c = mqtt.Client(client_id=client_id or cid, clean_session=None if protocol == mqtt.MQTTv5 else clean, protocol=protocol)
         # Every controller client id is its own account with the same test password.
         self.c.username_pw_set(client_id or cid, pw)
         if will:
@@ -247,15 +248,7 @@ class Peer5(Peer):
     """A paho MQTT 5 client: reason codes and properties recorded."""
 
     def __init__(self, who, client_id=None):
-        cid, pw = CREDS[who]
-        self.c = mqtt.Client(client_id=client_id or cid, protocol=mqtt.MQTTv5)
-        self.c.username_pw_set(client_id or cid, pw)
-        self.msgs = []
-        self.connack = None
-        self.session_present = None
-        self.disconnect_rc = None
-        self.granted = None
-        self.cond = threading.Condition()
+        super().__init__(who, client_id=client_id, protocol=mqtt.MQTTv5)
         self.c.on_connect = self._on_connect5
         self.c.on_message = self._on_message5
         self.c.on_disconnect = self._on_disconnect5
