@@ -432,8 +432,9 @@ export class Session implements SocketHandler {
       else this.send({ cmd: "publish", topic, payload, qos: 0, retain, dup: false, properties });
     } else {
       if (this.inflight.size >= this.receiveMax || (this.#backlog !== undefined && this.#backlog.length > 0)) {
-        if (!this.persistent) return false;
-        // A persistent session keeps QoS 1/2 messages until there is room (bounded, oldest dropped).
+        // A persistent session, and an MQTT 5 client (it set the Receive Maximum we honour, §4.9), keep
+        // QoS 1/2 messages until there is room (bounded, oldest dropped); a 3.1.1 clean session drops.
+        if (!this.persistent && this.version !== 5) return false;
         if (this.backlog.length >= this.host.limits.maxQueuedPerSession) {
           this.backlog.shift();
           this.backlogDropped++;

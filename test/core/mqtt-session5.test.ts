@@ -99,6 +99,20 @@ describe("mqtt 5 session", () => {
     assert.equal(s.take().filter((x) => x.cmd === "publish").length, 1);
   });
 
+  it("holds what is above the receive maximum of a v5 client without a session (session expiry 0) until it acknowledges", () => {
+    const h = harness({ limits: { maxInflight: 8 } });
+    const s = h.connect("dev1", { ...V5, properties: { receiveMaximum: 2 } });
+    s.send(sub("t/#", 1));
+    s.take();
+    const p = h.connect("dev2", V5);
+    for (let i = 1; i <= 3; i++) p.send({ cmd: "publish", topic: "t/x", payload: ascii(String(i)), qos: 1, retain: false, dup: false, packetId: i });
+    const first = s.take().filter((x) => x.cmd === "publish") as { packetId: number; payload: Uint8Array }[];
+    assert.deepEqual(first.map((m) => new TextDecoder().decode(m.payload)), ["1", "2"]);
+    s.send({ cmd: "puback", packetId: first[0]!.packetId });
+    const next = s.take().filter((x) => x.cmd === "publish") as { payload: Uint8Array }[];
+    assert.deepEqual(next.map((m) => new TextDecoder().decode(m.payload)), ["3"]);
+  });
+
   it("keeps a session for its expiry interval, then ends it; 0 ends it at disconnect", () => {
     const h = harness();
     const s = h.connect("dev1", { ...V5, cleanSession: false, properties: { sessionExpiryInterval: 10 } });
