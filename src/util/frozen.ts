@@ -5,6 +5,10 @@
  * startGateway": ~12 slots and ~128 chunk bytes per route-shaped entry on lin).
  */
 export function frozenTable<T extends object>(entries: T[]): readonly T[] {
-  for (const e of entries) Object.freeze(e);
+  for (const e of entries) {
+    // One level down too (a route's `roles` array), so the preload leaves nothing writable behind.
+    for (const v of Object.values(e)) if (typeof v === "object" && v !== null) Object.freeze(v);
+    Object.freeze(e);
+  }
   return Object.freeze(entries);
 }
