@@ -1,6 +1,6 @@
 /** The MQTT 3.1.1 / 5 / 3.1 generator: one packet to one exactly-sized byte array, refusing what the decoder would refuse. */
 import { MAX_REMAINING_LENGTH, SUBACK_FAILURE, type Packet, type ProtocolVersion, type QoS } from "./packets.js";
-import { propsLength, writeProps, writeVbi, WILL } from "./props.js";
+import { propsLength, writeProps, writeStr, writeVbi, WILL } from "./props.js";
 import { isValidTopicFilter, isValidTopicName } from "./topic.js";
 import { utf8Length, writeUtf8 } from "./utf8.js";
 
@@ -142,13 +142,6 @@ function bodyLength(p: Packet, v: ProtocolVersion): number {
   }
 }
 
-function writeStr(buf: Uint8Array, pos: number, s: string): number {
-  const end = writeUtf8(buf, pos + 2, s);
-  const n = end - pos - 2;
-  buf[pos] = n >> 8;
-  buf[pos + 1] = n & 0xff;
-  return end;
-}
 
 function writeBin(buf: Uint8Array, pos: number, b: Uint8Array): number {
   buf[pos] = b.length >> 8;

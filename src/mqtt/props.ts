@@ -239,7 +239,8 @@ export function writeProps(buf: Uint8Array, pos: number, p: Properties | undefin
   return pos;
 }
 
-function writeStr(buf: Uint8Array, pos: number, s: string): number {
+/** Writes a UTF-8 string with its two-byte length (§1.5.4); returns the position after it. */
+export function writeStr(buf: Uint8Array, pos: number, s: string): number {
   const end = writeUtf8(buf, pos + 2, s);
   const n = end - pos - 2;
   buf[pos] = n >> 8;
