@@ -69,10 +69,10 @@ export class ParkedSession {
   /** MQTT 5 session expiry timer (absent: kept until evicted or a reboot). */
   expiry: unknown = undefined;
 
-  /** For Message Expiry deadlines (absent: messages are kept without one). */
-  readonly #clock: { monotonic(): number } | undefined;
+  /** For Message Expiry deadlines (monotonic ms, the same clock the live session drains with). */
+  readonly #clock: { monotonic(): number };
 
-  constructor(clientId: string, subscriptions: Map<string, number>, inflight: Map<number, InflightMessage>, qos2In: Set<number>, maxQueued: number, clock?: { monotonic(): number }) {
+  constructor(clientId: string, subscriptions: Map<string, number>, inflight: Map<number, InflightMessage>, qos2In: Set<number>, maxQueued: number, clock: { monotonic(): number }) {
     this.#clock = clock;
     this.clientId = clientId;
     this.subscriptions = subscriptions;
@@ -86,7 +86,7 @@ export class ParkedSession {
     const granted = grant & 3;
     const q = (qos < granted ? qos : granted) as 0 | 1 | 2;
     if (q === 0) return true;
-    this.keep(owed(topic, payload, q, properties, this.#clock?.monotonic() ?? 0));
+    this.keep(owed(topic, payload, q, properties, this.#clock.monotonic()));
     return true;
   }
 
