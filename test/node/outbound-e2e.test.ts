@@ -1,7 +1,8 @@
 /**
  * End to end with a real vendor broker over TLS (aedes in-process; mosquitto when installed): the
  * vendor goes away while devices publish, the gateway restarts during the outage, the vendor comes
- * back, and every allowed message arrives exactly once, in order, opening with the vendor key.
+ * back, and every allowed message is released once, in order, opening with the vendor key (a resent copy is
+ * discarded by seq, as SPEC tells vendors).
  * Overflow follows the contract's policy and is audited; pin mismatches and expired certificates
  * are refused and audited while the queue keeps the messages.
  */
@@ -32,6 +33,8 @@ const keys = new MemoryKeys();
 const vendor = crypto.p256Generate();
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+/** The uplink window of these boots: what one failure may resend. */
+const window = 4;
 
 /** One gateway boot: a manager over a FlashQueue mounted from `flash`. */
 function boot(flash: Flash, pki: TestCa, port: number, events: AuditEvent[], opts: { terms?: Partial<QueueTerms>; pins?: string[] } = {}) {
@@ -99,7 +102,7 @@ for (const kind of ["aedes", "mosquitto"] as const) {
       if (kind === "mosquitto") skipUnlessAvailable(this, "mosquitto", hasMosquitto() ? undefined : "mosquitto not installed", "apt-get install -y mosquitto");
     });
 
-    it("rides out an outage and a gateway restart: every message exactly once, in order, opening with the vendor key", async () => {
+    it("rides out an outage and a gateway restart: every message released once, in order, opening with the vendor key", async () => {
       const port = await freePort();
       const received: BrokerMessage[] = [];
       const flash = ramFlash(32 * 4096);
@@ -126,7 +129,12 @@ for (const kind of ["aedes", "mosquitto"] as const) {
       await broker.stop();
       const { out } = await openAll(received);
       const messages = out.filter((o) => o.kind === "message");
-      assert.deepEqual(out.filter((o) => o.kind !== "message"), [], "no duplicates or rejects without a crash");
+      // QoS 1 is at least once (SPEC "Receiving"): the vendor stopping and the gateway restarting may each
+      // resend what had no PUBACK yet, at most a window per failure; the receiver discards those by seq.
+      assert.deepEqual(out.filter((o) => o.kind !== "message" && o.kind !== "duplicate"), [], "no rejects");
+      const dups = out.filter((o) => o.kind === "duplicate").map((o) => o.kind === "duplicate" && o.seq);
+      assert.ok(dups.length <= 2 * window, `duplicates ${dups.join(",")} exceed a window per failure`);
+      assert.ok(dups.every((s) => typeof s === "number" && s <= 5), `only a seq sent before the outage is resent: ${dups.join(",")}`);
       assert.deepEqual(messages.map((m) => m.kind === "message" && m.seq), Array.from({ length: 20 }, (_, i) => i + 1));
       assert.deepEqual(messages.map((m) => m.kind === "message" && dec.decode(m.payload)), Array.from({ length: 20 }, (_, i) => `{"n":${i + 1}}`));
       assert.ok(events.some((e) => e.kind === "uplink" && e.reason === "connected"));
