@@ -626,6 +626,13 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
   const pid = firmware.pid!;
   const clients: mqtt.MqttClient[] = [];
   const figures: Record<string, string | number> = {};
+  /** The firmware's `census` (live slots by constructor), echoed into the log for the budget's tables. */
+  const censusNow = async (label: string): Promise<void> => {
+    const from = relay.lines.length;
+    console.log(`firmware:lin: census ${label}`);
+    relay.send("census");
+    await relay.waitFor(/^census end/, 15000, from);
+  };
   const memoryNow = async (): Promise<Live> => {
     const from = relay.lines.length;
     relay.send("memory");
@@ -660,6 +667,7 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
     // Idle: the home configured, nobody connected; then everyone connected.
     await new Promise((r) => setTimeout(r, 3000)); // uplinks connect
     const idle = await memoryNow();
+    await censusNow("idle");
     figures["idle_live_slots_configured"] = `${idle.slots}/${idle.slotTotal} chunk ${idle.chunk}/${idle.chunkTotal}`;
     note(idle);
     const byId = new Map<string, mqtt.MqttClient>();
@@ -670,6 +678,7 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
       clients.push(c);
     }
     const connected = await memoryNow();
+    await censusNow("connected");
     figures["idle_live_slots_connected"] = `${connected.slots}/${connected.slotTotal} chunk ${connected.chunk}/${connected.chunkTotal}`;
     figures["slots_per_connected_session"] = Number(((connected.slots - idle.slots) / devices.length).toFixed(1));
     figures["chunk_bytes_per_connected_session"] = Math.round((connected.chunk - idle.chunk) / devices.length);
@@ -810,6 +819,7 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
     if (othersTally.acked < othersTally.sent) fail(`during the flood ${othersTally.sent - othersTally.acked} of the other devices' messages were not acknowledged`);
     note(await memoryNow());
 
+    await censusNow("after the flood");
     phase("audit-check");
     // Every acknowledged message is covered by a durable record (as test/node/attack.test.ts counts them).
     await new Promise((r) => setTimeout(r, 3000)); // the last flow commit window

@@ -15,4 +15,6 @@ declare module "portcullis/memory" {
     readonly stackPeakSlots: number;
   }
   export function memory(): MemoryFigures;
+  /** After Debug.gc(): the live slots grouped by constructor or function, largest first (`top` lines). */
+  export function census(top: number): string;
 }

@@ -31,3 +31,122 @@ void xs_portcullis_memory(xsMachine *the)
 	set(the, "stackPeakSlots", 0);
 #endif
 }
+
+/*
+ * census(top): where the live slots are, after a full collection (call Debug.gc() first). Walks the
+ * slot heaps as fxSweep does and groups every live instance with its property chain: functions by
+ * their code (name = the code's ID), other instances by prototype (name = the prototype's constructor);
+ * slots outside any chain (closure cells, map entries, environments' variables, list items) by kind.
+ * Returns text, one "<slots> <count> <name>" line per group, largest first, at most `top` lines.
+ * A diagnostic for the memory budget (DESIGN.md "Where the slots go"); it allocates nothing while it walks.
+ */
+#define CENSUS_GROUPS 384
+typedef struct {
+	const void *key;
+	txSlot *instance; /* one member: names the group */
+	txInteger count;
+	txInteger slots;
+	txBoolean function;
+} CensusGroup;
+
+static CensusGroup census_groups[CENSUS_GROUPS];
+static txInteger census_kinds[64];
+static char census_text[12288];
+
+static const char *census_function_name(txMachine *the, txSlot *instance)
+{
+	txSlot *code = mxFunctionInstanceCode(instance);
+	if (code->ID != XS_NO_ID) {
+		const char *name = fxGetKeyName(the, code->ID);
+		if (name && *name) return name;
+	}
+	return "(anonymous function)";
+}
+
+static const char *census_instance_name(txMachine *the, txSlot *instance)
+{
+	txSlot *prototype = instance->value.instance.prototype;
+	txSlot *property;
+	if (!prototype) return "(no prototype: environment or null-prototype object)";
+	for (property = prototype->next; property; property = property->next) {
+		if (property->ID == mxID(_constructor) && property->kind == XS_REFERENCE_KIND) {
+			txSlot *ctor = property->value.reference;
+			if (mxIsFunction(ctor)) return census_function_name(the, ctor);
+		}
+	}
+	return "(prototype without constructor)";
+}
+
+void xs_portcullis_memory_census(xsMachine *the)
+{
+	txInteger top = xsmcToInteger(xsArg(0));
+	txInteger used = 0, groups = 0, overflow = 0, i, j, offset = 0;
+	txSlot *heap, *slot, *limit, *p;
+	c_memset(census_groups, 0, sizeof(census_groups));
+	c_memset(census_kinds, 0, sizeof(census_kinds));
+	/* Free slots are marked first so that they are not counted. */
+	for (p = the->freeHeap; p; p = p->next) p->flag |= XS_MARK_FLAG;
+	for (heap = the->firstHeap; heap; heap = heap->next) {
+		limit = heap->value.reference;
+		for (slot = heap + 1; slot < limit; slot++) {
+			CensusGroup *g = C_NULL;
+			const void *key;
+			txBoolean function;
+			txInteger n = 0;
+			if (slot->kind != XS_INSTANCE_KIND || (slot->flag & XS_MARK_FLAG)) continue;
+			function = mxIsFunction(slot) ? 1 : 0;
+			key = function ? (const void *)mxFunctionInstanceCode(slot)->value.code.address : (const void *)slot->value.instance.prototype;
+			for (p = slot; p; p = p->next) {
+				if (p->flag & XS_MARK_FLAG) break;
+				p->flag |= XS_MARK_FLAG;
+				n++;
+			}
+			for (i = 0; i < groups; i++)
+				if (census_groups[i].key == key && census_groups[i].function == function) { g = &census_groups[i]; break; }
+			if (!g && groups < CENSUS_GROUPS) {
+				g = &census_groups[groups++];
+				g->key = key;
+				g->instance = slot;
+				g->function = function;
+			}
+			if (g) { g->count++; g->slots += n; }
+			else overflow += n;
+		}
+	}
+	/* Live slots outside any chain, by kind; then every mark is cleared again. */
+	for (heap = the->firstHeap; heap; heap = heap->next) {
+		limit = heap->value.reference;
+		for (slot = heap + 1; slot < limit; slot++) {
+			if (!(slot->flag & XS_MARK_FLAG)) {
+				census_kinds[(slot->kind >= 0 && slot->kind < 64) ? slot->kind : 63]++;
+				used++;
+			}
+		}
+	}
+	for (heap = the->firstHeap; heap; heap = heap->next) {
+		limit = heap->value.reference;
+		for (slot = heap + 1; slot < limit; slot++) slot->flag &= ~XS_MARK_FLAG;
+	}
+	for (i = 0; i < groups; i++) used += census_groups[i].slots;
+	used += overflow;
+	offset += c_snprintf(census_text + offset, sizeof(census_text) - offset, "census: %d live slots in %d groups\n", (int)used, (int)groups);
+	/* Selection of the largest groups, then the largest orphan kinds, as text. */
+	for (j = 0; j < top; j++) {
+		txInteger best = -1, bestKind = -1, bestSlots = 0;
+		for (i = 0; i < groups; i++) if (census_groups[i].slots > bestSlots) { bestSlots = census_groups[i].slots; best = i; }
+		for (i = 0; i < 64; i++) if (census_kinds[i] > bestSlots) { bestSlots = census_kinds[i]; bestKind = i; best = -1; }
+		if (bestSlots == 0 || offset >= (txInteger)sizeof(census_text) - 160) break;
+		if (bestKind >= 0) {
+			offset += c_snprintf(census_text + offset, sizeof(census_text) - offset, "%6d        - outside instances, kind %d\n", (int)bestSlots, (int)bestKind);
+			census_kinds[bestKind] = 0;
+		}
+		else {
+			CensusGroup *g = &census_groups[best];
+			const char *name = g->function ? census_function_name(the, g->instance) : census_instance_name(the, g->instance);
+			offset += c_snprintf(census_text + offset, sizeof(census_text) - offset, "%6d %6d %s%s\n", (int)g->slots, (int)g->count, g->function ? "fn " : "", name);
+			g->slots = 0;
+		}
+	}
+	if (overflow) offset += c_snprintf(census_text + offset, sizeof(census_text) - offset, "%6d        - in groups past the table's %d\n", (int)overflow, CENSUS_GROUPS);
+	xsmcSetString(xsResult, census_text);
+}
