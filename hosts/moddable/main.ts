@@ -99,7 +99,7 @@ async function boot(): Promise<void> {
   say(liveLine("gateway started"));
   gateway.shell.register({ name: "memory", summary: "XS heap: used/peak/reserved bytes", run: () => memoryLine() });
   // Where the live slots are (largest groups by constructor or function): the budget's diagnostic.
-  gateway.shell.register({ name: "census", summary: "XS live slots by constructor, largest first", run: () => (Debug.gc(), `${census(60)}census end`) });
+  gateway.shell.register({ name: "census", summary: "XS live slots by constructor, largest first", run: () => (Debug.gc(), `${census(90)}census end`) });
 
   const mqtt = board.network.listen({ port: config.mqttPort, onConnection: (socket) => gateway.broker.accept(socket) });
   const admin = parsed.config.admin ?? {};
