@@ -17,6 +17,9 @@ export const HEADER_TIMEOUT_MS = 10_000;
 
 const REASONS: Readonly<Record<number, string>> = Object.freeze({ 200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 408: "Request Timeout", 405: "Method Not Allowed", 409: "Conflict", 411: "Length Required", 413: "Content Too Large", 423: "Locked", 429: "Too Many Requests", 431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable" });
 
+/** A body chunk goes to the socket in slices of at most this many bytes: under the sockets' high-water marks, so a large chunk (a 24 KB status) meets back-pressure instead of their hard limits. */
+const WRITE_PIECE = 4096;
+
 /** Request headers passed to the API (besides Authorization), lower case. */
 const PASSED = ["cookie", "content-type", "x-csrf-token"];
 
@@ -97,6 +100,9 @@ class Exchange implements SocketHandler {
   #bodyAt = 0;
   #started = false;
   #pending: string[] = [];
+  /** The chunk being written, encoded, and how far: sent in WRITE_PIECE slices so one large chunk never overruns a socket's queue. */
+  #piece: Uint8Array | undefined;
+  #pieceAt = 0;
   #stream: AdminStream | undefined;
   #pulling = false;
   #closed = false;
@@ -158,6 +164,7 @@ class Exchange implements SocketHandler {
   onClose(): void {
     this.#closed = true;
     this.#pending = [];
+    this.#piece = undefined;
     this.#buf = new Uint8Array(0);
     this.#stopDeadline();
     this.#endStream();
@@ -183,8 +190,17 @@ class Exchange implements SocketHandler {
 
   /** Writes chunks until the socket pushes back (onWritable resumes); pulls the stream's next chunk only then. Closes after the last. */
   #drain(): void {
-    while (!this.#closed && this.#pending.length > 0) {
-      const more = this.#socket.write(encode(this.#pending.shift()!));
+    while (!this.#closed) {
+      let piece = this.#piece;
+      if (piece === undefined) {
+        if (this.#pending.length === 0) break;
+        piece = this.#piece = encode(this.#pending.shift()!);
+        this.#pieceAt = 0;
+      }
+      const end = Math.min(this.#pieceAt + WRITE_PIECE, piece.length);
+      const more = this.#socket.write(piece.subarray(this.#pieceAt, end));
+      this.#pieceAt = end;
+      if (end >= piece.length) this.#piece = undefined;
       if (!more) return;
     }
     if (this.#closed || !this.#started) return;
@@ -206,13 +222,15 @@ class Exchange implements SocketHandler {
         else this.#pending.push(chunk);
         this.#drain();
       },
-      () => {
+      (e: unknown) => {
         // The head is out: cutting the connection is the only signal left (a truncated export fails verification).
+        trace(`admin: a streamed answer failed and its connection is cut: ${String(e)}\n`);
         this.#pulling = false;
         this.#endStream();
         if (this.#closed) return;
         this.#closed = true;
         this.#pending = [];
+        this.#piece = undefined;
         this.#socket.close();
       },
     );

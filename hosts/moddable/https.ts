@@ -69,7 +69,9 @@ class TlsConnection implements DeviceSocket, SocketHandler {
   // --- DeviceSocket: plaintext to and from the core ---
   write(data: Uint8Array): boolean {
     if (this.#done || this.#closing) return false;
-    if (this.#outBytes + data.length > MAX_TLS_QUEUE) {
+    // Only a writer that ignored back-pressure (wrote on after `false`) can overrun the queue: drop it rather than grow.
+    if (this.#blocked && this.#outBytes + data.length > MAX_TLS_QUEUE) {
+      trace(`admin TLS: ${this.remote} dropped: ${this.#outBytes} + ${data.length} plaintext bytes queued, over ${MAX_TLS_QUEUE}\n`);
       this.#finish(true); // the peer stopped reading: drop it rather than grow
       return false;
     }
@@ -111,7 +113,10 @@ class TlsConnection implements DeviceSocket, SocketHandler {
       return this.#finish(false);
     }
     const state = this.#pump.state;
-    if (state === State.failed || state === State.closed) return this.#finish(true);
+    if (state === State.failed || state === State.closed) {
+      if (this.#out.length > 0) trace(`admin TLS: ${this.remote} ended (${state === State.failed ? "failed" : "closed by the peer"}) with ${this.#outBytes} bytes unsent\n`);
+      return this.#finish(true);
+    }
     if (this.#blocked && this.#outBytes < MAX_TLS_QUEUE / 2) {
       this.#blocked = false;
       this.#handler?.onWritable?.();
@@ -133,6 +138,7 @@ class TlsConnection implements DeviceSocket, SocketHandler {
 
   /** Drops the connection now (idle too long), telling the core. */
   drop(): void {
+    trace(`admin TLS: ${this.remote} idle too long, dropped\n`);
     this.#finish(true);
   }
 

@@ -71,6 +71,7 @@ class Connection implements DeviceSocket {
   write(data: Uint8Array): boolean {
     if (this.#closing || this.#tcp === undefined) return false;
     if (this.#queued + data.length > this.#limits.hardLimit) {
+      trace(`network: ${this.remote} dropped: ${this.#queued} + ${data.length} bytes queued, over ${this.#limits.hardLimit}\n`);
       this.#fail(); // the peer stopped reading: drop it rather than grow (fail closed)
       return false;
     }
