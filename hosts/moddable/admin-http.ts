@@ -17,6 +17,9 @@ export const HEADER_TIMEOUT_MS = 10_000;
 
 const REASONS: Readonly<Record<number, string>> = Object.freeze({ 200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 408: "Request Timeout", 405: "Method Not Allowed", 409: "Conflict", 411: "Length Required", 413: "Content Too Large", 423: "Locked", 429: "Too Many Requests", 431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable" });
 
+/** The console's trace on the device; absent where this file runs on Node (its tests). */
+const say = (globalThis as { trace?: (text: string) => void }).trace;
+
 /** A body chunk goes to the socket in slices of at most this many bytes: under the sockets' high-water marks, so a large chunk (a 24 KB status) meets back-pressure instead of their hard limits. */
 const WRITE_PIECE = 4096;
 
@@ -224,7 +227,7 @@ class Exchange implements SocketHandler {
       },
       (e: unknown) => {
         // The head is out: cutting the connection is the only signal left (a truncated export fails verification).
-        trace(`admin: a streamed answer failed and its connection is cut: ${String(e)}\n`);
+        say?.(`admin: a streamed answer failed and its connection is cut: ${String(e)}\n`);
         this.#pulling = false;
         this.#endStream();
         if (this.#closed) return;

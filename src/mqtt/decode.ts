@@ -47,7 +47,8 @@ const BODY = 2;
 
 /** Decodes a byte stream into packets; see the file comment. */
 export class Decoder {
-  readonly #onPacket: (packet: Packet) => void;
+  /** Packets go to `onPacket` called as a method of the options object: a long-lived owner (a session) passes itself, no closure per connection. */
+  readonly #sink: DecoderOptions;
   readonly #max: number;
   readonly #reader = new Reader();
   #state = HEADER;
@@ -69,7 +70,7 @@ export class Decoder {
     if (typeof options?.onPacket !== "function") throw new TypeError("onPacket required");
     const max = options.maxPacketBytes ?? MAX_PACKET_BYTES;
     if (!Number.isInteger(max) || max < 2) throw new RangeError(`bad maxPacketBytes ${max}`);
-    this.#onPacket = options.onPacket;
+    this.#sink = options;
     this.#max = max;
     this.version = options.version ?? 4;
   }
@@ -165,7 +166,7 @@ export class Decoder {
       return;
     }
     if (packet.cmd === "connect") this.version = packet.version ?? 4;
-    this.#onPacket(packet);
+    this.#sink.onPacket(packet);
   }
 
   #fail(code: MqttError, message: string): DecodeError {

@@ -222,7 +222,8 @@ export class Session implements SocketHandler {
     const { maxPendingAccepts, maxInflight, maxPacketBytes } = host.limits;
     this.receiveMax = maxInflight;
     this.inbound = new Inbound(this, maxPendingAccepts, maxInflight * maxPacketBytes);
-    this.decoder = new Decoder({ onPacket: (p) => this.#onPacket(p), maxPacketBytes: host.limits.maxPacketBytes });
+    // The session is the decoder's options and sink (onPacket, maxPacketBytes; version is 4 until a CONNECT): no closure per connection.
+    this.decoder = new Decoder(this);
     this.#lastSeen = host.clock.monotonic();
     this.#timer = host.timers.after(host.limits.connectTimeoutMs, () => {
       this.#timer = undefined;
@@ -257,7 +258,13 @@ export class Session implements SocketHandler {
     this.#blockedBytes = 0;
   }
 
-  #onPacket(packet: Packet): void {
+  /** The largest packet this session accepts (the decoder reads it once). */
+  get maxPacketBytes(): number {
+    return this.host.limits.maxPacketBytes;
+  }
+
+  /** @internal The decoder's sink: one complete packet from the device. */
+  onPacket(packet: Packet): void {
     if (this.state === "closed") return;
     this.#lastSeen = this.host.clock.monotonic();
     if (!this.inbound.hold(packet)) handlePacket(this, packet);

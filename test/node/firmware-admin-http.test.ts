@@ -33,20 +33,25 @@ const { HEADER_TIMEOUT_MS, serveAdmin } = await import("../../hosts/moddable/adm
 const TOKEN = "pct_firmware-http-test-not-a-secret";
 /** A dashboard table as hosts/moddable/web.ts builds it from resources (here from strings). */
 const PAGE = "<!doctype html><title>x</title>";
+/** One 40 KB body chunk: larger than the firmware sockets' 16 KB queue limit. */
+const BIG = `/*${"x".repeat(40_000)}*/`;
 const WEB = staticTable([
   { path: "/", file: "index.html", contentType: "text/html; charset=utf-8", immutable: false },
   { path: "/assets/app.0123456789.js", file: "app.0123456789.js", contentType: "text/javascript; charset=utf-8", immutable: true },
-], (f) => (f === "index.html" ? PAGE : "void 0"));
+  { path: "/assets/big.0123456789.js", file: "big.0123456789.js", contentType: "text/javascript; charset=utf-8", immutable: true },
+], (f) => (f === "index.html" ? PAGE : f.startsWith("big") ? BIG : "void 0"));
 
 class FakeSocket implements DeviceSocket {
   readonly remote: string;
   written = "";
   closed = false;
+  largestWrite = 0;
   constructor(remote: string) {
     this.remote = remote;
   }
   write(data: Uint8Array): boolean {
     this.written += new TextDecoder().decode(data);
+    this.largestWrite = Math.max(this.largestWrite, data.length);
     return true;
   }
   close(): void {
@@ -106,6 +111,15 @@ describe("firmware: admin HTTP over a Network (hosts/moddable/admin-http.ts)", (
     await settle();
     assert.match(socket.written, /^HTTP\/1\.1 200 OK\r\n[^]*Connection: close\r\n\r\n\{"ok":true\}\n$/);
     clock.tick(HEADER_TIMEOUT_MS * 2);
+    assert.ok(socket.closed);
+  });
+
+  it("writes a body chunk larger than a socket's queue limit in slices of at most 4 KB, whole", async () => {
+    const { socket, handler } = accept("192.0.2.5:4000");
+    send(handler, "GET /assets/big.0123456789.js HTTP/1.1\r\nHost: gw\r\n\r\n");
+    await settle();
+    assert.ok(socket.written.endsWith(`\r\n\r\n${BIG}`), "the whole body after the head");
+    assert.ok(socket.largestWrite <= 4096, `largest write ${socket.largestWrite} bytes`);
     assert.ok(socket.closed);
   });
 
