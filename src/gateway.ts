@@ -35,6 +35,7 @@ import { EXIT_ROUTES, INCIDENT_ROUTES, type IncidentRouteContext } from "./incid
 import { exitIntegration, exitedIntegrations, skipExited } from "./incident/exit.js";
 import type { IncidentManager } from "./incident/manager.js";
 import { HomeBridge } from "./bridge/home-broker.js";
+import { meter } from "./util/meter.js";
 
 export interface GatewayHooks {
   /** First boot only: the audit log's initial sealing key, to be kept offline by the owner. */
@@ -166,20 +167,30 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
    * Rejects when the message was not recorded or not forwarded for that reason (so no PUBACK).
    */
   const handleDecision = async (device: string, topic: string, d: FlowDecision, bytesIn: number): Promise<void> => {
+    const t0 = meter.start();
     detector.flow(device, d.integration, d.verdict, d.reason, d.fieldsUndeclared);
     if (d.verdict === "deny" || d.integration === null || !d.payload || d.vendorTopic === undefined || d.destination === undefined) {
-      await audit.flow(device, topic, d, bytesIn);
+      const recorded = audit.flow(device, topic, d, bytesIn);
+      meter.stop("audit", t0);
+      await recorded;
       return;
     }
+    meter.stop("audit", t0);
     if (audit.failClosed) {
       // Fail closed: nothing leaves that the log could not record.
       await audit.flow(device, topic, { ...d, verdict: "deny", reason: "audit-unavailable" }, bytesIn);
       return;
     }
-    await audit.flow(device, topic, d, bytesIn);
+    const t1 = meter.start();
+    const recorded = audit.flow(device, topic, d, bytesIn);
+    meter.stop("audit", t1);
+    await recorded;
     if (audit.failClosed) throw new Error("audit log fails closed: message recorded but not forwarded");
     // PUBACK only once it is queued (or refused with a record), so the pipeline bound holds the devices.
-    await outbound.send(d.integration, d.destination, d.vendorTopic, d.payload);
+    const t2 = meter.start();
+    const queued = outbound.send(d.integration, d.destination, d.vendorTopic, d.payload);
+    meter.stop("queue", t2);
+    await queued;
   };
 
   /**
@@ -197,7 +208,9 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
       hits.hit("pipelineBytes");
       limitTally.add("pipelineBytes", { kind: "queue", decision: "info", reason: "limit", detail: { limit: "pipelineBytes", max: limits.pipelineBytes, action: "devices paused" } });
     }
+    const t0 = meter.start();
     const ds = policy.engine.evaluate({ device: clientId, topic, payload });
+    meter.stop("policy", t0);
     // One decision is the common case: no Promise.all (and its array) on the per-message path.
     const done = ds.length === 1 ? handleDecision(clientId, topic, ds[0]!, payload.length) : Promise.all(ds.map((d) => handleDecision(clientId, topic, d, payload.length))).then(() => undefined);
     const release = (): void => {

@@ -23,6 +23,11 @@ export interface Clock {
   monotonic(): number;
   /** True once wall-clock time comes from a trusted source. */
   isSet(): boolean;
+  /**
+   * Optional, for diagnostics only (the `profile` command, src/util/meter.ts): CPU time this
+   * process has used, in microseconds from an arbitrary origin. A board without a CPU clock leaves it out.
+   */
+  cpuMicros?(): number;
 }
 
 /** Opaque timer handle. */

@@ -633,6 +633,12 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
     relay.send("census");
     await relay.waitFor(/^census end/, 15000, from);
   };
+  /** The firmware's `profile` command (src/util/meter.ts): `on`, `reset`, or the per-stage report line. */
+  const profileNow = async (arg: "on" | "reset" | "off" | ""): Promise<string> => {
+    const from = relay.lines.length;
+    relay.send(arg === "" ? "profile" : `profile ${arg}`);
+    return relay.waitFor(/^profile: /, 10000, from);
+  };
   const memoryNow = async (): Promise<Live> => {
     const from = relay.lines.length;
     relay.send("memory");
@@ -723,21 +729,27 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
     phase("calibration-denied");
     // Calibration: denied only.
     const denyTally = new Tally();
+    await profileNow("on");
     let cpu0 = cpuMicros(pid);
     await paced(devices, rate, LOAD_CALIBRATION_S, () => "denied", denyTally);
     await settle(denyTally, 10000);
     await new Promise((r) => setTimeout(r, 2500)); // flow records commit
     deniedUs = (cpuMicros(pid) - cpu0) / Math.max(1, denyTally.acked);
+    // Per stage, as the firmware's own CPU clock saw it (a few console round trips are in "other").
+    figures["profile_denied"] = (await profileNow("")).replace(/^profile: /, "");
     phase("calibration-forwarded");
     // Calibration: forwarded (as they are and minimized, alternately), drained to the vendors.
     const fwdTally = new Tally();
     const vendorsBefore = vendorMessages();
+    await profileNow("reset");
     cpu0 = cpuMicros(pid);
     await paced(devices, rate, LOAD_CALIBRATION_S, (n) => (n % 2 === 0 ? "forwarded" : "minimized"), fwdTally);
     await settle(fwdTally, 10000);
     await until("the vendors to receive the calibration messages", () => (vendorMessages() - vendorsBefore >= fwdTally.acked ? true : undefined), 60000).catch(() => undefined);
     await new Promise((r) => setTimeout(r, 2500));
     forwardedUs = (cpuMicros(pid) - cpu0) / Math.max(1, fwdTally.acked);
+    figures["profile_forwarded"] = (await profileNow("")).replace(/^profile: /, "");
+    await profileNow("off");
     figures["vendor_received_calibration"] = `${vendorMessages() - vendorsBefore}/${fwdTally.acked}`;
     for (const t of [denyTally, fwdTally]) {
       tally.sent += t.sent;

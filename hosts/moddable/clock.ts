@@ -6,6 +6,7 @@ import Time from "time";
 import Net from "net";
 import SNTP from "sntp";
 import Timer from "timer";
+import { cpuMicros } from "portcullis/memory";
 import type { Clock, TimerId, Timers } from "../../src/ports.js";
 
 /** Before SNTP answers, a clock earlier than this (2025-01-01) is certainly unset (the ESP32 boots at 1970). */
@@ -25,6 +26,11 @@ export class ModdableClock implements Clock {
 
   isSet(): boolean {
     return this.#set;
+  }
+
+  /** This thread's CPU time (lin) or the time since boot (ESP32, one core runs XS), for `profile`. */
+  cpuMicros(): number {
+    return cpuMicros();
   }
 
   /**

@@ -7,6 +7,10 @@ export function nodeClock(): Clock {
     now: () => Date.now(),
     monotonic: () => Number((process.hrtime.bigint() - origin) / 1_000_000n),
     isSet: () => true,
+    cpuMicros: () => {
+      const u = process.cpuUsage();
+      return u.user + u.system;
+    },
   };
 }
 

@@ -17,4 +17,6 @@ declare module "portcullis/memory" {
   export function memory(): MemoryFigures;
   /** After Debug.gc(): the live slots grouped by constructor or function, largest first (`top` lines). */
   export function census(top: number): string;
+  /** CPU microseconds: this thread's CPU time on lin (CLOCK_THREAD_CPUTIME_ID), time since boot on the ESP32. */
+  export function cpuMicros(): number;
 }

@@ -3,3 +3,4 @@
  */
 export function memory() @ "xs_portcullis_memory";
 export function census(top) @ "xs_portcullis_memory_census";
+export function cpuMicros() @ "xs_portcullis_cpu_micros";

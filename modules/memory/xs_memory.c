@@ -5,6 +5,11 @@
  */
 #include "xsAll.h"
 #include "xsmc.h"
+#if ESP32
+#include "esp_timer.h"
+#else
+#include <time.h>
+#endif
 
 static void set(xsMachine *the, const char *name, txNumber value)
 {
@@ -29,6 +34,22 @@ void xs_portcullis_memory(xsMachine *the)
 	set(the, "stackPeakSlots", (txNumber)(the->stackTop - the->stackPeak));
 #else
 	set(the, "stackPeakSlots", 0);
+#endif
+}
+
+/*
+ * cpuMicros(): CPU time in microseconds for the per-stage meter (src/util/meter.ts). On lin the
+ * calling thread's CPU time, so other processes on the machine do not count; on the ESP32, where XS
+ * runs on one core, esp_timer's time since boot (it includes time that core spends in other tasks).
+ */
+void xs_portcullis_cpu_micros(xsMachine *the)
+{
+#if ESP32
+	xsmcSetNumber(xsResult, (txNumber)esp_timer_get_time());
+#else
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	xsmcSetNumber(xsResult, (txNumber)ts.tv_sec * 1e6 + (txNumber)ts.tv_nsec / 1e3);
 #endif
 }
 

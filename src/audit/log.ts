@@ -19,6 +19,7 @@ import { chainAt, chainBefore, exportEnd, exportHeader, exportRecords, findHoles
 import { checkpointJson, trailerLine, type CheckpointJson } from "./checkpoint.js";
 import { blocker, expiredSpans, type PurgeRules } from "./purge.js";
 import { NoiseAggregator } from "./noise.js";
+import { meter } from "../util/meter.js";
 
 /** The ring tag of the audit region ("A1"); the outbound queue uses another. */
 export const AUDIT_RING_TAG = 0xa1;
@@ -472,6 +473,15 @@ export class FlashAuditLog implements AuditLog {
    * full. `keep`: free sectors this record must leave (KEEP_*).
    */
   #write(ev: AuditEvent, keep: number, flags = 0): { seq: number; done: Promise<number> } {
+    const t0 = meter.start();
+    try {
+      return this.#writeRecord(ev, keep, flags);
+    } finally {
+      meter.stop("record", t0);
+    }
+  }
+
+  #writeRecord(ev: AuditEvent, keep: number, flags: number): { seq: number; done: Promise<number> } {
     this.#usable();
     const clock = this.#i.clock;
     const partial = { ...ev, seq: 0, time: Math.floor(clock.now()), timeSet: clock.isSet() };

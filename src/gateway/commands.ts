@@ -12,6 +12,7 @@ import { DataClasses } from "../policy/contract.js";
 import type { GaugeName, GaugeStatus } from "../profiles.js";
 import type { TableCommand } from "../console/shell.js";
 import { frozenTable } from "../util/frozen.js";
+import { meter, meterLine } from "../util/meter.js";
 
 const WHO = "console";
 import { CONSOLE } from "./actions.js";
@@ -218,6 +219,30 @@ const COMMANDS: readonly TableCommand<Context>[] = frozenTable<TableCommand<Cont
     run: async (_args, c) => {
       const r = await c.g.actions.unhold(CONSOLE);
       return r.ok ? `legal hold lifted (record ${r.value.seq})` : r.error.message;
+    },
+  },
+  {
+    name: "profile",
+    summary: "CPU per message by stage: `profile on`, `profile` (report), `profile reset`, `profile off`",
+    run: (args, c) => {
+      const cpu = c.board.clock.cpuMicros;
+      const what = args[0];
+      if (what === "on") {
+        if (cpu === undefined) return "this board has no CPU clock (Clock.cpuMicros): nothing to measure";
+        meter.use(() => cpu.call(c.board.clock));
+        return "profile: on (figures reset)";
+      }
+      if (what === "off") {
+        meter.use(undefined);
+        return "profile: off";
+      }
+      if (!meter.on) return "profile: off (`profile on` starts it)";
+      if (what === "reset") {
+        meter.reset();
+        return "profile: reset";
+      }
+      if (what !== undefined) return `unknown profile argument "${what}": give on, off, reset or nothing`;
+      return meterLine(meter.report());
     },
   },
   {

@@ -26,6 +26,7 @@ import { Inbound } from "./inbound.js";
 import { forwardable } from "./parse.js";
 import { TokenBucket } from "./rate.js";
 import { fresh, owed, RETAIN_AS_PUBLISHED, type InflightMessage, type OwedMessage, type ParkedSession } from "./persist.js";
+import { meter } from "../util/meter.js";
 
 /** MQTT 5 DISCONNECT reason for each way a connected session ends (MQTT 5.0 §3.14.2.1); absent: none sent. */
 const DISCONNECT_REASON: Readonly<Partial<Record<DisconnectReason, number>>> = Object.freeze({
@@ -233,6 +234,7 @@ export class Session implements SocketHandler {
 
   onData(data: Uint8Array): void {
     if (this.state === "closed") return;
+    const t0 = meter.start();
     try {
       const error = this.decoder.push(data);
       if (error === undefined || (this.state as SessionState) === "closed") return;
@@ -245,6 +247,8 @@ export class Session implements SocketHandler {
     } catch (e) {
       // Nothing may escape into the host's socket loop; an unexpected fault closes this connection only.
       this.close("internal-error", String(e));
+    } finally {
+      meter.stop("receive", t0);
     }
   }
 

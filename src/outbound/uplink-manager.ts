@@ -17,6 +17,7 @@ import { ErrorCode, PortcullisError } from "../errors.js";
 import type { EnvelopeSealer } from "./envelope.js";
 import type { OutboundQueue, PushResult, QueueDrop } from "./queue.js";
 import { PROFILES } from "../profiles.js";
+import { meter } from "../util/meter.js";
 
 export const DEFAULT_BACKOFF_BASE_MS = 1000;
 /** The cap: never wait longer than 5 minutes between attempts. */
@@ -312,9 +313,12 @@ export class UplinkManager {
       if (!item) return;
       this.#lastSent = item.seq;
       let envelope: Uint8Array;
+      const t0 = meter.start();
       try {
         envelope = this.#o.sealer.seal(item.seq, item.topic, item.payload);
+        meter.stop("seal", t0);
       } catch (e) {
+        meter.stop("seal", t0);
         // Cannot be sealed (a limit): it can never leave; drop it, audited, rather than block the queue.
         this.#count(this.#dropped, "seal");
         this.#event({ kind: "queue", decision: "deny", topic: item.topic, reason: "seal", detail: { seq: item.seq, detail: (e as Error).message } });
@@ -322,7 +326,10 @@ export class UplinkManager {
         continue;
       }
       this.#inFlight++;
-      session.publish(item.topic, envelope, 1).then(
+      const t1 = meter.start();
+      const sent = session.publish(item.topic, envelope, 1);
+      meter.stop("uplink", t1);
+      sent.then(
         () => {
           if (this.#session !== session) return;
           this.#inFlight--;

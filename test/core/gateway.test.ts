@@ -255,6 +255,40 @@ describe("the gateway on in-memory ports", () => {
     assert.equal(sent.length, before + 1, "flows resume");
   });
 
+  it("`profile` measures the message path by stage on the board's CPU clock, and says so when there is none", async () => {
+    assert.match(await g.shell.execute("profile on"), /no CPU clock/);
+    let cpu = 0;
+    // A CPU clock that moves 3 µs per reading: every stage a message passes gets time and a count.
+    Object.assign(clock, { cpuMicros: () => (cpu += 3) });
+    try {
+      assert.match(await g.shell.execute("profile"), /off/);
+      assert.match(await g.shell.execute("profile on"), /on/);
+      const s = device();
+      await settle(clock);
+      assert.match(await g.shell.execute("profile reset"), /reset/);
+      for (let i = 0; i < 3; i++) publish(s, { temperature_c: 20 + i, hvac_mode: "heat" });
+      publish(s, { temperature_c: 1 }, "home/thermostat/secret"); // no contract covers it: denied
+      await settle(clock);
+      assert.equal(sent.length, 3);
+      const line = await g.shell.execute("profile");
+      const m = /^profile: (\d+) messages (\d+) us; (.*)$/.exec(line);
+      assert.ok(m, line);
+      assert.equal(Number(m[1]), 4, "one policy decision per message");
+      const stages = Object.fromEntries(m[3]!.split("; ").map((p) => { const [name, count, total] = p.split(" "); return [name, { count, total: Number(total) }]; }));
+      assert.equal(stages.policy!.count, "4");
+      assert.equal(stages.queue!.count, "3", "the three allowed ones were queued");
+      assert.equal(stages.seal!.count, "3");
+      assert.equal(stages.uplink!.count, "3");
+      assert.ok(Number(stages.receive!.count) >= 4 && Number(stages.audit!.count) >= 4 && Number(stages.record!.count) >= 1, line);
+      for (const name of ["receive", "policy", "audit", "record", "queue", "seal", "uplink"]) assert.ok(stages[name]!.total > 0, `${name}: ${line}`);
+      assert.match(await g.shell.execute("profile bogus"), /unknown profile argument "bogus"/);
+      assert.match(await g.shell.execute("profile off"), /off/);
+    } finally {
+      delete (clock as { cpuMicros?: unknown }).cpuMicros;
+      await g.shell.execute("profile off");
+    }
+  });
+
   it("the console answers status, and an unknown command with the list of commands", async () => {
     assert.match(await g.shell.execute("status"), /audit\s+\d+ records/);
     assert.match(await g.shell.execute("nope"), /^error: unknown command "nope"; commands: .*status/);

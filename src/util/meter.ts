@@ -1,0 +1,148 @@
+/**
+ * The message path's CPU meter, per stage (issue 9, "A fraction of the CPU per message"): where the
+ * time of one device message goes, measured on the board itself with its CPU clock
+ * (Clock.cpuMicros: the process's CPU time on lin, so other processes on a shared machine do not
+ * count). Off by default; the console's `profile` command turns it on and reports.
+ *
+ * Times are exclusive: a stage that runs inside another (an audit record written while the policy
+ * decides, say) is charged to itself and taken out of the outer one, so the stages add up to the
+ * metered time and never count a microsecond twice. Stages are synchronous spans: `start` and `stop`
+ * of one span run in the same turn of the event loop, so an await inside a stage ends it.
+ *
+ * One meter per machine (module state): the stages sit deep in the core (session, policy, audit log,
+ * outbound), and threading an object through each constructor would cost a slot per instance for a
+ * diagnostic. When off, a stage costs a method call and a comparison.
+ */
+
+/** The stages, in the order a forwarded message meets them. */
+export const STAGES = Object.freeze([
+  /** Bytes from a device socket: MQTT decode and the session/broker handling around the others. */
+  "receive",
+  /** The policy engine's decision: contract match, minimization, pseudonyms, rate limits. */
+  "policy",
+  /** The gateway's side of the audit log for one decision (summaries, aggregation). */
+  "audit",
+  /** One audit record written: encode, hash chain, encryption at rest, the ring's buffer. */
+  "record",
+  /** An allowed message handed to its integration's flash queue. */
+  "queue",
+  /** The envelope: HPKE seal to the vendor's key. */
+  "seal",
+  /** The uplink's MQTT publish: encode and the TLS write it triggers. */
+  "uplink",
+] as const);
+
+export type Stage = (typeof STAGES)[number];
+
+const INDEX: Readonly<Record<Stage, number>> = Object.freeze({ receive: 0, policy: 1, audit: 2, record: 3, queue: 4, seal: 5, uplink: 6 });
+const MAX_DEPTH = 16;
+
+/** One stage's figures since the last reset. */
+export interface StageFigure {
+  readonly stage: Stage;
+  /** Spans measured. */
+  readonly count: number;
+  /** Exclusive CPU microseconds. */
+  readonly micros: number;
+}
+
+export interface MeterReport {
+  readonly stages: readonly StageFigure[];
+  /** CPU microseconds since the last reset, metered or not (the rest is timers, sockets, GC outside stages). */
+  readonly totalMicros: number;
+}
+
+class StageMeter {
+  #now: (() => number) | undefined;
+  #totals: Float64Array | undefined;
+  #counts: Float64Array | undefined;
+  /** Per open span: the time its nested spans took (exclusive accounting). */
+  #inner: Float64Array | undefined;
+  /** Per open span: the CPU time it started. */
+  #starts: Float64Array | undefined;
+  #depth = 0;
+  #since = 0;
+
+  /** Turns the meter on with a CPU clock in microseconds, or off (undefined). Resets the figures. */
+  use(now: (() => number) | undefined): void {
+    this.#now = now;
+    if (now === undefined) {
+      this.#totals = this.#counts = this.#inner = this.#starts = undefined;
+      return;
+    }
+    // Allocated when turned on (never at preload, where a module's buffers would sit in flash).
+    this.#totals = new Float64Array(STAGES.length);
+    this.#counts = new Float64Array(STAGES.length);
+    this.#inner = new Float64Array(MAX_DEPTH);
+    this.#starts = new Float64Array(MAX_DEPTH);
+    this.reset();
+  }
+
+  get on(): boolean {
+    return this.#now !== undefined;
+  }
+
+  reset(): void {
+    this.#totals?.fill(0);
+    this.#counts?.fill(0);
+    this.#depth = 0;
+    this.#since = this.#now?.() ?? 0;
+  }
+
+  /**
+   * Opens a span: its depth, to give back to `stop`, or -1 when the meter is off (then `stop` does
+   * nothing). A span left open by an exception is closed by the next `stop` of an outer one.
+   */
+  start(): number {
+    const now = this.#now;
+    if (now === undefined || this.#depth >= MAX_DEPTH) return -1;
+    const d = this.#depth++;
+    this.#inner![d] = 0;
+    this.#starts![d] = now();
+    return d;
+  }
+
+  /** Closes the span `start` opened (`span` its answer) and charges it, less its nested spans, to `stage`. */
+  stop(stage: Stage, span: number): void {
+    const now = this.#now;
+    if (span < 0 || now === undefined || span >= this.#depth) return;
+    const elapsed = now() - this.#starts![span]!;
+    const inner = this.#inner!;
+    this.#depth = span;
+    const i = INDEX[stage];
+    this.#totals![i] = this.#totals![i]! + Math.max(0, elapsed - inner[span]!);
+    this.#counts![i] = this.#counts![i]! + 1;
+    if (span > 0) inner[span - 1] = inner[span - 1]! + elapsed;
+  }
+
+  report(): MeterReport {
+    const stages: StageFigure[] = [];
+    const totals = this.#totals;
+    const counts = this.#counts;
+    if (totals !== undefined && counts !== undefined) {
+      for (let i = 0; i < STAGES.length; i++) stages.push({ stage: STAGES[i]!, count: counts[i]!, micros: totals[i]! });
+    }
+    return { stages, totalMicros: this.#now === undefined ? 0 : this.#now() - this.#since };
+  }
+}
+
+/** The machine's meter. */
+export const meter = new StageMeter();
+
+/**
+ * The `profile` line: the device messages (one policy decision each), the CPU time, then per stage
+ * `<stage> <spans> <µs total> <µs per message>`, and the unmetered rest (timers, socket callbacks, GC).
+ */
+export function meterLine(r: MeterReport): string {
+  const messages = r.stages.find((s) => s.stage === "policy")?.count ?? 0;
+  let metered = 0;
+  const parts: string[] = [];
+  const per = (us: number): string => (messages > 0 ? us / messages : 0).toFixed(1);
+  for (const s of r.stages) {
+    metered += s.micros;
+    parts.push(`${s.stage} ${s.count} ${Math.round(s.micros)} ${per(s.micros)}`);
+  }
+  const rest = Math.max(0, r.totalMicros - metered);
+  parts.push(`other - ${Math.round(rest)} ${per(rest)}`);
+  return `profile: ${messages} messages ${Math.round(r.totalMicros)} us; ${parts.join("; ")}`;
+}
