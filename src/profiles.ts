@@ -93,7 +93,7 @@ const ESP32: BoardProfile = Object.freeze({
   // The SDK's own values for its ESP32 targets (nodemcu): 4,928 × 16-byte slots + 77 KiB of chunks,
   // about 154 KiB of the ~145 KiB ESP-IDF leaves free after Wi-Fi in its default configuration
   // (DESIGN.md "Memory budget": the plain ESP32 does not yet hold its promise).
-  heap: Object.freeze({ slots: 4928, chunk: 78848, stack: 768 }),
+  heap: Object.freeze({ slots: 4928, chunk: 78848, stack: 1024 }),
 });
 
 const ESP32_PSRAM: BoardProfile = Object.freeze({

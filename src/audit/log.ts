@@ -473,15 +473,9 @@ export class FlashAuditLog implements AuditLog {
    * full. `keep`: free sectors this record must leave (KEEP_*).
    */
   #write(ev: AuditEvent, keep: number, flags = 0): { seq: number; done: Promise<number> } {
+    // No wrapper frame or try/finally (the boot path runs near the esp32 stack's end): a throw leaves
+    // the span open and the meter closes it with the outer one (src/util/meter.ts).
     const t0 = meter.start();
-    try {
-      return this.#writeRecord(ev, keep, flags);
-    } finally {
-      meter.stop("record", t0);
-    }
-  }
-
-  #writeRecord(ev: AuditEvent, keep: number, flags: number): { seq: number; done: Promise<number> } {
     this.#usable();
     const clock = this.#i.clock;
     const partial = { ...ev, seq: 0, time: Math.floor(clock.now()), timeSet: clock.isSet() };
@@ -499,6 +493,7 @@ export class FlashAuditLog implements AuditLog {
     if (flags === 0 && this.#ring.nextSeq - this.#seal.first >= (this.#o.sealEveryRecords ?? DEFAULT_SEAL_EVERY_RECORDS)) {
       this.#safely(() => this.#doSeal());
     }
+    meter.stop("record", t0);
     return { seq, done };
   }
 
