@@ -44,29 +44,47 @@ export class ModdableClock implements Clock {
   }
 }
 
-type Handle = TimerId & { timer: Timer | undefined };
+/** The SDK timer itself is the handle: its callback rides on it, so an arm builds no wrapper closure. */
+type Handle = Timer & TimerId & { portcullis: (() => void) | undefined };
 
-/** {@link Timers} on the SDK `Timer`; callbacks never run inside the call that scheduled them. */
+/** The one callback of every one-shot timer: the SDK passes the timer (modules/base/timer/modTimer.c). */
+function fireOnce(timer: Timer): void {
+  const handle = timer as Handle;
+  const callback = handle.portcullis;
+  handle.portcullis = undefined;
+  if (callback !== undefined) run(callback);
+}
+
+/** The one callback of every repeating timer. */
+function fireRepeat(timer: Timer): void {
+  const callback = (timer as Handle).portcullis;
+  if (callback !== undefined) run(callback);
+}
+
+/**
+ * {@link Timers} on the SDK `Timer`; callbacks never run inside the call that scheduled them. The
+ * handle is the SDK's timer object with the callback as a property, and the SDK calls one shared
+ * function per kind: an arm costs the timer object and one property, not a handle and a closure.
+ */
 export class ModdableTimers implements Timers {
   after(ms: number, callback: () => void): TimerId {
-    const handle = { timer: undefined } as unknown as Handle;
-    handle.timer = Timer.set(() => {
-      handle.timer = undefined;
-      run(callback);
-    }, Math.max(0, ms));
-    return handle;
+    const timer = Timer.set(fireOnce, Math.max(0, ms)) as Handle;
+    timer.portcullis = callback;
+    return timer;
   }
 
   every(ms: number, callback: () => void): TimerId {
-    const handle = { timer: undefined } as unknown as Handle;
-    handle.timer = Timer.repeat(() => run(callback), Math.max(1, ms));
-    return handle;
+    const timer = Timer.repeat(fireRepeat, Math.max(1, ms)) as Handle;
+    timer.portcullis = callback;
+    return timer;
   }
 
   cancel(id: TimerId): void {
     const handle = id as Handle;
-    if (handle.timer !== undefined) Timer.clear(handle.timer);
-    handle.timer = undefined;
+    // A fired one-shot has no callback left; clearing it again is harmless in the SDK, but skip it.
+    if (handle.portcullis === undefined) return;
+    handle.portcullis = undefined;
+    Timer.clear(handle);
   }
 }
 

@@ -59,14 +59,29 @@ export class PinnedTLSSocket {
     // would offer each other's sessions.
     this.#session = new Session({ serverName: options.host, ...secure, cache: false, protocolVersion: 0x303 });
     this.#session.initiateHandshake();
+    // `target` puts this socket on the TCP one, so its callbacks are shared functions, not three
+    // closures per connection (as hosts/moddable/network.ts does).
     const socket = new options.TCP.io({
       ...options,
-      onReadable: (count: number) => this.#readableChanged(count),
-      onWritable: (count: number) => this.#writableChanged(count),
-      onError: () => this.#fail("connection lost"),
+      target: this,
+      onReadable: PinnedTLSSocket.#readableCallback,
+      onWritable: PinnedTLSSocket.#writableCallback,
+      onError: PinnedTLSSocket.#errorCallback,
     });
     socket.readable = socket.writable = 0;
     this.#socket = socket;
+  }
+
+  static #readableCallback(this: Raw & { target: PinnedTLSSocket }, count: number): void {
+    this.target.#readableChanged(count);
+  }
+
+  static #writableCallback(this: Raw & { target: PinnedTLSSocket }, count: number): void {
+    this.target.#writableChanged(count);
+  }
+
+  static #errorCallback(this: Raw & { target: PinnedTLSSocket }): void {
+    this.target.#fail("connection lost");
   }
 
   close(): void {

@@ -52,41 +52,46 @@ export interface MeterReport {
   readonly totalMicros: number;
 }
 
+/**
+ * Plain (TypeScript-private) properties, not `#` fields: the one instance is built at preload on the
+ * device, and XS copies a preloaded object to RAM on its first write only for ordinary properties (a
+ * `#` field write fails there with "undefined private property").
+ */
 class StageMeter {
-  #now: (() => number) | undefined;
-  #totals: Float64Array | undefined;
-  #counts: Float64Array | undefined;
+  private _now: (() => number) | undefined;
+  private _totals: Float64Array | undefined;
+  private _counts: Float64Array | undefined;
   /** Per open span: the time its nested spans took (exclusive accounting). */
-  #inner: Float64Array | undefined;
+  private _inner: Float64Array | undefined;
   /** Per open span: the CPU time it started. */
-  #starts: Float64Array | undefined;
-  #depth = 0;
-  #since = 0;
+  private _starts: Float64Array | undefined;
+  private _depth = 0;
+  private _since = 0;
 
   /** Turns the meter on with a CPU clock in microseconds, or off (undefined). Resets the figures. */
   use(now: (() => number) | undefined): void {
-    this.#now = now;
+    this._now = now;
     if (now === undefined) {
-      this.#totals = this.#counts = this.#inner = this.#starts = undefined;
+      this._totals = this._counts = this._inner = this._starts = undefined;
       return;
     }
     // Allocated when turned on (never at preload, where a module's buffers would sit in flash).
-    this.#totals = new Float64Array(STAGES.length);
-    this.#counts = new Float64Array(STAGES.length);
-    this.#inner = new Float64Array(MAX_DEPTH);
-    this.#starts = new Float64Array(MAX_DEPTH);
+    this._totals = new Float64Array(STAGES.length);
+    this._counts = new Float64Array(STAGES.length);
+    this._inner = new Float64Array(MAX_DEPTH);
+    this._starts = new Float64Array(MAX_DEPTH);
     this.reset();
   }
 
   get on(): boolean {
-    return this.#now !== undefined;
+    return this._now !== undefined;
   }
 
   reset(): void {
-    this.#totals?.fill(0);
-    this.#counts?.fill(0);
-    this.#depth = 0;
-    this.#since = this.#now?.() ?? 0;
+    this._totals?.fill(0);
+    this._counts?.fill(0);
+    this._depth = 0;
+    this._since = this._now?.() ?? 0;
   }
 
   /**
@@ -94,35 +99,35 @@ class StageMeter {
    * nothing). A span left open by an exception is closed by the next `stop` of an outer one.
    */
   start(): number {
-    const now = this.#now;
-    if (now === undefined || this.#depth >= MAX_DEPTH) return -1;
-    const d = this.#depth++;
-    this.#inner![d] = 0;
-    this.#starts![d] = now();
+    const now = this._now;
+    if (now === undefined || this._depth >= MAX_DEPTH) return -1;
+    const d = this._depth++;
+    this._inner![d] = 0;
+    this._starts![d] = now();
     return d;
   }
 
   /** Closes the span `start` opened (`span` its answer) and charges it, less its nested spans, to `stage`. */
   stop(stage: Stage, span: number): void {
-    const now = this.#now;
-    if (span < 0 || now === undefined || span >= this.#depth) return;
-    const elapsed = now() - this.#starts![span]!;
-    const inner = this.#inner!;
-    this.#depth = span;
+    const now = this._now;
+    if (span < 0 || now === undefined || span >= this._depth) return;
+    const elapsed = now() - this._starts![span]!;
+    const inner = this._inner!;
+    this._depth = span;
     const i = INDEX[stage];
-    this.#totals![i] = this.#totals![i]! + Math.max(0, elapsed - inner[span]!);
-    this.#counts![i] = this.#counts![i]! + 1;
+    this._totals![i] = this._totals![i]! + Math.max(0, elapsed - inner[span]!);
+    this._counts![i] = this._counts![i]! + 1;
     if (span > 0) inner[span - 1] = inner[span - 1]! + elapsed;
   }
 
   report(): MeterReport {
     const stages: StageFigure[] = [];
-    const totals = this.#totals;
-    const counts = this.#counts;
+    const totals = this._totals;
+    const counts = this._counts;
     if (totals !== undefined && counts !== undefined) {
       for (let i = 0; i < STAGES.length; i++) stages.push({ stage: STAGES[i]!, count: counts[i]!, micros: totals[i]! });
     }
-    return { stages, totalMicros: this.#now === undefined ? 0 : this.#now() - this.#since };
+    return { stages, totalMicros: this._now === undefined ? 0 : this._now() - this._since };
   }
 }
 
