@@ -265,23 +265,11 @@ export class Broker {
     }
 
     authorizeSubscribe(id: string, filter: string): boolean {
-      const check = this.broker.#options.authorizeSubscribe;
-      if (check === undefined) return true;
-      try {
-        return check(id, filter) === true;
-      } catch {
-        return false;
-      }
+      return allowed(this.broker.#options.authorizeSubscribe, id, filter);
     }
 
     authorizePublish(id: string, topic: string): boolean {
-      const check = this.broker.#options.authorizePublish;
-      if (check === undefined) return true;
-      try {
-        return check(id, topic) === true;
-      } catch {
-        return false;
-      }
+      return allowed(this.broker.#options.authorizePublish, id, topic);
     }
 
     route(id: string, topic: string, payload: Uint8Array, qos: 0 | 1 | 2, retain: boolean, props?: Properties): void {
@@ -619,5 +607,15 @@ export class Broker {
     this.#closed = true;
     for (const s of [...this.#sessions]) s.close("shutdown");
     this.#tally.flushAll();
+  }
+}
+
+/** An optional ACL check: none allows; a throw refuses (the gateway's checks must not escape into a session). */
+function allowed(check: ((clientId: string, what: string) => boolean) | undefined, id: string, what: string): boolean {
+  if (check === undefined) return true;
+  try {
+    return check(id, what) === true;
+  } catch {
+    return false;
   }
 }
