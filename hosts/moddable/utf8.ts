@@ -1,11 +1,33 @@
 /**
  * Strict UTF-8 (RFC 3629) for the firmware's TextEncoder/TextDecoder globals (globals.ts). Decoding builds
  * strings 32 code points per String.fromCodePoint call: spreading more arguments than that (the core's
- * src/policy/codec.ts spreads up to 1024) overflows a 512-slot XS stack. No imports, so Node tests it.
+ * src/policy/codec.ts spreads up to 1024) overflows a 512-slot XS stack. No imports, so Node tests it;
+ * the native fast path runs only in the firmware (test/contract/utf8.contract.ts checks it there).
  */
+
+/**
+ * XS's native conversions (Moddable's String.fromArrayBuffer and ArrayBuffer.fromString, absent on
+ * Node and in xsnap's CESU-8 build): they copy the engine's internal UTF-8 in C, but are not strict
+ * (overlongs and surrogates pass, and XS keeps lone surrogates as 3-byte forms). So they are used
+ * only where their answer is provably the strict one: text that is all ASCII, which is what MQTT
+ * topics and JSON payloads nearly always are. A string is all ASCII exactly when its byte length
+ * equals its length in UTF-16 units (any other character takes more bytes than units); everything
+ * else takes the strict JavaScript path below. The JS path costs ~50 µs for 100 bytes in XS on x86.
+ */
+const nativeDecode = (String as unknown as { fromArrayBuffer?: (buffer: ArrayBufferLike, offset?: number, length?: number) => string }).fromArrayBuffer;
+const nativeEncode = (ArrayBuffer as unknown as { fromString?: (text: string) => ArrayBuffer }).fromString;
 
 /** UTF-8 bytes of a string; lone surrogates become U+FFFD, as TextEncoder does (WHATWG Encoding §4.2). */
 export function utf8Encode(s: string): Uint8Array {
+  if (nativeEncode !== undefined) {
+    const buffer = nativeEncode(s);
+    if (buffer.byteLength === s.length) return new Uint8Array(buffer);
+  }
+  return encodeStrict(s);
+}
+
+/** The strict encoder in JavaScript (every board; the fallback of {@link utf8Encode}). */
+export function encodeStrict(s: string): Uint8Array {
   let length = 0;
   for (let i = 0; i < s.length; i++) {
     const cp = s.codePointAt(i)!;
@@ -41,6 +63,20 @@ const BATCH = 32;
 
 /** Strict UTF-8 decoding (RFC 3629 §4: no overlongs, surrogates, or code points above U+10FFFF); undefined when malformed. */
 export function utf8Decode(bytes: Uint8Array): string | undefined {
+  if (nativeDecode !== undefined && bytes.length > 0) {
+    let text: string | undefined;
+    try {
+      text = nativeDecode(bytes.buffer, bytes.byteOffset, bytes.length);
+    } catch {
+      text = undefined; // not even loosely UTF-8: the strict path says so
+    }
+    if (text !== undefined && text.length === bytes.length) return text;
+  }
+  return decodeStrict(bytes);
+}
+
+/** The strict decoder in JavaScript (every board; the fallback of {@link utf8Decode}). */
+export function decodeStrict(bytes: Uint8Array): string | undefined {
   let out = "";
   const batch: number[] = [];
   for (let i = 0; i < bytes.length; ) {

@@ -15,6 +15,7 @@ import { base64, matchesPin, spkiOf } from "../../hosts/moddable/spki.js";
 import { MAX_KEY_VALUE, checkEntry, checkName } from "../../hosts/moddable/keystore-rules.js";
 import { selfTest } from "../../hosts/moddable/selftest.js";
 import { utf8Decode, utf8Encode } from "../../hosts/moddable/utf8.js";
+import { utf8Contract } from "../contract/utf8.contract.js";
 import fc from "fast-check";
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
@@ -139,3 +140,7 @@ describe("firmware: UTF-8 for the TextEncoder/TextDecoder globals (hosts/moddabl
     assert.equal(utf8Decode(utf8Encode(s)), s);
   });
 });
+
+// On Node the natives are absent: this is the strict JavaScript path (the lin firmware runs the same
+// contract against the native fast path: hosts/moddable/port-contracts).
+utf8Contract("hosts/moddable/utf8.ts on Node (JavaScript path)", { utf8Encode, utf8Decode });

@@ -12,6 +12,8 @@ import { runAll } from "test/xs/harness";
 import { cryptoContract } from "test/contract/crypto";
 import { flashContract } from "test/contract/flash";
 import { keyStoreContract } from "test/contract/keystore";
+import { utf8Contract } from "test/contract/utf8";
+import { utf8Decode, utf8Encode } from "portcullis/moddable/utf8";
 import { ModdableCrypto } from "portcullis/moddable/crypto";
 import { auditImagePath, openAuditFlash } from "portcullis/moddable/flash";
 import { FileKeyStore } from "portcullis/moddable/keystore";
@@ -37,6 +39,9 @@ function freshAuditFlash(): ReturnType<typeof openAuditFlash>["flash"] {
 let stores = 0;
 flashContract("lin NorFlash over the file image (hosts/moddable/lin/flash)", freshAuditFlash);
 keyStoreContract("lin FileKeyStore (hosts/moddable/lin/keystore)", () => new FileKeyStore(`${dataDir}keys-${stores++}/`));
+// XS's String.fromArrayBuffer/ArrayBuffer.fromString are there: the ASCII fast path is what runs.
+if (typeof (String as unknown as { fromArrayBuffer?: unknown }).fromArrayBuffer !== "function") trace("contracts: String.fromArrayBuffer missing: the UTF-8 fast path is not tested\n");
+utf8Contract("hosts/moddable/utf8 in the firmware's XS (native fast path)", { utf8Encode, utf8Decode });
 cryptoContract("ModdableCrypto on the SDK crypt modules (hosts/moddable/crypto)", () => new ModdableCrypto(new EntropyRandom()));
 
 runAll().then(
