@@ -20,26 +20,30 @@ const nativeEncode = (ArrayBuffer as unknown as { fromString?: (text: string) =>
 /** UTF-8 bytes of a string; lone surrogates become U+FFFD, as TextEncoder does (WHATWG Encoding §4.2). */
 export function utf8Encode(s: string): Uint8Array {
   if (nativeEncode !== undefined) {
-    const buffer = nativeEncode(s);
+    const buffer = nativeEncode.call(ArrayBuffer, s); // it constructs through `this`
     if (buffer.byteLength === s.length) return new Uint8Array(buffer);
   }
   return encodeStrict(s);
 }
 
-/** The strict encoder in JavaScript (every board; the fallback of {@link utf8Encode}). */
+/**
+ * The strict encoder in JavaScript (every board; the fallback of {@link utf8Encode}). It walks code
+ * points with the string iterator, never by index: the lin firmware's XS counts a string's length and
+ * indexes in code points (an astral character is 1, not 2 as on Node), so an index loop that skips the
+ * second half of a surrogate pair dropped the character after every emoji there (found by
+ * test/contract/utf8.contract.ts in the port contract app).
+ */
 export function encodeStrict(s: string): Uint8Array {
   let length = 0;
-  for (let i = 0; i < s.length; i++) {
-    const cp = s.codePointAt(i)!;
-    if (cp > 0xffff) i++;
+  for (const ch of s) {
+    const cp = ch.codePointAt(0)!;
     length += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
   }
   const out = new Uint8Array(length);
   let o = 0;
-  for (let i = 0; i < s.length; i++) {
-    let cp = s.codePointAt(i)!;
-    if (cp > 0xffff) i++;
-    else if (cp >= 0xd800 && cp < 0xe000) cp = 0xfffd;
+  for (const ch of s) {
+    let cp = ch.codePointAt(0)!;
+    if (cp >= 0xd800 && cp < 0xe000) cp = 0xfffd;
     if (cp < 0x80) out[o++] = cp;
     else if (cp < 0x800) {
       out[o++] = 0xc0 | (cp >> 6);
@@ -66,7 +70,7 @@ export function utf8Decode(bytes: Uint8Array): string | undefined {
   if (nativeDecode !== undefined && bytes.length > 0) {
     let text: string | undefined;
     try {
-      text = nativeDecode(bytes.buffer, bytes.byteOffset, bytes.length);
+      text = nativeDecode.call(String, bytes.buffer, bytes.byteOffset, bytes.length);
     } catch {
       text = undefined; // not even loosely UTF-8: the strict path says so
     }

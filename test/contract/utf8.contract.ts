@@ -75,12 +75,18 @@ export function utf8Contract(name: string, codec: Utf8Codec): void {
     it("round-trips every ASCII character and a long mixed text", () => {
       let ascii = "";
       for (let c = 0; c < 128; c++) ascii += String.fromCharCode(c);
-      assert.equal(codec.utf8Decode(codec.utf8Encode(ascii)), ascii);
-      assert.equal(codec.utf8Encode(ascii).length, 128);
+      const encoded = codec.utf8Encode(ascii);
+      assert.equal(encoded.length, 128, `ASCII encodes to ${encoded.length} bytes`);
+      for (let c = 0; c < 128; c++) assert.equal(encoded[c], c, `byte ${c} is ${encoded[c]}`);
+      const decoded = codec.utf8Decode(encoded);
+      assert.equal(decoded?.length, 128, `ASCII decodes to ${decoded?.length} units`);
+      assert.ok(decoded === ascii, "ASCII round-trips");
       const mixed = `${"x".repeat(5000)}é🔒${"y".repeat(5000)}`;
       const bytes = codec.utf8Encode(mixed);
-      assert.equal(bytes.length, 10006);
-      assert.equal(codec.utf8Decode(bytes), mixed);
+      assert.equal(bytes.length, 10006, `mixed encodes to ${bytes.length} bytes`);
+      assert.ok(codec.utf8Decode(bytes) === mixed, "mixed round-trips");
+      // An astral character followed by others: the character after it must survive.
+      assert.deepEqual([...codec.utf8Encode("🔒ab")], [0xf0, 0x9f, 0x94, 0x92, 0x61, 0x62]);
     });
   });
 }
