@@ -169,27 +169,18 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   const handleDecision = async (device: string, topic: string, d: FlowDecision, bytesIn: number): Promise<void> => {
     const t0 = meter.start();
     detector.flow(device, d.integration, d.verdict, d.reason, d.fieldsUndeclared);
-    if (d.verdict === "deny" || d.integration === null || !d.payload || d.vendorTopic === undefined || d.destination === undefined) {
-      const recorded = audit.flow(device, topic, d, bytesIn);
-      meter.stop("audit", t0);
-      await recorded;
-      return;
-    }
+    const forward = !(d.verdict === "deny" || d.integration === null || !d.payload || d.vendorTopic === undefined || d.destination === undefined);
+    // Fail closed: nothing leaves that the log could not record.
+    const refused = forward && audit.failClosed;
+    const recorded = audit.flow(device, topic, refused ? { ...d, verdict: "deny", reason: "audit-unavailable" } : d, bytesIn);
     meter.stop("audit", t0);
-    if (audit.failClosed) {
-      // Fail closed: nothing leaves that the log could not record.
-      await audit.flow(device, topic, { ...d, verdict: "deny", reason: "audit-unavailable" }, bytesIn);
-      return;
-    }
-    const t1 = meter.start();
-    const recorded = audit.flow(device, topic, d, bytesIn);
-    meter.stop("audit", t1);
     await recorded;
+    if (!forward || refused) return;
     if (audit.failClosed) throw new Error("audit log fails closed: message recorded but not forwarded");
     // PUBACK only once it is queued (or refused with a record), so the pipeline bound holds the devices.
-    const t2 = meter.start();
+    const t1 = meter.start();
     const queued = outbound.send(d.integration, d.destination, d.vendorTopic, d.payload);
-    meter.stop("queue", t2);
+    meter.stop("queue", t1);
     await queued;
   };
 

@@ -53,7 +53,7 @@ export function utf8Encode(s: string): Uint8Array {
  * second half of a surrogate pair dropped the character after every emoji there (found by
  * test/contract/utf8.contract.ts in the port contract app).
  */
-export function encodeStrict(s: string): Uint8Array {
+function encodeStrict(s: string): Uint8Array {
   let length = 0;
   for (const ch of s) {
     const cp = ch.codePointAt(0)!;
@@ -100,7 +100,7 @@ export function utf8Decode(bytes: Uint8Array): string | undefined {
 }
 
 /** The strict decoder in JavaScript (every board; the fallback of {@link utf8Decode}). */
-export function decodeStrict(bytes: Uint8Array): string | undefined {
+function decodeStrict(bytes: Uint8Array): string | undefined {
   let out = "";
   const batch: number[] = [];
   for (let i = 0; i < bytes.length; ) {

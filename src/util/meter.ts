@@ -1,8 +1,8 @@
 /**
  * The message path's CPU meter, per stage (issue 9, "A fraction of the CPU per message"): where the
  * time of one device message goes, measured on the board itself with its CPU clock
- * (Clock.cpuMicros: the process's CPU time on lin, so other processes on a shared machine do not
- * count). Off by default; the console's `profile` command turns it on and reports.
+ * (Clock.cpuMicros: the XS thread's CPU time on the lin firmware, so other processes on a shared
+ * machine do not count). Off by default; the console's `profile` command turns it on and reports.
  *
  * Times are exclusive: a stage that runs inside another (an audit record written while the policy
  * decides, say) is charged to itself and taken out of the outer one, so the stages add up to the
@@ -34,7 +34,8 @@ export const STAGES = Object.freeze([
 
 export type Stage = (typeof STAGES)[number];
 
-const INDEX: Readonly<Record<Stage, number>> = Object.freeze({ receive: 0, policy: 1, audit: 2, record: 3, queue: 4, seal: 5, uplink: 6 });
+/** Each stage's position in STAGES (derived, so the two cannot drift apart). */
+const INDEX = Object.freeze(Object.fromEntries(STAGES.map((s, i) => [s, i]))) as Readonly<Record<Stage, number>>;
 const MAX_DEPTH = 16;
 
 /** One stage's figures since the last reset. */
