@@ -488,6 +488,8 @@ async function contracts(): Promise<string> {
 /** Seconds of each phase. The sustained phase is the promise's; the calibration phases price a message. */
 const LOAD_SUSTAINED_S = 60;
 const LOAD_CALIBRATION_S = 15;
+/** Seconds of the idle CPU measurement (the home connected, nobody publishing). */
+const LOAD_IDLE_S = 10;
 const LOAD_FLOOD_S = 15;
 const LOAD_FLOOD_INFLIGHT = 16;
 /** Steady state must leave this share of slots and chunk bytes free. */
@@ -690,8 +692,15 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
     figures["chunk_bytes_per_connected_session"] = Math.round((connected.chunk - idle.chunk) / devices.length);
 
     note(connected);
-    // Live-set samples through every phase (each a full collection: its CPU counts, as it would on the device).
-    sampler = setInterval(() => void memoryNow().then(note, () => undefined), 3000);
+    // Idle CPU: the home connected, nobody publishing (timers, keepalives, the uplinks' pings, the console).
+    await profileNow("on");
+    const idleCpu0 = cpuMicros(pid);
+    const idleT0 = performance.now();
+    await new Promise((r) => setTimeout(r, LOAD_IDLE_S * 1000));
+    const idleUsPerS = (cpuMicros(pid) - idleCpu0) / ((performance.now() - idleT0) / 1000);
+    figures["idle_cpu_us_per_s"] = Math.round(idleUsPerS);
+    figures["profile_idle"] = (await profileNow("")).replace(/^profile: /, "");
+    await profileNow("off");
     let seq = 0;
     const publish = (d: LoadDevice, kind: Kind, t: Tally = tally): void => {
       const c = byId.get(d.id)!;
@@ -731,10 +740,12 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
     const denyTally = new Tally();
     await profileNow("on");
     let cpu0 = cpuMicros(pid);
+    let window0 = performance.now();
     await paced(devices, rate, LOAD_CALIBRATION_S, () => "denied", denyTally);
     await settle(denyTally, 10000);
     await new Promise((r) => setTimeout(r, 2500)); // flow records commit
     deniedUs = (cpuMicros(pid) - cpu0) / Math.max(1, denyTally.acked);
+    const deniedS = (performance.now() - window0) / 1000;
     // Per stage, as the firmware's own CPU clock saw it (a few console round trips are in "other").
     figures["profile_denied"] = (await profileNow("")).replace(/^profile: /, "");
     phase("calibration-forwarded");
@@ -743,14 +754,20 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
     const vendorsBefore = vendorMessages();
     await profileNow("reset");
     cpu0 = cpuMicros(pid);
+    window0 = performance.now();
     await paced(devices, rate, LOAD_CALIBRATION_S, (n) => (n % 2 === 0 ? "forwarded" : "minimized"), fwdTally);
     await settle(fwdTally, 10000);
     await until("the vendors to receive the calibration messages", () => (vendorMessages() - vendorsBefore >= fwdTally.acked ? true : undefined), 60000).catch(() => undefined);
     await new Promise((r) => setTimeout(r, 2500));
     forwardedUs = (cpuMicros(pid) - cpu0) / Math.max(1, fwdTally.acked);
+    const forwardedS = (performance.now() - window0) / 1000;
     figures["profile_forwarded"] = (await profileNow("")).replace(/^profile: /, "");
     await profileNow("off");
     figures["vendor_received_calibration"] = `${vendorMessages() - vendorsBefore}/${fwdTally.acked}`;
+    // Net of what the firmware burns idle over the same window (the load line keeps the raw figures).
+    figures["cpu_us_per_msg_net_of_idle"] = `${((deniedUs * denyTally.acked - idleUsPerS * deniedS) / Math.max(1, denyTally.acked)).toFixed(0)}/${((forwardedUs * fwdTally.acked - idleUsPerS * forwardedS) / Math.max(1, fwdTally.acked)).toFixed(0)}`;
+    // Live-set samples through the load phases (each a full collection: not during the CPU calibration).
+    sampler = setInterval(() => void memoryNow().then(note, () => undefined), 3000);
     for (const t of [denyTally, fwdTally]) {
       tally.sent += t.sent;
       tally.acked += t.acked;

@@ -69,12 +69,22 @@ export interface AggregatorOptions {
   readonly onError: (e: unknown) => void;
 }
 
+/**
+ * A denial of this minute: its own record's seq, the identical denials counted since, and that record's
+ * durability while it is pending (dropped once settled: repeats then resolve at once). What it was (minute,
+ * device, integration, rule, reason, topic) is its key, so a held denial costs one small object.
+ */
 interface Denial {
-  readonly minute: number;
-  readonly sample: FlowSample;
   readonly seq: number;
-  readonly done: Promise<number>;
   repeats: number;
+  done: Promise<number> | undefined;
+}
+
+/** The counters of one summary row; the row's minute, device, integration, decision and rule are its key. */
+interface RowCounts {
+  count: number;
+  bytes: number;
+  fieldsDropped: number;
 }
 
 /**
@@ -98,7 +108,8 @@ const SEP = "\u0000";
 
 export class FlowAggregator {
   readonly #o: AggregatorOptions;
-  readonly #rows = new Map<string, { -readonly [K in keyof FlowSummaryRow]: FlowSummaryRow[K] }>();
+  /** Key: minute, device, integration, decision, rule joined by SEP (null as ""; see rowKey). */
+  readonly #rows = new Map<string, RowCounts>();
   readonly #denials = new Map<string, Denial>();
   readonly #timer: TimerId;
   readonly #commits = new Map<string, number>();
@@ -141,11 +152,11 @@ export class FlowAggregator {
     const minute = Math.floor(this.#o.clock.now() / 60000) * 60000;
     if (this.pending >= (this.#o.maxGroups ?? MAX_GROUPS)) void this.flush(true);
     if (s.decision === "deny") {
-      const key = [minute, s.device, s.integration, s.rule, s.reason, s.topic].join(SEP);
+      const key = [minute, s.device, s.integration ?? "", s.rule ?? "", s.reason, s.topic ?? ""].join(SEP);
       const seen = this.#denials.get(key);
       if (seen) {
         seen.repeats++;
-        return seen.done;
+        return seen.done ?? Promise.resolve(seen.seq);
       }
       const ev: { -readonly [K in keyof AuditEvent]: AuditEvent[K] } = {
         kind: "flow", decision: "deny", device: s.device, reason: s.reason, detail: { bytes: s.bytes, fieldsDropped: s.fieldsDropped },
@@ -154,22 +165,16 @@ export class FlowAggregator {
       if (s.rule !== null) ev.rule = s.rule;
       if (s.topic !== undefined) ev.topic = s.topic;
       const { seq, done } = this.#o.emit(ev);
-      this.#denials.set(key, { minute, sample: s, seq, done, repeats: 0 });
+      const denial: Denial = { seq, repeats: 0, done };
+      this.#denials.set(key, denial);
+      done.then(() => (denial.done = undefined), () => undefined);
       return done;
     }
-    const key = [minute, s.device, s.integration, s.decision, s.rule].join(SEP);
-    const row = this.#rows.get(key);
-    if (row) {
-      row.count++;
-      row.bytes += s.bytes;
-      row.fieldsDropped += s.fieldsDropped;
-    } else {
-      this.#rows.set(key, { minute, device: s.device, integration: s.integration, decision: s.decision, rule: s.rule, count: 1, bytes: s.bytes, fieldsDropped: s.fieldsDropped });
-    }
+    this.#count(rowKey(minute, s.device, s.integration, s.decision, s.rule), s.bytes, s.fieldsDropped);
     const ck = s.integration ?? NO_INTEGRATION;
     this.#commits.set(ck, (this.#commits.get(ck) ?? 0) + 1);
     const p = new Promise<undefined>((resolve, reject) => {
-      this.#waiters.push({ resolve: () => resolve(undefined), reject });
+      this.#waiters.push({ resolve: resolve as () => void, reject });
       this.#scheduleCommit();
     });
     // A refused commit is raised by the log (alarm, fail closed); a caller that drops the promise
@@ -185,15 +190,20 @@ export class FlowAggregator {
   countLocal(device: string, topic: string, bytes: number): void {
     if (this.#closed) return;
     const minute = Math.floor(this.#o.clock.now() / 60000) * 60000;
-    const key = [minute, device, LOCAL_INTEGRATION, "allow", topic].join(SEP);
+    this.#count(rowKey(minute, device, LOCAL_INTEGRATION, "allow", topic), bytes, 0);
+  }
+
+  /** Adds to a summary row, flushing early when the rows held would exceed `maxGroups`. */
+  #count(key: string, bytes: number, fieldsDropped: number): void {
     const row = this.#rows.get(key);
     if (row) {
       row.count++;
       row.bytes += bytes;
+      row.fieldsDropped += fieldsDropped;
       return;
     }
     if (this.pending >= (this.#o.maxGroups ?? MAX_GROUPS)) void this.flush(true);
-    this.#rows.set(key, { minute, device, integration: LOCAL_INTEGRATION, decision: "allow", rule: topic, count: 1, bytes, fieldsDropped: 0 });
+    this.#rows.set(key, { count: 1, bytes, fieldsDropped });
   }
 
   /** Writes the pending flow commits now. Resolves (never rejects) once they are durable or failed. */
@@ -268,8 +278,9 @@ export class FlowAggregator {
     const now = Math.floor(this.#o.clock.now() / 60000) * 60000;
     const rows: FlowSummaryRow[] = [];
     for (const [k, r] of this.#rows) {
-      if (!all && r.minute >= now) continue;
-      rows.push(r);
+      const row = rowOf(k, r);
+      if (!all && row.minute >= now) continue;
+      rows.push(row);
       this.#rows.delete(k);
     }
     rows.sort(compareRows);
@@ -277,15 +288,17 @@ export class FlowAggregator {
       written.push(this.#send({ kind: "flow-summary", decision: "info", summary: rows.slice(i, i + this.#o.rowsPerRecord) }));
     }
     for (const [k, d] of this.#denials) {
-      if (!all && d.minute >= now) continue;
+      const [minuteText, device, integration, rule, reason] = k.split(SEP) as [string, string, string, string, string];
+      const minute = Number(minuteText);
+      if (!all && minute >= now) continue;
       this.#denials.delete(k);
       if (d.repeats === 0) continue;
       const ev: { -readonly [K in keyof AuditEvent]: AuditEvent[K] } = {
-        kind: "flow-summary", decision: "deny", device: d.sample.device, reason: d.sample.reason,
-        detail: { repeatOf: d.seq, repeats: d.repeats, minute: d.minute },
+        kind: "flow-summary", decision: "deny", device, reason,
+        detail: { repeatOf: d.seq, repeats: d.repeats, minute },
       };
-      if (d.sample.integration !== null) ev.integration = d.sample.integration;
-      if (d.sample.rule !== null) ev.rule = d.sample.rule;
+      if (integration !== "") ev.integration = integration;
+      if (rule !== "") ev.rule = rule;
       written.push(this.#send(ev));
     }
     return Promise.all(written).then(() => undefined);
@@ -309,6 +322,20 @@ export class FlowAggregator {
       return Promise.resolve();
     }
   }
+}
+
+/**
+ * A summary row's key. Null integration and rule are "": integration ids and rule (flow) ids are never
+ * empty, nor is a local row's rule, a topic (MQTT §4.7.3); none contains U+0000 (SEP).
+ */
+function rowKey(minute: number, device: string, integration: string | null, decision: FlowSummaryRow["decision"], rule: string | null): string {
+  return [minute, device, integration ?? "", decision, rule ?? ""].join(SEP);
+}
+
+/** The row a key and its counters stand for. */
+function rowOf(key: string, c: RowCounts): FlowSummaryRow {
+  const [minute, device, integration, decision, rule] = key.split(SEP) as [string, string, string, FlowSummaryRow["decision"], string];
+  return { minute: Number(minute), device, integration: integration === "" ? null : integration, decision, rule: rule === "" ? null : rule, count: c.count, bytes: c.bytes, fieldsDropped: c.fieldsDropped };
 }
 
 function compareRows(a: FlowSummaryRow, b: FlowSummaryRow): number {

@@ -26,3 +26,87 @@ describe("FlowAggregator", () => {
     assert.equal(clock.pendingCount, 0);
   });
 });
+
+describe("FlowAggregator rows and repeated denials (property)", () => {
+  it("writes exactly the per-minute rows and repeat counts a plain model computes", async () => {
+    const fc = (await import("fast-check")).default;
+    const sample = fc.record({
+      device: fc.constantFrom("d1", "d2", "tele-3"),
+      integration: fc.constantFrom<string | null>(null, "acme", "b-co"),
+      decision: fc.constantFrom<"allow" | "minimize" | "deny">("allow", "minimize", "deny"),
+      rule: fc.constantFrom<string | null>(null, "f1", "f2"),
+      reason: fc.constantFrom("ok", "no-consent", "rate-limit"),
+      topic: fc.option(fc.constantFrom("home/a", "home/b/c"), { nil: undefined }),
+      bytes: fc.nat(500),
+      fieldsDropped: fc.nat(4),
+      local: fc.boolean(),
+      advanceMs: fc.constantFrom(0, 0, 1_000, 30_000, 61_000),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(sample, { maxLength: 60 }), async (samples) => {
+        const clock = new FakeClock();
+        const emitted: AuditEvent[] = [];
+        let seq = 0;
+        const agg = new FlowAggregator({
+          clock, timers: clock, rowsPerRecord: 1000, onError: (e) => assert.fail(String(e)),
+          emit: (ev) => {
+            emitted.push(ev);
+            return { seq: ++seq, done: Promise.resolve(seq) };
+          },
+        });
+        // The model: rows by minute/device/integration/decision/rule; denials by minute/.../topic.
+        const rows = new Map<string, { minute: number; device: string; integration: string | null; decision: string; rule: string | null; count: number; bytes: number; fieldsDropped: number }>();
+        const denials = new Map<string, { first: number; repeats: number; minute: number; device: string; integration: string | null; rule: string | null; reason: string }>();
+        const firstSeqs: number[] = [];
+        for (const s of samples) {
+          clock.tick(s.advanceMs);
+          const minute = Math.floor(clock.now() / 60000) * 60000;
+          if (s.local) {
+            agg.countLocal(s.device, s.topic ?? "home/x", s.bytes);
+            const k = JSON.stringify([minute, s.device, "(local)", "allow", s.topic ?? "home/x"]);
+            const r = rows.get(k) ?? { minute, device: s.device, integration: "(local)", decision: "allow", rule: s.topic ?? "home/x", count: 0, bytes: 0, fieldsDropped: 0 };
+            r.count++;
+            r.bytes += s.bytes;
+            rows.set(k, r);
+            continue;
+          }
+          const seqBefore = seq;
+          const done = agg.add({ device: s.device, integration: s.integration, decision: s.decision, rule: s.rule, reason: s.reason, topic: s.topic, bytes: s.bytes, fieldsDropped: s.fieldsDropped });
+          if (s.decision === "deny") {
+            const k = JSON.stringify([minute, s.device, s.integration, s.rule, s.reason, s.topic ?? null]);
+            const d = denials.get(k);
+            if (d) d.repeats++;
+            else denials.set(k, { first: seqBefore + 1, repeats: 0, minute, device: s.device, integration: s.integration, rule: s.rule, reason: s.reason });
+            firstSeqs.push((d ?? denials.get(k)!).first);
+            assert.equal(await done, (d ?? denials.get(k)!).first, "a repeat resolves with its first record's seq");
+          } else {
+            const k = JSON.stringify([minute, s.device, s.integration, s.decision, s.rule]);
+            const r = rows.get(k) ?? { minute, device: s.device, integration: s.integration, decision: s.decision, rule: s.rule, count: 0, bytes: 0, fieldsDropped: 0 };
+            r.count++;
+            r.bytes += s.bytes;
+            r.fieldsDropped += s.fieldsDropped;
+            rows.set(k, r);
+          }
+        }
+        agg.close();
+        await new Promise((r) => setImmediate(r));
+        const key = (r: { minute: number; device: string; integration: string | null; decision: string; rule: string | null }): string => JSON.stringify([r.minute, r.device, r.integration, r.decision, r.rule]);
+        const got = emitted.flatMap((e) => e.summary ?? []).map((r) => ({ ...r }));
+        assert.deepEqual(got.map(key).sort(), [...rows.values()].map(key).sort());
+        for (const r of got) assert.deepEqual(r, rows.get(key(r)));
+        const repeats = emitted.filter((e) => e.kind === "flow-summary" && e.decision === "deny");
+        const expected = [...denials.values()].filter((d) => d.repeats > 0);
+        assert.equal(repeats.length, expected.length);
+        for (const e of repeats) {
+          const d = expected.find((x) => x.first === e.detail?.["repeatOf"])!;
+          assert.ok(d, `a repeat record for seq ${String(e.detail?.["repeatOf"])}`);
+          assert.deepEqual(
+            { device: e.device, integration: e.integration ?? null, rule: e.rule ?? null, reason: e.reason, repeats: e.detail?.["repeats"], minute: e.detail?.["minute"] },
+            { device: d.device, integration: d.integration, rule: d.rule, reason: d.reason, repeats: d.repeats, minute: d.minute },
+          );
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+});
