@@ -678,6 +678,16 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
     await censusNow("idle");
     figures["idle_live_slots_configured"] = `${idle.slots}/${idle.slotTotal} chunk ${idle.chunk}/${idle.chunkTotal}`;
     note(idle);
+    // Idle CPU with no device connected: set against the connected figure below, it prices what each open
+    // socket costs while silent (the SDK's lin sockets are polled with select() every 20 ms; lwIP on the
+    // ESP32 calls back instead).
+    const cpuIdle = async (seconds: number): Promise<number> => {
+      const c0 = cpuMicros(pid);
+      const t0 = performance.now();
+      await new Promise((r) => setTimeout(r, seconds * 1000));
+      return (cpuMicros(pid) - c0) / ((performance.now() - t0) / 1000);
+    };
+    figures["idle_cpu_us_per_s_no_device"] = Math.round(await cpuIdle(LOAD_IDLE_S / 2));
     const byId = new Map<string, mqtt.MqttClient>();
     for (const d of devices) {
       const c = await connectDevice(MQTT_PORT, d.id, d.password);
@@ -694,10 +704,7 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
     note(connected);
     // Idle CPU: the home connected, nobody publishing (timers, keepalives, the uplinks' pings, the console).
     await profileNow("on");
-    const idleCpu0 = cpuMicros(pid);
-    const idleT0 = performance.now();
-    await new Promise((r) => setTimeout(r, LOAD_IDLE_S * 1000));
-    const idleUsPerS = (cpuMicros(pid) - idleCpu0) / ((performance.now() - idleT0) / 1000);
+    const idleUsPerS = await cpuIdle(LOAD_IDLE_S);
     figures["idle_cpu_us_per_s"] = Math.round(idleUsPerS);
     figures["profile_idle"] = (await profileNow("")).replace(/^profile: /, "");
     await profileNow("off");

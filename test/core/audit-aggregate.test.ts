@@ -71,7 +71,7 @@ describe("FlowAggregator rows and repeated denials (property)", () => {
             continue;
           }
           const seqBefore = seq;
-          const done = agg.add({ device: s.device, integration: s.integration, decision: s.decision, rule: s.rule, reason: s.reason, topic: s.topic, bytes: s.bytes, fieldsDropped: s.fieldsDropped });
+          const done = agg.add({ device: s.device, integration: s.integration, decision: s.decision, rule: s.rule, reason: s.reason, ...(s.topic !== undefined ? { topic: s.topic } : {}), bytes: s.bytes, fieldsDropped: s.fieldsDropped });
           if (s.decision === "deny") {
             const k = JSON.stringify([minute, s.device, s.integration, s.rule, s.reason, s.topic ?? null]);
             const d = denials.get(k);
