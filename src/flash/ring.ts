@@ -11,7 +11,7 @@ import type { Flash, TimerId, Timers } from "../ports.js";
 import { ErrorCode, PortcullisError } from "../errors.js";
 import {
   encodeFrame, encodePartA, encodePartB, frameSize, FRAME_HEADER, HEADER_SIZE, parseHeader,
-  PART_B_OFFSET, RETIRE_OFFSET, scanSector, type SectorHeader,
+  PART_B_OFFSET, RETIRE_OFFSET, scanSector, type SectorState,
 } from "./ring-format.js";
 
 /** Sectors kept free beyond the head for records that must get through (seal, purge, alarm). */
@@ -52,11 +52,11 @@ export interface RingSpan {
   readonly lastSeq: number;
 }
 
-interface Live {
-  index: number;
-  sectorSeq: number;
-  firstSeq: number;
-}
+/** A sector's state as one byte, its index in this list (the per-sector tables are typed arrays: no slot per sector). */
+const STATE_CODES: readonly SectorState[] = ["dirty", "prepared", "live", "retired"];
+const PREPARED = 1;
+const LIVE = 2;
+const RETIRED = 3;
 
 interface Pending {
   frames: Uint8Array[];
@@ -82,8 +82,10 @@ export class FlashRing {
   readonly sectorSize: number;
   /** Largest payload one record can carry. */
   readonly maxPayload: number;
-  /** Erase counts per sector, from the headers (-1 when unknown). */
-  readonly eraseCounts: number[];
+  /** Erase counts per sector, from the headers (a sector without a readable count gets the largest seen); a view of the table. */
+  get eraseCounts(): Uint32Array {
+    return this.#t.subarray(0, this.sectors);
+  }
   /** Erases that had to happen on the append path because no prepared sector was ready. */
   syncErases = 0;
   readonly #flash: Flash;
@@ -94,9 +96,15 @@ export class FlashRing {
   readonly #reserve: number;
   readonly #ahead: number;
   readonly #idleMs: number;
-  readonly #state: SectorHeader["state"][];
-  /** Live sectors, oldest first. */
-  #live: Live[] = [];
+  /**
+   * The per-sector table, 4 words a sector in one Uint32Array (a typed array costs several slots, so
+   * one serves all three): erase counts at [0, n), states (STATE_CODES) at [n, 2n), and from 2n the live
+   * sectors, oldest first, as a circular deque of n entries [sector index, first seq]. A full 1 MiB log
+   * so holds its 256 sectors' bookkeeping in 4 KiB of chunk and no slot per sector.
+   */
+  readonly #t: Uint32Array;
+  #liveHead = 0;
+  #liveCount = 0;
   #nextSeq = 1;
   #nextSectorSeq = 1;
   #writeOffset = 0;
@@ -145,8 +153,7 @@ export class FlashRing {
     this.sectorSize = f.sectorSize;
     this.maxPayload = Math.min(0xffff, f.sectorSize - HEADER_SIZE - FRAME_HEADER);
     if (this.#reserve < 0 || this.#reserve > this.sectors - 2) throw new RangeError("reserveSectors out of range");
-    this.#state = [];
-    this.eraseCounts = [];
+    this.#t = new Uint32Array(4 * this.sectors);
     this.#mount();
     this.#durableSeq = this.#nextSeq - 1;
   }
@@ -167,25 +174,25 @@ export class FlashRing {
   }
   /** The oldest live sequence number (equals `nextSeq` when the ring holds nothing). */
   get firstSeq(): number {
-    return this.#live[0]?.firstSeq ?? this.#nextSeq;
+    return this.#liveCount > 0 ? this.#liveFirstSeq(0) : this.#nextSeq;
   }
   /** Sectors not holding live records. */
   get freeSectors(): number {
-    return this.sectors - this.#live.length;
+    return this.sectors - this.#liveCount;
   }
   /** Bytes of live sectors in use (headers and padding included). */
   get bytesUsed(): number {
-    const n = this.#live.length;
+    const n = this.#liveCount;
     return n === 0 ? 0 : (n - 1) * this.sectorSize + this.#writeOffset + (this.#pending?.bytes ?? 0);
   }
 
   /** Live sectors, oldest first, with the sequence range each holds. */
   spans(): RingSpan[] {
-    return this.#live.map((l, i) => ({
-      sector: l.index,
-      firstSeq: l.firstSeq,
-      lastSeq: (this.#live[i + 1]?.firstSeq ?? this.#nextSeq) - 1,
-    }));
+    const spans: RingSpan[] = [];
+    for (let k = 0; k < this.#liveCount; k++) {
+      spans.push({ sector: this.#liveIndex(k), firstSeq: this.#liveFirstSeq(k), lastSeq: (k + 1 < this.#liveCount ? this.#liveFirstSeq(k + 1) : this.#nextSeq) - 1 });
+    }
+    return spans;
   }
 
   /**
@@ -367,16 +374,17 @@ export class FlashRing {
   trimThrough(seq: number, after = this.#nextSeq - 1): number {
     this.#usable();
     if (!this.#async) this.flush();
-    else if (this.#live.length > 1 && this.#live[1]!.firstSeq - 1 <= seq && this.#durableSeq < after) this.flush();
+    else if (this.#liveCount > 1 && this.#liveFirstSeq(1) - 1 <= seq && this.#durableSeq < after) this.flush();
     else this.#drain();
     let through = this.firstSeq - 1;
-    while (this.#live.length > 1) {
-      const lastSeq = this.#live[1]!.firstSeq - 1;
+    while (this.#liveCount > 1) {
+      const lastSeq = this.#liveFirstSeq(1) - 1;
       if (lastSeq > seq) break;
-      const l = this.#live[0]!;
-      this.#guard(() => this.#flash.program(this.#addr(l.index) + RETIRE_OFFSET, new Uint8Array(4)));
-      this.#state[l.index] = "retired";
-      this.#live.shift();
+      const index = this.#liveIndex(0);
+      this.#guard(() => this.#flash.program(this.#addr(index) + RETIRE_OFFSET, new Uint8Array(4)));
+      this.#t[this.sectors + index] = RETIRED;
+      this.#liveHead = (this.#liveHead + 1) % this.sectors;
+      this.#liveCount--;
       through = lastSeq;
     }
     this.#scheduleErase();
@@ -389,11 +397,11 @@ export class FlashRing {
    */
   maintain(): void {
     if (this.#failed !== undefined || this.#closed) return;
-    for (let i = 0; i < this.sectors; i++) if (this.#state[i] === "retired") this.#prepare(i);
-    const headIndex = this.#live[this.#live.length - 1]?.index ?? this.sectors - 1;
+    for (let i = 0; i < this.sectors; i++) if (this.#t[this.sectors + i] === RETIRED) this.#prepare(i);
+    const headIndex = this.#liveCount > 0 ? this.#liveIndex(this.#liveCount - 1) : this.sectors - 1;
     for (let k = 1; k <= Math.min(this.#ahead, this.freeSectors); k++) {
       const idx = (headIndex + k) % this.sectors;
-      if (this.#state[idx] !== "prepared") this.#prepare(idx);
+      if (this.#t[this.sectors + idx] !== PREPARED) this.#prepare(idx);
     }
   }
 
@@ -410,26 +418,29 @@ export class FlashRing {
   #mount(): void {
     let maxErase = 0;
     let maxSectorSeq = 0;
-    const live: Live[] = [];
+    const live: { index: number; sectorSeq: number; firstSeq: number }[] = [];
+    const unknownErase: number[] = [];
     for (let i = 0; i < this.sectors; i++) {
       const h = parseHeader(this.#flash.read(this.#addr(i), HEADER_SIZE), this.#tag);
       if (h.foreignTag >= 0) {
         // Never erase another ring's records: the partition layout is wrong, so refuse to mount.
         throw new PortcullisError(ErrorCode.BadOption, `ring ${this.#tag}: sector ${this.#base + i} belongs to ring ${h.foreignTag}; the regions overlap (check offset/size)`);
       }
-      this.#state.push(h.state);
-      this.eraseCounts.push(h.eraseCount);
+      this.#t[this.sectors + i] = STATE_CODES.indexOf(h.state);
+      if (h.eraseCount < 0) unknownErase.push(i);
+      else this.#t[i] = h.eraseCount;
       maxErase = Math.max(maxErase, h.eraseCount);
       if (h.state === "live" || h.state === "retired") maxSectorSeq = Math.max(maxSectorSeq, h.sectorSeq);
       if (h.state === "live") live.push({ index: i, sectorSeq: h.sectorSeq, firstSeq: h.firstSeq });
     }
-    for (let i = 0; i < this.sectors; i++) if (this.eraseCounts[i]! < 0) this.eraseCounts[i] = maxErase;
+    // A sector without a readable count gets the largest seen (parseHeader's -1 cannot be stored).
+    for (const i of unknownErase) this.#t[i] = maxErase;
     live.sort((a, b) => a.sectorSeq - b.sectorSeq);
-    this.#live = live;
+    for (const l of live) this.#livePush(l.index, l.firstSeq);
     this.#nextSectorSeq = maxSectorSeq + 1;
     this.#scheduleErase();
     const head = live[live.length - 1];
-    if (!head) return;
+    if (head === undefined) return;
     const scan = scanSector(this.#flash.read(this.#addr(head.index), this.sectorSize));
     const lastFrame = scan.frames[scan.frames.length - 1];
     this.#nextSeq = lastFrame ? Math.max(lastFrame.seq + 1, head.firstSeq) : head.firstSeq;
@@ -540,9 +551,27 @@ export class FlashRing {
   }
 
   #program(bytes: Uint8Array): void {
-    const head = this.#live[this.#live.length - 1]!;
-    this.#guard(() => this.#flash.program(this.#addr(head.index) + this.#writeOffset, bytes));
+    const head = this.#liveIndex(this.#liveCount - 1);
+    this.#guard(() => this.#flash.program(this.#addr(head) + this.#writeOffset, bytes));
     this.#writeOffset += bytes.length;
+  }
+
+  /** The sector index of the k-th live sector, oldest first. */
+  #liveIndex(k: number): number {
+    return this.#t[2 * (this.sectors + ((this.#liveHead + k) % this.sectors))]!;
+  }
+
+  /** The first record seq of the k-th live sector, oldest first. */
+  #liveFirstSeq(k: number): number {
+    return this.#t[2 * (this.sectors + ((this.#liveHead + k) % this.sectors)) + 1]!;
+  }
+
+  /** Appends a live sector after the head. */
+  #livePush(index: number, firstSeq: number): void {
+    const at = 2 * (this.sectors + ((this.#liveHead + this.#liveCount) % this.sectors));
+    this.#t[at] = index;
+    this.#t[at + 1] = firstSeq;
+    this.#liveCount++;
   }
 
   #erasedBody(idx: number): boolean {
@@ -552,29 +581,28 @@ export class FlashRing {
   }
 
   #prepare(idx: number): void {
-    const count = this.eraseCounts[idx]! + 1;
+    const count = this.#t[idx]! + 1;
     this.#guard(() => {
       this.#flash.erase(this.#base + idx);
       this.#flash.program(this.#addr(idx), encodePartA(this.#tag, count));
     });
-    this.eraseCounts[idx] = count;
-    this.#state[idx] = "prepared";
+    this.#t[idx] = count;
+    this.#t[this.sectors + idx] = PREPARED;
   }
 
   /** Activates the sector after the head (erasing it first only if the idle eraser has not). */
   #openNext(): void {
-    const head = this.#live[this.#live.length - 1];
-    const idx = head ? (head.index + 1) % this.sectors : 0;
+    const idx = this.#liveCount > 0 ? (this.#liveIndex(this.#liveCount - 1) + 1) % this.sectors : 0;
     // A "prepared" header promises an erased body, but an erase cut short can leave an old part A
     // intact over cells that never reached 0xFF: check before programming into it, else erase again.
-    if (this.#state[idx] !== "prepared" || !this.#erasedBody(idx)) {
+    if (this.#t[this.sectors + idx] !== PREPARED || !this.#erasedBody(idx)) {
       this.syncErases++;
       this.#prepare(idx);
     }
     const sectorSeq = this.#nextSectorSeq++;
     this.#guard(() => this.#flash.program(this.#addr(idx) + PART_B_OFFSET, encodePartB(sectorSeq, this.#nextSeq)));
-    this.#state[idx] = "live";
-    this.#live.push({ index: idx, sectorSeq, firstSeq: this.#nextSeq });
+    this.#t[this.sectors + idx] = LIVE;
+    this.#livePush(idx, this.#nextSeq);
     this.#writeOffset = HEADER_SIZE;
     this.#headClosed = false;
     if (this.#timers) this.#scheduleErase();
