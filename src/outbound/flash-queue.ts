@@ -17,7 +17,8 @@ import { FlashRing, ringFull } from "../flash/ring.js";
 import { readU32, writeU32 } from "../flash/ring-format.js";
 import { storageKey } from "../audit/store.js";
 import { concat, i2osp, tryUtf8, utf8 } from "../util/bytes.js";
-import { QueueBase, type DropCause, type IndexEntry, type QueueDrop, type QueueItem, type QueueTerms } from "./queue.js";
+import { QueueBase, REF, type DropCause, type IndexEntry, type QueueDrop, type QueueItem, type QueueTerms } from "./queue.js";
+import { NumberRows } from "../util/number-rows.js";
 
 const ITEM = 0x03;
 const CONSUMED = 0x04;
@@ -124,8 +125,8 @@ class Sealer {
  * covers them (they were dropped before); `count` is in ring records and `fromSeq`/`toSeq` give the
  * ring's sequence range, since the message numbers inside are unreadable.
  */
-function replay(ring: FlashRing, s: Sealer): { items: IndexEntry[]; nextSeq: number; lost?: QueueDrop } {
-  const items: IndexEntry[] = [];
+function replay(ring: FlashRing, s: Sealer): { items: NumberRows; nextSeq: number; lost?: QueueDrop } {
+  const items = new NumberRows(4);
   let through = 0;
   let nextSeq = 1;
   /** Unreadable ring records, each with the lowest message seq it could have held. */
@@ -138,21 +139,21 @@ function replay(ring: FlashRing, s: Sealer): { items: IndexEntry[]; nextSeq: num
     const d = e.data;
     if (d[0] === ITEM && s.open(e.seq, d, ITEM_HEAD) !== undefined) {
       const seq = u64(d, 1);
-      items.push({ seq, size: d.length - ITEM_OVERHEAD, enqueuedAt: u64(d, 9), ref: e.seq });
+      items.push(seq, d.length - ITEM_OVERHEAD, u64(d, 9), e.seq);
       nextSeq = Math.max(nextSeq, seq + 1);
     } else if (d[0] === CONSUMED && d.length === CONSUMED_SIZE && s.open(e.seq, d, CONSUMED_HEAD) !== undefined) {
       through = Math.max(through, u64(d, 1));
       nextSeq = Math.max(nextSeq, through + 1);
     } else bad.push({ from: e.seq, to: e.seq, minSeq: nextSeq });
   }
-  const kept = items.filter((i) => i.seq > through);
+  items.keepAbove(through);
   const lost = bad.filter((b) => b.minSeq > through);
   const first = lost[0];
   const last = lost[lost.length - 1];
-  if (!first || !last) return { items: kept, nextSeq };
+  if (!first || !last) return { items, nextSeq };
   let count = 0;
   for (const b of lost) count += b.to - b.from + 1;
-  return { items: kept, nextSeq, lost: { cause: "corrupt", count, bytes: 0, fromSeq: first.from, toSeq: last.to } };
+  return { items, nextSeq, lost: { cause: "corrupt", count, bytes: 0, fromSeq: first.from, toSeq: last.to } };
 }
 
 /** A queue that survives reboot and power loss, on a FlashRing, encrypted at rest. */
@@ -176,7 +177,7 @@ export class FlashQueue extends QueueBase {
     super(terms, clock, r, atRest.onDrop);
     this.ring = ring;
     this.#s = s;
-    this.#newestRef = r.items[r.items.length - 1]?.ref ?? 0;
+    this.#newestRef = r.items.length > 0 ? r.items.get(r.items.length - 1, REF) : 0;
     this.#recentMax = atRest.recentBytes ?? DEFAULT_RECENT_BYTES;
   }
 

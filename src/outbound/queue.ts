@@ -13,6 +13,7 @@
  */
 import type { Clock } from "../ports.js";
 import { ErrorCode, PortcullisError } from "../errors.js";
+import { NumberRows } from "../util/number-rows.js";
 
 /** The contract's queue terms. */
 export interface QueueTerms {
@@ -94,6 +95,21 @@ export interface IndexEntry {
   readonly ref: number;
 }
 
+/**
+ * The index in RAM is NumberRows of four columns, one row an IndexEntry (no object per queued message;
+ * see src/util/number-rows.ts). A store builds its recovered index with `push(seq, size, enqueuedAt, ref)`.
+ */
+export const SEQ = 0;
+export const SIZE = 1;
+export const AT = 2;
+export const REF = 3;
+
+/** Row `i` of an index as an IndexEntry (for the store hooks), or undefined past its end. */
+export function entryAt(index: NumberRows, i: number): IndexEntry | undefined {
+  if (i < 0 || i >= index.length) return undefined;
+  return { seq: index.get(i, SEQ), size: index.get(i, SIZE), enqueuedAt: index.get(i, AT), ref: index.get(i, REF) };
+}
+
 function utf8Length(s: string): number {
   let n = 0;
   for (const ch of s) {
@@ -107,7 +123,7 @@ function utf8Length(s: string): number {
 export abstract class QueueBase implements OutboundQueue {
   readonly terms: QueueTerms;
   readonly #clock: Clock;
-  readonly #index: IndexEntry[] = [];
+  readonly #index: NumberRows;
   /** Seqs acknowledged and still in the index (the cursor has not passed them yet). */
   readonly #acked = new Set<number>();
   /** Acknowledged messages whose consumption record is being written (not yet durably retired). */
@@ -134,15 +150,13 @@ export abstract class QueueBase implements OutboundQueue {
    * out) and drops made for a push that then failed.
    * @throws PortcullisError(BadOption) on bad terms.
    */
-  constructor(terms: QueueTerms, clock: Clock, recovered: { items: IndexEntry[]; nextSeq: number; lost?: QueueDrop }, onDrop?: (d: QueueDrop) => void) {
+  constructor(terms: QueueTerms, clock: Clock, recovered: { items: NumberRows; nextSeq: number; lost?: QueueDrop }, onDrop?: (d: QueueDrop) => void) {
     if (!(terms.maxBytes > 0) || !(terms.ttlSeconds > 0)) throw new PortcullisError(ErrorCode.BadOption, "queue maxBytes and ttlSeconds must be positive");
     if (terms.overflow !== "drop-oldest" && terms.overflow !== "reject-new") throw new PortcullisError(ErrorCode.BadOption, "overflow must be drop-oldest or reject-new");
     this.terms = terms;
     this.#clock = clock;
-    for (const e of recovered.items) {
-      this.#index.push(e);
-      this.#bytes += e.size;
-    }
+    this.#index = recovered.items;
+    for (let i = 0; i < this.#index.length; i++) this.#bytes += this.#index.get(i, SIZE);
     this.#nextSeq = recovered.nextSeq;
     this.recovered = recovered.lost;
     this.#onDrop = onDrop;
@@ -196,10 +210,9 @@ export abstract class QueueBase implements OutboundQueue {
     } catch (e) {
       // Not durable: it never leaves (it may or may not be on flash; the queue fails closed).
       const at = this.#find(r.seq);
-      const entry = this.#index[at];
-      if (entry) {
-        this.#index.splice(at, 1);
-        this.#bytes -= entry.size;
+      if (at >= 0) {
+        this.#bytes -= this.#index.get(at, SIZE);
+        this.#index.removeAt(at);
       }
       this.#failed ??= `store failed: ${(e as Error).message}`;
       return this.#refused(r.dropped, { ok: false, reason: "failed", detail: this.#failed });
@@ -304,7 +317,7 @@ export abstract class QueueBase implements OutboundQueue {
     try {
       const stored = this.store({ seq, topic, payload, enqueuedAt });
       durable = stored.durable;
-      this.#index.push({ seq, size, enqueuedAt, ref: stored.ref });
+      this.#index.push(seq, size, enqueuedAt, stored.ref);
       this.#bytes += size;
       this.#unsynced.add(seq);
     } catch (e) {
@@ -326,9 +339,10 @@ export abstract class QueueBase implements OutboundQueue {
   peek(after = -1): QueueItem | undefined {
     if (this.#frozen || this.#failed) return undefined;
     for (let i = this.#firstAbove(after); i < this.#index.length; i++) {
-      const e = this.#index[i] as IndexEntry;
-      if (this.#unsynced.has(e.seq)) return undefined;
-      if (this.#acked.has(e.seq)) continue;
+      const seq = this.#index.get(i, SEQ);
+      if (this.#unsynced.has(seq)) return undefined;
+      if (this.#acked.has(seq)) continue;
+      const e = entryAt(this.#index, i)!;
       const data = this.load(e);
       if (data) return { seq: e.seq, topic: data.topic, payload: data.payload, enqueuedAt: e.enqueuedAt };
       // Unreadable (corrupt or tampered): never handed out; reported, and retired by the cursor as
@@ -342,7 +356,7 @@ export abstract class QueueBase implements OutboundQueue {
   /** Index position of `seq`, or −1 (the index is sorted by seq). */
   #find(seq: number): number {
     const i = this.#firstAbove(seq - 1);
-    return this.#index[i]?.seq === seq ? i : -1;
+    return i < this.#index.length && this.#index.get(i, SEQ) === seq ? i : -1;
   }
 
   /** Index position of the first entry with a seq above `after` (binary search). */
@@ -351,7 +365,7 @@ export abstract class QueueBase implements OutboundQueue {
     let hi = this.#index.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if ((this.#index[mid] as IndexEntry).seq <= after) lo = mid + 1;
+      if (this.#index.get(mid, SEQ) <= after) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -380,19 +394,17 @@ export abstract class QueueBase implements OutboundQueue {
   #advance(): Promise<void> {
     let n = 0;
     let bytes = 0;
-    for (;;) {
-      const e = this.#index[n];
-      if (!e || !this.#acked.has(e.seq)) break;
-      this.#acked.delete(e.seq);
-      bytes += e.size;
+    while (n < this.#index.length && this.#acked.has(this.#index.get(n, SEQ))) {
+      this.#acked.delete(this.#index.get(n, SEQ));
+      bytes += this.#index.get(n, SIZE);
       n++;
     }
-    const last = this.#index[n - 1];
-    if (!last) return Promise.resolve();
-    this.#index.splice(0, n);
+    if (n === 0) return Promise.resolve();
+    const lastSeq = this.#index.get(n - 1, SEQ);
+    this.#index.removeFront(n);
     this.#bytes -= bytes;
     this.#retiring += n;
-    return this.#consumed(last.seq, "ack", this.#index[0]).then(() => {
+    return this.#consumed(lastSeq, "ack", entryAt(this.#index, 0)).then(() => {
       this.#retiring -= n;
     });
   }
@@ -400,7 +412,7 @@ export abstract class QueueBase implements OutboundQueue {
   async #expire(): Promise<QueueDrop | undefined> {
     const limit = this.#clock.now() - this.terms.ttlSeconds * 1000;
     let n = 0;
-    while (n < this.#index.length && (this.#index[n]?.enqueuedAt ?? Infinity) <= limit) n++;
+    while (n < this.#index.length && this.#index.get(n, AT) <= limit) n++;
     return n > 0 ? this.#drop(n, "ttl") : undefined;
   }
 
@@ -415,8 +427,8 @@ export abstract class QueueBase implements OutboundQueue {
   #dropCount(size: number): number {
     let bytes = this.#bytes;
     for (let n = 1; n <= this.#index.length; n++) {
-      bytes -= this.#index[n - 1]?.size ?? 0;
-      if (bytes + size <= this.terms.maxBytes && this.fitsAfterDropping(this.#index[n], size)) return n;
+      bytes -= this.#index.get(n - 1, SIZE);
+      if (bytes + size <= this.terms.maxBytes && this.fitsAfterDropping(entryAt(this.#index, n), size)) return n;
     }
     return -1;
   }
@@ -430,23 +442,25 @@ export abstract class QueueBase implements OutboundQueue {
   }
 
   async #drop(n: number, cause: DropCause): Promise<QueueDrop | undefined> {
-    const gone = this.#index.splice(0, n);
-    const first = gone[0];
-    const last = gone[gone.length - 1];
-    if (!first || !last) return undefined;
+    const count = Math.min(n, this.#index.length);
+    if (count <= 0) return undefined;
+    const firstSeq = this.#index.get(0, SEQ);
+    const lastSeq = this.#index.get(count - 1, SEQ);
     let bytes = 0;
     let lost = 0;
     let lostBytes = 0;
-    for (const g of gone) {
-      bytes += g.size;
+    for (let i = 0; i < count; i++) {
+      const size = this.#index.get(i, SIZE);
+      bytes += size;
       // A message acknowledged above a gap was delivered: it goes, but is not counted as dropped.
-      if (this.#acked.delete(g.seq)) continue;
+      if (this.#acked.delete(this.#index.get(i, SEQ))) continue;
       lost++;
-      lostBytes += g.size;
+      lostBytes += size;
     }
+    this.#index.removeFront(count);
     this.#bytes -= bytes;
-    await this.#consumed(last.seq, cause, this.#index[0]);
-    return lost > 0 ? { cause, count: lost, bytes: lostBytes, fromSeq: first.seq, toSeq: last.seq } : undefined;
+    await this.#consumed(lastSeq, cause, entryAt(this.#index, 0));
+    return lost > 0 ? { cause, count: lost, bytes: lostBytes, fromSeq: firstSeq, toSeq: lastSeq } : undefined;
   }
 }
 
@@ -456,7 +470,7 @@ export class MemoryQueue extends QueueBase {
 
   /** @throws PortcullisError(BadOption) on bad terms. */
   constructor(terms: QueueTerms, clock: Clock, firstSeq = 1) {
-    super(terms, clock, { items: [], nextSeq: firstSeq });
+    super(terms, clock, { items: new NumberRows(4), nextSeq: firstSeq });
   }
   protected maxItem(): number {
     return Number.MAX_SAFE_INTEGER;
