@@ -20,6 +20,7 @@ import { checkpointJson, trailerLine, type CheckpointJson } from "./checkpoint.j
 import { blocker, expiredSpans, type PurgeRules } from "./purge.js";
 import { NoiseAggregator } from "./noise.js";
 import { meter } from "../util/meter.js";
+import { NumberRows } from "../util/number-rows.js";
 
 /** The ring tag of the audit region ("A1"); the outbound queue uses another. */
 export const AUDIT_RING_TAG = 0xa1;
@@ -96,7 +97,10 @@ export class FlashAuditLog implements AuditLog {
   readonly #noise: NoiseAggregator;
   readonly #rules: PurgeRules;
   /** Noise records in the live log (seq, payload bytes), counted at the first noise write. */
-  #noiseRecords: { seq: number; bytes: number }[] | undefined;
+  /** Noise records still in the log, oldest first: [seq, bytes] rows (no object per record under a flood). */
+  #noiseRecords: NumberRows | undefined;
+  /** The bytes of the rows in #noiseRecords. */
+  #noiseSum = 0;
   #noiseFull = false;
   /** The oldest sector's first seq while it holds a record kept until `until` (see #ensureSpace). */
   #blocked: { firstSeq: number; until: number; record: AuditRecord } | undefined;
@@ -529,7 +533,8 @@ export class FlashAuditLog implements AuditLog {
         return false;
       }
       const { seq } = this.#write(e, KEEP_NORMAL, FLAG_NOISE);
-      this.#noiseRecords!.push({ seq, bytes: length });
+      this.#noiseRecords!.push(seq, length);
+      this.#noiseSum += length;
       this.#noiseFull = false;
       return true;
     } catch (e) {
@@ -542,19 +547,22 @@ export class FlashAuditLog implements AuditLog {
 
   /** Payload bytes of the noise records still in the log (the first call reads every prefix once). */
   #noiseBytes(): number {
-    if (!this.#noiseRecords) {
-      this.#noiseRecords = [];
+    let rows = this.#noiseRecords;
+    if (!rows) {
+      rows = this.#noiseRecords = new NumberRows(2);
+      this.#noiseSum = 0;
       for (const e of this.#ring.entries(this.#ring.firstSeq)) {
-        if (e.type === "record" && ((readPrefix(e.data)?.flags ?? 0) & FLAG_NOISE) !== 0) this.#noiseRecords.push({ seq: e.seq, bytes: e.data.length });
+        if (e.type === "record" && ((readPrefix(e.data)?.flags ?? 0) & FLAG_NOISE) !== 0) {
+          rows.push(e.seq, e.data.length);
+          this.#noiseSum += e.data.length;
+        }
       }
     }
     const first = this.#ring.firstSeq;
     let drop = 0;
-    while (drop < this.#noiseRecords.length && this.#noiseRecords[drop]!.seq < first) drop++;
-    if (drop > 0) this.#noiseRecords.splice(0, drop);
-    let sum = 0;
-    for (const r of this.#noiseRecords) sum += r.bytes;
-    return sum;
+    while (drop < rows.length && rows.get(drop, 0) < first) this.#noiseSum -= rows.get(drop++, 1);
+    rows.removeFront(drop);
+    return this.#noiseSum;
   }
 
   /** Seals the current epoch (durably), then evolves and stores the key, wiping the old one. */

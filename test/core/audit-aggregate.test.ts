@@ -1,5 +1,6 @@
 /** Flow aggregation limits: the aggregator flushes early rather than grow past its group limit. */
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { FlowAggregator } from "../../src/audit/aggregate.js";
 import type { AuditEvent } from "../../src/audit/types.js";
 import { FakeClock } from "../lib/fake-clock.js";
@@ -29,7 +30,6 @@ describe("FlowAggregator", () => {
 
 describe("FlowAggregator rows and repeated denials (property)", () => {
   it("writes exactly the per-minute rows and repeat counts a plain model computes", async () => {
-    const fc = (await import("fast-check")).default;
     const sample = fc.record({
       device: fc.constantFrom("d1", "d2", "tele-3"),
       integration: fc.constantFrom<string | null>(null, "acme", "b-co"),
