@@ -807,8 +807,10 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
     figures["audit_export_during_load"] = `${exportDuring.status} ${exportDuring.bytes} bytes in ${exportDuring.ms.toFixed(0)} ms`;
 
     phase("burst");
-    // Burst.
+    // Burst, with a census halfway (what the messages in flight hold).
+    const burstCensus = new Promise<void>((r) => setTimeout(() => void censusNow("during the burst").then(r, r), (profile.promise.burstSeconds / 2) * 1000));
     await paced(devices, profile.promise.burstMsgsPerSec, profile.promise.burstSeconds, mix);
+    await burstCensus;
     await settle(tally, 15000);
     const afterBurst = tally.acked;
 
