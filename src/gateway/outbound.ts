@@ -15,6 +15,7 @@ import type { PolicyHandle } from "./policy.js";
 import type { GatewayConfig } from "../config.js";
 import { FlashRing } from "../flash/ring.js";
 import { FlashQueue } from "../outbound/flash-queue.js";
+import type { QueueDrop } from "../outbound/queue.js";
 import { EnvelopeSealer } from "../outbound/envelope.js";
 import { UplinkManager, type UplinkStats } from "../outbound/uplink-manager.js";
 import { fromBase64, fromUtf8, utf8 } from "../util/bytes.js";
@@ -91,41 +92,71 @@ function slotTable(board: Board): Record<string, number> {
   }
 }
 
-/** Each route's uplink window is the config's `limits.uplinkWindow` (the board profile's, or lower). */
-export function openOutbound(board: Board, config: GatewayConfig, policy: PolicyHandle, record: (e: AuditEvent) => void, failClosed: () => boolean): OutboundHandle {
-  const routes = new Map<string, Route>();
-  const slots = slotTable(board);
-  const auditBytes = auditPartitionBytes(config);
-  const queueArea = board.flash.size - auditBytes;
-  const usableSlots = Math.min(QUEUE_SLOTS, Math.floor(Math.max(0, queueArea) / QUEUE_SLOT_BYTES));
+/**
+ * The outbound side as one instance (its methods live with the class, in flash on the device) rather
+ * than a handle of closures built per boot. Each route's uplink window is the config's
+ * `limits.uplinkWindow` (the board profile's, or lower).
+ */
+class Outbound implements OutboundHandle {
+  readonly #board: Board;
+  readonly #config: GatewayConfig;
+  readonly #policy: PolicyHandle;
+  readonly #record: (e: AuditEvent) => void;
+  readonly #failClosed: () => boolean;
+  readonly #routes = new Map<string, Route>();
+  readonly #slots: Record<string, number>;
+  readonly #auditBytes: number;
+  readonly #usableSlots: number;
+  #started = false;
 
-  const slotFor = (key: string): number | undefined => {
+  constructor(board: Board, config: GatewayConfig, policy: PolicyHandle, record: (e: AuditEvent) => void, failClosed: () => boolean) {
+    this.#board = board;
+    this.#config = config;
+    this.#policy = policy;
+    this.#record = record;
+    this.#failClosed = failClosed;
+    this.#slots = slotTable(board);
+    this.#auditBytes = auditPartitionBytes(config);
+    const queueArea = board.flash.size - this.#auditBytes;
+    this.#usableSlots = Math.min(QUEUE_SLOTS, Math.floor(Math.max(0, queueArea) / QUEUE_SLOT_BYTES));
+    for (const s of policy.summary()) {
+      const contract = policy.engine.contract(s.id);
+      if (!contract) continue;
+      for (const dest of contract.destinations) this.#open(contract, dest);
+    }
+    policy.onChange((integration) => this.#rebuild(integration));
+  }
+
+  #slotFor(key: string): number | undefined {
+    const slots = this.#slots;
     const existing = slots[key];
-    if (existing !== undefined && existing < usableSlots) return existing;
+    if (existing !== undefined && existing < this.#usableSlots) return existing;
     const used = new Set(Object.values(slots));
-    for (let i = 0; i < usableSlots; i++) {
+    for (let i = 0; i < this.#usableSlots; i++) {
       if (!used.has(i)) {
         slots[key] = i;
-        board.keys.set(SLOTS_KEY, utf8(JSON.stringify(slots)));
+        this.#board.keys.set(SLOTS_KEY, utf8(JSON.stringify(slots)));
         return i;
       }
     }
     return undefined;
-  };
+  }
 
-  let started = false;
   /** Opens a route, or rebuilds one over its existing queue (`previous`, already stopped). */
-  const open = (contract: Contract, dest: Destination, previous?: Route): void => {
+  #open(contract: Contract, dest: Destination, previous?: Route): void {
+    const board = this.#board;
+    const record = this.#record;
+    const routes = this.#routes;
     const key = `${contract.id}/${dest.id}`;
-    const slot = slotFor(key); // a rebuilt route keeps its slot: the queue's at-rest key and AAD name it
+    const slot = this.#slotFor(key); // a rebuilt route keeps its slot: the queue's at-rest key and AAD name it
     if (slot === undefined) {
-      record({ kind: "uplink", decision: "deny", integration: contract.id, reason: "no-queue-slot", detail: { destination: dest.id, slots: usableSlots } });
+      record({ kind: "uplink", decision: "deny", integration: contract.id, reason: "no-queue-slot", detail: { destination: dest.id, slots: this.#usableSlots } });
       return;
     }
     try {
       const ring = previous?.ring ?? FlashRing.mount({
         flash: board.flash,
-        offset: auditBytes + slot * QUEUE_SLOT_BYTES,
+        offset: this.#auditBytes + slot * QUEUE_SLOT_BYTES,
         size: QUEUE_SLOT_BYTES,
         tag: QUEUE_TAG_BASE + slot,
         timers: board.timers,
@@ -137,11 +168,7 @@ export function openOutbound(board: Board, config: GatewayConfig, policy: Policy
       const queue = previous && previous.queueTerms === queueTerms ? previous.queue : new FlashQueue(ring, contract.terms.queue, board.clock, {
         crypto: board.crypto, keys: board.keys, random: board.random, slot,
         // Through the route's manager, so these drops are counted and aggregated like the others.
-        onDrop: (d) => {
-          const m = routes.get(key)?.manager;
-          if (m) m.reportDrop(d);
-          else record({ kind: "queue", decision: "deny", integration: contract.id, reason: d.cause, detail: { destination: dest.id, count: d.count, bytes: d.bytes, fromSeq: d.fromSeq, toSeq: d.toSeq } });
-        },
+        onDrop: dropReporter(routes, key, record, contract.id, dest.id),
       });
       const sealer = new EnvelopeSealer({
         crypto: board.crypto,
@@ -167,32 +194,28 @@ export function openOutbound(board: Board, config: GatewayConfig, policy: Policy
           ...(dest.pins && dest.pins.length ? { pins: dest.pins } : {}),
         },
         onEvent: record,
-        window: config.limits.uplinkWindow,
+        window: this.#config.limits.uplinkWindow,
       });
       routes.set(key, { manager, ring, queue, built: routeBasis(contract, dest), queueTerms });
-      if (started) manager.start();
+      if (this.#started) manager.start();
       if (dest.encryption === "none") {
         record({ kind: "uplink", decision: "info", integration: contract.id, reason: "plaintext-by-contract", detail: { destination: dest.id } });
       }
     } catch (e) {
       record({ kind: "uplink", decision: "deny", integration: contract.id, reason: "setup-failed", detail: { destination: dest.id, error: e instanceof Error ? e.message : String(e) } });
     }
-  };
-
-  for (const s of policy.summary()) {
-    const contract = policy.engine.contract(s.id);
-    if (!contract) continue;
-    for (const dest of contract.destinations) open(contract, dest);
   }
 
-  const forEach = (integration: string, f: (m: UplinkManager) => void): void => {
-    for (const [key, r] of routes) if (key.startsWith(integration + "/")) f(r.manager);
-  };
+  #forEach(integration: string, f: (m: UplinkManager) => void): void {
+    for (const [key, r] of this.#routes) if (key.startsWith(integration + "/")) f(r.manager);
+  }
 
   /** Brings an integration's routes in line with the contract now in force (or none, after removal). */
-  const rebuild = (integration: string): void => {
-    const contract = policy.engine.contract(integration);
-    const status = policy.engine.integrations().find((i) => i.id === integration);
+  #rebuild(integration: string): void {
+    const routes = this.#routes;
+    const record = this.#record;
+    const contract = this.#policy.engine.contract(integration);
+    const status = this.#policy.engine.integrations().find((i) => i.id === integration);
     const wanted = new Map((contract?.destinations ?? []).map((d) => [`${integration}/${d.id}`, d]));
     for (const [key, r] of Array.from(routes)) {
       if (!key.startsWith(integration + "/")) continue;
@@ -202,52 +225,79 @@ export function openOutbound(board: Board, config: GatewayConfig, policy: Policy
       routes.delete(key);
       if (dest && contract) {
         record({ kind: "uplink", decision: "info", integration, reason: "rebuilt", detail: { destination: dest.id, version: contract.version, host: dest.host, port: dest.port } });
-        open(contract, dest, r);
+        this.#open(contract, dest, r);
       } else {
         // Removed (or the destination left the contract): what it queued may no longer leave.
         void r.queue.purge().then(() => r.ring.flush(), () => undefined);
         record({ kind: "uplink", decision: "info", integration, reason: "route-closed", detail: { destination: key.slice(integration.length + 1), queued: r.queue.count } });
       }
     }
-    if (contract) for (const [key, dest] of wanted) if (!routes.has(key)) open(contract, dest);
-    if (status?.state === "quarantined") forEach(integration, (m) => m.freeze("quarantine (contract change)"));
-  };
-  policy.onChange(rebuild);
+    if (contract) for (const [key, dest] of wanted) if (!routes.has(key)) this.#open(contract, dest);
+    if (status?.state === "quarantined") this.#forEach(integration, (m) => m.freeze("quarantine (contract change)"));
+  }
 
-  return {
-    send(integration, destination, vendorTopic, payload) {
-      const route = routes.get(`${integration}/${destination}`);
-      if (!route || failClosed()) {
-        record({ kind: "queue", decision: "deny", integration, topic: vendorTopic, reason: route ? "audit-unavailable" : "no-route", detail: { destination, bytes: payload.length } });
-        return Promise.resolve();
-      }
-      // enqueue reports its own refusals; a rejection would be a bug, recorded rather than thrown.
-      return route.manager.enqueue(vendorTopic, payload).then(() => undefined, (e: unknown) => {
-        record({ kind: "queue", decision: "deny", integration, topic: vendorTopic, reason: "failed", detail: { destination, bytes: payload.length, detail: e instanceof Error ? e.message : String(e) } });
-      });
-    },
-    start() {
-      started = true;
-      for (const r of routes.values()) r.manager.start();
-    },
-    freeze: (integration, reason) => forEach(integration, (m) => m.freeze(reason)),
-    thaw: (integration, reason) => forEach(integration, (m) => m.thaw(reason)),
-    async purge(integration, reason) {
-      const all: Promise<void>[] = [];
-      forEach(integration, (m) => all.push(m.purge(reason)));
-      await Promise.all(all);
-    },
-    summary() {
-      const out: Record<string, UplinkStats> = {};
-      for (const [key, r] of routes) out[key] = r.manager.stats();
-      return out;
-    },
-    congested() {
-      for (const r of routes.values()) if (r.manager.congested) return true;
-      return false;
-    },
-    close() {
-      for (const r of routes.values()) r.manager.stop();
-    },
+  send(integration: string, destination: string, vendorTopic: string, payload: Uint8Array): Promise<void> {
+    const route = this.#routes.get(`${integration}/${destination}`);
+    if (!route || this.#failClosed()) {
+      this.#record({ kind: "queue", decision: "deny", integration, topic: vendorTopic, reason: route ? "audit-unavailable" : "no-route", detail: { destination, bytes: payload.length } });
+      return Promise.resolve();
+    }
+    // enqueue reports its own refusals; a rejection would be a bug, recorded rather than thrown.
+    return route.manager.enqueue(vendorTopic, payload).then(nothing, (e: unknown) => {
+      this.#record({ kind: "queue", decision: "deny", integration, topic: vendorTopic, reason: "failed", detail: { destination, bytes: payload.length, detail: e instanceof Error ? e.message : String(e) } });
+    });
+  }
+
+  start(): void {
+    this.#started = true;
+    for (const r of this.#routes.values()) r.manager.start();
+  }
+
+  freeze(integration: string, reason: string): void {
+    this.#forEach(integration, (m) => m.freeze(reason));
+  }
+
+  thaw(integration: string, reason: string): void {
+    this.#forEach(integration, (m) => m.thaw(reason));
+  }
+
+  async purge(integration: string, reason: string): Promise<void> {
+    const all: Promise<void>[] = [];
+    this.#forEach(integration, (m) => all.push(m.purge(reason)));
+    await Promise.all(all);
+  }
+
+  summary(): Record<string, UplinkStats> {
+    const out: Record<string, UplinkStats> = {};
+    for (const [key, r] of this.#routes) out[key] = r.manager.stats();
+    return out;
+  }
+
+  congested(): boolean {
+    for (const r of this.#routes.values()) if (r.manager.congested) return true;
+    return false;
+  }
+
+  close(): void {
+    for (const r of this.#routes.values()) r.manager.stop();
+  }
+}
+
+/**
+ * A queue's drops go through its route's manager, so they are counted and aggregated like the others
+ * (before the manager exists, straight to the log). Built here so the closure holds only these five.
+ */
+function dropReporter(routes: Map<string, Route>, key: string, record: (e: AuditEvent) => void, integration: string, destination: string): (d: QueueDrop) => void {
+  return (d) => {
+    const m = routes.get(key)?.manager;
+    if (m) m.reportDrop(d);
+    else record({ kind: "queue", decision: "deny", integration, reason: d.cause, detail: { destination, count: d.count, bytes: d.bytes, fromSeq: d.fromSeq, toSeq: d.toSeq } });
   };
+}
+
+/** A settled send resolves with nothing (one shared function, not a closure per message). */
+function nothing(): void {}
+
+export function openOutbound(board: Board, config: GatewayConfig, policy: PolicyHandle, record: (e: AuditEvent) => void, failClosed: () => boolean): OutboundHandle {
+  return new Outbound(board, config, policy, record, failClosed);
 }

@@ -43,8 +43,7 @@ export function openPolicy(board: Board, config: GatewayConfig, record: (e: Audi
   const groups: Record<string, string[]> = {};
   for (const d of config.devices) for (const g of d.groups) (groups[g] ??= []).push(d.id);
   const engine = new PolicyEngine({ crypto: board.crypto, keys: board.keys, random: board.random, clock: board.clock, onEvent: record, groups, limits: { integrations: config.limits.integrations } });
-  const pendingText = new Map<string, string>();
-  const listeners: ((integration: string) => void)[] = [];
+  const handle = new Policy(engine, store);
   const say = (line: string): void => board.console.write(line + "\n");
 
   for (const c of config.contracts) {
@@ -60,7 +59,7 @@ export function openPolicy(board: Board, config: GatewayConfig, record: (e: Audi
     }
     const result: LoadResult = engine.load(c.text, c.source, baseline, id);
     if (result.status === "accepted") store?.set(result.integration, c.text);
-    else if (result.status === "pending-review") pendingText.set(result.integration, c.text);
+    else if (result.status === "pending-review") handle.pendingText.set(result.integration, c.text);
     else {
       // Recorded by the engine (contract-invalid); blocks only its own integration.
       const first = result.errors[0];
@@ -69,44 +68,62 @@ export function openPolicy(board: Board, config: GatewayConfig, record: (e: Audi
       say(`  ${result.integration ?? hint ?? c.source}: ${inForce !== undefined ? `approved version ${inForce} stays in force until the file is fixed or the integration removed` : `blocked: ${blockReason(result.errors)}`}`);
     }
   }
+  return handle;
+}
 
-  const changed = (integration: string): void => {
-    for (const l of listeners) {
+/** The policy handle as one instance (methods with the class, in flash on the device), not closures per boot. */
+class Policy implements PolicyHandle {
+  readonly engine: PolicyEngine;
+  /** Texts of versions waiting for review, kept so an approval can store the new baseline. */
+  readonly pendingText = new Map<string, string>();
+  readonly #store: ContractStore | undefined;
+  readonly #listeners: ((integration: string) => void)[] = [];
+
+  constructor(engine: PolicyEngine, store: ContractStore | undefined) {
+    this.engine = engine;
+    this.#store = store;
+  }
+
+  summary(): { id: string; state: string; version: string | null; blocked?: string }[] {
+    return this.engine.integrations().map((i) => ({ id: i.id, state: i.state, version: i.version ?? null, ...(i.blocked !== undefined ? { blocked: i.blocked } : {}) }));
+  }
+
+  approve(integration: string, who: string): boolean {
+    if (!this.engine.approve(integration, who)) return false;
+    const text = this.pendingText.get(integration);
+    if (text !== undefined) this.#store?.set(integration, text);
+    this.pendingText.delete(integration);
+    this.#changed(integration);
+    return true;
+  }
+
+  reject(integration: string, who: string): boolean {
+    if (!this.engine.reject(integration, who)) return false;
+    this.pendingText.delete(integration);
+    this.#changed(integration);
+    return true;
+  }
+
+  remove(integration: string, who: string): boolean {
+    if (!this.engine.remove(integration, who)) return false;
+    this.pendingText.delete(integration);
+    this.#changed(integration);
+    return true;
+  }
+
+  onChange(listener: (integration: string) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  #changed(integration: string): void {
+    for (const l of this.#listeners) {
       try {
         l(integration);
       } catch {
         // A listener must not throw; the decision already happened.
       }
     }
-  };
-
-  return {
-    engine,
-    summary: () => engine.integrations().map((i) => ({ id: i.id, state: i.state, version: i.version ?? null, ...(i.blocked !== undefined ? { blocked: i.blocked } : {}) })),
-    approve(integration, who) {
-      if (!engine.approve(integration, who)) return false;
-      const text = pendingText.get(integration);
-      if (text !== undefined) store?.set(integration, text);
-      pendingText.delete(integration);
-      changed(integration);
-      return true;
-    },
-    reject(integration, who) {
-      if (!engine.reject(integration, who)) return false;
-      pendingText.delete(integration);
-      changed(integration);
-      return true;
-    },
-    remove(integration, who) {
-      if (!engine.remove(integration, who)) return false;
-      pendingText.delete(integration);
-      changed(integration);
-      return true;
-    },
-    onChange(listener) {
-      listeners.push(listener);
-    },
-  };
+  }
 }
 
 /** The `id` of a contract text, when it parses far enough to have one. */
