@@ -58,17 +58,36 @@ const PREPARED = 1;
 const LIVE = 2;
 const RETIRED = 3;
 
+/**
+ * Appends waiting for the group-commit window. Their seqs are consecutive from `first`, so each waiter
+ * is the promise's own resolve (called with first + its index): no closure per append.
+ */
 interface Pending {
   frames: Uint8Array[];
   bytes: number;
-  resolve: (() => void)[];
+  first: number;
+  resolve: ((seq: number) => void)[];
   reject: ((e: unknown) => void)[];
+}
+
+/** Taken out of the window as one buffer. */
+interface Taken {
+  readonly bytes: Uint8Array;
+  readonly first: number;
+  readonly resolve: ((seq: number) => void)[];
+  readonly reject: ((e: unknown) => void)[];
+}
+
+/** Resolves each waiter with its seq (consecutive from `first`). */
+function resolveAll(waiters: readonly ((seq: number) => void)[], first: number): void {
+  for (let i = 0; i < waiters.length; i++) waiters[i]!(first + i);
 }
 
 /** Programmed appends waiting for the flash's `durable()`, with the highest seq they hold. */
 interface Batch {
   readonly through: number;
-  readonly resolve: (() => void)[];
+  readonly first: number;
+  readonly resolve: ((seq: number) => void)[];
   readonly reject: ((e: unknown) => void)[];
 }
 
@@ -233,17 +252,14 @@ export class FlashRing {
     const frame = encodeFrame(seq, data);
     if (this.#async) {
       // Closed at the end of this job: one program per job, the host batches the flushes of a turn.
-      const p = (this.#pending ??= { frames: [], bytes: 0, resolve: [], reject: [] });
+      const p = (this.#pending ??= { frames: [], bytes: 0, first: seq, resolve: [], reject: [] });
       p.frames.push(frame);
       p.bytes += frame.length;
       if (!this.#turnQueued) {
         this.#turnQueued = true;
         void Promise.resolve().then(() => this.#endOfJob());
       }
-      return new Promise<number>((resolve, reject) => {
-        p.resolve.push(() => resolve(seq));
-        p.reject.push(reject);
-      });
+      return this.#waitFor(p);
     }
     if (this.#groupMs === 0) {
       try {
@@ -254,12 +270,17 @@ export class FlashRing {
       }
       return Promise.resolve(seq);
     }
-    const p = (this.#pending ??= { frames: [], bytes: 0, resolve: [], reject: [] });
+    const p = (this.#pending ??= { frames: [], bytes: 0, first: seq, resolve: [], reject: [] });
     p.frames.push(frame);
     p.bytes += frame.length;
     if (this.#flushTimer === undefined) this.#flushTimer = this.#timers!.after(this.#groupMs, () => this.#timedFlush());
+    return this.#waitFor(p);
+  }
+
+  /** A promise for the append just added to `p` (its frame is the last one). */
+  #waitFor(p: Pending): Promise<number> {
     return new Promise<number>((resolve, reject) => {
-      p.resolve.push(() => resolve(seq));
+      p.resolve.push(resolve);
       p.reject.push(reject);
     });
   }
@@ -286,7 +307,7 @@ export class FlashRing {
         throw e;
       }
       this.#durableSeq = this.#nextSeq - 1;
-      for (const r of p.resolve) r();
+      resolveAll(p.resolve, p.first);
       return;
     }
     if (p) this.#programBatch(p);
@@ -477,7 +498,7 @@ export class FlashRing {
   }
 
   /** Takes the waiting appends out of the group-commit window, as one buffer. */
-  #takePending(): { bytes: Uint8Array; resolve: (() => void)[]; reject: ((e: unknown) => void)[] } | undefined {
+  #takePending(): Taken | undefined {
     const p = this.#pending;
     if (!p) return undefined;
     this.#pending = undefined;
@@ -489,7 +510,7 @@ export class FlashRing {
       all.set(f, at);
       at += f.length;
     }
-    return { bytes: all, resolve: p.resolve, reject: p.reject };
+    return { bytes: all, first: p.first, resolve: p.resolve, reject: p.reject };
   }
 
   /** Programs what waits without a blocking sync (a flash with `durable()`), else {@link flush}. */
@@ -504,7 +525,7 @@ export class FlashRing {
   }
 
   /** Programs one batch and asks the flash to make it durable; its appends resolve then, in order. */
-  #programBatch(p: { bytes: Uint8Array; resolve: (() => void)[]; reject: ((e: unknown) => void)[] }): void {
+  #programBatch(p: Taken): void {
     try {
       this.#program(p.bytes);
     } catch (e) {
@@ -512,7 +533,7 @@ export class FlashRing {
       throw e;
     }
     const through = this.#nextSeq - 1;
-    this.#awaiting.push({ through, resolve: p.resolve, reject: p.reject });
+    this.#awaiting.push({ through, first: p.first, resolve: p.resolve, reject: p.reject });
     this.#flash.durable!().then(() => this.#settle(through), (e: unknown) => {
       this.#failed ??= e;
       this.#failAwaiting(e);
@@ -523,7 +544,8 @@ export class FlashRing {
   #settle(through: number): void {
     if (through > this.#durableSeq) this.#durableSeq = through;
     while (this.#awaiting.length > 0 && this.#awaiting[0]!.through <= through) {
-      for (const r of this.#awaiting.shift()!.resolve) r();
+      const b = this.#awaiting.shift()!;
+      resolveAll(b.resolve, b.first);
     }
   }
 
