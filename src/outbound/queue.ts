@@ -119,6 +119,13 @@ function utf8Length(s: string): number {
   return n;
 }
 
+/** One mutation waiting its turn (see QueueBase #serial). */
+interface Job {
+  readonly op: () => Promise<unknown>;
+  readonly resolve: (v: unknown) => void;
+  readonly reject: (e: unknown) => void;
+}
+
 /** Queue policy over a store. Subclasses provide the four store hooks. */
 export abstract class QueueBase implements OutboundQueue {
   readonly terms: QueueTerms;
@@ -137,10 +144,10 @@ export abstract class QueueBase implements OutboundQueue {
   #nextSeq: number;
   #failed: string | undefined;
   /** Mutations waiting their turn (pushes, sweeps, purges), in call order; `#head` is the next one. */
-  #ops: (() => void)[] = [];
+  #ops: Job[] = [];
   #head = 0;
   /** Cursor steps waiting: they go before any waiting push (see #serial). */
-  readonly #urgent: (() => void)[] = [];
+  readonly #urgent: Job[] = [];
   #running = false;
   readonly #onDrop: ((d: QueueDrop) => void) | undefined;
   recovered: QueueDrop | undefined;
@@ -247,44 +254,46 @@ export abstract class QueueBase implements OutboundQueue {
    */
   #serial<T>(op: () => Promise<T>, urgent = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const run = (): void => {
-        let p: Promise<T>;
-        try {
-          p = op();
-        } catch (e) {
-          p = Promise.reject(e);
-        }
-        p.then(resolve, reject).then(() => this.#next(), () => this.#next());
-      };
-      if (urgent) this.#urgent.push(run);
-      else this.#ops.push(run);
+      // A job is the op and its promise's own settle functions: no closure per mutation.
+      const job: Job = { op, resolve: resolve as (v: unknown) => void, reject };
+      if (urgent) this.#urgent.push(job);
+      else this.#ops.push(job);
       // From idle, the first one starts in a microtask (never inside the caller's own statement).
       if (!this.#running) {
         this.#running = true;
-        void Promise.resolve().then(() => this.#next());
+        void Promise.resolve().then(this.#after);
       }
     });
   }
 
+  /** Runs the next job once the current one settled (one function per queue, shared by every job). */
+  readonly #after = (): void => this.#next();
+
   /** Starts the next waiting mutation (cursor steps first), or marks the queue idle. */
   #next(): void {
-    let run = this.#urgent.shift();
-    if (!run && this.#head < this.#ops.length) {
-      run = this.#ops[this.#head++];
+    let job = this.#urgent.shift();
+    if (!job && this.#head < this.#ops.length) {
+      job = this.#ops[this.#head++];
       // Compact now and then, so the array does not grow for ever nor shift on every call.
       if (this.#head > 1024 && this.#head * 2 > this.#ops.length) {
         this.#ops = this.#ops.slice(this.#head);
         this.#head = 0;
       }
     }
-    if (!run) {
+    if (!job) {
       this.#running = false;
       this.#ops.length = 0;
       this.#head = 0;
       return;
     }
     this.#running = true;
-    run();
+    let p: Promise<unknown>;
+    try {
+      p = job.op();
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    p.then(job.resolve, job.reject).then(this.#after, this.#after);
   }
 
   async #push(topic: string, payload: Uint8Array): Promise<PushResult | { readonly result: PushResult & { readonly ok: true }; readonly durable: Promise<void> }> {
