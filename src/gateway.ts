@@ -166,22 +166,27 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
    * (issue 13, "Nothing leaves before it is recorded"), and only if the log is not failing closed then.
    * Rejects when the message was not recorded or not forwarded for that reason (so no PUBACK).
    */
-  const handleDecision = async (device: string, topic: string, d: FlowDecision, bytesIn: number): Promise<void> => {
-    const t0 = meter.start();
-    detector.flow(device, d.integration, d.verdict, d.reason, d.fieldsUndeclared);
-    const forward = !(d.verdict === "deny" || d.integration === null || !d.payload || d.vendorTopic === undefined || d.destination === undefined);
-    // Fail closed: nothing leaves that the log could not record.
-    const refused = forward && audit.failClosed;
-    const recorded = audit.flow(device, topic, refused ? { ...d, verdict: "deny", reason: "audit-unavailable" } : d, bytesIn);
-    meter.stop("audit", t0);
-    await recorded;
-    if (!forward || refused) return;
-    if (audit.failClosed) throw new Error("audit log fails closed: message recorded but not forwarded");
-    // PUBACK only once it is queued (or refused with a record), so the pipeline bound holds the devices.
-    const t1 = meter.start();
-    const queued = outbound.send(d.integration, d.destination, d.vendorTopic, d.payload);
-    meter.stop("queue", t1);
-    await queued;
+  const handleDecision = async (device: string, topic: string, d: FlowDecision, bytesIn: number, held = 0): Promise<void> => {
+    try {
+      const t0 = meter.start();
+      detector.flow(device, d.integration, d.verdict, d.reason, d.fieldsUndeclared);
+      const forward = !(d.verdict === "deny" || d.integration === null || !d.payload || d.vendorTopic === undefined || d.destination === undefined);
+      // Fail closed: nothing leaves that the log could not record.
+      const refused = forward && audit.failClosed;
+      const recorded = audit.flow(device, topic, refused ? { ...d, verdict: "deny", reason: "audit-unavailable" } : d, bytesIn);
+      meter.stop("audit", t0);
+      await recorded;
+      if (!forward || refused) return;
+      if (audit.failClosed) throw new Error("audit log fails closed: message recorded but not forwarded");
+      // PUBACK only once it is queued (or refused with a record), so the pipeline bound holds the devices.
+      const t1 = meter.start();
+      const queued = outbound.send(d.integration, d.destination, d.vendorTopic, d.payload);
+      meter.stop("queue", t1);
+      await queued;
+    } finally {
+      // `held`: the message's bytes leave the pipeline with its only decision (see ingest).
+      if (held > 0) release(held);
+    }
   };
 
   /**
@@ -202,19 +207,27 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     const t0 = meter.start();
     const ds = policy.engine.evaluate({ device: clientId, topic, payload });
     meter.stop("policy", t0);
-    // One decision is the common case: no Promise.all (and its array) on the per-message path.
-    const done = ds.length === 1 ? handleDecision(clientId, topic, ds[0]!, payload.length) : Promise.all(ds.map((d) => handleDecision(clientId, topic, d, payload.length))).then(() => undefined);
-    const release = (): void => {
-      pipelineUsed -= held;
-      if (!broker.paused && outbound.congested()) {
-        // A queue overflowed: devices wait (no reads, PUBACKs later) while the uplink drains it.
-        broker.pauseAll();
-        limitTally.add("queueBytes", { kind: "queue", decision: "info", reason: "limit", detail: { limit: "queueBytes", action: "devices paused until the queue drains to half" } });
-        watchCongestion();
-      } else resumeIfRoom();
-    };
-    done.then(release, release);
+    // One decision is the common case: it releases its own bytes when it settles, with no closure,
+    // Promise.all or extra promise per message.
+    if (ds.length === 1) {
+      const one = handleDecision(clientId, topic, ds[0]!, payload.length, held);
+      one.then(undefined, ignore);
+      return one;
+    }
+    const done = Promise.all(ds.map((d) => handleDecision(clientId, topic, d, payload.length))).then(() => undefined);
+    const settled = (): void => release(held);
+    done.then(settled, settled);
     return done;
+  };
+  /** A message's bytes leave the pipeline (its decisions settled): devices paused for room may read again. */
+  const release = (held: number): void => {
+    pipelineUsed -= held;
+    if (!broker.paused && outbound.congested()) {
+      // A queue overflowed: devices wait (no reads, PUBACKs later) while the uplink drains it.
+      broker.pauseAll();
+      limitTally.add("queueBytes", { kind: "queue", decision: "info", reason: "limit", detail: { limit: "queueBytes", action: "devices paused until the queue drains to half" } });
+      watchCongestion();
+    } else resumeIfRoom();
   };
 
   const broker = new Broker({
@@ -400,3 +413,6 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
   bridge?.start();
   return gateway;
 }
+
+/** Marks a promise's rejection handled where the caller may drop it (one function, not a closure per message). */
+function ignore(): void {}
