@@ -166,27 +166,43 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
    * (issue 13, "Nothing leaves before it is recorded"), and only if the log is not failing closed then.
    * Rejects when the message was not recorded or not forwarded for that reason (so no PUBACK).
    */
-  const handleDecision = async (device: string, topic: string, d: FlowDecision, bytesIn: number, held = 0): Promise<void> => {
+  const handleDecision = (device: string, topic: string, d: FlowDecision, bytesIn: number, held = 0): Promise<void> => {
+    const t0 = meter.start();
+    let recorded: Promise<unknown>;
+    let forward = false;
     try {
-      const t0 = meter.start();
       detector.flow(device, d.integration, d.verdict, d.reason, d.fieldsUndeclared);
-      const forward = !(d.verdict === "deny" || d.integration === null || !d.payload || d.vendorTopic === undefined || d.destination === undefined);
+      forward = !(d.verdict === "deny" || d.integration === null || !d.payload || d.vendorTopic === undefined || d.destination === undefined);
       // Fail closed: nothing leaves that the log could not record.
       const refused = forward && audit.failClosed;
-      const recorded = audit.flow(device, topic, refused ? { ...d, verdict: "deny", reason: "audit-unavailable" } : d, bytesIn);
-      meter.stop("audit", t0);
+      if (refused) forward = false;
+      recorded = audit.flow(device, topic, refused ? { ...d, verdict: "deny", reason: "audit-unavailable" } : d, bytesIn);
+    } catch (e) {
+      recorded = Promise.reject(e);
+    }
+    meter.stop("audit", t0);
+    // The wait is an async function of three parameters: a suspended one keeps its locals in closure
+    // cells, so the per-message state held while the record becomes durable is only these.
+    return afterRecord(recorded, forward ? d : undefined, held);
+  };
+  /** Waits for the record; then, for an allowed flow, queues it (PUBACK only once queued); releases `held`. */
+  const afterRecord = async (recorded: Promise<unknown>, d: FlowDecision | undefined, held: number): Promise<void> => {
+    try {
       await recorded;
-      if (!forward || refused) return;
+      if (d === undefined) return;
       if (audit.failClosed) throw new Error("audit log fails closed: message recorded but not forwarded");
       // PUBACK only once it is queued (or refused with a record), so the pipeline bound holds the devices.
-      const t1 = meter.start();
-      const queued = outbound.send(d.integration, d.destination, d.vendorTopic, d.payload);
-      meter.stop("queue", t1);
-      await queued;
+      await queueAllowed(d);
     } finally {
       // `held`: the message's bytes leave the pipeline with its only decision (see ingest).
       if (held > 0) release(held);
     }
+  };
+  const queueAllowed = (d: FlowDecision): Promise<void> => {
+    const t1 = meter.start();
+    const queued = outbound.send(d.integration!, d.destination!, d.vendorTopic!, d.payload!);
+    meter.stop("queue", t1);
+    return queued;
   };
 
   /**
