@@ -488,6 +488,8 @@ async function contracts(): Promise<string> {
 /** Seconds of each phase. The sustained phase is the promise's; the calibration phases price a message. */
 const LOAD_SUSTAINED_S = 60;
 const LOAD_CALIBRATION_S = 15;
+/** CPU per message the run must stay under (issue 9: lin x86-64, the profile's fixed heap). */
+const LOAD_CPU_TARGET_US = Object.freeze({ denied: 300, forwarded: 1000 });
 /** Seconds of the idle CPU measurement (the home connected, nobody publishing). */
 const LOAD_IDLE_S = 10;
 const LOAD_FLOOD_S = 15;
@@ -598,7 +600,7 @@ class Tally {
  *   flood: one device keeps 16 QoS 1 publishes in flight while the others keep the sustained rate.
  * Then the whole log is exported and every acknowledged message must be covered by a record.
  */
-async function loadRun(profile: BoardProfile, host: string, library: string, devices: LoadDevice[], vendorLines: string[], token: string): Promise<{ line: string; ok: boolean; figures: Record<string, string | number> }> {
+async function loadRun(profile: BoardProfile, host: string, library: string, devices: LoadDevice[], vendorLines: string[], token: string): Promise<{ line: string; ok: boolean; why: string[]; figures: Record<string, string | number> }> {
   const relay = new ConsoleRelay(join(DATA_DIR, "console"), true);
   await relay.waitFor(/^RELAY READY$/, 5000);
   const firmware = spawn(host, [library], { stdio: ["ignore", "pipe", "pipe"] });
@@ -882,7 +884,16 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
     if (aborts > 0 || firmwareLines > 0) for (const l of firmwareOutput.slice(-20)) console.log(`  firmware| ${l}`);
   }
   const headroomOk = peak !== undefined && peak.slots <= (1 - LOAD_HEADROOM) * peak.slotTotal && peak.chunk <= (1 - LOAD_HEADROOM) * peak.chunkTotal;
-  return { line: loadLine(), ok: failure === undefined && aborts === 0 && lost === 0 && headroomOk && exited === null, figures };
+  // The issue's targets, on its definition: process CPU over acknowledged messages (raw, idle included).
+  const cpuOk = deniedUs <= LOAD_CPU_TARGET_US.denied && forwardedUs <= LOAD_CPU_TARGET_US.forwarded;
+  const why = [
+    failure !== undefined ? failure : "",
+    aborts > 0 || exited !== null ? "the firmware aborted" : "",
+    lost !== 0 ? `lost ${lost ?? "?"} acknowledged messages` : "",
+    headroomOk ? "" : `under ${LOAD_HEADROOM * 100}% headroom`,
+    cpuOk ? "" : `CPU per message over ${LOAD_CPU_TARGET_US.denied}/${LOAD_CPU_TARGET_US.forwarded} µs`,
+  ].filter((w) => w !== "");
+  return { line: loadLine(), ok: why.length === 0, why, figures };
 }
 
 async function main(): Promise<void> {
@@ -948,8 +959,8 @@ async function main(): Promise<void> {
       const result = await loadRun(profile, host, library, loadDevices, vendorLines, token);
       for (const [name, value] of Object.entries(result.figures)) console.log(`firmware:lin: ${name}: ${value}`);
       console.log(result.line);
-      if (sizing) fail(`a --sizing run (${sizing.slots} slots, ${sizing.chunk} chunk bytes) measures; it never passes`);
-      if (!result.ok) fail(`load run failed (any abort, any acknowledged message missing from the log, or under ${LOAD_HEADROOM * 100}% headroom fails it)`);
+      if (sizing) fail(`a --sizing run (${sizing.slots} slots, ${sizing.chunk} chunk bytes) measures; it never passes${result.why.length > 0 ? ` (at the profile's heap it would also fail on: ${result.why.join("; ")})` : ""}`);
+      if (!result.ok) fail(`load run failed: ${result.why.join("; ")}`);
       return;
     }
     const figures = await scenario(host, library, demo, vendorLines, token);
