@@ -179,7 +179,7 @@ export class FlowAggregator {
     });
     // A refused commit is raised by the log (alarm, fail closed); a caller that drops the promise
     // must not turn it into an unhandled rejection. Callers that await it still see the rejection.
-    p.catch(() => undefined);
+    p.then(undefined, ignore);
     return p;
   }
 
@@ -337,6 +337,9 @@ function rowOf(key: string, c: RowCounts): FlowSummaryRow {
   const [minute, device, integration, decision, rule] = key.split(SEP) as [string, string, string, FlowSummaryRow["decision"], string];
   return { minute: Number(minute), device, integration: integration === "" ? null : integration, decision, rule: rule === "" ? null : rule, count: c.count, bytes: c.bytes, fieldsDropped: c.fieldsDropped };
 }
+
+/** Marks a rejection handled (shared: no closure per flow). */
+function ignore(): void {}
 
 function compareRows(a: FlowSummaryRow, b: FlowSummaryRow): number {
   if (a.minute !== b.minute) return a.minute - b.minute;

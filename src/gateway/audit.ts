@@ -89,6 +89,11 @@ export async function openAudit(
     failClosed = true;
     alarm(`audit log refused a record (${e instanceof Error ? e.message : String(e)}): outbound flows stopped; publishes that cannot be recorded are not acknowledged`);
   };
+  /** A refused record: fail closed, and the message stays unacknowledged (one function, not a closure per message). */
+  const refusedThrow = (e: unknown): never => {
+    refuse(e);
+    throw e;
+  };
   // Flows resume only once the log takes records again (a legal hold released, space freed).
   const accepted = (): void => {
     if (!failClosed) return;
@@ -119,10 +124,7 @@ export async function openAudit(
           bytes: d.payload ? d.payload.length : bytesIn,
           fieldsDropped: d.fieldsDropped,
         })
-        .then(accepted, (e: unknown) => {
-          refuse(e);
-          throw e;
-        });
+        .then(accepted, refusedThrow);
     },
     async exportJsonl(from, to) {
       await log.flushSummaries();
