@@ -774,7 +774,8 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
     await profileNow("off");
     figures["vendor_received_calibration"] = `${vendorMessages() - vendorsBefore}/${fwdTally.acked}`;
     // Net of what the firmware burns idle over the same window (the load line keeps the raw figures).
-    figures["cpu_us_per_msg_net_of_idle"] = `${((deniedUs * denyTally.acked - idleUsPerS * deniedS) / Math.max(1, denyTally.acked)).toFixed(0)}/${((forwardedUs * fwdTally.acked - idleUsPerS * forwardedS) / Math.max(1, fwdTally.acked)).toFixed(0)}`;
+    const net = (usPerMsg: number, acked: number, seconds: number): string => ((usPerMsg * acked - idleUsPerS * seconds) / Math.max(1, acked)).toFixed(0);
+    figures["cpu_us_per_msg_net_of_idle"] = `${net(deniedUs, denyTally.acked, deniedS)}/${net(forwardedUs, fwdTally.acked, forwardedS)}`;
     // Live-set samples through the load phases (each a full collection: not during the CPU calibration).
     sampler = setInterval(() => void memoryNow().then(note, () => undefined), 3000);
     for (const t of [denyTally, fwdTally]) {
@@ -885,7 +886,8 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
   }
   const headroomOk = peak !== undefined && peak.slots <= (1 - LOAD_HEADROOM) * peak.slotTotal && peak.chunk <= (1 - LOAD_HEADROOM) * peak.chunkTotal;
   // The issue's targets, on its definition: process CPU over acknowledged messages (raw, idle included).
-  const cpuOk = deniedUs <= LOAD_CPU_TARGET_US.denied && forwardedUs <= LOAD_CPU_TARGET_US.forwarded;
+  // Not measured (a phase before the calibration failed) is reported by that failure, not as CPU.
+  const cpuOk = Number.isNaN(deniedUs) || Number.isNaN(forwardedUs) || (deniedUs <= LOAD_CPU_TARGET_US.denied && forwardedUs <= LOAD_CPU_TARGET_US.forwarded);
   const why = [
     failure !== undefined ? failure : "",
     aborts > 0 || exited !== null ? "the firmware aborted" : "",

@@ -150,14 +150,14 @@ export class FlowAggregator {
       throw new PortcullisError(ErrorCode.BadOption, "bytes and fieldsDropped must be non-negative integers");
     }
     const minute = Math.floor(this.#o.clock.now() / 60000) * 60000;
-    if (this.pending >= (this.#o.maxGroups ?? MAX_GROUPS)) void this.flush(true);
     if (s.decision === "deny") {
-      const key = [minute, s.device, s.integration ?? "", s.rule ?? "", s.reason, s.topic ?? ""].join(SEP);
+      const key = denialKey(minute, s);
       const seen = this.#denials.get(key);
       if (seen) {
         seen.repeats++;
         return seen.done ?? Promise.resolve(seen.seq);
       }
+      this.#roomForOneMore();
       const ev: { -readonly [K in keyof AuditEvent]: AuditEvent[K] } = {
         kind: "flow", decision: "deny", device: s.device, reason: s.reason, detail: { bytes: s.bytes, fieldsDropped: s.fieldsDropped },
       };
@@ -202,8 +202,13 @@ export class FlowAggregator {
       row.fieldsDropped += fieldsDropped;
       return;
     }
-    if (this.pending >= (this.#o.maxGroups ?? MAX_GROUPS)) void this.flush(true);
+    this.#roomForOneMore();
     this.#rows.set(key, { count: 1, bytes, fieldsDropped });
+  }
+
+  /** Before a new row or denial: at `maxGroups` held, write them all first rather than grow. */
+  #roomForOneMore(): void {
+    if (this.pending >= (this.#o.maxGroups ?? MAX_GROUPS)) void this.flush(true);
   }
 
   /** Writes the pending flow commits now. Resolves (never rejects) once they are durable or failed. */
@@ -288,7 +293,7 @@ export class FlowAggregator {
       written.push(this.#send({ kind: "flow-summary", decision: "info", summary: rows.slice(i, i + this.#o.rowsPerRecord) }));
     }
     for (const [k, d] of this.#denials) {
-      const [minuteText, device, integration, rule, reason] = k.split(SEP) as [string, string, string, string, string];
+      const [minuteText, device, integration, rule, reason] = k.split(SEP) as [string, string, string, string, string]; // denialKey
       const minute = Number(minuteText);
       if (!all && minute >= now) continue;
       this.#denials.delete(k);
@@ -330,6 +335,11 @@ export class FlowAggregator {
  */
 function rowKey(minute: number, device: string, integration: string | null, decision: FlowSummaryRow["decision"], rule: string | null): string {
   return [minute, device, integration ?? "", decision, rule ?? ""].join(SEP);
+}
+
+/** A held denial's key: minute, device, integration, rule, reason, topic (absent ones as ""; see rowKey). */
+function denialKey(minute: number, s: FlowSample): string {
+  return [minute, s.device, s.integration ?? "", s.rule ?? "", s.reason, s.topic ?? ""].join(SEP);
 }
 
 /** The row a key and its counters stand for. */

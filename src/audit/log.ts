@@ -96,8 +96,10 @@ export class FlashAuditLog implements AuditLog {
   readonly #aggregator: FlowAggregator;
   readonly #noise: NoiseAggregator;
   readonly #rules: PurgeRules;
-  /** Noise records in the live log (seq, payload bytes), counted at the first noise write. */
-  /** Noise records still in the log, oldest first: [seq, bytes] rows (no object per record under a flood). */
+  /**
+   * Noise records still in the log, oldest first, as [seq, payload bytes] rows (no object per record
+   * under a flood); counted at the first noise write.
+   */
   #noiseRecords: NumberRows | undefined;
   /** The bytes of the rows in #noiseRecords. */
   #noiseSum = 0;
