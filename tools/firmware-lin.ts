@@ -691,8 +691,8 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
     figures["idle_live_slots_configured"] = `${idle.slots}/${idle.slotTotal} chunk ${idle.chunk}/${idle.chunkTotal}`;
     note(idle);
     // Idle CPU with no device connected: set against the connected figure below, it prices what each open
-    // socket costs while silent (the SDK's lin sockets are polled with select() every 20 ms; lwIP on the
-    // ESP32 calls back instead).
+    // socket costs while silent (none since modules/lin-socket replaced the SDK's lin sockets, which
+    // polled select() every 20 ms; lwIP on the ESP32 calls back too).
     const cpuIdle = async (seconds: number): Promise<number> => {
       const c0 = cpuMicros(pid);
       const t0 = performance.now();
@@ -707,19 +707,20 @@ async function loadRun(profile: BoardProfile, host: string, library: string, dev
       byId.set(d.id, c);
       clients.push(c);
     }
-    const connected = await memoryNow();
-    await censusNow("connected");
-    figures["idle_live_slots_connected"] = `${connected.slots}/${connected.slotTotal} chunk ${connected.chunk}/${connected.chunkTotal}`;
-    figures["slots_per_connected_session"] = Number(((connected.slots - idle.slots) / devices.length).toFixed(1));
-    figures["chunk_bytes_per_connected_session"] = Math.round((connected.chunk - idle.chunk) / devices.length);
-
-    note(connected);
     // Idle CPU: the home connected, nobody publishing (timers, keepalives, the uplinks' pings, the console).
     await profileNow("on");
     const idleUsPerS = await cpuIdle(LOAD_IDLE_S);
     figures["idle_cpu_us_per_s"] = Math.round(idleUsPerS);
     figures["profile_idle"] = (await profileNow("")).replace(/^profile: /, "");
     await profileNow("off");
+    // The resident set per session once the connects have settled (their records durable): taken at
+    // once after CONNACK it also counted the connect records still on their way to flash.
+    const connected = await memoryNow();
+    await censusNow("connected");
+    figures["idle_live_slots_connected"] = `${connected.slots}/${connected.slotTotal} chunk ${connected.chunk}/${connected.chunkTotal}`;
+    figures["slots_per_connected_session"] = Number(((connected.slots - idle.slots) / devices.length).toFixed(1));
+    figures["chunk_bytes_per_connected_session"] = Math.round((connected.chunk - idle.chunk) / devices.length);
+    note(connected);
     let seq = 0;
     const publish = (d: LoadDevice, kind: Kind, t: Tally = tally): void => {
       const c = byId.get(d.id)!;

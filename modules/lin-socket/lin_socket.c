@@ -63,6 +63,8 @@ typedef struct TCPRecord {
 	guint inWatch;
 	guint outWatch;
 	guint idle;
+	guint lingerWatch; /* after close(): sending what was written, then closing the descriptor */
+	guint lingerTimeout;
 	uint32_t readPosition;
 	uint32_t bytesReadable;
 	uint32_t outLength;
@@ -89,7 +91,9 @@ static void tcpUnwatch(TCP tcp)
 	if (tcp->inWatch) g_source_remove(tcp->inWatch);
 	if (tcp->outWatch) g_source_remove(tcp->outWatch);
 	if (tcp->idle) g_source_remove(tcp->idle);
-	tcp->inWatch = tcp->outWatch = tcp->idle = 0;
+	if (tcp->lingerWatch) g_source_remove(tcp->lingerWatch);
+	if (tcp->lingerTimeout) g_source_remove(tcp->lingerTimeout);
+	tcp->inWatch = tcp->outWatch = tcp->idle = tcp->lingerWatch = tcp->lingerTimeout = 0;
 }
 
 static void tcpFree(TCP tcp)
@@ -332,6 +336,39 @@ void xs_portcullis_tcp_constructor(xsMachine *the)
 	tcpTrigger(tcp, triggered);
 }
 
+/* Ends a lingering close: the descriptor closes and the open socket's hold is released. */
+static void tcpEndLinger(TCP tcp)
+{
+	tcpUnwatch(tcp);
+	if (tcp->skt >= 0) close(tcp->skt);
+	tcp->skt = -1;
+	tcpRelease(tcp);
+}
+
+static gboolean tcpLingerWritable(gint fd, GIOCondition condition, gpointer data)
+{
+	TCP tcp = data;
+	(void)fd;
+	(void)condition;
+	if (tcpFlush(tcp) < 0 || !tcp->outLength) {
+		tcp->lingerWatch = 0; /* this source ends with the return below */
+		tcpEndLinger(tcp);
+		return G_SOURCE_REMOVE;
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean tcpLingerExpired(gpointer data)
+{
+	TCP tcp = data;
+	tcp->lingerTimeout = 0;
+	tcpEndLinger(tcp); /* a peer that reads nothing for this long loses the rest, as SO_LINGER would */
+	return G_SOURCE_REMOVE;
+}
+
+/* Seconds a closed socket keeps sending what was written before close(). */
+#define kLingerSeconds (10)
+
 void xs_portcullis_tcp_close(xsMachine *the)
 {
 	TCP tcp = xsmcGetHostData(xsThis);
@@ -339,13 +376,19 @@ void xs_portcullis_tcp_close(xsMachine *the)
 	tcp->done = 1;
 	tcp->triggerable = 0;
 	tcp->triggered = 0;
-	/* What was written and not yet taken by the kernel is sent now if it can be, as close(2) would. */
-	if (tcp->skt >= 0 && tcp->connected && !tcp->error) (void)tcpFlush(tcp);
-	tcpUnwatch(tcp);
-	if (tcp->skt >= 0) close(tcp->skt);
-	tcp->skt = -1;
 	xsForget(tcp->obj);
-	tcpRelease(tcp); /* the open socket's hold; the object's own goes with its destructor */
+	tcpUnwatch(tcp);
+	/*
+	 * What was written is sent before the descriptor closes, as close(2) does with what the kernel
+	 * holds: at once when the kernel takes it, else from a watch, for at most kLingerSeconds. No
+	 * callback runs meanwhile; the record outlives its object until then (the open socket's hold).
+	 */
+	if (tcp->skt >= 0 && tcp->connected && !tcp->error && tcpFlush(tcp) == 0 && tcp->outLength) {
+		tcp->lingerWatch = g_unix_fd_add(tcp->skt, G_IO_OUT | G_IO_ERR, tcpLingerWritable, tcp);
+		tcp->lingerTimeout = g_timeout_add_seconds(kLingerSeconds, tcpLingerExpired, tcp);
+		return;
+	}
+	tcpEndLinger(tcp);
 }
 
 void xs_portcullis_tcp_read(xsMachine *the)
