@@ -15,7 +15,11 @@ const manifest = JSON.parse(readFileSync(join(root, appDir, "manifest.json"), "u
 const included = new Set(
   manifest.include
     .filter((i) => !i.startsWith("$("))
-    .flatMap((i) => Object.keys((JSON.parse(readFileSync(join(root, appDir, i), "utf8")) as { modules: Record<string, unknown> }).modules)),
+    .flatMap((i) => {
+      // A module's manifest may map its modules at the top or per platform (modules/lin-socket: lin only).
+      const m = JSON.parse(readFileSync(join(root, appDir, i), "utf8")) as { modules?: Record<string, unknown>; platforms?: Record<string, { modules?: Record<string, unknown> }> };
+      return [m.modules, ...Object.values(m.platforms ?? {}).map((p) => p.modules)].flatMap((mods) => Object.keys(mods ?? {}));
+    }),
 );
 const main = readFileSync(join(root, appDir, "main.ts"), "utf8");
 

@@ -27,7 +27,7 @@ const ALL_MANIFESTS = [...FIRMWARE_MANIFESTS, "hosts/moddable/port-contracts/man
 function moduleEntries(manifestPath: string): Array<[string, string]> {
   const m = JSON.parse(readFileSync(join(root, manifestPath), "utf8")) as Manifest;
   const base = dirname(manifestPath);
-  const maps = [m.modules, ...Object.values(m.platforms ?? {}).map((p) => p.modules ?? {})];
+  const maps = [m.modules ?? {}, ...Object.values(m.platforms ?? {}).map((p) => p.modules ?? {})];
   return maps.flatMap((map) => Object.entries(map).flatMap(([name, value]) => (Array.isArray(value) ? value : [value]).map((v): [string, string] => [name, String(v)])))
     .filter(([, v]) => !v.startsWith("$(")) // SDK modules: checked by mcconfig where the SDK is
     .map(([name, v]) => [name, normalize(join(base, v))]);
