@@ -283,7 +283,7 @@ export class Broker {
       // (§3.8.4 allows either; MQTT 5 retain handling 1: new ones only, 2: never); RETAIN set since
       // they answer the subscription.
       if (!b.#local || b.#retained.size === 0 || rh === 2 || (rh === 1 && !fresh)) return;
-      for (const m of b.#retained.matching(filter)) {
+      for (const m of b.#retained.matching(filter, b.#options.clock.monotonic())) {
         if (!s.deliver(m.topic, m.payload, m.qos, qos, true, m.properties)) b.#dropped(s, m.topic);
       }
     }
@@ -524,7 +524,7 @@ export class Broker {
 
   /** The retained messages held, oldest first. */
   retained(): RetainedMessage[] {
-    return this.#retained.all();
+    return this.#retained.all(this.#options.clock.monotonic());
   }
 
   /** A device publish the ACL allowed: retained handling, then local delivery (the sender included, §3.3.5). */
@@ -543,14 +543,18 @@ export class Broker {
   }
 
   #retain(clientId: string, topic: string, payload: Uint8Array, qos: 0 | 1 | 2, props?: Properties): void {
-    const outcome = this.#retained.set(topic, payload, qos, props);
+    const outcome = this.#retained.set(topic, payload, qos, props, this.#options.clock.monotonic());
     if (outcome === "full") {
       this.#tally.add(`retained-full|${clientId}`, { kind: "flow", decision: "deny", device: clientId, topic, reason: "retained-full", detail: { op: "retain" } });
       return;
     }
     if (outcome === "absent" || this.#options.onRetained === undefined) return;
+    // A message with a Message Expiry Interval stays in RAM only: the monotonic clock its expiry counts on
+    // does not survive a reboot, so a flash copy could be delivered after it expired. Its topic's older
+    // copy on flash is cleared instead (a reboot then forgets the topic rather than revive the old value).
+    const expiring = outcome !== "cleared" && props?.messageExpiryInterval !== undefined;
     try {
-      this.#options.onRetained(outcome, { topic, payload, qos });
+      this.#options.onRetained(expiring ? "cleared" : outcome, { topic, payload, qos });
     } catch {
       // Persisting is the host's to report.
     }

@@ -31,6 +31,35 @@ describe("mqtt retained: the store", () => {
     assert.deepEqual(r.all().map((m) => m.topic), ["t2", "t3"]);
   });
 
+  it("MQTT 5 Message Expiry: sends the time left, deletes the message once expired (§3.3.2.3.3)", () => {
+    const r = new RetainedStore(4, 100);
+    const t0 = 1_000_000;
+    assert.equal(r.set("s/temp", b("21"), 1, { messageExpiryInterval: 10, contentType: "text/plain" }, t0), "stored");
+    assert.equal(r.set("s/door", b("open"), 0, undefined, t0), "stored");
+    // 2.5 s later: 7.5 s left, sent as 8 (whole seconds, rounded up); its other properties kept.
+    const early = r.matching("s/#", t0 + 2500);
+    assert.deepEqual(early.map((m) => [m.topic, m.properties?.messageExpiryInterval, m.properties?.contentType]), [["s/temp", 8, "text/plain"], ["s/door", undefined, undefined]]);
+    assert.equal(r.get("s/temp", t0 + 9999)?.properties?.messageExpiryInterval, 1);
+    // At the deadline it is gone, and its bytes with it; the message without expiry stays.
+    assert.deepEqual(r.matching("s/#", t0 + 10_000).map((m) => m.topic), ["s/door"]);
+    assert.equal(r.get("s/temp", t0 + 10_000), undefined);
+    assert.equal(r.size, 1);
+    assert.equal(r.bytes, 10);
+    assert.deepEqual(r.all(t0 + 20_000).map((m) => m.topic), ["s/door"]);
+  });
+
+  it("MQTT 5 Message Expiry: a replacement without expiry keeps its topic; a freed slot takes a new topic", () => {
+    const r = new RetainedStore(1, 100);
+    assert.equal(r.set("a", b("1"), 0, { messageExpiryInterval: 1 }, 0), "stored");
+    assert.equal(r.set("b", b("1"), 0, undefined, 500), "full", "a still holds the only slot");
+    assert.equal(r.set("a", b("2"), 0, undefined, 600), "replaced");
+    assert.equal(r.get("a", 10_000)?.payload[0], 0x32, "the replacement has no expiry");
+    assert.equal(r.set("a", new Uint8Array(0), 0, undefined, 10_000), "cleared");
+    assert.equal(r.set("a", b("3"), 0, { messageExpiryInterval: 1 }, 20_000), "stored");
+    assert.equal(r.set("b", b("1"), 0, undefined, 21_000), "stored", "a expired at 21 s: its slot is free");
+    assert.deepEqual(r.all(21_000).map((m) => m.topic), ["b"]);
+  });
+
   it("matches filters like the textbook matcher, $ rule included (property)", () => {
     const topic = fc.array(fc.constantFrom("a", "b", "$s", ""), { minLength: 1, maxLength: 3 }).map((l) => l.join("/")).filter((t) => t.length > 0);
     const filter = fc.oneof(fc.constant("#"), fc.array(fc.constantFrom("a", "b", "+", "$s"), { minLength: 1, maxLength: 3 }).map((l) => l.join("/")), fc.array(fc.constantFrom("a", "+"), { minLength: 1, maxLength: 2 }).map((l) => [...l, "#"].join("/")));

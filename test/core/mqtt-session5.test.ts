@@ -223,6 +223,28 @@ describe("mqtt 5 session", () => {
     const [d] = t.take();
     assert.equal(d?.cmd === "disconnect" && d.reasonCode, 0x82);
   });
+
+  it("retained with Message Expiry: time left on delivery, gone once expired, and never written to the flash area", () => {
+    const changes: string[] = [];
+    const h = harness({ onRetained: (o, m) => void changes.push(`${o}:${m.topic}`) });
+    const plug = h.connect("dev2", V5);
+    plug.take();
+    plug.send({ cmd: "publish", topic: "stat/p/POWER", payload: ascii("ON"), qos: 0, retain: true, dup: false, properties: { messageExpiryInterval: 5 } });
+    plug.send({ cmd: "publish", topic: "stat/p/NAME", payload: ascii("plug"), qos: 0, retain: true, dup: false });
+    h.clock.tick(3_200);
+    const a = h.connect("dev1", V5);
+    a.take();
+    a.send(sub("stat/#", 0));
+    const got = a.take().flatMap((p) => (p.cmd === "publish" ? [[p.topic, p.retain, p.properties?.messageExpiryInterval]] : []));
+    assert.deepEqual(got, [["stat/p/POWER", true, 2], ["stat/p/NAME", true, undefined]], "5 s less 3.2 s, rounded up");
+    h.clock.tick(1_800);
+    const b = h.connect("dev3", V5);
+    b.take();
+    b.send(sub("stat/#", 0));
+    assert.deepEqual(b.take().flatMap((p) => (p.cmd === "publish" ? [p.topic] : [])), ["stat/p/NAME"]);
+    // The expiring message cleared its topic on flash instead of being stored there: a reboot cannot revive it.
+    assert.deepEqual(changes, ["cleared:stat/p/POWER", "stored:stat/p/NAME"]);
+  });
 });
 
 describe("mqtt 3.1 session (MQIsdp)", () => {

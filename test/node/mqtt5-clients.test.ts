@@ -134,4 +134,33 @@ describe("mqtt 5 with real clients", function () {
     await a.endAsync();
     await b.endAsync();
   });
+
+  it("mqtt.js v5: a retained message carries its expiry's time left, and is gone once it expired (§3.3.2.3.3)", async () => {
+    const port = r.listener.port;
+    const pub = await v5(port, "dev2");
+    await pub.publishAsync("s/temp", "21.5", { qos: 1, retain: true, properties: { messageExpiryInterval: 2, contentType: "text/plain" } });
+    await pub.publishAsync("s/door", "open", { qos: 1, retain: true });
+    const t0 = Date.now();
+    await pub.endAsync();
+    const receive = async (ms: number): Promise<mqtt.IPublishPacket[]> => {
+      const c = await v5(port, "dev1");
+      const got: mqtt.IPublishPacket[] = [];
+      c.on("message", (_t, _p, packet) => got.push(packet));
+      await c.subscribeAsync("s/#", { qos: 1 });
+      await new Promise((res) => setTimeout(res, ms));
+      await c.endAsync();
+      return got;
+    };
+    await new Promise((res) => setTimeout(res, 1100));
+    const early = await receive(300);
+    assert.ok(Date.now() - t0 < 2000, "the first subscriber came too late for the test to mean anything");
+    assert.deepEqual(early.map((m) => [m.topic, m.payload.toString(), m.retain, m.properties?.messageExpiryInterval, m.properties?.contentType]), [
+      ["s/temp", "21.5", true, 1, "text/plain"], // 2 s less the ~1.1 s it waited, rounded up
+      ["s/door", "open", true, undefined, undefined],
+    ]);
+    await new Promise((res) => setTimeout(res, Math.max(0, 2100 - (Date.now() - t0))));
+    const late = await receive(300);
+    assert.deepEqual(late.map((m) => m.topic), ["s/door"], "the expired retained message was still delivered");
+    assert.deepEqual(r.broker.retained().map((m) => m.topic), ["s/door"]);
+  });
 });
