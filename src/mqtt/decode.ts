@@ -45,17 +45,12 @@ const HEADER = 0;
 const LENGTH = 1;
 const BODY = 2;
 
-/**
- * One field reader for every decoder: a body is parsed synchronously and the reader emptied before the
- * packet goes to its sink, so no two decoders ever hold it at once (one per session cost ~7 heap slots).
- */
-const READER = new Reader();
-
 /** Decodes a byte stream into packets; see the file comment. */
 export class Decoder {
   /** Packets go to `onPacket` called as a method of the options object: a long-lived owner (a session) passes itself, no closure per connection. */
   readonly #sink: DecoderOptions;
   readonly #max: number;
+  readonly #reader = new Reader();
   #state = HEADER;
   #first = 0;
   #length = 0;
@@ -158,7 +153,7 @@ export class Decoder {
   }
 
   #body(buf: Uint8Array, start: number, end: number): void {
-    const r = READER;
+    const r = this.#reader;
     r.reset(buf, start, end);
     const packet = parseBody(r, this.#first >> 4, this.#first & 0x0f, this.version);
     if (r.err === undefined && r.pos !== r.end) r.fail(MqttError.BadLength, "bytes left after the last field");
