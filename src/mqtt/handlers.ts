@@ -66,6 +66,9 @@ function onConnect(s: Session, p: ConnectPacket): void {
   if (props !== undefined) {
     if (props.receiveMaximum !== undefined) s.receiveMax = Math.min(props.receiveMaximum, s.host.limits.maxInflight);
     if (props.maximumPacketSize !== undefined) s.maxOut = props.maximumPacketSize;
+    // §3.3.2.3.4: the server may alias topics toward the client up to the client's Topic Alias Maximum;
+    // the gateway uses at most as many as it accepts itself (the profile's bound on RAM per session).
+    if (props.topicAliasMaximum !== undefined) s.aliasOutMax = Math.min(props.topicAliasMaximum, s.host.limits.maxTopicAliases);
     s.sessionExpiry = props.sessionExpiryInterval ?? 0;
     s.quiet = props.requestProblemInformation === 0;
   }

@@ -189,6 +189,10 @@ export class Session implements SocketHandler {
   quiet = false;
   /** MQTT 5: topic aliases the client set (index = alias). */
   aliases: string[] | undefined;
+  /** MQTT 5: topic aliases the gateway may set toward the client (the client's Topic Alias Maximum, bounded by ours). */
+  aliasOutMax = 0;
+  /** Topic → alias set toward the client on this connection; created at the first aliased delivery, at most aliasOutMax. */
+  #aliasOut: Map<string, number> | undefined;
   /** Deliveries not sent because they exceeded the client's Maximum Packet Size. */
   oversizeDropped = 0;
 
@@ -282,11 +286,14 @@ export class Session implements SocketHandler {
   /** Encodes and writes one packet; false when the socket is above its high-water mark. */
   send(packet: Packet): boolean {
     if (this.state === "closed") return false;
+    if (this.aliasOutMax > 0 && packet.cmd === "publish" && packet.topic.length > 2) packet = this.#aliased(packet);
     let bytes = encode(packet, this.version);
     if (bytes.length > this.maxOut) {
       // MQTT 5 §3.1.2.11.4: never send more than the client accepts. Acks lose their reason string
       // and user properties; a PUBLISH is dropped (as if delivered) and counted.
       if (packet.cmd === "publish" || !("properties" in packet) || packet.properties === undefined) {
+        // An alias this PUBLISH was to set never reaches the client: forget it.
+        if (packet.cmd === "publish" && packet.topic !== "" && packet.properties?.topicAlias !== undefined) this.#aliasOut?.delete(packet.topic);
         this.oversizeDropped++;
         this.host.tally(`oversize|${this.clientId}`, { kind: "flow", decision: "deny", ...(this.authenticated ? { device: this.clientId! } : {}), reason: "packet-too-large", detail: { op: "deliver", max: this.maxOut } });
         return true;
@@ -303,6 +310,21 @@ export class Session implements SocketHandler {
       if (this.#blockedBytes > maxInflight * maxPacketBytes) this.close("backpressure");
     }
     return ok;
+  }
+
+  /**
+   * MQTT 5 §3.3.2.3.4: a topic seen before on this connection goes as its alias with an empty topic; a
+   * new one takes the next free alias (sent with its topic once, to set it) until aliasOutMax are used,
+   * then goes unaliased. Aliases live as long as the connection (a reconnect starts again).
+   */
+  #aliased(p: Packet & { cmd: "publish" }): Packet {
+    const map = (this.#aliasOut ??= new Map());
+    const known = map.get(p.topic);
+    if (known !== undefined) return { ...p, topic: "", properties: { ...p.properties, topicAlias: known } };
+    if (map.size >= this.aliasOutMax) return p;
+    const alias = map.size + 1;
+    map.set(p.topic, alias);
+    return { ...p, properties: { ...p.properties, topicAlias: alias } };
   }
 
   /** Writes an audit event about this connection. */

@@ -224,6 +224,36 @@ describe("mqtt 5 session", () => {
     assert.equal(d?.cmd === "disconnect" && d.reasonCode, 0x82);
   });
 
+  it("sets topic aliases toward a client up to its Topic Alias Maximum (bounded by ours), then sends topics plain", () => {
+    const h = harness({ limits: { maxTopicAliases: 8 } });
+    const a = h.connect("dev1", { ...V5, properties: { topicAliasMaximum: 2 } });
+    a.take();
+    a.send(sub("t/#", 0));
+    a.take();
+    const plain = h.connect("dev3", V5); // announced no Topic Alias Maximum: never aliased
+    plain.take();
+    plain.send(sub("t/#", 0));
+    plain.take();
+    const d = h.connect("dev2", V5);
+    d.take();
+    for (const t of ["t/aa", "t/bb", "t/cc", "t/aa", "t/bb", "t/cc"]) d.send({ cmd: "publish", topic: t, payload: ascii("1"), qos: 0, retain: false, dup: false });
+    const seen = a.take().flatMap((p) => (p.cmd === "publish" ? [[p.topic, p.properties?.topicAlias]] : []));
+    assert.deepEqual(seen, [["t/aa", 1], ["t/bb", 2], ["t/cc", undefined], ["", 1], ["", 2], ["t/cc", undefined]]);
+    assert.deepEqual(plain.take().flatMap((p) => (p.cmd === "publish" ? [[p.topic, p.properties?.topicAlias]] : [])), ["t/aa", "t/bb", "t/cc", "t/aa", "t/bb", "t/cc"].map((t) => [t, undefined]));
+  });
+
+  it("never uses more aliases than the board allows, whatever the client announces", () => {
+    const h = harness({ limits: { maxTopicAliases: 1 } });
+    const a = h.connect("dev1", { ...V5, properties: { topicAliasMaximum: 100 } });
+    a.take();
+    a.send(sub("t/#", 0));
+    a.take();
+    const d = h.connect("dev2", V5);
+    d.take();
+    for (const t of ["t/aa", "t/bb", "t/aa"]) d.send({ cmd: "publish", topic: t, payload: ascii("1"), qos: 0, retain: false, dup: false });
+    assert.deepEqual(a.take().flatMap((p) => (p.cmd === "publish" ? [[p.topic, p.properties?.topicAlias]] : [])), [["t/aa", 1], ["t/bb", undefined], ["", 1]]);
+  });
+
   it("retained with Message Expiry: time left on delivery, gone once expired, and never written to the flash area", () => {
     const changes: string[] = [];
     const h = harness({ onRetained: (o, m) => void changes.push(`${o}:${m.topic}`) });

@@ -135,6 +135,21 @@ describe("mqtt 5 with real clients", function () {
     await b.endAsync();
   });
 
+  it("mqtt.js v5: a subscriber that allows topic aliases gets them, resolved to the right topics (§3.3.2.3.4)", async () => {
+    const port = r.listener.port;
+    const a = await v5(port, "dev1", { properties: { topicAliasMaximum: 4 } });
+    const got: [string, string, number | undefined][] = [];
+    a.on("message", (topic, payload, packet) => got.push([topic, payload.toString(), packet.properties?.topicAlias]));
+    await a.subscribeAsync("tele/#", { qos: 1 });
+    const b = await v5(port, "dev2");
+    for (let i = 0; i < 3; i++) for (const t of ["tele/plug/STATE", "tele/plug/SENSOR"]) await b.publishAsync(t, `${t.slice(10)}${i}`, { qos: 1 });
+    await new Promise((res) => setTimeout(res, 200));
+    assert.deepEqual(got.map(([t, p]) => [t, p]), [0, 1, 2].flatMap((i) => [["tele/plug/STATE", `STATE${i}`], ["tele/plug/SENSOR", `SENSOR${i}`]]));
+    assert.deepEqual(got.map(([, , alias]) => alias), [1, 2, 1, 2, 1, 2], "every delivery carries its alias");
+    await a.endAsync();
+    await b.endAsync();
+  });
+
   it("mqtt.js v5: a retained message carries its expiry's time left, and is gone once it expired (§3.3.2.3.3)", async () => {
     const port = r.listener.port;
     const pub = await v5(port, "dev2");
