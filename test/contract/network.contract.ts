@@ -77,14 +77,21 @@ class Side implements SocketHandler {
   }
 
   bytes(): Uint8Array {
-    const out = new Uint8Array(this.length);
-    let at = 0;
-    for (const c of this.chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    return out;
+    return joined(this.chunks);
   }
+}
+
+/** `chunks` as one array (a loop, not a spread: hundreds of chunks overflow XS's stack as arguments). */
+export function joined(chunks: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const c of chunks) length += c.length;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }
 
 async function until(h: NetworkHarness, what: string, ready: () => boolean, ms = 10000): Promise<void> {

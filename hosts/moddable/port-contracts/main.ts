@@ -13,7 +13,7 @@ import { cryptoContract } from "test/contract/crypto";
 import { flashContract } from "test/contract/flash";
 import { keyStoreContract } from "test/contract/keystore";
 import { utf8Contract } from "test/contract/utf8";
-import { networkContract, type NetworkPeer } from "test/contract/network";
+import { joined, networkContract, type NetworkPeer } from "test/contract/network";
 import TCP from "embedded:io/socket/tcp";
 import Timer from "timer";
 import { ModdableNetwork } from "portcullis/moddable/network";
@@ -98,15 +98,7 @@ function connectPeer(port: number): Promise<NetworkPeer> {
         flush(socket);
       },
       received() {
-        let length = 0;
-        for (const c of chunks) length += c.length;
-        const out = new Uint8Array(length);
-        let at = 0;
-        for (const c of chunks) {
-          out.set(c, at);
-          at += c.length;
-        }
-        return out;
+        return joined(chunks);
       },
       get ended() {
         return ended;
