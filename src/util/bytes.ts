@@ -60,6 +60,11 @@ export function i2osp(value: number, length: number): Uint8Array {
 }
 
 export function concat(...parts: readonly Uint8Array[]): Uint8Array {
+  return concatAll(parts);
+}
+
+/** {@link concat} of an array: for many parts (a spread of hundreds of arguments overflows XS's stack). */
+export function concatAll(parts: readonly Uint8Array[]): Uint8Array {
   let n = 0;
   for (const p of parts) n += p.length;
   const out = new Uint8Array(n);

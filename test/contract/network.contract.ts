@@ -11,6 +11,7 @@
  */
 import assert from "node:assert/strict";
 import type { DeviceSocket, Network, SocketHandler } from "../../src/ports.js";
+import { concatAll } from "../../src/util/bytes.js";
 
 /** The other end of one connection, as the host's test harness provides it. */
 export interface NetworkPeer {
@@ -77,22 +78,10 @@ class Side implements SocketHandler {
   }
 
   bytes(): Uint8Array {
-    return joined(this.chunks);
+    return concatAll(this.chunks);
   }
 }
 
-/** `chunks` as one array (a loop, not a spread: hundreds of chunks overflow XS's stack as arguments). */
-export function joined(chunks: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const c of chunks) length += c.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
 
 async function until(h: NetworkHarness, what: string, ready: () => boolean, ms = 10000): Promise<void> {
   for (let waited = 0; !ready(); waited += 5) {

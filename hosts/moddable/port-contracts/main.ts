@@ -13,7 +13,8 @@ import { cryptoContract } from "test/contract/crypto";
 import { flashContract } from "test/contract/flash";
 import { keyStoreContract } from "test/contract/keystore";
 import { utf8Contract } from "test/contract/utf8";
-import { joined, networkContract, type NetworkPeer } from "test/contract/network";
+import { networkContract, type NetworkPeer } from "test/contract/network";
+import { concatAll } from "portcullis/util/bytes";
 import TCP from "embedded:io/socket/tcp";
 import Timer from "timer";
 import { ModdableNetwork } from "portcullis/moddable/network";
@@ -98,7 +99,7 @@ function connectPeer(port: number): Promise<NetworkPeer> {
         flush(socket);
       },
       received() {
-        return joined(chunks);
+        return concatAll(chunks);
       },
       get ended() {
         return ended;
