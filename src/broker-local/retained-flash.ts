@@ -5,6 +5,12 @@
  *
  *   SET   0x05 ‖ boot u32 ‖ AES-256-GCM(qos u8 ‖ topic length u16 ‖ topic ‖ payload)
  *   CLEAR 0x06 ‖ boot u32 ‖ AES-256-GCM(topic length u16 ‖ topic)
+ *   SET5  0x07 ‖ boot u32 ‖ AES-256-GCM(qos u8 ‖ topic length u16 ‖ topic ‖ properties ‖ payload)
+ *
+ * SET5 keeps an MQTT 5 publisher's properties (user properties, content type, payload format, response
+ * topic, correlation data) as the PUBLISH property list (MQTT 5.0 §2.2.2: a Variable Byte Integer
+ * length, then the properties), so a v5 subscriber gets them after a reboot as before it. A message
+ * with a Message Expiry Interval never comes here (the broker keeps it in RAM only).
  *
  * Nonce: ring seq u32 ‖ boot u32 ‖ "RT" ‖ 0 ‖ 1; AAD: the clear header ‖ ring seq, so a record moved,
  * altered or replayed fails authentication. Mount replays the ring in order (the last record of a topic
@@ -20,9 +26,15 @@ import { readU32, writeU32 } from "../flash/ring-format.js";
 import { storageKey } from "../audit/store.js";
 import { concat, i2osp, tryUtf8, utf8 } from "../util/bytes.js";
 import type { RetainedMessage } from "../mqtt/retained.js";
+import type { Properties } from "../mqtt/packets.js";
+import { propsLength, readProps, writeProps } from "../mqtt/props.js";
+import { Reader } from "../mqtt/parse.js";
 
 const SET = 0x05;
 const CLEAR = 0x06;
+const SET5 = 0x07;
+/** MQTT packet type of PUBLISH: which properties the list may hold (props.ts). */
+const PUBLISH = 3;
 const HEAD = 1 + 4;
 const TAG = 16;
 /** The ring tag of the retained area (the audit log uses 0xA1, queue slots 0x10 + i). */
@@ -99,7 +111,7 @@ export class RetainedFlash {
       this.#live.delete(m.topic);
       rec = this.#plain(CLEAR, concat(i2osp(topic.length, 2), topic));
     } else {
-      rec = this.#plain(SET, concat(new Uint8Array([m.qos]), i2osp(topic.length, 2), topic, m.payload));
+      rec = setRecord(m);
     }
     if (outcome !== "cleared") this.#live.delete(m.topic); // re-inserted last: the order is that of the changes
     const { seq, done } = this.#append(rec);
@@ -123,8 +135,7 @@ export class RetainedFlash {
     if (oldest === undefined || spans.length < 2) return;
     for (const l of [...this.#live.values()]) {
       if (l.ref > oldest.lastSeq) continue;
-      const t = utf8(l.message.topic);
-      const rec = this.#plain(SET, concat(new Uint8Array([l.message.qos]), i2osp(t.length, 2), t, l.message.payload));
+      const rec = setRecord(l.message);
       if (!this.ring.canAppend(rec.length + 4 + TAG, 0)) return; // no room to copy: keep the sector
       const seq = this.ring.nextSeq;
       this.ring.append(this.#reseal(rec), 0).catch(() => undefined); // a failure fails the ring: the next change reports it
@@ -135,7 +146,7 @@ export class RetainedFlash {
 
   /** A record before sealing: type ‖ body (sealed by {@link #reseal} for the ring seq it gets). */
   #plain(type: number, body: Uint8Array): Uint8Array {
-    return concat(new Uint8Array([type]), body);
+    return plain(type, body);
   }
 
   #reseal(plain: Uint8Array): Uint8Array {
@@ -161,11 +172,11 @@ export class RetainedFlash {
 
   /** Applies one record at mount; false when it is unreadable. */
   #apply(seq: number, d: Uint8Array): boolean {
-    if (d.length < HEAD + TAG || (d[0] !== SET && d[0] !== CLEAR)) return false;
+    if (d.length < HEAD + TAG || (d[0] !== SET && d[0] !== CLEAR && d[0] !== SET5)) return false;
     const head = d.subarray(0, HEAD);
     const body = this.#crypto.aesGcmOpen(this.#key, this.#nonce(seq, ((head[1]! << 24) | (head[2]! << 16) | (head[3]! << 8) | head[4]!) >>> 0), d.subarray(HEAD), this.#aad(head, seq));
     if (body === undefined) return false;
-    const off = d[0] === SET ? 1 : 0;
+    const off = d[0] === CLEAR ? 0 : 1;
     if (body.length < off + 2) return false;
     const n = ((body[off] ?? 0) << 8) | (body[off + 1] ?? 0);
     if (off + 2 + n > body.length) return false;
@@ -175,9 +186,33 @@ export class RetainedFlash {
     if (d[0] === CLEAR) return true;
     const qos = body[0]!;
     if (qos > 2) return false;
-    const payload = body.slice(off + 2 + n);
+    let at = off + 2 + n;
+    let properties: Properties | undefined;
+    if (d[0] === SET5) {
+      const r = new Reader();
+      r.reset(body, at, body.length);
+      properties = readProps(r, PUBLISH);
+      if (r.err !== undefined || properties === undefined) return false;
+      at = r.pos;
+    }
+    const payload = body.slice(at);
     if (payload.length === 0) return false;
-    this.#live.set(topic, { message: { topic, payload, qos: qos as 0 | 1 | 2 }, ref: seq });
+    this.#live.set(topic, { message: properties === undefined ? { topic, payload, qos: qos as 0 | 1 | 2 } : { topic, payload, qos: qos as 0 | 1 | 2, properties }, ref: seq });
     return true;
   }
+}
+
+function plain(type: number, body: Uint8Array): Uint8Array {
+  return concat(new Uint8Array([type]), body);
+}
+
+/** The record that stores `m`: SET, or SET5 when it has properties to keep. */
+function setRecord(m: RetainedMessage): Uint8Array {
+  const t = utf8(m.topic);
+  const p = m.properties;
+  if (p === undefined || Object.keys(p).length === 0) return plain(SET, concat(new Uint8Array([m.qos]), i2osp(t.length, 2), t, m.payload));
+  const total = propsLength(p, PUBLISH);
+  const list = new Uint8Array(total);
+  writeProps(list, 0, p, total);
+  return plain(SET5, concat(new Uint8Array([m.qos]), i2osp(t.length, 2), t, list, m.payload));
 }

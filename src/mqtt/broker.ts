@@ -233,7 +233,7 @@ export class Broker {
       limit(l.maxRetainedMessages, MAX_RETAINED_MESSAGES, "maxRetainedMessages", 0),
       limit(l.maxRetainedBytes, MAX_RETAINED_BYTES, "maxRetainedBytes", 0),
     );
-    for (const m of options.retained ?? []) this.#retained.set(m.topic, m.payload, m.qos);
+    for (const m of options.retained ?? []) this.#retained.set(m.topic, m.payload, m.qos, m.properties);
     this.#tally = new Tally(options.timers, limits.aggregateWindowMs, MAX_AGGREGATE_KEYS, (e) => this.#host.event(e));
     this.#host = new Broker.#Host(this, limits);
   }
@@ -554,7 +554,7 @@ export class Broker {
     // copy on flash is cleared instead (a reboot then forgets the topic rather than revive the old value).
     const expiring = outcome !== "cleared" && props?.messageExpiryInterval !== undefined;
     try {
-      this.#options.onRetained(expiring ? "cleared" : outcome, { topic, payload, qos });
+      this.#options.onRetained(expiring ? "cleared" : outcome, props === undefined || expiring ? { topic, payload, qos } : { topic, payload, qos, properties: props });
     } catch {
       // Persisting is the host's to report.
     }

@@ -1,7 +1,7 @@
 /**
  * Retained messages (MQTT 3.1.1 §3.3.1.3): the last RETAIN=1 message per topic, delivered to every new
  * matching subscription with RETAIN set. A retained message with an empty payload clears the topic.
- * Bounded by count and bytes (topic + payload, per board profile): a new topic beyond either bound
+ * Bounded by count and bytes (topic + payload + MQTT 5 properties, per board profile): a new topic beyond either bound
  * is refused (`full`: counted by the caller), never an older one silently dropped; replacing a
  * topic's message is refused only when the new one would not fit.
  *
@@ -13,6 +13,7 @@
 import { topicMatches } from "./topic.js";
 import { utf8Length } from "./utf8.js";
 import type { Properties } from "./packets.js";
+import { propsLength } from "./props.js";
 
 export interface RetainedMessage {
   readonly topic: string;
@@ -30,9 +31,13 @@ export type RetainOutcome = "stored" | "replaced" | "cleared" | "absent" | "full
 export const MAX_RETAINED_MESSAGES = 64;
 export const MAX_RETAINED_BYTES = 8192;
 
-function cost(topic: string, payload: Uint8Array): number {
-  return utf8Length(topic) + payload.length;
+/** Bytes a retained message holds: topic (UTF-8), payload, and its MQTT 5 properties as on the wire (RAM and flash keep them). */
+function cost(topic: string, payload: Uint8Array, properties?: Properties): number {
+  return utf8Length(topic) + payload.length + (properties === undefined ? 0 : propsLength(properties, PUBLISH) - 1);
 }
+
+/** MQTT packet type of PUBLISH (props.ts checks which properties it may carry). */
+const PUBLISH = 3;
 
 export class RetainedStore {
   readonly maxMessages: number;
@@ -68,12 +73,12 @@ export class RetainedStore {
     if (payload.length === 0) {
       if (old === undefined) return "absent";
       this.#byTopic.delete(topic);
-      this.#bytes -= cost(topic, old.payload);
+      this.#bytes -= cost(topic, old.payload, old.properties);
       if (old.expiresAt !== undefined) this.#expiring--;
       return "cleared";
     }
-    const add = cost(topic, payload);
-    const freed = old === undefined ? 0 : cost(topic, old.payload);
+    const add = cost(topic, payload, properties);
+    const freed = old === undefined ? 0 : cost(topic, old.payload, old.properties);
     if (this.#bytes - freed + add > this.maxBytes) return "full";
     if (old === undefined && this.#byTopic.size >= this.maxMessages) return "full";
     if (old !== undefined) {
@@ -125,7 +130,7 @@ export class RetainedStore {
     for (const m of this.#byTopic.values()) {
       if (m.expiresAt === undefined || m.expiresAt > now) continue;
       this.#byTopic.delete(m.topic);
-      this.#bytes -= cost(m.topic, m.payload);
+      this.#bytes -= cost(m.topic, m.payload, m.properties);
       this.#expiring--;
     }
   }

@@ -42,6 +42,22 @@ describe("mqtt retained on flash", () => {
     assert.ok(!contains(image, enc.encode("stat/plug")), "topics encrypted at rest");
   });
 
+  it("keeps an MQTT 5 publisher's properties across a remount and a compaction (SET5 records)", async () => {
+    const flash = new NorFlash({ size: 4 * 4096, store: new RamStore(4 * 4096) });
+    const keys = new MemoryKeys();
+    const r = mount(flash, keys);
+    const properties = { payloadFormatIndicator: 1, contentType: "application/json", responseTopic: "cmnd/plug/POWER", correlationData: new Uint8Array([1, 2, 3]), userProperties: [["unit", "W"], ["unit", "kW"]] as [string, string][] };
+    await r.change("stored", { topic: "tele/plug/SENSOR", payload: enc.encode('{"w":5}'), qos: 1, properties });
+    await r.change("stored", { topic: "tele/plug/LWT", payload: enc.encode("Online"), qos: 0 });
+    const back = (x: RetainedFlash) => x.messages().map((m) => [m.topic, m.properties]);
+    assert.deepEqual(back(mount(flash, keys)), [["tele/plug/SENSOR", properties], ["tele/plug/LWT", undefined]]);
+    // Fill the area until the oldest sector is compacted: the message is copied forward with its properties.
+    for (let i = 0; i < 400; i++) await r.change("replaced", { topic: "tele/plug/LWT", payload: enc.encode(`Online ${i}`.padEnd(200, ".")), qos: 0 });
+    const again = mount(flash, keys);
+    assert.equal(again.lost, 0);
+    assert.deepEqual(back(again).find(([t]) => t === "tele/plug/SENSOR"), ["tele/plug/SENSOR", properties]);
+  });
+
   it("another key store (another device) reads nothing back", async () => {
     const flash = new NorFlash({ size: 4 * 4096, store: new RamStore(4 * 4096) });
     const r = mount(flash, new MemoryKeys());
@@ -85,10 +101,11 @@ describe("mqtt retained on flash", () => {
         for (let i = 0; i < 300; i++) {
           const topic = `t/${i % 7}`;
           const payload = i % 4 === 3 ? new Uint8Array(0) : enc.encode(`v${i}`.padEnd(100, "."));
-          const o = model.set(topic, payload, 0);
+          const properties = i % 2 === 0 ? { contentType: `c${i}`, userProperties: [["k", `${i}`]] as [string, string][] } : undefined;
+          const o = model.set(topic, payload, 0, properties);
           if (o !== "stored" && o !== "replaced" && o !== "cleared") continue;
           try {
-            await r.change(o, { topic, payload, qos: 0 });
+            await r.change(o, properties === undefined ? { topic, payload, qos: 0 } : { topic, payload, qos: 0, properties });
           } catch {
             states.push(snapshot(model)); // the change being written may or may not have landed
             cuts++;
@@ -96,7 +113,7 @@ describe("mqtt retained on flash", () => {
           }
           states.splice(0, states.length, snapshot(model));
         }
-        const back = mount(inner, keys).messages().map((m) => [m.topic, new TextDecoder().decode(m.payload)]).sort();
+        const back = mount(inner, keys).messages().map((m) => [m.topic, new TextDecoder().decode(m.payload), JSON.stringify(m.properties ?? null)]).sort();
         assert.ok(states.some((s) => JSON.stringify(s) === JSON.stringify(back)), `cut at ${cutAt}: got ${JSON.stringify(back)}`);
       }),
       { numRuns: 60 },
@@ -106,5 +123,5 @@ describe("mqtt retained on flash", () => {
 });
 
 function snapshot(m: RetainedStore): string[][] {
-  return m.all().map((x) => [x.topic, new TextDecoder().decode(x.payload)]).sort();
+  return m.all().map((x) => [x.topic, new TextDecoder().decode(x.payload), JSON.stringify(x.properties ?? null)]).sort();
 }

@@ -254,6 +254,23 @@ describe("mqtt 5 session", () => {
     assert.deepEqual(a.take().flatMap((p) => (p.cmd === "publish" ? [[p.topic, p.properties?.topicAlias]] : [])), [["t/aa", 1], ["t/bb", undefined], ["", 1]]);
   });
 
+  it("retained properties go to the flash area with the message and come back at boot to v5 subscribers", () => {
+    const stored: unknown[] = [];
+    const h = harness({ onRetained: (o, m) => void stored.push([o, m.topic, m.properties]) });
+    const plug = h.connect("dev2", V5);
+    plug.take();
+    const props = { contentType: "text/plain", userProperties: [["unit", "C"]] as [string, string][] };
+    plug.send({ cmd: "publish", topic: "stat/p/TEMP", payload: ascii("21"), qos: 0, retain: true, dup: false, properties: props });
+    assert.deepEqual(stored, [["stored", "stat/p/TEMP", props]]);
+    // The next boot seeds the broker from what the area read back.
+    const h2 = harness({ retained: [{ topic: "stat/p/TEMP", payload: ascii("21"), qos: 0, properties: props }] });
+    const a = h2.connect("dev1", V5);
+    a.take();
+    a.send(sub("stat/#", 0));
+    const got = a.take().flatMap((p) => (p.cmd === "publish" ? [[p.topic, p.retain, p.properties]] : []));
+    assert.deepEqual(got, [["stat/p/TEMP", true, props]]);
+  });
+
   it("retained with Message Expiry: time left on delivery, gone once expired, and never written to the flash area", () => {
     const changes: string[] = [];
     const h = harness({ onRetained: (o, m) => void changes.push(`${o}:${m.topic}`) });
