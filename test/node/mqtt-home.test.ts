@@ -207,4 +207,28 @@ describe("mqtt home broker on the Node board (real clients)", function () {
     await until("the retained message after the reboot", () => (got.length ? true : undefined));
     assert.deepEqual(got, [{ topic: `stat/${PLUG}/BOOT`, payload: "kept-across-reboot", qos: 1, retain: true }]);
   });
+
+  it("keeps an MQTT 5 retained message's properties across a reboot, and forgets one with a Message Expiry", async () => {
+    const v5 = (id: string, pw: string) =>
+      new Promise<mqtt.MqttClient>((resolve, reject) => {
+        const x = mqtt.connect({ host: "127.0.0.1", port: board.mqttPort, clientId: id, username: id, password: pw, protocolVersion: 5, reconnectPeriod: 0 });
+        x.once("connect", () => resolve(x));
+        x.once("error", reject);
+        clients.push(x);
+      });
+    const plug = await v5(PLUG, demoPassword(PLUG));
+    await plug.publishAsync(`tele/${PLUG}/SENSOR`, '{"w":5}', { qos: 1, retain: true, properties: { contentType: "application/json", userProperties: { unit: "W" } } });
+    await plug.publishAsync(`tele/${PLUG}/FLASH`, "short-lived", { qos: 1, retain: true, properties: { messageExpiryInterval: 3600 } });
+    plug.end(true);
+    await board.stop();
+    board = await boot();
+    const ha = await v5("ha", HA_PASSWORD);
+    const got: [string, string, unknown, unknown][] = [];
+    ha.on("message", (topic, payload, packet) => got.push([topic, payload.toString(), packet.properties?.contentType, { ...packet.properties?.userProperties }]));
+    await ha.subscribeAsync(`tele/${PLUG}/+`, { qos: 1 });
+    await until("the retained message after the reboot", () => (got.length ? true : undefined));
+    await new Promise((r) => setTimeout(r, 200));
+    // The expiring one lived in RAM only: after the reboot it is gone rather than kept past its expiry.
+    assert.deepEqual(got, [[`tele/${PLUG}/SENSOR`, '{"w":5}', "application/json", { unit: "W" }]]);
+  });
 });
