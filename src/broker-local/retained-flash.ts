@@ -109,7 +109,7 @@ export class RetainedFlash {
     if (outcome === "cleared") {
       if (!this.#live.has(m.topic)) return Promise.resolve(0);
       this.#live.delete(m.topic);
-      rec = this.#plain(CLEAR, concat(i2osp(topic.length, 2), topic));
+      rec = plain(CLEAR, concat(i2osp(topic.length, 2), topic));
     } else {
       rec = setRecord(m);
     }
@@ -142,11 +142,6 @@ export class RetainedFlash {
       l.ref = seq;
     }
     this.ring.trimThrough(oldest.lastSeq);
-  }
-
-  /** A record before sealing: type ‖ body (sealed by {@link #reseal} for the ring seq it gets). */
-  #plain(type: number, body: Uint8Array): Uint8Array {
-    return plain(type, body);
   }
 
   #reseal(plain: Uint8Array): Uint8Array {
@@ -202,6 +197,7 @@ export class RetainedFlash {
   }
 }
 
+/** A record before sealing: type ‖ body (sealed by `#reseal` for the ring seq it gets). */
 function plain(type: number, body: Uint8Array): Uint8Array {
   return concat(new Uint8Array([type]), body);
 }
