@@ -33,7 +33,8 @@ class Connection implements DeviceSocket {
   readonly #onGone: () => void;
   #tcp: TCP | undefined;
   #handler: SocketHandler | undefined;
-  #queue: Uint8Array[] = [];
+  /** Bytes the socket's window could not take yet, oldest first (created when first needed). */
+  #queue: Uint8Array[] | undefined;
   #queued = 0;
   #writable = 0;
   #blocked = false;
@@ -75,7 +76,14 @@ class Connection implements DeviceSocket {
       this.#fail(); // the peer stopped reading: drop it rather than grow (fail closed)
       return false;
     }
-    this.#queue.push(data.slice());
+    const tcp = this.#tcp;
+    if (this.#queued === 0 && data.length <= this.#writable) {
+      // The common case: the window takes it all now. The socket copies the bytes, so no copy here.
+      tcp.write(data);
+      this.#writable -= data.length;
+      return !this.#blocked;
+    }
+    (this.#queue ??= []).push(data.slice());
     this.#queued += data.length;
     this.#flush();
     if (this.#queued > this.#limits.highWater) this.#blocked = true;
@@ -123,14 +131,15 @@ class Connection implements DeviceSocket {
 
   #flush(): void {
     const tcp = this.#tcp;
-    while (tcp !== undefined && this.#writable > 0 && this.#queue.length > 0) {
-      const head = this.#queue[0]!;
+    const queue = this.#queue;
+    while (tcp !== undefined && queue !== undefined && this.#writable > 0 && queue.length > 0) {
+      const head = queue[0]!;
       const n = Math.min(head.length, this.#writable);
       tcp.write(n === head.length ? head : head.subarray(0, n));
       this.#writable -= n;
       this.#queued -= n;
-      if (n === head.length) this.#queue.shift();
-      else this.#queue[0] = head.subarray(n);
+      if (n === head.length) queue.shift();
+      else queue[0] = head.subarray(n);
     }
   }
 
@@ -146,7 +155,7 @@ class Connection implements DeviceSocket {
   #release(): void {
     const tcp = this.#tcp;
     this.#tcp = undefined;
-    this.#queue = [];
+    this.#queue = undefined;
     this.#queued = 0;
     if (tcp !== undefined) {
       tcp.close();
