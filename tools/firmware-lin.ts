@@ -332,13 +332,14 @@ async function scenario(host: string, library: string, demo: Demo, vendorLines: 
     const password = devices.find((d) => d.id === "thermostat-hall")!.password;
     const device = await connectDevice(MQTT_PORT, "thermostat-hall", password);
     const reading = { temperature_c: 21.5, setpoint_c: 21, humidity: 40, occupancy: true, gps: { lat: 52.37, lon: 4.89 } };
-    const rounds = profileByName("esp32").limits.publishBurst; // back to back: within the esp32 burst
+    const { publishBurst, publishRatePerSec } = profileByName("esp32").limits;
+    const rounds = publishBurst; // back to back: within the esp32 burst
     const t0 = performance.now();
     for (let i = 0; i < rounds; i++) await device.publishAsync("home/thermostat-hall/telemetry", JSON.stringify(reading), { qos: 1 });
     const perMessage = (performance.now() - t0) / rounds;
     // The rounds used the device's whole burst: a 21st QoS 1 message at once would be refused and its
     // connection closed (handlers.ts rateExceeded), so wait for one token of the profile's rate.
-    await new Promise((r) => setTimeout(r, 1000 / profileByName("esp32").limits.publishRatePerSec + 50));
+    await new Promise((r) => setTimeout(r, 1000 / publishRatePerSec + 50));
     await device.publishAsync("home/thermostat-hall/camera-snapshot", JSON.stringify({ image: "..." }), { qos: 1 });
     const line = await until("the vendor to open an envelope", () => vendorLines.find((l) => l.startsWith("[vendor ThermoCloud] seq")), 60000);
     const forwarded = JSON.parse(line.slice(line.indexOf("{")));

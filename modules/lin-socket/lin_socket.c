@@ -96,11 +96,17 @@ static void tcpUnwatch(TCP tcp)
 	tcp->inWatch = tcp->outWatch = tcp->idle = tcp->lingerWatch = tcp->lingerTimeout = 0;
 }
 
-static void tcpFree(TCP tcp)
+/* No more events, and the descriptor closed. */
+static void tcpShut(TCP tcp)
 {
 	tcpUnwatch(tcp);
 	if (tcp->skt >= 0) close(tcp->skt);
 	tcp->skt = -1;
+}
+
+static void tcpFree(TCP tcp)
+{
+	tcpShut(tcp);
 	c_free(tcp);
 	modInstrumentationAdjust(NetworkSockets, -1);
 }
@@ -339,9 +345,7 @@ void xs_portcullis_tcp_constructor(xsMachine *the)
 /* Ends a lingering close: the descriptor closes and the open socket's hold is released. */
 static void tcpEndLinger(TCP tcp)
 {
-	tcpUnwatch(tcp);
-	if (tcp->skt >= 0) close(tcp->skt);
-	tcp->skt = -1;
+	tcpShut(tcp);
 	tcpRelease(tcp);
 }
 
