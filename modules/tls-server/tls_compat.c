@@ -10,6 +10,31 @@
 #include "mbedtls/ecp.h"
 #endif
 
+#if defined(ESP_PLATFORM)
+#include "esp_crt_bundle.h"
+#endif
+
+int tls_compat_system_roots(mbedtls_ssl_config *conf, mbedtls_x509_crt *chain, int *count)
+{
+#if defined(ESP_PLATFORM)
+	(void)chain;
+	int r = esp_crt_bundle_attach(conf); /* CONFIG_MBEDTLS_CERTIFICATE_BUNDLE (sdkconfig.defaults) */
+	*count = r == 0 ? 1 : 0;
+	return r;
+#else
+	(void)conf;
+	int before = 0, after = 0;
+	for (const mbedtls_x509_crt *c = chain; c && c->raw.p; c = c->next)
+		before++;
+	/* A positive result counts certificates of the bundle that did not parse: the rest are kept. */
+	int r = mbedtls_x509_crt_parse_file(chain, TLS_PUMP_SYSTEM_ROOTS);
+	for (const mbedtls_x509_crt *c = chain; c && c->raw.p; c = c->next)
+		after++;
+	*count = after - before;
+	return r < 0 && *count == 0 ? r : 0;
+#endif
+}
+
 int tls_compat_init(void)
 {
 #if defined(TLS_COMPAT_PSA)

@@ -49,6 +49,18 @@ void tls_compat_conf_rng(mbedtls_ssl_config *conf, tls_pump_rng_t rng, void *rng
 /* Restricts the configuration to TLS 1.2 (RFC 5246), whichever API the version has for it. */
 void tls_compat_conf_tls12_only(mbedtls_ssl_config *conf);
 
+/* Linux: the system's CA bundle, one PEM file (Debian's ca-certificates). */
+#ifndef TLS_PUMP_SYSTEM_ROOTS
+#define TLS_PUMP_SYSTEM_ROOTS "/etc/ssl/certs/ca-certificates.crt"
+#endif
+
+/*
+ * Adds the platform's trust anchors to a client configuration: ESP-IDF's certificate bundle (attached
+ * to `conf`), or on Linux the certificates of TLS_PUMP_SYSTEM_ROOTS parsed into `chain`. Sets *count
+ * to the anchors added (1 for the ESP-IDF bundle). 0, or an error code when none could be added.
+ */
+int tls_compat_system_roots(mbedtls_ssl_config *conf, mbedtls_x509_crt *chain, int *count);
+
 /* Fills an initialized, empty `pk` with a fresh P-256 key pair. 0 or an error code. */
 int tls_compat_generate_p256(mbedtls_pk_context *pk, tls_pump_rng_t rng, void *rng_ctx);
 

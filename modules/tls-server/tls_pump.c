@@ -17,8 +17,9 @@
 
 struct tls_pump_config {
 	mbedtls_ssl_config conf;
-	mbedtls_x509_crt cert;
+	mbedtls_x509_crt cert; /* server: our certificate; client: the trust anchors */
 	mbedtls_pk_context key;
+	int client;
 	tls_pump_rng_t rng;
 	void *rng_ctx;
 };
@@ -43,6 +44,24 @@ static const int kCiphersuites[] = {
 	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
 #if defined(TLS_COMPAT_HAVE_CHACHAPOLY)
 	MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+#endif
+	0
+};
+
+/*
+ * As a client the server's certificate may also be RSA (most public clouds): ECDHE-RSA with AEAD, a public
+ * operation only. Still no CBC, no static RSA key exchange, TLS 1.2 only.
+ */
+static const int kClientCiphersuites[] = {
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+#if defined(TLS_COMPAT_HAVE_CHACHAPOLY)
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+#endif
+	MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+#if defined(TLS_COMPAT_HAVE_CHACHAPOLY)
+	MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 #endif
 	0
 };
@@ -139,6 +158,49 @@ fail:
 	return NULL;
 }
 
+tls_pump_config_t *tls_pump_client_config_create(const uint8_t *ca, size_t ca_len, int system_roots,
+	tls_pump_rng_t rng, void *rng_ctx, int *err)
+{
+	int r = -1;
+	tls_pump_config_t *c = calloc(1, sizeof(*c));
+	if (!c || !rng || (ca_len > 0 && !ca))
+		goto fail;
+	c->rng = rng;
+	c->rng_ctx = rng_ctx;
+	c->client = 1;
+	mbedtls_ssl_config_init(&c->conf);
+	mbedtls_x509_crt_init(&c->cert);
+	mbedtls_pk_init(&c->key);
+	if ((r = tls_compat_init()) != 0)
+		goto fail;
+	if (ca_len > 0 && (r = parse_cert(&c->cert, ca, ca_len)) != 0)
+		goto fail; /* a PEM bundle with one bad certificate is refused whole: a trust anchor is not guessed at */
+	r = mbedtls_ssl_config_defaults(&c->conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
+		MBEDTLS_SSL_PRESET_DEFAULT);
+	if (r != 0)
+		goto fail;
+	tls_compat_conf_tls12_only(&c->conf);
+	mbedtls_ssl_conf_ciphersuites(&c->conf, kClientCiphersuites);
+	tls_compat_conf_rng(&c->conf, rng, rng_ctx);
+	/* Chain, validity and server name are always verified: a failure ends the handshake. */
+	mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+	int roots = 0;
+	if (system_roots && (r = tls_compat_system_roots(&c->conf, &c->cert, &roots)) != 0 && ca_len == 0)
+		goto fail; /* without the platform's roots a given anchor still serves */
+	if (ca_len == 0 && !roots) {
+		r = -1; /* nothing to trust: refuse rather than connect unverified */
+		goto fail;
+	}
+	if (c->cert.raw.p != NULL)
+		mbedtls_ssl_conf_ca_chain(&c->conf, &c->cert, NULL);
+	return c;
+fail:
+	if (err)
+		*err = r ? r : -1;
+	tls_pump_config_destroy(c);
+	return NULL;
+}
+
 void tls_pump_config_destroy(tls_pump_config_t *c)
 {
 	if (!c)
@@ -209,11 +271,20 @@ static void step(tls_pump_t *p)
 
 tls_pump_t *tls_pump_create(tls_pump_config_t *config)
 {
+	return config->client ? NULL : tls_pump_create_client(config, NULL);
+}
+
+tls_pump_t *tls_pump_create_client(tls_pump_config_t *config, const char *server_name)
+{
+	if (config->client != (server_name != NULL))
+		return NULL; /* a client needs the name to check; a server has none */
 	tls_pump_t *p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
 	mbedtls_ssl_init(&p->ssl);
 	int r = mbedtls_ssl_setup(&p->ssl, &config->conf);
+	if (r == 0 && server_name)
+		r = mbedtls_ssl_set_hostname(&p->ssl, server_name); /* SNI, and the name the certificate must carry */
 	if (r != 0) {
 		mbedtls_ssl_free(&p->ssl);
 		free(p);
@@ -221,6 +292,8 @@ tls_pump_t *tls_pump_create(tls_pump_config_t *config)
 	}
 	mbedtls_ssl_set_bio(&p->ssl, p, bio_send, bio_recv, NULL);
 	p->state = TLS_PUMP_HANDSHAKE;
+	if (server_name)
+		step(p); /* the client speaks first: its ClientHello is ready to take */
 	return p;
 }
 
@@ -315,6 +388,15 @@ void tls_pump_close(tls_pump_t *p)
 	}
 	else if (p->state == TLS_PUMP_HANDSHAKE)
 		p->state = TLS_PUMP_CLOSED;
+}
+
+size_t tls_pump_peer_certificate(const tls_pump_t *p, const uint8_t **der)
+{
+	const mbedtls_x509_crt *crt = mbedtls_ssl_get_peer_cert(&p->ssl);
+	if (!crt || !crt->raw.p)
+		return 0;
+	*der = crt->raw.p;
+	return crt->raw.len;
 }
 
 tls_pump_state_t tls_pump_state(const tls_pump_t *p)

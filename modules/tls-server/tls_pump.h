@@ -1,5 +1,6 @@
 /*
- * tls_pump: a TLS 1.2 server over mbedTLS shaped as a byte pump, with no sockets and no XS.
+ * tls_pump: TLS 1.2 over mbedTLS shaped as a byte pump, with no sockets and no XS: the admin HTTPS
+ * server, and the client of the vendor uplinks.
  *
  * The caller owns the TCP connection. It feeds received ciphertext in, takes ciphertext out to send,
  * and reads/writes plaintext. Because the pump never touches a socket or a clock, the same file
@@ -52,8 +53,28 @@ tls_pump_config_t *tls_pump_config_create(const uint8_t *cert, size_t cert_len, 
 	tls_pump_rng_t rng, void *rng_ctx, int *err);
 void tls_pump_config_destroy(tls_pump_config_t *config);
 
-/* One server-side connection. Returns NULL on out of memory. The config must outlive it. */
+/*
+ * A client configuration (for the vendor uplinks): TLS 1.2, ECDHE with AEAD, ECDSA or RSA server
+ * certificates, the chain, validity and server name always verified. Trust anchors: `ca` (DER, or PEM
+ * with one or more certificates; may be empty) and, when `system_roots`, the platform's bundle
+ * (ESP-IDF's certificate bundle; on Linux TLS_PUMP_SYSTEM_ROOTS). With no anchor at all it fails.
+ * Returns NULL and sets *err (an mbedTLS error code, or -1).
+ */
+tls_pump_config_t *tls_pump_client_config_create(const uint8_t *ca, size_t ca_len, int system_roots,
+	tls_pump_rng_t rng, void *rng_ctx, int *err);
+
+/* One server-side connection. Returns NULL on out of memory or a client config. The config must outlive it. */
 tls_pump_t *tls_pump_create(tls_pump_config_t *config);
+/*
+ * One client connection to `server_name` (sent as SNI and matched against the certificate's names).
+ * Its ClientHello is ready to take at once. NULL on out of memory or a server config.
+ */
+tls_pump_t *tls_pump_create_client(tls_pump_config_t *config, const char *server_name);
+/*
+ * The server's certificate (DER) once the handshake has received it, for pinning: points into the
+ * pump (valid until it is destroyed) and returns the length, or 0 when none has been seen.
+ */
+size_t tls_pump_peer_certificate(const tls_pump_t *pump, const uint8_t **der);
 void tls_pump_destroy(tls_pump_t *pump);
 
 /* Hands in ciphertext received from TCP. Returns bytes accepted (0..len; fewer when the buffer is full: feed the rest later). */

@@ -9,6 +9,13 @@
  *   driver check <cert> <key>                        prints "OK" or "ERR <code>" for tls_pump_config_create
  *   driver serve <cert> <key> <connections>          listens on 127.0.0.1, prints "PORT <n>", then one
  *                                                    "RESULT <state> <error>" line per connection
+ *   driver connect <ca|-> <port> <server-name> [system]
+ *                                                    a client (tls_pump_client_config_create): trusts
+ *                                                    the CA file (PEM or DER; "-" none) and with "system"
+ *                                                    the system's bundle; connects to 127.0.0.1:<port>,
+ *                                                    prints "PEER <certificate bytes>" once open, sends
+ *                                                    "ping <n>\n" for n = 1..200 and reads until it has
+ *                                                    200 echoed lines, then "RESULT <state> <error> <bytes>"
  *   driver version                                   prints the mbedTLS version compiled against (string,
  *                                                    number), the number of the library linked, and
  *                                                    "chachapoly" or "no-chachapoly" (whether it is offered)
@@ -201,8 +208,94 @@ static int serve(const char *cert, const char *key, int connections)
 	return 0;
 }
 
+/* The client side: a line protocol against an echo server (the test's Node TLS server). */
+static int connect_client(const char *ca_path, int port, const char *server_name, int system_roots)
+{
+	static uint8_t ca[65536], rx[4096], tmp[4096], lines[8192];
+	size_t ca_len = 0, sent_lines = 0, got_lines = 0, got_bytes = 0;
+	int err = 0;
+	if (strcmp(ca_path, "-") != 0) {
+		uint8_t *c = read_file(ca_path, &ca_len);
+		if (!c) {
+			printf("ERR nofile\n");
+			return 1;
+		}
+		memcpy(ca, c, ca_len);
+	}
+	tls_pump_config_t *config = tls_pump_client_config_create(ca, ca_len, system_roots, os_random, NULL, &err);
+	if (!config) {
+		printf("ERR %d\n", err);
+		return 0;
+	}
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+		printf("ERR connect\n");
+		return 1;
+	}
+	tls_pump_t *p = tls_pump_create_client(config, server_name);
+	size_t rx_len = 0, out_len = 0, out_pos = 0;
+	int peer_shown = 0;
+	for (;;) {
+		if (rx_len > 0) {
+			size_t n = tls_pump_feed_ciphertext(p, rx, rx_len);
+			memmove(rx, rx + n, rx_len - n);
+			rx_len -= n;
+		}
+		size_t n;
+		while ((n = tls_pump_read_plaintext(p, tmp, sizeof(tmp))) > 0) {
+			got_bytes += n;
+			for (size_t i = 0; i < n; i++)
+				got_lines += tmp[i] == '\n';
+		}
+		if (tls_pump_state(p) == TLS_PUMP_OPEN && !peer_shown) {
+			const uint8_t *der;
+			printf("PEER %zu\n", tls_pump_peer_certificate(p, &der));
+			peer_shown = 1;
+		}
+		while (tls_pump_state(p) == TLS_PUMP_OPEN) {
+			if (out_pos == out_len && sent_lines < 200)
+				out_len = (size_t)snprintf((char *)lines, sizeof(lines), "ping %zu\n", ++sent_lines), out_pos = 0;
+			if (out_pos == out_len)
+				break;
+			size_t w = tls_pump_write_plaintext(p, lines + out_pos, out_len - out_pos);
+			if (w == 0)
+				break;
+			out_pos += w;
+		}
+		if (got_lines >= 200)
+			tls_pump_close(p);
+		while ((n = tls_pump_take_ciphertext(p, tmp, sizeof(tmp))) > 0)
+			if (send_all(fd, tmp, n) != 0)
+				break;
+		tls_pump_state_t st = tls_pump_state(p);
+		if (st == TLS_PUMP_CLOSED || st == TLS_PUMP_FAILED)
+			break;
+		if (rx_len > 0)
+			continue;
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		if (poll(&pfd, 1, 10000) <= 0) {
+			printf("RESULT timeout 0 %zu\n", got_bytes);
+			return 0;
+		}
+		ssize_t r = recv(fd, rx + rx_len, sizeof(rx) - rx_len, 0);
+		if (r <= 0)
+			break;
+		rx_len += (size_t)r;
+	}
+	static const char *names[] = { "handshake", "open", "closed", "failed" };
+	printf("RESULT %s %d %zu\n", names[tls_pump_state(p)], tls_pump_last_error(p), got_bytes);
+	tls_pump_destroy(p);
+	tls_pump_config_destroy(config);
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if ((argc == 5 || argc == 6) && strcmp(argv[1], "connect") == 0)
+		return connect_client(argv[2], atoi(argv[3]), argv[4], argc == 6 && strcmp(argv[5], "system") == 0);
 	if ((argc == 5 || argc == 7) && strcmp(argv[1], "gen") == 0) {
 		uint8_t key[512], cert[2048];
 		size_t key_len = sizeof(key), cert_len = sizeof(cert);

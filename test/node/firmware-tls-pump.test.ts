@@ -9,7 +9,8 @@
  * DESIGN.md "mbedTLS versions"); a prefix that is not an mbedTLS install fails, never skips.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { execFile, execFileSync, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { promisify } from "node:util";
 import { X509Certificate, createPrivateKey, generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -17,7 +18,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import tls from "node:tls";
 import { skipUnlessAvailable } from "../lib/skip.js";
+import { makeTestCa, type TestCa } from "../lib/test-ca.js";
 
+const execFileAsync = promisify(execFile);
 const root = new URL("../../", import.meta.url).pathname;
 const sources = ["test/native/tls_pump_driver.c", "modules/tls-server/tls_pump.c", "modules/tls-server/tls_identity.c", "modules/tls-server/tls_compat.c"];
 /** An mbedTLS install to build against instead of the system's; unset or empty: the system's. */
@@ -262,6 +265,114 @@ describe("firmware: TLS byte pump over mbedTLS (native)", function () {
       plain.destroy();
     } finally {
       server.stop();
+    }
+  });
+});
+
+/** Node's TLS server echoing lines, as a vendor endpoint; records what each connection negotiated and received. */
+async function echoServer(options: tls.TlsOptions): Promise<{ port: number; seen: Array<{ protocol: string | null; cipher: string; bytes: number }>; close(): void }> {
+  const seen: Array<{ protocol: string | null; cipher: string; bytes: number }> = [];
+  const server = tls.createServer(options, (socket) => {
+    const entry = { protocol: socket.getProtocol(), cipher: socket.getCipher().name, bytes: 0 };
+    seen.push(entry);
+    socket.on("data", (d: Buffer) => {
+      entry.bytes += d.length;
+      socket.write(d);
+    });
+    socket.on("error", () => {});
+  });
+  server.on("tlsClientError", () => {});
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { port: (server.address() as net.AddressInfo).port, seen, close: () => server.close() };
+}
+
+describe("firmware: TLS byte pump as the uplink's client (native)", function () {
+  let dir = "";
+  let driver = "";
+  let pki: TestCa;
+  /** The 200 echoed "ping n\n" lines the driver sends, in bytes. */
+  const echoed = Array.from({ length: 200 }, (_, i) => `ping ${i + 1}\n`).join("").length;
+
+  before(async function () {
+    const why = missing();
+    if (prefix && why) throw new Error(`MBEDTLS_PREFIX=${prefix} is set but ${why}`);
+    skipUnlessAvailable(this, why?.startsWith("no C compiler") ? "cc" : "libmbedtls-dev", why, "apt-get install -y libmbedtls-dev gcc");
+    dir = mkdtempSync(join(tmpdir(), "tls-pump-client-"));
+    driver = join(dir, "driver");
+    execFileSync("cc", ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-Imodules/tls-server", ...prefixFlags(), "-o", driver, ...sources,
+      "-lmbedtls", "-lmbedx509", "-lmbedcrypto"], { cwd: root, stdio: "inherit" });
+    pki = await makeTestCa();
+    writeFileSync(join(dir, "ca.pem"), pki.ca);
+    writeFileSync(join(dir, "foreign-ca.pem"), pki.foreignCa);
+  });
+
+  /** Runs `driver connect` (asynchronously: the echo server is in this process); its output lines. */
+  async function connect(ca: string, port: number, name: string, system = false): Promise<string[]> {
+    const { stdout } = await execFileAsync(driver, ["connect", ca, String(port), name, ...(system ? ["system"] : [])], { encoding: "utf8", timeout: 30_000 });
+    return stdout.trim().split("\n");
+  }
+
+  it("verifies the chain and the name, hands out the server certificate, and moves 200 lines both ways over TLS 1.2 ECDHE-ECDSA AEAD", async () => {
+    const server = await echoServer({ cert: pki.server.cert, key: pki.server.key });
+    try {
+      const lines = await connect(join(dir, "ca.pem"), server.port, "localhost");
+      const der = new X509Certificate(pki.server.cert).raw;
+      assert.deepEqual(lines, [`PEER ${der.length}`, `RESULT closed 0 ${echoed}`]);
+      assert.equal(server.seen.length, 1);
+      assert.equal(server.seen[0]!.protocol, "TLSv1.2");
+      assert.match(server.seen[0]!.cipher, /^ECDHE-ECDSA-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)$/);
+      assert.equal(server.seen[0]!.bytes, echoed);
+    } finally {
+      server.close();
+    }
+  });
+
+  it("takes an RSA server certificate too (ECDHE-RSA, a public-key operation only)", async () => {
+    const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const keyPem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+    writeFileSync(join(dir, "rsa.key"), keyPem);
+    execFileSync("openssl", ["req", "-x509", "-key", join(dir, "rsa.key"), "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-days", "2", "-out", join(dir, "rsa.pem")], { stdio: "ignore" });
+    const server = await echoServer({ cert: readFileSync(join(dir, "rsa.pem")), key: keyPem });
+    try {
+      const lines = await connect(join(dir, "rsa.pem"), server.port, "localhost");
+      assert.equal(lines.at(-1), `RESULT closed 0 ${echoed}`);
+      assert.match(server.seen[0]!.cipher, /^ECDHE-RSA-/);
+    } finally {
+      server.close();
+    }
+  });
+
+  it("fails closed, before any application byte, on another name, another CA, an expired certificate and a TLS 1.3-only server", async () => {
+    const cases: Array<{ what: string; options: tls.TlsOptions; ca: string; name: string }> = [
+      { what: "name", options: { cert: pki.server.cert, key: pki.server.key }, ca: "ca.pem", name: "vendor.example" },
+      { what: "foreign CA", options: { cert: pki.foreign.cert, key: pki.foreign.key }, ca: "ca.pem", name: "localhost" },
+      { what: "trusting only the other CA", options: { cert: pki.server.cert, key: pki.server.key }, ca: "foreign-ca.pem", name: "localhost" },
+      { what: "expired", options: { cert: pki.expired.cert, key: pki.expired.key }, ca: "ca.pem", name: "localhost" },
+      { what: "TLS 1.3 only", options: { cert: pki.server.cert, key: pki.server.key, minVersion: "TLSv1.3" }, ca: "ca.pem", name: "localhost" },
+    ];
+    for (const c of cases) {
+      const server = await echoServer(c.options);
+      try {
+        const lines = await connect(join(dir, c.ca), server.port, c.name);
+        assert.equal(lines.length, 1, `${c.what}: ${lines.join(" | ")}`);
+        // MBEDTLS_ERR_X509_CERT_VERIFY_FAILED (-0x2700) for the certificate cases; a handshake alert for 1.3.
+        if (c.what === "TLS 1.3 only") assert.match(lines[0]!, /^RESULT failed -\d+ 0$/, c.what);
+        else assert.equal(lines[0], "RESULT failed -9984 0", c.what);
+        assert.equal(server.seen.reduce((n, s) => n + s.bytes, 0), 0, `${c.what}: no application data reached the server`);
+      } finally {
+        server.close();
+      }
+    }
+  });
+
+  it("refuses a configuration with nothing to trust; the system's roots load but do not trust a private CA", async () => {
+    assert.deepEqual(await connect("-", 1, "localhost"), ["ERR -1"]);
+    const server = await echoServer({ cert: pki.server.cert, key: pki.server.key });
+    try {
+      assert.equal((await connect("-", server.port, "localhost", true)).at(-1), "RESULT failed -9984 0");
+      assert.equal((await connect(join(dir, "ca.pem"), server.port, "localhost", true)).at(-1), `RESULT closed 0 ${echoed}`);
+    } finally {
+      server.close();
     }
   });
 });
