@@ -1,15 +1,15 @@
 /**
  * The HomeBroker port (bridge mode) on the SDK's ECMA-419 MQTT client: plain TCP for `mqtt://`, the
- * pinned TLS socket (SDK bundle plus the provisioned trust anchor) for `mqtts://`. Subscribes once
+ * native TLS client socket (the platform's roots plus the provisioned trust anchor) for `mqtts://`. Subscribes once
  * CONNACK arrives, reports the session up on SUBACK, and hands each whole message to the core.
  *
  * Limits of the SDK client, stated here so nobody relies on more: it sends PUBACK itself when a QoS 1
  * message has been read, before the core has recorded it (the Node board waits for the record), and
- * it does not expose SUBACK's return codes; `ca` (a PEM file) does not apply: `mqtts` trusts the SDK
- * bundle and the provisioned trust anchor. Type-checked; not yet run on a device or the lin build.
+ * it does not expose SUBACK's return codes; `ca` (a PEM file) does not apply: `mqtts` trusts the
+ * platform's roots and the provisioned trust anchor. Type-checked; not yet run on a device or the lin build.
  */
 import { MQTTClient, Resolver, TCP, UDP } from "portcullis/sdk/mqtt";
-import { PinnedTLSSocket } from "portcullis/moddable/tls-socket";
+import { TLSClientSocket, clientTrust, type TLSClientSecure } from "portcullis/moddable/tls-socket";
 import type { HomeBroker, HomeBrokerOptions, HomeBrokerSession, UplinkFailure } from "../../src/ports.js";
 import { parseBrokerUrl } from "portcullis/bridge/config";
 
@@ -39,8 +39,7 @@ class Session implements HomeBrokerSession {
     const u = parseBrokerUrl(o.url);
     try {
       if (!u) throw new Error(`bad url ${o.url}`);
-      const secure: Record<string, unknown> = { pins: [], sha256: host.sha256, serverName: u.host };
-      if (host.trustAnchor !== undefined) secure["certificate"] = host.trustAnchor;
+      const secure: TLSClientSecure | undefined = u.tls ? { trust: clientTrust(host.trustAnchor), pins: [], sha256: host.sha256, serverName: u.host } : undefined;
       this.#client = new MQTTClient({
         host: u.host,
         port: u.port,
@@ -50,7 +49,7 @@ class Session implements HomeBrokerSession {
         keepalive: o.keepalive * 1000,
         clean: false,
         dns: { io: Resolver, servers: [...host.dnsServers], socket: { io: UDP } },
-        socket: u.tls ? { io: PinnedTLSSocket, TCP: { io: TCP }, secure } : { io: TCP },
+        socket: u.tls ? { io: TLSClientSocket, TCP: { io: TCP }, secure } : { io: TCP },
         onControl: (message) => this.#onControl(message.operation),
         onReadable: (count, options) => this.#onReadable(count, options),
         onError: () => this.#finish(this.#connected ? "closed" : "network", this.#connected ? "session dropped" : "connect failed (DNS, TCP, TLS or CONNACK)"),

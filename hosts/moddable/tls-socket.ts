@@ -1,30 +1,45 @@
 /**
- * An ECMA-419 TLS client socket over the SDK's TLS session (`ssl/session`) that also checks certificate
- * pins. The SDK's own TLSSocket (examples/io/tcp/tlssocket) keeps its session private, and the session
- * drops the peer certificate at Finished, so pins can only be checked by a socket that watches the
- * handshake: this one does, after each record, and fails before any application data is sent.
- * Chain and server-name verification stay on (the session's CertificateManager); pins are in addition.
+ * An ECMA-419 TLS client socket for the SDK's MQTT client, over the native byte pump
+ * (modules/tls-server, tls_pump.c in client mode): mbedTLS verifies the chain, validity and server
+ * name; this socket checks the certificate pins once the handshake is done and before any application
+ * byte is written. The TLS state, records and buffers live in C, outside the XS heap, and AES-GCM runs
+ * natively, so a vendor connection costs the XS heap only this object and its queues.
+ *
+ * Plaintext written with `{ more: true }` is gathered until the piece without it, then encrypted as one
+ * record (one MQTT packet, one record). `write` answers the bytes still writable, as ECMA-419 asks:
+ * the plaintext window below less what waits for the pump or the TCP socket.
  */
-import { Session, type SessionSocket } from "portcullis/sdk/tls";
+import { State, TLSPump, TLSTrust } from "portcullis/tls-server";
 import Timer from "timer";
 import { matchesPin } from "portcullis/moddable/spki";
 
-/** Bytes of TLS record overhead reserved from the writable window (as the SDK's TLSSocket does). */
-const OVERHEAD = 96;
+/**
+ * Plaintext bytes held for the pump and TCP at most: what `write` offers to the MQTT client, which
+ * writes a packet only when all of it fits. At least the TCP send window the SDK's TLS socket offered
+ * before (5,744 B less record overhead), so no packet that fitted then is refused now.
+ */
+const WINDOW = 6144;
 
-type Raw = SessionSocket & { close(): void; format: string };
-type Data = Uint8Array & { position: number };
+interface Raw {
+  read(): ArrayBuffer | undefined;
+  write(data: Uint8Array): number;
+  close(): void;
+  format: string;
+}
 
-export interface PinnedSecure {
+export interface TLSClientSecure {
+  /** The shared client configuration (trust anchors): one per board, made by the uplink. */
+  readonly trust: TLSTrust;
   /** Base64 SHA-256 SPKI pins; empty: chain verification only. */
   readonly pins?: readonly string[];
   readonly sha256: (data: Uint8Array) => Uint8Array;
-  readonly [option: string]: unknown;
+  /** The name the certificate must carry (the SDK resolver hands `host` over as an address). */
+  readonly serverName?: string;
 }
 
-export interface PinnedSocketOptions {
+export interface TLSClientSocketOptions {
   readonly host: string;
-  readonly secure: PinnedSecure;
+  readonly secure: TLSClientSecure;
   readonly TCP: { readonly io: new (options: Record<string, unknown>) => Raw };
   readonly onReadable?: (count: number) => void;
   readonly onWritable?: (count: number) => void;
@@ -32,104 +47,128 @@ export interface PinnedSocketOptions {
   readonly [option: string]: unknown;
 }
 
-export class PinnedTLSSocket {
+export class TLSClientSocket {
   #socket: Raw | undefined;
-  #session: Session | undefined;
+  #pump: TLSPump | undefined;
   #ready = false;
-  #pinned: boolean;
-  #data: Data | undefined;
   #buffer = true;
-  #doRead: Timer | undefined;
-  readonly #pins: readonly string[];
-  readonly #sha256: (data: Uint8Array) => Uint8Array;
+  /** Plaintext received and not yet read by the client. */
+  #data: Uint8Array | undefined;
+  #position = 0;
+  /** Ciphertext received that the pump has not taken yet. */
+  #cipherIn: Uint8Array | undefined;
+  /** Ciphertext taken from the pump that TCP has no room for yet. */
+  #cipherOut: Uint8Array | undefined;
+  /** The pieces of the packet being written (`more: true`). */
+  #pieces: Uint8Array[] | undefined;
+  /** Whole packets waiting for the pump. */
+  #out: Uint8Array[] = [];
+  #outBytes = 0;
+  #tcpWritable = 0;
+  #later: Timer | undefined;
+  /** A write answered 0: the next room TCP makes is reported even if the window did not grow in that call. */
+  #starved = false;
+  /** Inside the client's onReadable (a drained buffer is refilled by the caller's loop, not a timer). */
+  #delivering = false;
+  readonly #secure: TLSClientSecure;
   readonly #onReadable: ((count: number) => void) | undefined;
   readonly #onWritable: ((count: number) => void) | undefined;
   readonly #onError: ((detail?: string) => void) | undefined;
 
-  constructor(options: PinnedSocketOptions) {
-    const { pins = [], sha256, ...secure } = options.secure;
-    this.#pins = pins;
-    this.#sha256 = sha256;
-    this.#pinned = pins.length === 0;
+  constructor(options: TLSClientSocketOptions) {
+    this.#secure = options.secure;
     this.#onReadable = options.onReadable;
     this.#onWritable = options.onWritable;
     this.#onError = options.onError;
-    // No session resumption: a resumed handshake carries no certificate to check against pins, and the
-    // SDK caches sessions by host name only (ssl/cache), so two vendors on one host (different ports)
-    // would offer each other's sessions.
-    this.#session = new Session({ serverName: options.host, ...secure, cache: false, protocolVersion: 0x303 });
-    this.#session.initiateHandshake();
+    // No session resumption: a resumed handshake carries no certificate to check pins against.
+    this.#pump = new TLSPump(options.secure.trust, options.secure.serverName ?? options.host);
     // `target` puts this socket on the TCP one, so its callbacks are shared functions, not three
     // closures per connection (as hosts/moddable/network.ts does).
     const socket = new options.TCP.io({
       ...options,
       target: this,
-      onReadable: PinnedTLSSocket.#readableCallback,
-      onWritable: PinnedTLSSocket.#writableCallback,
-      onError: PinnedTLSSocket.#errorCallback,
+      onReadable: TLSClientSocket.#readableCallback,
+      onWritable: TLSClientSocket.#writableCallback,
+      onError: TLSClientSocket.#errorCallback,
     });
-    socket.readable = socket.writable = 0;
+    socket.format = "buffer";
     this.#socket = socket;
   }
 
-  static #readableCallback(this: Raw & { target: PinnedTLSSocket }, count: number): void {
-    this.target.#readableChanged(count);
+  static #readableCallback(this: Raw & { target: TLSClientSocket }): void {
+    this.target.#receive();
   }
 
-  static #writableCallback(this: Raw & { target: PinnedTLSSocket }, count: number): void {
-    this.target.#writableChanged(count);
+  static #writableCallback(this: Raw & { target: TLSClientSocket }, count: number): void {
+    this.target.#tcpWritable = count;
+    this.target.#pumpAll(true);
   }
 
-  static #errorCallback(this: Raw & { target: PinnedTLSSocket }): void {
+  static #errorCallback(this: Raw & { target: TLSClientSocket }): void {
     this.target.#fail("connection lost");
   }
 
   close(): void {
-    this.#socket?.close();
-    if (this.#doRead !== undefined) Timer.clear(this.#doRead);
-    this.#socket = this.#session = this.#doRead = this.#data = undefined;
+    const pump = this.#pump;
+    const socket = this.#socket;
+    if (pump === undefined || socket === undefined) return;
+    try {
+      pump.close(); // close_notify, sent if TCP has room for it now
+      const alert = pump.take();
+      if (alert !== undefined && this.#cipherOut === undefined && alert.byteLength <= this.#tcpWritable) socket.write(new Uint8Array(alert));
+    } catch {
+      // the connection is going anyway
+    }
+    this.#release();
   }
 
   read(count?: number | ArrayBufferView | ArrayBuffer): ArrayBuffer | number | undefined {
     const data = this.#data;
     if (data === undefined) return undefined;
+    const available = data.byteLength - this.#position;
     let result: ArrayBuffer | number;
-    const available = data.byteLength - data.position;
     if (!this.#buffer) {
-      result = data[data.position++]!;
+      result = data[this.#position++]!;
     } else if (typeof count === "object") {
       const view = ArrayBuffer.isView(count) ? new Uint8Array(count.buffer, count.byteOffset, count.byteLength) : new Uint8Array(count);
       result = Math.min(view.byteLength, available);
-      view.set(data.subarray(data.position, data.position + result));
-      data.position += result;
+      view.set(data.subarray(this.#position, this.#position + result));
+      this.#position += result;
     } else {
       const n = count ?? available;
       if (n > available) throw new RangeError("read beyond available");
-      result = data.slice(data.position, data.position + n).buffer as ArrayBuffer;
-      data.position += n;
+      result = data.slice(this.#position, this.#position + n).buffer as ArrayBuffer;
+      this.#position += n;
     }
-    if (data.position === data.byteLength) this.#data = undefined;
-    if (this.#data === undefined && this.#socket?.readable) {
-      this.#doRead ??= Timer.set(() => {
-        this.#doRead = undefined;
-        if (this.#socket?.readable) this.#readableChanged(this.#socket.readable);
+    if (this.#position === data.byteLength) {
+      this.#data = undefined;
+      // More plaintext may be waiting in the pump: offered at once when the client read inside its
+      // onReadable (the loop in #pumpAll), else after this call returns.
+      if (!this.#delivering) this.#later ??= Timer.set(() => {
+        this.#later = undefined;
+        this.#receive();
       });
     }
     return result;
   }
 
   write(buffer: ArrayBuffer | ArrayBufferView, options?: { more?: boolean; byteLength?: number }): number {
-    const session = this.#session;
-    const socket = this.#socket;
     // Never throws: this runs inside SDK callbacks, where an exception would abort the machine.
-    if (session === undefined || socket === undefined || !this.#ready) return 0;
-    const bytes = buffer instanceof DataView ? new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength) : buffer;
-    try {
-      return session.write(socket, bytes, options);
-    } catch (e) {
-      this.#fail(`TLS write: ${String(e)}`);
-      return 0;
+    if (this.#pump === undefined || !this.#ready) return 0;
+    const view = ArrayBuffer.isView(buffer) ? new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength) : new Uint8Array(buffer);
+    const piece = view.slice(); // the client reuses its buffers
+    this.#outBytes += piece.byteLength;
+    if (options?.more) {
+      (this.#pieces ??= []).push(piece);
+      return this.#writable();
     }
+    const pieces = this.#pieces;
+    this.#pieces = undefined;
+    this.#out.push(pieces === undefined ? piece : join(pieces, piece));
+    this.#pumpAll();
+    const writable = this.#writable();
+    if (writable === 0) this.#starved = true;
+    return writable;
   }
 
   get format(): string {
@@ -141,56 +180,115 @@ export class PinnedTLSSocket {
     this.#buffer = format === "buffer";
   }
 
-  #writableChanged(count: number): void {
-    if (this.#socket === undefined) return;
-    this.#socket.writable = count;
-    if (!this.#ready) this.#handshake(false);
-    else if (count > OVERHEAD) this.#deliver(() => this.#onWritable?.(count - OVERHEAD));
+  #writable(): number {
+    return this.#ready ? Math.max(0, WINDOW - this.#outBytes) : 0;
   }
 
-  #readableChanged(count: number): void {
-    if (this.#socket === undefined) return;
-    this.#socket.readable = count;
-    if (this.#data !== undefined) return;
+  /** Ciphertext in from TCP, through the pump, plaintext up to the client. */
+  #receive(): void {
+    const socket = this.#socket;
+    const pump = this.#pump;
+    if (socket === undefined || pump === undefined) return;
+    try {
+      if (this.#cipherIn === undefined) {
+        const got = socket.read();
+        if (got !== undefined) this.#cipherIn = new Uint8Array(got);
+      }
+      while (this.#cipherIn !== undefined) {
+        const input = this.#cipherIn;
+        const n = pump.feed(input);
+        this.#cipherIn = n < input.byteLength ? input.subarray(n) : undefined;
+        this.#pumpAll();
+        if (this.#pump === undefined || this.#data !== undefined) return; // failed, or the client has plaintext to read first
+        if (n === 0) return; // the pump is full until the client reads
+        if (this.#cipherIn === undefined) {
+          const more = socket.read();
+          if (more !== undefined) this.#cipherIn = new Uint8Array(more);
+        }
+      }
+      this.#pumpAll();
+    } catch (e) {
+      this.#fail(`TLS: ${String(e)}`);
+    }
+  }
+
+  /**
+   * Moves everything that can move: the handshake, plaintext up, packets into records, records to TCP.
+   * `notify` (TCP made room) tells the client of a window that grew; never from inside `write`, which
+   * answers the window itself (a callback there would recurse through the client's writes).
+   */
+  #pumpAll(notify = false): void {
+    const pump = this.#pump;
+    if (pump === undefined) return;
+    this.#flushCipher();
     if (!this.#ready) {
-      this.#handshake(true);
-      if (!this.#ready) this.#handshake(false);
+      const state = pump.state;
+      if (state === State.open) return this.#opened();
+      if (state !== State.handshake) return this.#fail(`TLS handshake failed (mbedTLS ${pump.error})`);
       return;
     }
-    let data: Uint8Array | undefined | null;
-    try {
-      data = this.#session?.read(this.#socket);
-    } catch (e) {
-      return this.#fail(`TLS record: ${String(e)}`); // a bad record or MAC: the session is over
+    while (this.#data === undefined) {
+      const plain = pump.read();
+      if (plain === undefined) break;
+      this.#data = new Uint8Array(plain);
+      this.#position = 0;
+      this.#delivering = true;
+      this.#deliver(() => this.#onReadable?.(plain.byteLength));
+      this.#delivering = false;
+      if (this.#pump === undefined) return;
     }
-    if (data === undefined) return;
-    if (data === null) return this.#fail("closed by peer");
-    if (data.byteLength === 0) return;
-    (data as Data).position = 0;
-    this.#data = data as Data;
-    this.#deliver(() => this.#onReadable?.(data.byteLength));
+    const before = this.#writable();
+    while (this.#out.length > 0) {
+      const head = this.#out[0]!;
+      const n = pump.write(head);
+      if (n === 0) {
+        if (!this.#flushCipher()) break; // TCP is full: onWritable resumes
+        continue;
+      }
+      this.#outBytes -= n;
+      if (n === head.byteLength) this.#out.shift();
+      else this.#out[0] = head.subarray(n);
+    }
+    this.#flushCipher();
+    const state = pump.state;
+    if (state === State.failed) return this.#fail(`TLS record failure (mbedTLS ${pump.error})`);
+    if (state === State.closed) return this.#fail("closed by peer");
+    if (notify && this.#writable() > 0 && (this.#writable() > before || this.#starved)) {
+      this.#starved = false;
+      this.#deliver(() => this.#onWritable?.(this.#writable()));
+    }
   }
 
-  #handshake(read: boolean): void {
-    const session = this.#session;
+  /** Takes ciphertext from the pump to TCP while TCP has room; true when something moved. */
+  #flushCipher(): boolean {
     const socket = this.#socket;
-    if (session === undefined || socket === undefined) return;
-    let done: boolean;
-    try {
-      done = session.handshake(socket);
-      if (read && !done) session.read(socket);
-    } catch (e) {
-      return this.#fail(`TLS handshake: ${String(e)}`);
+    const pump = this.#pump;
+    if (socket === undefined || pump === undefined) return false;
+    let moved = false;
+    for (;;) {
+      const chunk = this.#cipherOut ?? takeBytes(pump);
+      if (chunk === undefined) return moved;
+      const n = Math.min(chunk.byteLength, this.#tcpWritable);
+      if (n === 0) {
+        this.#cipherOut = chunk;
+        return moved;
+      }
+      this.#tcpWritable = socket.write(n === chunk.byteLength ? chunk : chunk.subarray(0, n)) ?? 0; // undefined: failed (onError follows)
+      this.#cipherOut = n < chunk.byteLength ? chunk.subarray(n) : undefined;
+      moved = true;
     }
-    if (!this.#pinned && session.peerCert !== undefined) {
-      if (!matchesPin(new Uint8Array(session.peerCert), this.#pins, this.#sha256)) return this.#fail("certificate pin mismatch");
-      this.#pinned = true;
+  }
+
+  #opened(): void {
+    const pins = this.#secure.pins ?? [];
+    if (pins.length > 0) {
+      const der = this.#pump?.peerCertificate;
+      if (der === undefined) return this.#fail("no certificate seen to check pins against");
+      if (!matchesPin(new Uint8Array(der), pins, this.#secure.sha256)) return this.#fail("certificate pin mismatch");
     }
-    if (!done) return;
-    if (session.alert !== undefined) return this.#fail(`TLS alert ${session.alert.description}`);
-    if (!this.#pinned) return this.#fail("no certificate seen to check pins against");
     this.#ready = true;
-    this.#writableChanged(socket.writable);
+    this.#deliver(() => this.#onWritable?.(this.#writable()));
+    if (this.#pump !== undefined) this.#pumpAll(); // plaintext that came with the server's Finished
   }
 
   /** Calls up into the MQTT client; an exception there ends this connection instead of aborting XS. */
@@ -202,13 +300,54 @@ export class PinnedTLSSocket {
     }
   }
 
+  #release(): void {
+    this.#socket?.close();
+    this.#pump?.destroy(); // wipes the session keys now, not at GC
+    if (this.#later !== undefined) Timer.clear(this.#later);
+    this.#socket = this.#pump = this.#later = this.#data = this.#cipherIn = this.#cipherOut = this.#pieces = undefined;
+    this.#out = [];
+    this.#outBytes = 0;
+    this.#ready = false;
+  }
+
   #fail(detail: string): void {
     if (this.#socket === undefined) return;
-    this.close();
+    this.#release();
     try {
       this.#onError?.(detail);
     } catch (e) {
       trace(`TLS socket: onError threw ${String(e)}\n`);
     }
   }
+}
+
+let shared: { readonly anchor: ArrayBuffer | undefined; readonly trust: TLSTrust } | undefined;
+
+/**
+ * The board's client trust: the provisioned anchor (if any) and the platform's roots, parsed once and
+ * shared by every vendor and home-broker connection (it lives in C: the Debian bundle on lin, the
+ * ESP-IDF bundle on the chip).
+ * @throws Error when the anchor is malformed, or nothing at all can be trusted.
+ */
+export function clientTrust(anchor: ArrayBuffer | undefined): TLSTrust {
+  if (shared === undefined || shared.anchor !== anchor) shared = { anchor, trust: new TLSTrust(anchor, true) };
+  return shared.trust;
+}
+
+function takeBytes(pump: TLSPump): Uint8Array | undefined {
+  const b = pump.take();
+  return b === undefined ? undefined : new Uint8Array(b);
+}
+
+function join(pieces: Uint8Array[], last: Uint8Array): Uint8Array {
+  let length = last.byteLength;
+  for (const p of pieces) length += p.byteLength;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of pieces) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  out.set(last, at);
+  return out;
 }

@@ -1,11 +1,11 @@
 /**
  * The Uplink port on the SDK's ECMA-419 MQTT client (`embedded:network/mqtt/client`) over TLS.
- * Certificate verification is always on (the SDK TLS session checks the chain and the server name), and
- * pins are checked by our socket (tls-socket.ts) before MQTT CONNECT is sent.
+ * TLS is the native byte pump in client mode (tls-socket.ts): mbedTLS always verifies the chain, validity
+ * and server name, and the socket checks pins before MQTT CONNECT is sent.
  * Publishes that do not fit the socket's writable window wait in a bounded queue; QoS 1 resolves on PUBACK.
  */
 import { MQTTClient, Resolver, TCP, UDP } from "portcullis/sdk/mqtt";
-import { PinnedTLSSocket } from "portcullis/moddable/tls-socket";
+import { TLSClientSocket, clientTrust, type TLSClientSecure } from "portcullis/moddable/tls-socket";
 import type { Uplink, UplinkFailure, UplinkOptions, UplinkSession } from "../../src/ports.js";
 
 export interface ModdableUplinkOptions {
@@ -44,9 +44,8 @@ class MqttSession implements UplinkSession {
     this.#maxQueued = host.maxQueued ?? DEFAULT_MAX_QUEUED;
     // serverName: the name as configured. The SDK resolver hands the socket "127.0.0.1" for "localhost",
     // and the certificate must be checked against the name the contract gave, not the address.
-    const secure: Record<string, unknown> = { pins: options.pins ?? [], sha256: host.sha256, serverName: options.host };
-    if (host.trustAnchor !== undefined) secure["certificate"] = host.trustAnchor;
     try {
+      const secure: TLSClientSecure = { trust: clientTrust(host.trustAnchor), pins: options.pins ?? [], sha256: host.sha256, serverName: options.host };
       this.#client = new MQTTClient({
         host: options.host,
         port: options.port,
@@ -56,7 +55,7 @@ class MqttSession implements UplinkSession {
         keepalive: options.keepalive * 1000,
         clean: true,
         dns: { io: Resolver, servers: [...host.dnsServers], socket: { io: UDP } },
-        socket: { io: PinnedTLSSocket, TCP: { io: TCP }, secure },
+        socket: { io: TLSClientSocket, TCP: { io: TCP }, secure },
         onControl: (message) => this.#onControl(message.operation, message.id ?? 0),
         onWritable: () => this.#flush(),
         onReadable: (count) => this.#client?.read(count), // we subscribe to nothing; discard

@@ -1,9 +1,13 @@
 /*
- * portcullis/tls-server: a TLS 1.2 server as a byte pump (see tls_pump.h). The caller owns the socket.
+ * portcullis/tls-server: TLS 1.2 as a byte pump (see tls_pump.h), server and client. The caller owns the socket.
  */
 export class TLSIdentity @ "xs_tls_identity_destructor" {
 	constructor(certificate, key) @ "xs_tls_identity";
 	static generate(commonName, notBefore, notAfter) @ "xs_tls_identity_generate";
+}
+
+export class TLSTrust @ "xs_tls_identity_destructor" {
+	constructor(anchor, systemRoots) @ "xs_tls_trust";
 }
 
 export class TLSPump @ "xs_tls_pump_destructor" {
@@ -16,6 +20,7 @@ export class TLSPump @ "xs_tls_pump_destructor" {
 	destroy() @ "xs_tls_pump_destroy";
 	get state() @ "xs_tls_pump_get_state";
 	get error() @ "xs_tls_pump_get_error";
+	get peerCertificate() @ "xs_tls_pump_get_peer_certificate";
 }
 
 export const State = Object.freeze({ handshake: 0, open: 1, closed: 2, failed: 3 });

@@ -39,6 +39,25 @@ void xs_tls_identity(xsMachine *the)
 }
 
 /*
+ * new TLSTrust(anchor, systemRoots): a client configuration (vendor uplinks) trusting `anchor` (DER or
+ * PEM; undefined: none) and, when systemRoots, the platform's bundle. Shares IdentityRecord: a TLSPump
+ * built on it is a client.
+ */
+void xs_tls_trust(xsMachine *the)
+{
+	void *ca = NULL;
+	xsUnsignedValue ca_len = 0;
+	int err = 0;
+	IdentityRecord record;
+	if (xsmcTest(xsArg(0)))
+		xsmcGetBufferReadable(xsArg(0), &ca, &ca_len);
+	record.config = tls_pump_client_config_create(ca, ca_len, xsmcTest(xsArg(1)), portcullis_entropy_fill, NULL, &err);
+	if (!record.config)
+		xsUnknownError("TLS trust rejected (mbedTLS %d)", err);
+	xsmcSetHostChunk(xsThis, &record, sizeof(record));
+}
+
+/*
  * TLSIdentity.generate(commonName, notBefore, notAfter) -> {key, certificate} as DER ArrayBuffers;
  * the dates are "YYYYMMDDhhmmss" UTC, at most TLS_PUMP_CERT_MAX_DAYS apart (else it throws).
  */
@@ -67,15 +86,21 @@ void xs_tls_pump_destructor(void *data)
 	tls_pump_destroy(data);
 }
 
-/* new TLSPump(identity) */
+/* new TLSPump(identity) (a server connection) or new TLSPump(trust, serverName) (a client one) */
 void xs_tls_pump(xsMachine *the)
 {
 	IdentityRecord *identity = xsmcGetHostChunk(xsArg(0));
 	if (!identity || !identity->config)
-		xsUnknownError("identity required");
-	tls_pump_t *pump = tls_pump_create(identity->config);
+		xsUnknownError("identity or trust required");
+	tls_pump_t *pump;
+	if (xsmcArgc > 1 && xsmcTest(xsArg(1))) {
+		char name[256];
+		xsmcToStringBuffer(xsArg(1), name, sizeof(name));
+		pump = tls_pump_create_client(identity->config, name);
+	} else
+		pump = tls_pump_create(identity->config);
 	if (!pump)
-		xsUnknownError("no memory for TLS connection");
+		xsUnknownError("no memory for TLS connection (or a trust without a server name, an identity with one)");
 	xsmcSetHostData(xsThis, pump);
 	/* Keep the shared configuration alive as long as this connection. */
 	xsmcDefine(xsThis, xsID_identity, xsArg(0), xsDontEnum | xsDontSet | xsDontDelete);
@@ -154,6 +179,16 @@ void xs_tls_pump_get_state(xsMachine *the)
 {
 	tls_pump_t *pump = xsmcGetHostData(xsThis);
 	xsmcSetInteger(xsResult, pump ? tls_pump_state(pump) : TLS_PUMP_CLOSED);
+}
+
+/* The server's certificate (DER) as a new ArrayBuffer once received, else undefined (client side: pins). */
+void xs_tls_pump_get_peer_certificate(xsMachine *the)
+{
+	tls_pump_t *pump = xsmcGetHostData(xsThis);
+	const uint8_t *der;
+	size_t n = pump ? tls_pump_peer_certificate(pump, &der) : 0;
+	if (n)
+		xsmcSetArrayBuffer(xsResult, (void *)der, n);
 }
 
 void xs_tls_pump_get_error(xsMachine *the)
