@@ -383,42 +383,11 @@ async function scenario(host: string, library: string, demo: Demo, vendorLines: 
 /**
  * A vendor PKI as public CAs issue it (RFC 5280 §4.2.1.1-2): the CA carries subjectKeyIdentifier (and an
  * authorityKeyIdentifier equal to it), the leaf an authorityKeyIdentifier and localhost/127.0.0.1 names.
- * The SDK's TLS client finds issuers by these identifiers (modules/crypt/ssl/ssl_cert.js) and checks the
- * server name only on a certificate followed by its issuer, so the brokers serve leaf + CA.
+ * The brokers serve leaf + CA. The uplink's TLS is mbedTLS (tls_pump.c client mode), which takes any
+ * ECDSA signature width (the SDK's JavaScript TLS, used until Dec 3, failed about 1 in 64).
  * TEST ONLY: generated per run, never stored.
  */
-/**
- * True when both integers of a DER ECDSA-Sig-Value (RFC 3279 §2.2.3) are full 32-byte P-256 values.
- * The SDK's certificate check rebuilds r‖s with `ArrayBuffer.fromBigInt` and no length
- * (modules/crypt/ssl/ssl_cert.js), so a signature whose r or s has a leading zero byte (about 1 in 64
- * certificates) fails to verify on the firmware. Until that is fixed upstream the scenario avoids such
- * certificates; DESIGN.md "Firmware" records the limitation.
- */
-function fullWidthSignature(der: Uint8Array): boolean {
-  let at = 2;
-  for (let k = 0; k < 2; k++) {
-    if (der[at] !== 0x02) return false;
-    let length = der[at + 1]!;
-    let start = at + 2;
-    const end = start + length;
-    while (length > 0 && der[start] === 0) {
-      start++;
-      length--;
-    }
-    if (length !== 32) return false;
-    at = end;
-  }
-  return true;
-}
-
 async function vendorPki(): Promise<{ caDer: Uint8Array; keyPem: string; chainPem: string }> {
-  for (;;) {
-    const pki = await vendorPkiOnce();
-    if (pki.signatures.every(fullWidthSignature)) return pki;
-  }
-}
-
-async function vendorPkiOnce(): Promise<{ caDer: Uint8Array; keyPem: string; chainPem: string; signatures: Uint8Array[] }> {
   x509.cryptoProvider.set(webcrypto as unknown as Crypto);
   const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
   const now = Date.now();
@@ -447,7 +416,6 @@ async function vendorPkiOnce(): Promise<{ caDer: Uint8Array; keyPem: string; cha
     caDer: new Uint8Array(ca.rawData),
     keyPem: `-----BEGIN PRIVATE KEY-----\n${pkcs8.match(/.{1,64}/g)!.join("\n")}\n-----END PRIVATE KEY-----\n`,
     chainPem: `${leaf.toString("pem")}\n${ca.toString("pem")}\n`,
-    signatures: [new Uint8Array(ca.signature), new Uint8Array(leaf.signature)],
   };
 }
 

@@ -36,7 +36,7 @@ function expected(r: AuditRecord, integrations: string[], devices: string[], sta
 /** Every record of the log, page by page (a query answers at most one page). */
 function allRecords(log: { query(q: { since: number }): AuditRecord[] }): AuditRecord[] {
   const out: AuditRecord[] = [];
-  for (let page = log.query({ since: 1 }); page.length > 0; page = log.query({ since: page[page.length - 1].seq + 1 })) out.push(...page);
+  for (let page = log.query({ since: 1 }); page.length > 0; page = log.query({ since: page[page.length - 1]!.seq + 1 })) out.push(...page);
   return out;
 }
 
