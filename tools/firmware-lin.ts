@@ -312,20 +312,70 @@ function connectDevice(port: number, clientId: string, password: string): Promis
   });
 }
 
+/**
+ * The scenario's home routes locally: every device may publish under `home/<its id>/` and read `home/#`
+ * (SPEC "ACL"), so the broker keeps retained messages, on flash in the retained area.
+ */
+function withHomeAcl(config: Record<string, unknown>): Record<string, unknown> {
+  const devices = (config["devices"] as Record<string, unknown>[]).map((d) => ({ ...d, roles: ["device"] }));
+  return { ...config, devices, acl: { roles: { device: { publish: ["home/%c/#"], subscribe: ["home/#"] } } } };
+}
+
+/** The firmware process and its console relay's lines up to `ready`; fails on a self-test failure or a gateway that did not start. */
+async function boot(host: string, library: string, relay: ConsoleRelay): Promise<{ firmware: ChildProcess; selftest: string; announced: string }> {
+  const from = relay.lines.length;
+  const firmware = spawn(host, [library], { stdio: ["ignore", "inherit", "inherit"] });
+  const selftest = await relay.waitFor(/^selftest: /, 30000, from);
+  if (!/^selftest: \d+ passed, 0 failed/.test(selftest)) fail(`self-test failed: ${selftest}`);
+  const identity = await relay.waitFor(/^https identity ready/, 10000, from);
+  const announced = /SHA-256 ([0-9A-F:]+)/.exec(identity)?.[1] ?? "";
+  await relay.waitFor(/^ready$|^gateway not started/, 30000, from);
+  const started = relay.lines.slice(from).find((l) => l.startsWith("gateway not started"));
+  if (started) fail(started);
+  return { firmware, selftest, announced };
+}
+
+/**
+ * A retained message survives a power cut: published (QoS 1, retained), given a second for its flash
+ * write, then the firmware is killed (SIGKILL: nothing flushed on the way out) and booted again; a new
+ * subscriber gets it with RETAIN set. Resolves with the new firmware process and the figure.
+ */
+async function retainedAcrossPowerCut(host: string, library: string, relay: ConsoleRelay, firmware: ChildProcess, devices: { id: string; password: string }[]): Promise<{ firmware: ChildProcess; figure: string }> {
+  const thermostat = devices.find((d) => d.id === "thermostat-hall")!;
+  const publisher = await connectDevice(MQTT_PORT, thermostat.id, thermostat.password);
+  const topic = "home/thermostat-hall/state";
+  const payload = JSON.stringify({ mode: "heat", setpoint_c: 21 });
+  await publisher.publishAsync(topic, payload, { qos: 1, retain: true });
+  publisher.end(true);
+  await new Promise((r) => setTimeout(r, 1000));
+  firmware.kill("SIGKILL");
+  await new Promise<void>((r) => (firmware.exitCode !== null || firmware.signalCode !== null ? r() : firmware.once("exit", () => r())));
+  const t0 = performance.now();
+  const again = await boot(host, library, relay);
+  const rebootMs = performance.now() - t0;
+  const plug = devices.find((d) => d.id === "plug-kitchen")!;
+  const subscriber = await connectDevice(MQTT_PORT, plug.id, plug.password);
+  try {
+    const got = new Promise<{ payload: string; retain: boolean }>((resolve) => subscriber.on("message", (t, p, packet) => t === topic && resolve({ payload: p.toString(), retain: packet.retain })));
+    await subscriber.subscribeAsync(topic, { qos: 1 });
+    const m = await Promise.race([got, new Promise<undefined>((r) => setTimeout(() => r(undefined), 10000))]);
+    if (m === undefined) fail("the retained message did not survive the power cut (none delivered after reboot)");
+    if (m.payload !== payload || !m.retain) fail(`after reboot the retained message came back as ${JSON.stringify(m)}`);
+  } finally {
+    subscriber.end(true);
+  }
+  return { firmware: again.firmware, figure: `kept across SIGKILL and a boot of ${rebootMs.toFixed(0)} ms; delivered with RETAIN to a new subscriber` };
+}
+
 async function scenario(host: string, library: string, demo: Demo, vendorLines: string[], token: string): Promise<Record<string, string | number>> {
   const relay = new ConsoleRelay(join(DATA_DIR, "console"));
   await relay.waitFor(/^RELAY READY$/, 5000);
-  const firmware = spawn(host, [library], { stdio: ["ignore", "inherit", "inherit"] });
+  const booted = await boot(host, library, relay);
+  let firmware = booted.firmware;
+  const { selftest, announced } = booted;
   let exited: number | null = null;
   firmware.on("exit", (code) => (exited = code));
   try {
-    const selftest = await relay.waitFor(/^selftest: /, 30000);
-    if (!/^selftest: \d+ passed, 0 failed/.test(selftest)) fail(`self-test failed: ${selftest}`);
-    const identity = await relay.waitFor(/^https identity ready/, 10000);
-    const announced = /SHA-256 ([0-9A-F:]+)/.exec(identity)?.[1] ?? "";
-    await relay.waitFor(/^ready$|^gateway not started/, 30000);
-    const started = relay.lines.find((l) => l.startsWith("gateway not started"));
-    if (started) fail(started);
 
     // An over-collecting thermostat: the contract keeps two fields; the camera has no contract at all.
     const devices = JSON.parse(readFileSync("examples/home/demo-devices.json", "utf8")).devices as { id: string; password: string }[];
@@ -364,9 +414,13 @@ async function scenario(host: string, library: string, demo: Demo, vendorLines: 
     relay.send("memory");
     const memory = await relay.waitFor(/^memory: /, 10000);
     if (exited !== null) fail(`firmware exited with ${exited}`);
+
+    const cut = await retainedAcrossPowerCut(host, library, relay, firmware, devices);
+    firmware = cut.firmware;
     return {
       selftest,
       status: status.trim(),
+      retained_power_cut: cut.figure,
       vendor_received: line,
       audit_records_pulled: records.length,
       per_message_ms_qos1_roundtrip: Number(perMessage.toFixed(1)),
@@ -929,7 +983,7 @@ async function main(): Promise<void> {
   const uplinkCa = pki.caDer;
   // Contracts compacted (the demo writes them indented): the KeyStore holds what the NVS partition holds.
   const config = readConfigDir(demo.configDir);
-  const compact = { configText: JSON.stringify(JSON.parse(config.configText)), contracts: config.contracts.map((c) => ({ ...c, text: JSON.stringify(JSON.parse(c.text)) })) };
+  const compact = { configText: JSON.stringify(load ? JSON.parse(config.configText) : withHomeAcl(JSON.parse(config.configText))), contracts: config.contracts.map((c) => ({ ...c, text: JSON.stringify(JSON.parse(c.text)) })) };
   writeLinKeys(provisionEntries({ ssid: "lin", password: "", ownerToken: token, ...compact, uplinkCa }), join(DATA_DIR, "keys"));
   try {
     if (load) {

@@ -9,6 +9,7 @@ import { readFileSync, readdirSync, statSync } from "node:fs";
 import { existsSync } from "node:fs";
 import { dirname, join, normalize, relative } from "node:path";
 import { FLASH_BYTES_NEEDED } from "../../src/gateway/outbound.js";
+import { RETAINED_AREA_BYTES } from "../../src/broker-local/retained-flash.js";
 
 const root = new URL("../../", import.meta.url).pathname;
 
@@ -194,13 +195,13 @@ describe("firmware: sources for the Moddable build", function () {
     assert.equal(options["strict"], true);
   });
 
-  it("declares an audit partition holding the core's flash region plus a scratch sector, aligned, within 4 MB", () => {
+  it("declares an audit partition holding the core's flash region (with the retained area) plus a scratch sector, aligned, within 4 MB", () => {
     const csv = readFileSync(join(root, "hosts/moddable/esp32/partitions.csv"), "utf8");
     const rows = csv.split("\n").filter((l) => l.trim() && !l.startsWith("#")).map((l) => l.split(",").map((c) => c.trim()));
     const audit = rows.find((r) => r[0] === "audit");
     assert.ok(audit, "audit partition missing");
     const [offset, size] = [Number(audit[3]), Number(audit[4])];
-    assert.equal(size, FLASH_BYTES_NEEDED + 4096, "the core's region (audit log + queue slots) and the self-test sector");
+    assert.equal(size, FLASH_BYTES_NEEDED + RETAINED_AREA_BYTES + 4096, "the core's region (audit log + queue slots + retained area) and the self-test sector");
     assert.equal(offset % 4096, 0);
     assert.ok(offset + size <= 4 * 1024 * 1024);
     let end = 0;

@@ -10,6 +10,7 @@
 import Flash from "flash";
 import { NorFlash, SECTOR_SIZE, type FlashStore } from "portcullis/flash/nor";
 import { FLASH_BYTES_NEEDED } from "portcullis/gateway/outbound";
+import { RETAINED_AREA_BYTES } from "portcullis/broker-local/retained-flash";
 
 /** The partition name in hosts/moddable/esp32/partitions.csv. */
 export const AUDIT_PARTITION = "audit";
@@ -38,17 +39,22 @@ class PartitionStore implements FlashStore {
 }
 
 /**
- * Opens the audit partition: the core's region (FLASH_BYTES_NEEDED bytes) and the scratch sector after it.
+ * Opens the audit partition: the core's region and the scratch sector after it. The region is the audit
+ * log, the queue slots and the retained area (FLASH_BYTES_NEEDED + RETAINED_AREA_BYTES); a partition
+ * flashed before the retained area existed (FLASH_BYTES_NEEDED + one sector) keeps that layout, and
+ * its retained messages then live in RAM only (src/broker-local/options.ts openRetainedArea).
  * @throws Error when the partition is missing (a build without our partitions.csv), too small, or not 4096-byte sectored.
  */
 export function openAuditFlash(): { readonly flash: NorFlash; readonly scratch: NorFlash } {
   const flash = new Flash(AUDIT_PARTITION);
   if (flash.blockSize !== SECTOR_SIZE) throw new Error(`audit partition block size ${flash.blockSize}, expected ${SECTOR_SIZE}`);
-  if (flash.byteLength < FLASH_BYTES_NEEDED + SECTOR_SIZE) {
-    throw new Error(`audit partition is ${flash.byteLength} bytes; needs ${FLASH_BYTES_NEEDED + SECTOR_SIZE}`);
+  const full = FLASH_BYTES_NEEDED + RETAINED_AREA_BYTES;
+  const region = flash.byteLength >= full + SECTOR_SIZE ? full : FLASH_BYTES_NEEDED;
+  if (flash.byteLength < region + SECTOR_SIZE) {
+    throw new Error(`audit partition is ${flash.byteLength} bytes; needs ${full + SECTOR_SIZE}`);
   }
   return {
-    flash: new NorFlash({ size: FLASH_BYTES_NEEDED, store: new PartitionStore(flash, 0) }),
-    scratch: new NorFlash({ size: SECTOR_SIZE, store: new PartitionStore(flash, FLASH_BYTES_NEEDED) }),
+    flash: new NorFlash({ size: region, store: new PartitionStore(flash, 0) }),
+    scratch: new NorFlash({ size: SECTOR_SIZE, store: new PartitionStore(flash, region) }),
   };
 }
