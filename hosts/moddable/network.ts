@@ -5,6 +5,7 @@
  */
 import Listener from "embedded:io/socket/listener";
 import TCP from "embedded:io/socket/tcp";
+import { meter } from "portcullis/util/meter";
 import type { DeviceSocket, Listener as PortListener, Network, SocketHandler } from "../../src/ports.js";
 
 export interface NetworkLimits {
@@ -115,11 +116,19 @@ class Connection implements DeviceSocket {
       return;
     }
     this.#unread = 0;
+    const span = meter.start();
     const bytes = tcp.read() as ArrayBuffer | undefined;
     if (bytes !== undefined && bytes.byteLength > 0) this.#handler?.onData(new Uint8Array(bytes));
+    meter.stop("network", span);
   }
 
   #onWritable(count: number): void {
+    const span = meter.start();
+    this.#onWritableMetered(count);
+    meter.stop("network", span);
+  }
+
+  #onWritableMetered(count: number): void {
     this.#writable = count;
     this.#flush();
     if (this.#closing && this.#queued === 0) return this.#release();

@@ -12,6 +12,7 @@
 import { State, TLSPump, TLSTrust } from "portcullis/tls-server";
 import Timer from "timer";
 import { matchesPin } from "portcullis/moddable/spki";
+import { meter } from "portcullis/util/meter";
 
 /**
  * Plaintext bytes held for the pump and TCP at most: what `write` offers to the MQTT client, which
@@ -95,13 +96,18 @@ export class TLSClientSocket {
     this.#socket = socket;
   }
 
+  // The vendor side is metered as one stage ("vendor"); the publishes it triggers are "uplink".
   static #readableCallback(this: Raw & { target: TLSClientSocket }): void {
+    const span = meter.start();
     this.target.#receive();
+    meter.stop("vendor", span);
   }
 
   static #writableCallback(this: Raw & { target: TLSClientSocket }, count: number): void {
+    const span = meter.start();
     this.target.#tcpWritable = count;
     this.target.#pumpAll(true);
+    meter.stop("vendor", span);
   }
 
   static #errorCallback(this: Raw & { target: TLSClientSocket }): void {

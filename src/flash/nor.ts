@@ -6,6 +6,7 @@
  */
 import type { Flash } from "../ports.js";
 import { ErrorCode, PortcullisError } from "../errors.js";
+import { meter } from "../util/meter.js";
 
 /** Where the bytes of an emulated flash live. `write` replaces bytes as given (the rules are above it). */
 export interface FlashStore {
@@ -75,10 +76,22 @@ export class NorFlash implements Flash {
 
   read(offset: number, length: number): Uint8Array {
     this.#range(offset, length);
-    return this.#store.read(offset, length);
+    const span = meter.start();
+    const out = this.#store.read(offset, length);
+    meter.stop("flash", span);
+    return out;
   }
 
   program(offset: number, data: Uint8Array): void {
+    const span = meter.start();
+    try {
+      this.#program(offset, data);
+    } finally {
+      meter.stop("flash", span);
+    }
+  }
+
+  #program(offset: number, data: Uint8Array): void {
     this.#range(offset, data.length);
     if (offset % this.programSize !== 0 || data.length % this.programSize !== 0) {
       throw rule(`program at ${offset} of ${data.length} bytes is not aligned to ${this.programSize}`);
@@ -99,7 +112,9 @@ export class NorFlash implements Flash {
     if (!Number.isInteger(sector) || sector < 0 || sector >= this.eraseCounts.length) {
       throw rule(`erase of sector ${sector} outside 0..${this.eraseCounts.length - 1}`);
     }
+    const span = meter.start();
     this.#store.write(sector * this.sectorSize, new Uint8Array(this.sectorSize).fill(0xff));
+    meter.stop("flash", span);
     this.eraseCounts[sector]!++;
     this.erases++;
   }

@@ -30,6 +30,12 @@ export const STAGES = Object.freeze([
   "seal",
   /** The uplink's MQTT publish: encode and the TLS write it triggers. */
   "uplink",
+  /** The board's flash store under NorFlash: reads, programs (with the NOR rule check) and erases. */
+  "flash",
+  /** The board's device sockets around the core: reading TCP, the send queue (hosts' Network port). */
+  "network",
+  /** The vendor side after the publish: TLS records in and out, the MQTT client's parsing of PUBACKs. */
+  "vendor",
 ] as const);
 
 export type Stage = (typeof STAGES)[number];

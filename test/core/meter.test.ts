@@ -37,7 +37,7 @@ describe("stage meter", () => {
     assert.deepEqual([by.receive!.count, by.policy!.count, by.record!.count, by.seal!.count], [1, 1, 1, 0]);
     assert.equal(r.totalMicros, 200);
     assert.deepEqual(r.stages.map((s) => s.stage), [...STAGES]);
-    assert.equal(meterLine(r), "profile: 1 messages 200 us; receive 1 45 45.0; policy 1 50 50.0; audit 0 0 0.0; record 1 5 5.0; queue 0 0 0.0; seal 0 0 0.0; uplink 0 0 0.0; other - 100 100.0");
+    assert.equal(meterLine(r), "profile: 1 messages 200 us; receive 1 45 45.0; policy 1 50 50.0; audit 0 0 0.0; record 1 5 5.0; queue 0 0 0.0; seal 0 0 0.0; uplink 0 0 0.0; flash 0 0 0.0; network 0 0 0.0; vendor 0 0 0.0; other - 100 100.0");
   });
 
   it("a span an exception left open is closed by the outer one's stop, and the next spans count right", () => {
