@@ -62,6 +62,7 @@ void xs_portcullis_cpu_micros(xsMachine *the)
  * A diagnostic for the memory budget (DESIGN.md "Where the slots go"); it allocates nothing while it walks.
  */
 #define CENSUS_GROUPS 768
+#define CENSUS_TARGETS 64
 typedef struct {
 	const void *key;
 	txID first; /* the first property's key: tells object literals and environments apart */
@@ -75,6 +76,10 @@ typedef struct {
 typedef struct {
 	CensusGroup groups[CENSUS_GROUPS];
 	txInteger kinds[64];
+	const char *targetNames[CENSUS_TARGETS];
+	txInteger targetCounts[CENSUS_TARGETS];
+	const char *idNames[CENSUS_TARGETS];
+	txInteger idCounts[CENSUS_TARGETS];
 	char text[16384];
 } Census;
 #define census_groups (census->groups)
@@ -108,7 +113,7 @@ static const char *census_instance_name(txMachine *the, txSlot *instance)
 void xs_portcullis_memory_census(xsMachine *the)
 {
 	txInteger top = xsmcToInteger(xsArg(0));
-	txInteger used = 0, groups = 0, overflow = 0, i, j, offset = 0, functions = 0, functionSlots = 0, pass;
+	txInteger used = 0, groups = 0, overflow = 0, aliases = 0, targets = 0, ids = 0, i, j, offset = 0, functions = 0, functionSlots = 0, pass;
 	txSlot *heap, *slot, *limit, *p;
 	Census *census = c_calloc(1, sizeof(Census));
 	if (!census) xsUnknownError("census: no memory for the tally");
@@ -173,16 +178,40 @@ void xs_portcullis_memory_census(xsMachine *the)
 			}
 		}
 	}
-	/* Live slots outside any chain, by kind; then every mark is cleared again. */
+	/* Module variables written at run time: XS gives a preloaded (flash) variable a slot of RAM, its alias. */
+#if mxAliasInstance
+	for (i = 0; i < the->aliasCount; i++) {
+		p = the->aliasArray[i];
+		if (p && !(p->flag & XS_MARK_FLAG) && p->kind != XS_INSTANCE_KIND) {
+			p->flag |= XS_MARK_FLAG;
+			aliases++;
+		}
+	}
+#endif
+	/* Live slots outside any chain, by kind (references also by what they point to); then every mark is cleared again. */
 	for (heap = the->firstHeap; heap; heap = heap->next) {
 		limit = heap->value.reference;
 		for (slot = heap + 1; slot < limit; slot++) {
 			if (!(slot->flag & XS_MARK_FLAG)) {
 				census_kinds[(slot->kind >= 0 && slot->kind < 64) ? slot->kind : 63]++;
 				used++;
+				if (slot->ID != XS_NO_ID) {
+					const char *name = fxGetKeyName(the, slot->ID);
+					for (i = 0; i < ids; i++) if (census->idNames[i] == name) break;
+					if (i == ids && ids < CENSUS_TARGETS) census->idNames[ids++] = name;
+					if (i < ids) census->idCounts[i]++;
+				}
+				if (slot->kind == XS_REFERENCE_KIND && slot->value.reference) {
+					txSlot *target = slot->value.reference;
+					const char *name = mxIsFunction(target) ? census_function_name(the, target) : census_instance_name(the, target);
+					for (i = 0; i < targets; i++) if (census->targetNames[i] == name) break;
+					if (i == targets && targets < CENSUS_TARGETS) census->targetNames[targets++] = name;
+					if (i < targets) census->targetCounts[i]++;
+				}
 			}
 		}
 	}
+	used += aliases;
 	for (heap = the->firstHeap; heap; heap = heap->next) {
 		limit = heap->value.reference;
 		for (slot = heap + 1; slot < limit; slot++) slot->flag &= ~XS_MARK_FLAG;
@@ -208,6 +237,21 @@ void xs_portcullis_memory_census(xsMachine *the)
 				first ? " {" : "", first ? first : "", first ? ", ...}" : "");
 			g->slots = 0;
 		}
+	}
+	if (aliases) offset += c_snprintf(census_text + offset, sizeof(census_text) - offset, "%6d        - module variables written at run time (aliases of flash)\n", (int)aliases);
+	for (j = 0; j < 12; j++) {
+		txInteger best = -1, bestCount = 0;
+		for (i = 0; i < targets; i++) if (census->targetCounts[i] > bestCount) { bestCount = census->targetCounts[i]; best = i; }
+		if (best < 0 || offset >= (txInteger)sizeof(census_text) - 160) break;
+		offset += c_snprintf(census_text + offset, sizeof(census_text) - offset, "%6d        - outside references to %s\n", (int)bestCount, census->targetNames[best]);
+		census->targetCounts[best] = 0;
+	}
+	for (j = 0; j < 24; j++) {
+		txInteger best = -1, bestCount = 0;
+		for (i = 0; i < ids; i++) if (census->idCounts[i] > bestCount) { bestCount = census->idCounts[i]; best = i; }
+		if (best < 0 || offset >= (txInteger)sizeof(census_text) - 160) break;
+		offset += c_snprintf(census_text + offset, sizeof(census_text) - offset, "%6d        - outside slots named %s\n", (int)bestCount, census->idNames[best] ? census->idNames[best] : "?");
+		census->idCounts[best] = 0;
 	}
 	if (overflow) offset += c_snprintf(census_text + offset, sizeof(census_text) - offset, "%6d        - in groups past the table's %d\n", (int)overflow, CENSUS_GROUPS);
 	xsmcSetString(xsResult, census_text);
