@@ -13,6 +13,7 @@ import { State, TLSPump, TLSTrust } from "portcullis/tls-server";
 import Timer from "timer";
 import { matchesPin } from "portcullis/moddable/spki";
 import { meter } from "portcullis/util/meter";
+import { concatAll } from "portcullis/util/bytes";
 
 /**
  * Plaintext bytes held for the pump and TCP at most: what `write` offers to the MQTT client, which
@@ -170,7 +171,7 @@ export class TLSClientSocket {
     }
     const pieces = this.#pieces;
     this.#pieces = undefined;
-    this.#out.push(pieces === undefined ? piece : join(pieces, piece));
+    this.#out.push(pieces === undefined ? piece : (pieces.push(piece), concatAll(pieces)));
     this.#pumpAll();
     const writable = this.#writable();
     if (writable === 0) this.#starved = true;
@@ -343,17 +344,4 @@ export function clientTrust(anchor: ArrayBuffer | undefined): TLSTrust {
 function takeBytes(pump: TLSPump): Uint8Array | undefined {
   const b = pump.take();
   return b === undefined ? undefined : new Uint8Array(b);
-}
-
-function join(pieces: Uint8Array[], last: Uint8Array): Uint8Array {
-  let length = last.byteLength;
-  for (const p of pieces) length += p.byteLength;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of pieces) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  out.set(last, at);
-  return out;
 }
