@@ -110,6 +110,29 @@ static const char *census_instance_name(txMachine *the, txSlot *instance)
 	return "(prototype without constructor)";
 }
 
+/* Counts one more slot under `name` (names are interned key strings or constants: compared by address). */
+static void census_tally(const char **names, txInteger *counts, txInteger *n, const char *name)
+{
+	txInteger i;
+	for (i = 0; i < *n; i++) if (names[i] == name) break;
+	if (i == *n && *n < CENSUS_TARGETS) names[(*n)++] = name;
+	if (i < *n) counts[i]++;
+}
+
+/* Appends the `top` largest tallies, largest first, one "<count> - <label> <name>" line each; returns the new offset. */
+static txInteger census_print_top(char *text, txInteger offset, txInteger size, const char **names, txInteger *counts, txInteger n, txInteger top, const char *label)
+{
+	txInteger i, j;
+	for (j = 0; j < top; j++) {
+		txInteger best = -1, bestCount = 0;
+		for (i = 0; i < n; i++) if (counts[i] > bestCount) { bestCount = counts[i]; best = i; }
+		if (best < 0 || offset >= size - 160) break;
+		offset += c_snprintf(text + offset, size - offset, "%6d        - %s %s\n", (int)bestCount, label, names[best] ? names[best] : "?");
+		counts[best] = 0;
+	}
+	return offset;
+}
+
 void xs_portcullis_memory_census(xsMachine *the)
 {
 	txInteger top = xsmcToInteger(xsArg(0));
@@ -196,17 +219,11 @@ void xs_portcullis_memory_census(xsMachine *the)
 				census_kinds[(slot->kind >= 0 && slot->kind < 64) ? slot->kind : 63]++;
 				used++;
 				if (slot->ID != XS_NO_ID) {
-					const char *name = fxGetKeyName(the, slot->ID);
-					for (i = 0; i < ids; i++) if (census->idNames[i] == name) break;
-					if (i == ids && ids < CENSUS_TARGETS) census->idNames[ids++] = name;
-					if (i < ids) census->idCounts[i]++;
+					census_tally(census->idNames, census->idCounts, &ids, fxGetKeyName(the, slot->ID));
 				}
 				if (slot->kind == XS_REFERENCE_KIND && slot->value.reference) {
 					txSlot *target = slot->value.reference;
-					const char *name = mxIsFunction(target) ? census_function_name(the, target) : census_instance_name(the, target);
-					for (i = 0; i < targets; i++) if (census->targetNames[i] == name) break;
-					if (i == targets && targets < CENSUS_TARGETS) census->targetNames[targets++] = name;
-					if (i < targets) census->targetCounts[i]++;
+					census_tally(census->targetNames, census->targetCounts, &targets, mxIsFunction(target) ? census_function_name(the, target) : census_instance_name(the, target));
 				}
 			}
 		}
@@ -239,20 +256,8 @@ void xs_portcullis_memory_census(xsMachine *the)
 		}
 	}
 	if (aliases) offset += c_snprintf(census_text + offset, sizeof(census_text) - offset, "%6d        - module variables written at run time (aliases of flash)\n", (int)aliases);
-	for (j = 0; j < 12; j++) {
-		txInteger best = -1, bestCount = 0;
-		for (i = 0; i < targets; i++) if (census->targetCounts[i] > bestCount) { bestCount = census->targetCounts[i]; best = i; }
-		if (best < 0 || offset >= (txInteger)sizeof(census_text) - 160) break;
-		offset += c_snprintf(census_text + offset, sizeof(census_text) - offset, "%6d        - outside references to %s\n", (int)bestCount, census->targetNames[best]);
-		census->targetCounts[best] = 0;
-	}
-	for (j = 0; j < 24; j++) {
-		txInteger best = -1, bestCount = 0;
-		for (i = 0; i < ids; i++) if (census->idCounts[i] > bestCount) { bestCount = census->idCounts[i]; best = i; }
-		if (best < 0 || offset >= (txInteger)sizeof(census_text) - 160) break;
-		offset += c_snprintf(census_text + offset, sizeof(census_text) - offset, "%6d        - outside slots named %s\n", (int)bestCount, census->idNames[best] ? census->idNames[best] : "?");
-		census->idCounts[best] = 0;
-	}
+	offset = census_print_top(census_text, offset, sizeof(census_text), census->targetNames, census->targetCounts, targets, 12, "outside references to");
+	offset = census_print_top(census_text, offset, sizeof(census_text), census->idNames, census->idCounts, ids, 24, "outside slots named");
 	if (overflow) offset += c_snprintf(census_text + offset, sizeof(census_text) - offset, "%6d        - in groups past the table's %d\n", (int)overflow, CENSUS_GROUPS);
 	xsmcSetString(xsResult, census_text);
 	c_free(census);
