@@ -80,6 +80,8 @@ typedef struct {
 	txInteger targetCounts[CENSUS_TARGETS];
 	const char *idNames[CENSUS_TARGETS];
 	txInteger idCounts[CENSUS_TARGETS];
+	const char *anonNames[CENSUS_TARGETS];
+	txInteger anonCounts[CENSUS_TARGETS];
 	char text[16384];
 } Census;
 #define census_groups (census->groups)
@@ -110,6 +112,21 @@ static const char *census_instance_name(txMachine *the, txSlot *instance)
 	return "(prototype without constructor)";
 }
 
+/* An anonymous function named by the first variable of its closure environment ("?" without one). */
+static const char *census_anonymous_capture(txMachine *the, txSlot *function)
+{
+	txSlot *code = mxFunctionInstanceCode(function);
+	txSlot *env = (code->kind == XS_CODE_KIND || code->kind == XS_CODE_X_KIND) ? code->value.code.closures : C_NULL;
+	txSlot *p;
+	if (!env) return "(no environment)";
+	for (p = env->next; p; p = p->next)
+		if (p->ID != XS_NO_ID) {
+			const char *name = fxGetKeyName(the, p->ID);
+			if (name && *name) return name;
+		}
+	return "?";
+}
+
 /* Counts one more slot under `name` (names are interned key strings or constants: compared by address). */
 static void census_tally(const char **names, txInteger *counts, txInteger *n, const char *name)
 {
@@ -136,7 +153,7 @@ static txInteger census_print_top(char *text, txInteger offset, txInteger size, 
 void xs_portcullis_memory_census(xsMachine *the)
 {
 	txInteger top = xsmcToInteger(xsArg(0));
-	txInteger used = 0, groups = 0, overflow = 0, aliases = 0, targets = 0, ids = 0, i, j, offset = 0, functions = 0, functionSlots = 0, pass;
+	txInteger used = 0, groups = 0, overflow = 0, aliases = 0, targets = 0, ids = 0, anons = 0, i, j, offset = 0, functions = 0, functionSlots = 0, pass;
 	txSlot *heap, *slot, *limit, *p;
 	Census *census = c_calloc(1, sizeof(Census));
 	if (!census) xsUnknownError("census: no memory for the tally");
@@ -223,7 +240,10 @@ void xs_portcullis_memory_census(xsMachine *the)
 				}
 				if (slot->kind == XS_REFERENCE_KIND && slot->value.reference) {
 					txSlot *target = slot->value.reference;
-					census_tally(census->targetNames, census->targetCounts, &targets, mxIsFunction(target) ? census_function_name(the, target) : census_instance_name(the, target));
+					const char *name = mxIsFunction(target) ? census_function_name(the, target) : census_instance_name(the, target);
+					census_tally(census->targetNames, census->targetCounts, &targets, name);
+					if (mxIsFunction(target) && mxFunctionInstanceCode(target)->ID == XS_NO_ID)
+						census_tally(census->anonNames, census->anonCounts, &anons, census_anonymous_capture(the, target));
 				}
 			}
 		}
@@ -257,6 +277,7 @@ void xs_portcullis_memory_census(xsMachine *the)
 	}
 	if (aliases) offset += c_snprintf(census_text + offset, sizeof(census_text) - offset, "%6d        - module variables written at run time (aliases of flash)\n", (int)aliases);
 	offset = census_print_top(census_text, offset, sizeof(census_text), census->targetNames, census->targetCounts, targets, 12, "outside references to");
+	offset = census_print_top(census_text, offset, sizeof(census_text), census->anonNames, census->anonCounts, anons, 12, "outside references to an anonymous function capturing");
 	offset = census_print_top(census_text, offset, sizeof(census_text), census->idNames, census->idCounts, ids, 24, "outside slots named");
 	if (overflow) offset += c_snprintf(census_text + offset, sizeof(census_text) - offset, "%6d        - in groups past the table's %d\n", (int)overflow, CENSUS_GROUPS);
 	xsmcSetString(xsResult, census_text);
