@@ -125,7 +125,7 @@ class Exchange implements SocketHandler {
     });
   }
 
-  #stopDeadline(): void {
+  private _stopDeadline(): void {
     if (this.#deadline !== undefined) this.#timers.cancel(this.#deadline);
     this.#deadline = undefined;
   }
@@ -136,12 +136,12 @@ class Exchange implements SocketHandler {
     if (!this.#parsed) {
       const end = headEnd(this.#buf);
       if (end < 0) {
-        if (this.#buf.length > MAX_REQUEST_HEAD) this.#respond(431, "text/plain", ["request head too large\n"]);
+        if (this.#buf.length > MAX_REQUEST_HEAD) this._respond(431, "text/plain", ["request head too large\n"]);
         return;
       }
-      if (end > MAX_REQUEST_HEAD) return this.#respond(431, "text/plain", ["request head too large\n"]);
+      if (end > MAX_REQUEST_HEAD) return this._respond(431, "text/plain", ["request head too large\n"]);
       const parsed = parseHead(text(this.#buf.subarray(0, end)));
-      if (typeof parsed === "number") return this.#respond(parsed, "text/plain", [`${REASONS[parsed] ?? "error"}\n`]);
+      if (typeof parsed === "number") return this._respond(parsed, "text/plain", [`${REASONS[parsed] ?? "error"}\n`]);
       this.#parsed = parsed;
       this.#bodyAt = end + 4;
     }
@@ -151,17 +151,17 @@ class Exchange implements SocketHandler {
     const body = parsed.length > 0 ? text(this.#buf.subarray(this.#bodyAt, this.#bodyAt + parsed.length)) : undefined;
     this.#buf = new Uint8Array(0);
     this.#started = true;
-    this.#stopDeadline();
+    this._stopDeadline();
     const page = this.#files?.(parsed.method, parsed.target);
-    if (page) return this.#respond(page.status, page.contentType, page.body, { ...page.headers });
+    if (page) return this._respond(page.status, page.contentType, page.body, { ...page.headers });
     this.#api
       .handle({ method: parsed.method, target: parsed.target, authorization: parsed.authorization, headers: parsed.headers, remote: this.#socket.remote, ...(body !== undefined ? { body } : {}) })
-      .then((r) => this.#respond(r.status, r.contentType, r.body, r.headers, r.stream))
-      .catch(() => this.#respond(500, "application/json", ['{"error":"internal error"}\n']));
+      .then((r) => this._respond(r.status, r.contentType, r.body, r.headers, r.stream))
+      .catch(() => this._respond(500, "application/json", ['{"error":"internal error"}\n']));
   }
 
   onWritable(): void {
-    this.#drain();
+    this._drain();
   }
 
   onClose(): void {
@@ -169,30 +169,30 @@ class Exchange implements SocketHandler {
     this.#pending = [];
     this.#piece = undefined;
     this.#buf = new Uint8Array(0);
-    this.#stopDeadline();
-    this.#endStream();
+    this._stopDeadline();
+    this._endStream();
   }
 
-  #endStream(): void {
+  private _endStream(): void {
     const s = this.#stream;
     this.#stream = undefined;
     s?.close();
   }
 
-  #respond(status: number, contentType: string, body: readonly string[], headers?: Readonly<Record<string, string>>, stream?: AdminStream): void {
+  private _respond(status: number, contentType: string, body: readonly string[], headers?: Readonly<Record<string, string>>, stream?: AdminStream): void {
     if (this.#closed) {
       stream?.close();
       return;
     }
     this.#started = true;
-    this.#stopDeadline();
+    this._stopDeadline();
     this.#pending = [head(status, contentType, headers), ...body];
     this.#stream = stream;
-    this.#drain();
+    this._drain();
   }
 
   /** Writes chunks until the socket pushes back (onWritable resumes); pulls the stream's next chunk only then. Closes after the last. */
-  #drain(): void {
+  private _drain(): void {
     while (!this.#closed) {
       let piece = this.#piece;
       if (piece === undefined) {
@@ -208,28 +208,28 @@ class Exchange implements SocketHandler {
     }
     if (this.#closed || !this.#started) return;
     if (this.#stream) {
-      if (!this.#pulling) this.#pull(this.#stream);
+      if (!this.#pulling) this._pull(this.#stream);
       return;
     }
     this.#closed = true;
     this.#socket.close();
   }
 
-  #pull(stream: AdminStream): void {
+  private _pull(stream: AdminStream): void {
     this.#pulling = true;
     stream.next().then(
       (chunk) => {
         this.#pulling = false;
         if (this.#closed || this.#stream !== stream) return;
-        if (chunk === undefined) this.#endStream();
+        if (chunk === undefined) this._endStream();
         else this.#pending.push(chunk);
-        this.#drain();
+        this._drain();
       },
       (e: unknown) => {
         // The head is out: cutting the connection is the only signal left (a truncated export fails verification).
         say?.(`admin: a streamed answer failed and its connection is cut: ${String(e)}\n`);
         this.#pulling = false;
-        this.#endStream();
+        this._endStream();
         if (this.#closed) return;
         this.#closed = true;
         this.#pending = [];

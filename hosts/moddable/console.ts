@@ -32,8 +32,8 @@ export class SerialConsole implements Console {
     this.#serial = new Serial({
       ...(options as { port: number; transmit: number; receive: number; baud: number }),
       format: "buffer",
-      onReadable: () => this.#onReadable(),
-      onWritable: () => this.#drain(),
+      onReadable: () => this._onReadable(),
+      onWritable: () => this._drain(),
     });
   }
 
@@ -47,15 +47,15 @@ export class SerialConsole implements Console {
     this.#out.push(bytes);
     this.#outBytes += bytes.length;
     while (this.#outBytes > MAX_OUTPUT_BYTES && this.#out.length > 1) this.#outBytes -= this.#out.shift()!.length;
-    this.#drain();
+    this._drain();
   }
 
-  #onReadable(): void {
+  private _onReadable(): void {
     const data = this.#serial.read() as ArrayBuffer | undefined;
     if (data === undefined) return;
     for (const byte of new Uint8Array(data)) {
       if (byte === 0x0a || byte === 0x0d) {
-        this.#endLine();
+        this._endLine();
       } else if (this.#length < MAX_LINE_BYTES) {
         this.#line[this.#length++] = byte;
       } else {
@@ -64,7 +64,7 @@ export class SerialConsole implements Console {
     }
   }
 
-  #endLine(): void {
+  private _endLine(): void {
     const length = this.#length;
     const overlong = this.#overlong;
     this.#length = 0;
@@ -79,7 +79,7 @@ export class SerialConsole implements Console {
     }
   }
 
-  #drain(): void {
+  private _drain(): void {
     while (this.#out.length > 0) {
       const head = this.#out[0]!;
       const n = Math.min(head.length, WRITE_CHUNK);
@@ -89,7 +89,7 @@ export class SerialConsole implements Console {
         // The UART's buffer is full ("would overflow"): try again shortly.
         this.#retry ??= Timer.set(() => {
           this.#retry = undefined;
-          this.#drain();
+          this._drain();
         }, 10);
         return;
       }

@@ -110,14 +110,14 @@ export class ModdableCrypto implements Crypto {
   }
 
   aesGcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
-    const gcm = this.#gcm(key, nonce);
+    const gcm = this._gcm(key, nonce);
     const sealed = gcm.process(plaintext.slice(), null, ab(nonce), ab(aad), true);
     if (sealed === undefined) throw new Error("AES-GCM seal failed");
     return new Uint8Array(sealed);
   }
 
   aesGcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | undefined {
-    const gcm = this.#gcm(key, nonce);
+    const gcm = this._gcm(key, nonce);
     if (sealed.length < 16) return undefined;
     const opened = gcm.process(sealed.slice(), null, ab(nonce), ab(aad), false);
     return opened === undefined ? undefined : new Uint8Array(opened);
@@ -135,7 +135,7 @@ export class ModdableCrypto implements Crypto {
 
   p256PublicKey(privateKey: Uint8Array): Uint8Array {
     assertScalar(privateKey);
-    const point = this.#p256().dh(ab(privateKey));
+    const point = this._p256().dh(ab(privateKey));
     if (point === undefined) throw new Error("P-256 multiplication failed");
     return new Uint8Array(point);
   }
@@ -143,19 +143,19 @@ export class ModdableCrypto implements Crypto {
   p256Ecdh(privateKey: Uint8Array, peerPublicKey: Uint8Array): Uint8Array {
     assertScalar(privateKey);
     assertOnCurve(peerPublicKey);
-    const point = this.#p256().dh(ab(privateKey), ab(peerPublicKey));
+    const point = this._p256().dh(ab(privateKey), ab(peerPublicKey));
     if (point === undefined) throw new Error("P-256 ECDH failed");
     return new Uint8Array(point.slice(1, 33));
   }
 
-  #gcm(key: Uint8Array, nonce: Uint8Array): GCM {
+  private _gcm(key: Uint8Array, nonce: Uint8Array): GCM {
     if (key.length !== 16 && key.length !== 32) throw new RangeError(`AES-GCM key must be 16 or 32 bytes, not ${key.length}`);
     if (nonce.length !== 12) throw new RangeError(`AES-GCM nonce must be 12 bytes, not ${nonce.length}`);
     return new GCM(new BlockCipher("AES", ab(key)));
   }
 
   /** Created on first use: no native calls at module scope (preloaded modules are frozen in flash). */
-  #p256(): Curve {
+  private _p256(): Curve {
     return (this.#curve ??= new Curve("secp256r1"));
   }
 }

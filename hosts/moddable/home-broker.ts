@@ -50,24 +50,24 @@ class Session implements HomeBrokerSession {
         clean: false,
         dns: { io: Resolver, servers: [...host.dnsServers], socket: { io: UDP } },
         socket: u.tls ? { io: TLSClientSocket, TCP: { io: TCP }, secure } : { io: TCP },
-        onControl: (message) => this.#onControl(message.operation),
-        onReadable: (count, options) => this.#onReadable(count, options),
-        onError: () => this.#finish(this.#connected ? "closed" : "network", this.#connected ? "session dropped" : "connect failed (DNS, TCP, TLS or CONNACK)"),
+        onControl: (message) => this._onControl(message.operation),
+        onReadable: (count, options) => this._onReadable(count, options),
+        onError: () => this._finish(this.#connected ? "closed" : "network", this.#connected ? "session dropped" : "connect failed (DNS, TCP, TLS or CONNACK)"),
       });
     } catch (e) {
       this.#client = undefined;
-      Promise.resolve().then(() => this.#finish("network", String(e)), () => {});
+      Promise.resolve().then(() => this._finish("network", String(e)), () => {});
     }
   }
 
-  #onControl(operation: number): void {
+  private _onControl(operation: number): void {
     const client = this.#client;
     if (!client || this.#finished) return;
     if (operation === MQTTClient.CONNACK) {
       try {
         client.write(null, { operation: MQTTClient.SUBSCRIBE, id: 1, items: this.#o.subscribe.map((topic) => ({ topic, QoS: 1 as const })) });
       } catch (e) {
-        this.#finish("protocol", `subscribe failed: ${String(e)}`);
+        this._finish("protocol", `subscribe failed: ${String(e)}`);
       }
     } else if (operation === MQTTClient.SUBACK && !this.#connected) {
       this.#connected = true;
@@ -75,7 +75,7 @@ class Session implements HomeBrokerSession {
     }
   }
 
-  #onReadable(count: number, options: { more: boolean; topic?: string }): void {
+  private _onReadable(count: number, options: { more: boolean; topic?: string }): void {
     const client = this.#client;
     if (!client) return;
     if (options.topic !== undefined) {
@@ -102,11 +102,11 @@ class Session implements HomeBrokerSession {
     // A message the core could not record: drop the session (the core reconnects with backoff).
     this.#o.onMessage(topic, payload).catch(() => {
       this.#client?.close();
-      this.#finish("closed", "the gateway could not record a message");
+      this._finish("closed", "the gateway could not record a message");
     });
   }
 
-  #finish(reason: UplinkFailure, detail: string): void {
+  private _finish(reason: UplinkFailure, detail: string): void {
     if (this.#finished) return;
     this.#finished = true;
     this.#client = undefined;

@@ -53,17 +53,17 @@ class TlsConnection implements DeviceSocket, SocketHandler {
     let offset = 0;
     while (!this.#done && offset < data.length) {
       offset += this.#pump.feed(data.subarray(offset));
-      this.#pumpAll(); // reading plaintext drains the pump's input, so the next feed is accepted
+      this._pumpAll(); // reading plaintext drains the pump's input, so the next feed is accepted
     }
   }
 
   onClose(): void {
-    this.#finish(true);
+    this._finish(true);
   }
 
   onWritable(): void {
     this.#rawBlocked = false;
-    this.#pumpAll();
+    this._pumpAll();
   }
 
   // --- DeviceSocket: plaintext to and from the core ---
@@ -72,12 +72,12 @@ class TlsConnection implements DeviceSocket, SocketHandler {
     // Only a writer that ignored back-pressure (wrote on after `false`) can overrun the queue: drop it rather than grow.
     if (this.#blocked && this.#outBytes + data.length > MAX_TLS_QUEUE) {
       trace(`admin TLS: ${this.remote} dropped: ${this.#outBytes} + ${data.length} plaintext bytes queued, over ${MAX_TLS_QUEUE}\n`);
-      this.#finish(true); // the peer stopped reading: drop it rather than grow
+      this._finish(true); // the peer stopped reading: drop it rather than grow
       return false;
     }
     this.#out.push(data.slice());
     this.#outBytes += data.length;
-    this.#pumpAll();
+    this._pumpAll();
     if (this.#outBytes >= MAX_TLS_QUEUE / 2) this.#blocked = true;
     return !this.#blocked;
   }
@@ -86,10 +86,10 @@ class TlsConnection implements DeviceSocket, SocketHandler {
     if (this.#done || this.#closing) return;
     this.#closing = true;
     this.#handler = undefined; // nothing calls back after close()
-    this.#pumpAll();
+    this._pumpAll();
   }
 
-  #pumpAll(): void {
+  private _pumpAll(): void {
     if (this.#done) return;
     for (let plain = this.#pump.read(); plain !== undefined; plain = this.#pump.read()) {
       this.#handler?.onData(new Uint8Array(plain));
@@ -99,23 +99,23 @@ class TlsConnection implements DeviceSocket, SocketHandler {
       const head = this.#out[0]!;
       const n = this.#pump.write(head);
       if (n === 0) {
-        if (!this.#sendCiphertext()) break; // not open yet, or the socket is full
+        if (!this._sendCiphertext()) break; // not open yet, or the socket is full
         continue;
       }
       this.#outBytes -= n;
       if (n === head.length) this.#out.shift();
       else this.#out[0] = head.subarray(n);
     }
-    this.#sendCiphertext();
+    this._sendCiphertext();
     if (this.#closing && this.#out.length === 0 && !this.#rawBlocked) {
       this.#pump.close();
-      this.#sendCiphertext();
-      return this.#finish(false);
+      this._sendCiphertext();
+      return this._finish(false);
     }
     const state = this.#pump.state;
     if (state === State.failed || state === State.closed) {
       if (this.#out.length > 0) trace(`admin TLS: ${this.remote} ended (${state === State.failed ? "failed" : "closed by the peer"}) with ${this.#outBytes} bytes unsent\n`);
-      return this.#finish(true);
+      return this._finish(true);
     }
     if (this.#blocked && this.#outBytes < MAX_TLS_QUEUE / 2) {
       this.#blocked = false;
@@ -124,7 +124,7 @@ class TlsConnection implements DeviceSocket, SocketHandler {
   }
 
   /** Moves pending ciphertext to the TCP socket until it pushes back; false when nothing moved. */
-  #sendCiphertext(): boolean {
+  private _sendCiphertext(): boolean {
     let sent = false;
     while (!this.#rawBlocked) {
       const cipher = this.#pump.take();
@@ -139,10 +139,10 @@ class TlsConnection implements DeviceSocket, SocketHandler {
   /** Drops the connection now (idle too long), telling the core. */
   drop(): void {
     trace(`admin TLS: ${this.remote} idle too long, dropped\n`);
-    this.#finish(true);
+    this._finish(true);
   }
 
-  #finish(notify: boolean): void {
+  private _finish(notify: boolean): void {
     if (this.#done) return;
     this.#done = true;
     const handler = this.#handler;

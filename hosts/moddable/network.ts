@@ -55,15 +55,15 @@ class Connection implements DeviceSocket {
   }
 
   static #readableCallback(this: TCP, count: number): void {
-    (this as TCP & { target: Connection }).target.#onReadable(count);
+    (this as TCP & { target: Connection }).target._onReadable(count);
   }
 
   static #writableCallback(this: TCP, count: number): void {
-    (this as TCP & { target: Connection }).target.#onWritable(count);
+    (this as TCP & { target: Connection }).target._onWritable(count);
   }
 
   static #errorCallback(this: TCP): void {
-    (this as TCP & { target: Connection }).target.#fail();
+    (this as TCP & { target: Connection }).target._fail();
   }
 
   attach(handler: SocketHandler): void {
@@ -74,7 +74,7 @@ class Connection implements DeviceSocket {
     if (this.#closing || this.#tcp === undefined) return false;
     if (this.#queued + data.length > this.#limits.hardLimit) {
       trace(`network: ${this.remote} dropped: ${this.#queued} + ${data.length} bytes queued, over ${this.#limits.hardLimit}\n`);
-      this.#fail(); // the peer stopped reading: drop it rather than grow (fail closed)
+      this._fail(); // the peer stopped reading: drop it rather than grow (fail closed)
       return false;
     }
     const tcp = this.#tcp;
@@ -86,7 +86,7 @@ class Connection implements DeviceSocket {
     }
     (this.#queue ??= []).push(data.slice());
     this.#queued += data.length;
-    this.#flush();
+    this._flush();
     if (this.#queued > this.#limits.highWater) this.#blocked = true;
     return !this.#blocked;
   }
@@ -95,7 +95,7 @@ class Connection implements DeviceSocket {
     if (this.#closing) return;
     this.#closing = true;
     this.#handler = undefined; // nothing calls back after close()
-    if (this.#queued === 0) this.#release();
+    if (this.#queued === 0) this._release();
   }
 
   pause(): void {
@@ -105,10 +105,10 @@ class Connection implements DeviceSocket {
   resume(): void {
     if (!this.#paused) return;
     this.#paused = false;
-    if (this.#unread > 0) this.#onReadable(this.#unread);
+    if (this.#unread > 0) this._onReadable(this.#unread);
   }
 
-  #onReadable(count: number): void {
+  private _onReadable(count: number): void {
     const tcp = this.#tcp;
     if (tcp === undefined || count <= 0) return;
     if (this.#paused) {
@@ -122,23 +122,23 @@ class Connection implements DeviceSocket {
     meter.stop("network", span);
   }
 
-  #onWritable(count: number): void {
+  private _onWritable(count: number): void {
     const span = meter.start();
-    this.#onWritableMetered(count);
+    this._onWritableMetered(count);
     meter.stop("network", span);
   }
 
-  #onWritableMetered(count: number): void {
+  private _onWritableMetered(count: number): void {
     this.#writable = count;
-    this.#flush();
-    if (this.#closing && this.#queued === 0) return this.#release();
+    this._flush();
+    if (this.#closing && this.#queued === 0) return this._release();
     if (this.#blocked && this.#queued <= this.#limits.lowWater) {
       this.#blocked = false;
       this.#handler?.onWritable?.();
     }
   }
 
-  #flush(): void {
+  private _flush(): void {
     const tcp = this.#tcp;
     const queue = this.#queue;
     while (tcp !== undefined && queue !== undefined && this.#writable > 0 && queue.length > 0) {
@@ -153,15 +153,15 @@ class Connection implements DeviceSocket {
   }
 
   /** The peer closed or the socket failed: tell the core once, unless it closed first. */
-  #fail(): void {
+  private _fail(): void {
     const handler = this.#handler;
     this.#handler = undefined;
     this.#closing = true;
-    this.#release();
+    this._release();
     handler?.onClose();
   }
 
-  #release(): void {
+  private _release(): void {
     const tcp = this.#tcp;
     this.#tcp = undefined;
     this.#queue = undefined;

@@ -100,19 +100,19 @@ export class TLSClientSocket {
   // The vendor side is metered as one stage ("vendor"); the publishes it triggers are "uplink".
   static #readableCallback(this: Raw & { target: TLSClientSocket }): void {
     const span = meter.start();
-    this.target.#receive();
+    this.target._receive();
     meter.stop("vendor", span);
   }
 
   static #writableCallback(this: Raw & { target: TLSClientSocket }, count: number): void {
     const span = meter.start();
     this.target.#tcpWritable = count;
-    this.target.#pumpAll(true);
+    this.target._pumpAll(true);
     meter.stop("vendor", span);
   }
 
   static #errorCallback(this: Raw & { target: TLSClientSocket }): void {
-    this.target.#fail("connection lost");
+    this.target._fail("connection lost");
   }
 
   close(): void {
@@ -126,7 +126,7 @@ export class TLSClientSocket {
     } catch {
       // the connection is going anyway
     }
-    this.#release();
+    this._release();
   }
 
   read(count?: number | ArrayBufferView | ArrayBuffer): ArrayBuffer | number | undefined {
@@ -150,10 +150,10 @@ export class TLSClientSocket {
     if (this.#position === data.byteLength) {
       this.#data = undefined;
       // More plaintext may be waiting in the pump: offered at once when the client read inside its
-      // onReadable (the loop in #pumpAll), else after this call returns.
+      // onReadable (the loop in _pumpAll), else after this call returns.
       if (!this.#delivering) this.#later ??= Timer.set(() => {
         this.#later = undefined;
-        this.#receive();
+        this._receive();
       });
     }
     return result;
@@ -167,13 +167,13 @@ export class TLSClientSocket {
     this.#outBytes += piece.byteLength;
     if (options?.more) {
       (this.#pieces ??= []).push(piece);
-      return this.#writable();
+      return this._writable();
     }
     const pieces = this.#pieces;
     this.#pieces = undefined;
     this.#out.push(pieces === undefined ? piece : (pieces.push(piece), concatAll(pieces)));
-    this.#pumpAll();
-    const writable = this.#writable();
+    this._pumpAll();
+    const writable = this._writable();
     if (writable === 0) this.#starved = true;
     return writable;
   }
@@ -187,12 +187,12 @@ export class TLSClientSocket {
     this.#buffer = format === "buffer";
   }
 
-  #writable(): number {
+  private _writable(): number {
     return this.#ready ? Math.max(0, WINDOW - this.#outBytes) : 0;
   }
 
   /** Ciphertext in from TCP, through the pump, plaintext up to the client. */
-  #receive(): void {
+  private _receive(): void {
     const socket = this.#socket;
     const pump = this.#pump;
     if (socket === undefined || pump === undefined) return;
@@ -205,7 +205,7 @@ export class TLSClientSocket {
         const input = this.#cipherIn;
         const n = pump.feed(input);
         this.#cipherIn = n < input.byteLength ? input.subarray(n) : undefined;
-        this.#pumpAll();
+        this._pumpAll();
         if (this.#pump === undefined || this.#data !== undefined) return; // failed, or the client has plaintext to read first
         if (n === 0) return; // the pump is full until the client reads
         if (this.#cipherIn === undefined) {
@@ -213,9 +213,9 @@ export class TLSClientSocket {
           if (more !== undefined) this.#cipherIn = new Uint8Array(more);
         }
       }
-      this.#pumpAll();
+      this._pumpAll();
     } catch (e) {
-      this.#fail(`TLS: ${String(e)}`);
+      this._fail(`TLS: ${String(e)}`);
     }
   }
 
@@ -224,14 +224,14 @@ export class TLSClientSocket {
    * `notify` (TCP made room) tells the client of a window that grew; never from inside `write`, which
    * answers the window itself (a callback there would recurse through the client's writes).
    */
-  #pumpAll(notify = false): void {
+  private _pumpAll(notify = false): void {
     const pump = this.#pump;
     if (pump === undefined) return;
-    this.#flushCipher();
+    this._flushCipher();
     if (!this.#ready) {
       const state = pump.state;
-      if (state === State.open) return this.#opened();
-      if (state !== State.handshake) return this.#fail(`TLS handshake failed (mbedTLS ${pump.error})`);
+      if (state === State.open) return this._opened();
+      if (state !== State.handshake) return this._fail(`TLS handshake failed (mbedTLS ${pump.error})`);
       return;
     }
     while (this.#data === undefined) {
@@ -240,34 +240,34 @@ export class TLSClientSocket {
       this.#data = new Uint8Array(plain);
       this.#position = 0;
       this.#delivering = true;
-      this.#deliver(() => this.#onReadable?.(plain.byteLength));
+      this._deliver(() => this.#onReadable?.(plain.byteLength));
       this.#delivering = false;
       if (this.#pump === undefined) return;
     }
-    const before = this.#writable();
+    const before = this._writable();
     while (this.#out.length > 0) {
       const head = this.#out[0]!;
       const n = pump.write(head);
       if (n === 0) {
-        if (!this.#flushCipher()) break; // TCP is full: onWritable resumes
+        if (!this._flushCipher()) break; // TCP is full: onWritable resumes
         continue;
       }
       this.#outBytes -= n;
       if (n === head.byteLength) this.#out.shift();
       else this.#out[0] = head.subarray(n);
     }
-    this.#flushCipher();
+    this._flushCipher();
     const state = pump.state;
-    if (state === State.failed) return this.#fail(`TLS record failure (mbedTLS ${pump.error})`);
-    if (state === State.closed) return this.#fail("closed by peer");
-    if (notify && this.#writable() > 0 && (this.#writable() > before || this.#starved)) {
+    if (state === State.failed) return this._fail(`TLS record failure (mbedTLS ${pump.error})`);
+    if (state === State.closed) return this._fail("closed by peer");
+    if (notify && this._writable() > 0 && (this._writable() > before || this.#starved)) {
       this.#starved = false;
-      this.#deliver(() => this.#onWritable?.(this.#writable()));
+      this._deliver(() => this.#onWritable?.(this._writable()));
     }
   }
 
   /** Takes ciphertext from the pump to TCP while TCP has room; true when something moved. */
-  #flushCipher(): boolean {
+  private _flushCipher(): boolean {
     const socket = this.#socket;
     const pump = this.#pump;
     if (socket === undefined || pump === undefined) return false;
@@ -286,28 +286,28 @@ export class TLSClientSocket {
     }
   }
 
-  #opened(): void {
+  private _opened(): void {
     const pins = this.#secure.pins ?? [];
     if (pins.length > 0) {
       const der = this.#pump?.peerCertificate;
-      if (der === undefined) return this.#fail("no certificate seen to check pins against");
-      if (!matchesPin(new Uint8Array(der), pins, this.#secure.sha256)) return this.#fail("certificate pin mismatch");
+      if (der === undefined) return this._fail("no certificate seen to check pins against");
+      if (!matchesPin(new Uint8Array(der), pins, this.#secure.sha256)) return this._fail("certificate pin mismatch");
     }
     this.#ready = true;
-    this.#deliver(() => this.#onWritable?.(this.#writable()));
-    if (this.#pump !== undefined) this.#pumpAll(); // plaintext that came with the server's Finished
+    this._deliver(() => this.#onWritable?.(this._writable()));
+    if (this.#pump !== undefined) this._pumpAll(); // plaintext that came with the server's Finished
   }
 
   /** Calls up into the MQTT client; an exception there ends this connection instead of aborting XS. */
-  #deliver(callback: () => void): void {
+  private _deliver(callback: () => void): void {
     try {
       callback();
     } catch (e) {
-      this.#fail(`client callback threw: ${String(e)}`);
+      this._fail(`client callback threw: ${String(e)}`);
     }
   }
 
-  #release(): void {
+  private _release(): void {
     this.#socket?.close();
     this.#pump?.destroy(); // wipes the session keys now, not at GC
     if (this.#later !== undefined) Timer.clear(this.#later);
@@ -317,9 +317,9 @@ export class TLSClientSocket {
     this.#ready = false;
   }
 
-  #fail(detail: string): void {
+  private _fail(detail: string): void {
     if (this.#socket === undefined) return;
-    this.#release();
+    this._release();
     try {
       this.#onError?.(detail);
     } catch (e) {

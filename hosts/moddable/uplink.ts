@@ -56,15 +56,15 @@ class MqttSession implements UplinkSession {
         clean: true,
         dns: { io: Resolver, servers: [...host.dnsServers], socket: { io: UDP } },
         socket: { io: TLSClientSocket, TCP: { io: TCP }, secure },
-        onControl: (message) => this.#onControl(message.operation, message.id ?? 0),
-        onWritable: () => this.#flush(),
+        onControl: (message) => this._onControl(message.operation, message.id ?? 0),
+        onWritable: () => this._flush(),
         onReadable: (count) => this.#client?.read(count), // we subscribe to nothing; discard
-        onError: () => this.#finish(this.#connected ? "closed" : "network", this.#connected ? "session dropped" : "connect failed (DNS, TCP, TLS or CONNACK)"),
+        onError: () => this._finish(this.#connected ? "closed" : "network", this.#connected ? "session dropped" : "connect failed (DNS, TCP, TLS or CONNACK)"),
       });
     } catch (e) {
       // A synchronous failure (bad host string, no memory) still arrives as onClose, never as a throw.
       this.#client = undefined;
-      queueFail(() => this.#finish("network", String(e)));
+      queueFail(() => this._finish("network", String(e)));
     }
   }
 
@@ -73,7 +73,7 @@ class MqttSession implements UplinkSession {
       if (this.#finished || !this.#connected) return reject(new Error("uplink not connected"));
       if (this.#queue.length >= this.#maxQueued) return reject(new Error("uplink queue full"));
       this.#queue.push({ topic, payload: payload.slice(), qos, resolve, reject });
-      this.#flush();
+      this._flush();
     });
   }
 
@@ -82,14 +82,14 @@ class MqttSession implements UplinkSession {
     this.#finished = true;
     this.#client?.close();
     this.#client = undefined;
-    this.#rejectAll("uplink closed");
+    this._rejectAll("uplink closed");
   }
 
-  #onControl(operation: number, id: number): void {
+  private _onControl(operation: number, id: number): void {
     if (operation === MQTTClient.CONNACK) {
       this.#connected = true;
       this.#options.onConnect();
-      this.#flush();
+      this._flush();
     } else if (operation === MQTTClient.PUBACK) {
       const waiting = this.#inFlight.get(id);
       this.#inFlight.delete(id);
@@ -97,11 +97,11 @@ class MqttSession implements UplinkSession {
     }
   }
 
-  #flush(): void {
+  private _flush(): void {
     const client = this.#client;
     while (client !== undefined && this.#connected && this.#queue.length > 0) {
       const next = this.#queue[0]!;
-      const id = next.qos === 1 ? this.#allocateId() : 0;
+      const id = next.qos === 1 ? this._allocateId() : 0;
       try {
         client.write(next.payload, { topic: next.topic, QoS: next.qos, ...(id ? { id } : {}) });
       } catch {
@@ -114,21 +114,21 @@ class MqttSession implements UplinkSession {
   }
 
   /** MQTT 3.1.1 §2.3.1: non-zero 16-bit packet identifiers, unique among those in flight. */
-  #allocateId(): number {
+  private _allocateId(): number {
     do this.#nextId = (this.#nextId % 65535) + 1;
     while (this.#inFlight.has(this.#nextId));
     return this.#nextId;
   }
 
-  #finish(reason: UplinkFailure, detail: string): void {
+  private _finish(reason: UplinkFailure, detail: string): void {
     if (this.#finished) return;
     this.#finished = true;
     this.#client = undefined; // the SDK client closes itself after onError
-    this.#rejectAll(`uplink ${reason}: ${detail}`);
+    this._rejectAll(`uplink ${reason}: ${detail}`);
     this.#options.onClose(reason, detail);
   }
 
-  #rejectAll(message: string): void {
+  private _rejectAll(message: string): void {
     const waiting = [...this.#queue, ...this.#inFlight.values()];
     this.#queue = [];
     this.#inFlight.clear();

@@ -158,11 +158,11 @@ export class AccountStore {
     if (!ROLES.includes(role)) throw new Error(`role must be one of ${ROLES.join(", ")}`);
     const problem = passwordProblem(password);
     if (problem) throw new Error(`password ${problem}`);
-    const salt = this.#random(16);
-    let account: Account = { name, role, salt, hash: this.#hash(password, salt, this.#iterations), iterations: this.#iterations, lastStep: -1, recovery: [], locked: false };
+    const salt = this._random(16);
+    let account: Account = { name, role, salt, hash: this._hash(password, salt, this.#iterations), iterations: this.#iterations, lastStep: -1, recovery: [], locked: false };
     let enrolment: Enrolment | undefined;
-    if (needsTotp(role)) ({ account, enrolment } = this.#enrol(account));
-    this.#put(account);
+    if (needsTotp(role)) ({ account, enrolment } = this._enrol(account));
+    this._put(account);
     this.#o.keys.set(INDEX_KEY, utf8(JSON.stringify([...this.#accounts.keys()])));
     return enrolment;
   }
@@ -179,37 +179,37 @@ export class AccountStore {
   checkPassword(name: string, password: string): boolean {
     const a = this.#accounts.get(name);
     const salt = a?.salt ?? this.#dummy.salt;
-    const got = this.#hash(password, salt, a?.iterations ?? this.#dummy.iterations);
+    const got = this._hash(password, salt, a?.iterations ?? this.#dummy.iterations);
     return a !== undefined && constantTimeEqual(got, a.hash);
   }
 
   /** Sets a new password. @throws Error when it is not acceptable or the account is unknown. */
   setPassword(name: string, password: string): void {
-    const a = this.#need(name);
+    const a = this._need(name);
     const problem = passwordProblem(password);
     if (problem) throw new Error(`password ${problem}`);
-    const salt = this.#random(16);
-    this.#put({ ...a, salt, hash: this.#hash(password, salt, this.#iterations), iterations: this.#iterations });
+    const salt = this._random(16);
+    this._put({ ...a, salt, hash: this._hash(password, salt, this.#iterations), iterations: this.#iterations });
   }
 
   /** New TOTP secret and recovery codes (the old ones stop working). */
   enrol(name: string): Enrolment {
-    const { account, enrolment } = this.#enrol(this.#need(name));
-    this.#put(account);
+    const { account, enrolment } = this._enrol(this._need(name));
+    this._put(account);
     return enrolment;
   }
 
   /** Forgets the TOTP secret and recovery codes (an owner's "reset MFA"); the next login of an owner or installer needs enrolment. */
   resetMfa(name: string): void {
-    const a = this.#need(name);
+    const a = this._need(name);
     const { totp: _gone, ...rest } = a;
-    this.#put({ ...rest, lastStep: -1, recovery: [] });
+    this._put({ ...rest, lastStep: -1, recovery: [] });
   }
 
   /** Records the accepted TOTP step (replay protection). */
   acceptStep(name: string, step: number): void {
-    const a = this.#need(name);
-    this.#put({ ...a, lastStep: step });
+    const a = this._need(name);
+    this._put({ ...a, lastStep: step });
   }
 
   /** Uses a recovery code: true (and the code is gone) when it is one of the account's. */
@@ -222,28 +222,28 @@ export class AccountStore {
       if (constantTimeEqual(r, mac) && hit < 0) hit = i;
     });
     if (hit < 0) return false;
-    this.#put({ ...a, recovery: a.recovery.filter((_, i) => i !== hit) });
+    this._put({ ...a, recovery: a.recovery.filter((_, i) => i !== hit) });
     return true;
   }
 
   setLocked(name: string, locked: boolean): boolean {
     const a = this.#accounts.get(name);
     if (!a) return false;
-    if (a.locked !== locked) this.#put({ ...a, locked });
+    if (a.locked !== locked) this._put({ ...a, locked });
     return true;
   }
 
-  #need(name: string): Account {
+  private _need(name: string): Account {
     const a = this.#accounts.get(name);
     if (!a) throw new Error(`no account "${name}"`);
     return a;
   }
 
-  #enrol(a: Account): { account: Account; enrolment: Enrolment } {
-    const secret = this.#random(TOTP.secretBytes);
+  private _enrol(a: Account): { account: Account; enrolment: Enrolment } {
+    const secret = this._random(TOTP.secretBytes);
     const codes: string[] = [];
     for (let i = 0; i < RECOVERY_CODES; i++) {
-      const c = base32Encode(this.#random(7)).slice(0, 10).toLowerCase();
+      const c = base32Encode(this._random(7)).slice(0, 10).toLowerCase();
       codes.push(`${c.slice(0, 5)}-${c.slice(5)}`);
     }
     // Keyed with the enrolment's TOTP secret: random per enrolment, and gone with it.
@@ -254,16 +254,16 @@ export class AccountStore {
     };
   }
 
-  #put(a: Account): void {
+  private _put(a: Account): void {
     this.#o.keys.set(key(a.name), encode(a));
     this.#accounts.set(a.name, a);
   }
 
-  #hash(password: string, salt: Uint8Array, iterations: number): Uint8Array {
+  private _hash(password: string, salt: Uint8Array, iterations: number): Uint8Array {
     return this.#o.crypto.pbkdf2Sha256(utf8(password), salt, iterations, 32);
   }
 
-  #random(n: number): Uint8Array {
+  private _random(n: number): Uint8Array {
     const b = new Uint8Array(n);
     this.#o.random.fill(b);
     return b;

@@ -252,7 +252,7 @@ export class AdminApi {
     this.#o = options;
     this.#throttle = new AuthThrottle(() => options.clock.monotonic(), options.onEvent, options.throttle);
     this.auth = options.auth ? new AdminAuth(options.auth, options.crypto, options.clock, options.tokenHash, options.onEvent) : undefined;
-    this.#tables = [{ table: this.#builtins(), ctx: undefined }, { table: this.auth?.routes() ?? [], ctx: this.auth }, { table: options.routes ?? [], ctx: undefined }, ...(options.tables ?? [])];
+    this.#tables = [{ table: this._builtins(), ctx: undefined }, { table: this.auth?.routes() ?? [], ctx: this.auth }, { table: options.routes ?? [], ctx: undefined }, ...(options.tables ?? [])];
   }
 
   /** Accounts, sessions and the login guard; undefined when the API runs with the owner token only. */
@@ -280,7 +280,7 @@ export class AdminApi {
     if (wait > 0) {
       return { ...reply(429, `too many failed attempts from this address; retry in ${wait} s`), headers: { "Retry-After": String(wait) } };
     }
-    const a = this.auth ? this.auth.authenticate(req, remote) : this.#tokenOnly(req.authorization, remote);
+    const a = this.auth ? this.auth.authenticate(req, remote) : this._tokenOnly(req.authorization, remote);
     if (!a.ok) {
       if (a.principal) {
         this.#o.onEvent({ kind: "admin", decision: "deny", reason: a.reason, detail: { ...who(a.principal), result: "denied", path } });
@@ -299,21 +299,21 @@ export class AdminApi {
       this.#o.onEvent({ kind: "admin", decision: "deny", reason: "forbidden", detail: { ...who(principal), result: "forbidden", path, action: route.action ?? `${route.method} ${route.path}`, account: principal.account } });
       return reply(403, `the ${principal.role} role may not ${req.method} ${route.path}`);
     }
-    if (route.recordFirst) this.#record(route, principal, req.target, undefined);
+    if (route.recordFirst) this._record(route, principal, req.target, undefined);
     let res: AdminResponse;
     try {
       res = await route.handle({ req, path, query: params, params: m.params, principal }, m.ctx);
     } catch (e) {
-      this.#record(route, principal, req.target, 500);
+      this._record(route, principal, req.target, 500);
       throw e;
     }
     const quiet = route.quiet && principal.via === "session";
-    if (res.status >= 400 || (!quiet && !route.recordFirst)) this.#record(route, principal, req.target, res.status);
+    if (res.status >= 400 || (!quiet && !route.recordFirst)) this._record(route, principal, req.target, res.status);
     return res;
   }
 
   /** One `admin` record for a call: the action, who, and how it ended (`requested` before a recordFirst handler runs). */
-  #record(route: Route<unknown>, p: Principal, target: string, status: number | undefined): void {
+  private _record(route: Route<unknown>, p: Principal, target: string, status: number | undefined): void {
     const ok = status === undefined || status < 400;
     // The target with its query (an export's range, a read's filter), bounded.
     this.#o.onEvent({ kind: "admin", decision: ok ? "allow" : "deny", reason: route.action ?? `${route.method} ${route.path}`, detail: { ...who(p), result: status === undefined ? "requested" : ok ? "ok" : "error", status: status ?? null, path: target.slice(0, 256) } });
@@ -333,31 +333,31 @@ export class AdminApi {
 
   readonly #tables: readonly { readonly table: readonly AnyRoute[]; readonly ctx: unknown }[];
 
-  #builtins(): Route[] {
+  private _builtins(): Route[] {
     return [
       { method: "GET", path: "/api/v1/audit", roles: ["owner", "auditor"], action: "audit-read", summary: "audit records (NDJSON)", handle: async (c: RouteCall) => {
         await this.#o.beforeRead?.();
-        return this.#audit(c.query as Map<string, string>);
+        return this._audit(c.query as Map<string, string>);
       } },
-      { method: "GET", path: "/api/v1/audit/export", roles: ["owner", "auditor"], action: "export", recordFirst: true, summary: "self-verifying export (JSONL)", handle: (c: RouteCall) => this.#export(c.query as Map<string, string>) },
-      { method: "GET", path: "/api/v1/audit/checkpoint", roles: ["owner", "auditor"], action: "checkpoint", recordFirst: true, summary: "newest sealed state, MACed", handle: () => this.#checkpoint() },
+      { method: "GET", path: "/api/v1/audit/export", roles: ["owner", "auditor"], action: "export", recordFirst: true, summary: "self-verifying export (JSONL)", handle: (c: RouteCall) => this._export(c.query as Map<string, string>) },
+      { method: "GET", path: "/api/v1/audit/checkpoint", roles: ["owner", "auditor"], action: "checkpoint", recordFirst: true, summary: "newest sealed state, MACed", handle: () => this._checkpoint() },
       { method: "GET", path: "/api/v1/status", roles: ["owner", "auditor", "installer"], action: "status", quiet: true, summary: "gateway status", handle: () => jsonReply(200, this.#o.status()) },
     ];
   }
 
   /** Without accounts: the owner's bearer token only. */
-  #tokenOnly(header: string | undefined, remote: string): { ok: true; principal: Principal } | { ok: false; reason: "no-token" | "bad-token"; message: string; principal?: undefined; status: 401 } {
-    if (this.#authorized(header)) return { ok: true, principal: { account: "owner-token", role: "owner", via: "token", remote } };
+  private _tokenOnly(header: string | undefined, remote: string): { ok: true; principal: Principal } | { ok: false; reason: "no-token" | "bad-token"; message: string; principal?: undefined; status: 401 } {
+    if (this._authorized(header)) return { ok: true, principal: { account: "owner-token", role: "owner", via: "token", remote } };
     return { ok: false, status: 401, reason: header ? "bad-token" : "no-token", message: "missing or wrong bearer token" };
   }
 
-  #authorized(header: string | undefined): boolean {
+  private _authorized(header: string | undefined): boolean {
     const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     if (!m) return false;
     return constantTimeEqual(this.#o.crypto.sha256(utf8(m[1]!)), this.#o.tokenHash);
   }
 
-  #audit(params: Map<string, string>): AdminResponse {
+  private _audit(params: Map<string, string>): AdminResponse {
     const since = intParam(params, "since");
     const until = intParam(params, "until");
     const limit = intParam(params, "limit");
@@ -387,7 +387,7 @@ export class AdminApi {
     return { status: 200, contentType: "application/x-ndjson", body };
   }
 
-  async #export(params: Map<string, string>): Promise<AdminResponse> {
+  private async _export(params: Map<string, string>): Promise<AdminResponse> {
     if (!this.#o.exportJsonl) return reply(501, "this log cannot export");
     const from = intParam(params, "from");
     const to = intParam(params, "to");
@@ -407,7 +407,7 @@ export class AdminApi {
   }
 
   /** The checkpoint an auditor saves, to reject later exports that end before it (SPEC.md "Audit log" §5). */
-  async #checkpoint(): Promise<AdminResponse> {
+  private async _checkpoint(): Promise<AdminResponse> {
     if (!this.#o.checkpoint) return reply(501, "this log cannot give checkpoints");
     try {
       return { status: 200, contentType: "application/json", body: [JSON.stringify(await this.#o.checkpoint()) + "\n"] };

@@ -93,7 +93,7 @@ export class AdminAuth {
     const wall = { now: () => (clock.now ? clock.now() : clock.monotonic()), monotonic: () => clock.monotonic() };
     this.guard = new LoginGuard(wall, emit, o.guard);
     this.#timer = o.timers?.every(60_000, () => this.guard.flush(false));
-    if (this.accounts.size === 0) this.#newSetupCode();
+    if (this.accounts.size === 0) this._newSetupCode();
   }
 
   /** Whether first-boot setup is still open (no account yet). */
@@ -142,7 +142,7 @@ export class AdminAuth {
     const known = this.accounts.setLocked(name, false);
     const cleared = this.guard.clear(name);
     const ok = known || cleared;
-    if (record) this.#emit({ kind: "admin", decision: ok ? "allow" : "deny", reason: "unlock", detail: { ...this.#who(by), result: ok ? "ok" : "unknown", target: name, wasLocked: locked } });
+    if (record) this.#emit({ kind: "admin", decision: ok ? "allow" : "deny", reason: "unlock", detail: { ...this._who(by), result: ok ? "ok" : "unknown", target: name, wasLocked: locked } });
     return ok;
   }
 
@@ -152,12 +152,12 @@ export class AdminAuth {
   }
 
 
-  #who(p: Principal | "console" | { account: string; role: Role | null; via: string; remote: string }): Record<string, string | null> {
+  private _who(p: Principal | "console" | { account: string; role: Role | null; via: string; remote: string }): Record<string, string | null> {
     if (p === "console") return { who: "console", role: "owner", via: "console", remote: "console" };
     return { who: p.account, role: p.role, via: p.via, remote: p.remote };
   }
 
-  #newSetupCode(): void {
+  private _newSetupCode(): void {
     const raw = new Uint8Array(10);
     this.#o.random.fill(raw);
     const b = base32Encode(raw);
@@ -181,7 +181,7 @@ export class AdminAuth {
     const v = this.guard.check(undefined, "setup", c.remote);
     if (!v.ok) return { ...errorReply(429, `too many failed attempts; retry in ${v.retryAfterS} s`), headers: { "Retry-After": String(v.retryAfterS) } };
     if (this.#clock.monotonic() >= this.#setup.expires) {
-      this.#newSetupCode();
+      this._newSetupCode();
       this.#emit({ kind: "admin", decision: "deny", reason: "setup", detail: { who: account.slice(0, 32), role: null, via: "setup-code", remote: c.remote, result: "expired" } });
       return errorReply(410, "the setup code expired; a new one is on the serial console", "code");
     }
@@ -199,10 +199,10 @@ export class AdminAuth {
     }
     this.#setup = undefined; // single use
     this.#emit({ kind: "admin", decision: "allow", reason: "setup", detail: { who: account, role: "owner", via: "setup-code", remote: c.remote, result: "ok" } });
-    return jsonReply(201, { account, role: "owner", ...this.#enrolJson(enrolment) });
+    return jsonReply(201, { account, role: "owner", ...this._enrolJson(enrolment) });
   }
 
-  #enrolJson(e: Enrolment | undefined): Record<string, unknown> {
+  private _enrolJson(e: Enrolment | undefined): Record<string, unknown> {
     return e ? { totp: { secret: e.secret, uri: e.uri }, recoveryCodes: e.recoveryCodes } : {};
   }
 
@@ -277,13 +277,13 @@ export class AdminAuth {
     return jsonReply(200, { account: c.principal.account, role: c.principal.role, via: c.principal.via, mfa: a?.totp !== undefined, recoveryCodesLeft: a?.recovery.length ?? null });
   }
 
-  #needAccount(c: RouteCall): AdminResponse | undefined {
+  private _needAccount(c: RouteCall): AdminResponse | undefined {
     return this.accounts.get(c.principal.account) ? undefined : errorReply(400, "the break-glass token has no account; log in as a person");
   }
 
   /** The caller's own account and body, once its current `password` is given and right; else the answer. */
-  #reauthenticated(c: RouteCall): { fields: Record<string, unknown> } | AdminResponse {
-    const bad = this.#needAccount(c);
+  private _reauthenticated(c: RouteCall): { fields: Record<string, unknown> } | AdminResponse {
+    const bad = this._needAccount(c);
     if (bad) return bad;
     const b = jsonBody(c.req);
     if (!b.ok) return b.response;
@@ -294,13 +294,13 @@ export class AdminAuth {
   }
 
   enrolMeRoute(c: RouteCall): AdminResponse {
-    const r = this.#reauthenticated(c);
+    const r = this._reauthenticated(c);
     if (!("fields" in r)) return r;
-    return jsonReply(200, { account: c.principal.account, ...this.#enrolJson(this.accounts.enrol(c.principal.account)) });
+    return jsonReply(200, { account: c.principal.account, ...this._enrolJson(this.accounts.enrol(c.principal.account)) });
   }
 
   passwordRoute(c: RouteCall): AdminResponse {
-    const r = this.#reauthenticated(c);
+    const r = this._reauthenticated(c);
     if (!("fields" in r)) return r;
     const next = str(r.fields.newPassword, "newPassword", 2 * PASSWORD_MAX);
     if (typeof next !== "string") return next;
@@ -327,7 +327,7 @@ export class AdminAuth {
     if (typeof password !== "string") return password;
     try {
       const e = this.accounts.create(name, role as Role, password);
-      return jsonReply(201, { name, role, ...this.#enrolJson(e) });
+      return jsonReply(201, { name, role, ...this._enrolJson(e) });
     } catch (e) {
       const m = (e as Error).message;
       return errorReply(m.includes("exists") ? 409 : 400, m, m.startsWith("password") ? "password" : "name");
@@ -355,7 +355,7 @@ export class AdminAuth {
       this.accounts.resetMfa(name);
       return jsonReply(200, { name, mfa: false });
     }
-    return jsonReply(200, { name, ...this.#enrolJson(this.accounts.enrol(name)) });
+    return jsonReply(200, { name, ...this._enrolJson(this.accounts.enrol(name)) });
   }
 
   unlockRoute(c: RouteCall): AdminResponse {

@@ -84,20 +84,20 @@ export class LoginGuard {
    * checked now. A refusal is counted into the minute's row for `claimed` × `remote`.
    */
   check(account: string | undefined, claimed: string, remote: string): GuardVerdict {
-    this.#sweep();
+    this._sweep();
     const now = this.#clock.monotonic();
     let wait = 0;
-    for (const c of [account === undefined ? undefined : this.#accounts.get(account), this.#remotes.get(this.#remoteKey(remote))]) {
+    for (const c of [account === undefined ? undefined : this.#accounts.get(account), this.#remotes.get(this._remoteKey(remote))]) {
       if (c) wait = Math.max(wait, c.last + this.delayMs(c.failures) - now);
     }
     if (wait <= 0) return { ok: true };
-    this.#row(claimed, remote).refused++;
+    this._row(claimed, remote).refused++;
     return { ok: false, why: "backoff", retryAfterS: Math.max(1, Math.ceil(wait / 1000)) };
   }
 
   /** Counts a failure. True when it brought `account` to the lockout threshold (the caller locks it). */
   failed(account: string | undefined, claimed: string, remote: string): boolean {
-    this.#sweep();
+    this._sweep();
     const now = this.#clock.monotonic();
     const bump = (map: Map<string, Counter>, k: string): Counter => {
       const c = map.get(k) ?? { failures: 0, last: now };
@@ -106,17 +106,17 @@ export class LoginGuard {
       map.set(k, c);
       return c;
     };
-    bump(this.#remotes, this.#remoteKey(remote));
-    this.#row(claimed, remote).count++;
-    this.#countForAlarm();
+    bump(this.#remotes, this._remoteKey(remote));
+    this._row(claimed, remote).count++;
+    this._countForAlarm();
     if (account === undefined) return false;
     return bump(this.#accounts, account).failures === this.#o.lockAfter;
   }
 
   /** Counts an attempt refused without a check (a locked account) into the minute's row. */
   refused(claimed: string, remote: string): void {
-    this.#sweep();
-    this.#row(claimed, remote).refused++;
+    this._sweep();
+    this._row(claimed, remote).refused++;
   }
 
   /** A successful login: the account's count starts again. */
@@ -143,7 +143,7 @@ export class LoginGuard {
 
   /** Writes the rows of finished minutes (all rows when `all`). */
   flush(all = false): void {
-    const minute = this.#minuteOf(this.#clock.now());
+    const minute = this._minuteOf(this.#clock.now());
     for (const [k, r] of this.#rows) {
       if (!all && r.minute >= minute) continue;
       this.#rows.delete(k);
@@ -156,12 +156,12 @@ export class LoginGuard {
     }
   }
 
-  #minuteOf(ms: number): number {
+  private _minuteOf(ms: number): number {
     return Math.floor(ms / 60_000) * 60_000;
   }
 
-  #countForAlarm(): void {
-    const minute = this.#minuteOf(this.#clock.now());
+  private _countForAlarm(): void {
+    const minute = this._minuteOf(this.#clock.now());
     if (minute !== this.#minute) {
       this.#minute = minute;
       this.#minuteFailures = 0;
@@ -174,8 +174,8 @@ export class LoginGuard {
     }
   }
 
-  #row(claimed: string, remote: string): Row {
-    const minute = this.#minuteOf(this.#clock.now());
+  private _row(claimed: string, remote: string): Row {
+    const minute = this._minuteOf(this.#clock.now());
     const who = claimed.slice(0, MAX_CLAIMED);
     let k = `${who}\u0000${remote}\u0000${minute}`;
     let row = this.#rows.get(k);
@@ -194,13 +194,13 @@ export class LoginGuard {
     return row;
   }
 
-  #remoteKey(remote: string): string {
+  private _remoteKey(remote: string): string {
     if (this.#remotes.has(remote) || this.#remotes.size < this.#o.remotes) return remote;
     return "*";
   }
 
   /** Forgets addresses whose last failure is old; finished minutes' rows are written. */
-  #sweep(): void {
+  private _sweep(): void {
     const now = this.#clock.monotonic();
     for (const [k, c] of this.#remotes) if (now - c.last >= this.#o.forgetMs) this.#remotes.delete(k);
     this.flush(false);

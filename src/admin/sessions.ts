@@ -53,7 +53,7 @@ export class SessionTable {
 
   /** A new session: the token (shown once) and its CSRF token. */
   create(account: string, role: Role): { token: string; session: Session } {
-    this.#sweep();
+    this._sweep();
     while (this.#sessions.size >= this.max) {
       let oldest: string | undefined;
       let at = Infinity;
@@ -67,14 +67,14 @@ export class SessionTable {
     this.#random.fill(c);
     const now = this.#clock.monotonic();
     const session: Session = { account, role, csrf: toBase64(c, true), created: now, lastUsed: now };
-    this.#sessions.set(this.#id(token), session);
+    this.#sessions.set(this._id(token), session);
     return { token, session };
   }
 
   /** The live session of `token` (its idle timer restarts), or undefined. */
   find(token: string): Session | undefined {
-    this.#sweep();
-    const s = this.#sessions.get(this.#id(token));
+    this._sweep();
+    const s = this.#sessions.get(this._id(token));
     if (s) s.lastUsed = this.#clock.monotonic();
     return s;
   }
@@ -86,7 +86,7 @@ export class SessionTable {
 
   /** Ends the session of `token`. */
   end(token: string): boolean {
-    return this.#sessions.delete(this.#id(token));
+    return this.#sessions.delete(this._id(token));
   }
 
   /** Ends every session of `account`; returns how many. */
@@ -101,15 +101,15 @@ export class SessionTable {
   }
 
   get size(): number {
-    this.#sweep();
+    this._sweep();
     return this.#sessions.size;
   }
 
-  #id(token: string): string {
+  private _id(token: string): string {
     return toHex(this.#crypto.sha256(utf8(token)));
   }
 
-  #sweep(): void {
+  private _sweep(): void {
     const now = this.#clock.monotonic();
     for (const [k, s] of this.#sessions) {
       if (now - s.lastUsed >= this.idleMs || now - s.created >= this.maxMs) this.#sessions.delete(k);

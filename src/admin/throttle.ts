@@ -68,8 +68,8 @@ export class AuthThrottle {
    * present a token now.
    */
   check(address: string): number {
-    this.#sweep();
-    const e = this.#table.get(this.#key(address));
+    this._sweep();
+    const e = this.#table.get(this._key(address));
     if (!e || e.lockedUntil === 0) return 0;
     e.refused++;
     return Math.max(1, Math.ceil((e.lockedUntil - this.#now()) / 1000));
@@ -77,9 +77,9 @@ export class AuthThrottle {
 
   /** Records a failed attempt; true when it locked the address (the caller then skips its own record). */
   failed(address: string): boolean {
-    this.#sweep();
+    this._sweep();
     const now = this.#now();
-    const key = this.#key(address);
+    const key = this._key(address);
     let e = this.#table.get(key);
     if (!e) {
       e = { times: [], lockedUntil: 0, refused: 0 };
@@ -98,13 +98,13 @@ export class AuthThrottle {
     return this.#table.size;
   }
 
-  #key(address: string): string {
+  private _key(address: string): string {
     if (this.#table.has(address) || this.#table.size < this.#addresses) return address;
     return "*";
   }
 
   /** Ends lockouts and failure windows that have passed, writing each lockout's refusal count. */
-  #sweep(): void {
+  private _sweep(): void {
     const now = this.#now();
     for (const [key, e] of this.#table) {
       if (e.lockedUntil !== 0 ? now < e.lockedUntil : now - (e.times.at(-1) ?? 0) < this.#windowMs) continue;

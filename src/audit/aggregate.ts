@@ -157,7 +157,7 @@ export class FlowAggregator {
         seen.repeats++;
         return seen.done ?? Promise.resolve(seen.seq);
       }
-      this.#roomForOneMore();
+      this._roomForOneMore();
       const ev: { -readonly [K in keyof AuditEvent]: AuditEvent[K] } = {
         kind: "flow", decision: "deny", device: s.device, reason: s.reason, detail: { bytes: s.bytes, fieldsDropped: s.fieldsDropped },
       };
@@ -170,12 +170,12 @@ export class FlowAggregator {
       done.then(() => (denial.done = undefined), () => undefined);
       return done;
     }
-    this.#count(rowKey(minute, s.device, s.integration, s.decision, s.rule), s.bytes, s.fieldsDropped);
+    this._count(rowKey(minute, s.device, s.integration, s.decision, s.rule), s.bytes, s.fieldsDropped);
     const ck = s.integration ?? NO_INTEGRATION;
     this.#commits.set(ck, (this.#commits.get(ck) ?? 0) + 1);
     const p = new Promise<undefined>((resolve, reject) => {
       this.#waiters.push({ resolve: resolve as () => void, reject });
-      this.#scheduleCommit();
+      this._scheduleCommit();
     });
     // A refused commit is raised by the log (alarm, fail closed); a caller that drops the promise
     // must not turn it into an unhandled rejection. Callers that await it still see the rejection.
@@ -190,11 +190,11 @@ export class FlowAggregator {
   countLocal(device: string, topic: string, bytes: number): void {
     if (this.#closed) return;
     const minute = Math.floor(this.#o.clock.now() / 60000) * 60000;
-    this.#count(rowKey(minute, device, LOCAL_INTEGRATION, "allow", topic), bytes, 0);
+    this._count(rowKey(minute, device, LOCAL_INTEGRATION, "allow", topic), bytes, 0);
   }
 
   /** Adds to a summary row, flushing early when the rows held would exceed `maxGroups`. */
-  #count(key: string, bytes: number, fieldsDropped: number): void {
+  private _count(key: string, bytes: number, fieldsDropped: number): void {
     const row = this.#rows.get(key);
     if (row) {
       row.count++;
@@ -202,12 +202,12 @@ export class FlowAggregator {
       row.fieldsDropped += fieldsDropped;
       return;
     }
-    this.#roomForOneMore();
+    this._roomForOneMore();
     this.#rows.set(key, { count: 1, bytes, fieldsDropped });
   }
 
   /** Before a new row or denial: at `maxGroups` held, write them all first rather than grow. */
-  #roomForOneMore(): void {
+  private _roomForOneMore(): void {
     if (this.pending >= (this.#o.maxGroups ?? MAX_GROUPS)) void this.flush(true);
   }
 
@@ -245,7 +245,7 @@ export class FlowAggregator {
   }
 
   /** The first flow after a quiet window commits at the end of this turn; later ones wait for it. */
-  #scheduleCommit(): void {
+  private _scheduleCommit(): void {
     if (this.#o.commitPerFlush) {
       if (this.#commitQueued) return;
       this.#commitQueued = true;
@@ -290,7 +290,7 @@ export class FlowAggregator {
     }
     rows.sort(compareRows);
     for (let i = 0; i < rows.length; i += this.#o.rowsPerRecord) {
-      written.push(this.#send({ kind: "flow-summary", decision: "info", summary: rows.slice(i, i + this.#o.rowsPerRecord) }));
+      written.push(this._send({ kind: "flow-summary", decision: "info", summary: rows.slice(i, i + this.#o.rowsPerRecord) }));
     }
     for (const [k, d] of this.#denials) {
       const [minuteText, device, integration, rule, reason] = k.split(SEP) as [string, string, string, string, string]; // denialKey
@@ -304,7 +304,7 @@ export class FlowAggregator {
       };
       if (integration !== "") ev.integration = integration;
       if (rule !== "") ev.rule = rule;
-      written.push(this.#send(ev));
+      written.push(this._send(ev));
     }
     return Promise.all(written).then(() => undefined);
   }
@@ -319,7 +319,7 @@ export class FlowAggregator {
   }
 
   /** Emits one record; the promise settles (never rejects) once it is durable or has failed. */
-  #send(ev: AuditEvent): Promise<unknown> {
+  private _send(ev: AuditEvent): Promise<unknown> {
     try {
       return this.#o.emit(ev).done.catch(this.#o.onError);
     } catch (e) {

@@ -104,12 +104,12 @@ export class FlashAuditLog implements AuditLog {
   /** The bytes of the rows in #noiseRecords. */
   #noiseSum = 0;
   #noiseFull = false;
-  /** The oldest sector's first seq while it holds a record kept until `until` (see #ensureSpace). */
+  /** The oldest sector's first seq while it holds a record kept until `until` (see _ensureSpace). */
   #blocked: { firstSeq: number; until: number; record: AuditRecord } | undefined;
   /** The last durable seq at mount when the previous run did not close cleanly. */
   readonly uncleanStop: number | undefined;
   readonly #reported = new Set<string>();
-  readonly #decoder = (seq: number, data: Uint8Array): AuditRecord | undefined => this.#decode(seq, data);
+  readonly #decoder = (seq: number, data: Uint8Array): AuditRecord | undefined => this._decode(seq, data);
   readonly #retentionTimer: TimerId;
   readonly #scrubTimer: TimerId;
   #seal: SealState;
@@ -159,11 +159,11 @@ export class FlashAuditLog implements AuditLog {
       if (!last) {
         this.#chain = GENESIS_CHAIN;
         const resume = state && state.epoch === 0;
-        this.#seal = resume ? { ...state, first: this.#ring.nextSeq } : this.#newVerificationKey(state !== undefined);
+        this.#seal = resume ? { ...state, first: this.#ring.nextSeq } : this._newVerificationKey(state !== undefined);
       } else {
         const p = readPrefix(last.data);
         if (!p) throw fail(ErrorCode.Corrupt, `audit record ${last.seq} is not a version-1 audit payload`);
-        if (!state) throw this.#alarm(fail(ErrorCode.Corrupt, "audit log holds records but the key store has no sealing state"));
+        if (!state) throw this._alarm(fail(ErrorCode.Corrupt, "audit log holds records but the key store has no sealing state"));
         const isSeal = (p.flags & FLAG_SEAL) !== 0;
         if (isSeal && state.epoch === p.epoch) {
           // The power failed between writing a seal and evolving the key: finish the evolution now.
@@ -172,12 +172,12 @@ export class FlashAuditLog implements AuditLog {
           Object.assign(state, { epoch: p.epoch + 1, first: last.seq + 1, key });
           storeSealState(init.keys, state);
         } else if (state.epoch !== (isSeal ? p.epoch + 1 : p.epoch)) {
-          throw this.#alarm(fail(ErrorCode.Corrupt, `audit sealing key is at epoch ${state.epoch} but the log is at epoch ${p.epoch}`));
+          throw this._alarm(fail(ErrorCode.Corrupt, `audit sealing key is at epoch ${state.epoch} but the log is at epoch ${p.epoch}`));
         }
         this.#seal = state;
         this.#chain = p.chain;
         // The power failed between a purge record and its trim: finish the trim it announced.
-        const r = this.#decode(last.seq, last.data);
+        const r = this._decode(last.seq, last.data);
         const through = r?.kind === "purge" ? r.detail?.through : undefined;
         if (typeof through === "number" && through >= this.#ring.firstSeq && this.#held === undefined) this.#ring.trimThrough(through);
       }
@@ -188,24 +188,24 @@ export class FlashAuditLog implements AuditLog {
         commitNow: () => this.#ring.commit(),
         // On a flash with durable() (the Node board) a flow waits for the flush, not a window (issue #14).
         commitPerFlush: init.flash.durable !== undefined,
-        emit: (ev) => this.#emitSplit(ev),
+        emit: (ev) => this._emitSplit(ev),
         // A refusal (full, held) is already alarmed and fails the gateway closed; only flash faults fail the log.
         onError: (e) => {
-          if (!(e instanceof PortcullisError && e.code === ErrorCode.Limit)) this.#markFailed(e);
+          if (!(e instanceof PortcullisError && e.code === ErrorCode.Limit)) this._markFailed(e);
         },
       });
-      this.#noise = noise = new NoiseAggregator({ clock: init.clock, timers: init.timers, emit: (ev) => this.#emitNoise(ev) });
-      this.#retentionTimer = retention = init.timers.every(o.retentionCheckMs ?? DEFAULT_RETENTION_CHECK_MS, () => this.#safely(() => this.applyRetention()));
-      this.#scrubTimer = scrub = init.timers.every(o.scrubEveryMs ?? DEFAULT_SCRUB_EVERY_MS, () => this.#safely(() => void this.scrub()));
+      this.#noise = noise = new NoiseAggregator({ clock: init.clock, timers: init.timers, emit: (ev) => this._emitNoise(ev) });
+      this.#retentionTimer = retention = init.timers.every(o.retentionCheckMs ?? DEFAULT_RETENTION_CHECK_MS, () => this._safely(() => this.applyRetention()));
+      this.#scrubTimer = scrub = init.timers.every(o.scrubEveryMs ?? DEFAULT_SCRUB_EVERY_MS, () => this._safely(() => void this.scrub()));
       const spans = this.#ring.spans();
       const head = spans[spans.length - 1];
-      if (head) this.#reportGaps(this.#ring.entries(head.firstSeq));
-      if (!last) this.#doSeal();
-      else this.#armSealTimer();
+      if (head) this._reportGaps(this.#ring.entries(head.firstSeq));
+      if (!last) this._doSeal();
+      else this._armSealTimer();
       if (this.uncleanStop !== undefined) {
         const detail = { lastDurableSeq: this.uncleanStop };
         this.#o.onAlarm?.(`audit: the previous run did not stop cleanly; the last durable record was seq ${this.uncleanStop}`);
-        this.#safely(() => void this.#write(normalizeEvent({ kind: "boot", decision: "info", reason: "unclean-stop", detail }), KEEP_PRIORITY));
+        this._safely(() => void this._write(normalizeEvent({ kind: "boot", decision: "info", reason: "unclean-stop", detail }), KEEP_PRIORITY));
       }
     } catch (e) {
       // A failed open leaves no timer behind (the board may retry or halt).
@@ -234,7 +234,7 @@ export class FlashAuditLog implements AuditLog {
 
   append(event: AuditEvent): Promise<number> {
     try {
-      return this.#write(normalizeEvent(event), KEEP_NORMAL).done;
+      return this._write(normalizeEvent(event), KEEP_NORMAL).done;
     } catch (e) {
       return Promise.reject(e);
     }
@@ -246,7 +246,7 @@ export class FlashAuditLog implements AuditLog {
    */
   aggregate(sample: FlowSample): Promise<number | undefined> {
     try {
-      this.#usable();
+      this._usable();
       return this.#aggregator.add(sample);
     } catch (e) {
       return Promise.reject(e);
@@ -282,8 +282,8 @@ export class FlashAuditLog implements AuditLog {
    * @throws PortcullisError when the log cannot write.
    */
   seal(): number {
-    this.#usable();
-    return this.#doSeal();
+    this._usable();
+    return this._doSeal();
   }
 
   /**
@@ -292,10 +292,10 @@ export class FlashAuditLog implements AuditLog {
    */
   hold(reason: string): Promise<number> {
     try {
-      this.#usable();
+      this._usable();
       this.#i.keys.set(KEY_HOLD, utf8(reason));
       this.#held = reason;
-      return this.#write(normalizeEvent({ kind: "incident", decision: "info", reason: "legal-hold", detail: { hold: reason } }), KEEP_PRIORITY).done;
+      return this._write(normalizeEvent({ kind: "incident", decision: "info", reason: "legal-hold", detail: { hold: reason } }), KEEP_PRIORITY).done;
     } catch (e) {
       return Promise.reject(e);
     }
@@ -304,11 +304,11 @@ export class FlashAuditLog implements AuditLog {
   /** Lifts the legal hold. Resolves with the seq of the incident record. */
   release(): Promise<number> {
     try {
-      this.#usable();
+      this._usable();
       this.#i.keys.delete(KEY_HOLD);
       this.#held = undefined;
       this.#alarmedFull = false;
-      return this.#write(normalizeEvent({ kind: "incident", decision: "info", reason: "legal-hold-released" }), KEEP_PRIORITY).done;
+      return this._write(normalizeEvent({ kind: "incident", decision: "info", reason: "legal-hold-released" }), KEEP_PRIORITY).done;
     } catch (e) {
       return Promise.reject(e);
     }
@@ -323,7 +323,7 @@ export class FlashAuditLog implements AuditLog {
     if (this.#closed) throw fail(ErrorCode.BadOption, "audit log is closed");
     const holes: RingEntry[] = [];
     const out = queryRing(this.#ring, this.#decoder, q, Math.min(q.limit ?? MAX_QUERY_RECORDS, MAX_QUERY_RECORDS), holes);
-    this.#reportGaps(holes);
+    this._reportGaps(holes);
     return out;
   }
 
@@ -341,7 +341,7 @@ export class FlashAuditLog implements AuditLog {
   /** {@link exportJsonl} as a generator, for streaming a large export without holding it all. */
   *exportLines(from?: number, to?: number): Generator<string> {
     // Seal first: making room for the seal may purge, which moves the first retained seq.
-    const sealSeq = this.#sealForExport();
+    const sealSeq = this._sealForExport();
     const first = Math.max(from ?? 1, this.#ring.firstSeq);
     const last = exportEnd(this.#ring, to, sealSeq);
     if (first > last) throw fail(ErrorCode.BadOption, `empty export range ${first}..${last}`);
@@ -349,12 +349,12 @@ export class FlashAuditLog implements AuditLog {
     const toChain = chainAt(this.#ring, last);
     if (!toChain) throw fail(ErrorCode.Corrupt, `audit record ${last} (the export's last seal) cannot be read`);
     // The trailer is made now, under the key that is current now (a seal may follow while streaming).
-    const trailer = this.#vouch(sealSeq, { headerHash: this.#i.crypto.sha256(utf8(header)), toChain });
+    const trailer = this._vouch(sealSeq, { headerHash: this.#i.crypto.sha256(utf8(header)), toChain });
     const holes: RingEntry[] = [];
     yield header;
     yield* exportRecords(this.#ring, this.#decoder, first, last, holes);
     yield trailerLine(trailer.cp, toChain, trailer.mac);
-    this.#reportGaps(holes);
+    this._reportGaps(holes);
   }
 
   /**
@@ -364,7 +364,7 @@ export class FlashAuditLog implements AuditLog {
    * @throws PortcullisError when the log is closed, failed, or its newest seal cannot be read.
    */
   checkpoint(): CheckpointJson {
-    const { cp, mac } = this.#vouch(this.#sealForExport());
+    const { cp, mac } = this._vouch(this._sealForExport());
     return checkpointJson(cp, mac);
   }
 
@@ -373,12 +373,12 @@ export class FlashAuditLog implements AuditLog {
    * Does nothing under legal hold. Returns the seq purged through, or undefined.
    */
   applyRetention(): number | undefined {
-    this.#usable();
+    this._usable();
     if (this.#held !== undefined) return undefined;
     let through: number | undefined;
     for (const lastSeq of expiredSpans(this.#ring, this.#decoder, this.#rules, this.#i.clock.now())) {
       // One sector per purge record: a power cut can then never leave a half-done multi-sector trim.
-      this.#purge(lastSeq, "retention");
+      this._purge(lastSeq, "retention");
       through = lastSeq;
     }
     return through;
@@ -390,9 +390,9 @@ export class FlashAuditLog implements AuditLog {
    * sector; this runs every `scrubEveryMs` (daily by default) and on demand.
    */
   scrub(): number {
-    this.#usable();
+    this._usable();
     const holes = findHoles(this.#ring, this.#decoder);
-    this.#reportGaps(holes);
+    this._reportGaps(holes);
     return holes.length;
   }
 
@@ -416,7 +416,7 @@ export class FlashAuditLog implements AuditLog {
       if (this.#failed === undefined) {
         this.#aggregator.close();
         this.#noise.close();
-        this.#doSeal();
+        this._doSeal();
       }
     } catch (e) {
       // Full under legal hold: the alarm is already raised and the records stay as they are.
@@ -440,7 +440,7 @@ export class FlashAuditLog implements AuditLog {
 
   // ---- internals ----
 
-  #newVerificationKey(wiped: boolean): SealState {
+  private _newVerificationKey(wiped: boolean): SealState {
     const k0 = new Uint8Array(32);
     this.#i.random.fill(k0);
     this.#o.onVerificationKey?.(k0.slice());
@@ -450,27 +450,27 @@ export class FlashAuditLog implements AuditLog {
     return s;
   }
 
-  #usable(): void {
+  private _usable(): void {
     if (this.#closed) throw fail(ErrorCode.BadOption, "audit log is closed");
     if (this.#failed !== undefined) throw fail(ErrorCode.Corrupt, `audit log failed: ${String(this.#failed)}`);
   }
 
-  #alarm(e: PortcullisError): PortcullisError {
+  private _alarm(e: PortcullisError): PortcullisError {
     this.#o.onAlarm?.(`audit: ${e.message}`);
     return e;
   }
 
-  #markFailed(e: unknown): void {
+  private _markFailed(e: unknown): void {
     if (this.#failed !== undefined) return;
     this.#failed = e;
     this.#o.onAlarm?.(`audit: flash failure, the log refuses records until restart: ${String(e)}`);
   }
 
-  #safely(op: () => void): void {
+  private _safely(op: () => void): void {
     try {
       if (this.#failed === undefined && !this.#closed) op();
     } catch (e) {
-      if (!(e instanceof PortcullisError && e.code === ErrorCode.Limit)) this.#markFailed(e);
+      if (!(e instanceof PortcullisError && e.code === ErrorCode.Limit)) this._markFailed(e);
     }
   }
 
@@ -478,41 +478,41 @@ export class FlashAuditLog implements AuditLog {
    * Appends a normalised event: encrypts its body, extends the chain, and seals when the epoch is
    * full. `keep`: free sectors this record must leave (KEEP_*).
    */
-  #write(ev: AuditEvent, keep: number, flags = 0): { seq: number; done: Promise<number> } {
+  private _write(ev: AuditEvent, keep: number, flags = 0): { seq: number; done: Promise<number> } {
     // No wrapper frame or try/finally (the boot path runs near the esp32 stack's end): a throw leaves
     // the span open and the meter closes it with the outer one (src/util/meter.ts).
     const t0 = meter.start();
-    this.#usable();
+    this._usable();
     const clock = this.#i.clock;
     const partial = { ...ev, seq: 0, time: Math.floor(clock.now()), timeSet: clock.isSet() };
     const body = encodeBody(partial);
     const length = PREFIX_SIZE + body.length + TAG_SIZE;
     if (length > this.#ring.maxPayload) throw fail(ErrorCode.Limit, `audit record of ${length} bytes exceeds ${this.#ring.maxPayload}`);
-    this.#ensureSpace(length, keep);
+    this._ensureSpace(length, keep);
     const seq = this.#ring.nextSeq;
     const record: AuditRecord = { ...partial, seq };
     const chain = chainNext(this.#i.crypto, this.#chain, canonicalBytes(record));
     const payload = sealPayload(this.#i.crypto, this.#storeKey, seq, { flags, epoch: this.#seal.epoch, boot: this.#boot, chain }, body);
     const done = this.#ring.append(payload, keep);
     this.#chain = chain;
-    done.catch((e: unknown) => this.#markFailed(e));
+    done.catch((e: unknown) => this._markFailed(e));
     if (flags === 0 && this.#ring.nextSeq - this.#seal.first >= (this.#o.sealEveryRecords ?? DEFAULT_SEAL_EVERY_RECORDS)) {
-      this.#safely(() => this.#doSeal());
+      this._safely(() => this._doSeal());
     }
     meter.stop("record", t0);
     return { seq, done };
   }
 
   /** Aggregator output: a summary too large for one record is split in halves. */
-  #emitSplit(ev: AuditEvent): { seq: number; done: Promise<number> } {
+  private _emitSplit(ev: AuditEvent): { seq: number; done: Promise<number> } {
     const rows = ev.summary;
     try {
-      return this.#write(normalizeEvent(ev), KEEP_NORMAL);
+      return this._write(normalizeEvent(ev), KEEP_NORMAL);
     } catch (e) {
       if (!(e instanceof PortcullisError && e.code === ErrorCode.Limit && rows && rows.length > 1 && /exceeds/.test(e.message))) throw e;
       const half = Math.ceil(rows.length / 2);
-      const a = this.#emitSplit({ ...ev, summary: rows.slice(0, half) });
-      const b = this.#emitSplit({ ...ev, summary: rows.slice(half) });
+      const a = this._emitSplit({ ...ev, summary: rows.slice(0, half) });
+      const b = this._emitSplit({ ...ev, summary: rows.slice(half) });
       return { seq: a.seq, done: Promise.all([a.done, b.done]).then(() => a.seq) };
     }
   }
@@ -521,20 +521,20 @@ export class FlashAuditLog implements AuditLog {
    * Noise aggregator output: written (flagged as noise) only while noise holds less than its share of
    * the partition; false leaves the row to the aggregator, which keeps counting it.
    */
-  #emitNoise(ev: AuditEvent): boolean {
+  private _emitNoise(ev: AuditEvent): boolean {
     if (this.#closed || this.#failed !== undefined) return false;
     try {
       const e = normalizeEvent(ev);
       const clock = this.#i.clock;
       const length = PREFIX_SIZE + encodeBody({ ...e, seq: 0, time: Math.floor(clock.now()), timeSet: clock.isSet() }).length + TAG_SIZE;
       const budget = (this.#ring.sectors * this.#ring.sectorSize * (this.#o.noiseSharePercent ?? NOISE_SHARE_PERCENT)) / 100;
-      if (this.#noiseBytes() + length > budget) {
+      if (this._noiseBytes() + length > budget) {
         // Once per episode: an attack (or a misconfigured device) is under way; evidence is safe.
         if (!this.#noiseFull) this.#o.onAlarm?.("audit: unauthenticated noise fills its share of the log; it is counted in RAM until older noise is purged");
         this.#noiseFull = true;
         return false;
       }
-      const { seq } = this.#write(e, KEEP_NORMAL, FLAG_NOISE);
+      const { seq } = this._write(e, KEEP_NORMAL, FLAG_NOISE);
       this.#noiseRecords!.push(seq, length);
       this.#noiseSum += length;
       this.#noiseFull = false;
@@ -542,13 +542,13 @@ export class FlashAuditLog implements AuditLog {
     } catch (e) {
       // A row the log can never take (malformed) is dropped rather than block the rows behind it.
       if (e instanceof PortcullisError && e.code === ErrorCode.BadOption) return true;
-      if (!(e instanceof PortcullisError && e.code === ErrorCode.Limit)) this.#markFailed(e);
+      if (!(e instanceof PortcullisError && e.code === ErrorCode.Limit)) this._markFailed(e);
       return false;
     }
   }
 
   /** Payload bytes of the noise records still in the log (the first call reads every prefix once). */
-  #noiseBytes(): number {
+  private _noiseBytes(): number {
     let rows = this.#noiseRecords;
     if (!rows) {
       rows = this.#noiseRecords = new NumberRows(2);
@@ -568,20 +568,20 @@ export class FlashAuditLog implements AuditLog {
   }
 
   /** Seals the current epoch (durably), then evolves and stores the key, wiping the old one. */
-  #doSeal(keep = KEEP_PRIORITY): number {
+  private _doSeal(keep = KEEP_PRIORITY): number {
     // Make room first: a purge appends records, which would change what this seal covers.
-    this.#ensureSpace(SEAL_PAYLOAD_MAX, keep);
+    this._ensureSpace(SEAL_PAYLOAD_MAX, keep);
     const s = this.#seal;
     const last = this.#ring.nextSeq - 1;
     const mac = sealMac(this.#i.crypto, s.key, s.epoch, s.first, last, this.#chain);
     const detail = { epoch: s.epoch, first: s.first, last, chain: toHex(this.#chain), mac: toHex(mac) };
-    const { seq } = this.#write({ kind: "seal", decision: "info", detail }, keep, FLAG_SEAL);
+    const { seq } = this._write({ kind: "seal", decision: "info", detail }, keep, FLAG_SEAL);
     this.#ring.flush();
     const key = evolveKey(this.#i.crypto, s.key);
     s.key.fill(0);
     this.#seal = { epoch: s.epoch + 1, first: seq + 1, key };
     storeSealState(this.#i.keys, this.#seal);
-    this.#armSealTimer();
+    this._armSealTimer();
     return seq;
   }
 
@@ -589,11 +589,11 @@ export class FlashAuditLog implements AuditLog {
    * The seal an export ends at: a new one, or the last one when the epoch is empty. Full under legal
    * hold with the reserve spent, the export ends at the last seal (later records cannot be sealed).
    */
-  #sealForExport(): number {
-    this.#usable();
+  private _sealForExport(): number {
+    this._usable();
     if (this.#seal.first === this.#ring.nextSeq) return this.#seal.first - 1;
     try {
-      return this.#doSeal();
+      return this._doSeal();
     } catch (e) {
       if (!(e instanceof PortcullisError && e.code === ErrorCode.Limit)) throw e;
       this.#o.onAlarm?.(`audit: export ends at the last seal (seq ${this.#seal.first - 1}); later records cannot be sealed while full`);
@@ -602,28 +602,28 @@ export class FlashAuditLog implements AuditLog {
   }
 
   /** The checkpoint of the seal at `sealSeq` (the newest), MACed under the open epoch's key. */
-  #vouch(sealSeq: number, range?: ExportRange): { cp: Checkpoint; mac: Uint8Array } {
+  private _vouch(sealSeq: number, range?: ExportRange): { cp: Checkpoint; mac: Uint8Array } {
     const s = sealState(this.#ring, this.#decoder, sealSeq);
     if (!s || sealSeq !== this.#seal.first - 1) throw fail(ErrorCode.Corrupt, `the newest seal (seq ${sealSeq}) cannot be read`);
     const cp = { ...s, epoch: this.#seal.epoch };
     return { cp, mac: checkpointMac(this.#i.crypto, this.#seal.key, cp, range) };
   }
 
-  #armSealTimer(): void {
+  private _armSealTimer(): void {
     if (this.#sealTimer !== undefined) this.#i.timers.cancel(this.#sealTimer);
     this.#sealTimer = this.#i.timers.after(this.#o.sealEveryMs ?? DEFAULT_SEAL_EVERY_MS, () => {
       this.#sealTimer = undefined;
       // An empty epoch is sealed too (truncation shows), except while full: seals would eat the reserve.
-      if (this.#seal.first === this.#ring.nextSeq && !this.#ring.canAppend(SEAL_PAYLOAD_MAX, KEEP_NORMAL)) this.#armSealTimer();
-      else this.#safely(() => this.#doSeal());
+      if (this.#seal.first === this.#ring.nextSeq && !this.#ring.canAppend(SEAL_PAYLOAD_MAX, KEEP_NORMAL)) this._armSealTimer();
+      else this._safely(() => this._doSeal());
     });
   }
 
   /** Seal, record "purged through N" durably, then give the sectors up (so a gap is always explained). */
-  #purge(through: number, reason: "retention" | "full"): void {
-    this.#doSeal(KEEP_PURGE);
+  private _purge(through: number, reason: "retention" | "full"): void {
+    this._doSeal(KEEP_PURGE);
     const detail = { through, reason, chain: toHex(chainBefore(this.#ring, this.#decoder, through + 1)) };
-    this.#write({ kind: "purge", decision: "info", detail }, KEEP_PURGE);
+    this._write({ kind: "purge", decision: "info", detail }, KEEP_PURGE);
     this.#ring.flush();
     this.#ring.trimThrough(through);
   }
@@ -634,7 +634,7 @@ export class FlashAuditLog implements AuditLog {
    * oldest sector holds a record that must be kept, raises the alarm once and refuses.
    * @throws PortcullisError `limit` when the record cannot be written.
    */
-  #ensureSpace(length: number, keep: number): void {
+  private _ensureSpace(length: number, keep: number): void {
     let kept: AuditRecord | undefined;
     while (!this.#ring.canAppend(length, keep) && keep > KEEP_PURGE && this.#held === undefined) {
       const spans = this.#ring.spans();
@@ -651,7 +651,7 @@ export class FlashAuditLog implements AuditLog {
         this.#blocked = { firstSeq: spans[0]!.firstSeq, until: kept.time + (this.#rules.retention[kept.kind] ?? 0), record: kept };
         break;
       }
-      this.#purge(spans[0]!.lastSeq, "full");
+      this._purge(spans[0]!.lastSeq, "full");
     }
     if (this.#ring.canAppend(length, keep)) {
       if (keep === KEEP_NORMAL) this.#alarmedFull = false;
@@ -664,7 +664,7 @@ export class FlashAuditLog implements AuditLog {
     throw fail(ErrorCode.Limit, `audit log ${why}`);
   }
 
-  #decode(seq: number, data: Uint8Array): AuditRecord | undefined {
+  private _decode(seq: number, data: Uint8Array): AuditRecord | undefined {
     const body = openPayload(this.#i.crypto, this.#storeKey, seq, data);
     if (!body) return undefined;
     try {
@@ -675,18 +675,18 @@ export class FlashAuditLog implements AuditLog {
   }
 
   /** Writes one `corruption` record per newly seen hole (CRC or authentication failure). */
-  #reportGaps(entries: Iterable<RingEntry>): void {
+  private _reportGaps(entries: Iterable<RingEntry>): void {
     const found: [number, number][] = [];
     for (const e of entries) {
       if (e.type === "gap") found.push([e.from, e.to]);
-      else if (!this.#decode(e.seq, e.data)) found.push([e.seq, e.seq]);
+      else if (!this._decode(e.seq, e.data)) found.push([e.seq, e.seq]);
     }
     for (const [from, to] of found) {
       const key = `${from}-${to}`;
       if (this.#reported.has(key)) continue;
       this.#reported.add(key);
       this.#o.onAlarm?.(`audit: records ${from}..${to} failed their integrity check`);
-      this.#safely(() => void this.#write(normalizeEvent({ kind: "corruption", decision: "info", detail: { from, to } }), KEEP_PRIORITY));
+      this._safely(() => void this._write(normalizeEvent({ kind: "corruption", decision: "info", detail: { from, to } }), KEEP_PRIORITY));
     }
   }
 }

@@ -67,7 +67,7 @@ export class HomeBridge {
 
   start(): void {
     if (this.#state === "closed" || this.#session) return;
-    this.#set("connecting");
+    this._set("connecting");
     const c = this.#o.config;
     let current: HomeBrokerSession | undefined;
     let ended = false;
@@ -84,10 +84,10 @@ export class HomeBridge {
         const after = this.#failures;
         this.#failures = 0;
         this.#lastError = undefined;
-        this.#set("up");
+        this._set("up");
         this.#o.record({ kind: "uplink", decision: "info", reason: "home-broker-up", detail: { url: c.url, failures: after } });
       },
-      onMessage: (topic, payload) => this.#message(topic, payload),
+      onMessage: (topic, payload) => this._message(topic, payload),
       onClose: (reason: UplinkFailure, detail: string) => {
         if (ended) return;
         ended = true;
@@ -96,7 +96,7 @@ export class HomeBridge {
         const wasUp = this.#state === "up";
         this.#failures++;
         this.#lastError = `${reason}: ${detail}`.slice(0, 160);
-        this.#set("down");
+        this._set("down");
         if (wasUp || this.#failures === 1) this.#o.record({ kind: "uplink", decision: "info", reason: "home-broker-down", detail: { url: c.url, why: reason, detail: detail.slice(0, 120) } });
         const wait = Math.min(c.reconnectMaxMs, c.reconnectMinMs * 2 ** Math.min(this.#failures - 1, 20));
         this.#retryAt = this.#o.clock.monotonic() + wait;
@@ -110,7 +110,7 @@ export class HomeBridge {
     if (!ended) this.#session = session;
   }
 
-  #message(topic: string, payload: Uint8Array): Promise<void> {
+  private _message(topic: string, payload: Uint8Array): Promise<void> {
     if (this.#state === "closed") return Promise.reject(new Error("bridge closed"));
     this.#received++;
     const r = this.route(topic);
@@ -123,7 +123,7 @@ export class HomeBridge {
     return this.#o.ingest(r.device, r.topic, payload);
   }
 
-  #set(state: BridgeState): void {
+  private _set(state: BridgeState): void {
     this.#state = state;
     this.#since = this.#o.clock.now();
   }
@@ -144,7 +144,7 @@ export class HomeBridge {
   /** Closes the link; no reconnect follows. */
   close(): void {
     if (this.#state === "closed") return;
-    this.#set("closed");
+    this._set("closed");
     if (this.#retry !== undefined) this.#o.timers.cancel(this.#retry);
     this.#retry = undefined;
     this.#session?.close();

@@ -87,7 +87,7 @@ export class RetainedFlash {
         lost += e.to - e.from + 1;
         continue;
       }
-      if (!this.#apply(e.seq, e.data)) lost++;
+      if (!this._apply(e.seq, e.data)) lost++;
     }
     this.lost = lost;
   }
@@ -114,22 +114,22 @@ export class RetainedFlash {
       rec = setRecord(m);
     }
     if (outcome !== "cleared") this.#live.delete(m.topic); // re-inserted last: the order is that of the changes
-    const { seq, done } = this.#append(rec);
+    const { seq, done } = this._append(rec);
     if (outcome !== "cleared") this.#live.set(m.topic, { message: m, ref: seq });
     return done;
   }
 
-  #append(rec: Uint8Array): { seq: number; done: Promise<number> } {
+  private _append(rec: Uint8Array): { seq: number; done: Promise<number> } {
     const size = rec.length + 4 + TAG;
     if (size > this.ring.maxPayload) throw new PortcullisError(ErrorCode.Limit, `retained record of ${size} bytes exceeds ${this.ring.maxPayload}`);
-    for (let guard = this.ring.sectors; !this.ring.canAppend(size) && guard > 0; guard--) this.#compactOldest();
+    for (let guard = this.ring.sectors; !this.ring.canAppend(size) && guard > 0; guard--) this._compactOldest();
     if (!this.ring.canAppend(size)) throw new PortcullisError(ErrorCode.Limit, "retained area full");
     const seq = this.ring.nextSeq;
-    return { seq, done: this.ring.append(this.#reseal(rec)) };
+    return { seq, done: this.ring.append(this._reseal(rec)) };
   }
 
   /** Copies the oldest sector's live messages forward, then gives the sector up. */
-  #compactOldest(): void {
+  private _compactOldest(): void {
     const spans = this.ring.spans();
     const oldest = spans[0];
     if (oldest === undefined || spans.length < 2) return;
@@ -138,19 +138,19 @@ export class RetainedFlash {
       const rec = setRecord(l.message);
       if (!this.ring.canAppend(rec.length + 4 + TAG, 0)) return; // no room to copy: keep the sector
       const seq = this.ring.nextSeq;
-      this.ring.append(this.#reseal(rec), 0).catch(() => undefined); // a failure fails the ring: the next change reports it
+      this.ring.append(this._reseal(rec), 0).catch(() => undefined); // a failure fails the ring: the next change reports it
       l.ref = seq;
     }
     this.ring.trimThrough(oldest.lastSeq);
   }
 
-  #reseal(plain: Uint8Array): Uint8Array {
+  private _reseal(plain: Uint8Array): Uint8Array {
     const seq = this.ring.nextSeq;
     const head = concat(plain.subarray(0, 1), i2osp(this.#boot, 4));
-    return concat(head, this.#crypto.aesGcmSeal(this.#key, this.#nonce(seq, this.#boot), plain.subarray(1), this.#aad(head, seq)));
+    return concat(head, this.#crypto.aesGcmSeal(this.#key, this._nonce(seq, this.#boot), plain.subarray(1), this._aad(head, seq)));
   }
 
-  #nonce(seq: number, boot: number): Uint8Array {
+  private _nonce(seq: number, boot: number): Uint8Array {
     const n = new Uint8Array(12);
     writeU32(n, 0, seq);
     writeU32(n, 4, boot);
@@ -158,7 +158,7 @@ export class RetainedFlash {
     return n;
   }
 
-  #aad(head: Uint8Array, seq: number): Uint8Array {
+  private _aad(head: Uint8Array, seq: number): Uint8Array {
     const a = new Uint8Array(head.length + 4);
     a.set(head);
     writeU32(a, head.length, seq);
@@ -166,10 +166,10 @@ export class RetainedFlash {
   }
 
   /** Applies one record at mount; false when it is unreadable. */
-  #apply(seq: number, d: Uint8Array): boolean {
+  private _apply(seq: number, d: Uint8Array): boolean {
     if (d.length < HEAD + TAG || (d[0] !== SET && d[0] !== CLEAR && d[0] !== SET5)) return false;
     const head = d.subarray(0, HEAD);
-    const body = this.#crypto.aesGcmOpen(this.#key, this.#nonce(seq, ((head[1]! << 24) | (head[2]! << 16) | (head[3]! << 8) | head[4]!) >>> 0), d.subarray(HEAD), this.#aad(head, seq));
+    const body = this.#crypto.aesGcmOpen(this.#key, this._nonce(seq, ((head[1]! << 24) | (head[2]! << 16) | (head[3]! << 8) | head[4]!) >>> 0), d.subarray(HEAD), this._aad(head, seq));
     if (body === undefined) return false;
     const off = d[0] === CLEAR ? 0 : 1;
     if (body.length < off + 2) return false;
@@ -197,7 +197,7 @@ export class RetainedFlash {
   }
 }
 
-/** A record before sealing: type ‖ body (sealed by `#reseal` for the ring seq it gets). */
+/** A record before sealing: type ‖ body (sealed by `_reseal` for the ring seq it gets). */
 function plain(type: number, body: Uint8Array): Uint8Array {
   return concat(new Uint8Array([type]), body);
 }

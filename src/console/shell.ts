@@ -33,23 +33,23 @@ export class Shell {
 
   constructor(port: Console) {
     this.#console = port;
-    this.register({ name: "help", summary: "list the commands", run: () => this.#help() });
+    this.register({ name: "help", summary: "list the commands", run: () => this._help() });
   }
 
   /** @throws Error when a command of that name exists already (a programmer error). */
   register(command: Command): void {
-    if (this.#find(command.name)) throw new Error(`console command "${command.name}" registered twice`);
+    if (this._find(command.name)) throw new Error(`console command "${command.name}" registered twice`);
     this.#commands.set(command.name, command);
   }
 
   /** Registers a table of commands that share `ctx`. @throws Error when a name exists already. */
   registerTable<C>(table: readonly TableCommand<C>[], ctx: C): void {
-    for (const c of table) if (this.#find(c.name)) throw new Error(`console command "${c.name}" registered twice`);
+    for (const c of table) if (this._find(c.name)) throw new Error(`console command "${c.name}" registered twice`);
     this.#tables.push({ table: table as readonly TableCommand<never>[], ctx });
   }
 
   /** The command of that name, as a summary and a runner. */
-  #find(name: string): { readonly summary: string; run(args: readonly string[]): string | Promise<string> } | undefined {
+  private _find(name: string): { readonly summary: string; run(args: readonly string[]): string | Promise<string> } | undefined {
     const own = this.#commands.get(name);
     if (own) return own;
     for (const t of this.#tables) {
@@ -58,7 +58,7 @@ export class Shell {
     return undefined;
   }
 
-  #names(): string[] {
+  private _names(): string[] {
     const names = [...this.#commands.keys()];
     for (const t of this.#tables) for (const c of t.table) names.push(c.name);
     return names.sort();
@@ -84,8 +84,8 @@ export class Shell {
     const words = line.trim().split(/\s+/).filter((w) => w.length > 0);
     const name = words[0];
     if (name === undefined) return "";
-    const command = this.#find(name);
-    if (!command) return `error: unknown command "${name}"; commands: ${this.#names().join(", ")}`;
+    const command = this._find(name);
+    if (!command) return `error: unknown command "${name}"; commands: ${this._names().join(", ")}`;
     try {
       return await command.run(words.slice(1));
     } catch (e) {
@@ -93,9 +93,9 @@ export class Shell {
     }
   }
 
-  #help(): string {
-    const names = this.#names();
+  private _help(): string {
+    const names = this._names();
     const width = Math.max(...names.map((n) => n.length));
-    return names.map((n) => `${n.padEnd(width)}  ${this.#find(n)!.summary}`).join("\n");
+    return names.map((n) => `${n.padEnd(width)}  ${this._find(n)!.summary}`).join("\n");
   }
 }

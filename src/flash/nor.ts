@@ -75,7 +75,7 @@ export class NorFlash implements Flash {
   }
 
   read(offset: number, length: number): Uint8Array {
-    this.#range(offset, length);
+    this._range(offset, length);
     const span = meter.start();
     const out = this.#store.read(offset, length);
     meter.stop("flash", span);
@@ -85,14 +85,14 @@ export class NorFlash implements Flash {
   program(offset: number, data: Uint8Array): void {
     const span = meter.start();
     try {
-      this.#program(offset, data);
+      this._program(offset, data);
     } finally {
       meter.stop("flash", span);
     }
   }
 
-  #program(offset: number, data: Uint8Array): void {
-    this.#range(offset, data.length);
+  private _program(offset: number, data: Uint8Array): void {
+    this._range(offset, data.length);
     if (offset % this.programSize !== 0 || data.length % this.programSize !== 0) {
       throw rule(`program at ${offset} of ${data.length} bytes is not aligned to ${this.programSize}`);
     }
@@ -125,7 +125,7 @@ export class NorFlash implements Flash {
     this.syncs++;
   }
 
-  #range(offset: number, length: number): void {
+  private _range(offset: number, length: number): void {
     if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
       throw rule(`access ${offset}+${length} outside 0..${this.size}`);
     }

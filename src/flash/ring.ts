@@ -173,12 +173,12 @@ export class FlashRing {
     this.maxPayload = Math.min(0xffff, f.sectorSize - HEADER_SIZE - FRAME_HEADER);
     if (this.#reserve < 0 || this.#reserve > this.sectors - 2) throw new RangeError("reserveSectors out of range");
     this.#t = new Uint32Array(4 * this.sectors);
-    this.#mount();
+    this._mount();
     this.#durableSeq = this.#nextSeq - 1;
   }
 
   /** True when the flash acknowledges through `durable()` (the Node board's file image). */
-  get #async(): boolean {
+  private get _async(): boolean {
     return this.#flash.durable !== undefined;
   }
 
@@ -193,7 +193,7 @@ export class FlashRing {
   }
   /** The oldest live sequence number (equals `nextSeq` when the ring holds nothing). */
   get firstSeq(): number {
-    return this.#liveCount > 0 ? this.#liveFirstSeq(0) : this.#nextSeq;
+    return this.#liveCount > 0 ? this._liveFirstSeq(0) : this.#nextSeq;
   }
   /** Sectors not holding live records. */
   get freeSectors(): number {
@@ -209,7 +209,7 @@ export class FlashRing {
   spans(): RingSpan[] {
     const spans: RingSpan[] = [];
     for (let k = 0; k < this.#liveCount; k++) {
-      spans.push({ sector: this.#liveIndex(k), firstSeq: this.#liveFirstSeq(k), lastSeq: (k + 1 < this.#liveCount ? this.#liveFirstSeq(k + 1) : this.#nextSeq) - 1 });
+      spans.push({ sector: this._liveIndex(k), firstSeq: this._liveFirstSeq(k), lastSeq: (k + 1 < this.#liveCount ? this._liveFirstSeq(k + 1) : this.#nextSeq) - 1 });
     }
     return spans;
   }
@@ -234,7 +234,7 @@ export class FlashRing {
    * further appends until it is mounted again).
    */
   append(data: Uint8Array, keep = this.#reserve): Promise<number> {
-    this.#usable();
+    this._usable();
     if (data.length > this.maxPayload) {
       throw new PortcullisError(ErrorCode.Limit, `record of ${data.length} bytes exceeds ${this.maxPayload}`);
     }
@@ -242,29 +242,29 @@ export class FlashRing {
     if (this.#headClosed || this.#writeOffset + (this.#pending?.bytes ?? 0) + size > this.sectorSize) {
       if (this.freeSectors - 1 < keep) throw ringFull(`${this.freeSectors} free sectors`);
       try {
-        this.#drain();
-        this.#openNext();
+        this._drain();
+        this._openNext();
       } catch (e) {
         return Promise.reject(e);
       }
     }
     const seq = this.#nextSeq++;
     const frame = encodeFrame(seq, data);
-    if (this.#async) {
+    if (this._async) {
       // Closed at the end of this job: one program per job, the host batches the flushes of a turn.
       const p = (this.#pending ??= { frames: [], bytes: 0, first: seq, resolve: [], reject: [] });
       p.frames.push(frame);
       p.bytes += frame.length;
       if (!this.#turnQueued) {
         this.#turnQueued = true;
-        void Promise.resolve().then(() => this.#endOfJob());
+        void Promise.resolve().then(() => this._endOfJob());
       }
-      return this.#waitFor(p);
+      return this._waitFor(p);
     }
     if (this.#groupMs === 0) {
       try {
-        this.#program(frame);
-        this.#sync();
+        this._program(frame);
+        this._sync();
       } catch (e) {
         return Promise.reject(e);
       }
@@ -273,12 +273,12 @@ export class FlashRing {
     const p = (this.#pending ??= { frames: [], bytes: 0, first: seq, resolve: [], reject: [] });
     p.frames.push(frame);
     p.bytes += frame.length;
-    if (this.#flushTimer === undefined) this.#flushTimer = this.#timers!.after(this.#groupMs, () => this.#timedFlush());
-    return this.#waitFor(p);
+    if (this.#flushTimer === undefined) this.#flushTimer = this.#timers!.after(this.#groupMs, () => this._timedFlush());
+    return this._waitFor(p);
   }
 
   /** A promise for the append just added to `p` (its frame is the last one). */
-  #waitFor(p: Pending): Promise<number> {
+  private _waitFor(p: Pending): Promise<number> {
     return new Promise<number>((resolve, reject) => {
       p.resolve.push(resolve);
       p.reject.push(reject);
@@ -296,12 +296,12 @@ export class FlashRing {
   flush(): void {
     // The first failure (a power cut, a flash fault) is the cause every later call reports.
     if (this.#failed !== undefined) throw this.#failed;
-    const p = this.#takePending();
-    if (!this.#async) {
+    const p = this._takePending();
+    if (!this._async) {
       if (!p) return;
       try {
-        this.#program(p.bytes);
-        this.#sync();
+        this._program(p.bytes);
+        this._sync();
       } catch (e) {
         for (const r of p.reject) r(e);
         throw e;
@@ -310,15 +310,15 @@ export class FlashRing {
       resolveAll(p.resolve, p.first);
       return;
     }
-    if (p) this.#programBatch(p);
+    if (p) this._programBatch(p);
     if (this.#flash.sync && this.#durableSeq < this.#nextSeq - 1) {
       try {
-        this.#sync();
+        this._sync();
       } catch (e) {
-        this.#failAwaiting(e);
+        this._failAwaiting(e);
         throw e;
       }
-      this.#settle(this.#nextSeq - 1);
+      this._settle(this.#nextSeq - 1);
     }
   }
 
@@ -329,7 +329,7 @@ export class FlashRing {
    * @throws as {@link flush}.
    */
   commit(): void {
-    this.#drain();
+    this._drain();
   }
 
   /**
@@ -337,7 +337,7 @@ export class FlashRing {
    * first so a reader sees what was acknowledged.
    */
   *entries(from = 1, to = Infinity): Generator<RingEntry> {
-    if (this.#failed === undefined && !this.#closed) this.#drain();
+    if (this.#failed === undefined && !this.#closed) this._drain();
     const spans = this.spans();
     let expected = spans[0]?.firstSeq ?? this.#nextSeq;
     let i = 0;
@@ -374,7 +374,7 @@ export class FlashRing {
 
   /** The newest intact record, looking back sector by sector from the head. */
   last(): { seq: number; data: Uint8Array } | undefined {
-    this.#drain();
+    this._drain();
     const spans = this.spans();
     for (let i = spans.length - 1; i >= 0; i--) {
       const scan = scanSector(this.#flash.read((this.#base + spans[i]!.sector) * this.sectorSize, this.sectorSize));
@@ -393,22 +393,22 @@ export class FlashRing {
    * is durable costs no blocking sync.
    */
   trimThrough(seq: number, after = this.#nextSeq - 1): number {
-    this.#usable();
-    if (!this.#async) this.flush();
-    else if (this.#liveCount > 1 && this.#liveFirstSeq(1) - 1 <= seq && this.#durableSeq < after) this.flush();
-    else this.#drain();
+    this._usable();
+    if (!this._async) this.flush();
+    else if (this.#liveCount > 1 && this._liveFirstSeq(1) - 1 <= seq && this.#durableSeq < after) this.flush();
+    else this._drain();
     let through = this.firstSeq - 1;
     while (this.#liveCount > 1) {
-      const lastSeq = this.#liveFirstSeq(1) - 1;
+      const lastSeq = this._liveFirstSeq(1) - 1;
       if (lastSeq > seq) break;
-      const index = this.#liveIndex(0);
-      this.#guard(() => this.#flash.program(this.#addr(index) + RETIRE_OFFSET, new Uint8Array(4)));
+      const index = this._liveIndex(0);
+      this._guard(() => this.#flash.program(this._addr(index) + RETIRE_OFFSET, new Uint8Array(4)));
       this.#t[this.sectors + index] = RETIRED;
       this.#liveHead = (this.#liveHead + 1) % this.sectors;
       this.#liveCount--;
       through = lastSeq;
     }
-    this.#scheduleErase();
+    this._scheduleErase();
     return through;
   }
 
@@ -418,11 +418,11 @@ export class FlashRing {
    */
   maintain(): void {
     if (this.#failed !== undefined || this.#closed) return;
-    for (let i = 0; i < this.sectors; i++) if (this.#t[this.sectors + i] === RETIRED) this.#prepare(i);
-    const headIndex = this.#liveCount > 0 ? this.#liveIndex(this.#liveCount - 1) : this.sectors - 1;
+    for (let i = 0; i < this.sectors; i++) if (this.#t[this.sectors + i] === RETIRED) this._prepare(i);
+    const headIndex = this.#liveCount > 0 ? this._liveIndex(this.#liveCount - 1) : this.sectors - 1;
     for (let k = 1; k <= Math.min(this.#ahead, this.freeSectors); k++) {
       const idx = (headIndex + k) % this.sectors;
-      if (this.#t[this.sectors + idx] !== PREPARED) this.#prepare(idx);
+      if (this.#t[this.sectors + idx] !== PREPARED) this._prepare(idx);
     }
   }
 
@@ -436,13 +436,13 @@ export class FlashRing {
     this.#closed = true;
   }
 
-  #mount(): void {
+  private _mount(): void {
     let maxErase = 0;
     let maxSectorSeq = 0;
     const live: { index: number; sectorSeq: number; firstSeq: number }[] = [];
     const unknownErase: number[] = [];
     for (let i = 0; i < this.sectors; i++) {
-      const h = parseHeader(this.#flash.read(this.#addr(i), HEADER_SIZE), this.#tag);
+      const h = parseHeader(this.#flash.read(this._addr(i), HEADER_SIZE), this.#tag);
       if (h.foreignTag >= 0) {
         // Never erase another ring's records: the partition layout is wrong, so refuse to mount.
         throw new PortcullisError(ErrorCode.BadOption, `ring ${this.#tag}: sector ${this.#base + i} belongs to ring ${h.foreignTag}; the regions overlap (check offset/size)`);
@@ -457,12 +457,12 @@ export class FlashRing {
     // A sector without a readable count gets the largest seen (parseHeader's -1 cannot be stored).
     for (const i of unknownErase) this.#t[i] = maxErase;
     live.sort((a, b) => a.sectorSeq - b.sectorSeq);
-    for (const l of live) this.#livePush(l.index, l.firstSeq);
+    for (const l of live) this._livePush(l.index, l.firstSeq);
     this.#nextSectorSeq = maxSectorSeq + 1;
-    this.#scheduleErase();
+    this._scheduleErase();
     const head = live[live.length - 1];
     if (head === undefined) return;
-    const scan = scanSector(this.#flash.read(this.#addr(head.index), this.sectorSize));
+    const scan = scanSector(this.#flash.read(this._addr(head.index), this.sectorSize));
     const lastFrame = scan.frames[scan.frames.length - 1];
     this.#nextSeq = lastFrame ? Math.max(lastFrame.seq + 1, head.firstSeq) : head.firstSeq;
     // A torn tail is skipped, not patched: appends resume at the first erased word after it, so no
@@ -472,18 +472,18 @@ export class FlashRing {
     this.#headClosed = scan.erasedFrom + FRAME_HEADER > this.sectorSize;
   }
 
-  #addr(index: number): number {
+  private _addr(index: number): number {
     return (this.#base + index) * this.sectorSize;
   }
 
-  #usable(): void {
+  private _usable(): void {
     if (this.#closed) throw new PortcullisError(ErrorCode.BadOption, "ring is closed");
     // The first failure (a power cut, a flash fault) is the cause every later call reports.
     if (this.#failed !== undefined) throw this.#failed;
   }
 
   /** Runs a flash mutation; on failure the ring refuses further writes (a remount re-reads the truth). */
-  #guard(op: () => void): void {
+  private _guard(op: () => void): void {
     try {
       op();
     } catch (e) {
@@ -493,12 +493,12 @@ export class FlashRing {
   }
 
   /** An acknowledgement point: what was programmed so far must survive the host's power too. */
-  #sync(): void {
-    if (this.#flash.sync) this.#guard(() => this.#flash.sync!());
+  private _sync(): void {
+    if (this.#flash.sync) this._guard(() => this.#flash.sync!());
   }
 
   /** Takes the waiting appends out of the group-commit window, as one buffer. */
-  #takePending(): Taken | undefined {
+  private _takePending(): Taken | undefined {
     const p = this.#pending;
     if (!p) return undefined;
     this.#pending = undefined;
@@ -514,34 +514,34 @@ export class FlashRing {
   }
 
   /** Programs what waits without a blocking sync (a flash with `durable()`), else {@link flush}. */
-  #drain(): void {
-    if (!this.#async) {
+  private _drain(): void {
+    if (!this._async) {
       this.flush();
       return;
     }
     if (this.#failed !== undefined) throw this.#failed;
-    const p = this.#takePending();
-    if (p) this.#programBatch(p);
+    const p = this._takePending();
+    if (p) this._programBatch(p);
   }
 
   /** Programs one batch and asks the flash to make it durable; its appends resolve then, in order. */
-  #programBatch(p: Taken): void {
+  private _programBatch(p: Taken): void {
     try {
-      this.#program(p.bytes);
+      this._program(p.bytes);
     } catch (e) {
       for (const r of p.reject) r(e);
       throw e;
     }
     const through = this.#nextSeq - 1;
     this.#awaiting.push({ through, first: p.first, resolve: p.resolve, reject: p.reject });
-    this.#flash.durable!().then(() => this.#settle(through), (e: unknown) => {
+    this.#flash.durable!().then(() => this._settle(through), (e: unknown) => {
       this.#failed ??= e;
-      this.#failAwaiting(e);
+      this._failAwaiting(e);
     });
   }
 
   /** Every append through `through` is durable: resolve the batches it covers, oldest first. */
-  #settle(through: number): void {
+  private _settle(through: number): void {
     if (through > this.#durableSeq) this.#durableSeq = through;
     while (this.#awaiting.length > 0 && this.#awaiting[0]!.through <= through) {
       const b = this.#awaiting.shift()!;
@@ -549,89 +549,89 @@ export class FlashRing {
     }
   }
 
-  #failAwaiting(e: unknown): void {
+  private _failAwaiting(e: unknown): void {
     const all = this.#awaiting;
     this.#awaiting = [];
     for (const b of all) for (const r of b.reject) r(e);
   }
 
   /** The end of the job that appended: programs the batch of this job (one program operation). */
-  #endOfJob(): void {
+  private _endOfJob(): void {
     this.#turnQueued = false;
     if (this.#closed) return;
     if (this.#failed !== undefined) {
       // Nothing more is programmed after a failure: what waits is refused, not left hanging.
-      const p = this.#takePending();
+      const p = this._takePending();
       for (const r of p?.reject ?? []) r(this.#failed);
       return;
     }
     try {
-      this.#drain();
+      this._drain();
     } catch {
       // Already delivered to every waiting append as a rejection.
     }
   }
 
-  #program(bytes: Uint8Array): void {
-    const head = this.#liveIndex(this.#liveCount - 1);
-    this.#guard(() => this.#flash.program(this.#addr(head) + this.#writeOffset, bytes));
+  private _program(bytes: Uint8Array): void {
+    const head = this._liveIndex(this.#liveCount - 1);
+    this._guard(() => this.#flash.program(this._addr(head) + this.#writeOffset, bytes));
     this.#writeOffset += bytes.length;
   }
 
   /** The sector index of the k-th live sector, oldest first. */
-  #liveIndex(k: number): number {
+  private _liveIndex(k: number): number {
     return this.#t[2 * (this.sectors + ((this.#liveHead + k) % this.sectors))]!;
   }
 
   /** The first record seq of the k-th live sector, oldest first. */
-  #liveFirstSeq(k: number): number {
+  private _liveFirstSeq(k: number): number {
     return this.#t[2 * (this.sectors + ((this.#liveHead + k) % this.sectors)) + 1]!;
   }
 
   /** Appends a live sector after the head. */
-  #livePush(index: number, firstSeq: number): void {
+  private _livePush(index: number, firstSeq: number): void {
     const at = 2 * (this.sectors + ((this.#liveHead + this.#liveCount) % this.sectors));
     this.#t[at] = index;
     this.#t[at + 1] = firstSeq;
     this.#liveCount++;
   }
 
-  #erasedBody(idx: number): boolean {
-    const b = this.#flash.read(this.#addr(idx) + PART_B_OFFSET, this.sectorSize - PART_B_OFFSET);
+  private _erasedBody(idx: number): boolean {
+    const b = this.#flash.read(this._addr(idx) + PART_B_OFFSET, this.sectorSize - PART_B_OFFSET);
     for (let i = 0; i < b.length; i++) if (b[i] !== 0xff) return false;
     return true;
   }
 
-  #prepare(idx: number): void {
+  private _prepare(idx: number): void {
     const count = this.#t[idx]! + 1;
-    this.#guard(() => {
+    this._guard(() => {
       this.#flash.erase(this.#base + idx);
-      this.#flash.program(this.#addr(idx), encodePartA(this.#tag, count));
+      this.#flash.program(this._addr(idx), encodePartA(this.#tag, count));
     });
     this.#t[idx] = count;
     this.#t[this.sectors + idx] = PREPARED;
   }
 
   /** Activates the sector after the head (erasing it first only if the idle eraser has not). */
-  #openNext(): void {
-    const idx = this.#liveCount > 0 ? (this.#liveIndex(this.#liveCount - 1) + 1) % this.sectors : 0;
+  private _openNext(): void {
+    const idx = this.#liveCount > 0 ? (this._liveIndex(this.#liveCount - 1) + 1) % this.sectors : 0;
     // A "prepared" header promises an erased body, but an erase cut short can leave an old part A
     // intact over cells that never reached 0xFF: check before programming into it, else erase again.
-    if (this.#t[this.sectors + idx] !== PREPARED || !this.#erasedBody(idx)) {
+    if (this.#t[this.sectors + idx] !== PREPARED || !this._erasedBody(idx)) {
       this.syncErases++;
-      this.#prepare(idx);
+      this._prepare(idx);
     }
     const sectorSeq = this.#nextSectorSeq++;
-    this.#guard(() => this.#flash.program(this.#addr(idx) + PART_B_OFFSET, encodePartB(sectorSeq, this.#nextSeq)));
+    this._guard(() => this.#flash.program(this._addr(idx) + PART_B_OFFSET, encodePartB(sectorSeq, this.#nextSeq)));
     this.#t[this.sectors + idx] = LIVE;
-    this.#livePush(idx, this.#nextSeq);
+    this._livePush(idx, this.#nextSeq);
     this.#writeOffset = HEADER_SIZE;
     this.#headClosed = false;
-    if (this.#timers) this.#scheduleErase();
+    if (this.#timers) this._scheduleErase();
     else this.maintain();
   }
 
-  #scheduleErase(): void {
+  private _scheduleErase(): void {
     if (!this.#timers || this.#eraseTimer !== undefined || this.#closed) return;
     this.#eraseTimer = this.#timers.after(this.#idleMs, () => {
       this.#eraseTimer = undefined;
@@ -643,7 +643,7 @@ export class FlashRing {
     });
   }
 
-  #timedFlush(): void {
+  private _timedFlush(): void {
     this.#flushTimer = undefined;
     try {
       this.flush();

@@ -53,9 +53,9 @@ export class DeviceRegistry {
    * Resolves with the record's seq. @throws Error on an unknown id.
    */
   async disable(id: string, who: Readonly<Record<string, DetailValue>>, cause?: string): Promise<number> {
-    this.#check(id);
+    this._check(id);
     this.#disabled.add(id);
-    this.#save();
+    this._save();
     const seq = await this.#o.append({ kind: "admin", decision: "deny", device: id, reason: "device-disabled", detail: { ...who, ...(cause !== undefined ? { cause } : {}) } });
     this.#o.disconnect(id);
     return seq;
@@ -63,17 +63,17 @@ export class DeviceRegistry {
 
   /** Enables a device's credentials again. Resolves with the record's seq. @throws Error on an unknown id. */
   async enable(id: string, who: Readonly<Record<string, DetailValue>>, cause?: string): Promise<number> {
-    this.#check(id);
+    this._check(id);
     this.#disabled.delete(id);
-    this.#save();
+    this._save();
     return this.#o.append({ kind: "admin", decision: "info", device: id, reason: "device-enabled", detail: { ...who, ...(cause !== undefined ? { cause } : {}) } });
   }
 
-  #check(id: string): void {
+  private _check(id: string): void {
     if (!this.#o.known().includes(id)) throw new Error("unknown device \"" + id + "\" (see the devices command)");
   }
 
-  #save(): void {
+  private _save(): void {
     if (this.#disabled.size === 0) this.#o.keys.delete(KEY);
     else this.#o.keys.set(KEY, utf8(JSON.stringify(this.disabled())));
   }

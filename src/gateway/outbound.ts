@@ -122,12 +122,12 @@ class Outbound implements OutboundHandle {
     for (const s of policy.summary()) {
       const contract = policy.engine.contract(s.id);
       if (!contract) continue;
-      for (const dest of contract.destinations) this.#open(contract, dest);
+      for (const dest of contract.destinations) this._open(contract, dest);
     }
-    policy.onChange((integration) => this.#rebuild(integration));
+    policy.onChange((integration) => this._rebuild(integration));
   }
 
-  #slotFor(key: string): number | undefined {
+  private _slotFor(key: string): number | undefined {
     const slots = this.#slots;
     const existing = slots[key];
     if (existing !== undefined && existing < this.#usableSlots) return existing;
@@ -143,12 +143,12 @@ class Outbound implements OutboundHandle {
   }
 
   /** Opens a route, or rebuilds one over its existing queue (`previous`, already stopped). */
-  #open(contract: Contract, dest: Destination, previous?: Route): void {
+  private _open(contract: Contract, dest: Destination, previous?: Route): void {
     const board = this.#board;
     const record = this.#record;
     const routes = this.#routes;
     const key = `${contract.id}/${dest.id}`;
-    const slot = this.#slotFor(key); // a rebuilt route keeps its slot: the queue's at-rest key and AAD name it
+    const slot = this._slotFor(key); // a rebuilt route keeps its slot: the queue's at-rest key and AAD name it
     if (slot === undefined) {
       record({ kind: "uplink", decision: "deny", integration: contract.id, reason: "no-queue-slot", detail: { destination: dest.id, slots: this.#usableSlots } });
       return;
@@ -206,12 +206,12 @@ class Outbound implements OutboundHandle {
     }
   }
 
-  #forEach(integration: string, f: (m: UplinkManager) => void): void {
+  private _forEach(integration: string, f: (m: UplinkManager) => void): void {
     for (const [key, r] of this.#routes) if (key.startsWith(integration + "/")) f(r.manager);
   }
 
   /** Brings an integration's routes in line with the contract now in force (or none, after removal). */
-  #rebuild(integration: string): void {
+  private _rebuild(integration: string): void {
     const routes = this.#routes;
     const record = this.#record;
     const contract = this.#policy.engine.contract(integration);
@@ -225,15 +225,15 @@ class Outbound implements OutboundHandle {
       routes.delete(key);
       if (dest && contract) {
         record({ kind: "uplink", decision: "info", integration, reason: "rebuilt", detail: { destination: dest.id, version: contract.version, host: dest.host, port: dest.port } });
-        this.#open(contract, dest, r);
+        this._open(contract, dest, r);
       } else {
         // Removed (or the destination left the contract): what it queued may no longer leave.
         void r.queue.purge().then(() => r.ring.flush(), () => undefined);
         record({ kind: "uplink", decision: "info", integration, reason: "route-closed", detail: { destination: key.slice(integration.length + 1), queued: r.queue.count } });
       }
     }
-    if (contract) for (const [key, dest] of wanted) if (!routes.has(key)) this.#open(contract, dest);
-    if (status?.state === "quarantined") this.#forEach(integration, (m) => m.freeze("quarantine (contract change)"));
+    if (contract) for (const [key, dest] of wanted) if (!routes.has(key)) this._open(contract, dest);
+    if (status?.state === "quarantined") this._forEach(integration, (m) => m.freeze("quarantine (contract change)"));
   }
 
   send(integration: string, destination: string, vendorTopic: string, payload: Uint8Array): Promise<void> {
@@ -254,16 +254,16 @@ class Outbound implements OutboundHandle {
   }
 
   freeze(integration: string, reason: string): void {
-    this.#forEach(integration, (m) => m.freeze(reason));
+    this._forEach(integration, (m) => m.freeze(reason));
   }
 
   thaw(integration: string, reason: string): void {
-    this.#forEach(integration, (m) => m.thaw(reason));
+    this._forEach(integration, (m) => m.thaw(reason));
   }
 
   async purge(integration: string, reason: string): Promise<void> {
     const all: Promise<void>[] = [];
-    this.#forEach(integration, (m) => all.push(m.purge(reason)));
+    this._forEach(integration, (m) => all.push(m.purge(reason)));
     await Promise.all(all);
   }
 

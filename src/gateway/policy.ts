@@ -93,21 +93,21 @@ class Policy implements PolicyHandle {
     const text = this.pendingText.get(integration);
     if (text !== undefined) this.#store?.set(integration, text);
     this.pendingText.delete(integration);
-    this.#changed(integration);
+    this._changed(integration);
     return true;
   }
 
   reject(integration: string, who: string): boolean {
     if (!this.engine.reject(integration, who)) return false;
     this.pendingText.delete(integration);
-    this.#changed(integration);
+    this._changed(integration);
     return true;
   }
 
   remove(integration: string, who: string): boolean {
     if (!this.engine.remove(integration, who)) return false;
     this.pendingText.delete(integration);
-    this.#changed(integration);
+    this._changed(integration);
     return true;
   }
 
@@ -115,7 +115,7 @@ class Policy implements PolicyHandle {
     this.#listeners.push(listener);
   }
 
-  #changed(integration: string): void {
+  private _changed(integration: string): void {
     for (const l of this.#listeners) {
       try {
         l(integration);

@@ -81,7 +81,7 @@ export class TodayCounters {
     for (;;) {
       // The day's first read finds its start by time; later ones go on from the last seq seen.
       const rs = this.#o.query(this.#next === 1 ? { since: 1, fromTime: day, limit: PAGE } : { since: this.#next, limit: PAGE });
-      for (const r of rs) this.#count(r);
+      for (const r of rs) this._count(r);
       const last = rs.at(-1);
       if (last) this.#next = last.seq + 1;
       if (rs.length < PAGE) break;
@@ -94,25 +94,25 @@ export class TodayCounters {
     return { since: day, utcOffsetMinutes: this.#off, clockSet: this.#o.clock.isSet(), throughSeq: this.#through, integrations };
   }
 
-  #entry(integration: string): { messages: number; minimized: number; bytes: number } {
+  private _entry(integration: string): { messages: number; minimized: number; bytes: number } {
     let c = this.#counts.get(integration);
     if (!c) this.#counts.set(integration, (c = { messages: 0, minimized: 0, bytes: 0 }));
     return c;
   }
 
-  #count(r: AuditRecord): void {
+  private _count(r: AuditRecord): void {
     if (r.kind !== "flow-summary") return;
     const outside = (i: string | null): i is null => i === null || i === LOCAL_INTEGRATION || i === NO_INTEGRATION;
     if (r.reason === "commit" && r.detail) {
       // A flow commit is durable before its messages leave: the count of what left, by integration.
       if (r.time < this.#day) return;
-      for (const [i, n] of Object.entries(r.detail)) if (!outside(i) && typeof n === "number") this.#entry(i).messages += n;
+      for (const [i, n] of Object.entries(r.detail)) if (!outside(i) && typeof n === "number") this._entry(i).messages += n;
     } else if (r.summary) {
       // Rows add bytes and the minimized share; each counts by its minute (a summary written after
       // midnight may still hold 23:59's rows). Their messages are already in the commits.
       for (const row of r.summary) {
         if (row.minute < this.#day || outside(row.integration)) continue;
-        const c = this.#entry(row.integration);
+        const c = this._entry(row.integration);
         c.bytes += row.bytes;
         if (row.decision === "minimize") c.minimized += row.count;
       }

@@ -46,8 +46,8 @@ export class AlarmDetector {
    * contract of the device declares (FlowDecision.fieldsUndeclared), whatever the verdict.
    */
   flow(device: string, integration: string | null, verdict: string, reason: string, fieldsUndeclared: number): void {
-    if (fieldsUndeclared > 0) this.#count(`undeclared|${device}`, 1, this.#t.undeclaredFields, () => [{ kind: "alarm", decision: "info", device, ...(integration ? { integration } : {}), reason: "undeclared-fields", detail: { fields: fieldsUndeclared } }, `${device} keeps sending fields no contract of it declares (${fieldsUndeclared} in the last message): dropped`]);
-    if (verdict === "deny" && (reason === "rate-limited" || reason === "rate-limit")) this.#count(`rate|${device}`, 1, this.#t.rateLimited, () => [{ kind: "alarm", decision: "info", device, reason: "rate-limited" }, `${device}: flows denied by rate limit ${this.#t.rateLimited} times within ${this.#t.windowMs / 1000} s`]);
+    if (fieldsUndeclared > 0) this._count(`undeclared|${device}`, 1, this.#t.undeclaredFields, () => [{ kind: "alarm", decision: "info", device, ...(integration ? { integration } : {}), reason: "undeclared-fields", detail: { fields: fieldsUndeclared } }, `${device} keeps sending fields no contract of it declares (${fieldsUndeclared} in the last message): dropped`]);
+    if (verdict === "deny" && (reason === "rate-limited" || reason === "rate-limit")) this._count(`rate|${device}`, 1, this.#t.rateLimited, () => [{ kind: "alarm", decision: "info", device, reason: "rate-limited" }, `${device}: flows denied by rate limit ${this.#t.rateLimited} times within ${this.#t.windowMs / 1000} s`]);
   }
 
   /** Sees an event on its way to the log (authentication failures, broker rate-limit tallies). */
@@ -57,14 +57,14 @@ export class AlarmDetector {
     const authFail = (e.kind === "auth" && e.decision === "deny" && e.reason === "not-authorized" && e.detail?.op === undefined) || (e.kind === "admin" && e.decision === "deny" && (e.reason === "bad-token" || e.reason === "no-token"));
     if (authFail) {
       const via = e.kind === "auth" ? "MQTT" : "HTTPS";
-      this.#count(`auth|${via}|${remote ?? "?"}`, n, this.#t.authFailures, () => [{ kind: "alarm", decision: "info", reason: "auth-failures", detail: { via, remote: remote ?? null } }, `authentication-failure burst on ${via} from ${remote ?? "an unknown address"}`]);
+      this._count(`auth|${via}|${remote ?? "?"}`, n, this.#t.authFailures, () => [{ kind: "alarm", decision: "info", reason: "auth-failures", detail: { via, remote: remote ?? null } }, `authentication-failure burst on ${via} from ${remote ?? "an unknown address"}`]);
     }
     if (e.kind === "uplink" && e.decision === "deny" && e.reason === "tls") {
       const i = e.integration ?? "?";
-      this.#count(`tls|${i}`, 1, 1, () => [{ kind: "alarm", decision: "info", ...(e.integration ? { integration: e.integration } : {}), reason: "tls-mismatch", detail: { what: typeof e.detail?.detail === "string" ? e.detail.detail.slice(0, 120) : null } }, `vendor TLS handshake or pin mismatch for ${i}: possible interception`]);
+      this._count(`tls|${i}`, 1, 1, () => [{ kind: "alarm", decision: "info", ...(e.integration ? { integration: e.integration } : {}), reason: "tls-mismatch", detail: { what: typeof e.detail?.detail === "string" ? e.detail.detail.slice(0, 120) : null } }, `vendor TLS handshake or pin mismatch for ${i}: possible interception`]);
     }
     const device = e.device;
-    if (e.kind === "flow" && e.decision === "deny" && e.reason === "rate-limit" && device) this.#count(`rate|${device}`, n, this.#t.rateLimited, () => [{ kind: "alarm", decision: "info", device: device, reason: "rate-limited" }, `${device}: flows denied by rate limit ${this.#t.rateLimited} times within ${this.#t.windowMs / 1000} s`]);
+    if (e.kind === "flow" && e.decision === "deny" && e.reason === "rate-limit" && device) this._count(`rate|${device}`, n, this.#t.rateLimited, () => [{ kind: "alarm", decision: "info", device: device, reason: "rate-limited" }, `${device}: flows denied by rate limit ${this.#t.rateLimited} times within ${this.#t.windowMs / 1000} s`]);
   }
 
   #nearFull = false;
@@ -77,7 +77,7 @@ export class AlarmDetector {
   }
 
   /** Counts toward `key`'s alarm; `make` builds the alarm and its text only when it is raised (this runs per message). */
-  #count(key: string, n: number, threshold: number, make: () => readonly [AuditEvent, string]): void {
+  private _count(key: string, n: number, threshold: number, make: () => readonly [AuditEvent, string]): void {
     const now = this.#clock.monotonic();
     let c = this.#counts.get(key);
     if (!c || now - c.start >= this.#t.windowMs) {

@@ -76,8 +76,8 @@ export class IncidentManager {
   constructor(env: IncidentEnv) {
     this.#e = env;
     // Replay: every incident and alarm record in the log, in order.
-    for (const r of this.#scan(1, (q) => env.log.query({ ...q, kind: "incident" }))) this.book.apply(r);
-    for (const r of this.#scan(1, (q) => env.log.query({ ...q, kind: "alarm" }))) this.book.apply(r);
+    for (const r of this._scan(1, (q) => env.log.query({ ...q, kind: "incident" }))) this.book.apply(r);
+    for (const r of this._scan(1, (q) => env.log.query({ ...q, kind: "alarm" }))) this.book.apply(r);
   }
 
   /** Called with each alarm line as it is raised (the console prints it at once). */
@@ -115,7 +115,7 @@ export class IncidentManager {
     }
     const id = this.book.nextId();
     const base = { incident: id, ...actorDetail(actor) };
-    await this.#append({
+    await this._append({
       kind: "incident", decision: "info", reason: "incident-opened",
       detail: { ...base, title, severity, integrations: joinIds(integrations), devices: joinIds(devices), awareAt, clockSet: this.#e.clock.isSet(), mono: this.#e.clock.monotonic(), detectedBy: req.detectedBy ?? "owner" },
     });
@@ -126,17 +126,17 @@ export class IncidentManager {
       for (const d of devices) await this.#e.disableDevice(d, `incident ${id}`, actor);
       await this.#e.hold(`incident ${id}: ${title}`.slice(0, 120));
       const seal = await this.#e.seal();
-      await this.#append({ kind: "incident", decision: "info", reason: "incident-contained", detail: { ...base, quarantined: integrations.length, disabled: devices.length, hold: true, sealSeq: seal.seq } });
-      await this.#append({ kind: "incident", decision: "info", reason: "incident-evidence", detail: { ...base, sealSeq: seal.seq, sealChain: seal.chain, ...this.#e.snapshot(inc) } });
+      await this._append({ kind: "incident", decision: "info", reason: "incident-contained", detail: { ...base, quarantined: integrations.length, disabled: devices.length, hold: true, sealSeq: seal.seq } });
+      await this._append({ kind: "incident", decision: "info", reason: "incident-evidence", detail: { ...base, sealSeq: seal.seq, sealChain: seal.chain, ...this.#e.snapshot(inc) } });
     }
     return inc;
   }
 
   async note(id: string, text: string, actor: Actor): Promise<number> {
-    this.#live(id);
+    this._live(id);
     const t = typeof text === "string" ? text.trim() : "";
     if (t === "" || t.length > MAX_TEXT) throw new IncidentError("text", `a note is 1 to ${MAX_TEXT} characters`);
-    return this.#append({ kind: "incident", decision: "info", reason: "incident-note", detail: { incident: id, ...actorDetail(actor), text: t } });
+    return this._append({ kind: "incident", decision: "info", reason: "incident-note", detail: { incident: id, ...actorDetail(actor), text: t } });
   }
 
   /** The parties to tell, with their deadlines (the contract's vendors of scoped integrations included). */
@@ -165,13 +165,13 @@ export class IncidentManager {
     if (!this.parties(inc).some((p) => p.id === party)) throw new IncidentError("party", `unknown party "${party}"; one of ${this.parties(inc).map((p) => p.id).join(", ")}`);
     if (reference.length > MAX_TEXT) throw new IncidentError("reference", `a reference is at most ${MAX_TEXT} characters`);
     const c = this.clockOf(inc);
-    return this.#append({ kind: "incident", decision: "info", reason: "incident-notified", detail: { incident: id, ...actorDetail(actor), party, reference, clockSet: this.#e.clock.isSet(), mono: this.#e.clock.monotonic(), elapsedMs: c.elapsedMs, basis: c.basis } });
+    return this._append({ kind: "incident", decision: "info", reason: "incident-notified", detail: { incident: id, ...actorDetail(actor), party, reference, clockSet: this.#e.clock.isSet(), mono: this.#e.clock.monotonic(), elapsedMs: c.elapsedMs, basis: c.basis } });
   }
 
   async resolve(id: string, actor: Actor): Promise<number> {
-    this.#live(id);
+    this._live(id);
     const due = this.#e.clock.now() + this.#e.config.reviewDays * DAY;
-    return this.#append({ kind: "incident", decision: "info", reason: "incident-resolved", detail: { incident: id, ...actorDetail(actor), reviewDueAt: due, mono: this.#e.clock.monotonic() } });
+    return this._append({ kind: "incident", decision: "info", reason: "incident-resolved", detail: { incident: id, ...actorDetail(actor), reviewDueAt: due, mono: this.#e.clock.monotonic() } });
   }
 
   async review(id: string, prevent: string, actions: readonly string[], actor: Actor): Promise<number> {
@@ -182,7 +182,7 @@ export class IncidentManager {
     if (actions.length > 8 || actions.some((a) => a.length > MAX_TEXT)) throw new IncidentError("action", `at most 8 follow-up actions of ${MAX_TEXT} characters`);
     const detail: Record<string, DetailValue> = { incident: id, ...actorDetail(actor), prevent: p, actions: actions.length };
     actions.forEach((a, i) => (detail[`action${i + 1}`] = a));
-    return this.#append({ kind: "incident", decision: "info", reason: "incident-reviewed", detail });
+    return this._append({ kind: "incident", decision: "info", reason: "incident-reviewed", detail });
   }
 
   get reviewDays(): number {
@@ -198,7 +198,7 @@ export class IncidentManager {
   timeline(id: string, since = 1): AuditRecord[] {
     const inc = this.get(id);
     const start = this.windowStart(inc);
-    return timeline(this.#scan(since, (q) => this.#e.log.query({ ...q, fromTime: start })), inc, start);
+    return timeline(this._scan(since, (q) => this.#e.log.query({ ...q, fromTime: start })), inc, start);
   }
 
   /** The first seq of the incident's window (the evidence export starts there). */
@@ -228,7 +228,7 @@ export class IncidentManager {
         if (inc.alarmed.has(`${a.party}|${a.level}`)) continue;
         inc.alarmed.add(`${a.party}|${a.level}`);
         for (const l of this.#alarmListeners) l(a.text);
-        out.push(await this.#append({ kind: "alarm", decision: "info", reason: a.party === "review" ? "review-deadline" : "notification-deadline", detail: { incident: inc.id, party: a.party, level: a.level, clockSet: this.#e.clock.isSet(), mono: this.#e.clock.monotonic() } }));
+        out.push(await this._append({ kind: "alarm", decision: "info", reason: a.party === "review" ? "review-deadline" : "notification-deadline", detail: { incident: inc.id, party: a.party, level: a.level, clockSet: this.#e.clock.isSet(), mono: this.#e.clock.monotonic() } }));
       }
     }
     return out;
@@ -250,7 +250,7 @@ export class IncidentManager {
     const sha256Markdown = this.#e.sha256Hex(markdown);
     if (inc.noticeSha256 === sha256Json) return { json, markdown, sha256Json, sha256Markdown, seq: inc.noticeSeq, recorded: "unchanged" };
     if (!record) return { json, markdown, sha256Json, sha256Markdown, seq: inc.noticeSeq, recorded: "no" };
-    const seq = await this.#append({ kind: "incident", decision: "info", reason: "incident-notice", detail: { incident: id, ...actorDetail(actor), sha256: sha256Json, sha256Markdown, records: json.data.records, devices: json.data.devices, pseudonyms: json.data.pseudonyms } });
+    const seq = await this._append({ kind: "incident", decision: "info", reason: "incident-notice", detail: { incident: id, ...actorDetail(actor), sha256: sha256Json, sha256Markdown, records: json.data.records, devices: json.data.devices, pseudonyms: json.data.pseudonyms } });
     return { json, markdown, sha256Json, sha256Markdown, seq, recorded: "new" };
   }
 
@@ -263,21 +263,21 @@ export class IncidentManager {
   }
 
   /** Appends a record, reads it back and folds it in. */
-  async #append(e: AuditEvent): Promise<number> {
+  private async _append(e: AuditEvent): Promise<number> {
     const seq = await this.#e.log.append(e);
     const r = this.#e.log.query({ since: seq, until: seq, limit: 1 })[0];
     if (r) this.book.apply(r);
     return seq;
   }
 
-  #live(id: string): Incident {
+  private _live(id: string): Incident {
     const inc = this.get(id);
     if (inc.state === "resolved" || inc.state === "reviewed") throw new IncidentError("id", `incident ${id} is already ${inc.state}`, 409);
     return inc;
   }
 
   /** Every record the query yields from `since` on, page by page (the log caps one query at 1000). */
-  *#scan(since: number, q: (p: { since: number; limit: number }) => AuditRecord[]): Generator<AuditRecord> {
+  private *_scan(since: number, q: (p: { since: number; limit: number }) => AuditRecord[]): Generator<AuditRecord> {
     let from = since;
     for (;;) {
       const page = q({ since: from, limit: PAGE });

@@ -273,7 +273,7 @@ export class Broker {
     }
 
     route(id: string, topic: string, payload: Uint8Array, qos: 0 | 1 | 2, retain: boolean, props?: Properties): void {
-      this.broker.#routeFrom(id, topic, payload, qos, retain, props);
+      this.broker._routeFrom(id, topic, payload, qos, retain, props);
     }
 
     subscribed(s: Session, filter: string, qos: number, fresh: boolean, rh: 0 | 1 | 2 = 0): void {
@@ -284,13 +284,13 @@ export class Broker {
       // they answer the subscription.
       if (!b.#local || b.#retained.size === 0 || rh === 2 || (rh === 1 && !fresh)) return;
       for (const m of b.#retained.matching(filter, b.#options.clock.monotonic())) {
-        if (!s.deliver(m.topic, m.payload, m.qos, qos, true, m.properties)) b.#dropped(s, m.topic);
+        if (!s.deliver(m.topic, m.payload, m.qos, qos, true, m.properties)) b._dropped(s, m.topic);
       }
     }
 
     delayWill(id: string, ms: number, publish: () => void): void {
       const b = this.broker;
-      b.#cancelWill(id);
+      b._cancelWill(id);
       const t = this.timers.after(ms, () => {
         b.#wills.delete(id);
         publish();
@@ -303,11 +303,11 @@ export class Broker {
     }
 
     park(s: Session): void {
-      this.broker.#park(s);
+      this.broker._park(s);
     }
 
     resume(s: Session, resume: boolean): ParkedSession | undefined {
-      return this.broker.#resume(s, resume);
+      return this.broker._resume(s, resume);
     }
 
     publish(id: string, topic: string, payload: Uint8Array, qos: 0 | 1): void | Promise<void> {
@@ -327,13 +327,13 @@ export class Broker {
     }
 
     admit(s: Session): "new" | "takeover" | "full" {
-      return this.broker.#admit(s);
+      return this.broker._admit(s);
     }
 
     full(id: string): boolean {
       const b = this.broker;
       if (b.#byId.has(id) || b.#byId.size < b.#maxConnections) return false;
-      b.#limit("sessions");
+      b._limit("sessions");
       return true;
     }
 
@@ -348,19 +348,19 @@ export class Broker {
   };
 
   /** A delayed will (MQTT 5) of `id` is dropped: the client came back in time. */
-  #cancelWill(id: string): void {
+  private _cancelWill(id: string): void {
     const t = this.#wills.get(id);
     if (t === undefined) return;
     this.#options.timers.cancel(t);
     this.#wills.delete(id);
   }
 
-  #admit(s: Session): "new" | "takeover" | "full" {
+  private _admit(s: Session): "new" | "takeover" | "full" {
     const id = s.clientId!;
-    this.#cancelWill(id);
+    this._cancelWill(id);
     const old = this.#byId.get(id);
     if (old === undefined && this.#byId.size >= this.#maxConnections) {
-      this.#limit("sessions");
+      this._limit("sessions");
       return "full";
     }
     old?.close("takeover"); // §3.1.4: the server disconnects the existing client
@@ -369,7 +369,7 @@ export class Broker {
     return old === undefined ? "new" : "takeover";
   }
 
-  #park(s: Session): void {
+  private _park(s: Session): void {
     const id = s.clientId!;
     if (this.#maxParked === 0) {
       for (const f of s.subscriptions.keys()) this.#subs.remove(f, s);
@@ -377,7 +377,7 @@ export class Broker {
     }
     if (this.#parked.size >= this.#maxParked && !this.#parked.has(id)) {
       const [oldId, old] = this.#parked.entries().next().value!;
-      this.#discard(old);
+      this._discard(old);
       this.#tally.add(`session-evicted|${oldId}`, { kind: "disconnect", decision: "info", device: oldId, reason: "session-evicted", detail: { queued: old.queue.length } });
     }
     const p = new ParkedSession(id, new Map(s.subscriptions), new Map(s.inflight), new Set(s.qos2In), s.host.limits.maxQueuedPerSession, s.host.clock);
@@ -393,22 +393,22 @@ export class Broker {
     if (s.version === 5 && s.sessionExpiry * 1000 <= 0x7fffffff) {
       p.expiry = this.#options.timers.after(s.sessionExpiry * 1000, () => {
         p.expiry = undefined;
-        if (this.#parked.get(id) === p) this.#discard(p);
+        if (this.#parked.get(id) === p) this._discard(p);
       });
     }
   }
 
-  #discard(p: ParkedSession): void {
+  private _discard(p: ParkedSession): void {
     if (p.expiry !== undefined) this.#options.timers.cancel(p.expiry as TimerId);
     p.expiry = undefined;
     for (const f of p.subscriptions.keys()) this.#subs.remove(f, p);
     this.#parked.delete(p.clientId);
   }
 
-  #resume(s: Session, resume: boolean): ParkedSession | undefined {
+  private _resume(s: Session, resume: boolean): ParkedSession | undefined {
     const p = this.#parked.get(s.clientId!);
     if (p === undefined) return undefined;
-    this.#discard(p);
+    this._discard(p);
     if (!resume) return undefined;
     for (const [f, q] of p.subscriptions) {
       s.subscriptions.set(f, q);
@@ -440,12 +440,12 @@ export class Broker {
       same++;
       oldestSame ??= s;
     }
-    if (same >= this.#maxPerAddress) this.#evict(oldestSame!);
+    if (same >= this.#maxPerAddress) this._evict(oldestSame!);
     else if (this.#pending.size >= this.#maxPending) {
-      this.#limit("pending");
-      this.#evict(this.#pending.values().next().value!);
+      this._limit("pending");
+      this._evict(this.#pending.values().next().value!);
     }
-    const session = new Session(this.#host, this.#wrap(socket));
+    const session = new Session(this.#host, this._wrap(socket));
     this.#sessions.add(session);
     this.#pending.add(session);
     return session;
@@ -455,7 +455,7 @@ export class Broker {
    * The socket the session sees: its pause/resume are combined with the broker's own hold, so that a
    * session resuming its reading does not undo {@link pauseAll}. Without `pause` the socket is used as is.
    */
-  #wrap(socket: DeviceSocket): DeviceSocket {
+  private _wrap(socket: DeviceSocket): DeviceSocket {
     if (typeof socket.pause !== "function" || typeof socket.resume !== "function") return socket;
     if (this.#hold.held) socket.pause();
     const wrapped = new HeldSocket(socket, this.#hold);
@@ -490,7 +490,7 @@ export class Broker {
     return { sessions: this.#byId.size, maxSessions: this.#maxConnections, pending: this.#pending.size, maxPending: this.#maxPending };
   }
 
-  #limit(name: "sessions" | "pending"): void {
+  private _limit(name: "sessions" | "pending"): void {
     try {
       this.#options.onLimit?.(name);
     } catch {
@@ -499,7 +499,7 @@ export class Broker {
   }
 
   /** Closes a socket still awaiting CONNECT; recorded in aggregate per source address. */
-  #evict(s: Session): void {
+  private _evict(s: Session): void {
     this.#pending.delete(s);
     this.#tally.add(`evicted|${s.address}`, { kind: "connect", decision: "deny", reason: "evicted", detail: { remote: s.address } });
     s.close("evicted");
@@ -514,7 +514,7 @@ export class Broker {
   deliver(topic: string, payload: Uint8Array, qos: 0 | 1 = 0): number {
     if (!isValidTopicName(topic)) throw new RangeError(`bad topic name "${topic}"`);
     if (qos !== 0 && qos !== 1) throw new RangeError(`bad QoS ${String(qos)}`);
-    return this.#fanOut(topic, payload, qos, false);
+    return this._fanOut(topic, payload, qos, false);
   }
 
   /** Subscriptions held by connected sessions, in all. */
@@ -528,11 +528,11 @@ export class Broker {
   }
 
   /** A device publish the ACL allowed: retained handling, then local delivery (the sender included, §3.3.5). */
-  #routeFrom(clientId: string, topic: string, payload: Uint8Array, qos: 0 | 1 | 2, retain: boolean, props?: Properties): void {
+  private _routeFrom(clientId: string, topic: string, payload: Uint8Array, qos: 0 | 1 | 2, retain: boolean, props?: Properties): void {
     if (!this.#local) return;
-    if (retain) this.#retain(clientId, topic, payload, qos, props);
+    if (retain) this._retain(clientId, topic, payload, qos, props);
     if (this.#subs.empty) return; // nobody subscribes: nothing to do
-    const n = this.#fanOut(topic, payload, qos, true, clientId, retain, props);
+    const n = this._fanOut(topic, payload, qos, true, clientId, retain, props);
     if (n > 0 && this.#options.onLocal !== undefined) {
       try {
         this.#options.onLocal(clientId, topic, payload.length, n);
@@ -542,7 +542,7 @@ export class Broker {
     }
   }
 
-  #retain(clientId: string, topic: string, payload: Uint8Array, qos: 0 | 1 | 2, props?: Properties): void {
+  private _retain(clientId: string, topic: string, payload: Uint8Array, qos: 0 | 1 | 2, props?: Properties): void {
     const outcome = this.#retained.set(topic, payload, qos, props, this.#options.clock.monotonic());
     if (outcome === "full") {
       this.#tally.add(`retained-full|${clientId}`, { kind: "flow", decision: "deny", device: clientId, topic, reason: "retained-full", detail: { op: "retain" } });
@@ -561,7 +561,7 @@ export class Broker {
   }
 
   /** Delivers to each matching connected session once, at min(qos, its highest granted QoS). */
-  #fanOut(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, local: boolean, from?: string, retain = false, props?: Properties): number {
+  private _fanOut(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, local: boolean, from?: string, retain = false, props?: Properties): number {
     if (this.#subs.empty) return 0;
     let targets: Map<Session | ParkedSession, number> | undefined;
     this.#subs.match(topic, (s, g) => {
@@ -577,13 +577,13 @@ export class Broker {
     for (const [s, g] of targets) {
       // MQTT 5 retain as published keeps the publisher's RETAIN flag; else 0 (§3.3.1.3).
       if (s.deliver(topic, payload, qos, g, retain && (g & RETAIN_AS_PUBLISHED) !== 0, props)) count++;
-      else if (local) this.#dropped(s, topic);
+      else if (local) this._dropped(s, topic);
     }
     return count;
   }
 
   /** A local message a session could not take (in-flight limit, blocked socket): counted per receiver. */
-  #dropped(s: Session | ParkedSession, topic: string): void {
+  private _dropped(s: Session | ParkedSession, topic: string): void {
     if (s.state !== "connected" || s.clientId === undefined) return;
     this.#tally.add(`local-drop|${s.clientId}`, { kind: "flow", decision: "deny", device: s.clientId, topic, reason: "inflight-full", detail: { op: "local" } });
   }

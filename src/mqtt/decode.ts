@@ -98,7 +98,7 @@ export class Decoder {
       if (this.#state === HEADER) {
         this.#first = bytes[i++]!;
         const bad = checkHeader(this.#first, this.version);
-        if (bad) return this.#fail(bad.code, bad.message);
+        if (bad) return this._fail(bad.code, bad.message);
         this.#state = LENGTH;
         this.#length = 0;
         this.#lengthBytes = 0;
@@ -107,14 +107,14 @@ export class Decoder {
         this.#length += (b & 0x7f) * 128 ** this.#lengthBytes;
         this.#lengthBytes++;
         if (b & 0x80) {
-          if (this.#lengthBytes === 4) return this.#fail(MqttError.BadRemainingLength, "Remaining Length longer than 4 bytes (§2.2.3)");
+          if (this.#lengthBytes === 4) return this._fail(MqttError.BadRemainingLength, "Remaining Length longer than 4 bytes (§2.2.3)");
           continue;
         }
-        this.#lengthDone();
+        this._lengthDone();
       } else {
         const want = this.#length - this.#have;
         if (this.#have === 0 && n - i >= want) {
-          this.#body(bytes, i, i + want); // the whole body is in this chunk: no copy
+          this._body(bytes, i, i + want); // the whole body is in this chunk: no copy
           i += want;
         } else {
           if (this.#buf.length < this.#length) this.#buf = new Uint8Array(this.#length);
@@ -128,7 +128,7 @@ export class Decoder {
           this.#have += take;
           i += take;
           if (this.#have === this.#length) {
-            this.#body(this.#buf, 0, this.#length);
+            this._body(this.#buf, 0, this.#length);
             if (this.#buf.length > RETAINED_BUFFER_BYTES) this.#buf = EMPTY;
           }
         }
@@ -137,22 +137,22 @@ export class Decoder {
     return this.#error;
   }
 
-  #lengthDone(): void {
+  private _lengthDone(): void {
     const type = this.#first >> 4;
     const total = 1 + this.#lengthBytes + this.#length;
     if (total > this.#max) {
-      this.#fail(MqttError.TooLarge, `packet of ${total} bytes exceeds the limit of ${this.#max}`);
+      this._fail(MqttError.TooLarge, `packet of ${total} bytes exceeds the limit of ${this.#max}`);
     } else if (FIXED_LENGTH[type]! >= 0 && FIXED_LENGTH[type] !== this.#length && (this.version !== 5 || type === 12 || type === 13 || (type !== 14 && this.#length < 2))) {
-      this.#fail(MqttError.BadLength, `${PACKET_TYPES[type]} with Remaining Length ${this.#length}`);
+      this._fail(MqttError.BadLength, `${PACKET_TYPES[type]} with Remaining Length ${this.#length}`);
     } else if (this.#length === 0) {
-      this.#body(EMPTY, 0, 0);
+      this._body(EMPTY, 0, 0);
     } else {
       this.#state = BODY;
       this.#have = 0;
     }
   }
 
-  #body(buf: Uint8Array, start: number, end: number): void {
+  private _body(buf: Uint8Array, start: number, end: number): void {
     const r = this.#reader;
     r.reset(buf, start, end);
     const packet = parseBody(r, this.#first >> 4, this.#first & 0x0f, this.version);
@@ -162,14 +162,14 @@ export class Decoder {
     this.#state = HEADER;
     this.#have = 0;
     if (err !== undefined || packet === undefined) {
-      this.#fail(err?.code ?? MqttError.BadLength, err?.message ?? "unparsable packet");
+      this._fail(err?.code ?? MqttError.BadLength, err?.message ?? "unparsable packet");
       return;
     }
     if (packet.cmd === "connect") this.version = packet.version ?? 4;
     this.#sink.onPacket(packet);
   }
 
-  #fail(code: MqttError, message: string): DecodeError {
+  private _fail(code: MqttError, message: string): DecodeError {
     this.#error = { code, message };
     this.#buf = EMPTY;
     return this.#error;

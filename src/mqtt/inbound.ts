@@ -63,7 +63,7 @@ export class Inbound {
     if (this.#held.length === 0 && (p.cmd !== "publish" || this.#pending.length < this.#max)) return false;
     this.#held.push(p);
     this.#heldBytes += heldSize(p);
-    this.#pause();
+    this._pause();
     if (this.#heldBytes > this.#maxHeldBytes) this.#s.close("backpressure", "device sent past the acceptance limit");
     return true;
   }
@@ -88,7 +88,7 @@ export class Inbound {
     } catch (e) {
       // Not accepted: no PUBACK, so the device keeps the message; fail closed on this connection.
       if (p.qos === 2) s.qos2In.delete(p.packetId!);
-      this.#forgetUnaccepted();
+      this._forgetUnaccepted();
       s.close("internal-error", String(e));
       return;
     }
@@ -104,12 +104,12 @@ export class Inbound {
     }
     const entry: Pending = { packetId, ack, accepted: false };
     this.#pending.push(entry);
-    if (this.#pending.length >= this.#max) this.#pause();
+    if (this.#pending.length >= this.#max) this._pause();
     result.then(
-      () => this.#accepted(entry),
+      () => this._accepted(entry),
       (e: unknown) => {
         if (s.state === "closed") return;
-        this.#forgetUnaccepted();
+        this._forgetUnaccepted();
         s.close("internal-error", String(e));
       },
     );
@@ -126,11 +126,11 @@ export class Inbound {
    * Before closing for a refusal: QoS 2 ids not yet accepted must not count as received, or a persistent
    * session's resend after reconnecting would be acknowledged without reaching the gateway.
    */
-  #forgetUnaccepted(): void {
+  private _forgetUnaccepted(): void {
     for (const e of this.#pending) if (e.ack === "pubrec" && !e.accepted) this.#s.qos2In.delete(e.packetId);
   }
 
-  #accepted(entry: Pending): void {
+  private _accepted(entry: Pending): void {
     const s = this.#s;
     if (s.state === "closed") return;
     entry.accepted = true;
@@ -139,11 +139,11 @@ export class Inbound {
       if (head.packetId !== 0) s.send(head.reasonCode === undefined ? { cmd: head.ack, packetId: head.packetId } : { cmd: head.ack, packetId: head.packetId, reasonCode: head.reasonCode });
       if ((s.state as string) === "closed") return;
     }
-    this.#drain();
+    this._drain();
   }
 
   /** Runs held packets while there is room, then resumes reading. */
-  #drain(): void {
+  private _drain(): void {
     const s = this.#s;
     while (this.#held.length > 0 && s.state !== "closed") {
       const next = this.#held[0]!;
@@ -158,7 +158,7 @@ export class Inbound {
     }
   }
 
-  #pause(): void {
+  private _pause(): void {
     if (this.#paused) return;
     this.#paused = true;
     this.#s.socket.pause?.();

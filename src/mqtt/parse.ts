@@ -59,7 +59,7 @@ export class Reader {
     if (id === 0 && this.err === undefined) this.fail(MqttError.BadPacketId, "packet identifier 0 (§2.3.1)");
     return id;
   }
-  #span(): number {
+  private _span(): number {
     const n = this.u16();
     if (this.pos + n > this.end) {
       this.fail(MqttError.BadLength, "string or binary field runs past the packet");
@@ -68,7 +68,7 @@ export class Reader {
     return n;
   }
   str(): string {
-    const n = this.#span();
+    const n = this._span();
     if (n < 0) return "";
     const s = decodeUtf8(this.buf, this.pos, this.pos + n);
     this.pos += n;
@@ -80,7 +80,7 @@ export class Reader {
   }
   /** A copy: the input array is only valid during `push`. */
   bin(): Uint8Array {
-    const n = this.#span();
+    const n = this._span();
     if (n < 0) return EMPTY;
     this.pos += n;
     return copy(this.buf, this.pos - n, this.pos);
@@ -91,7 +91,7 @@ export class Reader {
     return out;
   }
   /** A string checked on its bytes first (a topic name or filter, §4.7.1), so a bad one costs no string. */
-  #topic(filter: boolean): string {
+  private _topic(filter: boolean): string {
     const at = this.pos + 2;
     const n = this.pos + 2 <= this.end ? (this.buf[this.pos]! << 8) | this.buf[this.pos + 1]! : 0;
     if (at + n <= this.end && !(filter ? isValidTopicFilterBytes : isValidTopicNameBytes)(this.buf, at, at + n)) {
@@ -101,10 +101,10 @@ export class Reader {
     return this.str();
   }
   topicName(): string {
-    return this.#topic(false);
+    return this._topic(false);
   }
   topicFilter(): string {
-    return this.#topic(true);
+    return this._topic(true);
   }
 }
 

@@ -68,7 +68,7 @@ export class RetainedStore {
    * `now` (monotonic ms) starts its Message Expiry Interval, when its properties carry one.
    */
   set(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, properties?: Properties, now = 0): RetainOutcome {
-    this.#expire(now);
+    this._expire(now);
     const old = this.#byTopic.get(topic);
     if (payload.length === 0) {
       if (old === undefined) return "absent";
@@ -94,27 +94,27 @@ export class RetainedStore {
 
   /** `topic`'s retained message at `now` (absent once expired), as delivered: with the expiry time left. */
   get(topic: string, now = 0): RetainedMessage | undefined {
-    this.#expire(now);
+    this._expire(now);
     const m = this.#byTopic.get(topic);
-    return m === undefined ? undefined : this.#asOf(m, now);
+    return m === undefined ? undefined : this._asOf(m, now);
   }
 
   /** The retained messages `filter` matches at `now` (§4.7, `$` rule included), oldest first, expired ones deleted. */
   matching(filter: string, now = 0): RetainedMessage[] {
-    this.#expire(now);
+    this._expire(now);
     const out: RetainedMessage[] = [];
     if (filter.indexOf("+") < 0 && filter.indexOf("#") < 0) {
       const m = this.#byTopic.get(filter);
-      if (m !== undefined) out.push(this.#asOf(m, now));
+      if (m !== undefined) out.push(this._asOf(m, now));
       return out;
     }
-    for (const m of this.#byTopic.values()) if (topicMatches(filter, m.topic)) out.push(this.#asOf(m, now));
+    for (const m of this.#byTopic.values()) if (topicMatches(filter, m.topic)) out.push(this._asOf(m, now));
     return out;
   }
 
   /** Every retained message not expired at `now`, oldest first (for persisting). */
   all(now = 0): RetainedMessage[] {
-    this.#expire(now);
+    this._expire(now);
     return [...this.#byTopic.values()];
   }
 
@@ -125,7 +125,7 @@ export class RetainedStore {
   }
 
   /** Deletes every message expired at `now`. */
-  #expire(now: number): void {
+  private _expire(now: number): void {
     if (this.#expiring === 0) return;
     for (const m of this.#byTopic.values()) {
       if (m.expiresAt === undefined || m.expiresAt > now) continue;
@@ -136,9 +136,9 @@ export class RetainedStore {
   }
 
   /** `m` as sent at `now`: its Message Expiry Interval is the time left (§3.3.2.3.3). */
-  #asOf(m: RetainedMessage, now: number): RetainedMessage {
+  private _asOf(m: RetainedMessage, now: number): RetainedMessage {
     if (m.expiresAt === undefined) return m;
-    // Called after #expire(now), so some time is left: at least 1 s is sent (persist.ts `fresh` rounds the same way).
+    // Called after _expire(now), so some time is left: at least 1 s is sent (persist.ts `fresh` rounds the same way).
     return { topic: m.topic, payload: m.payload, qos: m.qos, properties: { ...m.properties, messageExpiryInterval: Math.ceil((m.expiresAt - now) / 1000) }, expiresAt: m.expiresAt };
   }
 }

@@ -286,7 +286,7 @@ export class Session implements SocketHandler {
   /** Encodes and writes one packet; false when the socket is above its high-water mark. */
   send(packet: Packet): boolean {
     if (this.state === "closed") return false;
-    if (this.aliasOutMax > 0 && packet.cmd === "publish" && packet.topic.length > 2) packet = this.#aliased(packet);
+    if (this.aliasOutMax > 0 && packet.cmd === "publish" && packet.topic.length > 2) packet = this._aliased(packet);
     let bytes = encode(packet, this.version);
     if (bytes.length > this.maxOut) {
       // MQTT 5 §3.1.2.11.4: never send more than the client accepts. Acks lose their reason string
@@ -317,7 +317,7 @@ export class Session implements SocketHandler {
    * new one takes the next free alias (sent with its topic once, to set it) until aliasOutMax are used,
    * then goes unaliased. Aliases live as long as the connection (a reconnect starts again).
    */
-  #aliased(p: Packet & { cmd: "publish" }): Packet {
+  private _aliased(p: Packet & { cmd: "publish" }): Packet {
     const map = (this.#aliasOut ??= new Map());
     const known = map.get(p.topic);
     if (known !== undefined) return { ...p, topic: "", properties: { ...p.properties, topicAlias: known } };
@@ -354,7 +354,7 @@ export class Session implements SocketHandler {
 
   /** Accepts CONNECT (after authentication and admission). */
   accept(connect: ConnectPacket, takeover: boolean, parked?: ParkedSession): void {
-    this.#cancelTimer();
+    this._cancelTimer();
     this.state = "connected";
     this.authenticated = true;
     this.since = this.host.clock.monotonic();
@@ -383,21 +383,21 @@ export class Session implements SocketHandler {
       ...(this.persistent ? { persistent: true, resumed: parked !== undefined } : {}),
       ...(parked !== undefined && parked.dropped > 0 ? { dropped: parked.dropped } : {}),
     });
-    if (parked !== undefined) this.#resume(parked);
+    if (parked !== undefined) this._resume(parked);
     if (connect.keepalive > 0) {
       // §3.1.2.10: close when nothing arrives for one and a half times the keepalive.
       this.#keepaliveMs = connect.keepalive * 1500;
-      this.#armKeepalive(this.#keepaliveMs);
+      this._armKeepalive(this.#keepaliveMs);
     }
   }
 
   /** §4.4: resend unacknowledged PUBLISHes with DUP and the same ids, PUBREL for received ones, then the queue. */
-  #resume(p: ParkedSession): void {
+  private _resume(p: ParkedSession): void {
     for (const id of p.qos2In) this.qos2In.add(id);
     for (const [id, m] of p.inflight) {
       this.inflight.set(id, m);
       if (m.state === AWAIT_PUBCOMP) this.send({ cmd: "pubrel", packetId: id });
-      else this.send({ cmd: "publish", topic: m.topic, payload: m.payload, qos: m.qos, retain: false, dup: true, packetId: id, ...this.#props(m.properties) });
+      else this.send({ cmd: "publish", topic: m.topic, payload: m.payload, qos: m.qos, retain: false, dup: true, packetId: id, ...this._props(m.properties) });
     }
     for (const m of p.queue) this.backlog.push(m);
     this.drainBacklog();
@@ -414,32 +414,32 @@ export class Session implements SocketHandler {
         this.expiredDropped++;
         continue;
       }
-      this.#sendQos(m.topic, m.payload, m.qos, false, f.properties);
+      this._sendQos(m.topic, m.payload, m.qos, false, f.properties);
     }
   }
 
   /** `{ properties }` for a v5 client, nothing for 3.1/3.1.1 (properties never reach them). */
-  #props(p: Properties | undefined): { properties?: Properties } {
+  private _props(p: Properties | undefined): { properties?: Properties } {
     return p === undefined || this.version !== 5 ? {} : { properties: p };
   }
 
-  #sendQos(topic: string, payload: Uint8Array, q: 1 | 2, retain: boolean, properties?: Properties): void {
+  private _sendQos(topic: string, payload: Uint8Array, q: 1 | 2, retain: boolean, properties?: Properties): void {
     while (this.inflight.has(this.#nextId)) this.#nextId = (this.#nextId % 0xffff) + 1;
     const packetId = this.#nextId;
     this.#nextId = (this.#nextId % 0xffff) + 1;
     const m: InflightMessage = properties === undefined ? { topic, payload, qos: q, state: q === 1 ? AWAIT_PUBACK : AWAIT_PUBREC } : { topic, payload, qos: q, state: q === 1 ? AWAIT_PUBACK : AWAIT_PUBREC, properties };
     this.inflight.set(packetId, m);
     const dropped = this.oversizeDropped;
-    this.send({ cmd: "publish", topic, payload, qos: q, retain, dup: false, packetId, ...this.#props(properties) });
+    this.send({ cmd: "publish", topic, payload, qos: q, retain, dup: false, packetId, ...this._props(properties) });
     if (this.oversizeDropped !== dropped) this.inflight.delete(packetId); // never sent: nothing to settle
   }
 
-  #armKeepalive(ms: number): void {
+  private _armKeepalive(ms: number): void {
     this.#timer = this.host.timers.after(ms, () => {
       this.#timer = undefined;
       const idle = this.host.clock.monotonic() - this.#lastSeen;
       if (idle >= this.#keepaliveMs) this.close("keepalive");
-      else this.#armKeepalive(this.#keepaliveMs - idle);
+      else this._armKeepalive(this.#keepaliveMs - idle);
     });
   }
 
@@ -476,7 +476,7 @@ export class Session implements SocketHandler {
         else this.backlogDropped++;
         return true;
       }
-      this.#sendQos(topic, payload, q, retain, properties);
+      this._sendQos(topic, payload, q, retain, properties);
     }
     if (this.#blocked) this.#sentWhileBlocked++;
     return true;
@@ -492,7 +492,7 @@ export class Session implements SocketHandler {
       this.send({ cmd: "disconnect", reasonCode: why, ...(message !== undefined && !this.quiet ? { properties: { reasonString: clip(message, 128) } } : {}) });
     }
     this.state = "closed";
-    this.#cancelTimer();
+    this._cancelTimer();
     this.decoder.stop();
     this.inbound.clear();
     if (this.persistent && wasConnected && reason !== "shutdown") this.host.park(this);
@@ -531,7 +531,7 @@ export class Session implements SocketHandler {
     }
   }
 
-  #cancelTimer(): void {
+  private _cancelTimer(): void {
     if (this.#timer !== undefined) this.host.timers.cancel(this.#timer);
     this.#timer = undefined;
   }

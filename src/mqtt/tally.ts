@@ -47,24 +47,24 @@ export class Tally {
     }
     if (this.#open.size >= this.#maxKeys) {
       const oldest = this.#open.keys().next().value;
-      if (oldest !== undefined) this.#flush(oldest);
+      if (oldest !== undefined) this._flush(oldest);
     }
     this.#emit(withCount(event, 1));
-    const timer = this.#timers.after(this.#windowMs, () => this.#flush(key));
+    const timer = this.#timers.after(this.#windowMs, () => this._flush(key));
     this.#open.set(key, { event, count: 0, timer });
   }
 
   /** Closes `key`'s window now (e.g. when its device disconnects). Harmless for an unknown key. */
   flush(key: string): void {
-    this.#flush(key);
+    this._flush(key);
   }
 
   /** Closes every window, writing what was counted. */
   flushAll(): void {
-    for (const key of [...this.#open.keys()]) this.#flush(key);
+    for (const key of [...this.#open.keys()]) this._flush(key);
   }
 
-  #flush(key: string): void {
+  private _flush(key: string): void {
     const w = this.#open.get(key);
     if (w === undefined) return;
     this.#open.delete(key);

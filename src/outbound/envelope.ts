@@ -189,7 +189,7 @@ export class EnvelopeSealer {
       const header = concat(new Uint8Array([ENVELOPE_VERSION, FLAG_PLAINTEXT]), new Uint8Array(16), u64(seq));
       return concat(header, payload);
     }
-    const ctx = this.#context(seq);
+    const ctx = this._context(seq);
     const enc = ctx.confirmed ? undefined : ctx.hpke.enc;
     const header = concat(
       new Uint8Array([ENVELOPE_VERSION, enc ? FLAG_ENC : 0]),
@@ -201,7 +201,7 @@ export class EnvelopeSealer {
     return concat(header, ctx.hpke.sealAt(seq, envelopeAad(header, topic), payload));
   }
 
-  #context(seq: number): Ctx {
+  private _context(seq: number): Ctx {
     const now = this.#o.clock.monotonic();
     const c = this.#ctx;
     if (c && seq >= c.hpke.nextSeq && now - c.started < this.#maxAge) return c;

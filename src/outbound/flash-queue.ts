@@ -90,7 +90,7 @@ class Sealer {
     this.boot = boot;
   }
 
-  #nonce(ringSeq: number, boot: number): Uint8Array {
+  private _nonce(ringSeq: number, boot: number): Uint8Array {
     const n = new Uint8Array(12);
     writeU32(n, 0, ringSeq);
     writeU32(n, 4, boot);
@@ -98,7 +98,7 @@ class Sealer {
     return n;
   }
 
-  #aad(head: Uint8Array, ringSeq: number): Uint8Array {
+  private _aad(head: Uint8Array, ringSeq: number): Uint8Array {
     const a = new Uint8Array(head.length + 5);
     a.set(head);
     a[head.length] = this.#slot;
@@ -108,14 +108,14 @@ class Sealer {
 
   /** The record for ring seq `ringSeq`: `head` (ending in this boot's counter) ‖ sealed body. */
   seal(ringSeq: number, head: Uint8Array, body: Uint8Array): Uint8Array {
-    return concat(head, this.#crypto.aesGcmSeal(this.#key, this.#nonce(ringSeq, this.boot), body, this.#aad(head, ringSeq)));
+    return concat(head, this.#crypto.aesGcmSeal(this.#key, this._nonce(ringSeq, this.boot), body, this._aad(head, ringSeq)));
   }
 
   /** The body of a record whose clear header is `headLength` bytes, or undefined when unauthentic. */
   open(ringSeq: number, d: Uint8Array, headLength: number): Uint8Array | undefined {
     if (d.length < headLength + TAG) return undefined;
     const head = d.subarray(0, headLength);
-    return this.#crypto.aesGcmOpen(this.#key, this.#nonce(ringSeq, be32(head, headLength - 4)), d.subarray(headLength), this.#aad(head, ringSeq));
+    return this.#crypto.aesGcmOpen(this.#key, this._nonce(ringSeq, be32(head, headLength - 4)), d.subarray(headLength), this._aad(head, ringSeq));
   }
 }
 

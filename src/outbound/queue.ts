@@ -208,7 +208,7 @@ export abstract class QueueBase implements OutboundQueue {
    * of one group-commit window share one flash program (and one fsync on the Node board).
    */
   async push(topic: string, payload: Uint8Array): Promise<PushResult> {
-    const staged = await this.#serial(() => this.#push(topic, payload));
+    const staged = await this.#serial(() => this._push(topic, payload));
     if (!("durable" in staged)) return staged;
     const r = staged.result;
     try {
@@ -216,34 +216,34 @@ export abstract class QueueBase implements OutboundQueue {
       return r;
     } catch (e) {
       // Not durable: it never leaves (it may or may not be on flash; the queue fails closed).
-      const at = this.#find(r.seq);
+      const at = this._find(r.seq);
       if (at >= 0) {
         this.#bytes -= this.#index.get(at, SIZE);
         this.#index.removeAt(at);
       }
       this.#failed ??= `store failed: ${(e as Error).message}`;
-      return this.#refused(r.dropped, { ok: false, reason: "failed", detail: this.#failed });
+      return this._refused(r.dropped, { ok: false, reason: "failed", detail: this.#failed });
     } finally {
       this.#unsynced.delete(r.seq);
     }
   }
   ack(seq: number): Promise<void> {
-    const at = this.#find(seq);
+    const at = this._find(seq);
     if (at < 0) return Promise.reject(new PortcullisError(ErrorCode.BadOption, `ack of ${seq}, which is not queued`));
     if (this.#acked.has(seq)) return Promise.reject(new PortcullisError(ErrorCode.BadOption, `ack of ${seq} twice`));
     this.#acked.add(seq);
     // One cursor step per batch: an ack made while a step waits its turn rides along with it.
     this.#advancing ??= this.#serial(() => {
       this.#advancing = undefined;
-      return Promise.resolve({ durable: this.#advance() });
+      return Promise.resolve({ durable: this._advance() });
     }, true).then((step) => step.durable);
     return this.#advancing;
   }
   expire(): Promise<QueueDrop | undefined> {
-    return this.#serial(() => this.#expire());
+    return this.#serial(() => this._expire());
   }
   purge(): Promise<QueueDrop | undefined> {
-    return this.#serial(async () => (this.#index.length > 0 ? this.#drop(this.#index.length, "purge") : undefined));
+    return this.#serial(async () => (this.#index.length > 0 ? this._drop(this.#index.length, "purge") : undefined));
   }
 
   /**
@@ -267,10 +267,10 @@ export abstract class QueueBase implements OutboundQueue {
   }
 
   /** Runs the next job once the current one settled (one function per queue, shared by every job). */
-  readonly #after = (): void => this.#next();
+  readonly #after = (): void => this._next();
 
   /** Starts the next waiting mutation (cursor steps first), or marks the queue idle. */
-  #next(): void {
+  private _next(): void {
     let job = this.#urgent.shift();
     if (!job && this.#head < this.#ops.length) {
       job = this.#ops[this.#head++];
@@ -296,7 +296,7 @@ export abstract class QueueBase implements OutboundQueue {
     p.then(job.resolve, job.reject).then(this.#after, this.#after);
   }
 
-  async #push(topic: string, payload: Uint8Array): Promise<PushResult | { readonly result: PushResult & { readonly ok: true }; readonly durable: Promise<void> }> {
+  private async _push(topic: string, payload: Uint8Array): Promise<PushResult | { readonly result: PushResult & { readonly ok: true }; readonly durable: Promise<void> }> {
     if (this.#failed) return { ok: false, reason: "failed", detail: this.#failed };
     if (this.#frozen) return { ok: false, reason: "frozen", detail: "queue frozen" };
     const size = utf8Length(topic) + payload.length;
@@ -305,8 +305,8 @@ export abstract class QueueBase implements OutboundQueue {
     }
     const dropped: QueueDrop[] = [];
     // Delivered messages leave first: never counted as dropped to make room.
-    void this.#advance();
-    const expired = await this.#expire();
+    void this._advance();
+    const expired = await this._expire();
     if (expired) dropped.push(expired);
     const full = (): boolean => this.#bytes + size > this.terms.maxBytes || !this.fits(size);
     if (full()) {
@@ -314,11 +314,11 @@ export abstract class QueueBase implements OutboundQueue {
         return { ok: false, reason: "overflow", detail: `queue holds ${this.#bytes} of ${this.terms.maxBytes} bytes` };
       }
       // How many of the oldest must go for the new one to fit (the byte bound and the store's room).
-      const n = this.#dropCount(size);
+      const n = this._dropCount(size);
       if (n < 0) return { ok: false, reason: "overflow", detail: "the store has no room even when emptied" };
-      const d = await this.#drop(n, "overflow");
+      const d = await this._drop(n, "overflow");
       if (d) dropped.push(d);
-      if (this.#failed) return this.#refused(dropped, { ok: false, reason: "failed", detail: this.#failed });
+      if (this.#failed) return this._refused(dropped, { ok: false, reason: "failed", detail: this.#failed });
     }
     const seq = this.#nextSeq++;
     const enqueuedAt = this.#clock.now();
@@ -332,22 +332,22 @@ export abstract class QueueBase implements OutboundQueue {
     } catch (e) {
       this.#nextSeq--;
       // A full store is an overflow (reported, nothing written); anything else fails the queue closed.
-      if (e instanceof PortcullisError && e.code === ErrorCode.Limit) return this.#refused(dropped, { ok: false, reason: "overflow", detail: e.message });
+      if (e instanceof PortcullisError && e.code === ErrorCode.Limit) return this._refused(dropped, { ok: false, reason: "overflow", detail: e.message });
       this.#failed = `store failed: ${(e as Error).message}`;
-      return this.#refused(dropped, { ok: false, reason: "failed", detail: this.#failed });
+      return this._refused(dropped, { ok: false, reason: "failed", detail: this.#failed });
     }
     return { result: { ok: true, seq, dropped }, durable };
   }
 
   /** A refusal after drops were made for it: the drops are still reported. */
-  #refused(dropped: readonly QueueDrop[], r: PushResult): PushResult {
+  private _refused(dropped: readonly QueueDrop[], r: PushResult): PushResult {
     for (const d of dropped) this.#onDrop?.(d);
     return r;
   }
 
   peek(after = -1): QueueItem | undefined {
     if (this.#frozen || this.#failed) return undefined;
-    for (let i = this.#firstAbove(after); i < this.#index.length; i++) {
+    for (let i = this._firstAbove(after); i < this.#index.length; i++) {
       const seq = this.#index.get(i, SEQ);
       if (this.#unsynced.has(seq)) return undefined;
       if (this.#acked.has(seq)) continue;
@@ -363,13 +363,13 @@ export abstract class QueueBase implements OutboundQueue {
   }
 
   /** Index position of `seq`, or −1 (the index is sorted by seq). */
-  #find(seq: number): number {
-    const i = this.#firstAbove(seq - 1);
+  private _find(seq: number): number {
+    const i = this._firstAbove(seq - 1);
     return i < this.#index.length && this.#index.get(i, SEQ) === seq ? i : -1;
   }
 
   /** Index position of the first entry with a seq above `after` (binary search). */
-  #firstAbove(after: number): number {
+  private _firstAbove(after: number): number {
     let lo = 0;
     let hi = this.#index.length;
     while (lo < hi) {
@@ -384,7 +384,7 @@ export abstract class QueueBase implements OutboundQueue {
    * Records a consumption; resolves once it is durable. A store failure fails the queue closed here,
    * where it occurs (never thrown on, never rejected).
    */
-  #consumed(through: number, cause: DropCause | "ack", next: IndexEntry | undefined): Promise<void> {
+  private _consumed(through: number, cause: DropCause | "ack", next: IndexEntry | undefined): Promise<void> {
     const fail = (e: unknown): void => {
       this.#failed ??= `consumption record failed: ${e instanceof Error ? e.message : String(e)}`;
     };
@@ -400,7 +400,7 @@ export abstract class QueueBase implements OutboundQueue {
    * Retires the acknowledged prefix of the index with one consumption record (none when empty), at
    * once; resolves when that record is durable.
    */
-  #advance(): Promise<void> {
+  private _advance(): Promise<void> {
     let n = 0;
     let bytes = 0;
     while (n < this.#index.length && this.#acked.has(this.#index.get(n, SEQ))) {
@@ -413,16 +413,16 @@ export abstract class QueueBase implements OutboundQueue {
     this.#index.removeFront(n);
     this.#bytes -= bytes;
     this.#retiring += n;
-    return this.#consumed(lastSeq, "ack", entryAt(this.#index, 0)).then(() => {
+    return this._consumed(lastSeq, "ack", entryAt(this.#index, 0)).then(() => {
       this.#retiring -= n;
     });
   }
 
-  async #expire(): Promise<QueueDrop | undefined> {
+  private async _expire(): Promise<QueueDrop | undefined> {
     const limit = this.#clock.now() - this.terms.ttlSeconds * 1000;
     let n = 0;
     while (n < this.#index.length && this.#index.get(n, AT) <= limit) n++;
-    return n > 0 ? this.#drop(n, "ttl") : undefined;
+    return n > 0 ? this._drop(n, "ttl") : undefined;
   }
 
   freeze(): void {
@@ -433,7 +433,7 @@ export abstract class QueueBase implements OutboundQueue {
   }
 
   /** How many of the oldest messages must go so that `size` more bytes fit; −1 when never. */
-  #dropCount(size: number): number {
+  private _dropCount(size: number): number {
     let bytes = this.#bytes;
     for (let n = 1; n <= this.#index.length; n++) {
       bytes -= this.#index.get(n - 1, SIZE);
@@ -450,7 +450,7 @@ export abstract class QueueBase implements OutboundQueue {
     return true;
   }
 
-  async #drop(n: number, cause: DropCause): Promise<QueueDrop | undefined> {
+  private async _drop(n: number, cause: DropCause): Promise<QueueDrop | undefined> {
     const count = Math.min(n, this.#index.length);
     if (count <= 0) return undefined;
     const firstSeq = this.#index.get(0, SEQ);
@@ -468,7 +468,7 @@ export abstract class QueueBase implements OutboundQueue {
     }
     this.#index.removeFront(count);
     this.#bytes -= bytes;
-    await this.#consumed(lastSeq, cause, entryAt(this.#index, 0));
+    await this._consumed(lastSeq, cause, entryAt(this.#index, 0));
     return lost > 0 ? { cause, count: lost, bytes: lostBytes, fromSeq: firstSeq, toSeq: lastSeq } : undefined;
   }
 }

@@ -146,7 +146,7 @@ export class UplinkManager {
     this.#expiry = this.#o.timers.every(this.#o.expireEveryMs ?? DEFAULT_EXPIRE_EVERY_MS, () => {
       void this.#o.queue.expire().then((d) => d && this.reportDrop(d), () => undefined);
     });
-    this.#connect();
+    this._connect();
   }
 
   /**
@@ -164,9 +164,9 @@ export class UplinkManager {
     }
     if (r.ok) {
       for (const d of r.dropped) this.reportDrop(d);
-      this.#pump();
+      this._pump();
     } else {
-      this.#reportRefusal(r.reason, payload.length, r.detail);
+      this._reportRefusal(r.reason, payload.length, r.detail);
     }
     return r;
   }
@@ -194,22 +194,22 @@ export class UplinkManager {
   /** Stops sending at once and keeps the queue (quarantine that freezes). */
   freeze(reason: string): void {
     this.#o.queue.freeze();
-    this.#event({ kind: "queue", decision: "info", reason: "freeze", detail: { why: reason, queued: this.#o.queue.count } });
+    this._event({ kind: "queue", decision: "info", reason: "freeze", detail: { why: reason, queued: this.#o.queue.count } });
   }
 
   /** Resumes sending after a freeze. */
   thaw(reason: string): void {
     this.#o.queue.thaw();
-    this.#event({ kind: "queue", decision: "info", reason: "thaw", detail: { why: reason, queued: this.#o.queue.count } });
-    this.#pump();
+    this._event({ kind: "queue", decision: "info", reason: "thaw", detail: { why: reason, queued: this.#o.queue.count } });
+    this._pump();
   }
 
   /** Stops sending at once and drops everything queued (consent withdrawn, or quarantine that purges). */
   async purge(reason: string): Promise<void> {
     this.#o.queue.freeze();
     const d = await this.#o.queue.purge();
-    this.#event({ kind: "queue", decision: "info", reason: "purge", detail: { why: reason, count: d?.count ?? 0, bytes: d?.bytes ?? 0 } });
-    if (d) this.#count(this.#dropped, d.cause, d.count);
+    this._event({ kind: "queue", decision: "info", reason: "purge", detail: { why: reason, count: d?.count ?? 0, bytes: d?.bytes ?? 0 } });
+    if (d) this._count(this.#dropped, d.cause, d.count);
     this.#o.queue.thaw();
   }
 
@@ -255,7 +255,7 @@ export class UplinkManager {
     return Math.floor((u / 0x100000000) * (ceiling + 1));
   }
 
-  #connect(): void {
+  private _connect(): void {
     if (this.#state === "stopped") return;
     this.#retry = undefined;
     this.#state = "connecting";
@@ -271,34 +271,34 @@ export class UplinkManager {
         this.#inFlight = 0;
         this.#lastSent = -1;
         this.#o.sealer.reset();
-        this.#event({ kind: "uplink", decision: "info", reason: "connected", detail: { host: this.#o.connection.host, queued: this.#o.queue.count } });
-        this.#pump();
+        this._event({ kind: "uplink", decision: "info", reason: "connected", detail: { host: this.#o.connection.host, queued: this.#o.queue.count } });
+        this._pump();
       },
       onClose: (reason, detail) => {
         if (!mine()) return;
         this.#session = undefined;
         this.#inFlight = 0;
         this.#lastSent = -1;
-        this.#closed(reason, detail);
+        this._closed(reason, detail);
       },
     });
     this.#session = session;
   }
 
-  #closed(reason: UplinkFailure, detail: string): void {
-    this.#count(this.#failures, reason);
+  private _closed(reason: UplinkFailure, detail: string): void {
+    this._count(this.#failures, reason);
     const delay = this.backoffMs(this.#attempt++);
     this.lastDelayMs = delay;
     this.#state = "waiting";
     const queued = this.#o.queue.count;
     // A failed handshake or pin mismatch is a denied flow (reason "tls"); the messages stay queued.
-    this.#event({
+    this._event({
       kind: "uplink",
       decision: reason === "tls" ? "deny" : "info",
       reason,
       detail: { detail, queued, retryInMs: delay },
     });
-    this.#retry = this.#o.timers.after(delay, () => this.#connect());
+    this.#retry = this.#o.timers.after(delay, () => this._connect());
   }
 
   /**
@@ -306,7 +306,7 @@ export class UplinkManager {
    * The window counts what is in flight and what is acknowledged but not yet retired by the queue's
    * cursor, so a crash redelivers at most `window` messages the vendor may already have.
    */
-  #pump(): void {
+  private _pump(): void {
     const session = this.#session;
     while (this.#inFlight + this.#o.queue.acknowledged < this.#window && this.#state === "connected" && session && this.#session === session) {
       const item = this.#o.queue.peek(this.#lastSent);
@@ -320,9 +320,9 @@ export class UplinkManager {
       } catch (e) {
         meter.stop("seal", t0);
         // Cannot be sealed (a limit): it can never leave; drop it, audited, rather than block the queue.
-        this.#count(this.#dropped, "seal");
-        this.#event({ kind: "queue", decision: "deny", topic: item.topic, reason: "seal", detail: { seq: item.seq, detail: (e as Error).message } });
-        this.#o.queue.ack(item.seq).then(() => this.#pump(), () => undefined);
+        this._count(this.#dropped, "seal");
+        this._event({ kind: "queue", decision: "deny", topic: item.topic, reason: "seal", detail: { seq: item.seq, detail: (e as Error).message } });
+        this.#o.queue.ack(item.seq).then(() => this._pump(), () => undefined);
         continue;
       }
       this.#inFlight++;
@@ -339,8 +339,8 @@ export class UplinkManager {
           this.#payloadBytes += item.payload.length;
           // Acked even when frozen meanwhile (it was delivered). After a purge or TTL sweep it may
           // already be gone: the queue then refuses the ack, and there is nothing to do.
-          this.#o.queue.ack(item.seq).then(() => this.#pump(), () => undefined);
-          this.#pump();
+          this.#o.queue.ack(item.seq).then(() => this._pump(), () => undefined);
+          this._pump();
         },
         () => {
           // The session closed first: the message stays queued and goes again in the next session.
@@ -360,16 +360,16 @@ export class UplinkManager {
    * their consumption is on flash).
    */
   reportDrop(d: QueueDrop): void {
-    this.#count(this.#dropped, d.cause, d.count);
+    this._count(this.#dropped, d.cause, d.count);
     if (!AGGREGATED_DROPS.includes(d.cause) || this.#state === "stopped") {
-      this.#writeTally({ key: "", reason: d.cause, count: d.count, bytes: d.bytes, fromSeq: d.fromSeq, toSeq: d.toSeq, reports: 1, timer: undefined });
+      this._writeTally({ key: "", reason: d.cause, count: d.count, bytes: d.bytes, fromSeq: d.fromSeq, toSeq: d.toSeq, reports: 1, timer: undefined });
       return;
     }
     const key = `drop:${d.cause}`;
     let t = this.#tallies.get(key);
     // Out of order (cannot happen from the head of one queue): the range would lie, so close it first.
     if (t && t.toSeq !== undefined && d.fromSeq <= t.toSeq) {
-      this.#flushTally(key);
+      this._flushTally(key);
       t = undefined;
     }
     if (t) {
@@ -379,12 +379,12 @@ export class UplinkManager {
       t.reports++;
       return;
     }
-    this.#tallies.set(key, { key, reason: d.cause, count: d.count, bytes: d.bytes, fromSeq: d.fromSeq, toSeq: d.toSeq, reports: 1, timer: this.#tallyTimer(key) });
+    this.#tallies.set(key, { key, reason: d.cause, count: d.count, bytes: d.bytes, fromSeq: d.fromSeq, toSeq: d.toSeq, reports: 1, timer: this._tallyTimer(key) });
   }
 
   /** A refused push (never given a seq): tallied per reason and window like the drops. */
-  #reportRefusal(reason: string, bytes: number, detail: string): void {
-    this.#count(this.#dropped, reason);
+  private _reportRefusal(reason: string, bytes: number, detail: string): void {
+    this._count(this.#dropped, reason);
     const key = `refused:${reason}`;
     const t = this.#tallies.get(key);
     if (t && this.#state !== "stopped") {
@@ -394,28 +394,28 @@ export class UplinkManager {
       return;
     }
     const tally: Tally = { key, reason, count: 1, bytes, reports: 1, detail, timer: undefined };
-    if (this.#state === "stopped") this.#writeTally(tally);
-    else this.#tallies.set(key, { ...tally, timer: this.#tallyTimer(key) });
+    if (this.#state === "stopped") this._writeTally(tally);
+    else this.#tallies.set(key, { ...tally, timer: this._tallyTimer(key) });
   }
 
   /** Writes the drop and refusal tallies of the current window now (stop, shutdown, tests). */
   flushDrops(): void {
-    for (const key of Array.from(this.#tallies.keys())) this.#flushTally(key);
+    for (const key of Array.from(this.#tallies.keys())) this._flushTally(key);
   }
 
-  #tallyTimer(key: string): TimerId {
-    return this.#o.timers.after(this.#o.dropWindowMs ?? DEFAULT_DROP_WINDOW_MS, () => this.#flushTally(key));
+  private _tallyTimer(key: string): TimerId {
+    return this.#o.timers.after(this.#o.dropWindowMs ?? DEFAULT_DROP_WINDOW_MS, () => this._flushTally(key));
   }
 
-  #flushTally(key: string): void {
+  private _flushTally(key: string): void {
     const t = this.#tallies.get(key);
     if (!t) return;
     this.#tallies.delete(key);
     if (t.timer !== undefined) this.#o.timers.cancel(t.timer);
-    this.#writeTally(t);
+    this._writeTally(t);
   }
 
-  #writeTally(t: Tally): void {
+  private _writeTally(t: Tally): void {
     const totalKey = `${t.fromSeq === undefined ? "refused" : "drop"}:${t.reason}`;
     const total = (this.#recorded.get(totalKey) ?? 0) + t.count;
     this.#recorded.set(totalKey, total);
@@ -426,15 +426,15 @@ export class UplinkManager {
     }
     if (t.reports > 1) detail.reports = t.reports;
     if (t.detail !== undefined) detail.detail = t.detail;
-    // Written even after stop (a drop must never go unrecorded); #event would skip it.
+    // Written even after stop (a drop must never go unrecorded); _event would skip it.
     this.#o.onEvent({ kind: "queue", decision: "deny", integration: this.#o.integration, reason: t.reason, detail });
   }
 
-  #count(table: Record<string, number>, key: string, n = 1): void {
+  private _count(table: Record<string, number>, key: string, n = 1): void {
     table[key] = (table[key] ?? 0) + n;
   }
 
-  #event(e: Omit<AuditEvent, "integration">): void {
+  private _event(e: Omit<AuditEvent, "integration">): void {
     if (this.#state === "stopped") return;
     this.#o.onEvent({ ...e, integration: this.#o.integration });
   }

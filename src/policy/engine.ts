@@ -73,7 +73,7 @@ export class PolicyEngine {
     }
     this.#ledger = new Ledger(options.crypto, options.keys, options.random);
     this.#counters = new FlowCounters(this.#limits.mapDevices);
-    this.#reg = new Registry(options.crypto, this.#ledger, this.#limits, options.groups, (e) => this.#emit(e), (id, removed) => {
+    this.#reg = new Registry(options.crypto, this.#ledger, this.#limits, options.groups, (e) => this._emit(e), (id, removed) => {
       this.#rates.forget(`${id}\u0000`);
       if (removed) this.#counters.forget(id);
     });
@@ -145,9 +145,9 @@ export class PolicyEngine {
     checkId(integrationId);
     const previous = this.#ledger.consent(integrationId)[dataClass]?.state ?? null;
     this.#ledger.setConsent(integrationId, dataClass as DataClass, { state, time: this.#o.clock.now(), who });
-    this.#emit({ kind: "consent", decision: "info", integration: integrationId, reason: state, detail: { class: dataClass, who, previous } });
+    this._emit({ kind: "consent", decision: "info", integration: integrationId, reason: state, detail: { class: dataClass, who, previous } });
     if (state === "withdrawn" && this.#ledger.destroyKey(integrationId)) {
-      this.#emit({ kind: "admin", decision: "info", integration: integrationId, reason: "key-destroyed", detail: { cause: "consent-withdrawn", who } });
+      this._emit({ kind: "admin", decision: "info", integration: integrationId, reason: "key-destroyed", detail: { cause: "consent-withdrawn", who } });
     }
   }
 
@@ -164,7 +164,7 @@ export class PolicyEngine {
     checkWho(who);
     checkId(integrationId);
     const fingerprint = this.#ledger.rotate(integrationId);
-    this.#emit({ kind: "admin", decision: "info", integration: integrationId, reason: "key-rotated", detail: { who, key: fingerprint } });
+    this._emit({ kind: "admin", decision: "info", integration: integrationId, reason: "key-rotated", detail: { who, key: fingerprint } });
   }
 
   /**
@@ -175,7 +175,7 @@ export class PolicyEngine {
     checkWho(who);
     checkId(integrationId);
     this.#ledger.destroyKey(integrationId);
-    this.#emit({ kind: "admin", decision: "info", integration: integrationId, reason: "key-destroyed", detail: { cause: "owner", who } });
+    this._emit({ kind: "admin", decision: "info", integration: integrationId, reason: "key-destroyed", detail: { cause: "owner", who } });
   }
 
   /**
@@ -189,7 +189,7 @@ export class PolicyEngine {
     this.#ledger.set(KeyPrefix.quarantine, integrationId, utf8Encode(r || "quarantined"));
     const e = this.#reg.entries.get(integrationId);
     if (e) e.quarantine = r || "quarantined";
-    this.#emit({ kind: "incident", decision: "deny", integration: integrationId, reason: "quarantined", detail: { why: r, who } });
+    this._emit({ kind: "incident", decision: "deny", integration: integrationId, reason: "quarantined", detail: { why: r, who } });
   }
 
   /** Ends a quarantine. @throws PortcullisError(bad-option) on a bad id or `who`. */
@@ -199,7 +199,7 @@ export class PolicyEngine {
     this.#ledger.delete(KeyPrefix.quarantine, integrationId);
     const e = this.#reg.entries.get(integrationId);
     if (e) e.quarantine = undefined;
-    this.#emit({ kind: "incident", decision: "info", integration: integrationId, reason: "released", detail: { who } });
+    this._emit({ kind: "incident", decision: "info", integration: integrationId, reason: "released", detail: { who } });
   }
 
   /**
@@ -221,14 +221,14 @@ export class PolicyEngine {
     let parsed: ParsedPayload | undefined;
     const payloadDoc = (): ParsedPayload => (parsed ??= parsePayload(input.payload));
     for (const flow of matches) {
-      const d = this.#decideOne(flow, input, payloadDoc);
+      const d = this._decideOne(flow, input, payloadDoc);
       this.#counters.record(input.device, flow.integration, d.verdict, input.payload.length, d.payload?.length ?? 0, d.classes);
       out.push(d);
     }
     return withUndeclared(out, matches, payloadDoc);
   }
 
-  #decideOne(flow: CompiledFlow, input: FlowInput, payloadDoc: () => ParsedPayload): FlowDecision {
+  private _decideOne(flow: CompiledFlow, input: FlowInput, payloadDoc: () => ParsedPayload): FlowDecision {
     const e = this.#reg.entries.get(flow.integration) as Entry;
     const deny = (reason: string): FlowDecision => ({ verdict: "deny", integration: e.id, rule: flow.flow.id, reason, fieldsDropped: 0, fieldsUndeclared: 0, classes: [] });
     if (e.quarantine !== undefined) return deny(Reason.Quarantined);
@@ -293,7 +293,7 @@ export class PolicyEngine {
     return renderDataMap(this.dataMap());
   }
 
-  #emit(ev: AuditEvent): void {
+  private _emit(ev: AuditEvent): void {
     try {
       this.#o.onEvent(ev);
     } catch {

@@ -53,7 +53,7 @@ export class Ledger {
     let memo = this.#memo.get(id);
     const hit = memo?.get(text);
     if (hit !== undefined) return hit;
-    const mac = this.#crypto.hmacSha256(this.#pseudoKey(id), utf8Encode(text));
+    const mac = this.#crypto.hmacSha256(this._pseudoKey(id), utf8Encode(text));
     const p = base64Encode(mac.subarray(0, 16), true);
     if (!memo || memo.size >= PSEUDONYM_MEMO) this.#memo.set(id, (memo = new Map()));
     memo.set(text, p);
@@ -81,7 +81,7 @@ export class Ledger {
     return existed;
   }
 
-  #pseudoKey(id: string): Uint8Array {
+  private _pseudoKey(id: string): Uint8Array {
     let key = this.#pseudoKeys.get(id) ?? this.#keys.get(this.name(KeyPrefix.pseudonym, id));
     if (!key || key.length !== 32) {
       key = new Uint8Array(32);

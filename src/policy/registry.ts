@@ -89,15 +89,15 @@ export class Registry {
   /** `idHint`: the integration a text that does not parse far enough to name itself belongs to. */
   load(text: string, source: string, baseline: string | undefined, idHint?: string): LoadResult {
     const parsed = parseContract(text, this.#limits);
-    if (!parsed.ok) return this.#reject(text, source, parsed.errors, idHint);
+    if (!parsed.ok) return this._reject(text, source, parsed.errors, idHint);
     const id = parsed.contract.id;
     let e = this.entries.get(id);
     if (!e && this.entries.size >= this.#limits.integrations) {
-      return this.#reject(text, source, [{ path: "", message: `more than the limit of ${this.#limits.integrations} integrations` }], undefined, true);
+      return this._reject(text, source, [{ path: "", message: `more than the limit of ${this.#limits.integrations} integrations` }], undefined, true);
     }
     const rank = e ? e.rank : this.#nextRank;
-    const built = compile(parsed.contract, this.#digest(text), this.#groups, rank);
-    if ("errors" in built) return this.#reject(text, source, built.errors);
+    const built = compile(parsed.contract, this._digest(text), this.#groups, rank);
+    if ("errors" in built) return this._reject(text, source, built.errors);
     const next = built.compiled;
     if (!e) {
       this.#nextRank++;
@@ -111,8 +111,8 @@ export class Registry {
     if (!e.current) {
       const approved = this.#ledger.get(KeyPrefix.approved, id);
       const approvedHex = approved ? toHex(approved) : undefined;
-      if (approvedHex === undefined || approvedHex === next.digest) return this.#accept(e, next, [], approvedHex ? "accepted" : "new");
-      if (baseline !== undefined && this.#digest(baseline) === approvedHex) {
+      if (approvedHex === undefined || approvedHex === next.digest) return this._accept(e, next, [], approvedHex ? "accepted" : "new");
+      if (baseline !== undefined && this._digest(baseline) === approvedHex) {
         const base = parseContract(baseline, this.#limits);
         const bc = base.ok ? compile(base.contract, approvedHex, this.#groups, rank) : undefined;
         if (bc && "compiled" in bc) e.current = bc.compiled;
@@ -120,27 +120,27 @@ export class Registry {
       if (!e.current) {
         e.unreviewed = true;
         e.pending = { compiled: next, changes: [UNKNOWN_BASE] };
-        return this.#pendingResult(e, [UNKNOWN_BASE]);
+        return this._pendingResult(e, [UNKNOWN_BASE]);
       }
     }
     const base = e.current;
     if (base.digest === next.digest) {
       e.pending = undefined;
-      this.#reindex();
+      this._reindex();
       return { status: "accepted", integration: id, changes: [] };
     }
     const changes = diffContracts(base.contract, next.contract);
     if (changes.some((ch) => ch.relevant)) {
       e.pending = { compiled: next, changes };
-      return this.#pendingResult(e, changes);
+      return this._pendingResult(e, changes);
     }
-    return this.#accept(e, next, changes, "updated");
+    return this._accept(e, next, changes, "updated");
   }
 
   approve(id: string, who: string): boolean {
     const e = this.entries.get(id);
     if (!e?.pending) return false;
-    this.#accept(e, e.pending.compiled, e.pending.changes, "approved", who);
+    this._accept(e, e.pending.compiled, e.pending.changes, "approved", who);
     return true;
   }
 
@@ -152,7 +152,7 @@ export class Registry {
     }
     const version = e.pending.compiled.contract.version;
     e.pending = undefined;
-    this.#reindex();
+    this._reindex();
     this.#emit({ kind: "contract", decision: "deny", integration: id, reason: "review-rejected", detail: { who, version } });
     return true;
   }
@@ -168,7 +168,7 @@ export class Registry {
     this.#ledger.clearConsent(id);
     this.#ledger.delete(KeyPrefix.approved, id);
     this.#changed(id, true);
-    this.#reindex();
+    this._reindex();
     this.#emit({ kind: "contract", decision: "info", integration: id, reason: "removed", detail: { who } });
     return true;
   }
@@ -183,15 +183,15 @@ export class Registry {
     return out;
   }
 
-  #reindex(): void {
+  private _reindex(): void {
     this.index = new FlowIndex(this.flows());
   }
 
-  #digest(text: string): string {
+  private _digest(text: string): string {
     return toHex(this.#crypto.sha256(utf8Encode(text)));
   }
 
-  #block(id: string, source: string, text: string, errors: readonly ContractError[], overLimit: boolean, claim: boolean): void {
+  private _block(id: string, source: string, text: string, errors: readonly ContractError[], overLimit: boolean, claim: boolean): void {
     this.blocked.delete(id);
     if (this.blocked.size >= MAX_BLOCKED) this.blocked.delete(this.blocked.keys().next().value!);
     // An entry with a version compiled keeps its flows in the index (denied as blocked there): no claims here.
@@ -206,7 +206,7 @@ export class Registry {
     return undefined;
   }
 
-  #accept(e: Entry, next: Compiled, changes: readonly Change[], reason: string, who?: string): LoadResult {
+  private _accept(e: Entry, next: Compiled, changes: readonly Change[], reason: string, who?: string): LoadResult {
     this.blocked.delete(e.id);
     this.#ledger.set(KeyPrefix.approved, e.id, hexBytes(next.digest));
     e.current = next;
@@ -214,7 +214,7 @@ export class Registry {
     e.unreviewed = false;
     e.errors = [];
     this.#changed(e.id, false);
-    this.#reindex();
+    this._reindex();
     const detail: Record<string, string | number> = { source: e.source, version: next.contract.version, digest: next.digest.slice(0, 16) };
     if (who !== undefined) detail.who = who;
     if (changes.length) detail.changes = summarize(changes);
@@ -222,9 +222,9 @@ export class Registry {
     return { status: "accepted", integration: e.id, changes };
   }
 
-  #pendingResult(e: Entry, changes: readonly Change[]): LoadResult {
+  private _pendingResult(e: Entry, changes: readonly Change[]): LoadResult {
     this.blocked.delete(e.id);
-    this.#reindex();
+    this._reindex();
     const relevant = changes.filter((c) => c.relevant).length;
     const detail = { source: e.source, relevant, other: changes.length - relevant, changes: summarize(changes) };
     this.#emit({ kind: "contract", decision: "info", integration: e.id, reason: "pending-review", detail });
@@ -235,7 +235,7 @@ export class Registry {
    * A broken contract is rejected. When its integration has an approved version in force, that version
    * stays enforced (`inForce` in the record); when it is loaded without one, it is blocked.
    */
-  #reject(text: string, source: string, errors: readonly ContractError[], idHint?: string, overLimit = false): LoadResult {
+  private _reject(text: string, source: string, errors: readonly ContractError[], idHint?: string, overLimit = false): LoadResult {
     const id = guessId(text) ?? (idHint !== undefined && ID.test(idHint) ? idHint : null);
     const e = id === null ? undefined : this.entries.get(id);
     const keep = e !== undefined && e.current !== undefined && !e.unreviewed && e.errors.length === 0 ? e.current : undefined;
@@ -243,9 +243,9 @@ export class Registry {
       if (keep) e.broken = errors.slice();
       else e.errors = errors.slice();
       e.pending = undefined;
-      this.#reindex();
+      this._reindex();
     }
-    if (!keep) this.#block(id ?? source.slice(0, 64), source, text, errors, overLimit, e?.current === undefined);
+    if (!keep) this._block(id ?? source.slice(0, 64), source, text, errors, overLimit, e?.current === undefined);
     const first = errors[0];
     const detail: Record<string, string | number | boolean> = { source, errors: errors.length, first: first ? `${first.path}: ${first.message}`.slice(0, 200) : "", blocked: e !== undefined && !keep };
     if (first?.line !== undefined) detail.line = first.line;

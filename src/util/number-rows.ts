@@ -39,7 +39,7 @@ export class NumberRows {
   /** Appends a row (columns past the stride are ignored). */
   push(a: number, b = 0, c = 0, d = 0): void {
     const s = this.stride;
-    if ((this.#start + this.#length + 1) * s > this.#a.length) this.#make(this.#length + 1);
+    if ((this.#start + this.#length + 1) * s > this.#a.length) this._make(this.#length + 1);
     const at = (this.#start + this.#length) * s;
     this.#a[at] = a;
     if (s > 1) this.#a[at + 1] = b;
@@ -54,7 +54,7 @@ export class NumberRows {
     this.#start += k;
     this.#length -= k;
     if (this.#length === 0) this.#start = 0;
-    else if (this.#start * this.stride * 2 > this.#a.length) this.#make(this.#length);
+    else if (this.#start * this.stride * 2 > this.#a.length) this._make(this.#length);
   }
 
   /** Removes row `i` (the later ones move up). */
@@ -79,7 +79,7 @@ export class NumberRows {
   }
 
   /** Moves the live rows to the front of a buffer sized for `need` (doubling, or halving when sparse). */
-  #make(need: number): void {
+  private _make(need: number): void {
     const s = this.stride;
     let cap = INITIAL;
     while (cap < need * 2) cap *= 2;

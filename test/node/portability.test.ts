@@ -38,12 +38,35 @@ export function violations(name: string, text: string): string[] {
     out.push(`${name}: uses ${m[1]} (not in XS 13.3 / ES2022)`);
   }
   if (/^\s*(export\s+)?(const\s+)?enum\s/m.test(noStrings)) out.push(`${name}: TS enum (not erasable; use a frozen object)`);
+  return out.concat(privateMethods(name, noStrings));
+}
+
+/**
+ * Instance private methods and accessors (`#m() {}`, `get #x()`): XS installs each one in every instance
+ * as a private field (the spec's PrivateMethodOrAccessorAdd), one heap slot per method per object, where
+ * a `private` method lives once on the prototype, in flash (DESIGN.md "Where the slots go"). Static
+ * private methods are per class and allowed.
+ */
+export function privateMethods(name: string, text: string): string[] {
+  const out: string[] = [];
+  text.split("\n").forEach((line, i) => {
+    const m = /^\s+(?!static\b)(?:async\s+)?(?:\*\s*)?(?:get\s+|set\s+)?#([A-Za-z_$][\w$]*)\s*\(/.exec(line);
+    if (m) out.push(`${name}:${i + 1}: instance private method #${m[1]} (a slot in every instance on XS; make it a \`private\` method)`);
+  });
   return out;
 }
+
+/** The firmware's own modules: the same rule for private methods (they import Moddable modules, so not the rest). */
+const FIRMWARE = path.resolve("hosts/moddable");
 
 describe("portability of src/", () => {
   it("imports only src/ with .js paths and touches no platform global", () => {
     const all = files(SRC).flatMap((f) => violations(f, readFileSync(f, "utf8")));
+    assert.deepEqual(all, []);
+  });
+
+  it("the firmware's modules (hosts/moddable) declare no instance private method either", () => {
+    const all = files(FIRMWARE).flatMap((f) => privateMethods(f, code(readFileSync(f, "utf8"))));
     assert.deepEqual(all, []);
   });
 
@@ -61,6 +84,9 @@ describe("portability of src/", () => {
     assert.equal(violations(f, `const z = [1].toSorted();`).length, 1);
     assert.equal(violations(f, `enum E { A }`).length, 1);
     assert.equal(violations(f, `globalThis.crypto.getRandomValues(b);`).length, 1);
+    assert.equal(violations(f, `class A {\n  #run(): void {}\n}`).length, 1);
+    assert.equal(violations(f, `class A {\n  async #run(): Promise<void> {}\n  get #x(): number { return 1; }\n}`).length, 2);
+    assert.deepEqual(violations(f, `class A {\n  #n = 0;\n  static #make(): A { return new A(); }\n  private _run(): void { this.#n++; }\n}`), []);
     assert.deepEqual(violations(f, `import { a } from "./a.js"; // process.env is not used\nconst s = "console";\ninterface B { readonly console: C }\nthis.board.console.write(s);`), []);
   });
 });
