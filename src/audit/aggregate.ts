@@ -99,9 +99,29 @@ export const NO_INTEGRATION = "(none)";
 /** Integrations one commit record counts at most (the log's detail-entry limit). */
 const COMMIT_KEYS = 32;
 
-interface Waiter {
+/**
+ * The allowed flows waiting for the next commit record share one promise: the record covers them all,
+ * so they settle together. A promise per flow cost about 30 heap slots on XS (the promise, its two
+ * resolving functions, the waiter and the handler's derived promise), for every message in flight.
+ */
+interface CommitWindow {
+  readonly promise: Promise<undefined>;
   readonly resolve: () => void;
   readonly reject: (e: unknown) => void;
+}
+
+/** A window's promise, with the handler that keeps a dropped one from being an unhandled rejection. */
+function openWindow(): CommitWindow {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<undefined>((res, rej) => {
+    resolve = res as () => void;
+    reject = rej;
+  });
+  // A refused commit is raised by the log (alarm, fail closed); a caller that drops the promise
+  // must not turn it into an unhandled rejection. Callers that await it still see the rejection.
+  promise.then(undefined, ignore);
+  return { promise, resolve, reject };
 }
 
 const SEP = "\u0000";
@@ -113,7 +133,9 @@ export class FlowAggregator {
   readonly #denials = new Map<string, Denial>();
   readonly #timer: TimerId;
   readonly #commits = new Map<string, number>();
-  #waiters: Waiter[] = [];
+  /** The flows counted since the last commit, and the promise they share. */
+  #waiting = 0;
+  #window: CommitWindow | undefined;
   #commitTimer: TimerId | undefined;
   #commitQueued = false;
   /** The commit becoming durable (`commitPerFlush`). */
@@ -135,7 +157,7 @@ export class FlowAggregator {
 
   /** Flows waiting for their commit record. */
   get uncommitted(): number {
-    return this.#waiters.length;
+    return this.#waiting;
   }
 
   /**
@@ -173,14 +195,10 @@ export class FlowAggregator {
     this._count(rowKey(minute, s.device, s.integration, s.decision, s.rule), s.bytes, s.fieldsDropped);
     const ck = s.integration ?? NO_INTEGRATION;
     this.#commits.set(ck, (this.#commits.get(ck) ?? 0) + 1);
-    const p = new Promise<undefined>((resolve, reject) => {
-      this.#waiters.push({ resolve: resolve as () => void, reject });
-      this._scheduleCommit();
-    });
-    // A refused commit is raised by the log (alarm, fail closed); a caller that drops the promise
-    // must not turn it into an unhandled rejection. Callers that await it still see the rejection.
-    p.then(undefined, ignore);
-    return p;
+    const w = (this.#window ??= openWindow());
+    this.#waiting++;
+    this._scheduleCommit();
+    return w.promise;
   }
 
   /**
@@ -216,10 +234,11 @@ export class FlowAggregator {
     if (this.#commitTimer !== undefined) this.#o.timers.cancel(this.#commitTimer);
     this.#commitTimer = undefined;
     this.#commitQueued = false;
-    const waiters = this.#waiters;
-    if (waiters.length === 0) return Promise.resolve();
+    const w = this.#window;
+    if (this.#waiting === 0 || w === undefined) return Promise.resolve();
     this.#lastCommit = this.#o.clock.monotonic();
-    this.#waiters = [];
+    this.#waiting = 0;
+    this.#window = undefined;
     const done: Promise<number>[] = [];
     try {
       // One record per window (per 32 integrations): its fixed cost is most of the flash volume.
@@ -236,8 +255,8 @@ export class FlowAggregator {
       this.#commits.clear();
     }
     const settled = Promise.all(done).then(
-      () => { for (const w of waiters) w.resolve(); },
-      (e: unknown) => { for (const w of waiters) w.reject(e); },
+      () => w.resolve(),
+      (e: unknown) => w.reject(e),
     );
     this.#inFlight = settled;
     void settled.then(() => { if (this.#inFlight === settled) this.#inFlight = undefined; });
@@ -253,7 +272,7 @@ export class FlowAggregator {
       void (this.#inFlight ?? Promise.resolve()).then(go);
       return;
     }
-    if (this.#waiters.length >= FLOW_COMMIT_BATCH && !this.#commitQueued) {
+    if (this.#waiting >= FLOW_COMMIT_BATCH && !this.#commitQueued) {
       if (this.#commitTimer !== undefined) this.#o.timers.cancel(this.#commitTimer);
       this.#commitTimer = undefined;
       this.#commitQueued = true;

@@ -100,6 +100,8 @@ export async function openAudit(
     failClosed = false;
     alarm("audit log accepts records again: outbound flows resume");
   };
+  let lastRaw: Promise<unknown> | undefined;
+  let lastHandled: Promise<void> | undefined;
   return {
     log,
     get failClosed() {
@@ -113,8 +115,7 @@ export async function openAudit(
       else log.append(event).then(accepted, refuse);
     },
     flow(device, topic, d, bytesIn) {
-      return log
-        .aggregate({
+      const raw = log.aggregate({
           device,
           integration: d.integration,
           decision: d.verdict,
@@ -123,8 +124,13 @@ export async function openAudit(
           topic,
           bytes: d.payload ? d.payload.length : bytesIn,
           fieldsDropped: d.fieldsDropped,
-        })
-        .then(accepted, refusedThrow);
+        });
+      // Allowed flows of one commit window share one promise (aggregate.ts): they share its handler too.
+      if (raw !== lastRaw) {
+        lastRaw = raw;
+        lastHandled = raw.then(accepted, refusedThrow);
+      }
+      return lastHandled!;
     },
     async exportJsonl(from, to) {
       await log.flushSummaries();

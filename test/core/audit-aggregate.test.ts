@@ -28,6 +28,63 @@ describe("FlowAggregator", () => {
   });
 });
 
+describe("FlowAggregator commit windows", () => {
+  const allow = (device: string) => ({ device, integration: "c", decision: "allow" as const, rule: null, reason: "ok", bytes: 1, fieldsDropped: 0 });
+
+  it("the allowed flows of one window share one promise, settled by their commit record, and the next window gets another", async () => {
+    const clock = new FakeClock();
+    const commits: { ev: AuditEvent; resolve: (seq: number) => void }[] = [];
+    let seq = 0;
+    const agg = new FlowAggregator({
+      clock, timers: clock, rowsPerRecord: 100, flowCommitMs: 2000, onError: (e) => assert.fail(String(e)),
+      emit: (ev) => {
+        let resolve!: (n: number) => void;
+        const done = new Promise<number>((r) => (resolve = r));
+        if (ev.reason === "commit") commits.push({ ev, resolve });
+        else resolve(++seq);
+        return { seq: ++seq, done };
+      },
+    });
+    const first = agg.add(allow("a"));
+    await Promise.resolve();
+    // The first flow after a quiet window commits at once; the next ones wait for the window.
+    assert.equal(commits.length, 1);
+    const second = [agg.add(allow("b")), agg.add(allow("c")), agg.add(allow("a"))];
+    assert.ok(second.every((p) => p === second[0]) && second[0] !== first, "one promise per window");
+    assert.equal(agg.uncommitted, 3);
+    let settled = 0;
+    for (const p of second) void p.then(() => settled++);
+    commits[0]!.resolve(1);
+    await first;
+    await new Promise((r) => setImmediate(r));
+    assert.equal(settled, 0, "the second window waits for its own record");
+    clock.tick(2000);
+    await Promise.resolve();
+    assert.equal(commits.length, 2);
+    assert.deepEqual(commits[1]!.ev.detail, { c: 3 });
+    assert.equal(agg.uncommitted, 0);
+    commits[1]!.resolve(2);
+    await Promise.all(second);
+    assert.equal(settled, 3);
+    agg.close();
+  });
+
+  it("a refused commit rejects every flow of its window (and a dropped promise is no unhandled rejection)", async () => {
+    const clock = new FakeClock();
+    const agg = new FlowAggregator({
+      clock, timers: clock, rowsPerRecord: 100, flowCommitMs: 2000, onError: () => undefined,
+      emit: (ev) => ({ seq: 1, done: ev.reason === "commit" ? Promise.reject(new Error("log full")) : Promise.resolve(1) }),
+    });
+    void agg.add(allow("dropped"));
+    const kept = [agg.add(allow("a")), agg.add(allow("b"))];
+    clock.tick(2000);
+    const results = await Promise.allSettled(kept);
+    assert.deepEqual(results.map((r) => r.status), ["rejected", "rejected"]);
+    assert.match(String((results[0] as PromiseRejectedResult).reason), /log full/);
+    agg.close();
+  });
+});
+
 describe("FlowAggregator rows and repeated denials (property)", () => {
   it("writes exactly the per-minute rows and repeat counts a plain model computes", async () => {
     const sample = fc.record({
