@@ -11,7 +11,7 @@ import type { Board } from "./ports.js";
 import type { AuditEvent } from "./audit/types.js";
 import type { FlowDecision } from "./policy/types.js";
 import { type GatewayConfig, brokerLimits, checkDeviceSecret } from "./config.js";
-import { Broker } from "./mqtt/broker.js";
+import { Broker, type PublishAck } from "./mqtt/broker.js";
 import { AGGREGATE_WINDOW_MS, Tally } from "./mqtt/tally.js";
 import { GAUGE_NAMES, LimitHits, type GaugeName, type GaugeStatus } from "./profiles.js";
 import { Shell } from "./console/shell.js";
@@ -166,7 +166,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
    * (issue 13, "Nothing leaves before it is recorded"), and only if the log is not failing closed then.
    * Rejects when the message was not recorded or not forwarded for that reason (so no PUBACK).
    */
-  const handleDecision = (device: string, topic: string, d: FlowDecision, bytesIn: number, held = 0): Promise<void> => {
+  const handleDecision = (device: string, topic: string, d: FlowDecision, bytesIn: number, held = 0, ack?: PublishAck): Promise<void> => {
     const t0 = meter.start();
     let recorded: Promise<unknown>;
     let forward = false;
@@ -183,20 +183,31 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     meter.stop("audit", t0);
     // The wait is an async function of three parameters: a suspended one keeps its locals in closure
     // cells, so the per-message state held while the record becomes durable is only these.
-    return afterRecord(recorded, forward ? d : undefined, held);
+    return afterRecord(recorded, forward ? d : undefined, held, ack);
   };
-  /** Waits for the record; then, for an allowed flow, queues it (PUBACK only once queued); releases `held`. */
-  const afterRecord = async (recorded: Promise<unknown>, d: FlowDecision | undefined, held: number): Promise<void> => {
+  /**
+   * Waits for the record; then, for an allowed flow, queues it (PUBACK only once queued); releases `held`.
+   * With `ack` (the broker's path) it settles that instead and never rejects; without, it rejects.
+   */
+  const afterRecord = async (recorded: Promise<unknown>, d: FlowDecision | undefined, held: number, ack: PublishAck | undefined): Promise<void> => {
     try {
-      await recorded;
-      if (d === undefined) return;
-      if (audit.failClosed) throw new Error("audit log fails closed: message recorded but not forwarded");
-      // PUBACK only once it is queued (or refused with a record), so the pipeline bound holds the devices.
-      await queueAllowed(d);
-    } finally {
-      // `held`: the message's bytes leave the pipeline with its only decision (see ingest).
-      if (held > 0) release(held);
+      try {
+        await recorded;
+        if (d !== undefined) {
+          if (audit.failClosed) throw new Error("audit log fails closed: message recorded but not forwarded");
+          // PUBACK only once it is queued (or refused with a record), so the pipeline bound holds the devices.
+          await queueAllowed(d);
+        }
+      } finally {
+        // `held`: the message's bytes leave the pipeline with its only decision (see ingest).
+        if (held > 0) release(held);
+      }
+    } catch (e) {
+      if (ack === undefined) throw e;
+      ack.refuse(e);
+      return;
     }
+    ack?.accept();
   };
   const queueAllowed = (d: FlowDecision): Promise<void> => {
     const t1 = meter.start();
@@ -211,7 +222,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
    * only then. A rejection is also handled here, so a caller that ignores the promise leaves no
    * unhandled rejection behind.
    */
-  const ingest = (clientId: string, topic: string, payload: Uint8Array): Promise<void> => {
+  const ingest = (clientId: string, topic: string, payload: Uint8Array, ack?: PublishAck): Promise<void> => {
     const held = payload.length + topic.length;
     pipelineUsed += held;
     if (pipelineUsed > pipelinePeak) pipelinePeak = pipelineUsed;
@@ -226,13 +237,15 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     // One decision is the common case: it releases its own bytes when it settles, with no closure,
     // Promise.all or extra promise per message.
     if (ds.length === 1) {
-      const one = handleDecision(clientId, topic, ds[0]!, payload.length, held);
-      one.then(undefined, ignore);
+      const one = handleDecision(clientId, topic, ds[0]!, payload.length, held, ack);
+      // With `ack`, afterRecord never rejects: no handler (and no derived promise) per message.
+      if (ack === undefined) one.then(undefined, ignore);
       return one;
     }
     const done = Promise.all(ds.map((d) => handleDecision(clientId, topic, d, payload.length))).then(() => undefined);
     const settled = (): void => release(held);
     done.then(settled, settled);
+    if (ack !== undefined) done.then(() => ack.accept(), (e: unknown) => ack.refuse(e));
     return done;
   };
   /** A message's bytes leave the pipeline (its decisions settled): devices paused for room may read again. */
@@ -262,6 +275,8 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
     // Retained messages persisted in their own flash area, when the board's flash has one.
     ...openRetainedArea(board, config, record),
     onPublish: (clientId, topic, payload) => ingest(clientId, topic, payload),
+    // The devices' own PUBLISHes: settled through the session's PublishAck, no promise chain per message.
+    onPublishAck: (clientId, topic, payload, _qos, ack) => void ingest(clientId, topic, payload, ack),
     onEvent: record,
   });
   brokerRef = broker;

@@ -8,6 +8,9 @@ import type { Clock, DeviceSocket, SocketHandler, TimerId, Timers } from "../por
 import { MAX_PACKET_BYTES } from "./packets.js";
 import { PUBLISH_BURST, PUBLISH_RATE_PER_SEC } from "./rate.js";
 import { Session, addressOf, type SessionHost, type SessionLimits } from "./session.js";
+import type { PublishAck } from "./inbound.js";
+
+export type { PublishAck } from "./inbound.js";
 import { AGGREGATE_WINDOW_MS, MAX_AGGREGATE_KEYS, Tally } from "./tally.js";
 import { isValidTopicName } from "./topic.js";
 import { SubscriptionTree } from "./subtree.js";
@@ -104,6 +107,13 @@ export interface BrokerOptions {
    * throwing or rejecting means not accepted (no PUBACK, and the connection is closed).
    */
   onPublish(clientId: string, topic: string, payload: Uint8Array, qos: 0 | 1): void | Promise<void>;
+  /**
+   * Device → gateway for the devices' own PUBLISHes, when present (wills still go to onPublish): the host
+   * settles `ack` once, with `accept()` (the PUBACK follows, in arrival order) or `refuse(reason)` (no
+   * PUBACK, the connection closes), at once or later. No promise per message in flight: on XS a promise
+   * and its reaction cost tens of heap slots for each message awaiting its record.
+   */
+  onPublishAck?(clientId: string, topic: string, payload: Uint8Array, qos: 0 | 1, ack: PublishAck): void;
   /** Audit events (see SPEC.md "MQTT on the device side"). A throw is swallowed. */
   onEvent(event: AuditEvent): void;
   /**
@@ -202,6 +212,7 @@ export class Broker {
     for (const name of ["authenticate", "onPublish", "onEvent"] as const) {
       if (typeof options[name] !== "function") throw new TypeError(`${name} required`);
     }
+    if (options.onPublishAck !== undefined && typeof options.onPublishAck !== "function") throw new TypeError("onPublishAck must be a function");
     if (options.authorizeSubscribe !== undefined && typeof options.authorizeSubscribe !== "function") {
       throw new TypeError("authorizeSubscribe must be a function");
     }
@@ -312,6 +323,14 @@ export class Broker {
 
     publish(id: string, topic: string, payload: Uint8Array, qos: 0 | 1): void | Promise<void> {
       return this.broker.#options.onPublish(id, topic, payload, qos);
+    }
+
+    get settlesAcks(): boolean {
+      return this.broker.#options.onPublishAck !== undefined;
+    }
+
+    publishAck(id: string, topic: string, payload: Uint8Array, qos: 0 | 1, ack: PublishAck): void {
+      this.broker.#options.onPublishAck!(id, topic, payload, qos, ack);
     }
 
     event(e: AuditEvent): void {

@@ -19,6 +19,52 @@ interface Pending {
   readonly reasonCode?: number;
 }
 
+/** How a host settles one device PUBLISH without a promise (BrokerOptions.onPublishAck): once, either way. */
+export interface PublishAck {
+  /** Accepted: its PUBACK (PUBREC for QoS 2) goes out in arrival order. */
+  accept(): void;
+  /** Not accepted: no PUBACK, and the connection closes (the device keeps the message). */
+  refuse(reason: unknown): void;
+}
+
+/**
+ * A publish awaiting its host's settlement: the pending entry and its {@link PublishAck} in one object,
+ * with methods on the prototype (no closure, derived promise or reaction per message in flight).
+ * Settling twice, or after the session closed, does nothing; neither method throws.
+ */
+class Acceptance implements Pending, PublishAck {
+  readonly packetId: number;
+  readonly ack: "puback" | "pubrec";
+  accepted = false;
+  #inbound: Inbound | undefined;
+
+  constructor(inbound: Inbound, packetId: number, ack: "puback" | "pubrec") {
+    this.#inbound = inbound;
+    this.packetId = packetId;
+    this.ack = ack;
+  }
+
+  accept(): void {
+    const inbound = this.#inbound;
+    this.#inbound = undefined;
+    try {
+      inbound?.settled(this, undefined, false);
+    } catch {
+      // A socket that throws on write is closing: nothing more to acknowledge.
+    }
+  }
+
+  refuse(reason: unknown): void {
+    const inbound = this.#inbound;
+    this.#inbound = undefined;
+    try {
+      inbound?.settled(this, reason, true);
+    } catch {
+      // As above.
+    }
+  }
+}
+
 /** Rough in-memory size of a held packet (payload and topic dominate). */
 function heldSize(p: Packet): number {
   return p.cmd === "publish" ? 16 + p.topic.length + p.payload.length : 16;
@@ -82,6 +128,7 @@ export class Inbound {
   /** Hands one device PUBLISH to the gateway (QoS 2 as 1) and acknowledges it when accepted. */
   publish(p: PublishPacket): void {
     const s = this.#s;
+    if (s.host.settlesAcks) return this._publishAck(p);
     let result: unknown;
     try {
       result = s.host.publish(s.clientId!, p.topic, p.payload, p.qos === 0 ? 0 : 1);
@@ -113,6 +160,30 @@ export class Inbound {
         s.close("internal-error", String(e));
       },
     );
+  }
+
+  /** {@link publish} through the host's `publishAck`: the entry is pending before the host may settle it. */
+  private _publishAck(p: PublishPacket): void {
+    const s = this.#s;
+    const entry = new Acceptance(this, p.qos === 0 ? 0 : p.packetId!, p.qos === 2 ? "pubrec" : "puback");
+    this.#pending.push(entry);
+    if (this.#pending.length >= this.#max) this._pause();
+    try {
+      s.host.publishAck(s.clientId!, p.topic, p.payload, p.qos === 0 ? 0 : 1, entry);
+    } catch (e) {
+      entry.refuse(e);
+    }
+  }
+
+  /** An {@link Acceptance} settled: accepted ones are acknowledged in turn; a refusal closes the connection. */
+  settled(entry: Pending, reason: unknown, refused: boolean): void {
+    const s = this.#s;
+    if (s.state === "closed" || !this.#pending.includes(entry)) return;
+    if (!refused) return this._accepted(entry);
+    // Not accepted: no PUBACK, so the device keeps the message (its QoS 2 id forgotten with the other
+    // unaccepted ones); fail closed on this connection.
+    this._forgetUnaccepted();
+    s.close("internal-error", String(reason));
   }
 
   /** Forgets everything (the session closed). Later settlements are ignored. */

@@ -22,7 +22,7 @@ import { Decoder } from "./decode.js";
 import { encode } from "./encode.js";
 import { ConnackCode, MqttError, Reason, type ConnectPacket, type Packet, type Properties, type ProtocolVersion, type Will } from "./packets.js";
 import { handlePacket, ProtocolReason } from "./handlers.js";
-import { Inbound } from "./inbound.js";
+import { Inbound, type PublishAck } from "./inbound.js";
 import { forwardable } from "./parse.js";
 import { TokenBucket } from "./rate.js";
 import { fresh, owed, RETAIN_AS_PUBLISHED, type InflightMessage, type OwedMessage, type ParkedSession } from "./persist.js";
@@ -123,6 +123,10 @@ export interface SessionHost {
    * rejection means not accepted (then no PUBACK is sent).
    */
   publish(clientId: string, topic: string, payload: Uint8Array, qos: 0 | 1): void | Promise<void>;
+  /** True when the device's PUBLISHes go to {@link publishAck} instead (BrokerOptions.onPublishAck). */
+  readonly settlesAcks: boolean;
+  /** Device → gateway, settled through `ack` exactly once (accept: PUBACK in turn; refuse: close). */
+  publishAck(clientId: string, topic: string, payload: Uint8Array, qos: 0 | 1, ack: PublishAck): void;
   /**
    * Registers an authenticated `session` under its client id: "takeover" when an older session with
    * that id was closed for it (§3.1.4), "full" (nothing registered) at maxConnections.

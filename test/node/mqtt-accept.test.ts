@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
-import { Broker } from "../../src/mqtt/broker.js";
+import { Broker, type PublishAck } from "../../src/mqtt/broker.js";
 import type { AuditEvent } from "../../src/audit/types.js";
 import type { DeviceSocket } from "../../src/ports.js";
 import { nodeClock, nodeTimers } from "../../hosts/node/clock.js";
@@ -20,7 +20,10 @@ interface Call {
   reject(e: Error): void;
 }
 
-describe("mqtt broker over TCP: PUBACK after the gateway's promise", () => {
+// Both ways a host accepts: a promise per message (onPublish), or settling the session's PublishAck
+// (onPublishAck, the gateway's path, no promise per message).
+for (const mode of ["promise", "ack"] as const)
+describe(`mqtt broker over TCP: PUBACK after the gateway's acceptance (${mode === "promise" ? "onPublish promise" : "onPublishAck"})`, () => {
   let listener: NodeListener;
   let broker: Broker;
   let timers: ReturnType<typeof nodeTimers>;
@@ -41,6 +44,7 @@ describe("mqtt broker over TCP: PUBACK after the gateway's promise", () => {
       timers,
       authenticate: (id, _u, pw) => pw !== undefined && CREDENTIALS.get(id) === Buffer.from(pw).toString(),
       onPublish: (_id, topic) => new Promise<void>((resolve, reject) => void calls.push({ topic, resolve, reject })),
+      ...(mode === "ack" ? { onPublishAck: (_id: string, topic: string, _p: Uint8Array, _q: 0 | 1, ack: PublishAck) => void calls.push({ topic, resolve: () => ack.accept(), reject: (e) => ack.refuse(e) }) } : {}),
       onEvent: (e) => void events.push(e),
       limits: { maxPendingAccepts },
     });
@@ -115,4 +119,26 @@ describe("mqtt broker over TCP: PUBACK after the gateway's promise", () => {
     assert.equal(acked, false);
     assert.equal(events.at(-1)?.reason, "internal-error");
   });
+
+  if (mode === "ack") {
+    it("settling twice, or after the connection closed, sends nothing more", async () => {
+      const c = await start(8);
+      const acked: string[] = [];
+      void c.publishAsync("dev1/a", "a", { qos: 1 }).then(() => void acked.push("a"), () => {});
+      await until("a reaches the gateway", () => calls.length === 1);
+      calls[0]!.resolve();
+      calls[0]!.resolve();
+      calls[0]!.reject(new Error("late"));
+      await until("a acknowledged once", () => acked.length === 1);
+      await sleep(50);
+      assert.equal(c.connected, true, "a late refusal of a settled message closes nothing");
+      const closed = new Promise<void>((resolve) => c.once("close", () => resolve()));
+      void c.publishAsync("dev1/b", "b", { qos: 1 }).then(() => void acked.push("b"), () => {});
+      await until("b reaches the gateway", () => calls.length === 2);
+      calls[1]!.reject(new Error("refused"));
+      await closed;
+      calls[1]!.resolve();
+      assert.deepEqual(acked, ["a"]);
+    });
+  }
 });
