@@ -14,6 +14,9 @@
  * Without $MODDABLE it says what is missing and exits 1. Flags: --keep-data (do not wipe /tmp/portcullis),
  * --instrument (instrumented build: also measures the XS stack peak), --debug (debug build).
  *
+ * --load runs the profile's load home at its promised rates (issue #9); with --sizing SLOTS,CHUNK on a
+ * larger heap, with --home DEVICES,INTEGRATIONS on a smaller home (both measure and never pass).
+ *
  * --contracts instead builds hosts/moddable/port-contracts/manifest.json (the port contract suites of
  * test/contract/ against the lin ports) and runs it headless; it exits 0 only on a final harness line
  * `xs: N passed, 0 failed` with N > 0 (XS may exit 0, or keep running, after a module fails to load).
@@ -553,8 +556,8 @@ function payloadOf(kind: Kind, i: number): { topicSuffix: string; body: string }
  * The load home for `profile`: its promised devices (each with a password and its secret) and
  * integrations (one contract each, on its own demo vendor), in the layout of examples/home.
  */
-function writeLoadConfig(dir: string, profile: BoardProfile): LoadDevice[] {
-  const { devices: n, integrations: k } = profile.promise;
+function writeLoadConfig(dir: string, profile: BoardProfile, home?: { devices: number; integrations: number }): LoadDevice[] {
+  const { devices: n, integrations: k } = home ?? profile.promise;
   const devices: LoadDevice[] = Array.from({ length: n }, (_, i) => ({
     id: `dev-${String(i + 1).padStart(2, "0")}`,
     password: randomBytes(12).toString("base64url"),
@@ -947,6 +950,14 @@ async function main(): Promise<void> {
   const sizingArg = process.argv.indexOf("--sizing");
   const sizing = sizingArg >= 0 ? (([slots, chunk]) => ({ slots: Number(slots), chunk: Number(chunk) }))((process.argv[sizingArg + 1] ?? "").split(",")) : undefined;
   if (sizing && !(sizing.slots > 0 && sizing.chunk > 0)) fail("--sizing SLOTS,CHUNK: two positive integers");
+  // --home DEVICES,INTEGRATIONS: a smaller load home than the profile's promise, to price a configured
+  // device and an integration at idle (DESIGN.md "Where the slots go"); measures, never passes.
+  const homeArg = process.argv.indexOf("--home");
+  const home = homeArg >= 0 ? (([devices, integrations]) => ({ devices: Number(devices), integrations: Number(integrations) }))((process.argv[homeArg + 1] ?? "").split(",")) : undefined;
+  if (home && !(Number.isInteger(home.devices) && Number.isInteger(home.integrations) && home.integrations >= 1 && home.devices >= home.integrations && home.devices <= profile.promise.devices && home.integrations <= profile.promise.integrations)) {
+    fail(`--home DEVICES,INTEGRATIONS: whole numbers, 1 ≤ integrations ≤ devices, at most the ${profile.name} promise (${profile.promise.devices},${profile.promise.integrations}); e.g. --home 4,2`);
+  }
+  if (home && !process.argv.includes("--load")) fail("--home applies to --load only");
   const { library, warnings, seconds } = build(moddable, env, manifestFor(profile, sizing));
   console.log(`firmware:lin: built ${library} (profile ${profile.name}) in ${seconds.toFixed(0)} s`);
   for (const w of warnings) console.log(`  ${/portcullis\//.test(w) ? "OURS" : "SDK "} ${w.trim()}`);
@@ -968,7 +979,7 @@ async function main(): Promise<void> {
   const vendorLines: string[] = [];
   // --load: the profile's home (its devices and integrations) instead of the 4-device example.
   const loadDir = load ? mkdtempSync(join(tmpdir(), "portcullis-load-config-")) : undefined;
-  const loadDevices = loadDir ? writeLoadConfig(loadDir, profile) : [];
+  const loadDevices = loadDir ? writeLoadConfig(loadDir, profile, home) : [];
   const demo = await startDemo({
     dataDir: mkdtempSync(join(tmpdir(), "portcullis-lin-demo-")),
     configDir: loadDir ?? "examples/home",
@@ -995,6 +1006,7 @@ async function main(): Promise<void> {
       const result = await loadRun(profile, host, library, loadDevices, vendorLines, token);
       for (const [name, value] of Object.entries(result.figures)) console.log(`firmware:lin: ${name}: ${value}`);
       console.log(result.line);
+      if (home) fail(`a --home ${home.devices},${home.integrations} run measures a smaller home than the ${profile.name} promise; it never passes`);
       if (sizing) fail(`a --sizing run (${sizing.slots} slots, ${sizing.chunk} chunk bytes) measures; it never passes${result.why.length > 0 ? ` (at the profile's heap it would also fail on: ${result.why.join("; ")})` : ""}`);
       if (!result.ok) fail(`load run failed: ${result.why.join("; ")}`);
       return;
