@@ -181,7 +181,7 @@ export async function startGateway(board: Board, config: GatewayConfig, hooks: G
       recorded = Promise.reject(e);
     }
     meter.stop("audit", t0);
-    // The wait is an async function of three parameters: a suspended one keeps its locals in closure
+    // The wait is an async function of four parameters: a suspended one keeps its locals in closure
     // cells, so the per-message state held while the record becomes durable is only these.
     return afterRecord(recorded, forward ? d : undefined, held, ack);
   };

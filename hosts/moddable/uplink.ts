@@ -4,7 +4,7 @@
  * and server name, and the socket checks pins before MQTT CONNECT is sent.
  * Publishes that do not fit the socket's writable window wait in a bounded queue; QoS 1 resolves on PUBACK.
  */
-import { MQTTClient, Resolver, TCP, UDP } from "portcullis/sdk/mqtt";
+import { MQTTClient, Resolver, TCP, UDP, type ControlMessage } from "portcullis/sdk/mqtt";
 import { TLSClientSocket, clientTrust, type TLSClientSecure } from "portcullis/moddable/tls-socket";
 import type { Uplink, UplinkFailure, UplinkOptions, UplinkSession } from "../../src/ports.js";
 
@@ -56,16 +56,38 @@ class MqttSession implements UplinkSession {
         clean: true,
         dns: { io: Resolver, servers: [...host.dnsServers], socket: { io: UDP } },
         socket: { io: TLSClientSocket, TCP: { io: TCP }, secure },
-        onControl: (message) => this._onControl(message.operation, message.id ?? 0),
-        onWritable: () => this._flush(),
-        onReadable: (count) => this.#client?.read(count), // we subscribe to nothing; discard
-        onError: () => this._finish(this.#connected ? "closed" : "network", this.#connected ? "session dropped" : "connect failed (DNS, TCP, TLS or CONNACK)"),
+        // `target` puts this session on the client, so the four callbacks are shared functions (the client
+        // calls them with `this` = itself), not four closures per uplink connection.
+        target: this,
+        onControl: MqttSession.#controlCallback,
+        onWritable: MqttSession.#writableCallback,
+        onReadable: MqttSession.#readableCallback,
+        onError: MqttSession.#errorCallback,
       });
     } catch (e) {
       // A synchronous failure (bad host string, no memory) still arrives as onClose, never as a throw.
       this.#client = undefined;
       queueFail(() => this._finish("network", String(e)));
     }
+  }
+
+  static #controlCallback(this: MQTTClient, message: ControlMessage): void {
+    (this.target as MqttSession)._onControl(message.operation, message.id ?? 0);
+  }
+
+  static #writableCallback(this: MQTTClient): void {
+    (this.target as MqttSession)._flush();
+  }
+
+  /** We subscribe to nothing: whatever arrives is read and discarded. */
+  static #readableCallback(this: MQTTClient, count: number): void {
+    this.read(count);
+  }
+
+  static #errorCallback(this: MQTTClient): void {
+    const session = this.target as MqttSession;
+    const connected = session.#connected;
+    session._finish(connected ? "closed" : "network", connected ? "session dropped" : "connect failed (DNS, TCP, TLS or CONNACK)");
   }
 
   publish(topic: string, payload: Uint8Array, qos: 0 | 1): Promise<void> {

@@ -26,6 +26,8 @@ declare module "portcullis/sdk/mqtt" {
     dns: IoClass;
     /** The socket: { io: PinnedTLSSocket, TCP: { io: TCP }, secure: { ... } }. */
     socket: IoClass;
+    /** Stored on the client as `target`: callbacks run with `this` = the client, so they can be shared functions. */
+    target?: unknown;
     onControl?(this: MQTTClient, message: ControlMessage): void;
     onReadable?(this: MQTTClient, count: number, options: { more: boolean; topic?: string; QoS?: number; byteLength?: number }): void;
     onWritable?(this: MQTTClient, count: number): void;
@@ -43,6 +45,8 @@ declare module "portcullis/sdk/mqtt" {
   }
   export class MQTTClient {
     constructor(options: MQTTClientOptions);
+    /** The `target` option, when given. */
+    readonly target?: unknown;
     /** Writes a message (or a control packet when `operation` is set); returns bytes still writable. */
     write(data: ArrayBuffer | ArrayBufferView | null, options?: WriteOptions): number;
     read(count: number): ArrayBuffer;
