@@ -235,7 +235,7 @@ export class FlowAggregator {
     this.#commitTimer = undefined;
     this.#commitQueued = false;
     const w = this.#window;
-    if (this.#waiting === 0 || w === undefined) return Promise.resolve();
+    if (w === undefined) return Promise.resolve(); // no flow since the last commit
     this.#lastCommit = this.#o.clock.monotonic();
     this.#waiting = 0;
     this.#window = undefined;
